@@ -1,0 +1,98 @@
+import * as z from 'zod';
+import type { Logger } from 'pino';
+
+/** What a handler gets besides its arguments. */
+export interface ToolContext {
+  /** Aborted when the call's deadline passes or the worker shuts down; pass it to any IO. */
+  readonly signal: AbortSignal;
+  /** Unique per call and stable across retries: the idempotency key. */
+  readonly callId: string;
+  readonly sessionId: string;
+  /** Epoch milliseconds after which nobody waits for this call's result. */
+  readonly deadline: number;
+  readonly logger: Logger;
+}
+
+export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
+  /** `<domain>_<action>`, lower case: also the OpenAI function name and the NATS endpoint name. */
+  name: string;
+  /** Written for the model: what the tool does and when to use it. */
+  description: string;
+  input: Input;
+  output: Output;
+  handler: (input: z.output<Input>, context: ToolContext) => Promise<z.input<Output>> | z.input<Output>;
+  /** True when the tool changes something outside the worker (a file written, a message sent). */
+  sideEffects?: boolean;
+  /** How long one call may run; the orchestrator sends this as the call's deadline. */
+  timeoutMs?: number;
+}
+
+/** A tool as workers serve it; build it with {@link defineTool}. */
+export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output extends z.ZodType = z.ZodType>
+  extends Required<Omit<ToolSpec<Input, Output>, 'handler'>> {
+  readonly domain: string;
+  readonly handler: ToolSpec<Input, Output>['handler'];
+}
+
+/** Thrown at definition time for a tool that could never be served or called. */
+export class ToolDefinitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+// OpenAI function names allow [A-Za-z0-9_-]{1,64}; the domain prefix is what routes a call to its pool.
+const toolNamePattern = /^([a-z][a-z0-9]*)_[a-z0-9_]+$/;
+export const defaultToolTimeoutMs = 30_000;
+
+/**
+ * Defines a tool once: its zod schemas are the single source of truth for the JSON Schema the
+ * model sees, the orchestrator's check before sending and the worker's check before running.
+ *
+ * @example
+ * const add = defineTool({
+ *   name: 'calc_add',
+ *   description: 'Adds two numbers.',
+ *   input: z.object({ a: z.number(), b: z.number() }),
+ *   output: z.object({ sum: z.number() }),
+ *   handler: ({ a, b }) => ({ sum: a + b }),
+ * });
+ */
+export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
+  spec: ToolSpec<Input, Output>,
+): ToolDefinition<Input, Output> {
+  const match = toolNamePattern.exec(spec.name);
+  if (!match || spec.name.length > 64) {
+    throw new ToolDefinitionError(
+      `Tool name "${spec.name}" must look like <domain>_<action> (lower case letters, digits, underscores; at most 64 characters).`,
+    );
+  }
+  if (spec.description.trim() === '') {
+    throw new ToolDefinitionError(`Tool "${spec.name}" needs a description: it is what the model reads.`);
+  }
+  if (!(spec.input instanceof z.ZodObject)) {
+    throw new ToolDefinitionError(`Tool "${spec.name}" must take an object (z.object) as input: models send named arguments.`);
+  }
+  const timeoutMs = spec.timeoutMs ?? defaultToolTimeoutMs;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new ToolDefinitionError(`Tool "${spec.name}" has timeoutMs ${timeoutMs}; it must be a positive integer.`);
+  }
+  return {
+    name: spec.name,
+    domain: match[1] as string,
+    description: spec.description,
+    input: spec.input,
+    output: spec.output,
+    handler: spec.handler,
+    sideEffects: spec.sideEffects ?? false,
+    timeoutMs,
+  };
+}
+
+/** The JSON Schema a model and a remote validator see for a tool's input. */
+export function toolInputJsonSchema(tool: Pick<ToolDefinition, 'input'>): Record<string, unknown> {
+  const schema = z.toJSONSchema(tool.input, { target: 'draft-07', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete schema.$schema;
+  return schema;
+}
