@@ -1,0 +1,43 @@
+import * as z from 'zod';
+
+/** The limits one session may spend, configured per agent. */
+export const Budgets = z.object({
+  /** Model calls (turns) a session may make. */
+  maxSteps: z.number().int().positive().default(20),
+  /** Tool calls one model response may ask for. */
+  maxToolCallsPerTurn: z.number().int().positive().default(8),
+  /** Input plus output tokens over the whole session. */
+  maxTotalTokens: z.number().int().positive().default(200_000),
+  maxCostUsd: z.number().positive().default(1),
+  maxWallClockMs: z.number().int().positive().default(300_000),
+});
+export type Budgets = z.infer<typeof Budgets>;
+export type BudgetsInput = z.input<typeof Budgets>;
+
+export const BudgetName = {
+  maxSteps: 'maxSteps',
+  maxToolCallsPerTurn: 'maxToolCallsPerTurn',
+  maxTotalTokens: 'maxTotalTokens',
+  maxCostUsd: 'maxCostUsd',
+  maxWallClockMs: 'maxWallClockMs',
+} as const;
+export type BudgetName = (typeof BudgetName)[keyof typeof BudgetName];
+export const BudgetNameSchema = z.enum(Object.values(BudgetName) as [BudgetName, ...BudgetName[]]);
+
+/** What the session has spent against the budgets that are checked before each model call. */
+export interface Spending {
+  steps: number;
+  totalTokens: number;
+  costUsd: number;
+}
+
+/**
+ * The first budget that leaves no room for another model call, or undefined. Wall-clock time and
+ * tool calls per turn are checked where they happen (a timer; the model's response), not here.
+ */
+export function budgetExhaustedBeforeModelCall(spent: Spending, budgets: Budgets): BudgetName | undefined {
+  if (spent.steps >= budgets.maxSteps) return BudgetName.maxSteps;
+  if (spent.totalTokens >= budgets.maxTotalTokens) return BudgetName.maxTotalTokens;
+  if (spent.costUsd >= budgets.maxCostUsd) return BudgetName.maxCostUsd;
+  return undefined;
+}

@@ -1,0 +1,37 @@
+import * as z from 'zod';
+
+/** A tool call exactly as the model asked for it: the arguments are the model's raw JSON text. */
+export const ModelToolCall = z.object({
+  id: z.string(),
+  name: z.string(),
+  arguments: z.string(),
+});
+export type ModelToolCall = z.infer<typeof ModelToolCall>;
+
+/**
+ * One message of the conversation a session keeps. Provider-neutral: the model actor maps it to
+ * the wire format of the endpoint it talks to.
+ */
+export const ChatMessage = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: z.string() }),
+  z.object({ role: z.literal('user'), content: z.string() }),
+  z.object({
+    role: z.literal('assistant'),
+    content: z.string().nullable(),
+    toolCalls: z.array(ModelToolCall).optional(),
+  }),
+  z.object({ role: z.literal('tool'), toolCallId: z.string(), content: z.string() }),
+]);
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+/** What one model call produced, with what it cost. */
+export const ModelResponse = z.object({
+  /** The model that answered, as the endpoint reported it. */
+  model: z.string(),
+  content: z.string().nullable(),
+  toolCalls: z.array(ModelToolCall),
+  finishReason: z.string().nullable(),
+  usage: z.object({ inputTokens: z.number().int().nonnegative(), outputTokens: z.number().int().nonnegative() }),
+  costUsd: z.number().nonnegative(),
+});
+export type ModelResponse = z.infer<typeof ModelResponse>;

@@ -1,0 +1,342 @@
+import { assign, enqueueActions, fromPromise, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { BudgetName, budgetExhaustedBeforeModelCall, type Budgets } from './budgets.ts';
+import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
+import type { LedgerEntry } from './ledger.ts';
+import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
+import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
+import { addUsage, noUsage, type Usage } from './usage.ts';
+
+/** What a session starts from. `startedAt` comes from the host: the machine reads no clock. */
+export interface SessionInput {
+  sessionId: string;
+  agentName: string;
+  model: string;
+  instructions: string;
+  task: string;
+  budgets: Budgets;
+  startedAt: number;
+}
+
+/** The explicit, serialisable state of a session: what is checkpointed and what the model's context is built from. */
+export interface SessionContext extends SessionInput {
+  conversation: ChatMessage[];
+  ledger: LedgerEntry[];
+  /** Model calls made so far; the current turn's number while one runs. */
+  turn: number;
+  toolCalls: number;
+  usage: Usage;
+  lastResponse: ModelResponse | null;
+  /** This turn's tool calls: accepted ones wait for an outcome, rejected ones already have their answer. */
+  accepted: PlannedToolCall[];
+  rejected: RejectedToolCall[];
+  outcomes: Record<string, ToolCallOutcome>;
+  outcome: SessionOutcome | null;
+}
+
+export type SessionEvent =
+  | { type: 'session.cancel'; reason: string }
+  | { type: 'session.escalate'; reason: string }
+  // Tool-call children report here; their ids are `tool:<callId>`.
+  | DoneActorEvent<ToolCallOutcome, string>
+  | ErrorActorEvent<unknown, string>;
+
+export interface CallModelInput {
+  sessionId: string;
+  turn: number;
+  model: string;
+  messages: ChatMessage[];
+}
+export interface TriageToolCallsInput {
+  sessionId: string;
+  turn: number;
+  toolCalls: ModelToolCall[];
+}
+export interface ExecuteToolCallInput {
+  sessionId: string;
+  turn: number;
+  call: PlannedToolCall;
+}
+
+const toolCallActorPrefix = 'tool:';
+
+// Placeholders that fail loudly: every host provides the real actors through `session.provide`.
+function notProvided<Output, Input>(name: string) {
+  return fromPromise<Output, Input>(async () => {
+    throw new Error(`The session actor "${name}" was not provided: use sessionMachine.provide({ actors: { ${name} } }).`);
+  });
+}
+
+const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;
+
+/** The tool result message the model reads: structured, with explicit success or failure. */
+function toolMessageContent(outcome: ToolCallOutcome | { status: 'rejected'; failure: RejectedToolCall['failure'] }): string {
+  return outcome.status === 'ok' ? JSON.stringify({ ok: true, result: outcome.result }) : JSON.stringify({ ok: false, error: outcome.failure });
+}
+
+/**
+ * The agent loop as a statechart:
+ * preparing → calling_model → validating → running_tools → observing → preparing …
+ * until the model answers (`completed`), a budget runs out (`budget_exhausted`), a person takes
+ * over (`escalated`), something unrecoverable happens (`failed`) or the caller cancels.
+ *
+ * Pure: the model call, the tool-call triage and the tool calls themselves are actors the host
+ * provides; the wall-clock budget is the `wallClockBudget` delay, which a host resuming a session
+ * replaces with the time that is left.
+ */
+export const sessionMachine = setup({
+  types: {
+    input: {} as SessionInput,
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    output: {} as SessionResult,
+  },
+  actors: {
+    callModel: notProvided<ModelResponse, CallModelInput>('callModel'),
+    triageToolCalls: notProvided<ToolCallTriage, TriageToolCallsInput>('triageToolCalls'),
+    executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
+  },
+  delays: {
+    wallClockBudget: ({ context }) => context.budgets.maxWallClockMs,
+  },
+  guards: {
+    budgetLeavesNoRoom: ({ context }) =>
+      budgetExhaustedBeforeModelCall(
+        { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
+        context.budgets,
+      ) !== undefined,
+    asksForTooManyToolCalls: ({ context }) =>
+      (context.lastResponse?.toolCalls.length ?? 0) > context.budgets.maxToolCallsPerTurn,
+    isFinalAnswer: ({ context }) =>
+      context.lastResponse !== null && context.lastResponse.toolCalls.length === 0 && (context.lastResponse.content ?? '').trim() !== '',
+    isEmptyResponse: ({ context }) =>
+      context.lastResponse !== null && context.lastResponse.toolCalls.length === 0,
+    hasAcceptedCalls: ({ context }) => context.accepted.length > 0,
+    allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
+  },
+  actions: {
+    startTurn: assign({ turn: ({ context }) => context.turn + 1 }),
+    recordModelResponse: assign(({ context }, response: ModelResponse) => ({
+      lastResponse: response,
+      usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
+      conversation: [
+        ...context.conversation,
+        response.toolCalls.length > 0
+          ? { role: 'assistant' as const, content: response.content, toolCalls: response.toolCalls }
+          : { role: 'assistant' as const, content: response.content },
+      ],
+      accepted: [],
+      rejected: [],
+      outcomes: {},
+    })),
+    recordTriage: assign((_, triage: ToolCallTriage) => ({ accepted: triage.accepted, rejected: triage.rejected })),
+    recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
+      outcomes: { ...context.outcomes, [outcome.callId]: outcome },
+    })),
+    recordToolResults: assign(({ context }) => {
+      const asked = context.lastResponse?.toolCalls ?? [];
+      const messages: ChatMessage[] = [];
+      const entries: LedgerEntry[] = [];
+      // Every tool call the model made gets exactly one answer, in the order it asked.
+      for (const request of asked) {
+        const call = context.accepted.find((c) => c.toolCallId === request.id);
+        const outcome = call ? context.outcomes[call.callId] : undefined;
+        const rejection = context.rejected.find((r) => r.toolCallId === request.id);
+        if (call && outcome) {
+          messages.push({ role: 'tool', toolCallId: request.id, content: toolMessageContent(outcome) });
+          const entry: LedgerEntry = {
+            turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
+            arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs,
+          };
+          if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
+          entries.push(entry);
+        } else {
+          const failure = rejection?.failure ?? {
+            code: 'INTERNAL' as const, message: `No outcome was recorded for tool call ${request.id}.`, retryable: false,
+          };
+          messages.push({ role: 'tool', toolCallId: request.id, content: toolMessageContent({ status: 'rejected', failure }) });
+          entries.push({
+            turn: context.turn, callId: null, toolCallId: request.id, tool: request.name,
+            arguments: request.arguments, status: 'rejected', errorCode: failure.code,
+          });
+        }
+      }
+      return {
+        conversation: [...context.conversation, ...messages],
+        ledger: [...context.ledger, ...entries],
+        toolCalls: context.toolCalls + context.accepted.length,
+        accepted: [],
+        rejected: [],
+        outcomes: {},
+      };
+    }),
+    recordAnswer: assign({
+      outcome: ({ context }) => ({ status: 'completed', stopReason: 'answered', output: latestText(context) ?? '' }),
+    }),
+    recordBudgetStop: assign(({ context }, budget: BudgetName) => ({
+      outcome: { status: 'budget_exhausted', stopReason: `budget exhausted: ${budget}`, budget, output: latestText(context) },
+    })),
+    recordFailure: assign(({ context }, params: { stopReason: string; error: string }) => ({
+      outcome: { status: 'failed', ...params, output: latestText(context) },
+    })),
+    recordCancellation: assign(({ context }, reason: string) => ({
+      outcome: { status: 'cancelled', stopReason: `cancelled: ${reason}`, output: latestText(context) },
+    })),
+    recordEscalation: assign(({ context }, reason: string) => ({
+      outcome: { status: 'escalated', stopReason: `escalated: ${reason}`, output: latestText(context) },
+    })),
+  },
+}).createMachine({
+  id: 'session',
+  context: ({ input }) => ({
+    ...input,
+    conversation: [
+      { role: 'system', content: input.instructions },
+      { role: 'user', content: input.task },
+    ],
+    ledger: [],
+    turn: 0,
+    toolCalls: 0,
+    usage: noUsage,
+    lastResponse: null,
+    accepted: [],
+    rejected: [],
+    outcomes: {},
+    outcome: null,
+  }),
+  initial: 'preparing',
+  output: ({ context }) => ({
+    outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
+    steps: context.turn,
+    toolCalls: context.toolCalls,
+    usage: context.usage,
+    ledger: context.ledger,
+  }),
+  on: {
+    'session.cancel': { target: '.cancelled', actions: { type: 'recordCancellation', params: ({ event }) => event.reason } },
+    'session.escalate': { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
+  },
+  after: {
+    wallClockBudget: { target: '.budget_exhausted', actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs } },
+  },
+  states: {
+    preparing: {
+      always: [
+        {
+          guard: 'budgetLeavesNoRoom',
+          target: 'budget_exhausted',
+          actions: {
+            type: 'recordBudgetStop',
+            params: ({ context }) =>
+              budgetExhaustedBeforeModelCall(
+                { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
+                context.budgets,
+              ) ?? BudgetName.maxSteps,
+          },
+        },
+        { target: 'calling_model' },
+      ],
+    },
+    calling_model: {
+      entry: 'startTurn',
+      invoke: {
+        src: 'callModel',
+        input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, model: context.model, messages: context.conversation }),
+        onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
+        onError: {
+          target: 'failed',
+          actions: {
+            type: 'recordFailure',
+            params: ({ event }) => ({ stopReason: 'model call failed', error: errorMessage(event.error) }),
+          },
+        },
+      },
+    },
+    validating: {
+      initial: 'routing',
+      states: {
+        routing: {
+          always: [
+            {
+              guard: 'asksForTooManyToolCalls',
+              target: '#session.budget_exhausted',
+              actions: { type: 'recordBudgetStop', params: BudgetName.maxToolCallsPerTurn },
+            },
+            { guard: 'isFinalAnswer', target: '#session.completed', actions: 'recordAnswer' },
+            {
+              guard: 'isEmptyResponse',
+              target: '#session.failed',
+              actions: {
+                type: 'recordFailure',
+                params: { stopReason: 'empty model response', error: 'The model returned neither text nor tool calls.' },
+              },
+            },
+            { target: 'triaging_tool_calls' },
+          ],
+        },
+        triaging_tool_calls: {
+          invoke: {
+            src: 'triageToolCalls',
+            input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, toolCalls: context.lastResponse?.toolCalls ?? [] }),
+            onDone: { target: 'triaged', actions: { type: 'recordTriage', params: ({ event }) => event.output } },
+            onError: {
+              target: '#session.failed',
+              actions: {
+                type: 'recordFailure',
+                params: ({ event }) => ({ stopReason: 'tool call triage failed', error: errorMessage(event.error) }),
+              },
+            },
+          },
+        },
+        triaged: {
+          always: [{ guard: 'hasAcceptedCalls', target: '#session.running_tools' }, { target: '#session.observing' }],
+        },
+      },
+    },
+    running_tools: {
+      entry: enqueueActions(({ context, enqueue }) => {
+        for (const call of context.accepted) {
+          enqueue.spawnChild('executeToolCall', {
+            id: `${toolCallActorPrefix}${call.callId}`,
+            input: { sessionId: context.sessionId, turn: context.turn, call },
+          });
+        }
+      }),
+      on: {
+        'xstate.done.actor.*': {
+          actions: { type: 'recordToolCallOutcome', params: ({ event }) => event.output },
+        },
+        'xstate.error.actor.*': {
+          // executeToolCall reports failures as data; a rejection here is a bug in the host, still answered.
+          actions: {
+            type: 'recordToolCallOutcome',
+            params: ({ event }) => {
+              const { actorId, error } = event;
+              return {
+                status: 'error' as const,
+                callId: actorId.slice(toolCallActorPrefix.length),
+                failure: { code: 'INTERNAL' as const, message: `The tool call failed inside the orchestrator: ${errorMessage(error)}`, retryable: false },
+                durationMs: 0,
+              };
+            },
+          },
+        },
+      },
+      always: { guard: 'allToolCallsAnswered', target: 'observing' },
+    },
+    observing: {
+      entry: 'recordToolResults',
+      always: { target: 'preparing' },
+    },
+    completed: { type: 'final' },
+    budget_exhausted: { type: 'final' },
+    escalated: { type: 'final' },
+    failed: { type: 'final' },
+    cancelled: { type: 'final' },
+  },
+});
+
+export type SessionMachine = typeof sessionMachine;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,41 @@
+import * as z from 'zod';
+import { BudgetNameSchema } from './budgets.ts';
+import { LedgerEntry } from './ledger.ts';
+import { Usage } from './usage.ts';
+
+/** The final states of a session. */
+export const SessionStatus = {
+  completed: 'completed',
+  budget_exhausted: 'budget_exhausted',
+  escalated: 'escalated',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
+export type SessionStatus = (typeof SessionStatus)[keyof typeof SessionStatus];
+export const SessionStatusSchema = z.enum(Object.values(SessionStatus) as [SessionStatus, ...SessionStatus[]]);
+
+/** Why the session stopped, one variant per final state. */
+export const SessionOutcome = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('completed'), stopReason: z.literal('answered'), output: z.string() }),
+  z.object({
+    status: z.literal('budget_exhausted'),
+    stopReason: z.string(),
+    budget: BudgetNameSchema,
+    /** The latest text the model produced, if any: the partial result. */
+    output: z.string().nullable(),
+  }),
+  z.object({ status: z.literal('escalated'), stopReason: z.string(), output: z.string().nullable() }),
+  z.object({ status: z.literal('failed'), stopReason: z.string(), error: z.string(), output: z.string().nullable() }),
+  z.object({ status: z.literal('cancelled'), stopReason: z.string(), output: z.string().nullable() }),
+]);
+export type SessionOutcome = z.infer<typeof SessionOutcome>;
+
+/** The session actor's output when it reaches a final state. */
+export const SessionResult = z.object({
+  outcome: SessionOutcome,
+  steps: z.number().int().nonnegative(),
+  toolCalls: z.number().int().nonnegative(),
+  usage: Usage,
+  ledger: z.array(LedgerEntry),
+});
+export type SessionResult = z.infer<typeof SessionResult>;

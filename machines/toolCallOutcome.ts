@@ -1,0 +1,35 @@
+import * as z from 'zod';
+import { ToolFailure } from '../tools/toolFailure.ts';
+
+/** A tool call that passed validation and is ready to be sent to its pool. */
+export const PlannedToolCall = z.object({
+  /** Troupe's id for the call: unique, and the idempotency key on the worker. */
+  callId: z.string(),
+  /** The model's id for the call, which its answer must quote. */
+  toolCallId: z.string(),
+  name: z.string(),
+  arguments: z.record(z.string(), z.unknown()),
+});
+export type PlannedToolCall = z.infer<typeof PlannedToolCall>;
+
+/** A tool call the session refused before sending it (unknown tool, bad JSON, schema failure). */
+export const RejectedToolCall = z.object({
+  toolCallId: z.string(),
+  name: z.string(),
+  rawArguments: z.string(),
+  failure: ToolFailure,
+});
+export type RejectedToolCall = z.infer<typeof RejectedToolCall>;
+
+export const ToolCallTriage = z.object({
+  accepted: z.array(PlannedToolCall),
+  rejected: z.array(RejectedToolCall),
+});
+export type ToolCallTriage = z.infer<typeof ToolCallTriage>;
+
+/** How a sent tool call ended. Failures are data: a tool call never throws into the session. */
+export const ToolCallOutcome = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number() }),
+  z.object({ status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number() }),
+]);
+export type ToolCallOutcome = z.infer<typeof ToolCallOutcome>;

@@ -1,0 +1,41 @@
+import { trace } from '@opentelemetry/api';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+/** Fields never written in clear, wherever they appear in a log record. */
+export const redactedPaths = [
+  'apiKey', '*.apiKey', 'OPENAI_API_KEY', '*.OPENAI_API_KEY',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
+  'password', '*.password', 'token', '*.token',
+];
+
+export interface LoggerSettings {
+  /** The process role, e.g. `orchestrator`, `worker-files`. */
+  name: string;
+  level?: string;
+  destination?: DestinationStream;
+}
+
+/**
+ * The root pino logger of a process: JSON lines with `trace_id` and `span_id` whenever a line is
+ * written inside a span (read from the active OpenTelemetry context, so no patching of pino is
+ * needed) and secrets redacted. Children per actor add `sessionId` / `callId`.
+ */
+export function createLogger(settings: LoggerSettings): Logger {
+  const options: LoggerOptions = {
+    name: settings.name,
+    level: settings.level ?? process.env.LOG_LEVEL ?? 'info',
+    redact: { paths: redactedPaths, censor: '[redacted]' },
+    mixin() {
+      const span = trace.getActiveSpan();
+      if (!span) return {};
+      const { traceId, spanId, traceFlags } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId, trace_flags: `0${traceFlags.toString(16)}` };
+    },
+  };
+  return settings.destination ? pino(options, settings.destination) : pino(options);
+}
+
+/** A logger that writes nothing: for library callers who pass none. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

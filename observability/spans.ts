@@ -1,0 +1,122 @@
+import { SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
+
+/**
+ * OpenTelemetry GenAI semantic-convention attribute names. Copied rather than imported from
+ * `@opentelemetry/semantic-conventions/incubating`, whose unstable constants may change in a minor.
+ */
+export const GenAiAttribute = {
+  operationName: 'gen_ai.operation.name',
+  providerName: 'gen_ai.provider.name',
+  requestModel: 'gen_ai.request.model',
+  responseModel: 'gen_ai.response.model',
+  responseId: 'gen_ai.response.id',
+  finishReasons: 'gen_ai.response.finish_reasons',
+  inputTokens: 'gen_ai.usage.input_tokens',
+  outputTokens: 'gen_ai.usage.output_tokens',
+  conversationId: 'gen_ai.conversation.id',
+  agentName: 'gen_ai.agent.name',
+  toolName: 'gen_ai.tool.name',
+  toolCallId: 'gen_ai.tool.call.id',
+  toolType: 'gen_ai.tool.type',
+  requestStream: 'gen_ai.request.stream',
+  errorType: 'error.type',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+} as const;
+
+/** Troupe's own attributes, for what the GenAI conventions have no name for. */
+export const TroupeAttribute = {
+  turn: 'troupe.turn',
+  costUsd: 'troupe.cost_usd',
+  sessionStatus: 'troupe.session.status',
+  stopReason: 'troupe.session.stop_reason',
+  steps: 'troupe.session.steps',
+  toolCalls: 'troupe.session.tool_calls',
+  toolDomain: 'troupe.tool.domain',
+  toolStatus: 'troupe.tool.status',
+  workerInstance: 'troupe.worker.instance',
+} as const;
+
+/** Marks a span failed with a low-cardinality `error.type` and a readable message. */
+export function recordSpanFailure(span: Span, errorType: string, message: string): void {
+  span.setAttribute(GenAiAttribute.errorType, errorType);
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+/** `invoke_agent {agent}`: the whole session. The session host ends it when the session reaches a final state. */
+export function startSessionSpan(tracer: Tracer, parent: Context, a: { sessionId: string; agentName: string; model: string }): Span {
+  return tracer.startSpan(
+    `invoke_agent ${a.agentName}`,
+    {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        [GenAiAttribute.operationName]: 'invoke_agent',
+        [GenAiAttribute.providerName]: 'troupe',
+        [GenAiAttribute.agentName]: a.agentName,
+        [GenAiAttribute.conversationId]: a.sessionId,
+        [GenAiAttribute.requestModel]: a.model,
+      },
+    },
+    parent,
+  );
+}
+
+/** `turn {n}`: one model call and the tool calls it asked for. Ended when the next turn starts or the session ends. */
+export function startTurnSpan(tracer: Tracer, parent: Context, a: { sessionId: string; turn: number }): Span {
+  return tracer.startSpan(
+    `turn ${a.turn}`,
+    { kind: SpanKind.INTERNAL, attributes: { [TroupeAttribute.turn]: a.turn, [GenAiAttribute.conversationId]: a.sessionId } },
+    parent,
+  );
+}
+
+/** `chat {model}`: one model call. The model actor ends it. */
+export function startChatSpan(
+  tracer: Tracer,
+  parent: Context,
+  a: { sessionId: string; model: string; providerName: string; serverAddress?: string; serverPort?: number },
+): Span {
+  const span = tracer.startSpan(
+    `chat ${a.model}`,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [GenAiAttribute.operationName]: 'chat',
+        [GenAiAttribute.providerName]: a.providerName,
+        [GenAiAttribute.requestModel]: a.model,
+        [GenAiAttribute.conversationId]: a.sessionId,
+        [GenAiAttribute.requestStream]: true,
+      },
+    },
+    parent,
+  );
+  if (a.serverAddress) span.setAttribute(GenAiAttribute.serverAddress, a.serverAddress);
+  if (a.serverPort) span.setAttribute(GenAiAttribute.serverPort, a.serverPort);
+  return span;
+}
+
+/**
+ * `execute_tool {tool}` on either side of the wire: CLIENT on the orchestrator, SERVER on the worker
+ * (its parent comes from the NATS headers), so trace viewers draw the hop between processes.
+ * Whoever starts it ends it.
+ */
+export function startToolCallSpan(
+  tracer: Tracer,
+  parent: Context,
+  a: { sessionId: string; tool: string; callId: string; side: 'orchestrator' | 'worker' },
+): Span {
+  return tracer.startSpan(
+    `execute_tool ${a.tool}`,
+    {
+      kind: a.side === 'orchestrator' ? SpanKind.CLIENT : SpanKind.SERVER,
+      attributes: {
+        [GenAiAttribute.operationName]: 'execute_tool',
+        [GenAiAttribute.toolName]: a.tool,
+        [GenAiAttribute.toolCallId]: a.callId,
+        [GenAiAttribute.toolType]: 'function',
+        [GenAiAttribute.conversationId]: a.sessionId,
+      },
+    },
+    parent,
+  );
+}

@@ -1,0 +1,131 @@
+import * as z from 'zod';
+import { BudgetNameSchema } from '../machines/budgets.ts';
+import { ModelToolCall } from '../machines/conversation.ts';
+import { SessionStatusSchema } from '../machines/sessionOutcome.ts';
+import { Usage } from '../machines/usage.ts';
+import { ToolFailure } from '../tools/toolFailure.ts';
+import { subjectTokenPattern } from './subjects.ts';
+
+/**
+ * Every message Troupe puts on the wire. Each has a literal `type`; both sides decode with
+ * `decodeWireMessage`, and the TypeScript types are inferred from these schemas.
+ */
+
+const SessionId = z.string().regex(subjectTokenPattern, 'session ids use letters, digits, "-" and "_" only (at most 128)');
+
+// ── Tool calls: orchestrator ⇄ worker pool ─────────────────────────────────────────────────────
+export const ToolRequest = z.object({
+  type: z.literal('tool.request'),
+  sessionId: SessionId,
+  /** The idempotency key: the same for every attempt of one call. */
+  callId: z.string().min(1),
+  tool: z.string().min(1),
+  arguments: z.record(z.string(), z.unknown()),
+  /** Epoch milliseconds; the worker abandons the call after it. */
+  deadline: z.number().int().positive(),
+});
+export type ToolRequest = z.infer<typeof ToolRequest>;
+
+export const ToolReply = z.discriminatedUnion('status', [
+  z.object({ type: z.literal('tool.reply'), status: z.literal('ok'), callId: z.string(), result: z.unknown() }),
+  z.object({ type: z.literal('tool.reply'), status: z.literal('error'), callId: z.string(), failure: ToolFailure }),
+]);
+export type ToolReply = z.infer<typeof ToolReply>;
+
+export const PoolAnnouncement = z.object({
+  type: z.literal('pool.started'),
+  domain: z.string(),
+  instanceId: z.string(),
+  tools: z.array(z.string()),
+});
+export type PoolAnnouncement = z.infer<typeof PoolAnnouncement>;
+
+// ── Sessions: client ⇄ orchestrator ────────────────────────────────────────────────────────────
+export const SessionStartRequest = z.object({
+  type: z.literal('session.start'),
+  sessionId: SessionId,
+  task: z.string().trim().min(1, 'the task is empty'),
+  /** Which agent runs the session; the orchestrator's default when absent. */
+  agent: z.string().optional(),
+});
+export type SessionStartRequest = z.infer<typeof SessionStartRequest>;
+
+export const SessionStartReply = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('session.accepted'), sessionId: z.string(), traceId: z.string() }),
+  z.object({ type: z.literal('session.rejected'), sessionId: z.string().nullable(), reason: z.string() }),
+]);
+export type SessionStartReply = z.infer<typeof SessionStartReply>;
+
+export const SessionControl = z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client') });
+export type SessionControl = z.infer<typeof SessionControl>;
+
+export const SessionControlReply = z.object({ type: z.literal('session.control.ack'), accepted: z.boolean(), reason: z.string().optional() });
+export type SessionControlReply = z.infer<typeof SessionControlReply>;
+
+// ── Session events: orchestrator → anyone watching ─────────────────────────────────────────────
+const eventBase = { sessionId: z.string(), seq: z.number().int().nonnegative(), at: z.string() };
+
+export const SessionEvent = z.discriminatedUnion('type', [
+  z.object({ ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string() }),
+  z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
+  z.object({
+    ...eventBase,
+    type: z.literal('model.responded'),
+    turn: z.number().int().positive(),
+    model: z.string(),
+    content: z.string().nullable(),
+    toolCalls: z.array(ModelToolCall),
+    finishReason: z.string().nullable(),
+    usage: Usage,
+    /** The session's totals after this call. */
+    totals: Usage,
+    durationMs: z.number().nonnegative(),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.rejected'),
+    turn: z.number().int().positive(),
+    toolCallId: z.string(),
+    tool: z.string(),
+    failure: ToolFailure,
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.started'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    tool: z.string(),
+    arguments: z.record(z.string(), z.unknown()),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.finished'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    tool: z.string(),
+    status: z.enum(['ok', 'error']),
+    result: z.unknown().optional(),
+    failure: ToolFailure.optional(),
+    durationMs: z.number().nonnegative(),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('session.finished'),
+    status: SessionStatusSchema,
+    output: z.string().nullable(),
+    stopReason: z.string(),
+    budget: BudgetNameSchema.optional(),
+    error: z.string().optional(),
+    steps: z.number().int().nonnegative(),
+    toolCalls: z.number().int().nonnegative(),
+    usage: Usage,
+    traceId: z.string(),
+    durationMs: z.number().nonnegative(),
+  }),
+]);
+export type SessionEvent = z.infer<typeof SessionEvent>;
+export type SessionEventType = SessionEvent['type'];
+export type SessionFinished = Extract<SessionEvent, { type: 'session.finished' }>;
+
+/** An event as its producer builds it; the publisher stamps `sessionId`, `seq` and `at`. */
+export type SessionEventBody = SessionEvent extends infer E ? (E extends SessionEvent ? Omit<E, 'sessionId' | 'seq' | 'at'> : never) : never;

@@ -1,0 +1,32 @@
+/**
+ * Every NATS subject and queue group Troupe uses is spelled here and nowhere else, so the whole
+ * wire surface can be read (and secured with NATS permissions) from one file.
+ */
+
+/** Session ids and domain names become subject tokens: no dots, wildcards or spaces. */
+export const subjectTokenPattern = /^[A-Za-z0-9_-]{1,128}$/;
+
+export const subjects = {
+  /** Requests for one tool, served by its domain's pool in a queue group. */
+  tool: (domain: string, tool: string) => `troupe.tools.${domain}.${tool}`,
+  /** Pools say "I started" here, so orchestrators refresh discovery at once instead of at the next poll. */
+  poolAnnouncements: 'troupe.pools.announce',
+  /** Clients ask for a new session here; one orchestrator of the queue group takes it. */
+  sessionStart: 'troupe.sessions.start',
+  /** Everything that happens in one session, in order. */
+  sessionEvents: (sessionId: string) => `troupe.sessions.${sessionId}.events`,
+  /** Commands for a running session (cancel), answered by the orchestrator that hosts it. */
+  sessionControl: (sessionId: string) => `troupe.sessions.${sessionId}.control`,
+  /** The NATS service protocol's discovery subjects: `$SRV.<verb>[.<name>[.<id>]]`. */
+  serviceDiscovery: (verb: 'PING' | 'INFO' | 'STATS', name?: string, id?: string) =>
+    ['$SRV', verb, name, id].filter((part) => part !== undefined).join('.'),
+} as const;
+
+export const queueGroups = {
+  /** Members of one tool domain's pool share its requests. */
+  pool: (domain: string) => `troupe-${domain}`,
+  orchestrators: 'troupe-orchestrators',
+} as const;
+
+/** The NATS service name of a tool domain's pool, as `nats micro ls` shows it. */
+export const poolServiceName = (domain: string) => `troupe-${domain}`;
