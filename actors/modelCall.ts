@@ -1,0 +1,166 @@
+import type { Tracer } from '@opentelemetry/api';
+import type OpenAI from 'openai';
+import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { Logger } from 'pino';
+import { fromPromise } from 'xstate';
+import type { ChatMessage, ModelResponse, ModelToolCall } from '../machines/conversation.ts';
+import type { CallModelInput } from '../machines/session.ts';
+import { addUsage, type Usage } from '../machines/usage.ts';
+import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
+import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
+import type { SessionEventPublisher } from './sessionEvents.ts';
+import type { SessionTrace } from './sessionTrace.ts';
+
+/** An OpenAI-compatible endpoint and what Troupe needs to know about it. */
+export interface ModelEndpoint {
+  client: OpenAI;
+  /** `gen_ai.provider.name` on model spans: `openai`, or your endpoint's name (`vllm`, `ollama`, …). */
+  providerName: string;
+  prices: PriceTable;
+}
+
+export interface ModelCallDependencies {
+  endpoint: ModelEndpoint;
+  /** The tools this session's agent may call right now, as function definitions. */
+  tools: () => ChatCompletionFunctionTool[];
+  trace: SessionTrace;
+  events: SessionEventPublisher;
+  tracer: Tracer;
+  logger: Logger;
+  /** The session's usage before this call, for the running totals in events. */
+  usageSoFar: () => Usage;
+}
+
+/** Maps the session's provider-neutral conversation to the Chat Completions wire format. */
+export function toChatCompletionMessages(messages: ChatMessage[]): ChatCompletionMessageParam[] {
+  return messages.map((message): ChatCompletionMessageParam => {
+    switch (message.role) {
+      case 'system':
+      case 'user':
+        return { role: message.role, content: message.content };
+      case 'assistant':
+        return message.toolCalls && message.toolCalls.length > 0
+          ? {
+              role: 'assistant',
+              content: message.content,
+              tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+            }
+          : { role: 'assistant', content: message.content ?? '' };
+      case 'tool':
+        return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+    }
+  });
+}
+
+// For endpoints that do not report usage while streaming: about four characters a token.
+const estimateTokens = (text: string) => Math.ceil(text.length / 4);
+
+const warnedUnpriced = new Set<string>();
+
+/**
+ * The session's `callModel` actor: one streamed chat completion, its tool calls accumulated from
+ * the deltas, usage and cost recorded on the `chat {model}` span and in a `model.responded`
+ * event. A failure rejects (the statechart decides what happens next); aborting the actor aborts
+ * the HTTP request.
+ */
+export function createModelCaller(deps: ModelCallDependencies) {
+  return fromPromise<ModelResponse, CallModelInput>(async ({ input, signal }) => {
+    const { endpoint } = deps;
+    const baseUrl = new URL(endpoint.client.baseURL);
+    const span = startChatSpan(deps.tracer, deps.trace.turnContext(input.turn), {
+      sessionId: input.sessionId,
+      model: input.model,
+      providerName: endpoint.providerName,
+      serverAddress: baseUrl.hostname,
+      serverPort: Number(baseUrl.port || (baseUrl.protocol === 'https:' ? 443 : 80)),
+    });
+    const started = performance.now();
+    try {
+      const tools = deps.tools();
+      const stream = await endpoint.client.chat.completions.create(
+        {
+          model: input.model,
+          messages: toChatCompletionMessages(input.messages),
+          ...(tools.length > 0 ? { tools } : {}),
+          stream: true,
+          stream_options: { include_usage: true },
+        },
+        { signal },
+      );
+      let content = '';
+      let refusal = '';
+      let responseModel = input.model;
+      let responseId: string | undefined;
+      let finishReason: string | null = null;
+      let reported: { prompt_tokens: number; completion_tokens: number } | undefined;
+      const calls: Array<{ id: string; name: string; arguments: string }> = [];
+      for await (const chunk of stream) {
+        responseModel = chunk.model || responseModel;
+        responseId ??= chunk.id;
+        if (chunk.usage) reported = chunk.usage;
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        if (choice.delta.content) content += choice.delta.content;
+        if (choice.delta.refusal) refusal += choice.delta.refusal;
+        for (const delta of choice.delta.tool_calls ?? []) {
+          const call = (calls[delta.index] ??= { id: '', name: '', arguments: '' });
+          if (delta.id) call.id = delta.id;
+          if (delta.function?.name) call.name += delta.function.name;
+          if (delta.function?.arguments) call.arguments += delta.function.arguments;
+        }
+        if (choice.finish_reason) finishReason = choice.finish_reason;
+      }
+      const toolCalls: ModelToolCall[] = calls
+        .filter((c) => c !== undefined)
+        .map((c, index) => ({ id: c.id || `call_${input.turn}_${index}`, name: c.name, arguments: c.arguments }));
+      const text = content !== '' ? content : refusal !== '' ? refusal : null;
+      const usage = reported
+        ? { inputTokens: reported.prompt_tokens, outputTokens: reported.completion_tokens }
+        : {
+            inputTokens: estimateTokens(JSON.stringify(input.messages)),
+            outputTokens: estimateTokens((text ?? '') + JSON.stringify(toolCalls)),
+          };
+      if (!reported) deps.logger.warn({ model: responseModel }, 'the endpoint reported no usage; tokens are estimated');
+      const price = priceOf(responseModel, endpoint.prices) ?? priceOf(input.model, endpoint.prices);
+      if (!price && !warnedUnpriced.has(input.model)) {
+        warnedUnpriced.add(input.model);
+        deps.logger.warn({ model: input.model }, 'no price known for this model: its cost counts as 0 (set TROUPE_PRICES)');
+      }
+      const response: ModelResponse = {
+        model: responseModel,
+        content: text,
+        toolCalls,
+        finishReason,
+        usage,
+        costUsd: costOfCall(price, usage),
+      };
+      span.setAttributes({
+        [GenAiAttribute.responseModel]: responseModel,
+        [GenAiAttribute.finishReasons]: [finishReason ?? 'unknown'],
+        [GenAiAttribute.inputTokens]: usage.inputTokens,
+        [GenAiAttribute.outputTokens]: usage.outputTokens,
+        [TroupeAttribute.costUsd]: response.costUsd,
+      });
+      if (responseId) span.setAttribute(GenAiAttribute.responseId, responseId);
+      deps.events.publish({
+        type: 'model.responded',
+        turn: input.turn,
+        model: responseModel,
+        content: text,
+        toolCalls,
+        finishReason,
+        usage: { ...usage, costUsd: response.costUsd },
+        totals: addUsage(deps.usageSoFar(), { ...usage, costUsd: response.costUsd }),
+        durationMs: Math.round(performance.now() - started),
+      });
+      return response;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      recordSpanFailure(span, error instanceof Error ? error.constructor.name : 'Error', message);
+      deps.logger.warn({ err: error, turn: input.turn }, 'model call failed');
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}

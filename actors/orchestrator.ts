@@ -1,0 +1,135 @@
+import type { Tracer } from '@opentelemetry/api';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { InspectionEvent } from 'xstate';
+import { assistantAgent } from '../agents/assistant.ts';
+import type { AgentDefinition } from '../agents/defineAgent.ts';
+import { silentLogger } from '../observability/logger.ts';
+import { troupeTracer } from '../observability/telemetry.ts';
+import { SessionStartRequest, type SessionStartReply } from '../transport/messages.ts';
+import { queueGroups, subjects } from '../transport/subjects.ts';
+import { traceContextOf } from '../transport/traceCarrier.ts';
+import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import type { ModelEndpoint } from './modelCall.ts';
+import { hostSession, type HostedSession } from './sessionHost.ts';
+import { ToolCatalog } from './toolCatalog.ts';
+
+export interface OrchestratorOptions {
+  nats: NatsConnection;
+  model: ModelEndpoint;
+  /** The model of agents that name none (`TROUPE_MODEL`). */
+  defaultModel: string;
+  /** The agents sessions may run; the built-in `assistant` when absent. */
+  agents?: AgentDefinition[];
+  /** The agent of start requests that name none; the first agent when absent. */
+  defaultAgent?: string;
+  logger?: Logger;
+  tracer?: Tracer;
+  inspect?: (event: InspectionEvent) => void;
+  /** Discovery interval; pools announcing themselves are seen sooner. */
+  discoveryIntervalMs?: number;
+}
+
+export interface Orchestrator {
+  readonly catalog: ToolCatalog;
+  /** Sessions running in this process. */
+  sessions(): ReadonlyMap<string, HostedSession>;
+  /**
+   * Stops taking sessions, gives running ones `graceMs` to finish, cancels the rest and waits for
+   * them to publish their outcome. Does not close the NATS connection.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Starts an orchestrator: it discovers tools from the running pools and takes session start
+ * requests from the orchestrators' queue group, so any number of orchestrators share the load.
+ *
+ * @example
+ * const nc = await connectToNats({ url, name: 'orchestrator', logger });
+ * const orchestrator = await startOrchestrator({
+ *   nats: nc,
+ *   model: { client: new OpenAI(), providerName: 'openai', prices: defaultPriceTable },
+ *   defaultModel: 'gpt-4.1-mini',
+ * });
+ */
+export async function startOrchestrator(options: OrchestratorOptions): Promise<Orchestrator> {
+  const logger = (options.logger ?? silentLogger()).child({ component: 'orchestrator' });
+  const agents = new Map((options.agents ?? [assistantAgent]).map((a) => [a.name, a]));
+  const defaultAgent = options.defaultAgent ?? [...agents.keys()][0];
+  if (defaultAgent === undefined || !agents.has(defaultAgent)) {
+    throw new Error(`The default agent "${String(defaultAgent)}" is not among the orchestrator's agents (${[...agents.keys()].join(', ')}).`);
+  }
+  const catalog = new ToolCatalog({
+    nats: options.nats,
+    logger,
+    ...(options.discoveryIntervalMs ? { refreshIntervalMs: options.discoveryIntervalMs } : {}),
+  });
+  await catalog.start();
+  const sessions = new Map<string, HostedSession>();
+  const deps = {
+    nats: options.nats,
+    catalog,
+    endpoint: options.model,
+    defaultModel: options.defaultModel,
+    tracer: options.tracer ?? troupeTracer(),
+    logger,
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+  };
+
+  const respond = (msg: Msg, reply: SessionStartReply) => msg.respond(encodeWireMessage(reply));
+  const onStartRequest = (msg: Msg) => {
+    const decoded = decodeWireMessage(SessionStartRequest, msg.data, 'The session start request');
+    if (!decoded.ok) {
+      logger.warn({ error: decoded.error }, 'refused a malformed session start request');
+      respond(msg, { type: 'session.rejected', sessionId: null, reason: decoded.error });
+      return;
+    }
+    const request = decoded.value;
+    const agentName = request.agent ?? defaultAgent;
+    const agent = agents.get(agentName);
+    if (!agent) {
+      respond(msg, { type: 'session.rejected', sessionId: request.sessionId,
+        reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` });
+      return;
+    }
+    if (sessions.has(request.sessionId)) {
+      respond(msg, { type: 'session.rejected', sessionId: request.sessionId, reason: `Session ${request.sessionId} is already running.` });
+      return;
+    }
+    const session = hostSession(deps, { sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(msg.headers) });
+    sessions.set(session.sessionId, session);
+    void session.finished.then(() => sessions.delete(session.sessionId));
+    respond(msg, { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId });
+  };
+
+  const startRequests: Subscription = options.nats.subscribe(subjects.sessionStart, {
+    queue: queueGroups.orchestrators,
+    callback: (error, msg) => {
+      if (error) logger.error({ err: error }, 'session start subscription error');
+      else onStartRequest(msg);
+    },
+  });
+  await options.nats.flush();
+  logger.info({ agents: [...agents.keys()], tools: catalog.list().map((t) => t.name) }, 'orchestrator ready');
+
+  return {
+    catalog,
+    sessions: () => sessions,
+    async stop({ graceMs = 10_000 } = {}) {
+      await startRequests.drain();
+      const running = [...sessions.values()];
+      if (running.length > 0) {
+        logger.info({ sessions: running.length, graceMs }, 'waiting for running sessions before stopping');
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([Promise.all(running.map((s) => s.finished)), grace]);
+        clearTimeout(timer);
+        for (const session of sessions.values()) session.cancel('the orchestrator is shutting down');
+        await Promise.all(running.map((s) => s.finished));
+      }
+      catalog.stop();
+      logger.info('orchestrator stopped');
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import type { Context, Tracer } from '@opentelemetry/api';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
+import type { Logger } from 'pino';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
+import { sessionMachine, type SessionMachine } from '../machines/session.ts';
+import type { SessionResult } from '../machines/sessionOutcome.ts';
+import { SessionControl, type SessionControlReply, type SessionFinished } from '../transport/messages.ts';
+import { subjects } from '../transport/subjects.ts';
+import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
+import { SessionEventPublisher } from './sessionEvents.ts';
+import { SessionTrace } from './sessionTrace.ts';
+import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
+import { createToolCallTriage } from './toolCallTriage.ts';
+import { createToolDispatcher } from './toolDispatch.ts';
+
+export interface SessionHostDependencies {
+  nats: NatsConnection;
+  catalog: ToolCatalog;
+  endpoint: ModelEndpoint;
+  defaultModel: string;
+  tracer: Tracer;
+  logger: Logger;
+  /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+export interface SessionRequest {
+  sessionId: string;
+  task: string;
+  agent: AgentDefinition;
+  /** The trace context the start request carried: the session span becomes its child. */
+  parent: Context;
+}
+
+/** A session running in this process. */
+export interface HostedSession {
+  readonly sessionId: string;
+  readonly traceId: string;
+  readonly actor: Actor<SessionMachine>;
+  /** Resolves with the `session.finished` event once the session reaches a final state. Never rejects. */
+  readonly finished: Promise<SessionFinished>;
+  cancel(reason: string): void;
+}
+
+function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
+  return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };
+}
+
+/**
+ * Runs one session: the session statechart with its model and tool-call actors bound to this
+ * process's NATS connection, catalog and model endpoint; its spans, its event stream and its
+ * control subject (cancel). Cleans up after itself when the session ends.
+ */
+export function hostSession(deps: SessionHostDependencies, request: SessionRequest): HostedSession {
+  const { sessionId, agent } = request;
+  const logger = deps.logger.child({ sessionId, agent: agent.name });
+  const model = agent.model ?? deps.defaultModel;
+  const events = new SessionEventPublisher(deps.nats, sessionId, logger);
+  const sessionTrace = new SessionTrace(deps.tracer, request.parent, { sessionId, agentName: agent.name, model });
+  const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name);
+  const shared = { trace: sessionTrace, events, tracer: deps.tracer, logger };
+  const startedAt = Date.now();
+
+  const machine = sessionMachine.provide({
+    actors: {
+      callModel: createModelCaller({
+        ...shared,
+        endpoint: deps.endpoint,
+        tools: () => deps.catalog.list().filter(allows).map(toFunctionTool),
+        usageSoFar: () => actor.getSnapshot().context.usage,
+      }),
+      triageToolCalls: createToolCallTriage({ catalog: deps.catalog, allows, events }),
+      executeToolCall: createToolDispatcher({ ...shared, nats: deps.nats, catalog: deps.catalog }),
+    },
+  });
+  const actor: Actor<SessionMachine> = createActor(machine, {
+    id: sessionId,
+    input: { sessionId, agentName: agent.name, model, instructions: agent.instructions, task: request.task, budgets: agent.budgets, startedAt },
+    ...(deps.inspect ? { inspect: deps.inspect } : {}),
+  });
+
+  const control: Subscription = deps.nats.subscribe(subjects.sessionControl(sessionId), {
+    callback: (_error, msg) => {
+      const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
+      const reply: SessionControlReply = decoded.ok
+        ? { type: 'session.control.ack', accepted: actor.getSnapshot().status === 'active' }
+        : { type: 'session.control.ack', accepted: false, reason: decoded.error };
+      if (decoded.ok && reply.accepted) {
+        logger.info({ reason: decoded.value.reason }, 'session cancelled');
+        actor.send({ type: 'session.cancel', reason: decoded.value.reason });
+      }
+      msg.respond(encodeWireMessage(reply));
+    },
+  });
+
+  let announcedTurn = 0;
+  const finished = new Promise<SessionFinished>((resolve) => {
+    const finish = (result: SessionResult) => {
+      control.unsubscribe();
+      sessionTrace.end(result);
+      const { outcome } = result;
+      const event = events.publish({
+        type: 'session.finished',
+        status: outcome.status,
+        output: outcome.output,
+        stopReason: outcome.stopReason,
+        ...(outcome.status === 'budget_exhausted' ? { budget: outcome.budget } : {}),
+        ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+        steps: result.steps,
+        toolCalls: result.toolCalls,
+        usage: result.usage,
+        traceId: sessionTrace.traceId,
+        durationMs: Date.now() - startedAt,
+      }) as SessionFinished;
+      logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, 'session finished');
+      resolve(event);
+    };
+    actor.subscribe({
+      next: (snapshot) => {
+        if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
+          announcedTurn = snapshot.context.turn;
+          events.publish({ type: 'turn.started', turn: announcedTurn });
+        }
+      },
+      complete: () => finish(actor.getSnapshot().output as SessionResult),
+      error: (error) => {
+        // The machine handles every actor failure itself; reaching here is a bug, still reported as an outcome.
+        logger.error({ err: error }, 'session actor crashed');
+        const snapshot = actor.getSnapshot();
+        finish({
+          outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
+          steps: snapshot.context.turn, toolCalls: snapshot.context.toolCalls, usage: snapshot.context.usage, ledger: snapshot.context.ledger,
+        });
+      },
+    });
+  });
+
+  events.publish({ type: 'session.started', agent: agent.name, model, task: request.task, traceId: sessionTrace.traceId });
+  logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
+  actor.start();
+
+  return {
+    sessionId,
+    traceId: sessionTrace.traceId,
+    actor,
+    finished,
+    cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
+  };
+}

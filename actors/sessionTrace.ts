@@ -1,0 +1,63 @@
+import { trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { SessionResult } from '../machines/sessionOutcome.ts';
+import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, TroupeAttribute } from '../observability/spans.ts';
+
+/**
+ * The spans of one session: the `invoke_agent` span and one span per turn. Statechart events carry
+ * no trace context, so the model and tool-call actors ask this object for their turn's context.
+ * It owns every span it starts and ends them all in {@link end}.
+ */
+export class SessionTrace {
+  readonly #tracer: Tracer;
+  readonly #sessionId: string;
+  readonly #sessionSpan: Span;
+  readonly #sessionContext: Context;
+  #turn: { number: number; span: Span; context: Context } | undefined;
+
+  constructor(tracer: Tracer, parent: Context, attributes: { sessionId: string; agentName: string; model: string }) {
+    this.#tracer = tracer;
+    this.#sessionId = attributes.sessionId;
+    this.#sessionSpan = startSessionSpan(tracer, parent, attributes);
+    this.#sessionContext = trace.setSpan(parent, this.#sessionSpan);
+  }
+
+  get traceId(): string {
+    return this.#sessionSpan.spanContext().traceId;
+  }
+
+  get sessionContext(): Context {
+    return this.#sessionContext;
+  }
+
+  /** The context of turn `turn`, starting its span (and ending the previous turn's) on first use. */
+  turnContext(turn: number): Context {
+    if (this.#turn?.number === turn) return this.#turn.context;
+    this.#turn?.span.end();
+    const span = startTurnSpan(this.#tracer, this.#sessionContext, { sessionId: this.#sessionId, turn });
+    this.#turn = { number: turn, span, context: trace.setSpan(this.#sessionContext, span) };
+    return this.#turn.context;
+  }
+
+  /** Adds an event to the current turn's span, or the session's before the first turn. */
+  addEvent(name: string, attributes: Record<string, string | number | boolean>): void {
+    (this.#turn?.span ?? this.#sessionSpan).addEvent(name, attributes);
+  }
+
+  end(result: SessionResult): void {
+    this.#turn?.span.end();
+    const span = this.#sessionSpan;
+    const { outcome } = result;
+    span.setAttributes({
+      [TroupeAttribute.sessionStatus]: outcome.status,
+      [TroupeAttribute.stopReason]: outcome.stopReason,
+      [TroupeAttribute.steps]: result.steps,
+      [TroupeAttribute.toolCalls]: result.toolCalls,
+      [TroupeAttribute.costUsd]: result.usage.costUsd,
+      [GenAiAttribute.inputTokens]: result.usage.inputTokens,
+      [GenAiAttribute.outputTokens]: result.usage.outputTokens,
+    });
+    if (outcome.status === 'budget_exhausted') span.addEvent('budget.exhausted', { budget: outcome.budget });
+    if (outcome.status === 'failed') recordSpanFailure(span, 'session_failed', outcome.error);
+    span.end();
+  }
+}

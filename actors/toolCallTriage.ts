@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import { fromPromise } from 'xstate';
+import type { TriageToolCallsInput } from '../machines/session.ts';
+import type { PlannedToolCall, RejectedToolCall, ToolCallTriage } from '../machines/toolCallOutcome.ts';
+import { ToolFailureCode, toolFailure } from '../tools/toolFailure.ts';
+import { parseToolArgumentsJson, validateToolArguments } from '../tools/validation.ts';
+import type { SessionEventPublisher } from './sessionEvents.ts';
+import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
+
+export interface TriageDependencies {
+  catalog: ToolCatalog;
+  /** Whether this session's agent may use a tool. */
+  allows: (tool: CatalogTool) => boolean;
+  events: SessionEventPublisher;
+}
+
+/**
+ * The session's `triageToolCalls` actor: checks every tool call the model asked for before any
+ * goes on the wire — the tool exists and the agent may use it, the arguments are a JSON object,
+ * and they satisfy the schema the pool advertised. Accepted calls get their call id (the
+ * idempotency key); rejected ones get the structured error the model will read.
+ */
+export function createToolCallTriage(deps: TriageDependencies) {
+  return fromPromise<ToolCallTriage, TriageToolCallsInput>(async ({ input }) => {
+    const accepted: PlannedToolCall[] = [];
+    const rejected: RejectedToolCall[] = [];
+    const available = () => deps.catalog.list().filter(deps.allows);
+    for (const request of input.toolCalls) {
+      const reject = (failure: RejectedToolCall['failure']) => {
+        rejected.push({ toolCallId: request.id, name: request.name, rawArguments: request.arguments, failure });
+        deps.events.publish({ type: 'tool.call.rejected', turn: input.turn, toolCallId: request.id, tool: request.name, failure });
+      };
+      let tool = deps.catalog.get(request.name);
+      // A pool may have started since the last discovery round: ask once before refusing.
+      if (!tool) {
+        await deps.catalog.refresh();
+        tool = deps.catalog.get(request.name);
+      }
+      if (!tool || !deps.allows(tool)) {
+        const names = available().map((t) => t.name);
+        reject(
+          toolFailure(
+            ToolFailureCode.UNKNOWN_TOOL,
+            `There is no tool named "${request.name}". Available tools: ${names.length > 0 ? names.join(', ') : '(none are running)'}.`,
+          ),
+        );
+        continue;
+      }
+      const parsed = parseToolArgumentsJson(tool.name, request.arguments);
+      if (!parsed.ok) {
+        reject(parsed.failure);
+        continue;
+      }
+      if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
+        reject(toolFailure(ToolFailureCode.INVALID_INPUT, `The arguments for tool "${tool.name}" must be a JSON object of named arguments.`));
+        continue;
+      }
+      const validated = validateToolArguments(tool.name, tool.validator, parsed.value);
+      if (!validated.ok) {
+        reject(validated.failure);
+        continue;
+      }
+      accepted.push({ callId: randomUUID(), toolCallId: request.id, name: tool.name, arguments: parsed.value as Record<string, unknown> });
+    }
+    return { accepted, rejected };
+  });
+}

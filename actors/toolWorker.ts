@@ -1,0 +1,210 @@
+import { context as otelContext, trace, type Tracer } from '@opentelemetry/api';
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { silentLogger } from '../observability/logger.ts';
+import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
+import { troupeTracer } from '../observability/telemetry.ts';
+import { toolInputJsonSchema, type ToolDefinition } from '../tools/defineTool.ts';
+import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../tools/toolFailure.ts';
+import { validateToolArguments } from '../tools/validation.ts';
+import { PoolAnnouncement, ToolReply, ToolRequest } from '../transport/messages.ts';
+import { toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
+import { startServiceResponder, type ServiceResponder } from '../transport/serviceResponder.ts';
+import { poolServiceName, queueGroups, subjectTokenPattern, subjects } from '../transport/subjects.ts';
+import { traceContextOf } from '../transport/traceCarrier.ts';
+import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+
+export interface WorkerOptions {
+  /** The tool domain this process serves; every tool's name must start with `<domain>_`. */
+  domain: string;
+  tools: ToolDefinition[];
+  nats: NatsConnection;
+  logger?: Logger;
+  tracer?: Tracer;
+  /** Semantic version reported to the NATS service protocol. */
+  version?: string;
+}
+
+/** One member of a tool domain's worker pool. */
+export interface ToolWorker {
+  readonly domain: string;
+  readonly instanceId: string;
+  /** Calls being handled right now. */
+  inFlight(): number;
+  /**
+   * Drains: stops taking new calls (the pool's other members get them), waits for the calls in
+   * flight to finish, then leaves the service protocol. Does not close the NATS connection.
+   */
+  stop(): Promise<void>;
+}
+
+/** Thrown at start for a worker that could never serve its tools. */
+export class WorkerConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Serves one domain's tools as a NATS service in the domain's queue group: start more processes
+ * with the same domain to scale the pool. Every request is decoded, its arguments validated
+ * against the tool's zod schema, run with its deadline, and its output checked against the output
+ * schema; every failure becomes a structured error reply, never a crash.
+ *
+ * @example
+ * const nc = await connectToNats({ url, name: 'worker-calc', logger });
+ * const worker = await startWorker({ domain: 'calc', tools: calcTools(), nats: nc, logger });
+ * process.once('SIGTERM', () => void worker.stop().then(() => nc.drain()));
+ */
+export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
+  const { domain, tools, nats: nc } = options;
+  const logger = (options.logger ?? silentLogger()).child({ domain });
+  const tracer = options.tracer ?? troupeTracer();
+  if (!subjectTokenPattern.test(domain)) throw new WorkerConfigurationError(`Domain "${domain}" must be letters, digits, "-" or "_".`);
+  if (tools.length === 0) throw new WorkerConfigurationError(`The ${domain} worker has no tools to serve.`);
+  for (const tool of tools) {
+    if (tool.domain !== domain) {
+      throw new WorkerConfigurationError(`Tool "${tool.name}" belongs to domain "${tool.domain}", not "${domain}".`);
+    }
+  }
+  const byName = new Map(tools.map((t) => [t.name, t]));
+  const queue = queueGroups.pool(domain);
+  const responder: ServiceResponder = startServiceResponder(nc, {
+    name: poolServiceName(domain),
+    version: options.version ?? '0.1.0',
+    description: `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
+    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain },
+    endpoints: tools.map((tool) => ({
+      name: tool.name,
+      subject: subjects.tool(domain, tool.name),
+      queue_group: queue,
+      metadata: {
+        [toolMetadataKeys.description]: tool.description,
+        [toolMetadataKeys.inputSchema]: JSON.stringify(toolInputJsonSchema(tool)),
+        [toolMetadataKeys.timeoutMs]: String(tool.timeoutMs),
+        [toolMetadataKeys.sideEffects]: String(tool.sideEffects),
+      },
+    })),
+  });
+  const instanceLogger = logger.child({ instanceId: responder.id });
+  const inFlight = new Set<Promise<void>>();
+  let draining = false;
+
+  const handle = async (tool: ToolDefinition, msg: Msg): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const parent = traceContextOf(msg.headers);
+    const decoded = decodeWireMessage(ToolRequest, msg.data, `The request to ${tool.name}`);
+    if (!decoded.ok) {
+      instanceLogger.warn({ tool: tool.name, error: decoded.error }, 'malformed tool request refused');
+      reply(msg, { type: 'tool.reply', status: 'error', callId: 'unknown', failure: toolFailure(ToolFailureCode.INVALID_INPUT, decoded.error) });
+      responder.record(tool.name, Number(process.hrtime.bigint() - started), decoded.error);
+      return;
+    }
+    const request = decoded.value;
+    const span = startToolCallSpan(tracer, parent, { sessionId: request.sessionId, tool: tool.name, callId: request.callId, side: 'worker' });
+    span.setAttribute(TroupeAttribute.workerInstance, responder.id);
+    span.setAttribute(TroupeAttribute.toolDomain, domain);
+    const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: tool.name });
+    const outcome = await otelContext.with(trace.setSpan(parent, span), () => execute(tool, request, callLogger));
+    if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+    span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+    span.end();
+    reply(msg, outcome);
+    responder.record(tool.name, Number(process.hrtime.bigint() - started), outcome.status === 'error' ? outcome.failure.message : undefined);
+  };
+
+  const execute = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply> => {
+    const fail = (failure: ToolFailure): ToolReply => {
+      callLogger.info({ code: failure.code }, `tool call failed: ${failure.message}`);
+      return { type: 'tool.reply', status: 'error', callId: request.callId, failure };
+    };
+    if (request.tool !== tool.name) {
+      return fail(toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint serves "${tool.name}", not "${request.tool}".`));
+    }
+    const remainingMs = request.deadline - Date.now();
+    if (remainingMs <= 0) {
+      return fail(toolFailure(ToolFailureCode.TIMEOUT, `The call to ${tool.name} reached the worker after its deadline.`));
+    }
+    const validated = validateToolArguments(tool.name, tool.input, request.arguments);
+    if (!validated.ok) return fail(validated.failure);
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadlinePassed = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => {
+        abort.abort(new Error('deadline passed'));
+        resolve('deadline');
+      }, remainingMs);
+    });
+    try {
+      const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger };
+      const result = await Promise.race([Promise.resolve().then(() => tool.handler(validated.value, context)), deadlinePassed]);
+      if (result === 'deadline') {
+        return fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`));
+      }
+      const output = tool.output.safeParse(result);
+      if (!output.success) {
+        callLogger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
+        return fail(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
+      }
+      callLogger.debug('tool call succeeded');
+      return { type: 'tool.reply', status: 'ok', callId: request.callId, result: output.data };
+    } catch (error) {
+      const failure = toToolFailure(error);
+      if (failure.code === ToolFailureCode.INTERNAL) callLogger.error({ err: error }, 'tool handler threw');
+      return fail(failure);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const reply = (msg: Msg, body: ToolReply): void => {
+    if (!msg.reply) {
+      instanceLogger.warn({ subject: msg.subject }, 'tool request without a reply subject; result dropped');
+      return;
+    }
+    // The service protocol's error headers, so generic NATS tooling counts and shows failures too.
+    const h = body.status === 'error' ? natsHeaders() : undefined;
+    if (h && body.status === 'error') {
+      h.set('Nats-Service-Error', body.failure.message.slice(0, 512));
+      h.set('Nats-Service-Error-Code', body.failure.code === ToolFailureCode.INTERNAL ? '500' : '400');
+    }
+    msg.respond(encoder.encode(encodeWireMessage(body)), h ? { headers: h } : undefined);
+  };
+
+  const subscriptions: Subscription[] = tools.map((tool) =>
+    nc.subscribe(subjects.tool(domain, tool.name), {
+      queue,
+      callback: (error, msg) => {
+        if (error) {
+          instanceLogger.error({ err: error }, 'subscription error');
+          return;
+        }
+        const work = handle(tool, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'tool request handling failed'));
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work));
+      },
+    }),
+  );
+  await nc.flush();
+  const announcement: PoolAnnouncement = { type: 'pool.started', domain, instanceId: responder.id, tools: [...byName.keys()] };
+  nc.publish(subjects.poolAnnouncements, encodeWireMessage(announcement));
+  instanceLogger.info({ tools: [...byName.keys()], queue }, `worker serving ${domain}`);
+
+  return {
+    domain,
+    instanceId: responder.id,
+    inFlight: () => inFlight.size,
+    async stop() {
+      if (draining) return;
+      draining = true;
+      instanceLogger.info({ inFlight: inFlight.size }, 'draining: no new calls, finishing the ones in flight');
+      await Promise.all(subscriptions.map((sub) => sub.drain()));
+      await Promise.allSettled([...inFlight]);
+      responder.stop();
+      instanceLogger.info('worker stopped');
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import * as z from 'zod';
+import { Budgets } from '../machines/budgets.ts';
+import { formatIssuePath } from '../tools/validation.ts';
+
+export const AgentDefinition = z.object({
+  /** Names the agent in spans (`invoke_agent {name}`), events and start requests. */
+  name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'use lower case letters, digits, "-" and "_", starting with a letter'),
+  /** The system prompt. */
+  instructions: z.string().trim().min(1, 'an agent needs instructions'),
+  /** The model; the orchestrator's default (`TROUPE_MODEL`) when absent. */
+  model: z.string().min(1).optional(),
+  budgets: Budgets.default(Budgets.parse({})),
+  /**
+   * The tools the agent may call: exact names or `<domain>_*`. Absent means every tool the running
+   * pools serve.
+   */
+  tools: z.array(z.string().regex(/^[a-z0-9_]+\*?$/, 'a tool name, or a domain prefix ending in *')).optional(),
+});
+export type AgentDefinition = z.infer<typeof AgentDefinition>;
+export type AgentSpec = z.input<typeof AgentDefinition>;
+
+/** Thrown by {@link defineAgent} for a definition that cannot run. */
+export class AgentDefinitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * Defines an agent: its prompt, model, budgets and tools. Defaults fill what is left out; a
+ * definition that breaks a rule is refused here, at start-up, with every problem named.
+ */
+export function defineAgent(spec: AgentSpec): AgentDefinition {
+  const parsed = AgentDefinition.safeParse(spec);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; ');
+    throw new AgentDefinitionError(`Agent "${String(spec.name)}" is not valid: ${problems}`);
+  }
+  return parsed.data;
+}
+
+/** Whether `agent` may call the tool named `tool`. */
+export function agentAllowsTool(agent: AgentDefinition, tool: string): boolean {
+  if (!agent.tools) return true;
+  return agent.tools.some((pattern) => (pattern.endsWith('*') ? tool.startsWith(pattern.slice(0, -1)) : tool === pattern));
+}
