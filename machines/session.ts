@@ -239,6 +239,7 @@ export const sessionMachine = setup({
     calling_model: {
       entry: 'startTurn',
       invoke: {
+        id: 'callModel',
         src: 'callModel',
         input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, model: context.model, messages: context.conversation }),
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
@@ -275,6 +276,7 @@ export const sessionMachine = setup({
         },
         triaging_tool_calls: {
           invoke: {
+            id: 'triageToolCalls',
             src: 'triageToolCalls',
             input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, toolCalls: context.lastResponse?.toolCalls ?? [] }),
             onDone: { target: 'triaged', actions: { type: 'recordTriage', params: ({ event }) => event.output } },

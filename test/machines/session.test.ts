@@ -1,0 +1,256 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, type AnyEventObject } from 'xstate';
+import { getShortestPaths } from 'xstate/graph';
+import type { BudgetsInput } from '../../machines/budgets.ts';
+import { sessionMachine, type SessionEvent } from '../../machines/session.ts';
+import type { SessionResult } from '../../machines/sessionOutcome.ts';
+import type { ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
+import { acceptingTriage, answer, askTools, echoTools, scriptedModelActor, sessionInput } from '../fixtures/sessionFakes.ts';
+
+async function runSession(responses: ReturnType<typeof answer>[], budgets: BudgetsInput = {}) {
+  const model = scriptedModelActor(responses);
+  const tools = echoTools();
+  const actor = createActor(
+    sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: tools.logic } }),
+    { input: sessionInput(budgets) },
+  );
+  actor.start();
+  const result = (await toPromise(actor)) as SessionResult;
+  return { result, model, tools, snapshot: actor.getSnapshot() };
+}
+
+describe('sessionMachine', () => {
+  it('starts by calling the model with the system prompt and the task', () => {
+    const [snapshot] = initialTransition(sessionMachine, sessionInput());
+    expect(snapshot.value).toBe('calling_model');
+    expect(snapshot.context.turn).toBe(1);
+    expect(snapshot.context.conversation).toEqual([
+      { role: 'system', content: 'You are a test agent.' },
+      { role: 'user', content: 'Add two numbers.' },
+    ]);
+  });
+
+  it('completes with the model text when the model answers without tools', async () => {
+    const { result, model } = await runSession([answer('42')]);
+    expect(result.outcome).toEqual({ status: 'completed', stopReason: 'answered', output: '42' });
+    expect(result.steps).toBe(1);
+    expect(result.usage).toEqual({ inputTokens: 10, outputTokens: 5, costUsd: 0.001 });
+    model.assertAllUsed();
+  });
+
+  it('runs the tools the model asks for, answers every call in order, then asks the model again', async () => {
+    const { result, model, tools, snapshot } = await runSession([
+      askTools([{ id: 'a', name: 'calc_evaluate', arguments: '{"expression":"1+1"}' }, { id: 'b', name: 'files_read', arguments: '{"path":"x"}' }]),
+      answer('done'),
+    ]);
+    expect(result.outcome.status).toBe('completed');
+    expect(tools.calls.map((c) => c.call.name)).toEqual(['calc_evaluate', 'files_read']);
+    expect(result.toolCalls).toBe(2);
+    const secondCall = model.calls[1]?.messages ?? [];
+    expect(secondCall.filter((m) => m.role === 'tool')).toEqual([
+      { role: 'tool', toolCallId: 'a', content: JSON.stringify({ ok: true, result: { echo: { expression: '1+1' } } }) },
+      { role: 'tool', toolCallId: 'b', content: JSON.stringify({ ok: true, result: { echo: { path: 'x' } } }) },
+    ]);
+    expect(snapshot.context.ledger.map((e) => [e.turn, e.tool, e.status])).toEqual([
+      [1, 'calc_evaluate', 'ok'],
+      [1, 'files_read', 'ok'],
+    ]);
+    model.assertAllUsed();
+  });
+
+  it('answers a rejected tool call with its structured error and still runs the accepted ones', async () => {
+    const { model, tools, result } = await runSession([
+      askTools([{ id: 'a', name: 'unknown_tool' }, { id: 'b', name: 'calc_evaluate', arguments: '{"expression":"2"}' }]),
+      answer('ok'),
+    ]);
+    expect(tools.calls).toHaveLength(1);
+    const toolMessages = (model.calls[1]?.messages ?? []).filter((m) => m.role === 'tool');
+    expect(toolMessages.map((m) => m.toolCallId)).toEqual(['a', 'b']);
+    expect(JSON.parse(toolMessages[0]?.content ?? '')).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOOL' } });
+    expect(result.ledger.map((e) => e.status)).toEqual(['rejected', 'ok']);
+    expect(result.toolCalls).toBe(1);
+  });
+
+  it('loops back to the model when every tool call was rejected', async () => {
+    const { model, result } = await runSession([askTools([{ id: 'a', name: 'unknown_x' }]), answer('sorry')]);
+    expect(model.calls).toHaveLength(2);
+    expect(result.outcome.status).toBe('completed');
+  });
+
+  it('fails with the reason when the model call fails', async () => {
+    const actor = createActor(
+      sessionMachine.provide({
+        actors: {
+          callModel: fromPromise(async () => {
+            throw new Error('503 upstream unavailable');
+          }),
+          triageToolCalls: acceptingTriage,
+          executeToolCall: echoTools().logic,
+        },
+      }),
+      { input: sessionInput() },
+    );
+    actor.start();
+    const result = (await toPromise(actor)) as SessionResult;
+    expect(result.outcome).toMatchObject({ status: 'failed', stopReason: 'model call failed', error: '503 upstream unavailable' });
+  });
+
+  it('fails when the model returns neither text nor tool calls', async () => {
+    const { result } = await runSession([answer('   ')]);
+    expect(result.outcome).toMatchObject({ status: 'failed', stopReason: 'empty model response' });
+  });
+
+  it('answers a tool call whose actor rejected with an INTERNAL failure instead of hanging', async () => {
+    const model = scriptedModelActor([askTools([{ id: 'a', name: 'calc_evaluate' }]), answer('ok')]);
+    const actor = createActor(
+      sessionMachine.provide({
+        actors: {
+          callModel: model.logic,
+          triageToolCalls: acceptingTriage,
+          executeToolCall: fromPromise<ToolCallOutcome>(async () => {
+            throw new Error('bug');
+          }),
+        },
+      }),
+      { input: sessionInput() },
+    );
+    actor.start();
+    const result = (await toPromise(actor)) as SessionResult;
+    expect(result.outcome.status).toBe('completed');
+    expect(result.ledger[0]).toMatchObject({ status: 'error', errorCode: 'INTERNAL' });
+  });
+
+  describe('budgets', () => {
+    it('stops at maxSteps with the partial result and the budget name', async () => {
+      const { result } = await runSession(
+        [{ ...askTools([{ id: 'a', name: 'calc_evaluate' }]), content: 'working on it' }],
+        { maxSteps: 1 },
+      );
+      expect(result.outcome).toEqual({
+        status: 'budget_exhausted', stopReason: 'budget exhausted: maxSteps', budget: 'maxSteps', output: 'working on it',
+      });
+      expect(result.toolCalls).toBe(1);
+    });
+
+    it('stops at maxToolCallsPerTurn without running any of the calls', async () => {
+      const { result, tools } = await runSession(
+        [askTools([{ id: 'a', name: 'calc_evaluate' }, { id: 'b', name: 'calc_evaluate' }, { id: 'c', name: 'calc_evaluate' }])],
+        { maxToolCallsPerTurn: 2 },
+      );
+      expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxToolCallsPerTurn' });
+      expect(tools.calls).toHaveLength(0);
+    });
+
+    it('stops at maxTotalTokens before the next model call', async () => {
+      const { result, model } = await runSession(
+        [askTools([{ id: 'a', name: 'calc_evaluate' }], { inputTokens: 600, outputTokens: 400 })],
+        { maxTotalTokens: 1000 },
+      );
+      expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxTotalTokens' });
+      expect(model.calls).toHaveLength(1);
+    });
+
+    it('stops at maxCostUsd before the next model call', async () => {
+      const { result } = await runSession([askTools([{ id: 'a', name: 'calc_evaluate' }], undefined, 0.5)], { maxCostUsd: 0.5 });
+      expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxCostUsd' });
+      expect(result.usage.costUsd).toBe(0.5);
+    });
+
+    it('stops at maxWallClockMs while the model is still thinking', async () => {
+      const clock = new SimulatedClock();
+      let aborted = false;
+      const actor = createActor(
+        sessionMachine.provide({
+          actors: {
+            callModel: fromPromise(({ signal }) => {
+              signal.addEventListener('abort', () => (aborted = true));
+              return new Promise<never>(() => {});
+            }),
+            triageToolCalls: acceptingTriage,
+            executeToolCall: echoTools().logic,
+          },
+        }),
+        { input: sessionInput({ maxWallClockMs: 5_000 }), clock },
+      );
+      actor.start();
+      clock.increment(4_999);
+      expect(actor.getSnapshot().value).toBe('calling_model');
+      clock.increment(1);
+      const result = actor.getSnapshot().output as SessionResult;
+      expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxWallClockMs' });
+      expect(aborted).toBe(true);
+    });
+  });
+
+  it('ends cancelled with the caller’s reason', () => {
+    const [started] = initialTransition(sessionMachine, sessionInput());
+    const [next] = transition(sessionMachine, started, { type: 'session.cancel', reason: 'user pressed ctrl-c' });
+    expect(next.value).toBe('cancelled');
+    expect(next.status).toBe('done');
+    expect(next.context.outcome).toMatchObject({ status: 'cancelled', stopReason: 'cancelled: user pressed ctrl-c' });
+  });
+
+  it('ends escalated when handed to a person', () => {
+    const [started] = initialTransition(sessionMachine, sessionInput());
+    const [next] = transition(sessionMachine, started, { type: 'session.escalate', reason: 'needs a human decision' });
+    expect(next.value).toBe('escalated');
+    expect(next.context.outcome).toMatchObject({ status: 'escalated' });
+  });
+
+  describe('paths generated from the machine', () => {
+    // Invoked and spawned actors answer through done/error events; the traversal plays those events
+    // directly, so every transition of the chart is explored without running any actor.
+    const done = (id: string, output: unknown) => ({ type: `xstate.done.actor.${id}`, output, actorId: id }) as AnyEventObject;
+    const failed = (id: string) => ({ type: `xstate.error.actor.${id}`, error: new Error('boom'), actorId: id }) as AnyEventObject;
+    const events = (snapshot: ReturnType<typeof sessionMachine.transition>): SessionEvent[] => {
+      const always = [
+        { type: 'session.cancel', reason: 'test' },
+        { type: 'session.escalate', reason: 'test' },
+      ] as AnyEventObject[];
+      if (snapshot.matches('calling_model')) {
+        always.push(
+          done('callModel', answer('final')),
+          done('callModel', answer('')),
+          done('callModel', askTools([{ id: 'a', name: 'calc_evaluate' }])),
+          done('callModel', askTools([{ id: 'a', name: 'x_y' }, { id: 'b', name: 'x_y' }])),
+          failed('callModel'),
+        );
+      }
+      if (snapshot.matches({ validating: 'triaging_tool_calls' })) {
+        always.push(
+          done('triageToolCalls', { accepted: [{ callId: 'c1', toolCallId: 'a', name: 'calc_evaluate', arguments: {} }], rejected: [] }),
+          done('triageToolCalls', {
+            accepted: [],
+            rejected: [{ toolCallId: 'a', name: 'calc_evaluate', rawArguments: '{', failure: { code: 'INVALID_INPUT', message: 'bad', retryable: false } }],
+          }),
+          failed('triageToolCalls'),
+        );
+      }
+      if (snapshot.matches('running_tools')) always.push(done('tool:c1', { status: 'ok', callId: 'c1', result: 2, durationMs: 1 }));
+      return always as SessionEvent[];
+    };
+    const paths = getShortestPaths(sessionMachine, {
+      input: sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }),
+      events,
+      serializeState: (snapshot) => JSON.stringify({ value: snapshot.value, turn: snapshot.context.turn, status: snapshot.status }),
+    });
+    const finalStates = ['completed', 'budget_exhausted', 'escalated', 'failed', 'cancelled'] as const;
+
+    it.each(finalStates)('reaches %s', (final) => {
+      const path = paths.find((p) => p.state.status === 'done' && p.state.value === final);
+      expect(path, `no generated path ends in ${final}`).toBeDefined();
+      // Replaying the path's events through the pure transition function lands in the same final state.
+      let [snapshot] = initialTransition(sessionMachine, sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }));
+      for (const step of path?.steps.slice(1) ?? []) [snapshot] = transition(sessionMachine, snapshot, step.event);
+      expect(snapshot.value).toBe(final);
+      expect(snapshot.context.outcome?.status).toBe(final);
+    });
+
+    it('reaches budget_exhausted for both budgets checked by the chart alone', () => {
+      const budgets = new Set(
+        paths.filter((p) => p.state.value === 'budget_exhausted').map((p) => (p.state.context.outcome as { budget?: string }).budget),
+      );
+      expect(budgets).toEqual(new Set(['maxSteps', 'maxToolCallsPerTurn']));
+    });
+  });
+});
