@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, type AnyEventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
-import { sessionMachine, type SessionEvent } from '../../machines/session.ts';
+import type { ModelResponse } from '../../machines/conversation.ts';
+import { sessionMachine, type CallModelInput, type SessionEvent } from '../../machines/session.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import type { ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
 import { acceptingTriage, answer, askTools, echoTools, scriptedModelActor, sessionInput } from '../fixtures/sessionFakes.ts';
@@ -162,9 +163,9 @@ describe('sessionMachine', () => {
       const actor = createActor(
         sessionMachine.provide({
           actors: {
-            callModel: fromPromise(({ signal }) => {
+            callModel: fromPromise<ModelResponse, CallModelInput>(({ signal }) => {
               signal.addEventListener('abort', () => (aborted = true));
-              return new Promise<never>(() => {});
+              return new Promise<ModelResponse>(() => {});
             }),
             triageToolCalls: acceptingTriage,
             executeToolCall: echoTools().logic,
