@@ -82,7 +82,7 @@ describe('sessionMachine', () => {
     const actor = createActor(
       sessionMachine.provide({
         actors: {
-          callModel: fromPromise(async () => {
+          callModel: fromPromise<ModelResponse, CallModelInput>(async () => {
             throw new Error('503 upstream unavailable');
           }),
           triageToolCalls: acceptingTriage,
