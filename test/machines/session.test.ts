@@ -3,7 +3,7 @@ import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise,
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
 import type { ModelResponse } from '../../machines/conversation.ts';
-import { sessionMachine, type CallModelInput, type SessionEvent } from '../../machines/session.ts';
+import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type SessionEvent } from '../../machines/session.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import type { ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
 import { acceptingTriage, answer, askTools, echoTools, scriptedModelActor, sessionInput } from '../fixtures/sessionFakes.ts';
@@ -108,7 +108,7 @@ describe('sessionMachine', () => {
         actors: {
           callModel: model.logic,
           triageToolCalls: acceptingTriage,
-          executeToolCall: fromPromise<ToolCallOutcome>(async () => {
+          executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async () => {
             throw new Error('bug');
           }),
         },
