@@ -7,6 +7,7 @@ import type { AgentDefinition } from '../agents/defineAgent.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { troupeTracer } from '../observability/telemetry.ts';
 import { SessionStartRequest, type SessionStartReply } from '../transport/messages.ts';
+import { startServiceResponder } from '../transport/serviceResponder.ts';
 import { queueGroups, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
@@ -110,6 +111,14 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
       else onStartRequest(msg);
     },
   });
+  // Orchestrators answer the service protocol too, so `nats micro ls` (and `troupe up`) can see them.
+  const responder = startServiceResponder(options.nats, {
+    name: 'troupe-orchestrator',
+    version: '0.1.0',
+    description: 'Troupe orchestrator: hosts agent sessions',
+    metadata: { 'troupe.kind': 'orchestrator' },
+    endpoints: [{ name: 'sessions_start', subject: subjects.sessionStart, queue_group: queueGroups.orchestrators, metadata: null }],
+  });
   await options.nats.flush();
   logger.info({ agents: [...agents.keys()], tools: catalog.list().map((t) => t.name) }, 'orchestrator ready');
 
@@ -129,6 +138,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         await Promise.all(running.map((s) => s.finished));
       }
       catalog.stop();
+      responder.stop();
       logger.info('orchestrator stopped');
     },
   };

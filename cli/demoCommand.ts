@@ -1,0 +1,60 @@
+import { parseArgs } from 'node:util';
+import { createLogger } from '../observability/logger.ts';
+import { readEnvironment } from './environment.ts';
+import { startLocalStack } from './localStack.ts';
+import { followSession } from './runCommand.ts';
+import { UsageError } from './usageError.ts';
+
+/** The demo's task: it needs the database, arithmetic and the file sandbox. */
+export const demoTask =
+  'Using the shop database, find the revenue of paid and shipped orders in 2025 by product category, ' +
+  'compute the average revenue per category, and write a short report to reports/revenue-2025.md.';
+
+const stackOptions = { 'log-dir': { type: 'string', default: '.troupe/logs' }, 'workers-per-domain': { type: 'string', default: '2' } } as const;
+
+function stackArgs(args: string[], extra: { json?: boolean } = {}) {
+  const { values } = parseArgs({
+    args,
+    options: { ...stackOptions, ...(extra.json ? { json: { type: 'boolean', default: false } } : {}) },
+    strict: true,
+    allowPositionals: false,
+  });
+  const perDomain = Number(values['workers-per-domain']);
+  if (!Number.isInteger(perDomain) || perDomain < 1 || perDomain > 16) throw new UsageError('--workers-per-domain must be a whole number from 1 to 16');
+  return { logDir: values['log-dir'] as string, perDomain, json: (values as { json?: boolean }).json ?? false };
+}
+
+/** `troupe demo`: the whole system in one command, one task through all three pools, then a clean stop. */
+export async function demoCommand(args: string[]): Promise<number> {
+  const options = stackArgs(args, { json: true });
+  const env = readEnvironment();
+  const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
+  const stack = await startLocalStack({ env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say });
+  let interrupted = false;
+  const onSignal = () => (interrupted = true);
+  process.once('SIGINT', onSignal);
+  try {
+    say(`task: ${demoTask}\n`);
+    const finished = await followSession(stack.nats, { task: demoTask, json: options.json, timeoutMs: 300_000 });
+    return finished.status === 'completed' && !interrupted ? 0 : 1;
+  } finally {
+    say('stopping the stack');
+    await stack.stop();
+  }
+}
+
+/** `troupe up`: the same stack as the demo, left running until Ctrl-C. */
+export async function upCommand(args: string[]): Promise<number> {
+  const options = stackArgs(args);
+  const env = readEnvironment();
+  const say = (line: string) => process.stdout.write(`· ${line}\n`);
+  const stack = await startLocalStack({ env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say });
+  say(`ready. In another terminal: NATS_URL=${stack.natsUrl} bin/troupe run "<task>"   (Ctrl-C stops everything)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  say('stopping the stack');
+  await stack.stop();
+  return 0;
+}

@@ -1,0 +1,63 @@
+import * as z from 'zod';
+import { Budgets } from '../machines/budgets.ts';
+import { PriceTable } from '../models/priceTable.ts';
+import { defaultNatsUrl } from '../transport/natsConnection.ts';
+import { formatIssuePath } from '../tools/validation.ts';
+
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.output<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: `${formatIssuePath(issue.path)}: ${issue.message}` });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
+/** Every environment variable Troupe reads, in one place, validated at start-up. */
+export const Environment = z.object({
+  NATS_URL: z.string().regex(/^(nats|tls|ws|wss):\/\//, 'must be a nats:// (or tls://, ws://) URL').default(defaultNatsUrl),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  TROUPE_MODEL: z.string().min(1).optional(),
+  TROUPE_MODEL_PROVIDER: z.string().min(1).default('openai'),
+  /** Set by `troupe demo|up` when they start the scripted model; marks the endpoint as offline. */
+  TROUPE_SCRIPTED_MODEL: z.enum(['0', '1']).default('0'),
+  TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
+  TROUPE_PRICES: jsonOf(PriceTable).optional(),
+  TROUPE_BUDGETS: jsonOf(Budgets.partial()).optional(),
+  TROUPE_SCRIPTS: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type Environment = z.infer<typeof Environment>;
+
+/** A setting that is present but wrong: the process stops before doing anything. */
+export class ConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
+  // An empty variable means "not set", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = Environment.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${formatIssuePath(i.path)}: ${i.message}`).join('\n');
+    throw new ConfigurationError(`Invalid environment:\n${problems}`);
+  }
+  return parsed.data;
+}
+
+/** The model agents use when they name none: the scripted one offline, a small real one otherwise. */
+export function defaultModelOf(env: Environment): string {
+  return env.TROUPE_MODEL ?? (env.TROUPE_SCRIPTED_MODEL === '1' ? 'scripted' : 'gpt-4.1-mini');
+}

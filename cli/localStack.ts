@@ -1,0 +1,187 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { ToolCatalog } from '../actors/toolCatalog.ts';
+import { exampleDomains } from '../domains/exampleDomains.ts';
+import { subjects } from '../transport/subjects.ts';
+import type { Environment } from './environment.ts';
+
+const cliMain = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+/** A stack a `troupe demo` or `troupe up` started; {@link stop} ends exactly what it started. */
+export interface LocalStack {
+  readonly natsUrl: string;
+  readonly modelUrl: string;
+  readonly scriptedModel: boolean;
+  readonly logDir: string;
+  /** A connection for the caller's own client, closed by {@link stop}. */
+  readonly nats: NatsConnection;
+  stop(): Promise<void>;
+}
+
+/** What the stack could not start, said so a person knows what to do. */
+export class StackStartError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((ok, fail) => {
+    const server = createServer().once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (address && typeof address === 'object' ? ok(address.port) : fail(new Error('no free port'))));
+    });
+  });
+}
+
+async function reachable(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, timeout: 1_000, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, child?: ManagedProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.process.exitCode !== null) throw new StackStartError(`${what} exited during start-up; see ${child.logFile}`);
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new StackStartError(`${what} was not ready after ${timeoutMs / 1000} s${child ? `; see ${child.logFile}` : ''}`);
+}
+
+interface ManagedProcess {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly logFile: string;
+}
+
+/**
+ * Starts whatever of the local stack is not already running: a `nats-server` when `NATS_URL` is
+ * unreachable, the scripted model unless a real endpoint is configured, an orchestrator and
+ * `workersPerDomain` workers per example domain, each a separate process logging to `logDir`.
+ */
+export async function startLocalStack(options: {
+  env: Environment;
+  logger: Logger;
+  logDir: string;
+  workersPerDomain?: number;
+  say: (line: string) => void;
+}): Promise<LocalStack> {
+  const { env, say } = options;
+  const logDir = resolve(options.logDir);
+  mkdirSync(logDir, { recursive: true });
+  const children: ManagedProcess[] = [];
+  const launch = (name: string, command: string, args: string[], childEnv: NodeJS.ProcessEnv): Promise<ManagedProcess> => {
+    const logFile = join(logDir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(command, args, { env: childEnv, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const managed = { name, process: child, logFile };
+    children.push(managed);
+    return new Promise((ok, fail) => {
+      child.once('spawn', () => ok(managed));
+      child.once('error', (error) => fail(error));
+    });
+  };
+  const stopAll = async () => {
+    // Orchestrator first (sessions finish), then workers (they drain), then the model and NATS.
+    for (const managed of [...children].reverse()) {
+      const child = managed.process;
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+
+  try {
+    let natsUrl = env.NATS_URL;
+    if (!(await reachable(natsUrl))) {
+      const url = new URL(natsUrl.replace(/^nats:/, 'http:'));
+      if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
+        throw new StackStartError(`NATS is not reachable at ${natsUrl}, and it is not a local address this command could start a server on.`);
+      }
+      const port = url.port || '4222';
+      natsUrl = `nats://127.0.0.1:${port}`;
+      const store = join(logDir, 'nats-store');
+      try {
+        const managed = await launch('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', port, '-js', '-sd', store], process.env);
+        await waitFor('nats-server', () => reachable(natsUrl), 10_000, managed);
+      } catch (error) {
+        if (error instanceof StackStartError) throw error;
+        throw new StackStartError(
+          `NATS is not reachable at ${natsUrl} and nats-server is not installed. Install it (Debian/Ubuntu: apt-get install -y nats-server; macOS: brew install nats-server) or set NATS_URL to a running server.`,
+          { cause: error },
+        );
+      }
+      say(`started nats-server on ${natsUrl} (JetStream store in ${store})`);
+    } else {
+      say(`using NATS at ${natsUrl}`);
+    }
+
+    const scriptedModel = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
+    let modelUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl };
+    if (scriptedModel) {
+      const port = await freePort();
+      const managed = await launch('model', process.execPath, [cliMain, 'model', 'serve', '--port', String(port)], childEnv);
+      modelUrl = `http://127.0.0.1:${port}/v1`;
+      await waitFor('the scripted model', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, 15_000, managed);
+      Object.assign(childEnv, { OPENAI_BASE_URL: modelUrl, OPENAI_API_KEY: 'scripted', TROUPE_SCRIPTED_MODEL: '1' });
+      say(`started the scripted model on ${modelUrl} (set OPENAI_BASE_URL or OPENAI_API_KEY to use a real one)`);
+    } else {
+      say(`using the model endpoint ${modelUrl}`);
+    }
+
+    const perDomain = options.workersPerDomain ?? 2;
+    const domains = Object.keys(exampleDomains);
+    for (const domain of domains) {
+      for (let i = 1; i <= perDomain; i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], childEnv);
+    }
+    const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], childEnv);
+
+    const nats = await connect({ servers: natsUrl, name: 'troupe-stack' });
+    const catalog = new ToolCatalog({ nats, logger: options.logger });
+    const expected = domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name));
+    try {
+      await catalog.waitFor(expected, 30_000);
+      await waitFor(
+        'the orchestrator',
+        async () => (await nats.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
+        30_000,
+        orchestrator,
+      );
+    } finally {
+      catalog.stop();
+    }
+    say(`started an orchestrator and ${perDomain} workers for each of ${domains.join(', ')} (logs in ${logDir})`);
+    return {
+      natsUrl,
+      modelUrl,
+      scriptedModel,
+      logDir,
+      nats,
+      async stop() {
+        await nats.drain().catch(() => undefined);
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
+import { NatsUnreachableError } from '../transport/natsConnection.ts';
+import { demoCommand, upCommand } from './demoCommand.ts';
+import { ConfigurationError } from './environment.ts';
+import { StackStartError } from './localStack.ts';
+import { modelServeCommand } from './modelServeCommand.ts';
+import { orchestratorCommand } from './orchestratorCommand.ts';
+import { runCommand } from './runCommand.ts';
+import { UsageError } from './usageError.ts';
+import { workerCommand } from './workerCommand.ts';
+
+const usage = `troupe — production AI agents as statecharts over NATS
+
+usage:
+  troupe demo                      start everything needed, run the demo task, stop
+  troupe up                        start the same stack and leave it running
+  troupe run "<task>" [--json] [--agent <name>] [--timeout <s>]
+                                   run a session on the running stack and follow it
+  troupe orchestrator              host sessions
+  troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
+  troupe model serve [--port N] [--scripts <dir>]
+                                   the scripted OpenAI-compatible model server
+
+configuration: environment variables, see README.md (NATS_URL, OPENAI_BASE_URL, OPENAI_API_KEY, TROUPE_MODEL, …)`;
+
+/** Exit codes: 0 success (a completed session), 1 a session that did not complete, 2 a usage or configuration error, 3 infrastructure. */
+async function main(argv: string[]): Promise<number | undefined> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo':
+      return await demoCommand(rest);
+    case 'up':
+      return await upCommand(rest);
+    case 'run':
+      return await runCommand(rest);
+    case 'orchestrator':
+      await orchestratorCommand(rest);
+      return undefined;
+    case 'worker':
+      await workerCommand(rest);
+      return undefined;
+    case 'model':
+      if (rest[0] !== 'serve') throw new UsageError('usage: troupe model serve [--port N] [--scripts <dir>]');
+      await modelServeCommand(rest.slice(1));
+      return undefined;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${usage}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${usage}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Long-running commands return undefined and live until their signal handlers exit.
+    if (code !== undefined) process.exit(code);
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`troupe: ${message}\n`);
+    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError;
+    process.exit(isUsage ? 2 : isInfrastructure || error instanceof SessionRejectedError ? 3 : 1);
+  },
+);

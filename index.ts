@@ -1,0 +1,34 @@
+/**
+ * Troupe's public API. Values first, then types; nothing internal is re-exported wholesale.
+ */
+export { defineTool, toolInputJsonSchema, ToolDefinitionError } from './tools/defineTool.ts';
+export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.ts';
+export { defineAgent, AgentDefinitionError } from './agents/defineAgent.ts';
+export { assistantAgent } from './agents/assistant.ts';
+export { startWorker, WorkerConfigurationError } from './actors/toolWorker.ts';
+export { startOrchestrator } from './actors/orchestrator.ts';
+export { ToolCatalog } from './actors/toolCatalog.ts';
+export { startSession, NoOrchestratorError, SessionRejectedError } from './client/sessionClient.ts';
+export { connectToNats, NatsUnreachableError, defaultNatsUrl } from './transport/natsConnection.ts';
+export { subjects, queueGroups } from './transport/subjects.ts';
+export { sessionMachine } from './machines/session.ts';
+export { Budgets, BudgetName } from './machines/budgets.ts';
+export { SessionStatus } from './machines/sessionOutcome.ts';
+export { defaultPriceTable, priceOf } from './models/priceTable.ts';
+export { startTelemetry } from './observability/telemetry.ts';
+export { createLogger } from './observability/logger.ts';
+export { startScriptedModelServer } from './scriptedModel/server.ts';
+export { loadScripts } from './scriptedModel/scriptLibrary.ts';
+export { exampleDomains } from './domains/exampleDomains.ts';
+
+export type { ToolContext, ToolDefinition, ToolSpec } from './tools/defineTool.ts';
+export type { ToolFailure, ValidationIssue } from './tools/toolFailure.ts';
+export type { AgentDefinition, AgentSpec } from './agents/defineAgent.ts';
+export type { ToolWorker, WorkerOptions } from './actors/toolWorker.ts';
+export type { Orchestrator, OrchestratorOptions } from './actors/orchestrator.ts';
+export type { ModelEndpoint } from './actors/modelCall.ts';
+export type { SessionRun, StartSessionOptions } from './client/sessionClient.ts';
+export type { SessionEvent, SessionFinished } from './transport/messages.ts';
+export type { SessionResult, SessionOutcome } from './machines/sessionOutcome.ts';
+export type { PriceTable, ModelPrice } from './models/priceTable.ts';
+export type { Telemetry, TelemetryOptions } from './observability/telemetry.ts';
