@@ -5,6 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/natsServer.ts'],
     testTimeout: 30_000,
+    reporters: ['default', ['json', { outputFile: '.troupe/test-results.json' }]],
     hookTimeout: 60_000,
     // Two cores: more workers only make the multi-process suites contend for CPU.
     maxWorkers: 2,

@@ -149,7 +149,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         callLogger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
         return fail(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
       }
-      callLogger.debug('tool call succeeded');
+      callLogger.info('tool call succeeded');
       return { type: 'tool.reply', status: 'ok', callId: request.callId, result: output.data };
     } catch (error) {
       const failure = toToolFailure(error);
