@@ -151,7 +151,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
         finishReason,
         usage: { ...usage, costUsd: response.costUsd },
         totals: addUsage(deps.usageSoFar(), { ...usage, costUsd: response.costUsd }),
-        durationMs: Math.round(performance.now() - started),
+        durationMs: Number((performance.now() - started).toFixed(3)),
       });
       return response;
     } catch (error) {

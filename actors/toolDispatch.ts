@@ -62,7 +62,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       );
       return outcome;
     };
-    const elapsed = () => Math.round(performance.now() - started);
+    const elapsed = () => Number((performance.now() - started).toFixed(3));
     if (!tool) {
       return finish({ status: 'error', callId: call.callId, durationMs: elapsed(),
         failure: toolFailure(ToolFailureCode.UNAVAILABLE, `No pool serves "${call.name}" any more.`) });
