@@ -51,7 +51,7 @@ function writeScripts(dir: string): void {
 }
 
 async function natsFloor(nc: NatsConnection, concurrency: number, total: number) {
-  const sub = nc.subscribe('bench.echo', { callback: (_e, m) => m.respond(m.data) });
+  const sub = nc.subscribe('bench.echo', { callback: (_e, m) => void m.respond(m.data) });
   await nc.flush();
   const latencies: number[] = [];
   const started = performance.now();
