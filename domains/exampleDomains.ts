@@ -1,0 +1,24 @@
+import type { ToolDefinition } from '../tools/defineTool.ts';
+import { calcTools } from './calc/calcTools.ts';
+import { dbTools } from './db/dbTools.ts';
+import { openShopDatabase } from './db/shopDatabase.ts';
+import { filesTools } from './files/filesTools.ts';
+
+/** What every example domain factory is given; each takes what it needs and ignores the rest. */
+export interface ExampleDomainOptions {
+  /** Directory the `files` domain is confined to. */
+  workspace: string;
+}
+
+/**
+ * The tool sets `troupe worker <domain>` can serve, by domain name. Each call builds a fresh set;
+ * `db` opens its own read-only copy of the sample shop database, which lives as long as the process.
+ */
+export const exampleDomains = {
+  files: (options: ExampleDomainOptions): ToolDefinition[] => filesTools({ workspace: options.workspace }),
+  db: (_options: ExampleDomainOptions): ToolDefinition[] => dbTools({ database: openShopDatabase() }),
+  calc: (_options: ExampleDomainOptions): ToolDefinition[] => calcTools(),
+} as const;
+
+/** A domain name {@link exampleDomains} knows. */
+export type ExampleDomain = keyof typeof exampleDomains;
