@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { RequestError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import * as z from 'zod';
 import { silentLogger } from '../observability/logger.ts';
@@ -122,9 +122,12 @@ export class ToolCatalog {
         }
       }
     } catch (error) {
-      // A failed round keeps the previous catalog: better slightly stale than empty during a NATS blip.
-      this.#logger.warn({ err: error }, 'tool discovery round failed; keeping the previous catalog');
-      return;
+      // No responders is an answer: no service of any kind is running, so no tool is available.
+      if (!(error instanceof RequestError && error.isNoResponders())) {
+        // Any other failure keeps the previous catalog: better slightly stale than empty during a NATS blip.
+        this.#logger.warn({ err: error }, 'tool discovery round failed; keeping the previous catalog');
+        return;
+      }
     }
     const before = new Set(this.#tools.keys());
     this.#tools = found;
