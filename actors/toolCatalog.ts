@@ -1,9 +1,10 @@
-import { RequestError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import * as z from 'zod';
 import { silentLogger } from '../observability/logger.ts';
 import { defaultToolTimeoutMs } from '../tools/defineTool.ts';
 import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
+import { isNoResponders } from '../transport/natsConnection.ts';
 import { subjects } from '../transport/subjects.ts';
 import { decodeWireMessage } from '../transport/wireMessage.ts';
 
@@ -123,7 +124,7 @@ export class ToolCatalog {
       }
     } catch (error) {
       // No responders is an answer: no service of any kind is running, so no tool is available.
-      if (!(error instanceof RequestError && error.isNoResponders())) {
+      if (!isNoResponders(error)) {
         // Any other failure keeps the previous catalog: better slightly stale than empty during a NATS blip.
         this.#logger.warn({ err: error }, 'tool discovery round failed; keeping the previous catalog');
         return;

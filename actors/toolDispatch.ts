@@ -1,5 +1,5 @@
 import { trace, type Tracer } from '@opentelemetry/api';
-import { NoRespondersError, RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
 import type { ExecuteToolCallInput } from '../machines/session.ts';
@@ -7,6 +7,7 @@ import type { ToolCallOutcome } from '../machines/toolCallOutcome.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../tools/toolFailure.ts';
 import { ToolReply, type ToolRequest } from '../transport/messages.ts';
+import { isNoResponders } from '../transport/natsConnection.ts';
 import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
@@ -27,7 +28,7 @@ const replyGraceMs = 250;
 
 function failureOfRequest(error: unknown, tool: string, timeoutMs: number): ToolFailure {
   const cause = error instanceof RequestError ? error.cause : error;
-  if (cause instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())) {
+  if (isNoResponders(error)) {
     return toolFailure(ToolFailureCode.UNAVAILABLE, `No worker of the pool serving "${tool}" is running. The tool is unavailable right now.`);
   }
   if (cause instanceof TimeoutError) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { SessionControlReply, SessionEvent, SessionStartReply, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
+import { isNoResponders } from '../transport/natsConnection.ts';
 import { subjects } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 
@@ -96,7 +97,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     reply = decoded.value;
   } catch (error) {
     subscription.unsubscribe();
-    if (error instanceof RequestError && (error.isNoResponders() || error.cause instanceof NoRespondersError)) throw new NoOrchestratorError(error);
+    if (isNoResponders(error)) throw new NoOrchestratorError(error);
     throw error;
   }
   if (reply.type === 'session.rejected') {

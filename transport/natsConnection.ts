@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, NoRespondersError, RequestError, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
@@ -38,4 +38,12 @@ export async function connectToNats(options: { url: string; name: string; logger
     }
   })();
   return nc;
+}
+
+/**
+ * True when NATS answered "nobody is subscribed". `request` wraps this in a `RequestError`;
+ * `requestMany` throws it bare.
+ */
+export function isNoResponders(error: unknown): boolean {
+  return error instanceof NoRespondersError || (error instanceof RequestError && (error.isNoResponders() || error.cause instanceof NoRespondersError));
 }
