@@ -68,6 +68,12 @@ function notProvided<Output, Input>(name: string) {
 
 const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;
 
+const budgetSpentOut = (context: SessionContext) =>
+  budgetExhaustedBeforeModelCall(
+    { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
+    context.budgets,
+  );
+
 /** The tool result message the model reads: structured, with explicit success or failure. */
 function toolMessageContent(outcome: ToolCallOutcome | { status: 'rejected'; failure: RejectedToolCall['failure'] }): string {
   return outcome.status === 'ok' ? JSON.stringify({ ok: true, result: outcome.result }) : JSON.stringify({ ok: false, error: outcome.failure });
@@ -99,11 +105,7 @@ export const sessionMachine = setup({
     wallClockBudget: ({ context }) => context.budgets.maxWallClockMs,
   },
   guards: {
-    budgetLeavesNoRoom: ({ context }) =>
-      budgetExhaustedBeforeModelCall(
-        { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
-        context.budgets,
-      ) !== undefined,
+    budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
     asksForTooManyToolCalls: ({ context }) =>
       (context.lastResponse?.toolCalls.length ?? 0) > context.budgets.maxToolCallsPerTurn,
     isFinalAnswer: ({ context }) =>
@@ -226,11 +228,7 @@ export const sessionMachine = setup({
           target: 'budget_exhausted',
           actions: {
             type: 'recordBudgetStop',
-            params: ({ context }) =>
-              budgetExhaustedBeforeModelCall(
-                { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
-                context.budgets,
-              ) ?? BudgetName.maxSteps,
+            params: ({ context }) => budgetSpentOut(context) ?? BudgetName.maxSteps,
           },
         },
         { target: 'calling_model' },

@@ -1,23 +1,11 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { calcTools } from '../../../domains/calc/calcTools.ts';
-import type { ToolContext } from '../../../tools/defineTool.ts';
+import { callTool } from '../../fixtures/callTool.ts';
 import { ToolError } from '../../../tools/toolFailure.ts';
 
-const [evaluate] = calcTools();
-
-/** Calls the tool the way a worker does: its input schema first, then the handler with a context. */
-async function call(args: unknown): Promise<unknown> {
-  if (!evaluate) throw new Error('calcTools() returned no tools');
-  const context: ToolContext = {
-    signal: new AbortController().signal,
-    callId: 'call-1',
-    sessionId: 'session-1',
-    deadline: Date.now() + 30_000,
-    logger: pino({ level: 'silent' }),
-  };
-  return evaluate.output.parse(await evaluate.handler(evaluate.input.parse(args), context));
-}
+const tools = calcTools();
+const [evaluate] = tools;
+const call = (args: unknown) => callTool(tools, 'calc_evaluate', args);
 
 describe('calcTools', () => {
   it('defines calc_evaluate in the calc domain without side effects', () => {

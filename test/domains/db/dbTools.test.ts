@@ -3,35 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkReadOnlyStatement, dbTools, readOnlyMessage } from '../../../domains/db/dbTools.ts';
 import { openShopDatabase } from '../../../domains/db/shopDatabase.ts';
-import type { ToolContext, ToolDefinition } from '../../../tools/defineTool.ts';
-import { ToolError } from '../../../tools/toolFailure.ts';
-
-/** Calls a tool the way a worker does: its input schema first, then the handler with a context. */
-async function call(tools: ToolDefinition[], name: string, args: unknown): Promise<any> {
-  const tool = tools.find((t) => t.name === name);
-  if (!tool) throw new Error(`no tool ${name}`);
-  const context: ToolContext = {
-    signal: new AbortController().signal,
-    callId: 'call-1',
-    sessionId: 'session-1',
-    deadline: Date.now() + 30_000,
-    logger: pino({ level: 'silent' }),
-  };
-  return tool.output.parse(await tool.handler(tool.input.parse(args), context));
-}
-
-async function failure(promise: Promise<unknown>): Promise<ToolError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof ToolError)) throw new Error(`expected a ToolError, got ${String(error)}`);
-  return error;
-}
+import type { ToolDefinition } from '../../../tools/defineTool.ts';
+import { callTool as call, toolErrorOf as failure } from '../../fixtures/callTool.ts';
 
 describe('dbTools over the sample shop', () => {
   let database: DatabaseSync;
