@@ -2,6 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import * as z from 'zod';
 import { silentLogger } from '../observability/logger.ts';
+import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { defaultToolTimeoutMs } from '../tools/defineTool.ts';
 import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
@@ -20,6 +21,8 @@ export interface CatalogTool {
   readonly validator: z.ZodType;
   readonly timeoutMs: number;
   readonly sideEffects: boolean;
+  readonly retry: RetryPolicy;
+  readonly fallbacks: string[];
   /** Service instance ids of the pool members that answered the latest discovery round. */
   readonly instances: ReadonlySet<string>;
 }
@@ -48,6 +51,7 @@ export class ToolCatalog {
   #timer: NodeJS.Timeout | undefined;
   #announcements: Subscription | undefined;
   #round: Promise<void> | undefined;
+  #followUp: Promise<void> | undefined;
 
   constructor(options: ToolCatalogOptions) {
     this.#nc = options.nats;
@@ -77,10 +81,21 @@ export class ToolCatalog {
     return [...this.#tools.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** One discovery round; concurrent callers share the round in progress. */
+  /**
+   * Resolves after a discovery round that started after this call. Callers during a round share
+   * one follow-up round: a pool that announced itself while a round was under way may have missed
+   * that round's request.
+   */
   refresh(): Promise<void> {
-    this.#round ??= this.#discover().finally(() => (this.#round = undefined));
-    return this.#round;
+    if (!this.#round) {
+      this.#round = this.#discover().finally(() => (this.#round = undefined));
+      return this.#round;
+    }
+    this.#followUp ??= this.#round.then(() => {
+      this.#followUp = undefined;
+      return this.refresh();
+    });
+    return this.#followUp;
   }
 
   /** Resolves once every named tool is served by at least one pool member, or rejects after `timeoutMs`. */
@@ -147,6 +162,9 @@ export class ToolCatalog {
       return undefined;
     }
     const timeoutMs = Number(metadata[toolMetadataKeys.timeoutMs] ?? defaultToolTimeoutMs);
+    const retry = RetryPolicy.safeParse(parseJsonOr(metadata[toolMetadataKeys.retry], {}));
+    const fallbacks = z.array(z.string()).safeParse(parseJsonOr(metadata[toolMetadataKeys.fallbacks], []));
+    if (!retry.success || !fallbacks.success) this.#logger.warn({ tool: name }, 'ignoring a malformed advertised retry policy or fallback list');
     return {
       name,
       domain,
@@ -156,6 +174,8 @@ export class ToolCatalog {
       validator: this.#validatorFor(name, rawSchema, inputSchema),
       timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : defaultToolTimeoutMs,
       sideEffects: metadata[toolMetadataKeys.sideEffects] === 'true',
+      retry: retry.success ? retry.data : RetryPolicy.parse({}),
+      fallbacks: fallbacks.success ? fallbacks.data : [],
       instances: new Set(),
     };
   }
@@ -173,5 +193,14 @@ export class ToolCatalog {
     }
     this.#validators.set(rawSchema, validator);
     return validator;
+  }
+}
+
+function parseJsonOr(text: string | undefined, fallback: unknown): unknown {
+  if (text === undefined) return fallback;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return Symbol('malformed');
   }
 }

@@ -86,6 +86,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         [toolMetadataKeys.inputSchema]: JSON.stringify(toolInputJsonSchema(tool)),
         [toolMetadataKeys.timeoutMs]: String(tool.timeoutMs),
         [toolMetadataKeys.sideEffects]: String(tool.sideEffects),
+        [toolMetadataKeys.retry]: JSON.stringify(tool.retry),
+        [toolMetadataKeys.fallbacks]: JSON.stringify(tool.fallbacks),
       },
     })),
   });
@@ -168,7 +170,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     // The service protocol's error headers, so generic NATS tooling counts and shows failures too.
     const h = body.status === 'error' ? natsHeaders() : undefined;
     if (h && body.status === 'error') {
-      h.set('Nats-Service-Error', body.failure.message.slice(0, 512));
+      // Header values cannot hold line breaks; a failure message (a JSON parse error, a stack-ish message) may.
+      h.set('Nats-Service-Error', body.failure.message.replace(/[\r\n]+/g, ' ').slice(0, 512));
       h.set('Nats-Service-Error-Code', body.failure.code === ToolFailureCode.INTERNAL ? '500' : '400');
     }
     msg.respond(encoder.encode(encodeWireMessage(body)), h ? { headers: h } : undefined);

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { Budgets } from '../machines/budgets.ts';
+import { BudgetOverrides } from '../machines/budgets.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -32,7 +32,7 @@ export const Environment = z.object({
   TROUPE_SCRIPTED_MODEL: z.enum(['0', '1']).default('0'),
   TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
-  TROUPE_BUDGETS: jsonOf(Budgets.partial()).optional(),
+  TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
   TROUPE_SCRIPTS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

@@ -12,6 +12,16 @@ export const Budgets = z.object({
   maxWallClockMs: z.number().int().positive().default(300_000),
 });
 export type Budgets = z.infer<typeof Budgets>;
+
+/** Some budgets to override, none filled in by default (unlike `Budgets.partial()`, which keeps the defaults). */
+export const BudgetOverrides = z.object({
+  maxSteps: Budgets.shape.maxSteps.unwrap().optional(),
+  maxToolCallsPerTurn: Budgets.shape.maxToolCallsPerTurn.unwrap().optional(),
+  maxTotalTokens: Budgets.shape.maxTotalTokens.unwrap().optional(),
+  maxCostUsd: Budgets.shape.maxCostUsd.unwrap().optional(),
+  maxWallClockMs: Budgets.shape.maxWallClockMs.unwrap().optional(),
+});
+export type BudgetOverrides = z.infer<typeof BudgetOverrides>;
 export type BudgetsInput = z.input<typeof Budgets>;
 
 export const BudgetName = {

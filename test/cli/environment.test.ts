@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError, defaultModelOf, readEnvironment } from '../../cli/environment.ts';
+
+function configurationErrorOf(env: NodeJS.ProcessEnv): ConfigurationError {
+  try {
+    readEnvironment(env);
+  } catch (error) {
+    if (error instanceof ConfigurationError) return error;
+    throw error;
+  }
+  throw new Error(`readEnvironment accepted ${JSON.stringify(env)}`);
+}
+
+describe('readEnvironment', () => {
+  it('fills the defaults when nothing is set', () => {
+    expect(readEnvironment({})).toStrictEqual({
+      NATS_URL: 'nats://127.0.0.1:4222',
+      TROUPE_MODEL_PROVIDER: 'openai',
+      TROUPE_SCRIPTED_MODEL: '0',
+      TROUPE_WORKSPACE: './workspace',
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('keeps the values that are set and ignores variables it does not know', () => {
+    const env = readEnvironment({
+      NATS_URL: 'tls://nats.example.com:4222',
+      OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1',
+      OPENAI_API_KEY: 'sk-test',
+      TROUPE_MODEL: 'gpt-5-mini',
+      TROUPE_SCRIPTED_MODEL: '1',
+      LOG_LEVEL: 'debug',
+      HOME: '/root',
+    });
+    expect(env).toMatchObject({
+      NATS_URL: 'tls://nats.example.com:4222',
+      OPENAI_BASE_URL: 'http://127.0.0.1:8080/v1',
+      OPENAI_API_KEY: 'sk-test',
+      TROUPE_MODEL: 'gpt-5-mini',
+      TROUPE_SCRIPTED_MODEL: '1',
+      LOG_LEVEL: 'debug',
+    });
+    expect(env).not.toHaveProperty('HOME');
+  });
+
+  it('refuses a NATS_URL that is not a NATS URL, naming the variable', () => {
+    const error = configurationErrorOf({ NATS_URL: 'http://127.0.0.1:4222' });
+    expect(error.message).toContain('NATS_URL: must be a nats:// (or tls://, ws://) URL');
+    expect(error.name).toBe('ConfigurationError');
+  });
+
+  it('refuses an OPENAI_BASE_URL that is not a URL and an unknown LOG_LEVEL', () => {
+    const error = configurationErrorOf({ OPENAI_BASE_URL: 'localhost 8080', LOG_LEVEL: 'loud' });
+    expect(error.message).toMatch(/^Invalid environment:\n/);
+    expect(error.message).toContain('OPENAI_BASE_URL: ');
+    expect(error.message).toContain('LOG_LEVEL: ');
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(readEnvironment({ NATS_URL: '', TROUPE_MODEL: '', TROUPE_PRICES: '', TROUPE_BUDGETS: '', LOG_LEVEL: '' })).toStrictEqual(readEnvironment({}));
+  });
+
+  it('parses TROUPE_PRICES as a price table', () => {
+    const env = readEnvironment({ TROUPE_PRICES: '{"my-model":{"inputPerMTok":0.5,"outputPerMTok":2}}' });
+    expect(env.TROUPE_PRICES).toEqual({ 'my-model': { inputPerMTok: 0.5, outputPerMTok: 2 } });
+  });
+
+  it('refuses TROUPE_PRICES that is not JSON, naming the variable', () => {
+    const error = configurationErrorOf({ TROUPE_PRICES: '{my-model: 1}' });
+    expect(error.message).toContain('TROUPE_PRICES: is not valid JSON');
+  });
+
+  it('refuses TROUPE_PRICES with a bad field, naming the variable and the field', () => {
+    const error = configurationErrorOf({ TROUPE_PRICES: '{"my-model":{"inputPerMTok":-1,"outputPerMTok":2}}' });
+    expect(error.message).toMatch(/TROUPE_PRICES: my-model\.inputPerMTok: /);
+    expect(error.message).not.toContain('outputPerMTok');
+  });
+
+  it('parses TROUPE_BUDGETS with the fields it sets', () => {
+    const env = readEnvironment({ TROUPE_BUDGETS: '{"maxSteps":5,"maxCostUsd":0.25}' });
+    expect(env.TROUPE_BUDGETS).toMatchObject({ maxSteps: 5, maxCostUsd: 0.25 });
+  });
+
+  it('refuses TROUPE_BUDGETS that is not JSON or has a bad field, naming the variable', () => {
+    expect(configurationErrorOf({ TROUPE_BUDGETS: 'maxSteps=5' }).message).toContain('TROUPE_BUDGETS: is not valid JSON');
+    const error = configurationErrorOf({ TROUPE_BUDGETS: '{"maxSteps":0,"maxCostUsd":"cheap"}' });
+    expect(error.message).toMatch(/TROUPE_BUDGETS: maxSteps: /);
+    expect(error.message).toMatch(/TROUPE_BUDGETS: maxCostUsd: /);
+  });
+});
+
+describe('TROUPE_BUDGETS', () => {
+  // Regression: a partial override came back with every budget filled in, replacing an agent's own budgets.
+  it('holds only the budgets it sets', () => {
+    expect(readEnvironment({ TROUPE_BUDGETS: '{"maxSteps":5}' }).TROUPE_BUDGETS).toEqual({ maxSteps: 5 });
+  });
+});
+
+describe('defaultModelOf', () => {
+  it('returns TROUPE_MODEL when it is set', () => {
+    expect(defaultModelOf(readEnvironment({ TROUPE_MODEL: 'o3', TROUPE_SCRIPTED_MODEL: '1' }))).toBe('o3');
+  });
+
+  it('returns the scripted model when the scripted endpoint is in use', () => {
+    expect(defaultModelOf(readEnvironment({ TROUPE_SCRIPTED_MODEL: '1' }))).toBe('scripted');
+  });
+
+  it('returns a small real model otherwise', () => {
+    expect(defaultModelOf(readEnvironment({}))).toBe('gpt-4.1-mini');
+  });
+});

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { describeEvent, describeOutcome } from '../../cli/progressDisplay.ts';
+import type { SessionEvent, SessionFinished } from '../../transport/messages.ts';
+
+const base = { sessionId: 'sess-42', seq: 0, at: '2026-01-01T00:00:00.000Z' };
+const long = 'word '.repeat(100).trim();
+
+function finished(overrides: Partial<SessionFinished> = {}): SessionFinished {
+  return {
+    ...base,
+    type: 'session.finished',
+    status: 'completed',
+    output: 'The answer is 42.',
+    stopReason: 'answered',
+    steps: 3,
+    toolCalls: 2,
+    usage: { inputTokens: 12_345, outputTokens: 678, costUsd: 0.0123 },
+    traceId: 'trace-abc',
+    durationMs: 1_530,
+    ...overrides,
+  };
+}
+
+describe('describeEvent', () => {
+  it('describes session.started with the session, agent, model and trace', () => {
+    const line = describeEvent({ ...base, type: 'session.started', agent: 'assistant', model: 'gpt-5-mini', task: 'the task', traceId: 'trace-abc' });
+    expect(line).toBe('▶ session sess-42 · agent assistant · model gpt-5-mini · trace trace-abc');
+  });
+
+  it('describes turn.started with the turn number', () => {
+    expect(describeEvent({ ...base, type: 'turn.started', turn: 3 })).toBe('─ turn 3');
+  });
+
+  it('describes model.responded with what the model said, the tools it asked for, tokens and cost', () => {
+    const line = describeEvent({
+      ...base,
+      type: 'model.responded',
+      turn: 1,
+      model: 'scripted',
+      content: 'Let me\n  compute   that.',
+      toolCalls: [
+        { id: 't1', name: 'calc_evaluate', arguments: '{}' },
+        { id: 't2', name: 'files_read', arguments: '{}' },
+      ],
+      finishReason: 'tool_calls',
+      usage: { inputTokens: 1_234, outputTokens: 56, costUsd: 0.00123 },
+      totals: { inputTokens: 2_000, outputTokens: 100, costUsd: 0.5 },
+      durationMs: 80,
+    });
+    expect(line).toBe(
+      '  model scripted "Let me compute that." → calc_evaluate, files_read · 1,234 in / 56 out · $0.00123 (total 2,100 tok, $0.5000)',
+    );
+  });
+
+  it('leaves out what a model that said nothing and asked for nothing did not do', () => {
+    const line = describeEvent({
+      ...base, type: 'model.responded', turn: 1, model: 'scripted', content: null, toolCalls: [], finishReason: 'stop',
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, totals: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, durationMs: 1,
+    });
+    expect(line).toBe('  model scripted · 1 in / 1 out · $0.00000 (total 2 tok, $0.00000)');
+  });
+
+  it('clips long model text to 160 characters', () => {
+    const line = describeEvent({
+      ...base, type: 'model.responded', turn: 1, model: 'scripted', content: long, toolCalls: [], finishReason: 'stop',
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, totals: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, durationMs: 1,
+    });
+    const said = /"(.*)"/.exec(line ?? '')?.[1] ?? '';
+    expect(said).toHaveLength(160);
+    expect(said.endsWith('…')).toBe(true);
+    expect(long.startsWith(said.slice(0, -1))).toBe(true);
+  });
+
+  it('describes tool.call.rejected with the tool and the clipped reason', () => {
+    const line = describeEvent({
+      ...base, type: 'tool.call.rejected', turn: 1, toolCallId: 't1', tool: 'unknown_tool',
+      failure: { code: 'UNKNOWN_TOOL', message: long, retryable: false },
+    });
+    expect(line?.startsWith('  ✗ unknown_tool refused before sending: word word')).toBe(true);
+    expect(line?.endsWith('…')).toBe(true);
+    expect(line?.length).toBe('  ✗ unknown_tool refused before sending: '.length + 160);
+  });
+
+  it('describes tool.call.started with the tool and its arguments as JSON, clipped', () => {
+    expect(describeEvent({ ...base, type: 'tool.call.started', turn: 1, callId: 'c1', tool: 'calc_evaluate', arguments: { expression: '6 * 7' } })).toBe(
+      '  → calc_evaluate {"expression":"6 * 7"}',
+    );
+    const clipped = describeEvent({ ...base, type: 'tool.call.started', turn: 1, callId: 'c1', tool: 'files_write', arguments: { content: long } });
+    expect(clipped?.length).toBe('  → files_write '.length + 160);
+    expect(clipped?.endsWith('…')).toBe(true);
+  });
+
+  it('describes a successful tool.call.finished with its duration and result', () => {
+    expect(
+      describeEvent({ ...base, type: 'tool.call.finished', turn: 1, callId: 'c1', tool: 'calc_evaluate', status: 'ok', result: { result: 42 }, durationMs: 7 }),
+    ).toBe('  ✓ calc_evaluate 7 ms · {"result":42}');
+    expect(describeEvent({ ...base, type: 'tool.call.finished', turn: 1, callId: 'c1', tool: 'calc_evaluate', status: 'ok', durationMs: 7 })).toBe(
+      '  ✓ calc_evaluate 7 ms · null',
+    );
+  });
+
+  it('describes a failed tool.call.finished with its code and message', () => {
+    const line = describeEvent({
+      ...base, type: 'tool.call.finished', turn: 1, callId: 'c1', tool: 'files_read', status: 'error', durationMs: 3,
+      failure: { code: 'NOT_FOUND', message: 'There is no file notes/a.txt.', retryable: false },
+    });
+    expect(line).toBe('  ✗ files_read 3 ms · NOT_FOUND: There is no file notes/a.txt.');
+  });
+
+  it('returns nothing for session.finished, which describeOutcome covers', () => {
+    const event: SessionEvent = finished();
+    expect(describeEvent(event)).toBeUndefined();
+  });
+});
+
+describe('describeOutcome', () => {
+  it('shows a completed session with its answer, spending, duration and trace', () => {
+    expect(describeOutcome(finished()).split('\n')).toEqual([
+      '',
+      '■ completed',
+      '',
+      'The answer is 42.',
+      '',
+      '  steps 3 · tool calls 2 · tokens 12,345 in / 678 out · cost $0.0123 · 1.5 s',
+      '  trace trace-abc',
+    ]);
+  });
+
+  it('shows why a session that ran out of budget stopped, without an empty answer block', () => {
+    const text = describeOutcome(
+      finished({ status: 'budget_exhausted', stopReason: 'the maxSteps budget (3) is spent', budget: 'maxSteps', output: null, durationMs: 20_000 }),
+    );
+    expect(text.split('\n')).toEqual([
+      '',
+      '■ budget_exhausted (the maxSteps budget (3) is spent)',
+      '  steps 3 · tool calls 2 · tokens 12,345 in / 678 out · cost $0.0123 · 20.0 s',
+      '  trace trace-abc',
+    ]);
+  });
+
+  it('shows the error of a failed session', () => {
+    const text = describeOutcome(finished({ status: 'failed', stopReason: 'model_error', error: 'the model endpoint returned 500', output: null }));
+    expect(text).toContain('■ failed (model_error)');
+    expect(text).toContain('  error: the model endpoint returned 500');
+  });
+});

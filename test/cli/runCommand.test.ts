@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseRunArgs } from '../../cli/runCommand.ts';
+import { UsageError } from '../../cli/usageError.ts';
+
+function errorOf(args: string[]): unknown {
+  try {
+    parseRunArgs(args);
+  } catch (error) {
+    return error;
+  }
+  throw new Error(`parseRunArgs accepted ${JSON.stringify(args)}`);
+}
+
+describe('parseRunArgs', () => {
+  it('takes the task with a ten-minute timeout and plain output by default', () => {
+    expect(parseRunArgs(['How many orders were refunded?'])).toStrictEqual({ task: 'How many orders were refunded?', json: false, timeoutMs: 600_000 });
+  });
+
+  it('reads --json, --agent and --timeout in seconds, before or after the task', () => {
+    expect(parseRunArgs(['--json', 'the task', '--agent', 'analyst', '--timeout', '2.5'])).toStrictEqual({
+      task: 'the task',
+      json: true,
+      agent: 'analyst',
+      timeoutMs: 2_500,
+    });
+    expect(parseRunArgs(['the task', '--timeout=90'])).toMatchObject({ timeoutMs: 90_000 });
+  });
+
+  it('refuses a missing or blank task with the usage line', () => {
+    for (const args of [[], ['   '], ['--json']]) {
+      const error = errorOf(args);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]');
+    }
+  });
+
+  it('refuses two tasks', () => {
+    expect(errorOf(['first task', 'second task'])).toBeInstanceOf(UsageError);
+  });
+
+  it('refuses an unknown flag with a parse-args error the CLI treats as a usage error', () => {
+    expect(errorOf(['--verbose', 'the task'])).toMatchObject({ code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  });
+
+  it('refuses a timeout that is not a positive number', () => {
+    for (const value of ['-5', '0', 'soon']) {
+      const error = errorOf(['the task', `--timeout=${value}`]);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toBe(`--timeout must be a positive number of seconds, not "${value}"`);
+    }
+    // Written as two arguments, a negative number looks like a flag to parseArgs.
+    expect(errorOf(['the task', '--timeout', '-5'])).toMatchObject({ code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  });
+});
