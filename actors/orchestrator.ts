@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { assistantAgent } from '../agents/assistant.ts';
 import type { AgentDefinition } from '../agents/defineAgent.ts';
+import { CircuitBreakerSettings, type CircuitBreakerSettings as BreakerSettings } from '../machines/circuitBreaker.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { troupeTracer } from '../observability/telemetry.ts';
 import { SessionStartRequest, type SessionStartReply } from '../transport/messages.ts';
@@ -13,6 +14,7 @@ import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import type { ModelEndpoint } from './modelCall.ts';
 import { hostSession, type HostedSession } from './sessionHost.ts';
+import { CircuitBreakers } from './circuitBreakers.ts';
 import { ToolCatalog } from './toolCatalog.ts';
 
 export interface OrchestratorOptions {
@@ -29,6 +31,8 @@ export interface OrchestratorOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Discovery interval; pools announcing themselves are seen sooner. */
   discoveryIntervalMs?: number;
+  /** When a tool's circuit opens and how long it stays open; shared by all sessions here. */
+  circuitBreaker?: Partial<BreakerSettings>;
 }
 
 export interface Orchestrator {
@@ -68,9 +72,11 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   });
   await catalog.start();
   const sessions = new Map<string, HostedSession>();
+  const breakers = new CircuitBreakers(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
   const deps = {
     nats: options.nats,
     catalog,
+    breakers,
     endpoint: options.model,
     defaultModel: options.defaultModel,
     tracer: options.tracer ?? troupeTracer(),
@@ -138,6 +144,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         await Promise.all(running.map((s) => s.finished));
       }
       catalog.stop();
+      breakers.stop();
       responder.stop();
       logger.info('orchestrator stopped');
     },

@@ -12,6 +12,7 @@ import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.t
 import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
 import { SessionTrace } from './sessionTrace.ts';
+import type { CircuitBreakers } from './circuitBreakers.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 import { createToolCallTriage } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
@@ -19,6 +20,7 @@ import { createToolDispatcher } from './toolDispatch.ts';
 export interface SessionHostDependencies {
   nats: NatsConnection;
   catalog: ToolCatalog;
+  breakers: CircuitBreakers;
   endpoint: ModelEndpoint;
   defaultModel: string;
   tracer: Tracer;
@@ -73,7 +75,9 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         usageSoFar: () => actor.getSnapshot().context.usage,
       }),
       triageToolCalls: createToolCallTriage({ catalog: deps.catalog, allows, events }),
-      executeToolCall: createToolDispatcher({ ...shared, nats: deps.nats, catalog: deps.catalog }),
+      executeToolCall: createToolDispatcher({
+        ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, ...(deps.inspect ? { inspect: deps.inspect } : {}),
+      }),
     },
   });
   const actor: Actor<SessionMachine> = createActor(machine, {

@@ -60,7 +60,10 @@ export function createToolCallTriage(deps: TriageDependencies) {
         reject(validated.failure);
         continue;
       }
-      accepted.push({ callId: randomUUID(), toolCallId: request.id, name: tool.name, arguments: parsed.value as Record<string, unknown> });
+      accepted.push({
+        callId: randomUUID(), toolCallId: request.id, name: tool.name, arguments: parsed.value as Record<string, unknown>,
+        retry: tool.retry, fallbacks: tool.fallbacks,
+      });
     }
     return { accepted, rejected };
   });

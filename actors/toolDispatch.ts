@@ -1,15 +1,18 @@
-import { trace, type Tracer } from '@opentelemetry/api';
+import { trace, type Span, type Tracer } from '@opentelemetry/api';
 import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { fromPromise } from 'xstate';
+import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstate';
+import { backoffDelayMs, withJitter } from '../machines/retryPolicy.ts';
 import type { ExecuteToolCallInput } from '../machines/session.ts';
-import type { ToolCallOutcome } from '../machines/toolCallOutcome.ts';
+import { toolCallMachine, type SendToolRequestInput } from '../machines/toolCall.ts';
+import type { ToolCallAttempt, ToolCallOutcome } from '../machines/toolCallOutcome.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../tools/toolFailure.ts';
 import { ToolReply, type ToolRequest } from '../transport/messages.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import type { CircuitBreakers } from './circuitBreakers.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
 import type { ToolCatalog } from './toolCatalog.ts';
@@ -17,83 +20,156 @@ import type { ToolCatalog } from './toolCatalog.ts';
 export interface ToolDispatchDependencies {
   nats: NatsConnection;
   catalog: ToolCatalog;
+  breakers: CircuitBreakers;
   trace: SessionTrace;
   events: SessionEventPublisher;
   tracer: Tracer;
   logger: Logger;
+  inspect?: (event: InspectionEvent) => void;
+  /** In [0, 1): the jitter source; injectable so tests can pin it. */
+  random?: () => number;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
 const replyGraceMs = 250;
 
 function failureOfRequest(error: unknown, tool: string, timeoutMs: number): ToolFailure {
-  const cause = error instanceof RequestError ? error.cause : error;
   if (isNoResponders(error)) {
     return toolFailure(ToolFailureCode.UNAVAILABLE, `No worker of the pool serving "${tool}" is running. The tool is unavailable right now.`);
   }
-  if (cause instanceof TimeoutError) {
-    return toolFailure(ToolFailureCode.TIMEOUT, `"${tool}" did not answer within ${timeoutMs} ms.`);
-  }
+  const cause = error instanceof RequestError ? error.cause : error;
+  if (cause instanceof TimeoutError) return toolFailure(ToolFailureCode.TIMEOUT, `"${tool}" did not answer within ${timeoutMs} ms.`);
   const message = error instanceof Error ? error.message : String(error);
   return toolFailure(ToolFailureCode.UNAVAILABLE, `The call to "${tool}" could not be delivered: ${message}`);
 }
 
 /**
- * The session's `executeToolCall` actor: sends one validated call to its pool as a NATS request
- * carrying the trace context and a deadline, and resolves with its outcome. It never rejects:
- * no responders, a timeout, or a malformed reply become structured failures the model reads.
+ * One attempt: the circuit breaker's admission, then a NATS request carrying the trace context and
+ * the attempt's deadline. Resolves with the attempt's outcome; never rejects.
+ */
+function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input: SendToolRequestInput) => Span) {
+  return fromPromise<ToolCallAttempt, SendToolRequestInput>(async ({ input }) => {
+    const started = performance.now();
+    const elapsed = () => Number((performance.now() - started).toFixed(3));
+    const span = spanOf(input);
+    const fail = (failure: ToolFailure): ToolCallAttempt => ({ status: 'error', failure, durationMs: elapsed() });
+    const tool = deps.catalog.get(input.tool);
+    if (!tool) return fail(toolFailure(ToolFailureCode.UNAVAILABLE, `No running pool serves "${input.tool}".`));
+    const admission = deps.breakers.admit(tool.name);
+    if (!admission.admitted) {
+      return fail({
+        code: ToolFailureCode.UNAVAILABLE,
+        retryable: false,
+        message: `"${tool.name}" is unavailable: its recent calls kept failing, so its circuit is ${admission.state}. It will be tried again in about ${Math.ceil(admission.retryInMs / 1000)} s; use another approach meanwhile.`,
+      });
+    }
+    const request: ToolRequest = {
+      type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
+      arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
+    };
+    let attempt: ToolCallAttempt;
+    try {
+      const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
+      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), { timeout: tool.timeoutMs + replyGraceMs, headers: traceHeaders(parent) });
+      const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
+      if (!decoded.ok) {
+        deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');
+        attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
+      } else {
+        const reply = decoded.value;
+        attempt = reply.status === 'ok' ? { status: 'ok', result: reply.result, durationMs: elapsed() } : fail(reply.failure);
+      }
+    } catch (error) {
+      attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));
+    }
+    const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined);
+    if (changed) {
+      deps.events.publish({ type: 'tool.breaker.changed', tool: changed.tool, from: changed.from, to: changed.to });
+      span.addEvent('circuit_breaker.changed', { 'troupe.tool.name': changed.tool, from: changed.from, to: changed.to });
+    }
+    if (attempt.status === 'error') deps.logger.warn({ callId: input.call.callId, tool: tool.name, attempt: input.attempt, code: attempt.failure.code }, attempt.failure.message);
+    return attempt;
+  });
+}
+
+/**
+ * The session's `executeToolCall` actor: runs the call as a `toolCall` statechart (retries with
+ * backoff and jitter, fallbacks, the circuit breaker) and resolves with its outcome. It owns the
+ * call's `execute_tool` span, which covers every attempt, and announces retries and fallbacks as
+ * events, span events and log lines. Aborting it (the session ended) stops the call.
  */
 export function createToolDispatcher(deps: ToolDispatchDependencies) {
-  return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input }) => {
-    const { call } = input;
-    const started = performance.now();
-    const tool = deps.catalog.get(call.name);
-    const span = startToolCallSpan(deps.tracer, deps.trace.turnContext(input.turn), {
-      sessionId: input.sessionId, tool: call.name, callId: call.callId, side: 'orchestrator',
-    });
-    deps.events.publish({ type: 'tool.call.started', turn: input.turn, callId: call.callId, tool: call.name, arguments: call.arguments });
-    const finish = (outcome: ToolCallOutcome): ToolCallOutcome => {
-      span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
-      if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
-      span.end();
-      deps.events.publish(
-        outcome.status === 'ok'
-          ? { type: 'tool.call.finished', turn: input.turn, callId: call.callId, tool: call.name, status: 'ok', result: outcome.result, durationMs: outcome.durationMs }
-          : { type: 'tool.call.finished', turn: input.turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs },
-      );
-      return outcome;
-    };
-    const elapsed = () => Number((performance.now() - started).toFixed(3));
-    if (!tool) {
-      return finish({ status: 'error', callId: call.callId, durationMs: elapsed(),
-        failure: toolFailure(ToolFailureCode.UNAVAILABLE, `No pool serves "${call.name}" any more.`) });
-    }
-    span.setAttribute(TroupeAttribute.toolDomain, tool.domain);
-    const request: ToolRequest = {
-      type: 'tool.request', sessionId: input.sessionId, callId: call.callId, tool: call.name,
-      arguments: call.arguments, deadline: Date.now() + tool.timeoutMs,
-    };
-    try {
-      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), {
-        timeout: tool.timeoutMs + replyGraceMs,
-        headers: traceHeaders(trace.setSpan(deps.trace.turnContext(input.turn), span)),
+  const random = deps.random ?? Math.random;
+  const spans = new Map<string, Span>();
+  // XState starts an invoked actor before it runs custom entry actions, so the first attempt may
+  // need the call's span before announceStart: whichever comes first starts it.
+  const spanOf = (input: { sessionId: string; turn: number; call: { callId: string; name: string } }): Span => {
+    let span = spans.get(input.call.callId);
+    if (!span) {
+      span = startToolCallSpan(deps.tracer, deps.trace.turnContext(input.turn), {
+        sessionId: input.sessionId, tool: input.call.name, callId: input.call.callId, side: 'orchestrator',
       });
-      const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${call.name}`);
-      if (!decoded.ok) {
-        deps.logger.error({ callId: call.callId, error: decoded.error }, 'malformed tool reply');
-        return finish({ status: 'error', callId: call.callId, durationMs: elapsed(),
-          failure: toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`) });
-      }
-      const reply = decoded.value;
-      return finish(
-        reply.status === 'ok'
-          ? { status: 'ok', callId: call.callId, result: reply.result, durationMs: elapsed() }
-          : { status: 'error', callId: call.callId, failure: reply.failure, durationMs: elapsed() },
-      );
-    } catch (error) {
-      const failure = failureOfRequest(error, call.name, tool.timeoutMs);
-      deps.logger.warn({ callId: call.callId, tool: call.name, code: failure.code }, failure.message);
-      return finish({ status: 'error', callId: call.callId, failure, durationMs: elapsed() });
+      spans.set(input.call.callId, span);
+    }
+    return span;
+  };
+  const sendToolRequest = createToolRequestSender(deps, spanOf);
+  return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
+    const { call, turn } = input;
+    let nextDelayMs = 0;
+    const machine = toolCallMachine.provide({
+      actors: { sendToolRequest },
+      delays: { retryBackoff: () => nextDelayMs },
+      actions: {
+        announceStart: () => {
+          spanOf(input);
+          deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
+        },
+        announceRetry: ({ context }) => {
+          nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
+          const failure = context.lastFailure as ToolFailure;
+          deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
+          spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
+          deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
+        },
+        announceFallback: ({ context }) => {
+          const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
+          const failure = context.lastFailure as ToolFailure;
+          deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
+          spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
+          deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
+        },
+        announceFinish: ({ context }) => {
+          const outcome = context.outcome;
+          const span = spans.get(call.callId);
+          spans.delete(call.callId);
+          if (!outcome || !span) return;
+          span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+          span.setAttribute('troupe.tool.attempts', context.totalAttempts);
+          if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+          span.end();
+          deps.events.publish(
+            outcome.status === 'ok'
+              ? { type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: outcome.result, durationMs: outcome.durationMs, attempts: context.totalAttempts, servedBy: context.tool }
+              : { type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts: context.totalAttempts },
+          );
+        },
+      },
+    });
+    const actor = createActor(machine, { input, id: `tool:${call.callId}`, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+    const stop = () => {
+      actor.stop();
+      const span = spans.get(call.callId);
+      spans.delete(call.callId);
+      span?.addEvent('cancelled');
+      span?.end();
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    actor.start();
+    try {
+      return await toPromise(actor);
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
   });
 }

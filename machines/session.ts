@@ -99,6 +99,7 @@ export const sessionMachine = setup({
   actors: {
     callModel: notProvided<ModelResponse, CallModelInput>('callModel'),
     triageToolCalls: notProvided<ToolCallTriage, TriageToolCallsInput>('triageToolCalls'),
+    // Hosts run each call as a toolCall statechart (retries, fallbacks) behind this promise; tests may fake it whole.
     executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
   },
   delays: {

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ToolFailure } from '../tools/toolFailure.ts';
+import { RetryPolicy } from './retryPolicy.ts';
 
 /** A tool call that passed validation and is ready to be sent to its pool. */
 export const PlannedToolCall = z.object({
@@ -9,6 +10,10 @@ export const PlannedToolCall = z.object({
   toolCallId: z.string(),
   name: z.string(),
   arguments: z.record(z.string(), z.unknown()),
+  /** The tool's own retry policy, as its pool advertised it. */
+  retry: RetryPolicy,
+  /** Tools to try, in order, with the same arguments when this one is unavailable. */
+  fallbacks: z.array(z.string()).default([]),
 });
 export type PlannedToolCall = z.infer<typeof PlannedToolCall>;
 
@@ -29,7 +34,14 @@ export type ToolCallTriage = z.infer<typeof ToolCallTriage>;
 
 /** How a sent tool call ended. Failures are data: a tool call never throws into the session. */
 export const ToolCallOutcome = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number() }),
-  z.object({ status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number() }),
+  z.object({ status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number(), attempts: z.number().int().optional(), servedBy: z.string().optional() }),
+  z.object({ status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number(), attempts: z.number().int().optional() }),
 ]);
 export type ToolCallOutcome = z.infer<typeof ToolCallOutcome>;
+
+/** One attempt at a tool call, as the transport saw it. */
+export const ToolCallAttempt = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('ok'), result: z.unknown(), durationMs: z.number() }),
+  z.object({ status: z.literal('error'), failure: ToolFailure, durationMs: z.number() }),
+]);
+export type ToolCallAttempt = z.infer<typeof ToolCallAttempt>;

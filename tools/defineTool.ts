@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { Logger } from 'pino';
+import { RetryPolicy, type RetryPolicyInput } from '../machines/retryPolicy.ts';
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
@@ -23,14 +24,19 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
   handler: (input: z.output<Input>, context: ToolContext) => Promise<z.input<Output>> | z.input<Output>;
   /** True when the tool changes something outside the worker (a file written, a message sent). */
   sideEffects?: boolean;
-  /** How long one call may run; the orchestrator sends this as the call's deadline. */
+  /** How long one attempt may run; the orchestrator sends this as the attempt's deadline. */
   timeoutMs?: number;
+  /** How the orchestrator retries retryable failures (timeouts, unavailable pools, internal errors). */
+  retry?: RetryPolicyInput;
+  /** Tools to try instead, in order, with the same arguments, when this one is unavailable. */
+  fallbacks?: string[];
 }
 
 /** A tool as workers serve it; build it with {@link defineTool}. */
 export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output extends z.ZodType = z.ZodType>
-  extends Required<Omit<ToolSpec<Input, Output>, 'handler'>> {
+  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry'>> {
   readonly domain: string;
+  readonly retry: RetryPolicy;
   readonly handler: ToolSpec<Input, Output>['handler'];
 }
 
@@ -78,9 +84,20 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new ToolDefinitionError(`Tool "${spec.name}" has timeoutMs ${timeoutMs}; it must be a positive integer.`);
   }
+  const retry = RetryPolicy.safeParse(spec.retry ?? {});
+  if (!retry.success) {
+    throw new ToolDefinitionError(`Tool "${spec.name}" has an invalid retry policy: ${retry.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  for (const fallback of spec.fallbacks ?? []) {
+    if (!toolNamePattern.test(fallback) || fallback === spec.name) {
+      throw new ToolDefinitionError(`Tool "${spec.name}" names "${fallback}" as a fallback; a fallback must be another tool's name.`);
+    }
+  }
   return {
     name: spec.name,
     domain: match[1] as string,
+    retry: retry.data,
+    fallbacks: spec.fallbacks ?? [],
     description: spec.description,
     input: spec.input,
     output: spec.output,

@@ -107,6 +107,37 @@ export const SessionEvent = z.discriminatedUnion('type', [
     result: z.unknown().optional(),
     failure: ToolFailure.optional(),
     durationMs: z.number().nonnegative(),
+    /** Attempts made, over every tool tried. */
+    attempts: z.number().int().positive().optional(),
+    /** The tool that answered: the call's own or a fallback. */
+    servedBy: z.string().optional(),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.retrying'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    tool: z.string(),
+    /** The attempt that is about to be made. */
+    attempt: z.number().int().positive(),
+    delayMs: z.number().nonnegative(),
+    failure: ToolFailure,
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.fallback'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    from: z.string(),
+    to: z.string(),
+    failure: ToolFailure,
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.breaker.changed'),
+    tool: z.string(),
+    from: z.enum(['closed', 'open', 'half_open', 'probing']),
+    to: z.enum(['closed', 'open', 'half_open', 'probing']),
   }),
   z.object({
     ...eventBase,

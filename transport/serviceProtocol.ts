@@ -61,5 +61,9 @@ export const toolMetadataKeys = {
   inputSchema: 'troupe.tool.input_schema',
   timeoutMs: 'troupe.tool.timeout_ms',
   sideEffects: 'troupe.tool.side_effects',
+  /** JSON of the tool's retry policy. */
+  retry: 'troupe.tool.retry',
+  /** JSON array of fallback tool names. */
+  fallbacks: 'troupe.tool.fallbacks',
 } as const;
 export const toolPoolKind = 'tool-pool';

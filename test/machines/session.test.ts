@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, type AnyEventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
+import { RetryPolicy } from '../../machines/retryPolicy.ts';
 import type { ModelResponse } from '../../machines/conversation.ts';
 import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type SessionEvent } from '../../machines/session.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
@@ -219,7 +220,7 @@ describe('sessionMachine', () => {
       }
       if (snapshot.matches({ validating: 'triaging_tool_calls' })) {
         always.push(
-          done('triageToolCalls', { accepted: [{ callId: 'c1', toolCallId: 'a', name: 'calc_evaluate', arguments: {} }], rejected: [] }),
+          done('triageToolCalls', { accepted: [{ callId: 'c1', toolCallId: 'a', name: 'calc_evaluate', arguments: {}, retry: RetryPolicy.parse({}), fallbacks: [] }], rejected: [] }),
           done('triageToolCalls', {
             accepted: [],
             rejected: [{ toolCallId: 'a', name: 'calc_evaluate', rawArguments: '{', failure: { code: 'INVALID_INPUT', message: 'bad', retryable: false } }],
