@@ -5,14 +5,18 @@ import { silentLogger } from '../observability/logger.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
 import { troupeTracer } from '../observability/telemetry.ts';
 import { toolInputJsonSchema, type ToolDefinition } from '../tools/defineTool.ts';
-import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../tools/toolFailure.ts';
-import { validateToolArguments } from '../tools/validation.ts';
-import { PoolAnnouncement, ToolReply, ToolRequest } from '../transport/messages.ts';
+import { ToolFailureCode, toolFailure } from '../tools/toolFailure.ts';
+import { PoolAnnouncement, ToolRequest, type ToolReply } from '../transport/messages.ts';
 import { toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../transport/serviceResponder.ts';
 import { poolServiceName, queueGroups, subjectTokenPattern, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import { IdempotencyStore } from './idempotencyStore.ts';
+import { executeToolRequest } from './toolExecution.ts';
+import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export interface WorkerOptions {
   /** The tool domain this process serves; every tool's name must start with `<domain>_`. */
@@ -23,6 +27,13 @@ export interface WorkerOptions {
   tracer?: Tracer;
   /** Semantic version reported to the NATS service protocol. */
   version?: string;
+  /** Faults to inject (tests, chaos drills); `TROUPE_FAULTS` in the CLI. */
+  faults?: FaultSpecification;
+  /**
+   * Where outcomes of side-effecting calls are recorded so a retried call never runs twice. Opened
+   * in JetStream KV when absent and any tool has side effects; `false` turns the guarantee off.
+   */
+  idempotency?: IdempotencyStore | false;
 }
 
 /** One member of a tool domain's worker pool. */
@@ -71,6 +82,17 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     }
   }
   const byName = new Map(tools.map((t) => [t.name, t]));
+  const faults = options.faults ? new FaultInjector(options.faults) : undefined;
+  let outcomes: IdempotencyStore | undefined;
+  if (options.idempotency !== false && tools.some((t) => t.sideEffects)) {
+    try {
+      outcomes = options.idempotency ?? (await IdempotencyStore.open(nc, { logger }));
+    } catch (error) {
+      throw new WorkerConfigurationError(
+        `The ${domain} pool has side-effecting tools, whose outcomes are recorded in JetStream KV so retries never run them twice, but JetStream is not available (start nats-server with -js): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
   const queue = queueGroups.pool(domain);
   const responder: ServiceResponder = startServiceResponder(nc, {
     name: poolServiceName(domain),
@@ -110,56 +132,61 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     span.setAttribute(TroupeAttribute.workerInstance, responder.id);
     span.setAttribute(TroupeAttribute.toolDomain, domain);
     const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: tool.name });
-    const outcome = await otelContext.with(trace.setSpan(parent, span), () => execute(tool, request, callLogger));
-    if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
-    span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+    const outcome = await otelContext.with(trace.setSpan(parent, span), () => respondTo(tool, request, callLogger));
+    if (outcome?.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+    span.setAttribute(TroupeAttribute.toolStatus, outcome?.status ?? 'no_reply');
     span.end();
-    reply(msg, outcome);
-    responder.record(tool.name, Number(process.hrtime.bigint() - started), outcome.status === 'error' ? outcome.failure.message : undefined);
+    if (outcome) reply(msg, outcome);
+    responder.record(tool.name, Number(process.hrtime.bigint() - started), outcome?.status === 'error' ? outcome.failure.message : undefined);
   };
 
-  const execute = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply> => {
-    const fail = (failure: ToolFailure): ToolReply => {
-      callLogger.info({ code: failure.code }, `tool call failed: ${failure.message}`);
-      return { type: 'tool.reply', status: 'error', callId: request.callId, failure };
-    };
-    if (request.tool !== tool.name) {
-      return fail(toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint serves "${tool.name}", not "${request.tool}".`));
+  /** What the worker sends for one call: `undefined` when a fault says to send nothing. */
+  const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply | undefined> => {
+    const fault = faults?.next(tool.name);
+    if (fault) callLogger.warn({ fault }, `injecting fault: ${fault.kind}`);
+    switch (fault?.kind) {
+      case 'crash':
+        // What a kill -9 looks like to the pool: the process is gone mid-call, no reply, no clean-up.
+        process.kill(process.pid, 'SIGKILL');
+        return undefined;
+      case 'error':
+        return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(fault.code, fault.message) };
+      case 'timeout':
+        await sleep(Math.max(0, request.deadline - Date.now()));
+        return undefined;
+      case 'delay':
+        await sleep(fault.delayMs);
+        break;
     }
-    const remainingMs = request.deadline - Date.now();
-    if (remainingMs <= 0) {
-      return fail(toolFailure(ToolFailureCode.TIMEOUT, `The call to ${tool.name} reached the worker after its deadline.`));
-    }
-    const validated = validateToolArguments(tool.name, tool.input, request.arguments);
-    if (!validated.ok) return fail(validated.failure);
-    const abort = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const deadlinePassed = new Promise<'deadline'>((resolve) => {
-      timer = setTimeout(() => {
-        abort.abort(new Error('deadline passed'));
-        resolve('deadline');
-      }, remainingMs);
-    });
+    const reply = tool.sideEffects && outcomes ? await executeOnce(outcomes, tool, request, callLogger) : await executeToolRequest(tool, request, callLogger);
+    return fault?.kind === 'drop_reply' ? undefined : reply;
+  };
+
+  /** A side-effecting call runs at most once per call id; a retry gets the recorded outcome. */
+  const executeOnce = async (store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply> => {
+    let decision;
     try {
-      const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger };
-      const result = await Promise.race([Promise.resolve().then(() => tool.handler(validated.value, context)), deadlinePassed]);
-      if (result === 'deadline') {
-        return fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`));
-      }
-      const output = tool.output.safeParse(result);
-      if (!output.success) {
-        callLogger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
-        return fail(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
-      }
-      callLogger.info('tool call succeeded');
-      return { type: 'tool.reply', status: 'ok', callId: request.callId, result: output.data };
+      decision = await store.begin(request.callId, { instanceId: responder.id, deadline: request.deadline });
     } catch (error) {
-      const failure = toToolFailure(error);
-      if (failure.code === ToolFailureCode.INTERNAL) callLogger.error({ err: error }, 'tool handler threw');
-      return fail(failure);
-    } finally {
-      clearTimeout(timer);
+      callLogger.error({ err: error }, 'cannot reach the idempotency store; refusing to run a side-effecting call without it');
+      return { type: 'tool.reply', status: 'error', callId: request.callId,
+        failure: toolFailure(ToolFailureCode.UNAVAILABLE, `${tool.name} cannot guarantee it runs only once right now (its outcome store is unreachable).`) };
     }
+    if (decision.kind === 'replay') {
+      callLogger.info('replaying the recorded outcome of an earlier attempt; not executing again');
+      return decision.reply;
+    }
+    if (decision.kind === 'busy') {
+      callLogger.info({ heldBy: decision.heldBy }, 'another attempt of this call is running; waiting for its outcome');
+      const recorded = await store.waitForOutcome(request.callId, request.deadline);
+      return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
+        failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
+    }
+    const reply = await executeToolRequest(tool, request, callLogger);
+    // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
+    if (reply.status === 'error' && reply.failure.retryable) await decision.release();
+    else await decision.commit(reply);
+    return reply;
   };
 
   const reply = (msg: Msg, body: ToolReply): void => {

@@ -34,6 +34,8 @@ export const Environment = z.object({
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
   TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
   TROUPE_SCRIPTS: z.string().optional(),
+  /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs`. */
+  TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type Environment = z.infer<typeof Environment>;

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
+import { FaultSpecificationError } from '../actors/workerFaults.ts';
+import { WorkerConfigurationError } from '../actors/toolWorker.ts';
 import { NatsUnreachableError } from '../transport/natsConnection.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
 import { ConfigurationError } from './environment.ts';
@@ -63,7 +65,7 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`troupe: ${message}\n`);
-    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof FaultSpecificationError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError;
     process.exit(isUsage ? 2 : isInfrastructure || error instanceof SessionRejectedError ? 3 : 1);
   },

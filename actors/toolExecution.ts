@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { ToolDefinition } from '../tools/defineTool.ts';
+import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../tools/toolFailure.ts';
+import { validateToolArguments } from '../tools/validation.ts';
+import type { ToolReply, ToolRequest } from '../transport/messages.ts';
+
+/**
+ * Runs one decoded request against its tool: the deadline, the arguments against the tool's zod
+ * schema, the handler with an abort signal that fires at the deadline, and the result against the
+ * output schema. Every failure becomes a structured reply; this never throws.
+ */
+export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger): Promise<ToolReply> {
+  const fail = (failure: ToolFailure): ToolReply => {
+    logger.info({ code: failure.code }, `tool call failed: ${failure.message}`);
+    return { type: 'tool.reply', status: 'error', callId: request.callId, failure };
+  };
+  if (request.tool !== tool.name) {
+    return fail(toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint serves "${tool.name}", not "${request.tool}".`));
+  }
+  const remainingMs = request.deadline - Date.now();
+  if (remainingMs <= 0) return fail(toolFailure(ToolFailureCode.TIMEOUT, `The call to ${tool.name} reached the worker after its deadline.`));
+  const validated = validateToolArguments(tool.name, tool.input, request.arguments);
+  if (!validated.ok) return fail(validated.failure);
+  const abort = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadlinePassed = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => {
+      abort.abort(new Error('deadline passed'));
+      resolve('deadline');
+    }, remainingMs);
+  });
+  try {
+    const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger };
+    const result = await Promise.race([Promise.resolve().then(() => tool.handler(validated.value, context)), deadlinePassed]);
+    if (result === 'deadline') return fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`));
+    const output = tool.output.safeParse(result);
+    if (!output.success) {
+      logger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
+      return fail(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
+    }
+    logger.info('tool call succeeded');
+    return { type: 'tool.reply', status: 'ok', callId: request.callId, result: output.data };
+  } catch (error) {
+    const failure = toToolFailure(error);
+    if (failure.code === ToolFailureCode.INTERNAL) logger.error({ err: error }, 'tool handler threw');
+    return fail(failure);
+  } finally {
+    clearTimeout(timer);
+  }
+}
