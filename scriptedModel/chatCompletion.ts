@@ -1,6 +1,6 @@
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { toolContentsOf, type ChatRequest } from './chatRequest.ts';
-import type { FinishReason, ScriptStep } from './script.ts';
+import type { FinishReason, ScriptFault, ScriptStep } from './script.ts';
 import { renderArguments, renderTemplates, type TemplateResult } from './templates.ts';
 
 /**
@@ -12,6 +12,8 @@ import { renderArguments, renderTemplates, type TemplateResult } from './templat
 export interface ScriptedTurn {
   readonly model: string;
   readonly content: string | null;
+  /** Set only by a `refusal` fault; the turn then has no content and no tool calls. */
+  readonly refusal: string | null;
   readonly toolCalls: ReadonlyArray<{ id: string; name: string; arguments: string }>;
   readonly finishReason: FinishReason;
   readonly usage: { promptTokens: number; completionTokens: number };
@@ -25,6 +27,15 @@ export interface CompletionEnvelope {
   readonly created: number;
 }
 
+/** The faults that change what a response says, rather than how the HTTP exchange goes. */
+export type TurnFault = Extract<ScriptFault, { kind: 'malformed_tool_call' | 'refusal' | 'empty' }>;
+
+/** The arguments a `malformed_tool_call` fault sends: JSON cut off after the first key. */
+export const malformedArguments = '{"broken": ';
+
+/** What a `refusal` fault says when it sets no `message`. */
+export const defaultRefusal = "I can't help with that.";
+
 /** A fresh `chatcmpl-<random>` id. */
 export function newCompletionId(): string {
   return `chatcmpl-${crypto.randomUUID().replaceAll('-', '').slice(0, 24)}`;
@@ -34,9 +45,13 @@ export function newCompletionId(): string {
  * Fills the step's templates from the request's tool messages and applies the defaults: tool-call
  * ids `call_<step>_<index>`, finish reason `tool_calls` or `stop`, the requested model, and usage
  * estimated as ceil(chars / 4) of the request messages and of the output. Fails with the message
- * of the first template reference that cannot be resolved.
+ * of the first template reference that cannot be resolved (checked even when a `fault` replaces
+ * the output, so a broken script is reported on the first request). A `fault` reshapes the turn:
+ * `malformed_tool_call` replaces every tool call's arguments with {@link malformedArguments};
+ * `refusal` and `empty` drop the content and tool calls and finish with `stop`, `refusal` setting
+ * the refusal text.
  */
-export function resolveTurn(request: ChatRequest, step: ScriptStep, stepIndex: number): TemplateResult<ScriptedTurn> {
+export function resolveTurn(request: ChatRequest, step: ScriptStep, stepIndex: number, fault?: TurnFault): TemplateResult<ScriptedTurn> {
   const toolContents = toolContentsOf(request.messages);
   let content: string | null = null;
   if (step.content !== undefined) {
@@ -50,14 +65,25 @@ export function resolveTurn(request: ChatRequest, step: ScriptStep, stepIndex: n
     if (!rendered.ok) return rendered;
     toolCalls.push({ id: call.id ?? `call_${stepIndex}_${index}`, name: call.name, arguments: rendered.value });
   }
-  const outputChars = (content ?? '').length + toolCalls.reduce((sum, c) => sum + c.name.length + c.arguments.length, 0);
+  let refusal: string | null = null;
+  let finishReason = step.finishReason;
+  if (fault?.kind === 'malformed_tool_call') {
+    for (const call of toolCalls) call.arguments = malformedArguments;
+  } else if (fault?.kind === 'refusal' || fault?.kind === 'empty') {
+    content = null;
+    toolCalls.length = 0;
+    if (fault.kind === 'refusal') refusal = fault.message ?? defaultRefusal;
+    finishReason = 'stop';
+  }
+  const outputChars = (content ?? refusal ?? '').length + toolCalls.reduce((sum, c) => sum + c.name.length + c.arguments.length, 0);
   return {
     ok: true,
     value: {
       model: step.model ?? request.model,
       content,
+      refusal,
       toolCalls,
-      finishReason: step.finishReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
+      finishReason: finishReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
       usage: step.usage ?? { promptTokens: estimateTokens(JSON.stringify(request.messages).length), completionTokens: estimateTokens(outputChars) },
     },
   };
@@ -76,7 +102,7 @@ export function toChatCompletion(turn: ScriptedTurn, envelope: CompletionEnvelop
         message: {
           role: 'assistant',
           content: turn.content,
-          refusal: null,
+          refusal: turn.refusal,
           ...(turn.toolCalls.length > 0
             ? { tool_calls: turn.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) }
             : {}),
@@ -91,7 +117,8 @@ export function toChatCompletion(turn: ScriptedTurn, envelope: CompletionEnvelop
 
 /**
  * The `chat.completion.chunk` objects of a streamed turn, in order: the role (with the first
- * piece of content), the rest of the content in several deltas, each tool call's header (id,
+ * piece of content), the rest of the content in several deltas (a refusal likewise, in `refusal`
+ * deltas after a first delta with `content: null`), each tool call's header (id,
  * name, empty arguments) followed by its arguments in 2-3 fragments, the finish reason, and, when
  * `includeUsage`, a last chunk with no choices and the usage (earlier chunks then carry
  * `usage: null`, as OpenAI's do).
@@ -108,10 +135,16 @@ export function toChatCompletionChunks(turn: ScriptedTurn, envelope: CompletionE
       ...(options.includeUsage ? { usage: null } : {}),
     });
   };
-  const pieces = turn.content === null ? [] : turn.content === '' ? [''] : splitText(turn.content, contentPieceCount(turn.content));
-  const [firstPiece = null, ...restPieces] = pieces;
-  push({ role: 'assistant', content: firstPiece });
-  for (const piece of restPieces) push({ content: piece });
+  if (turn.refusal !== null) {
+    const [firstPiece = '', ...restPieces] = splitText(turn.refusal, contentPieceCount(turn.refusal));
+    push({ role: 'assistant', content: null, refusal: firstPiece });
+    for (const piece of restPieces) push({ refusal: piece });
+  } else {
+    const pieces = turn.content === null ? [] : turn.content === '' ? [''] : splitText(turn.content, contentPieceCount(turn.content));
+    const [firstPiece = null, ...restPieces] = pieces;
+    push({ role: 'assistant', content: firstPiece });
+    for (const piece of restPieces) push({ content: piece });
+  }
   for (const [index, call] of turn.toolCalls.entries()) {
     push({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
     for (const fragment of splitText(call.arguments, argumentPieceCount(call.arguments))) {

@@ -1,8 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ChatRequest } from './chatRequest.ts';
-import { newCompletionId, resolveTurn, toChatCompletion, toChatCompletionChunks } from './chatCompletion.ts';
+import { newCompletionId, resolveTurn, toChatCompletion, toChatCompletionChunks, type TurnFault } from './chatCompletion.ts';
+import { createFaultInjector, type FaultInjector } from './faultInjector.ts';
+import type { ScriptFault } from './script.ts';
 import type { ScriptLibrary } from './scriptLibrary.ts';
 
 /** How to start the scripted model server. */
@@ -12,7 +15,7 @@ export interface ScriptedModelServerOptions {
   readonly port?: number;
   /** Defaults to 127.0.0.1: the server has no authentication. */
   readonly host?: string;
-  /** When given, one info line per completion and one warn line per rejected request. */
+  /** When given, one info line per completion and per injected fault, and one warn line per rejected request. */
   readonly logger?: Logger;
   /** What `GET /v1/models` lists besides the models named in scripts; defaults to `['scripted']`. */
   readonly models?: readonly string[];
@@ -40,8 +43,9 @@ interface Refusal {
 /**
  * Starts an OpenAI-compatible server that plays scripts: `POST /v1/chat/completions` (JSON or
  * SSE), `GET /v1/models`, `GET /healthz`. Every request is answered from the conversation it
- * carries (no server-side session state), so any number of conversations can run concurrently.
- * Bad input is answered with an OpenAI-shaped error, never by crashing. Rejects if the port
+ * carries, so any number of conversations can run concurrently; the only server-side state is how
+ * many times each conversation has been faulted at each step (see {@link FaultInjector}). A `delay`
+ * fault waits without blocking other requests. Bad input is answered with an OpenAI-shaped error, never by crashing. Rejects if the port
  * cannot be bound. The caller owns the server and must {@link ScriptedModelServer.close} it.
  *
  * @example
@@ -52,10 +56,11 @@ export async function startScriptedModelServer(options: ScriptedModelServerOptio
   const { scripts, logger } = options;
   const host = options.host ?? '127.0.0.1';
   const startedAt = Math.floor(Date.now() / 1000);
+  const faults = createFaultInjector();
   const models = [...new Set([...(options.models ?? ['scripted']), ...scripts.scripts.flatMap((s) => s.steps.flatMap((step) => (step.model ? [step.model] : [])))])];
 
   const routes: Record<string, Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void>> = {
-    '/v1/chat/completions': { POST: (req, res) => chatCompletions(req, res, scripts, logger) },
+    '/v1/chat/completions': { POST: (req, res) => chatCompletions(req, res, scripts, faults, logger) },
     '/v1/models': {
       GET: (_req, res) =>
         sendJson(res, 200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: startedAt, owned_by: 'troupe-scripted' })) }),
@@ -104,7 +109,7 @@ export async function startScriptedModelServer(options: ScriptedModelServerOptio
   };
 }
 
-async function chatCompletions(req: IncomingMessage, res: ServerResponse, scripts: ScriptLibrary, logger: Logger | undefined): Promise<void> {
+async function chatCompletions(req: IncomingMessage, res: ServerResponse, scripts: ScriptLibrary, faults: FaultInjector, logger: Logger | undefined): Promise<void> {
   const body = await readBody(req);
   if (body === undefined) return; // the client went away; nobody to answer
   if (typeof body !== 'string') return refuse(res, body, logger);
@@ -125,17 +130,71 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, script
   const { script, stepIndex } = choice;
   const step = script.steps[stepIndex];
   if (!step) return refuse(res, { status: 400, code: 'no_script_step', message: `script "${script.name}" has no step ${stepIndex}` }, logger);
-  const turn = resolveTurn(request, step, stepIndex);
+
+  const injected = faults.take(script, stepIndex, request);
+  const fault = injected?.fault;
+  if (injected) logger?.info({ script: script.name, step: stepIndex, fault: injected.fault.kind, attempt: injected.attempt, times: injected.fault.times }, 'scripted fault injected');
+  if (fault?.kind === 'http_error') {
+    const attempt = `attempt ${injected?.attempt ?? 1}${fault.times === undefined ? '' : ` of ${fault.times}`}`;
+    return sendFaultError(res, fault, `scripted fault: HTTP ${fault.status} from script "${script.name}" step ${stepIndex} (${attempt})`);
+  }
+  // No status line at all: the client sees the connection drop.
+  if (fault?.kind === 'disconnect') return void res.destroy();
+
+  const turn = resolveTurn(request, step, stepIndex, fault && isTurnFault(fault) ? fault : undefined);
   if (!turn.ok) return refuse(res, { status: 400, code: 'template_reference_missing', message: `script "${script.name}" step ${stepIndex}: ${turn.error}` }, logger);
 
   const stream = request.stream === true;
+  const delayMs = fault?.kind === 'delay' ? fault.delayMs : 0;
   logger?.info({ script: script.name, step: stepIndex, stream, model: turn.value.model }, 'scripted completion');
   const envelope = { id: newCompletionId(), created: Math.floor(Date.now() / 1000) };
-  if (!stream) return sendJson(res, 200, toChatCompletion(turn.value, envelope));
+  if (!stream) {
+    if (delayMs > 0 && !(await waitWhileConnected(res, delayMs))) return;
+    return sendJson(res, 200, toChatCompletion(turn.value, envelope));
+  }
   const chunks = toChatCompletionChunks(turn.value, envelope, { includeUsage: request.stream_options?.include_usage === true });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  if (delayMs > 0) {
+    // Headers first, as a slow model's would arrive: the wait is time to first token.
+    res.flushHeaders();
+    if (!(await waitWhileConnected(res, delayMs))) return;
+  }
   for (const chunk of chunks) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
   res.end('data: [DONE]\n\n');
+}
+
+function isTurnFault(fault: ScriptFault): fault is TurnFault {
+  return fault.kind === 'malformed_tool_call' || fault.kind === 'refusal' || fault.kind === 'empty';
+}
+
+/**
+ * An `http_error` fault in OpenAI's error shape, code `scripted_fault`. `Retry-After` carries
+ * whole seconds as the HTTP standard wants; `retry-after-ms` carries the exact wait, and the
+ * `openai` client prefers it.
+ */
+function sendFaultError(res: ServerResponse, fault: Extract<ScriptFault, { kind: 'http_error' }>, defaultMessage: string): void {
+  const headers: Record<string, string> = {};
+  if (fault.retryAfterSeconds !== undefined) {
+    headers['retry-after'] = String(Math.ceil(fault.retryAfterSeconds));
+    headers['retry-after-ms'] = String(Math.round(fault.retryAfterSeconds * 1000));
+  }
+  sendJson(res, fault.status, errorBody(fault.status, 'scripted_fault', fault.message ?? defaultMessage), headers);
+}
+
+/** Waits `ms` without blocking other requests; false, as soon as it happens, when the client goes away. */
+async function waitWhileConnected(res: ServerResponse, ms: number): Promise<boolean> {
+  if (res.closed) return false;
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  res.once('close', onClose);
+  try {
+    await sleep(ms, undefined, { signal: gone.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    res.off('close', onClose);
+  }
 }
 
 /**
@@ -171,12 +230,18 @@ function readBody(req: IncomingMessage): Promise<string | Refusal | undefined> {
 
 function refuse(res: ServerResponse, refusal: Refusal, logger: Logger | undefined): void {
   logger?.warn({ status: refusal.status, code: refusal.code, reason: refusal.message }, 'scripted model refused a request');
-  sendJson(res, refusal.status, { error: { message: refusal.message, type: refusal.status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: refusal.code } });
+  sendJson(res, refusal.status, errorBody(refusal.status, refusal.code, refusal.message));
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+// OpenAI's error shape; its `type` follows the status.
+function errorBody(status: number, code: string, message: string) {
+  const type = status === 429 ? 'rate_limit_exceeded' : status >= 500 ? 'server_error' : 'invalid_request_error';
+  return { error: { message, type, param: null, code } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
 

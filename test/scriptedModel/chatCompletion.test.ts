@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newCompletionId, resolveTurn, splitText, toChatCompletion, toChatCompletionChunks, type ScriptedTurn } from '../../scriptedModel/chatCompletion.ts';
+import { defaultRefusal, malformedArguments, newCompletionId, resolveTurn, splitText, toChatCompletion, toChatCompletionChunks, type ScriptedTurn } from '../../scriptedModel/chatCompletion.ts';
 import type { ChatRequest } from '../../scriptedModel/chatRequest.ts';
 
 const request: ChatRequest = { model: 'requested', messages: [{ role: 'user', content: 'hello there' }, { role: 'tool', tool_call_id: 'call_x', content: '{"v":7}' }] };
@@ -7,6 +7,7 @@ const envelope = { id: 'chatcmpl-test', created: 1_700_000_000 };
 const turn: ScriptedTurn = {
   model: 'm',
   content: 'A reply that is long enough to be streamed in several pieces.',
+  refusal: null,
   toolCalls: [
     { id: 'call_a', name: 'search', arguments: '{"query":"alpha","limit":3}' },
     { id: 'call_b', name: 'noop', arguments: '{}' },
@@ -43,6 +44,31 @@ describe('resolveTurn', () => {
   });
 });
 
+describe('resolveTurn with a fault', () => {
+  const step = { content: 'calling', toolCalls: [{ name: 'f', arguments: { a: 1 } }, { name: 'g', arguments: 'raw' }], finishReason: 'tool_calls' as const };
+
+  it('replaces every tool call\'s arguments with invalid JSON for malformed_tool_call, keeping the rest', () => {
+    const resolved = resolveTurn(request, step, 0, { kind: 'malformed_tool_call' });
+    expect(resolved.ok && resolved.value).toMatchObject({ content: 'calling', refusal: null, finishReason: 'tool_calls', toolCalls: [{ name: 'f', arguments: malformedArguments }, { name: 'g', arguments: malformedArguments }] });
+    expect(() => JSON.parse(malformedArguments)).toThrow();
+  });
+
+  it('answers a refusal with no content or tool calls and finish reason stop, whatever the step says', () => {
+    const resolved = resolveTurn(request, step, 0, { kind: 'refusal' });
+    expect(resolved.ok && resolved.value).toMatchObject({ content: null, refusal: defaultRefusal, toolCalls: [], finishReason: 'stop', usage: { completionTokens: Math.ceil(defaultRefusal.length / 4) } });
+    expect(resolveTurn(request, step, 0, { kind: 'refusal', message: 'Not today.' })).toMatchObject({ ok: true, value: { refusal: 'Not today.' } });
+  });
+
+  it('answers empty with neither content, refusal nor tool calls and finish reason stop', () => {
+    const resolved = resolveTurn(request, step, 0, { kind: 'empty' });
+    expect(resolved.ok && resolved.value).toMatchObject({ content: null, refusal: null, toolCalls: [], finishReason: 'stop', usage: { completionTokens: 0 } });
+  });
+
+  it('still fails on a template the step cannot fill', () => {
+    expect(resolveTurn(request, { content: '{{tool:call_y}}' }, 0, { kind: 'empty' }).ok).toBe(false);
+  });
+});
+
 describe('toChatCompletion', () => {
   it('builds an OpenAI chat.completion with tool calls and usage', () => {
     expect(toChatCompletion(turn, envelope)).toEqual({
@@ -66,6 +92,11 @@ describe('toChatCompletion', () => {
       }],
       usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
     });
+  });
+
+  it('reports a refusal in message.refusal', () => {
+    const message = toChatCompletion({ ...turn, content: null, toolCalls: [], refusal: 'no' }, envelope).choices[0]?.message;
+    expect(message).toEqual({ role: 'assistant', content: null, refusal: 'no' });
   });
 
   it('omits tool_calls when the turn has none', () => {
@@ -109,6 +140,17 @@ describe('toChatCompletionChunks', () => {
     const plain = toChatCompletionChunks(turn, envelope, { includeUsage: false });
     expect(plain.at(-1)?.choices[0]?.finish_reason).toBe('tool_calls');
     expect(plain.some((c) => 'usage' in c)).toBe(false);
+  });
+
+  it('streams a refusal in refusal deltas after a first delta with null content', () => {
+    const refusal = 'I am sorry, but I cannot help with that request today.';
+    const refused = toChatCompletionChunks({ ...turn, content: null, toolCalls: [], refusal, finishReason: 'stop' }, envelope, { includeUsage: false });
+    const refusedDeltas = refused.map((c) => c.choices[0]?.delta);
+    expect(refusedDeltas[0]).toEqual({ role: 'assistant', content: null, refusal: expect.any(String) });
+    expect(refusedDeltas.slice(1, -1).every((d) => d && Object.keys(d).join() === 'refusal')).toBe(true);
+    expect(refusedDeltas.length).toBeGreaterThan(3);
+    expect(refusedDeltas.map((d) => d?.refusal ?? '').join('')).toBe(refusal);
+    expect(refused.at(-1)?.choices[0]?.finish_reason).toBe('stop');
   });
 
   it('opens a tool-call-only turn with null content', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Script, ScriptStep } from '../../scriptedModel/script.ts';
+import { Script, ScriptFault, ScriptStep } from '../../scriptedModel/script.ts';
 
 const minimal = { name: 'echo', match: { userIncludes: 'echo' }, steps: [{ content: 'hi' }] };
 
@@ -46,5 +46,40 @@ describe('Script', () => {
   it('rejects a script without steps or with an empty match', () => {
     expect(Script.safeParse({ ...minimal, steps: [] }).success).toBe(false);
     expect(Script.safeParse({ ...minimal, match: { userIncludes: '' } }).success).toBe(false);
+  });
+});
+
+describe('ScriptFault', () => {
+  it('accepts every kind with its options, times and a model filter', () => {
+    const faults = [
+      { kind: 'http_error', status: 429, retryAfterSeconds: 0.5, message: 'slow down', times: 2, model: 'primary' },
+      { kind: 'delay', delayMs: 250 },
+      { kind: 'disconnect', times: 1 },
+      { kind: 'malformed_tool_call' },
+      { kind: 'refusal', message: 'no' },
+      { kind: 'empty', model: 'primary' },
+    ];
+    for (const fault of faults) expect(ScriptFault.parse(fault)).toEqual(fault);
+  });
+
+  it('rejects unknown kinds, statuses outside 400-599, missing or excessive delays, zero times and misspelt keys', () => {
+    expect(ScriptFault.safeParse({ kind: 'explode' }).error?.issues[0]?.path).toEqual(['kind']);
+    expect(ScriptFault.safeParse({ kind: 'http_error', status: 200 }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'http_error', status: 600 }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'http_error', status: 503, retryAfterSeconds: -1 }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'delay' }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'delay', delayMs: 600_001 }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'empty', times: 0 }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'refusal', messge: 'typo' }).success).toBe(false);
+    expect(ScriptFault.safeParse({ kind: 'disconnect', status: 500 }).success).toBe(false);
+  });
+
+  it('still requires the normal answer of a step that has a fault', () => {
+    expect(ScriptStep.safeParse({ fault: { kind: 'empty' } }).success).toBe(false);
+  });
+
+  it('rejects a malformed_tool_call fault on a step without tool calls', () => {
+    const result = ScriptStep.safeParse({ content: 'x', fault: { kind: 'malformed_tool_call' } });
+    expect(result.error?.issues).toEqual([expect.objectContaining({ path: ['fault', 'kind'], message: 'a "malformed_tool_call" fault needs a step with at least one entry in "toolCalls"' })]);
   });
 });

@@ -31,6 +31,21 @@ describe('loadScripts', () => {
     expect((error as ScriptLoadError).issues).toEqual([{ path: 'steps.0', message: 'a step needs "content" or at least one entry in "toolCalls"' }]);
   });
 
+  it('rejects a file with an invalid fault, naming the file and the fault field', async () => {
+    const dir = await dirs.create({ 'faulty.json': script('faulty', 'x', [{ content: 'x', fault: { kind: 'http_error', status: 302 } }]) });
+    const error = await loadScripts([dir]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ScriptLoadError);
+    expect((error as ScriptLoadError).message).toContain(join(dir, 'faulty.json'));
+    expect((error as ScriptLoadError).issues).toEqual([{ path: 'steps.0.fault.status', message: expect.stringContaining('400') }]);
+  });
+
+  it('rejects a file with an unknown fault kind, naming the file and the kinds there are', async () => {
+    const dir = await dirs.create({ 'unknown.json': script('unknown', 'x', [{ content: 'x', fault: { kind: 'timeout' } }]) });
+    const error = await loadScripts([dir]).catch((e: unknown) => e);
+    expect((error as ScriptLoadError).message).toContain(join(dir, 'unknown.json'));
+    expect((error as ScriptLoadError).message).toContain("steps.0.fault.kind: Invalid discriminator value. Expected 'http_error' | 'delay'");
+  });
+
   it('rejects a file that is not JSON, naming the file', async () => {
     const dir = await dirs.create({ 'garbled.json': '{ "name": ' });
     await expect(loadScripts([dir])).rejects.toThrow(/garbled\.json is not readable JSON/);
