@@ -1,10 +1,12 @@
 import type { Tracer } from '@opentelemetry/api';
+import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type OpenAI from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Logger } from 'pino';
 import { fromPromise } from 'xstate';
 import type { ChatMessage, ModelResponse, ModelToolCall } from '../machines/conversation.ts';
 import type { CallModelInput } from '../machines/session.ts';
+import { backoffDelayMs, withJitter, type RetryPolicy } from '../machines/retryPolicy.ts';
 import { addUsage, type Usage } from '../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
 import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
@@ -29,6 +31,59 @@ export interface ModelCallDependencies {
   logger: Logger;
   /** The session's usage before this call, for the running totals in events. */
   usageSoFar: () => Usage;
+  /** Troupe owns model retries (the openai client's own are turned off per request, so they never multiply). */
+  retry: RetryPolicy;
+  random?: () => number;
+}
+
+/** Every model in the chain failed; the message says what the last one said. */
+export class ModelUnavailableError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+// Longer than this and waiting is worse than trying the next model.
+const maxRetryAfterMs = 60_000;
+
+interface FailureVerdict {
+  retryable: boolean;
+  /** The wait the endpoint asked for (Retry-After), when it did. */
+  retryAfterMs?: number;
+  reason: string;
+}
+
+/** Whether a failed model call is worth retrying on the same model, and after how long. */
+export function judgeModelFailure(error: unknown): FailureVerdict {
+  if (error instanceof APIConnectionError) return { retryable: true, reason: `connection failed: ${error.message}` };
+  if (error instanceof APIError && typeof error.status === 'number') {
+    const reason = `HTTP ${error.status}: ${error.message}`;
+    const retryable = error.status === 408 || error.status === 409 || error.status === 429 || error.status >= 500;
+    const headers = error.headers;
+    const ms = Number(headers?.get('retry-after-ms'));
+    const seconds = headers?.get('retry-after');
+    let retryAfterMs = Number.isFinite(ms) && ms >= 0 && headers?.get('retry-after-ms') ? ms : undefined;
+    if (retryAfterMs === undefined && seconds) {
+      const asNumber = Number(seconds);
+      retryAfterMs = Number.isFinite(asNumber) ? asNumber * 1000 : Math.max(0, Date.parse(seconds) - Date.now());
+    }
+    if (retryAfterMs !== undefined && (!Number.isFinite(retryAfterMs) || retryAfterMs > maxRetryAfterMs)) {
+      return { retryable: false, reason: `${reason} (asked to wait ${Math.round((retryAfterMs ?? 0) / 1000)} s)` };
+    }
+    return retryAfterMs === undefined ? { retryable, reason } : { retryable, retryAfterMs, reason };
+  }
+  return { retryable: false, reason: error instanceof Error ? error.message : String(error) };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
 }
 
 /** Maps the session's provider-neutral conversation to the Chat Completions wire format. */
@@ -64,7 +119,45 @@ const warnedUnpriced = new Set<string>();
  * the HTTP request.
  */
 export function createModelCaller(deps: ModelCallDependencies) {
+  const random = deps.random ?? Math.random;
   return fromPromise<ModelResponse, CallModelInput>(async ({ input, signal }) => {
+    const models = [input.model, ...input.fallbackModels];
+    let last: FailureVerdict | undefined;
+    let lastError: unknown;
+    for (const [index, model] of models.entries()) {
+      if (index > 0) {
+        const from = models[index - 1] as string;
+        deps.events.publish({ type: 'model.fallback', turn: input.turn, from, to: model, error: last?.reason ?? 'failed' });
+        deps.trace.addEvent('model.fallback', { from, to: model });
+        deps.logger.warn({ from, to: model, turn: input.turn }, 'falling back to the next model');
+      }
+      for (let attempt = 1; attempt <= deps.retry.maxAttempts; attempt++) {
+        try {
+          return await callOnce(deps, { ...input, model }, signal);
+        } catch (error) {
+          if (signal.aborted || error instanceof APIUserAbortError) throw error;
+          lastError = error;
+          last = judgeModelFailure(error);
+          if (!last.retryable || attempt === deps.retry.maxAttempts) break;
+          const delayMs = last.retryAfterMs ?? withJitter(backoffDelayMs(deps.retry, attempt), random());
+          deps.events.publish({
+            type: 'model.retrying', turn: input.turn, model, attempt: attempt + 1, delayMs, error: last.reason, retryAfter: last.retryAfterMs !== undefined,
+          });
+          deps.trace.addEvent('model.retry', { 'gen_ai.request.model': model, 'troupe.retry.attempt': attempt + 1, 'troupe.retry.delay_ms': delayMs });
+          deps.logger.info({ model, attempt: attempt + 1, delayMs, reason: last.reason }, 'retrying model call');
+          await abortableSleep(delayMs, signal);
+        }
+      }
+    }
+    throw new ModelUnavailableError(
+      `${models.length > 1 ? `Every model (${models.join(', ')}) failed` : `The model ${input.model} failed`}: ${last?.reason ?? 'unknown error'}`,
+      { cause: lastError },
+    );
+  });
+}
+
+/** One streamed chat completion on one model: its own `chat {model}` span, no retries. */
+async function callOnce(deps: ModelCallDependencies, input: CallModelInput, signal: AbortSignal): Promise<ModelResponse> {
     const { endpoint } = deps;
     const baseUrl = new URL(endpoint.client.baseURL);
     const span = startChatSpan(deps.tracer, deps.trace.turnContext(input.turn), {
@@ -85,7 +178,8 @@ export function createModelCaller(deps: ModelCallDependencies) {
           stream: true,
           stream_options: { include_usage: true },
         },
-        { signal },
+        // Troupe's retry loop is the only one: retries in the client too would multiply.
+        { signal, maxRetries: 0 },
       );
       let content = '';
       let refusal = '';
@@ -113,7 +207,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
       const toolCalls: ModelToolCall[] = calls
         .filter((c) => c !== undefined)
         .map((c, index) => ({ id: c.id || `call_${input.turn}_${index}`, name: c.name, arguments: c.arguments }));
-      const text = content !== '' ? content : refusal !== '' ? refusal : null;
+      const text = content !== '' ? content : null;
       const usage = reported
         ? { inputTokens: reported.prompt_tokens, outputTokens: reported.completion_tokens }
         : {
@@ -129,6 +223,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
       const response: ModelResponse = {
         model: responseModel,
         content: text,
+        refusal: refusal !== '' ? refusal : null,
         toolCalls,
         finishReason,
         usage,
@@ -157,10 +252,9 @@ export function createModelCaller(deps: ModelCallDependencies) {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       recordSpanFailure(span, error instanceof Error ? error.constructor.name : 'Error', message);
-      deps.logger.warn({ err: error, turn: input.turn }, 'model call failed');
+      deps.logger.warn({ err: error, turn: input.turn, model: input.model }, 'model call failed');
       throw error;
     } finally {
       span.end();
     }
-  });
 }

@@ -106,7 +106,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     }
     const session = hostSession(deps, { sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(msg.headers) });
     sessions.set(session.sessionId, session);
-    void session.finished.then(() => sessions.delete(session.sessionId));
+    void session.ended.then(() => sessions.delete(session.sessionId));
     respond(msg, { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId });
   };
 
@@ -138,10 +138,11 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         logger.info({ sessions: running.length, graceMs }, 'waiting for running sessions before stopping');
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-        await Promise.race([Promise.all(running.map((s) => s.finished)), grace]);
+        await Promise.race([Promise.all(running.map((s) => s.ended)), grace]);
         clearTimeout(timer);
+        // Parked (escalated) sessions included: without checkpoints (yet) they cannot outlive this process.
         for (const session of sessions.values()) session.cancel('the orchestrator is shutting down');
-        await Promise.all(running.map((s) => s.finished));
+        await Promise.all(running.map((s) => s.ended));
       }
       catalog.stop();
       breakers.stop();

@@ -4,7 +4,8 @@ import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completio
 import type { Logger } from 'pino';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
-import { sessionMachine, type SessionMachine } from '../machines/session.ts';
+import type { RecoveryNotice } from '../machines/recovery.ts';
+import { sessionMachine, sessionResultOf, type SessionMachine } from '../machines/session.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import { SessionControl, type SessionControlReply, type SessionFinished } from '../transport/messages.ts';
 import { subjects } from '../transport/subjects.ts';
@@ -42,8 +43,13 @@ export interface HostedSession {
   readonly sessionId: string;
   readonly traceId: string;
   readonly actor: Actor<SessionMachine>;
-  /** Resolves with the `session.finished` event once the session reaches a final state. Never rejects. */
+  /**
+   * Resolves with the first `session.finished` event: a final state, or `escalated` (the session is
+   * then parked, waiting for a person, and may go on). Never rejects.
+   */
   readonly finished: Promise<SessionFinished>;
+  /** Resolves when the session reaches a final state and its actor has stopped. */
+  readonly ended: Promise<void>;
   cancel(reason: string): void;
 }
 
@@ -70,6 +76,7 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
     actors: {
       callModel: createModelCaller({
         ...shared,
+        retry: agent.modelRetry,
         endpoint: deps.endpoint,
         tools: () => deps.catalog.list().filter(allows).map(toFunctionTool),
         usageSoFar: () => actor.getSnapshot().context.usage,
@@ -79,31 +86,67 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, ...(deps.inspect ? { inspect: deps.inspect } : {}),
       }),
     },
+    // A resumed host would shorten this to what is left; a fresh session has all of it.
+    delays: { wallClockBudget: ({ context }) => Math.max(0, context.startedAt + context.budgets.maxWallClockMs - Date.now()) },
   });
   const actor: Actor<SessionMachine> = createActor(machine, {
     id: sessionId,
-    input: { sessionId, agentName: agent.name, model, instructions: agent.instructions, task: request.task, budgets: agent.budgets, startedAt },
+    input: {
+      sessionId, agentName: agent.name, model, instructions: agent.instructions, task: request.task,
+      budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, startedAt,
+    },
     ...(deps.inspect ? { inspect: deps.inspect } : {}),
   });
 
   const control: Subscription = deps.nats.subscribe(subjects.sessionControl(sessionId), {
     callback: (_error, msg) => {
       const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
-      const reply: SessionControlReply = decoded.ok
-        ? { type: 'session.control.ack', accepted: actor.getSnapshot().status === 'active' }
-        : { type: 'session.control.ack', accepted: false, reason: decoded.error };
-      if (decoded.ok && reply.accepted) {
+      let reply: SessionControlReply;
+      if (!decoded.ok) reply = { type: 'session.control.ack', accepted: false, reason: decoded.error };
+      else if (actor.getSnapshot().status !== 'active') reply = { type: 'session.control.ack', accepted: false, reason: 'the session has ended' };
+      else if (decoded.value.type === 'session.cancel') {
         logger.info({ reason: decoded.value.reason }, 'session cancelled');
         actor.send({ type: 'session.cancel', reason: decoded.value.reason });
+        reply = { type: 'session.control.ack', accepted: true };
+      } else if (!actor.getSnapshot().matches('escalated')) {
+        reply = { type: 'session.control.ack', accepted: false, reason: 'the session is not waiting for an answer' };
+      } else {
+        logger.info('a person answered the escalated session; resuming');
+        sessionTrace.resume();
+        actor.send({ type: 'session.answer', answer: decoded.value.answer });
+        reply = { type: 'session.control.ack', accepted: true };
       }
       msg.respond(encodeWireMessage(reply));
     },
   });
 
   let announcedTurn = 0;
+  let noticesPublished = 0;
+  let parked = false;
+  const publishNotice = (notice: RecoveryNotice) => {
+    switch (notice.kind) {
+      case 'repair':
+        events.publish({ type: 'session.repair', turn: notice.turn, reason: notice.reason, consecutive: notice.consecutive });
+        sessionTrace.addEvent('session.repair', { reason: notice.reason, consecutive: notice.consecutive });
+        logger.info({ turn: notice.turn, reason: notice.reason, consecutive: notice.consecutive }, 'asking the model to repair its output');
+        break;
+      case 'model_switched':
+        events.publish({ type: 'session.model_switched', turn: notice.turn, from: notice.from, to: notice.to, reason: notice.reason });
+        sessionTrace.addEvent('session.model_switched', { from: notice.from, to: notice.to });
+        logger.warn({ from: notice.from, to: notice.to, reason: notice.reason }, 'switching to the fallback model');
+        break;
+      case 'loop_detected':
+        events.publish({ type: 'loop.detected', turn: notice.turn, action: notice.action, description: notice.description, evidence: notice.evidence });
+        sessionTrace.addEvent('loop.detected', { action: notice.action, 'troupe.loop.kind': notice.evidence.kind });
+        logger.warn({ action: notice.action, evidence: notice.evidence }, `loop detected: ${notice.description}`);
+        break;
+    }
+  };
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
   const finished = new Promise<SessionFinished>((resolve) => {
-    const finish = (result: SessionResult) => {
-      control.unsubscribe();
+    const finish = (result: SessionResult, final: boolean) => {
+      if (final) control.unsubscribe();
       sessionTrace.end(result);
       const { outcome } = result;
       const event = events.publish({
@@ -119,17 +162,23 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         traceId: sessionTrace.traceId,
         durationMs: Date.now() - startedAt,
       }) as SessionFinished;
-      logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, 'session finished');
+      logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
       resolve(event);
+      if (final) resolveEnded();
     };
     actor.subscribe({
       next: (snapshot) => {
+        for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
+          publishNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice);
+        }
         if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
           announcedTurn = snapshot.context.turn;
           events.publish({ type: 'turn.started', turn: announcedTurn });
         }
+        if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
+        parked = snapshot.matches('escalated');
       },
-      complete: () => finish(actor.getSnapshot().output as SessionResult),
+      complete: () => finish(actor.getSnapshot().output as SessionResult, true),
       error: (error) => {
         // The machine handles every actor failure itself; reaching here is a bug, still reported as an outcome.
         logger.error({ err: error }, 'session actor crashed');
@@ -137,7 +186,7 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         finish({
           outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
           steps: snapshot.context.turn, toolCalls: snapshot.context.toolCalls, usage: snapshot.context.usage, ledger: snapshot.context.ledger,
-        });
+        }, true);
       },
     });
   });
@@ -151,6 +200,7 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
     traceId: sessionTrace.traceId,
     actor,
     finished,
+    ended,
     cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
   };
 }

@@ -10,13 +10,15 @@ import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, Tro
 export class SessionTrace {
   readonly #tracer: Tracer;
   readonly #sessionId: string;
-  readonly #sessionSpan: Span;
-  readonly #sessionContext: Context;
+  readonly #attributes: { sessionId: string; agentName: string; model: string };
+  #sessionSpan: Span;
+  #sessionContext: Context;
   #turn: { number: number; span: Span; context: Context } | undefined;
 
   constructor(tracer: Tracer, parent: Context, attributes: { sessionId: string; agentName: string; model: string }) {
     this.#tracer = tracer;
     this.#sessionId = attributes.sessionId;
+    this.#attributes = attributes;
     this.#sessionSpan = startSessionSpan(tracer, parent, attributes);
     this.#sessionContext = trace.setSpan(parent, this.#sessionSpan);
   }
@@ -36,6 +38,17 @@ export class SessionTrace {
     const span = startTurnSpan(this.#tracer, this.#sessionContext, { sessionId: this.#sessionId, turn });
     this.#turn = { number: turn, span, context: trace.setSpan(this.#sessionContext, span) };
     return this.#turn.context;
+  }
+
+  /**
+   * A parked session resumed: its earlier spans are ended (and exported), so the resumed part gets
+   * a new `invoke_agent` span, a child of the first, in the same trace.
+   */
+  resume(): void {
+    this.#turn = undefined;
+    this.#sessionSpan = startSessionSpan(this.#tracer, this.#sessionContext, this.#attributes);
+    this.#sessionSpan.addEvent('session.resumed');
+    this.#sessionContext = trace.setSpan(this.#sessionContext, this.#sessionSpan);
   }
 
   /** Adds an event to the current turn's span, or the session's before the first turn. */

@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import { Budgets } from '../machines/budgets.ts';
+import { RecoverySettings } from '../machines/recovery.ts';
+import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
 
 export const AgentDefinition = z.object({
@@ -9,7 +11,12 @@ export const AgentDefinition = z.object({
   instructions: z.string().trim().min(1, 'an agent needs instructions'),
   /** The model; the orchestrator's default (`TROUPE_MODEL`) when absent. */
   model: z.string().min(1).optional(),
+  /** Models to fall back to, in order, when the model keeps failing at the API or keeps producing malformed output. */
+  fallbackModels: z.array(z.string().min(1)).default([]),
   budgets: Budgets.default(Budgets.parse({})),
+  /** Retries of a failed model call (429 honouring Retry-After, 5xx, connection errors, timeouts) before falling back. */
+  modelRetry: RetryPolicy.default(RetryPolicy.parse({ maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 20_000 })),
+  recovery: RecoverySettings.default(RecoverySettings.parse({})),
   /**
    * The tools the agent may call: exact names or `<domain>_*`. Absent means every tool the running
    * pools serve.

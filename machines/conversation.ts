@@ -29,6 +29,8 @@ export const ModelResponse = z.object({
   /** The model that answered, as the endpoint reported it. */
   model: z.string(),
   content: z.string().nullable(),
+  /** The model declined (OpenAI's `refusal`); kept apart from content so it is never taken for an answer. */
+  refusal: z.string().nullable().default(null),
   toolCalls: z.array(ModelToolCall),
   finishReason: z.string().nullable(),
   usage: z.object({ inputTokens: z.number().int().nonnegative(), outputTokens: z.number().int().nonnegative() }),

@@ -11,5 +11,17 @@ export const LedgerEntry = z.object({
   status: z.enum(['ok', 'error', 'rejected']),
   errorCode: z.enum(Object.values(ToolFailureCode) as [ToolFailureCode, ...ToolFailureCode[]]).optional(),
   durationMs: z.number().nonnegative().optional(),
+  /** A digest of what the call answered: loop detection compares these to spot turns that learn nothing new. */
+  resultDigest: z.string().optional(),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
+
+/** FNV-1a, 32 bits, as hex: a cheap, deterministic fingerprint of a result (not a security hash). */
+export function digestOf(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}

@@ -1,7 +1,9 @@
-import { assign, enqueueActions, fromPromise, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall, type Budgets } from './budgets.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
-import type { LedgerEntry } from './ledger.ts';
+import { digestOf, type LedgerEntry } from './ledger.ts';
+import { describeLoop, detectLoop } from './loopDetection.ts';
+import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
 import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage, noUsage, type Usage } from './usage.ts';
@@ -14,6 +16,9 @@ export interface SessionInput {
   instructions: string;
   task: string;
   budgets: Budgets;
+  recovery: RecoverySettings;
+  /** Models to switch to, in order, when the current one keeps producing malformed output. */
+  fallbackModels: string[];
   startedAt: number;
 }
 
@@ -31,11 +36,19 @@ export interface SessionContext extends SessionInput {
   rejected: RejectedToolCall[];
   outcomes: Record<string, ToolCallOutcome>;
   outcome: SessionOutcome | null;
+  /** Turns in a row whose output had to be sent back for repair. */
+  consecutiveRepairs: number;
+  /** Loop detection looks at the ledger from this turn on (it restarts after a refocus). */
+  loopCheckFromTurn: number;
+  refocused: boolean;
+  notices: RecoveryNotice[];
 }
 
 export type SessionEvent =
   | { type: 'session.cancel'; reason: string }
   | { type: 'session.escalate'; reason: string }
+  /** A person's answer to an escalated session: it goes to the model and the loop resumes. */
+  | { type: 'session.answer'; answer: string }
   // Tool-call children report here; their ids are `tool:<callId>`.
   | DoneActorEvent<ToolCallOutcome, string>
   | ErrorActorEvent<unknown, string>;
@@ -44,6 +57,8 @@ export interface CallModelInput {
   sessionId: string;
   turn: number;
   model: string;
+  /** Models to try, in order, when `model` keeps failing at the API level. */
+  fallbackModels: string[];
   messages: ChatMessage[];
 }
 export interface TriageToolCallsInput {
@@ -67,6 +82,9 @@ function notProvided<Output, Input>(name: string) {
 }
 
 const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;
+
+const loopEvidence = (context: SessionContext) => detectLoop(context.ledger, context.recovery.loop, context.loopCheckFromTurn);
+const repairsExhausted = (context: SessionContext) => context.consecutiveRepairs >= context.recovery.maxConsecutiveRepairs;
 
 const budgetSpentOut = (context: SessionContext) =>
   budgetExhaustedBeforeModelCall(
@@ -110,10 +128,14 @@ export const sessionMachine = setup({
     asksForTooManyToolCalls: ({ context }) =>
       (context.lastResponse?.toolCalls.length ?? 0) > context.budgets.maxToolCallsPerTurn,
     isFinalAnswer: ({ context }) =>
-      context.lastResponse !== null && context.lastResponse.toolCalls.length === 0 && (context.lastResponse.content ?? '').trim() !== '',
-    isEmptyResponse: ({ context }) =>
-      context.lastResponse !== null && context.lastResponse.toolCalls.length === 0,
+      context.lastResponse !== null && context.lastResponse.toolCalls.length === 0 && context.lastResponse.refusal === null &&
+      (context.lastResponse.content ?? '').trim() !== '',
+    repairsExhausted: ({ context }) => repairsExhausted(context),
+    canSwitchModel: ({ context }) => context.fallbackModels.length > 0,
+    loopDetected: ({ context }) => loopEvidence(context) !== undefined,
+    alreadyRefocused: ({ context }) => context.refocused,
     hasAcceptedCalls: ({ context }) => context.accepted.length > 0,
+    hasToolCalls: ({ context }) => (context.lastResponse?.toolCalls.length ?? 0) > 0,
     allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
   },
   actions: {
@@ -145,33 +167,99 @@ export const sessionMachine = setup({
         const outcome = call ? context.outcomes[call.callId] : undefined;
         const rejection = context.rejected.find((r) => r.toolCallId === request.id);
         if (call && outcome) {
-          messages.push({ role: 'tool', toolCallId: request.id, content: toolMessageContent(outcome) });
+          const content = toolMessageContent(outcome);
           const entry: LedgerEntry = {
             turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
-            arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs,
+            arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs, resultDigest: digestOf(content),
           };
           if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
+          messages.push({ role: 'tool', toolCallId: request.id, content });
           entries.push(entry);
         } else {
           const failure = rejection?.failure ?? {
             code: 'INTERNAL' as const, message: `No outcome was recorded for tool call ${request.id}.`, retryable: false,
           };
-          messages.push({ role: 'tool', toolCallId: request.id, content: toolMessageContent({ status: 'rejected', failure }) });
+          const content = toolMessageContent({ status: 'rejected', failure });
+          messages.push({ role: 'tool', toolCallId: request.id, content });
           entries.push({
             turn: context.turn, callId: null, toolCallId: request.id, tool: request.name,
-            arguments: request.arguments, status: 'rejected', errorCode: failure.code,
+            arguments: request.arguments, status: 'rejected', errorCode: failure.code, resultDigest: digestOf(content),
           });
         }
       }
+      // A turn with any refused call is a repair turn: the model is being corrected, not making progress.
+      const repaired = context.rejected.length > 0;
+      const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
+      const notices: RecoveryNotice[] = repaired
+        ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,
+            reason: context.rejected.map((r) => `${r.name}: ${r.failure.code}`).join(', ') }]
+        : context.notices;
       return {
         conversation: [...context.conversation, ...messages],
         ledger: [...context.ledger, ...entries],
+        consecutiveRepairs,
+        notices,
         toolCalls: context.toolCalls + context.accepted.length,
         accepted: [],
         rejected: [],
         outcomes: {},
       };
     }),
+    askForRepair: assign(({ context }) => {
+      const response = context.lastResponse;
+      const reason = response?.refusal ? `refusal: ${response.refusal}` : 'empty response';
+      const instruction = response?.refusal
+        ? `You declined with: "${response.refusal}". If the task can be done with the available tools, continue; if not, say precisely what is missing.`
+        : 'Your last reply was empty: it had neither text nor tool calls. Call one of the tools, or answer the task in text.';
+      const consecutiveRepairs = context.consecutiveRepairs + 1;
+      return {
+        consecutiveRepairs,
+        conversation: [...context.conversation, { role: 'user' as const, content: instruction }],
+        notices: [...context.notices, { kind: 'repair' as const, turn: context.turn, reason, consecutive: consecutiveRepairs }],
+      };
+    }),
+    switchToFallbackModel: assign(({ context }) => {
+      const [next, ...rest] = context.fallbackModels;
+      const to = next ?? context.model;
+      return {
+        model: to,
+        fallbackModels: rest,
+        consecutiveRepairs: 0,
+        notices: [...context.notices, { kind: 'model_switched' as const, turn: context.turn, from: context.model, to,
+          reason: `${context.consecutiveRepairs} consecutive turns of malformed output` }],
+      };
+    }),
+    refocus: assign(({ context }) => {
+      const evidence = loopEvidence(context);
+      if (!evidence) return {};
+      const description = describeLoop(evidence);
+      return {
+        refocused: true,
+        loopCheckFromTurn: context.turn + 1,
+        conversation: [...context.conversation, {
+          role: 'user' as const,
+          content: `You are going in circles. ${description} Stop repeating it: state your plan in one or two sentences, then either take a different step or give your answer with what you have.`,
+        }],
+        notices: [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'refocus' as const, evidence, description }],
+      };
+    }),
+    escalateLoop: assign(({ context }) => {
+      const evidence = loopEvidence(context);
+      const description = evidence ? describeLoop(evidence) : 'The session kept repeating itself.';
+      return {
+        outcome: { status: 'escalated' as const, stopReason: `escalated: loop detected after a refocus. ${description}`, output: latestText(context) },
+        notices: evidence
+          ? [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'escalate' as const, evidence, description }]
+          : context.notices,
+      };
+    }),
+    recordHumanAnswer: assign(({ context }, answer: string) => ({
+      conversation: [...context.conversation, { role: 'user' as const, content: answer }],
+      outcome: null,
+      refocused: false,
+      loopCheckFromTurn: context.turn + 1,
+      consecutiveRepairs: 0,
+    })),
     recordAnswer: assign({
       outcome: ({ context }) => ({ status: 'completed', stopReason: 'answered', output: latestText(context) ?? '' }),
     }),
@@ -205,21 +293,24 @@ export const sessionMachine = setup({
     rejected: [],
     outcomes: {},
     outcome: null,
+    consecutiveRepairs: 0,
+    loopCheckFromTurn: 1,
+    refocused: false,
+    notices: [],
   }),
   initial: 'preparing',
-  output: ({ context }) => ({
-    outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
-    steps: context.turn,
-    toolCalls: context.toolCalls,
-    usage: context.usage,
-    ledger: context.ledger,
-  }),
+  output: ({ context }) => sessionResultOf(context),
   on: {
     'session.cancel': { target: '.cancelled', actions: { type: 'recordCancellation', params: ({ event }) => event.reason } },
     'session.escalate': { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
   },
   after: {
-    wallClockBudget: { target: '.budget_exhausted', actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs } },
+    // The wall clock stops mattering once the session is parked with a person.
+    wallClockBudget: {
+      guard: not(stateIn('escalated')),
+      target: '.budget_exhausted',
+      actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs },
+    },
   },
   states: {
     preparing: {
@@ -240,7 +331,9 @@ export const sessionMachine = setup({
       invoke: {
         id: 'callModel',
         src: 'callModel',
-        input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, model: context.model, messages: context.conversation }),
+        input: ({ context }) => ({
+          sessionId: context.sessionId, turn: context.turn, model: context.model, fallbackModels: context.fallbackModels, messages: context.conversation,
+        }),
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
         onError: {
           target: 'failed',
@@ -262,15 +355,9 @@ export const sessionMachine = setup({
               actions: { type: 'recordBudgetStop', params: BudgetName.maxToolCallsPerTurn },
             },
             { guard: 'isFinalAnswer', target: '#session.completed', actions: 'recordAnswer' },
-            {
-              guard: 'isEmptyResponse',
-              target: '#session.failed',
-              actions: {
-                type: 'recordFailure',
-                params: { stopReason: 'empty model response', error: 'The model returned neither text nor tool calls.' },
-              },
-            },
-            { target: 'triaging_tool_calls' },
+            { guard: 'hasToolCalls', target: 'triaging_tool_calls' },
+            // Neither an answer nor tool calls (empty, or a refusal): ask the model to repair it.
+            { target: '#session.repairing', actions: 'askForRepair' },
           ],
         },
         triaging_tool_calls: {
@@ -326,17 +413,58 @@ export const sessionMachine = setup({
     },
     observing: {
       entry: 'recordToolResults',
-      always: { target: 'preparing' },
+      always: [
+        { guard: 'repairsExhausted', target: 'switching_model' },
+        // A loop gets one refocusing message; a loop after that goes to a person.
+        { guard: and(['loopDetected', 'alreadyRefocused']), target: 'escalated', actions: 'escalateLoop' },
+        { guard: 'loopDetected', target: 'preparing', actions: 'refocus' },
+        { target: 'preparing' },
+      ],
+    },
+    repairing: {
+      always: [{ guard: 'repairsExhausted', target: 'switching_model' }, { target: 'preparing' }],
+    },
+    switching_model: {
+      always: [
+        { guard: 'canSwitchModel', target: 'preparing', actions: 'switchToFallbackModel' },
+        {
+          target: 'failed',
+          actions: {
+            type: 'recordFailure',
+            params: ({ context }) => ({
+              stopReason: 'malformed model output',
+              error: `The model produced malformed output ${context.consecutiveRepairs} turns in a row (${context.notices.at(-1)?.kind === 'repair' ? (context.notices.at(-1) as { reason: string }).reason : 'see the events'}), and no fallback model is left.`,
+            }),
+          },
+        },
+      ],
     },
     completed: { type: 'final' },
     budget_exhausted: { type: 'final' },
-    escalated: { type: 'final' },
+    // Parked, not final: the session waits for a person, whose answer resumes the loop.
+    escalated: {
+      on: {
+        'session.answer': { target: 'preparing', actions: { type: 'recordHumanAnswer', params: ({ event }) => event.answer } },
+        'session.escalate': {},
+      },
+    },
     failed: { type: 'final' },
     cancelled: { type: 'final' },
   },
 });
 
 export type SessionMachine = typeof sessionMachine;
+
+/** The session's result as it stands: its output when final, and what a parked (escalated) session reports. */
+export function sessionResultOf(context: SessionContext): SessionResult {
+  return {
+    outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
+    steps: context.turn,
+    toolCalls: context.toolCalls,
+    usage: context.usage,
+    ledger: context.ledger,
+  };
+}
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

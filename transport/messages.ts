@@ -56,7 +56,11 @@ export const SessionStartReply = z.discriminatedUnion('type', [
 ]);
 export type SessionStartReply = z.infer<typeof SessionStartReply>;
 
-export const SessionControl = z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client') });
+export const SessionControl = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client') }),
+  /** A person's answer to an escalated session; it resumes the loop. */
+  z.object({ type: z.literal('session.answer'), answer: z.string().trim().min(1, 'the answer is empty') }),
+]);
 export type SessionControl = z.infer<typeof SessionControl>;
 
 export const SessionControlReply = z.object({ type: z.literal('session.control.ack'), accepted: z.boolean(), reason: z.string().optional() });
@@ -111,6 +115,36 @@ export const SessionEvent = z.discriminatedUnion('type', [
     attempts: z.number().int().positive().optional(),
     /** The tool that answered: the call's own or a fallback. */
     servedBy: z.string().optional(),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('model.retrying'),
+    turn: z.number().int().positive(),
+    model: z.string(),
+    /** The attempt about to be made on this model. */
+    attempt: z.number().int().positive(),
+    delayMs: z.number().nonnegative(),
+    error: z.string(),
+    /** Whether the delay came from the endpoint's Retry-After. */
+    retryAfter: z.boolean(),
+  }),
+  z.object({ ...eventBase, type: z.literal('model.fallback'), turn: z.number().int().positive(), from: z.string(), to: z.string(), error: z.string() }),
+  z.object({
+    ...eventBase,
+    type: z.literal('session.repair'),
+    turn: z.number().int().positive(),
+    reason: z.string(),
+    /** Turns in a row that needed repair, this one included. */
+    consecutive: z.number().int().positive(),
+  }),
+  z.object({ ...eventBase, type: z.literal('session.model_switched'), turn: z.number().int().positive(), from: z.string(), to: z.string(), reason: z.string() }),
+  z.object({
+    ...eventBase,
+    type: z.literal('loop.detected'),
+    turn: z.number().int().positive(),
+    action: z.enum(['refocus', 'escalate']),
+    description: z.string(),
+    evidence: z.unknown(),
   }),
   z.object({
     ...eventBase,

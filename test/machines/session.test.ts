@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, type AnyEventObject } from 'xstate';
+import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, waitFor, type AnyEventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
 import { RetryPolicy } from '../../machines/retryPolicy.ts';
@@ -97,9 +97,105 @@ describe('sessionMachine', () => {
     expect(result.outcome).toMatchObject({ status: 'failed', stopReason: 'model call failed', error: '503 upstream unavailable' });
   });
 
-  it('fails when the model returns neither text nor tool calls', async () => {
-    const { result } = await runSession([answer('   ')]);
-    expect(result.outcome).toMatchObject({ status: 'failed', stopReason: 'empty model response' });
+  describe('repairs', () => {
+    it('sends an empty reply back to the model with an instruction, then carries on', async () => {
+      const { result, model, snapshot } = await runSession([answer('   '), answer('42')]);
+      expect(result.outcome).toMatchObject({ status: 'completed', output: '42' });
+      expect(model.calls[1]?.messages.at(-1)).toMatchObject({ role: 'user', content: expect.stringContaining('Your last reply was empty') });
+      expect(snapshot.context.notices).toEqual([{ kind: 'repair', turn: 1, reason: 'empty response', consecutive: 1 }]);
+    });
+
+    it('treats a refusal as something to repair, never as the answer', async () => {
+      const { result, model } = await runSession([{ ...answer(''), content: null, refusal: 'I cannot do that.' }, answer('done after all')]);
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'done after all' });
+      expect(model.calls[1]?.messages.at(-1)?.content).toContain('You declined with: "I cannot do that."');
+    });
+
+    it('counts turns with refused tool calls as repairs and fails after the maximum with no fallback model', async () => {
+      const bad = askTools([{ id: 'a', name: 'unknown_tool' }]);
+      const { result, model } = await runSession([bad, bad, bad]);
+      expect(model.calls).toHaveLength(3);
+      expect(result.outcome).toMatchObject({ status: 'failed', stopReason: 'malformed model output' });
+      expect((result.outcome as { error: string }).error).toContain('3 turns in a row');
+    });
+
+    it('resets the count after a turn without repairs', async () => {
+      const bad = askTools([{ id: 'a', name: 'unknown_tool' }]);
+      const good = askTools([{ id: 'b', name: 'calc_evaluate', arguments: '{"expression":"1"}' }]);
+      const { result } = await runSession([bad, bad, good, bad, bad, answer('ok')]);
+      expect(result.outcome.status).toBe('completed');
+    });
+
+    it('switches to the next fallback model when the repairs run out', async () => {
+      const model = scriptedModelActor([answer(''), answer(''), answer(''), answer('from the fallback')]);
+      const actor = createActor(
+        sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
+        { input: sessionInput({}, { fallbackModels: ['backup-model'] }) },
+      );
+      actor.start();
+      const result = (await toPromise(actor)) as SessionResult;
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'from the fallback' });
+      expect(model.calls.map((c) => c.model)).toEqual(['scripted', 'scripted', 'scripted', 'backup-model']);
+      expect(actor.getSnapshot().context.notices.filter((n) => n.kind === 'model_switched')).toEqual([
+        { kind: 'model_switched', turn: 3, from: 'scripted', to: 'backup-model', reason: '3 consecutive turns of malformed output' },
+      ]);
+    });
+  });
+
+  describe('loop detection', () => {
+    const same = () => askTools([{ id: `c${Math.random()}`, name: 'files_read', arguments: '{"path":"a.txt"}' }]);
+
+    it('refocuses the model the first time it repeats itself', async () => {
+      const { result, model, snapshot } = await runSession([same(), same(), same(), answer('changed course')]);
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'changed course' });
+      const refocus = model.calls[3]?.messages.at(-1);
+      expect(refocus).toMatchObject({ role: 'user', content: expect.stringContaining('You are going in circles.') });
+      expect(snapshot.context.notices.map((n) => n.kind === 'loop_detected' && n.action)).toEqual(['refocus']);
+    });
+
+    it('parks the session as escalated, with the evidence, when it loops again after the refocus', async () => {
+      const model = scriptedModelActor([same(), same(), same(), same(), same(), same()]);
+      const actor = createActor(
+        sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
+        { input: sessionInput() },
+      );
+      actor.start();
+      await waitFor(actor, (s) => s.matches('escalated'));
+      const snapshot = actor.getSnapshot();
+      expect(snapshot.status).toBe('active');
+      expect(snapshot.context.outcome).toMatchObject({ status: 'escalated', stopReason: expect.stringContaining('loop detected after a refocus') });
+      expect(snapshot.context.notices.map((n) => n.kind === 'loop_detected' && n.action)).toEqual(['refocus', 'escalate']);
+      actor.stop();
+    });
+  });
+
+  describe('escalated', () => {
+    it('waits for a person and resumes the loop with their answer', async () => {
+      // The first call is in flight when the session is escalated; the escalation abandons it.
+      const model = scriptedModelActor([answer('abandoned'), answer('thanks, done')]);
+      const clock = new SimulatedClock();
+      const actor = createActor(
+        sessionMachine.provide({ actors: { callModel: fromPromise<ModelResponse, CallModelInput>(() => new Promise<ModelResponse>(() => {})), triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
+        { input: sessionInput({ maxWallClockMs: 1_000 }), clock },
+      );
+      actor.start();
+      actor.send({ type: 'session.escalate', reason: 'needs a decision' });
+      // Parked: the wall clock no longer ends the session.
+      clock.increment(5_000);
+      expect(actor.getSnapshot().value).toBe('escalated');
+      actor.stop();
+      const resumed = createActor(
+        sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
+        { input: sessionInput() },
+      );
+      resumed.start();
+      resumed.send({ type: 'session.escalate', reason: 'needs a decision' });
+      resumed.send({ type: 'session.answer', answer: 'Use the 2025 numbers.' });
+      const result = (await toPromise(resumed)) as SessionResult;
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'thanks, done' });
+      expect(model.calls[1]?.messages.at(-1)).toEqual({ role: 'user', content: 'Use the 2025 numbers.' });
+      model.assertAllUsed();
+    });
   });
 
   it('answers a tool call whose actor rejected with an INTERNAL failure instead of hanging', async () => {
@@ -192,10 +288,11 @@ describe('sessionMachine', () => {
     expect(next.context.outcome).toMatchObject({ status: 'cancelled', stopReason: 'cancelled: user pressed ctrl-c' });
   });
 
-  it('ends escalated when handed to a person', () => {
+  it('parks escalated when handed to a person', () => {
     const [started] = initialTransition(sessionMachine, sessionInput());
     const [next] = transition(sessionMachine, started, { type: 'session.escalate', reason: 'needs a human decision' });
     expect(next.value).toBe('escalated');
+    expect(next.status).toBe('active');
     expect(next.context.outcome).toMatchObject({ status: 'escalated' });
   });
 
@@ -239,7 +336,8 @@ describe('sessionMachine', () => {
     const finalStates = ['completed', 'budget_exhausted', 'escalated', 'failed', 'cancelled'] as const;
 
     it.each(finalStates)('reaches %s', (final) => {
-      const path = paths.find((p) => p.state.status === 'done' && p.state.value === final);
+      // Escalated is parked (waiting for a person), not done; the others are final.
+      const path = paths.find((p) => p.state.value === final && (final === 'escalated' || p.state.status === 'done'));
       expect(path, `no generated path ends in ${final}`).toBeDefined();
       // Replaying the path's events through the pure transition function lands in the same final state.
       let [snapshot] = initialTransition(sessionMachine, sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }));
