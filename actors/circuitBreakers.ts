@@ -3,7 +3,12 @@ import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { circuitBreakerMachine, type CircuitBreakerSettings, type CircuitState } from '../machines/circuitBreaker.ts';
 import { ToolFailureCode, type ToolFailure } from '../tools/toolFailure.ts';
 
-export type Admission = { admitted: true } | { admitted: false; state: CircuitState; retryInMs: number };
+/** Which circuit a call was admitted under: its outcome counts only for that circuit, never a later one. */
+export interface AdmissionTicket {
+  readonly generation: number;
+  readonly probe: boolean;
+}
+export type Admission = { admitted: true; ticket: AdmissionTicket } | { admitted: false; state: CircuitState; retryInMs: number };
 export interface BreakerTransition {
   tool: string;
   from: CircuitState;
@@ -26,7 +31,8 @@ export class CircuitBreakers {
   readonly #settings: CircuitBreakerSettings;
   readonly #logger: Logger;
   readonly #inspect: ((event: InspectionEvent) => void) | undefined;
-  readonly #breakers = new Map<string, { actor: Actor<typeof circuitBreakerMachine>; openedAt: number }>();
+  // `generation` counts openings: results of calls admitted before the latest opening are stale.
+  readonly #breakers = new Map<string, { actor: Actor<typeof circuitBreakerMachine>; openedAt: number; generation: number }>();
 
   constructor(settings: CircuitBreakerSettings, logger: Logger, inspect?: (event: InspectionEvent) => void) {
     this.#settings = settings;
@@ -42,22 +48,30 @@ export class CircuitBreakers {
   admit(tool: string): Admission {
     const breaker = this.#breakerOf(tool);
     const state = breaker.actor.getSnapshot().value as CircuitState;
-    if (state === 'closed') return { admitted: true };
+    if (state === 'closed') return { admitted: true, ticket: { generation: breaker.generation, probe: false } };
     if (state === 'half_open') {
       breaker.actor.send({ type: 'breaker.probe' });
-      return { admitted: true };
+      return { admitted: true, ticket: { generation: breaker.generation, probe: true } };
     }
     return { admitted: false, state, retryInMs: Math.max(0, breaker.openedAt + this.#settings.cooldownMs - Date.now()) };
   }
 
-  /** Records an attempt's outcome; returns the transition it caused, if any. */
-  record(tool: string, failure: ToolFailure | undefined): BreakerTransition | undefined {
+  /**
+   * Records an attempt's outcome; returns the transition it caused, if any. With its admission
+   * ticket, a result from before the circuit last opened is ignored, and while probing only the
+   * probe's own result decides (a late timeout of an older call says nothing about the pool now).
+   */
+  record(tool: string, failure: ToolFailure | undefined, ticket?: AdmissionTicket): BreakerTransition | undefined {
     const breaker = this.#breakerOf(tool);
     const from = breaker.actor.getSnapshot().value as CircuitState;
+    if (ticket && (ticket.generation !== breaker.generation || (from === 'probing' && !ticket.probe))) return undefined;
     breaker.actor.send({ type: countsAgainstCircuit(failure) ? 'breaker.failure' : 'breaker.success' });
     const to = breaker.actor.getSnapshot().value as CircuitState;
     if (from === to) return undefined;
-    if (to === 'open') breaker.openedAt = Date.now();
+    if (to === 'open') {
+      breaker.openedAt = Date.now();
+      breaker.generation += 1;
+    }
     this.#logger.warn({ tool, from, to }, `circuit for ${tool}: ${from} → ${to}`);
     return { tool, from, to };
   }
@@ -74,7 +88,7 @@ export class CircuitBreakers {
         id: `breaker:${tool}`,
         ...(this.#inspect ? { inspect: this.#inspect } : {}),
       });
-      breaker = { actor, openedAt: 0 };
+      breaker = { actor, openedAt: 0, generation: 0 };
       const entry = breaker;
       // The cooldown ends inside the statechart; log it so the half-open moment is visible too.
       actor.subscribe((snapshot) => {

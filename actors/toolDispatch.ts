@@ -82,7 +82,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     } catch (error) {
       attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));
     }
-    const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined);
+    const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket);
     if (changed) {
       deps.events.publish({ type: 'tool.breaker.changed', tool: changed.tool, from: changed.from, to: changed.to });
       span.addEvent('circuit_breaker.changed', { 'troupe.tool.name': changed.tool, from: changed.from, to: changed.to });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SessionControlReply, SessionEvent, SessionStartReply, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
+import { SessionControlReply, SessionEvent, SessionStartReply, type SessionControl, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { subjects } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
@@ -135,4 +135,30 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
       wake?.();
     },
   };
+}
+
+async function sendControl(nc: NatsConnection, sessionId: string, message: SessionControl): Promise<{ accepted: boolean; reason?: string }> {
+  let msg;
+  try {
+    msg = await nc.request(subjects.sessionControl(sessionId), encodeWireMessage(message), { timeout: 5_000 });
+  } catch (error) {
+    if (isNoResponders(error)) return { accepted: false, reason: `No orchestrator hosts session ${sessionId}.` };
+    throw error;
+  }
+  const decoded = decodeWireMessage(SessionControlReply, msg.data, 'The control reply');
+  if (!decoded.ok) return { accepted: false, reason: decoded.error };
+  return decoded.value.reason === undefined ? { accepted: decoded.value.accepted } : { accepted: decoded.value.accepted, reason: decoded.value.reason };
+}
+
+/**
+ * Answers a session that was escalated to a person: the answer goes to the model and the loop
+ * resumes on the orchestrator that hosts it. Resolves with whether it was accepted, and why not.
+ */
+export async function answerSession(nc: NatsConnection, sessionId: string, answer: string): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.answer', answer });
+}
+
+/** Cancels a running or parked session by id, from any process. */
+export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client'): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.cancel', reason });
 }

@@ -126,7 +126,8 @@ export const toolCallMachine = setup({
         onError: {
           target: 'failed',
           actions: [
-            assign(({ event }) => ({
+            assign(({ context, event }) => ({
+              totalAttempts: context.totalAttempts + 1,
               lastFailure: { code: 'INTERNAL' as const, message: `The tool call failed inside the orchestrator: ${String(event.error)}`, retryable: false },
             })),
             'recordFailure',
