@@ -14,7 +14,11 @@ import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import type { ModelEndpoint } from './modelCall.ts';
 import { hostSession, type HostedSession } from './sessionHost.ts';
+import { ResultShapingLimits } from '../tools/resultShaping.ts';
 import { CircuitBreakers } from './circuitBreakers.ts';
+import { ResultStore } from './resultStore.ts';
+import { resultsTools } from './resultsTools.ts';
+import { startWorker, type ToolWorker } from './toolWorker.ts';
 import { ToolCatalog } from './toolCatalog.ts';
 
 export interface OrchestratorOptions {
@@ -33,6 +37,8 @@ export interface OrchestratorOptions {
   discoveryIntervalMs?: number;
   /** When a tool's circuit opens and how long it stays open; shared by all sessions here. */
   circuitBreaker?: Partial<BreakerSettings>;
+  /** When a tool result is too large for the model and gets summarised (the full one stays fetchable). */
+  largeResults?: Partial<ResultShapingLimits>;
 }
 
 export interface Orchestrator {
@@ -73,10 +79,22 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   await catalog.start();
   const sessions = new Map<string, HostedSession>();
   const breakers = new CircuitBreakers(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
+  // Large results are kept in JetStream and served back by a built-in `results` pool, so any
+  // orchestrator can page through any session's results. Without JetStream, summaries still work.
+  let results: ResultStore | undefined;
+  let resultsPool: ToolWorker | undefined;
+  try {
+    results = await ResultStore.open(options.nats);
+    resultsPool = await startWorker({ domain: 'results', tools: resultsTools(results), nats: options.nats, logger });
+  } catch (error) {
+    logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
+  }
   const deps = {
     nats: options.nats,
     catalog,
     breakers,
+    largeResults: ResultShapingLimits.parse(options.largeResults ?? {}),
+    ...(results ? { results } : {}),
     endpoint: options.model,
     defaultModel: options.defaultModel,
     tracer: options.tracer ?? troupeTracer(),
@@ -144,6 +162,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         for (const session of sessions.values()) session.cancel('the orchestrator is shutting down');
         await Promise.all(running.map((s) => s.ended));
       }
+      await resultsPool?.stop();
       catalog.stop();
       breakers.stop();
       responder.stop();

@@ -13,7 +13,9 @@ import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.t
 import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
 import { SessionTrace } from './sessionTrace.ts';
+import type { ResultShapingLimits } from '../tools/resultShaping.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
+import type { ResultStore } from './resultStore.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 import { createToolCallTriage } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
@@ -22,6 +24,8 @@ export interface SessionHostDependencies {
   nats: NatsConnection;
   catalog: ToolCatalog;
   breakers: CircuitBreakers;
+  largeResults: ResultShapingLimits;
+  results?: ResultStore;
   endpoint: ModelEndpoint;
   defaultModel: string;
   tracer: Tracer;
@@ -83,7 +87,8 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
       }),
       triageToolCalls: createToolCallTriage({ catalog: deps.catalog, allows, events }),
       executeToolCall: createToolDispatcher({
-        ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, ...(deps.inspect ? { inspect: deps.inspect } : {}),
+        ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
+        ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
       }),
     },
     // A resumed host would shorten this to what is left; a fresh session has all of it.

@@ -12,7 +12,9 @@ import { ToolReply, type ToolRequest } from '../transport/messages.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import { jsonBytes, shapeToolResult, type ResultShapingLimits } from '../tools/resultShaping.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
+import type { ResultStore } from './resultStore.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
 import type { ToolCatalog } from './toolCatalog.ts';
@@ -28,6 +30,9 @@ export interface ToolDispatchDependencies {
   inspect?: (event: InspectionEvent) => void;
   /** In [0, 1): the jitter source; injectable so tests can pin it. */
   random?: () => number;
+  /** When a result is too large for the model, and where the full one is kept. */
+  largeResults: ResultShapingLimits;
+  results?: ResultStore;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
@@ -148,11 +153,6 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
           span.setAttribute('troupe.tool.attempts', context.totalAttempts);
           if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
           span.end();
-          deps.events.publish(
-            outcome.status === 'ok'
-              ? { type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: outcome.result, durationMs: outcome.durationMs, attempts: context.totalAttempts, servedBy: context.tool }
-              : { type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts: context.totalAttempts },
-          );
         },
       },
     });
@@ -166,10 +166,39 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
     };
     signal.addEventListener('abort', stop, { once: true });
     actor.start();
+    let outcome: ToolCallOutcome;
     try {
-      return await toPromise(actor);
+      outcome = await toPromise(actor);
     } finally {
       signal.removeEventListener('abort', stop);
     }
+    const attempts = outcome.attempts ?? 1;
+    if (outcome.status === 'error') {
+      deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts });
+      return outcome;
+    }
+    const shaped = await shapeLargeResult(deps, call.callId, call.name, outcome.result);
+    deps.events.publish({
+      type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: outcome.durationMs, attempts,
+      ...(outcome.servedBy ? { servedBy: outcome.servedBy } : {}), ...(shaped.summarised ? { summarised: true } : {}),
+    });
+    return { ...outcome, result: shaped.result };
   });
+}
+
+/** Keeps a result too large for the model in the result store and hands the model a summary instead. */
+async function shapeLargeResult(deps: ToolDispatchDependencies, callId: string, tool: string, result: unknown): Promise<{ result: unknown; summarised: boolean }> {
+  const bytes = jsonBytes(result);
+  if (bytes <= deps.largeResults.maxBytes) return { result, summarised: false };
+  let fetchable = false;
+  if (deps.results) {
+    try {
+      await deps.results.put(callId, result);
+      fetchable = true;
+    } catch (error) {
+      deps.logger.warn({ err: error, callId }, 'could not keep a large result; the model gets the summary only');
+    }
+  }
+  deps.logger.info({ callId, tool, bytes, fetchable }, 'result too large for the model: sending a summary');
+  return { result: shapeToolResult(callId, result, deps.largeResults, fetchable), summarised: true };
 }

@@ -115,6 +115,8 @@ export const SessionEvent = z.discriminatedUnion('type', [
     attempts: z.number().int().positive().optional(),
     /** The tool that answered: the call's own or a fallback. */
     servedBy: z.string().optional(),
+    /** The result was too large: `result` is the summary the model got; the full one is in the result store. */
+    summarised: z.boolean().optional(),
   }),
   z.object({
     ...eventBase,
