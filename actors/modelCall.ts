@@ -58,7 +58,8 @@ interface FailureVerdict {
 export function judgeModelFailure(error: unknown): FailureVerdict {
   if (error instanceof APIConnectionError) return { retryable: true, reason: `connection failed: ${error.message}` };
   if (error instanceof APIError && typeof error.status === 'number') {
-    const reason = `HTTP ${error.status}: ${error.message}`;
+    // The client's message already starts with the status ("429 Rate limit…") when the body had one.
+    const reason = error.message.startsWith(String(error.status)) ? `HTTP ${error.message}` : `HTTP ${error.status}: ${error.message}`;
     const retryable = error.status === 408 || error.status === 409 || error.status === 429 || error.status >= 500;
     const headers = error.headers;
     const ms = Number(headers?.get('retry-after-ms'));

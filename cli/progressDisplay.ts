@@ -21,13 +21,43 @@ export function describeEvent(event: SessionEvent): string | undefined {
       return `  ✗ ${event.tool} refused before sending: ${clip(event.failure.message)}`;
     case 'tool.call.started':
       return `  → ${event.tool} ${clip(JSON.stringify(event.arguments))}`;
-    case 'tool.call.finished':
+    case 'tool.call.finished': {
+      const via = event.servedBy && event.servedBy !== event.tool ? ` (served by ${event.servedBy})` : '';
+      const tries = event.attempts && event.attempts > 1 ? ` after ${event.attempts} attempts` : '';
+      const summary = event.summarised ? ' [summarised: too large for the model]' : '';
       return event.status === 'ok'
-        ? `  ✓ ${event.tool} ${event.durationMs} ms · ${clip(JSON.stringify(event.result) ?? 'null')}`
-        : `  ✗ ${event.tool} ${event.durationMs} ms · ${event.failure?.code}: ${clip(event.failure?.message ?? '')}`;
+        ? `  ✓ ${event.tool}${via} ${ms(event.durationMs)}${tries}${summary} · ${clip(JSON.stringify(event.result) ?? 'null')}`
+        : `  ✗ ${event.tool} ${ms(event.durationMs)}${tries} · ${event.failure?.code}: ${clip(event.failure?.message ?? '')}`;
+    }
+    case 'tool.call.retrying':
+      return `  ↻ ${event.tool} attempt ${event.attempt} in ${ms(event.delayMs)} (${event.failure.code}: ${clip(event.failure.message)})`;
+    case 'tool.call.fallback':
+      return `  ⇢ ${event.from} unavailable, falling back to ${event.to}`;
+    case 'tool.breaker.changed':
+      return `  ⚡ circuit for ${event.tool}: ${event.from} → ${event.to}`;
+    case 'model.retrying':
+      return `  ↻ model ${event.model} attempt ${event.attempt} in ${ms(event.delayMs)}${event.retryAfter ? ' (Retry-After)' : ''}: ${clip(event.error)}`;
+    case 'model.fallback':
+      return `  ⇢ model ${event.from} failed, falling back to ${event.to}: ${clip(event.error)}`;
+    case 'session.repair':
+      return `  ✎ asking the model to repair its output (${event.consecutive} in a row): ${clip(event.reason)}`;
+    case 'session.model_switched':
+      return `  ⇢ switching model ${event.from} → ${event.to}: ${event.reason}`;
+    case 'loop.detected':
+      return `  ⟲ loop detected, ${event.action === 'refocus' ? 'refocusing the model' : 'escalating to a person'}: ${clip(event.description)}`;
     case 'session.finished':
       return undefined;
+    default:
+      return unreachable(event);
   }
+}
+
+const ms = (value: number) => `${Math.round(value)} ms`;
+
+// Fails to compile when an event type is added without a line here.
+function unreachable(event: never): undefined {
+  void event;
+  return undefined;
 }
 
 /** The closing block: status, the answer, and what the session spent. */

@@ -144,3 +144,34 @@ describe('describeOutcome', () => {
     expect(text).toContain('  error: the model endpoint returned 500');
   });
 });
+
+describe('describeEvent for recovery', () => {
+  const failure = { code: 'UNAVAILABLE' as const, message: 'the pool is down', retryable: true };
+
+  it('shows each retry, fallback and circuit change of a tool call', () => {
+    expect(describeEvent({ ...base, type: 'tool.call.retrying', turn: 1, callId: 'c', tool: 'db_query', attempt: 2, delayMs: 240.4, failure }))
+      .toBe('  ↻ db_query attempt 2 in 240 ms (UNAVAILABLE: the pool is down)');
+    expect(describeEvent({ ...base, type: 'tool.call.fallback', turn: 1, callId: 'c', from: 'db_query', to: 'db_replica_query', failure }))
+      .toBe('  ⇢ db_query unavailable, falling back to db_replica_query');
+    expect(describeEvent({ ...base, type: 'tool.breaker.changed', tool: 'db_query', from: 'closed', to: 'open' })).toBe('  ⚡ circuit for db_query: closed → open');
+  });
+
+  it('shows model retries honouring Retry-After, model fallbacks, repairs and loops', () => {
+    expect(describeEvent({ ...base, type: 'model.retrying', turn: 2, model: 'gpt-5', attempt: 2, delayMs: 1000, error: 'HTTP 429: slow down', retryAfter: true }))
+      .toBe('  ↻ model gpt-5 attempt 2 in 1000 ms (Retry-After): HTTP 429: slow down');
+    expect(describeEvent({ ...base, type: 'model.fallback', turn: 2, from: 'gpt-5', to: 'gpt-5-mini', error: 'HTTP 503' }))
+      .toBe('  ⇢ model gpt-5 failed, falling back to gpt-5-mini: HTTP 503');
+    expect(describeEvent({ ...base, type: 'session.repair', turn: 2, reason: 'empty response', consecutive: 2 }))
+      .toBe('  ✎ asking the model to repair its output (2 in a row): empty response');
+    expect(describeEvent({ ...base, type: 'loop.detected', turn: 6, action: 'escalate', description: 'You called x 3 times.', evidence: {} }))
+      .toBe('  ⟲ loop detected, escalating to a person: You called x 3 times.');
+  });
+
+  it('marks a tool result that was summarised and one served by a fallback after retries', () => {
+    const line = describeEvent({
+      ...base, type: 'tool.call.finished', turn: 1, callId: 'c', tool: 'db_query', status: 'ok', result: { truncated: true },
+      durationMs: 12, attempts: 3, servedBy: 'db_replica_query', summarised: true,
+    });
+    expect(line).toBe('  ✓ db_query (served by db_replica_query) 12 ms after 3 attempts [summarised: too large for the model] · {"truncated":true}');
+  });
+});

@@ -83,6 +83,13 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
     expect(ofType(events, 'model.responded')[0]?.model).toBe('backup-model');
   });
 
+  it('fails with the last reason when every model in the chain keeps failing', async () => {
+    const { finished, events } = await run(stack, 'Please fail on every model.');
+    expect(finished).toMatchObject({ status: 'failed', stopReason: 'model call failed' });
+    expect(finished.error).toBe('Every model (scripted, backup-model) failed: HTTP 500 every model is down');
+    expect(ofType(events, 'model.retrying')).toHaveLength(4);
+  });
+
   it('sends malformed output back to the model until it repairs it, every tool call answered once', async () => {
     const { finished, events } = await run(stack, 'Please repair malformed output.');
     expect(finished).toMatchObject({ status: 'completed', output: '1 + 1 = 2; the bad call got INVALID_INPUT, the unknown one UNKNOWN_TOOL' });
