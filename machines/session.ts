@@ -1,48 +1,14 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
-import { BudgetName, budgetExhaustedBeforeModelCall, type Budgets } from './budgets.ts';
+import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
-import { digestOf, type LedgerEntry } from './ledger.ts';
-import { describeLoop, detectLoop } from './loopDetection.ts';
-import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
-import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
-import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
-import { addUsage, noUsage, type Usage } from './usage.ts';
+import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
+import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
+import type { SessionResult } from './sessionOutcome.ts';
+import { answerEveryToolCall } from './toolAnswers.ts';
+import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
+import { addUsage, noUsage } from './usage.ts';
 
-/** What a session starts from. `startedAt` comes from the host: the machine reads no clock. */
-export interface SessionInput {
-  sessionId: string;
-  agentName: string;
-  model: string;
-  instructions: string;
-  task: string;
-  budgets: Budgets;
-  recovery: RecoverySettings;
-  /** Models to switch to, in order, when the current one keeps producing malformed output. */
-  fallbackModels: string[];
-  startedAt: number;
-}
-
-/** The explicit, serialisable state of a session: what is checkpointed and what the model's context is built from. */
-export interface SessionContext extends SessionInput {
-  conversation: ChatMessage[];
-  ledger: LedgerEntry[];
-  /** Model calls made so far; the current turn's number while one runs. */
-  turn: number;
-  toolCalls: number;
-  usage: Usage;
-  lastResponse: ModelResponse | null;
-  /** This turn's tool calls: accepted ones wait for an outcome, rejected ones already have their answer. */
-  accepted: PlannedToolCall[];
-  rejected: RejectedToolCall[];
-  outcomes: Record<string, ToolCallOutcome>;
-  outcome: SessionOutcome | null;
-  /** Turns in a row whose output had to be sent back for repair. */
-  consecutiveRepairs: number;
-  /** Loop detection looks at the ledger from this turn on (it restarts after a refocus). */
-  loopCheckFromTurn: number;
-  refocused: boolean;
-  notices: RecoveryNotice[];
-}
+export type { SessionContext, SessionInput } from './sessionContext.ts';
 
 export type SessionEvent =
   | { type: 'session.cancel'; reason: string }
@@ -81,21 +47,12 @@ function notProvided<Output, Input>(name: string) {
   });
 }
 
-const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;
-
-const loopEvidence = (context: SessionContext) => detectLoop(context.ledger, context.recovery.loop, context.loopCheckFromTurn);
-const repairsExhausted = (context: SessionContext) => context.consecutiveRepairs >= context.recovery.maxConsecutiveRepairs;
 
 const budgetSpentOut = (context: SessionContext) =>
   budgetExhaustedBeforeModelCall(
     { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
     context.budgets,
   );
-
-/** The tool result message the model reads: structured, with explicit success or failure. */
-function toolMessageContent(outcome: ToolCallOutcome | { status: 'rejected'; failure: RejectedToolCall['failure'] }): string {
-  return outcome.status === 'ok' ? JSON.stringify({ ok: true, result: outcome.result }) : JSON.stringify({ ok: false, error: outcome.failure });
-}
 
 /**
  * The agent loop as a statechart:
@@ -157,109 +114,12 @@ export const sessionMachine = setup({
     recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
     })),
-    recordToolResults: assign(({ context }) => {
-      const asked = context.lastResponse?.toolCalls ?? [];
-      const messages: ChatMessage[] = [];
-      const entries: LedgerEntry[] = [];
-      // Every tool call the model made gets exactly one answer, in the order it asked.
-      for (const request of asked) {
-        const call = context.accepted.find((c) => c.toolCallId === request.id);
-        const outcome = call ? context.outcomes[call.callId] : undefined;
-        const rejection = context.rejected.find((r) => r.toolCallId === request.id);
-        if (call && outcome) {
-          const content = toolMessageContent(outcome);
-          const entry: LedgerEntry = {
-            turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
-            arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs, resultDigest: digestOf(content),
-          };
-          if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
-          messages.push({ role: 'tool', toolCallId: request.id, content });
-          entries.push(entry);
-        } else {
-          const failure = rejection?.failure ?? {
-            code: 'INTERNAL' as const, message: `No outcome was recorded for tool call ${request.id}.`, retryable: false,
-          };
-          const content = toolMessageContent({ status: 'rejected', failure });
-          messages.push({ role: 'tool', toolCallId: request.id, content });
-          entries.push({
-            turn: context.turn, callId: null, toolCallId: request.id, tool: request.name,
-            arguments: request.arguments, status: 'rejected', errorCode: failure.code, resultDigest: digestOf(content),
-          });
-        }
-      }
-      // A turn with any refused call is a repair turn: the model is being corrected, not making progress.
-      const repaired = context.rejected.length > 0;
-      const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
-      const notices: RecoveryNotice[] = repaired
-        ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,
-            reason: context.rejected.map((r) => `${r.name}: ${r.failure.code}`).join(', ') }]
-        : context.notices;
-      return {
-        conversation: [...context.conversation, ...messages],
-        ledger: [...context.ledger, ...entries],
-        consecutiveRepairs,
-        notices,
-        toolCalls: context.toolCalls + context.accepted.length,
-        accepted: [],
-        rejected: [],
-        outcomes: {},
-      };
-    }),
-    askForRepair: assign(({ context }) => {
-      const response = context.lastResponse;
-      const reason = response?.refusal ? `refusal: ${response.refusal}` : 'empty response';
-      const instruction = response?.refusal
-        ? `You declined with: "${response.refusal}". If the task can be done with the available tools, continue; if not, say precisely what is missing.`
-        : 'Your last reply was empty: it had neither text nor tool calls. Call one of the tools, or answer the task in text.';
-      const consecutiveRepairs = context.consecutiveRepairs + 1;
-      return {
-        consecutiveRepairs,
-        conversation: [...context.conversation, { role: 'user' as const, content: instruction }],
-        notices: [...context.notices, { kind: 'repair' as const, turn: context.turn, reason, consecutive: consecutiveRepairs }],
-      };
-    }),
-    switchToFallbackModel: assign(({ context }) => {
-      const [next, ...rest] = context.fallbackModels;
-      const to = next ?? context.model;
-      return {
-        model: to,
-        fallbackModels: rest,
-        consecutiveRepairs: 0,
-        notices: [...context.notices, { kind: 'model_switched' as const, turn: context.turn, from: context.model, to,
-          reason: `${context.consecutiveRepairs} consecutive turns of malformed output` }],
-      };
-    }),
-    refocus: assign(({ context }) => {
-      const evidence = loopEvidence(context);
-      if (!evidence) return {};
-      const description = describeLoop(evidence);
-      return {
-        refocused: true,
-        loopCheckFromTurn: context.turn + 1,
-        conversation: [...context.conversation, {
-          role: 'user' as const,
-          content: `You are going in circles. ${description} Stop repeating it: state your plan in one or two sentences, then either take a different step or give your answer with what you have.`,
-        }],
-        notices: [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'refocus' as const, evidence, description }],
-      };
-    }),
-    escalateLoop: assign(({ context }) => {
-      const evidence = loopEvidence(context);
-      const description = evidence ? describeLoop(evidence) : 'The session kept repeating itself.';
-      return {
-        outcome: { status: 'escalated' as const, stopReason: `escalated: loop detected after a refocus. ${description}`, output: latestText(context) },
-        notices: evidence
-          ? [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'escalate' as const, evidence, description }]
-          : context.notices,
-      };
-    }),
-    recordHumanAnswer: assign(({ context }, answer: string) => ({
-      conversation: [...context.conversation, { role: 'user' as const, content: answer }],
-      outcome: null,
-      refocused: false,
-      loopCheckFromTurn: context.turn + 1,
-      consecutiveRepairs: 0,
-    })),
+    recordToolResults: assign(({ context }) => answerEveryToolCall(context)),
+    askForRepair: assign(({ context }) => requestRepair(context)),
+    switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),
+    refocus: assign(({ context }) => refocusOnLoop(context)),
+    escalateLoop: assign(({ context }) => escalateOnLoop(context)),
+    recordHumanAnswer: assign(({ context }, answer: string) => resumeWithAnswer(context, answer)),
     recordAnswer: assign({
       outcome: ({ context }) => ({ status: 'completed', stopReason: 'answered', output: latestText(context) ?? '' }),
     }),

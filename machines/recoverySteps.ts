@@ -1,0 +1,74 @@
+import { describeLoop, detectLoop } from './loopDetection.ts';
+import { latestText, type SessionContext } from './sessionContext.ts';
+
+/** What the session does to recover from a misbehaving model, as pure context updates. */
+
+export const loopEvidence = (context: SessionContext) => detectLoop(context.ledger, context.recovery.loop, context.loopCheckFromTurn);
+export const repairsExhausted = (context: SessionContext) => context.consecutiveRepairs >= context.recovery.maxConsecutiveRepairs;
+
+/** An empty reply or a refusal goes back to the model with an instruction. */
+export function requestRepair(context: SessionContext): Partial<SessionContext> {
+  const response = context.lastResponse;
+  const reason = response?.refusal ? `refusal: ${response.refusal}` : 'empty response';
+  const instruction = response?.refusal
+    ? `You declined with: "${response.refusal}". If the task can be done with the available tools, continue; if not, say precisely what is missing.`
+    : 'Your last reply was empty: it had neither text nor tool calls. Call one of the tools, or answer the task in text.';
+  const consecutiveRepairs = context.consecutiveRepairs + 1;
+  return {
+    consecutiveRepairs,
+    conversation: [...context.conversation, { role: 'user' as const, content: instruction }],
+    notices: [...context.notices, { kind: 'repair' as const, turn: context.turn, reason, consecutive: consecutiveRepairs }],
+  };
+}
+
+/** The model kept producing malformed output: the next fallback model takes over. */
+export function switchToNextModel(context: SessionContext): Partial<SessionContext> {
+  const [next, ...rest] = context.fallbackModels;
+  const to = next ?? context.model;
+  return {
+    model: to,
+    fallbackModels: rest,
+    consecutiveRepairs: 0,
+    notices: [...context.notices, { kind: 'model_switched' as const, turn: context.turn, from: context.model, to,
+      reason: `${context.consecutiveRepairs} consecutive turns of malformed output` }],
+  };
+}
+
+/** A first loop: a message that names it and asks for a plan; loop detection restarts after it. */
+export function refocusOnLoop(context: SessionContext): Partial<SessionContext> {
+  const evidence = loopEvidence(context);
+  if (!evidence) return {};
+  const description = describeLoop(evidence);
+  return {
+    refocused: true,
+    loopCheckFromTurn: context.turn + 1,
+    conversation: [...context.conversation, {
+      role: 'user' as const,
+      content: `You are going in circles. ${description} Stop repeating it: state your plan in one or two sentences, then either take a different step or give your answer with what you have.`,
+    }],
+    notices: [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'refocus' as const, evidence, description }],
+  };
+}
+
+/** A loop after the refocus: the session is handed to a person, with the evidence. */
+export function escalateOnLoop(context: SessionContext): Partial<SessionContext> {
+  const evidence = loopEvidence(context);
+  const description = evidence ? describeLoop(evidence) : 'The session kept repeating itself.';
+  return {
+    outcome: { status: 'escalated' as const, stopReason: `escalated: loop detected after a refocus. ${description}`, output: latestText(context) },
+    notices: evidence
+      ? [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'escalate' as const, evidence, description }]
+      : context.notices,
+  };
+}
+
+/** A person answered the escalated session: their words go to the model and the loop resumes afresh. */
+export function resumeWithAnswer(context: SessionContext, answer: string): Partial<SessionContext> {
+  return {
+    conversation: [...context.conversation, { role: 'user' as const, content: answer }],
+    outcome: null,
+    refocused: false,
+    loopCheckFromTurn: context.turn + 1,
+    consecutiveRepairs: 0,
+  };
+}

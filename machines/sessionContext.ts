@@ -1,0 +1,46 @@
+import type { Budgets } from './budgets.ts';
+import type { ChatMessage, ModelResponse } from './conversation.ts';
+import type { LedgerEntry } from './ledger.ts';
+import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
+import type { SessionOutcome } from './sessionOutcome.ts';
+import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
+import type { Usage } from './usage.ts';
+
+/** What a session starts from. `startedAt` comes from the host: the machine reads no clock. */
+export interface SessionInput {
+  sessionId: string;
+  agentName: string;
+  model: string;
+  instructions: string;
+  task: string;
+  budgets: Budgets;
+  recovery: RecoverySettings;
+  /** Models to switch to, in order, when the current one keeps producing malformed output. */
+  fallbackModels: string[];
+  startedAt: number;
+}
+
+/** The explicit, serialisable state of a session: what is checkpointed and what the model's context is built from. */
+export interface SessionContext extends SessionInput {
+  conversation: ChatMessage[];
+  ledger: LedgerEntry[];
+  /** Model calls made so far; the current turn's number while one runs. */
+  turn: number;
+  toolCalls: number;
+  usage: Usage;
+  lastResponse: ModelResponse | null;
+  /** This turn's tool calls: accepted ones wait for an outcome, rejected ones already have their answer. */
+  accepted: PlannedToolCall[];
+  rejected: RejectedToolCall[];
+  outcomes: Record<string, ToolCallOutcome>;
+  outcome: SessionOutcome | null;
+  /** Turns in a row whose output had to be sent back for repair. */
+  consecutiveRepairs: number;
+  /** Loop detection looks at the ledger from this turn on (it restarts after a refocus). */
+  loopCheckFromTurn: number;
+  refocused: boolean;
+  notices: RecoveryNotice[];
+}
+
+/** The latest text the model produced: a session's (partial) result. */
+export const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;

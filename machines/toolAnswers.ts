@@ -1,0 +1,64 @@
+import { digestOf, type LedgerEntry } from './ledger.ts';
+import type { ChatMessage } from './conversation.ts';
+import type { RecoveryNotice } from './recovery.ts';
+import type { SessionContext } from './sessionContext.ts';
+import type { RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
+
+/** The tool result message the model reads: structured, with explicit success or failure. */
+export function toolMessageContent(outcome: ToolCallOutcome | { status: 'rejected'; failure: RejectedToolCall['failure'] }): string {
+  return outcome.status === 'ok' ? JSON.stringify({ ok: true, result: outcome.result }) : JSON.stringify({ ok: false, error: outcome.failure });
+}
+
+/**
+ * The end of a turn's tool calls: every call the model made gets exactly one answer, in the order
+ * it asked (its result, its structured error, or why it was refused), each recorded in the ledger
+ * with a digest of what it answered. A turn with any refused call counts as a repair.
+ */
+export function answerEveryToolCall(context: SessionContext): Partial<SessionContext> {
+  const asked = context.lastResponse?.toolCalls ?? [];
+  const messages: ChatMessage[] = [];
+  const entries: LedgerEntry[] = [];
+  // Every tool call the model made gets exactly one answer, in the order it asked.
+  for (const request of asked) {
+    const call = context.accepted.find((c) => c.toolCallId === request.id);
+    const outcome = call ? context.outcomes[call.callId] : undefined;
+    const rejection = context.rejected.find((r) => r.toolCallId === request.id);
+    if (call && outcome) {
+      const content = toolMessageContent(outcome);
+      const entry: LedgerEntry = {
+        turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
+        arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs, resultDigest: digestOf(content),
+      };
+      if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
+      messages.push({ role: 'tool', toolCallId: request.id, content });
+      entries.push(entry);
+    } else {
+      const failure = rejection?.failure ?? {
+        code: 'INTERNAL' as const, message: `No outcome was recorded for tool call ${request.id}.`, retryable: false,
+      };
+      const content = toolMessageContent({ status: 'rejected', failure });
+      messages.push({ role: 'tool', toolCallId: request.id, content });
+      entries.push({
+        turn: context.turn, callId: null, toolCallId: request.id, tool: request.name,
+        arguments: request.arguments, status: 'rejected', errorCode: failure.code, resultDigest: digestOf(content),
+      });
+    }
+  }
+  // A turn with any refused call is a repair turn: the model is being corrected, not making progress.
+  const repaired = context.rejected.length > 0;
+  const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
+  const notices: RecoveryNotice[] = repaired
+    ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,
+        reason: context.rejected.map((r) => `${r.name}: ${r.failure.code}`).join(', ') }]
+    : context.notices;
+  return {
+    conversation: [...context.conversation, ...messages],
+    ledger: [...context.ledger, ...entries],
+    consecutiveRepairs,
+    notices,
+    toolCalls: context.toolCalls + context.accepted.length,
+    accepted: [],
+    rejected: [],
+    outcomes: {},
+  };
+}
