@@ -6,6 +6,7 @@ import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../machines/recovery.ts';
 import { sessionMachine, sessionResultOf, type SessionMachine } from '../machines/session.ts';
+import { wallClockDeadline } from '../machines/sessionContext.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import { SessionControl, type SessionControlReply, type SessionFinished } from '../transport/messages.ts';
 import { subjects } from '../transport/subjects.ts';
@@ -91,8 +92,6 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
       }),
     },
-    // A resumed host would shorten this to what is left; a fresh session has all of it.
-    delays: { wallClockBudget: ({ context }) => Math.max(0, context.startedAt + context.budgets.maxWallClockMs - Date.now()) },
   });
   const actor: Actor<SessionMachine> = createActor(machine, {
     id: sessionId,
@@ -199,6 +198,10 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
   events.publish({ type: 'session.started', agent: agent.name, model, task: request.task, traceId: sessionTrace.traceId });
   logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
   actor.start();
+  // The wall-clock budget is a stored deadline; the timer is this process's, re-armed by whoever hosts the session.
+  const deadlineTimer = setTimeout(() => actor.send({ type: 'session.deadline_reached' }), Math.max(0, wallClockDeadline(actor.getSnapshot().context) - Date.now()));
+  deadlineTimer.unref();
+  void ended.then(() => clearTimeout(deadlineTimer));
 
   return {
     sessionId,

@@ -15,6 +15,11 @@ export type SessionEvent =
   | { type: 'session.escalate'; reason: string }
   /** A person's answer to an escalated session: it goes to the model and the loop resumes. */
   | { type: 'session.answer'; answer: string }
+  /**
+   * The wall-clock deadline (`startedAt + maxWallClockMs`) has passed. The host arms the timer: an
+   * XState \`after\` would not survive a restore from a checkpoint.
+   */
+  | { type: 'session.deadline_reached' }
   // Tool-call children report here; their ids are `tool:<callId>`.
   | DoneActorEvent<ToolCallOutcome, string>
   | ErrorActorEvent<unknown, string>;
@@ -76,9 +81,6 @@ export const sessionMachine = setup({
     triageToolCalls: notProvided<ToolCallTriage, TriageToolCallsInput>('triageToolCalls'),
     // Hosts run each call as a toolCall statechart (retries, fallbacks) behind this promise; tests may fake it whole.
     executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
-  },
-  delays: {
-    wallClockBudget: ({ context }) => context.budgets.maxWallClockMs,
   },
   guards: {
     budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
@@ -163,15 +165,14 @@ export const sessionMachine = setup({
   on: {
     'session.cancel': { target: '.cancelled', actions: { type: 'recordCancellation', params: ({ event }) => event.reason } },
     'session.escalate': { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
-  },
-  after: {
     // The wall clock stops mattering once the session is parked with a person.
-    wallClockBudget: {
+    'session.deadline_reached': {
       guard: not(stateIn('escalated')),
       target: '.budget_exhausted',
       actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs },
     },
   },
+
   states: {
     preparing: {
       always: [

@@ -44,3 +44,7 @@ export interface SessionContext extends SessionInput {
 
 /** The latest text the model produced: a session's (partial) result. */
 export const latestText = (context: SessionContext): string | null => context.lastResponse?.content ?? null;
+
+/** Epoch milliseconds after which the session's wall-clock budget is spent: stored, so it survives restarts. */
+export const wallClockDeadline = (context: Pick<SessionContext, 'startedAt' | 'budgets'>): number =>
+  context.startedAt + context.budgets.maxWallClockMs;

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, fromPromise, initialTransition, SimulatedClock, toPromise, transition, waitFor, type AnyEventObject } from 'xstate';
+import { createActor, fromPromise, initialTransition, toPromise, transition, waitFor, type AnyEventObject } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
 import { RetryPolicy } from '../../machines/retryPolicy.ts';
 import type { ModelResponse } from '../../machines/conversation.ts';
+import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type SessionEvent } from '../../machines/session.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import type { ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
@@ -173,15 +174,14 @@ describe('sessionMachine', () => {
     it('waits for a person and resumes the loop with their answer', async () => {
       // The first call is in flight when the session is escalated; the escalation abandons it.
       const model = scriptedModelActor([answer('abandoned'), answer('thanks, done')]);
-      const clock = new SimulatedClock();
       const actor = createActor(
         sessionMachine.provide({ actors: { callModel: fromPromise<ModelResponse, CallModelInput>(() => new Promise<ModelResponse>(() => {})), triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
-        { input: sessionInput({ maxWallClockMs: 1_000 }), clock },
+        { input: sessionInput({ maxWallClockMs: 1_000 }) },
       );
       actor.start();
       actor.send({ type: 'session.escalate', reason: 'needs a decision' });
       // Parked: the wall clock no longer ends the session.
-      clock.increment(5_000);
+      actor.send({ type: 'session.deadline_reached' });
       expect(actor.getSnapshot().value).toBe('escalated');
       actor.stop();
       const resumed = createActor(
@@ -254,8 +254,7 @@ describe('sessionMachine', () => {
       expect(result.usage.costUsd).toBe(0.5);
     });
 
-    it('stops at maxWallClockMs while the model is still thinking', async () => {
-      const clock = new SimulatedClock();
+    it('stops at maxWallClockMs when the host reports the deadline, aborting the model call in flight', async () => {
       let aborted = false;
       const actor = createActor(
         sessionMachine.provide({
@@ -268,12 +267,11 @@ describe('sessionMachine', () => {
             executeToolCall: echoTools().logic,
           },
         }),
-        { input: sessionInput({ maxWallClockMs: 5_000 }), clock },
+        { input: sessionInput({ maxWallClockMs: 5_000 }) },
       );
       actor.start();
-      clock.increment(4_999);
-      expect(actor.getSnapshot().value).toBe('calling_model');
-      clock.increment(1);
+      expect(wallClockDeadline(actor.getSnapshot().context)).toBe(5_000);
+      actor.send({ type: 'session.deadline_reached' });
       const result = actor.getSnapshot().output as SessionResult;
       expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxWallClockMs' });
       expect(aborted).toBe(true);
