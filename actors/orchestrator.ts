@@ -1,5 +1,5 @@
 import type { Tracer } from '@opentelemetry/api';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { assistantAgent } from '../agents/assistant.ts';
@@ -13,6 +13,10 @@ import { queueGroups, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import type { ModelEndpoint } from './modelCall.ts';
+import { noUsage } from '../machines/usage.ts';
+import { ensureStreams } from '../transport/streams.ts';
+import { takeQueuedStarts } from './queuedStarts.ts';
+import { SessionEventPublisher } from './sessionEvents.ts';
 import { hostSession, type HostedSession } from './sessionHost.ts';
 import { ResultShapingLimits } from '../tools/resultShaping.ts';
 import { CircuitBreakers } from './circuitBreakers.ts';
@@ -71,6 +75,8 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   if (defaultAgent === undefined || !agents.has(defaultAgent)) {
     throw new Error(`The default agent "${String(defaultAgent)}" is not among the orchestrator's agents (${[...agents.keys()].join(', ')}).`);
   }
+  // Streams first: the first session's events must already be captured for replay.
+  await ensureStreams(options.nats).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
   const catalog = new ToolCatalog({
     nats: options.nats,
     logger,
@@ -102,31 +108,28 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     ...(options.inspect ? { inspect: options.inspect } : {}),
   };
 
-  const respond = (msg: Msg, reply: SessionStartReply) => msg.respond(encodeWireMessage(reply));
-  const onStartRequest = (msg: Msg) => {
-    const decoded = decodeWireMessage(SessionStartRequest, msg.data, 'The session start request');
+  /** Takes a start, however it arrived (a request, or the queue): hosts the session or says why not. */
+  const acceptStart = (data: Uint8Array, headers: MsgHdrs | undefined): SessionStartReply => {
+    const decoded = decodeWireMessage(SessionStartRequest, data, 'The session start request');
     if (!decoded.ok) {
       logger.warn({ error: decoded.error }, 'refused a malformed session start request');
-      respond(msg, { type: 'session.rejected', sessionId: null, reason: decoded.error });
-      return;
+      return { type: 'session.rejected', sessionId: null, reason: decoded.error };
     }
     const request = decoded.value;
     const agentName = request.agent ?? defaultAgent;
     const agent = agents.get(agentName);
     if (!agent) {
-      respond(msg, { type: 'session.rejected', sessionId: request.sessionId,
-        reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` });
-      return;
+      return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` };
     }
     if (sessions.has(request.sessionId)) {
-      respond(msg, { type: 'session.rejected', sessionId: request.sessionId, reason: `Session ${request.sessionId} is already running.` });
-      return;
+      return { type: 'session.rejected', sessionId: request.sessionId, reason: `Session ${request.sessionId} is already running.` };
     }
-    const session = hostSession(deps, { sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(msg.headers) });
+    const session = hostSession(deps, { sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers) });
     sessions.set(session.sessionId, session);
     void session.ended.then(() => sessions.delete(session.sessionId));
-    respond(msg, { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId });
+    return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };
   };
+  const onStartRequest = (msg: Msg) => msg.respond(encodeWireMessage(acceptStart(msg.data, msg.headers)));
 
   const startRequests: Subscription = options.nats.subscribe(subjects.sessionStart, {
     queue: queueGroups.orchestrators,
@@ -143,6 +146,16 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     metadata: { 'troupe.kind': 'orchestrator' },
     endpoints: [{ name: 'sessions_start', subject: subjects.sessionStart, queue_group: queueGroups.orchestrators, metadata: null }],
   });
+  const queue = await takeQueuedStarts(options.nats, logger, (data, headers) => {
+    const reply = acceptStart(data, headers);
+    // A queued start has nobody waiting on a reply: a refusal becomes the session's last event instead.
+    if (reply.type === 'session.rejected' && reply.sessionId) {
+      new SessionEventPublisher(options.nats, reply.sessionId, logger).publish({
+        type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reply.reason,
+        steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
+      });
+    }
+  });
   await options.nats.flush();
   logger.info({ agents: [...agents.keys()], tools: catalog.list().map((t) => t.name) }, 'orchestrator ready');
 
@@ -150,6 +163,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     catalog,
     sessions: () => sessions,
     async stop({ graceMs = 10_000 } = {}) {
+      await queue?.close();
       await startRequests.drain();
       const running = [...sessions.values()];
       if (running.length > 0) {

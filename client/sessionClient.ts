@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { SessionControlReply, SessionEvent, SessionStartReply, type SessionControl, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
+import { jetstream } from '@nats-io/jetstream';
+import { SessionControlReply, SessionStartReply, type SessionControl, type SessionEvent, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
+import { ensureStreams } from '../transport/streams.ts';
+import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { subjects } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
@@ -30,6 +33,11 @@ export interface StartSessionOptions {
   sessionId?: string;
   /** How long to wait for an orchestrator to accept. */
   acceptTimeoutMs?: number;
+  /**
+   * When no orchestrator is running: queue the start (the default; one picks it up when it starts)
+   * or fail at once with NoOrchestratorError. Queuing needs JetStream.
+   */
+  whenNoOrchestrator?: 'queue' | 'fail';
   /** Told about events that arrive malformed; they are skipped, never silently. */
   onInvalidEvent?: (error: string) => void;
 }
@@ -37,10 +45,13 @@ export interface StartSessionOptions {
 /** A session started from this process, followed through its events. */
 export interface SessionRun {
   readonly sessionId: string;
-  readonly traceId: string;
+  /** The trace id, once an orchestrator has taken the session (at once, unless it was queued). */
+  readonly traceId: string | undefined;
+  /** True when no orchestrator was running and the start waits in the queue. */
+  readonly queued: boolean;
   /** Every event of the session in order, ending with `session.finished`. One consumer. */
   readonly events: AsyncIterable<SessionEvent>;
-  /** Resolves with the last event, whether or not anyone reads `events`. */
+  /** Resolves with the first `session.finished` (final, or escalated and parked), whether or not anyone reads `events`. */
   readonly finished: Promise<SessionFinished>;
   /** Asks the hosting orchestrator to cancel; true when it accepted. */
   cancel(reason?: string): Promise<boolean>;
@@ -48,9 +59,17 @@ export interface SessionRun {
   detach(): void;
 }
 
+const ensured = new WeakSet<NatsConnection>();
+async function ensureStreamsOnce(nc: NatsConnection): Promise<void> {
+  if (ensured.has(nc)) return;
+  // Without JetStream, sessions still run; only replay and queued starts are unavailable.
+  await ensureStreams(nc).then(() => ensured.add(nc), () => undefined);
+}
+
 /**
- * Starts a session on whichever orchestrator takes it and follows its events. Subscribes to the
- * session's events before asking, so not even `session.started` can be missed.
+ * Starts a session on whichever orchestrator takes it and follows its events from the first.
+ * When none is running, the start is queued in JetStream and taken by the first orchestrator
+ * that starts; the events follow all the same.
  *
  * @example
  * const run = await startSession(nc, { task: 'How many orders were refunded in 2025?' });
@@ -59,82 +78,58 @@ export interface SessionRun {
  */
 export async function startSession(nc: NatsConnection, options: StartSessionOptions): Promise<SessionRun> {
   const sessionId = options.sessionId ?? randomUUID();
-  const buffered: SessionEvent[] = [];
-  let wake: (() => void) | undefined;
-  let ended = false;
-  let resolveFinished!: (event: SessionFinished) => void;
-  const finished = new Promise<SessionFinished>((resolve) => (resolveFinished = resolve));
-
-  const subscription = nc.subscribe(subjects.sessionEvents(sessionId), {
-    callback: (_error, msg) => {
-      const decoded = decodeWireMessage(SessionEvent, msg.data, 'A session event');
-      if (!decoded.ok) {
-        options.onInvalidEvent?.(decoded.error);
-        return;
-      }
-      buffered.push(decoded.value);
-      if (decoded.value.type === 'session.finished') {
-        ended = true;
-        subscription.unsubscribe();
-        resolveFinished(decoded.value);
-      }
-      wake?.();
-    },
-  });
-  await nc.flush();
-
+  await ensureStreamsOnce(nc);
+  const feed = await followSessionEvents(nc, sessionId, options.onInvalidEvent ? { onInvalidEvent: options.onInvalidEvent } : {});
   const request: SessionStartRequest = {
     type: 'session.start',
     sessionId,
     task: options.task,
     ...(options.agent ? { agent: options.agent } : {}),
   };
-  let reply: SessionStartReply;
+  let traceId: string | undefined;
+  let queued = false;
   try {
     const msg = await nc.request(subjects.sessionStart, encodeWireMessage(request), { timeout: options.acceptTimeoutMs ?? 10_000 });
     const decoded = decodeWireMessage(SessionStartReply, msg.data, 'The orchestrator reply');
     if (!decoded.ok) throw new Error(decoded.error);
-    reply = decoded.value;
+    if (decoded.value.type === 'session.rejected') throw new SessionRejectedError(decoded.value.reason);
+    traceId = decoded.value.traceId;
   } catch (error) {
-    subscription.unsubscribe();
-    if (isNoResponders(error)) throw new NoOrchestratorError(error);
-    throw error;
-  }
-  if (reply.type === 'session.rejected') {
-    subscription.unsubscribe();
-    throw new SessionRejectedError(reply.reason);
-  }
-
-  async function* events(): AsyncGenerator<SessionEvent> {
-    for (;;) {
-      const next = buffered.shift();
-      if (next) {
-        yield next;
-        if (next.type === 'session.finished') return;
-        continue;
-      }
-      if (ended && buffered.length === 0) return;
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
+    if (!isNoResponders(error) || options.whenNoOrchestrator === 'fail' || !feed.replayable) {
+      feed.stop();
+      throw isNoResponders(error) ? new NoOrchestratorError(error) : error;
     }
+    // The message id makes a retried publish of the same start a no-op in the queue.
+    await jetstream(nc).publish(subjects.queuedSessionStarts, encodeWireMessage(request), { msgID: sessionId });
+    queued = true;
   }
-
+  void feed.finished.then((event) => (traceId ??= event.traceId));
   return {
     sessionId,
-    traceId: reply.traceId,
-    events: events(),
-    finished,
+    get traceId() {
+      return traceId;
+    },
+    queued,
+    events: feed.events,
+    finished: feed.finished,
     async cancel(reason = 'cancelled by the client') {
-      const msg = await nc.request(subjects.sessionControl(sessionId), encodeWireMessage({ type: 'session.cancel', reason }), { timeout: 5_000 });
-      const decoded = decodeWireMessage(SessionControlReply, msg.data, 'The control reply');
-      return decoded.ok && decoded.value.accepted;
+      return (await cancelSession(nc, sessionId, reason)).accepted;
     },
-    detach() {
-      ended = true;
-      subscription.unsubscribe();
-      wake?.();
-    },
+    detach: () => feed.stop(),
   };
+}
+
+/**
+ * Follows a session that is already running (or finished) from another process: replays its
+ * events from the first and follows the rest, like `troupe run --attach <id>`.
+ */
+export async function attachSession(
+  nc: NatsConnection,
+  sessionId: string,
+  options: { onInvalidEvent?: (error: string) => void } = {},
+): Promise<SessionEventFeed> {
+  await ensureStreamsOnce(nc);
+  return await followSessionEvents(nc, sessionId, options);
 }
 
 async function sendControl(nc: NatsConnection, sessionId: string, message: SessionControl): Promise<{ accepted: boolean; reason?: string }> {

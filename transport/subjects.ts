@@ -13,6 +13,10 @@ export const subjects = {
   poolAnnouncements: 'troupe.pools.announce',
   /** Clients ask for a new session here; one orchestrator of the queue group takes it. */
   sessionStart: 'troupe.sessions.start',
+  /** Starts asked for while no orchestrator answered: kept in a work queue until one takes them. */
+  queuedSessionStarts: 'troupe.queue.sessions.start',
+  /** Every session's events, as one stream captures them. */
+  allSessionEvents: 'troupe.sessions.*.events',
   /** Everything that happens in one session, in order. */
   sessionEvents: (sessionId: string) => `troupe.sessions.${sessionId}.events`,
   /** Commands for a running session (cancel), answered by the orchestrator that hosts it. */
@@ -30,3 +34,12 @@ export const queueGroups = {
 
 /** The NATS service name of a tool domain's pool, as `nats micro ls` shows it. */
 export const poolServiceName = (domain: string) => `troupe-${domain}`;
+
+/** JetStream streams: events (replayable by late clients) and starts queued while no orchestrator runs. */
+export const streamNames = {
+  sessionEvents: 'TROUPE_SESSION_EVENTS',
+  queuedStarts: 'TROUPE_SESSION_STARTS',
+} as const;
+
+/** The durable consumer all orchestrators share to take queued starts, one each. */
+export const queuedStartsConsumer = 'orchestrators';

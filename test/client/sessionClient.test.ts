@@ -135,7 +135,7 @@ describe('startSession', () => {
   });
 
   it('throws NoOrchestratorError when no orchestrator listens', async () => {
-    await expect(startSession(clientNc, { task: 'the task', acceptTimeoutMs: 2_000 })).rejects.toBeInstanceOf(NoOrchestratorError);
+    await expect(startSession(clientNc, { whenNoOrchestrator: 'fail', task: 'the task', acceptTimeoutMs: 2_000 })).rejects.toBeInstanceOf(NoOrchestratorError);
   });
 
   it('reports malformed events to onInvalidEvent, skips them, and keeps delivering later ones', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Orchestrator } from '../../actors/orchestrator.ts';
 import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
-import { NoOrchestratorError, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
+import { attachSession, NoOrchestratorError, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
@@ -133,13 +133,41 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
   });
 });
 
-describe('startSession without an orchestrator', () => {
-  it('says no orchestrator is running', async () => {
-    const stack = await startInProcessStack();
+describe('sessions without an orchestrator running', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('says no orchestrator is running when asked not to queue', async () => {
+    await expect(startSession(await stack.connection('lonely'), { task: 'anything', whenNoOrchestrator: 'fail' })).rejects.toThrow(NoOrchestratorError);
+  });
+
+  it('queues a start while no orchestrator runs; the first one to start takes it, and a late client replays everything', async () => {
+    const nc = await stack.connection('early-client');
+    const run = await startSession(nc, { task: 'Please use two pools.' });
+    expect(run.queued).toBe(true);
+    expect(run.traceId).toBeUndefined();
+    const workers = [
+      await startWorker({ domain: 'calc', tools: calcTools(), nats: await stack.connection('late-calc') }),
+      await startWorker({ domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('late-files') }),
+    ];
     try {
-      await expect(startSession(await stack.connection('lonely'), { task: 'anything' })).rejects.toThrow(NoOrchestratorError);
+      await stack.startOrchestrator();
+      const events = await collect(run.events);
+      const finished = await run.finished;
+      expect(finished).toMatchObject({ status: 'completed', output: 'calc says 42 and the file says forty-two' });
+      expect(run.traceId).toBe(finished.traceId);
+
+      // A client that attaches after the end sees the whole history, in order.
+      const late = await attachSession(await stack.connection('late-client'), run.sessionId);
+      expect(late.replayable).toBe(true);
+      expect(await collect(late.events)).toEqual(events);
     } finally {
-      await stack.stop();
+      for (const worker of workers) await worker.stop();
     }
   });
 });

@@ -1,0 +1,98 @@
+import { jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { SessionEvent, type SessionFinished } from '../transport/messages.ts';
+import { streamNames, subjects } from '../transport/subjects.ts';
+import { decodeWireMessage } from '../transport/wireMessage.ts';
+
+/** One session's events as a client sees them. */
+export interface SessionEventFeed {
+  /** Every event in order, from the session's first (when replayable) to the first `session.finished`. One consumer. */
+  readonly events: AsyncIterable<SessionEvent>;
+  /** The first `session.finished`: a final state, or `escalated` (parked). Resolves whether or not `events` is read. */
+  readonly finished: Promise<SessionFinished>;
+  /** True when the feed replays from the session's start (JetStream); false when it only sees what happens from now on. */
+  readonly replayable: boolean;
+  stop(): void;
+}
+
+/**
+ * Follows a session's events from its first: an ordered JetStream consumer on the events stream,
+ * so a late client replays what it missed and keeps following across orchestrator crashes. Events
+ * re-published after a resume carry sequence numbers already seen and are skipped. Without
+ * JetStream it falls back to a core subscription, which sees only what happens from now on.
+ */
+export async function followSessionEvents(
+  nc: NatsConnection,
+  sessionId: string,
+  options: { onInvalidEvent?: (error: string) => void } = {},
+): Promise<SessionEventFeed> {
+  const buffered: SessionEvent[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  let nextSeq = 0;
+  let resolveFinished!: (event: SessionFinished) => void;
+  const finished = new Promise<SessionFinished>((resolve) => (resolveFinished = resolve));
+  let stopSource = () => {};
+
+  const receive = (data: Uint8Array) => {
+    if (ended) return;
+    const decoded = decodeWireMessage(SessionEvent, data, 'A session event');
+    if (!decoded.ok) {
+      options.onInvalidEvent?.(decoded.error);
+      return;
+    }
+    const event = decoded.value;
+    if (event.seq < nextSeq) return;
+    nextSeq = event.seq + 1;
+    buffered.push(event);
+    if (event.type === 'session.finished') {
+      ended = true;
+      resolveFinished(event);
+      stopSource();
+    }
+    wake?.();
+  };
+
+  let replayable = true;
+  try {
+    const consumer = await jetstream(nc).consumers.get(streamNames.sessionEvents, {
+      filter_subjects: subjects.sessionEvents(sessionId),
+      deliver_policy: 'all',
+    });
+    const messages: ConsumerMessages = await consumer.consume();
+    stopSource = () => void messages.stop();
+    void (async () => {
+      for await (const msg of messages) receive(msg.data);
+    })();
+  } catch {
+    replayable = false;
+    const subscription: Subscription = nc.subscribe(subjects.sessionEvents(sessionId), { callback: (_error, msg) => receive(msg.data) });
+    stopSource = () => subscription.unsubscribe();
+    await nc.flush();
+  }
+
+  async function* events(): AsyncGenerator<SessionEvent> {
+    for (;;) {
+      const next = buffered.shift();
+      if (next) {
+        yield next;
+        if (next.type === 'session.finished') return;
+        continue;
+      }
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  }
+
+  return {
+    events: events(),
+    finished,
+    replayable,
+    stop() {
+      ended = true;
+      stopSource();
+      wake?.();
+    },
+  };
+}
