@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startSession } from '../client/sessionClient.ts';
+import { attachSession, cancelSession, startSession } from '../client/sessionClient.ts';
+import { subjectTokenPattern } from '../transport/subjects.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { SessionFinished } from '../transport/messages.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
@@ -9,7 +10,10 @@ import { describeEvent, describeOutcome, LiveStatusLine } from './progressDispla
 import { UsageError } from './usageError.ts';
 
 export interface RunOptions {
-  task: string;
+  /** The task of a new session; absent when attaching. */
+  task?: string;
+  /** Follow an existing session instead: replay its events, then follow the rest. */
+  attach?: string;
   agent?: string;
   json: boolean;
   timeoutMs: number;
@@ -18,14 +22,24 @@ export interface RunOptions {
 export function parseRunArgs(args: string[]): RunOptions {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: 'boolean', default: false }, agent: { type: 'string' }, timeout: { type: 'string', default: '600' } },
+    options: { json: { type: 'boolean', default: false }, agent: { type: 'string' }, timeout: { type: 'string', default: '600' }, attach: { type: 'string' } },
     strict: true,
     allowPositionals: true,
   });
-  if (positionals.length !== 1 || !positionals[0]?.trim()) throw new UsageError('usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]');
+  const usage = 'usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]';
+  if (values.attach !== undefined) {
+    if (positionals.length > 0 || values.agent) throw new UsageError(`--attach follows an existing session: give no task and no --agent\n${usage}`);
+    if (!subjectTokenPattern.test(values.attach)) throw new UsageError(`"${values.attach}" is not a session id`);
+  } else if (positionals.length !== 1 || !positionals[0]?.trim()) throw new UsageError(usage);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not "${values.timeout}"`);
-  return { task: positionals[0], json: values.json, timeoutMs: timeout * 1000, ...(values.agent ? { agent: values.agent } : {}) };
+  return {
+    json: values.json,
+    timeoutMs: timeout * 1000,
+    ...(positionals[0] ? { task: positionals[0] } : {}),
+    ...(values.attach ? { attach: values.attach } : {}),
+    ...(values.agent ? { agent: values.agent } : {}),
+  };
 }
 
 /**
@@ -33,15 +47,24 @@ export function parseRunArgs(args: string[]): RunOptions {
  * event; the caller turns its status into the exit code.
  */
 export async function followSession(nc: NatsConnection, options: RunOptions, out: NodeJS.WriteStream = process.stdout): Promise<SessionFinished> {
-  const run = await startSession(nc, {
-    task: options.task,
-    ...(options.agent ? { agent: options.agent } : {}),
-    onInvalidEvent: (error) => process.stderr.write(`troupe: skipped a malformed event: ${error}\n`),
-  });
+  const onInvalidEvent = (error: string) => process.stderr.write(`troupe: skipped a malformed event: ${error}\n`);
+  const run = options.attach
+    ? { ...(await attachSession(nc, options.attach, { onInvalidEvent })), sessionId: options.attach, queued: false, cancel: (reason?: string) => cancelSession(nc, options.attach as string, reason).then((r) => r.accepted) }
+    : await startSession(nc, { task: options.task ?? '', ...(options.agent ? { agent: options.agent } : {}), onInvalidEvent });
+  if (run.queued) process.stderr.write(`troupe: no orchestrator is running; session ${run.sessionId} is queued and starts when one does\n`);
   const live = !options.json && out.isTTY ? new LiveStatusLine(out) : undefined;
+  const stopFollowing = () => ('detach' in run ? run.detach() : run.stop());
+  let gaveUp = false;
   const timer = setTimeout(() => {
+    // A session this client started is cancelled; one it only attached to is left alone.
+    if (options.attach) {
+      gaveUp = true;
+      process.stderr.write(`troupe: no result after ${options.timeoutMs / 1000} s; no longer following session ${run.sessionId}\n`);
+      stopFollowing();
+      return;
+    }
     process.stderr.write(`troupe: no result after ${options.timeoutMs / 1000} s; cancelling session ${run.sessionId}\n`);
-    void run.cancel('the client timed out').catch(() => run.detach());
+    void run.cancel('the client timed out').catch(() => stopFollowing());
   }, options.timeoutMs);
   try {
     for await (const event of run.events) {
@@ -56,6 +79,8 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
     clearTimeout(timer);
     live?.stop();
   }
+  stopFollowing();
+  if (gaveUp) throw new Error(`gave up following session ${run.sessionId} after ${options.timeoutMs / 1000} s; it may still be running`);
   const finished = await run.finished;
   if (!options.json) out.write(`${describeOutcome(finished)}\n`);
   return finished;

@@ -30,7 +30,17 @@ describe('parseRunArgs', () => {
     for (const args of [[], ['   '], ['--json']]) {
       const error = errorOf(args);
       expect(error).toBeInstanceOf(UsageError);
-      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]');
+      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]');
+    }
+  });
+
+  it('attaches to an existing session by id, with no task', () => {
+    expect(parseRunArgs(['--attach', 'abc-123', '--json'])).toEqual({ attach: 'abc-123', json: true, timeoutMs: 600_000 });
+  });
+
+  it('refuses --attach with a task, with --agent, or with an id that is not one', () => {
+    for (const args of [['--attach', 'abc', 'a task'], ['--attach', 'abc', '--agent', 'x'], ['--attach', 'not an id']]) {
+      expect(errorOf(args)).toBeInstanceOf(UsageError);
     }
   });
 
