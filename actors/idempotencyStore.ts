@@ -1,4 +1,4 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { isWrongLastSequence } from '../transport/kvConflicts.ts';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -80,13 +80,6 @@ export function outcomeKey(callId: string): string {
 /** The call id a key was made from: the inverse of {@link outcomeKey}. */
 export function callIdOfKey(key: string): string {
   return Buffer.from(key, 'base64url').toString('utf8');
-}
-
-function isWrongLastSequence(error: unknown): boolean {
-  return (
-    error instanceof JetStreamApiError &&
-    (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
 
 function encodeRecord(record: OutcomeRecord): Uint8Array {

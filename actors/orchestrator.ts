@@ -17,7 +17,12 @@ import { noUsage } from '../machines/usage.ts';
 import { ensureStreams } from '../transport/streams.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
-import { hostSession, type HostedSession } from './sessionHost.ts';
+import { hostSession, type Durability, type HostedSession } from './sessionHost.ts';
+import { CheckpointStore } from './checkpointStore.ts';
+import { SessionLeases, type Lease } from './sessionLeases.ts';
+import { startSessionResumer } from './sessionResumer.ts';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ResultShapingLimits } from '../tools/resultShaping.ts';
 import { CircuitBreakers } from './circuitBreakers.ts';
 import { ResultStore } from './resultStore.ts';
@@ -43,6 +48,11 @@ export interface OrchestratorOptions {
   circuitBreaker?: Partial<BreakerSettings>;
   /** When a tool result is too large for the model and gets summarised (the full one stays fetchable). */
   largeResults?: Partial<ResultShapingLimits>;
+  /**
+   * How long a session's lease lasts without renewal: a crashed orchestrator's sessions are resumed
+   * elsewhere within about this long.
+   */
+  leaseTtlMs?: number;
 }
 
 export interface Orchestrator {
@@ -84,6 +94,16 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   });
   await catalog.start();
   const sessions = new Map<string, HostedSession>();
+  let durability: Durability | undefined;
+  try {
+    durability = {
+      checkpoints: await CheckpointStore.open(options.nats),
+      leases: await SessionLeases.open(options.nats, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
+      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    };
+  } catch (error) {
+    logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
+  }
   const breakers = new CircuitBreakers(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
   // Large results are kept in JetStream and served back by a built-in `results` pool, so any
   // orchestrator can page through any session's results. Without JetStream, summaries still work.
@@ -99,6 +119,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     nats: options.nats,
     catalog,
     breakers,
+    ...(durability ? { durability } : {}),
     largeResults: ResultShapingLimits.parse(options.largeResults ?? {}),
     ...(results ? { results } : {}),
     endpoint: options.model,
@@ -109,7 +130,11 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   };
 
   /** Takes a start, however it arrived (a request, or the queue): hosts the session or says why not. */
-  const acceptStart = (data: Uint8Array, headers: MsgHdrs | undefined): SessionStartReply => {
+  const host = (session: HostedSession) => {
+    sessions.set(session.sessionId, session);
+    void session.ended.then(() => sessions.delete(session.sessionId));
+  };
+  const acceptStart = async (data: Uint8Array, headers: MsgHdrs | undefined): Promise<SessionStartReply> => {
     const decoded = decodeWireMessage(SessionStartRequest, data, 'The session start request');
     if (!decoded.ok) {
       logger.warn({ error: decoded.error }, 'refused a malformed session start request');
@@ -121,15 +146,52 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     if (!agent) {
       return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` };
     }
-    if (sessions.has(request.sessionId)) {
-      return { type: 'session.rejected', sessionId: request.sessionId, reason: `Session ${request.sessionId} is already running.` };
+    const taken = { type: 'session.rejected' as const, sessionId: request.sessionId, reason: `Session id ${request.sessionId} is already in use.` };
+    if (sessions.has(request.sessionId)) return taken;
+    let lease: Lease | undefined;
+    if (durability) {
+      // The lease first, then a check that no checkpoint exists: a session id is never reused.
+      lease = await durability.leases.acquire(request.sessionId, durability.owner);
+      if (!lease) return taken;
+      if (await durability.checkpoints.read(request.sessionId).catch(() => 'unreadable')) {
+        await lease.release();
+        return taken;
+      }
     }
-    const session = hostSession(deps, { sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers) });
-    sessions.set(session.sessionId, session);
-    void session.ended.then(() => sessions.delete(session.sessionId));
+    const session = hostSession(deps, { kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers), ...(lease ? { lease } : {}) });
+    host(session);
     return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };
   };
-  const onStartRequest = (msg: Msg) => msg.respond(encodeWireMessage(acceptStart(msg.data, msg.headers)));
+  const onStartRequest = (msg: Msg) => void acceptStart(msg.data, msg.headers).then(
+    (reply) => msg.respond(encodeWireMessage(reply)),
+    (error: unknown) => {
+      logger.error({ err: error }, 'could not start a session');
+      msg.respond(encodeWireMessage({ type: 'session.rejected', sessionId: null, reason: `The orchestrator could not start it: ${String(error)}` }));
+    },
+  );
+  const refuse = (sessionId: string, reason: string) =>
+    new SessionEventPublisher(options.nats, sessionId, logger, 1_000_000).publish({
+      type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
+      steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
+    });
+  const resumer = durability
+    ? startSessionResumer({
+        durability,
+        logger,
+        intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
+        isHosted: (sessionId) => sessions.has(sessionId),
+        resume: (checkpoint, revision, lease) => {
+          const agent = agents.get(checkpoint.agent);
+          if (!agent) {
+            refuse(checkpoint.sessionId, `It ran agent "${checkpoint.agent}", which this orchestrator does not have.`);
+            void durability.leases.end(checkpoint.sessionId);
+            return;
+          }
+          host(hostSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
+        },
+        refuse,
+      })
+    : undefined;
 
   const startRequests: Subscription = options.nats.subscribe(subjects.sessionStart, {
     queue: queueGroups.orchestrators,
@@ -146,16 +208,12 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     metadata: { 'troupe.kind': 'orchestrator' },
     endpoints: [{ name: 'sessions_start', subject: subjects.sessionStart, queue_group: queueGroups.orchestrators, metadata: null }],
   });
-  const queue = await takeQueuedStarts(options.nats, logger, (data, headers) => {
-    const reply = acceptStart(data, headers);
+  const queue = await takeQueuedStarts(options.nats, logger, async (data, headers) => {
+    const reply = await acceptStart(data, headers);
     // A queued start has nobody waiting on a reply: a refusal becomes the session's last event instead.
-    if (reply.type === 'session.rejected' && reply.sessionId) {
-      new SessionEventPublisher(options.nats, reply.sessionId, logger).publish({
-        type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reply.reason,
-        steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
-      });
-    }
+    if (reply.type === 'session.rejected' && reply.sessionId) refuse(reply.sessionId, reply.reason);
   });
+  void resumer?.scanNow();
   await options.nats.flush();
   logger.info({ agents: [...agents.keys()], tools: catalog.list().map((t) => t.name) }, 'orchestrator ready');
 
@@ -163,6 +221,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     catalog,
     sessions: () => sessions,
     async stop({ graceMs = 10_000 } = {}) {
+      resumer?.stop();
       await queue?.close();
       await startRequests.drain();
       const running = [...sessions.values()];
@@ -172,8 +231,12 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
         await Promise.race([Promise.all(running.map((s) => s.ended)), grace]);
         clearTimeout(timer);
-        // Parked (escalated) sessions included: without checkpoints (yet) they cannot outlive this process.
-        for (const session of sessions.values()) session.cancel('the orchestrator is shutting down');
+        // With durability the rest are handed over (checkpointed, lease released) for another orchestrator
+        // to resume; without it, they cannot outlive this process and are cancelled.
+        for (const session of [...sessions.values()]) {
+          if (durability) await session.handOver();
+          else session.cancel('the orchestrator is shutting down');
+        }
         await Promise.all(running.map((s) => s.ended));
       }
       await resultsPool?.stop();

@@ -12,7 +12,7 @@ import { queuedStartsConsumer, streamNames } from '../transport/subjects.ts';
 export async function takeQueuedStarts(
   nc: NatsConnection,
   logger: Logger,
-  take: (data: Uint8Array, headers: MsgHdrs | undefined) => void,
+  take: (data: Uint8Array, headers: MsgHdrs | undefined) => Promise<void>,
 ): Promise<{ close(): Promise<void> } | undefined> {
   let messages: ConsumerMessages;
   try {
@@ -33,7 +33,7 @@ export async function takeQueuedStarts(
   const loop = (async () => {
     for await (const msg of messages) {
       try {
-        take(msg.data, msg.headers);
+        await take(msg.data, msg.headers);
       } catch (error) {
         logger.error({ err: error }, 'could not take a queued start');
       }

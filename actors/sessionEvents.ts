@@ -13,13 +13,20 @@ export class SessionEventPublisher {
   readonly #sessionId: string;
   readonly #logger: Logger;
   readonly #subject: string;
-  #seq = 0;
+  #seq: number;
 
-  constructor(nc: NatsConnection, sessionId: string, logger: Logger) {
+  /** `firstSeq` continues a resumed session's numbering from its checkpoint. */
+  constructor(nc: NatsConnection, sessionId: string, logger: Logger, firstSeq = 0) {
+    this.#seq = firstSeq;
     this.#nc = nc;
     this.#sessionId = sessionId;
     this.#logger = logger;
     this.#subject = subjects.sessionEvents(sessionId);
+  }
+
+  /** The sequence number the next event will get. */
+  get nextSeq(): number {
+    return this.#seq;
   }
 
   publish(body: SessionEventBody): SessionEvent {

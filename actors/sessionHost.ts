@@ -1,25 +1,36 @@
-import type { Context, Tracer } from '@opentelemetry/api';
+import { propagation, ROOT_CONTEXT, type Context, type Tracer } from '@opentelemetry/api';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import type { Logger } from 'pino';
-import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
 import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../machines/recovery.ts';
-import { sessionMachine, sessionResultOf, type SessionMachine } from '../machines/session.ts';
+import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../machines/session.ts';
 import { wallClockDeadline } from '../machines/sessionContext.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
-import { SessionControl, type SessionControlReply, type SessionFinished } from '../transport/messages.ts';
-import { subjects } from '../transport/subjects.ts';
-import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
-import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
-import { SessionEventPublisher } from './sessionEvents.ts';
-import { SessionTrace } from './sessionTrace.ts';
 import type { ResultShapingLimits } from '../tools/resultShaping.ts';
+import type { SessionFinished } from '../transport/messages.ts';
+import type { Checkpoint, CheckpointStore } from './checkpointStore.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
+import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
+import { publishRecoveryNotice } from './recoveryNotices.ts';
 import type { ResultStore } from './resultStore.ts';
+import { SessionCheckpoints } from './sessionCheckpoints.ts';
+import { serveSessionControl } from './sessionControl.ts';
+import { SessionEventPublisher } from './sessionEvents.ts';
+import type { Lease, SessionLeases } from './sessionLeases.ts';
+import { SessionTrace } from './sessionTrace.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 import { createToolCallTriage } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
+
+/** Where sessions are made durable; absent when NATS has no JetStream. */
+export interface Durability {
+  checkpoints: CheckpointStore;
+  leases: SessionLeases;
+  /** This orchestrator's name on leases and checkpoints. */
+  owner: string;
+}
 
 export interface SessionHostDependencies {
   nats: NatsConnection;
@@ -27,6 +38,7 @@ export interface SessionHostDependencies {
   breakers: CircuitBreakers;
   largeResults: ResultShapingLimits;
   results?: ResultStore;
+  durability?: Durability;
   endpoint: ModelEndpoint;
   defaultModel: string;
   tracer: Tracer;
@@ -35,12 +47,25 @@ export interface SessionHostDependencies {
   inspect?: (event: InspectionEvent) => void;
 }
 
-export interface SessionRequest {
+/** A session to start: its first checkpoint is written before it runs. */
+export interface NewSession {
+  kind: 'new';
   sessionId: string;
   task: string;
   agent: AgentDefinition;
   /** The trace context the start request carried: the session span becomes its child. */
   parent: Context;
+  /** The lease this orchestrator took on the session id (with durability). */
+  lease?: Lease;
+}
+
+/** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
+export interface ResumedSession {
+  kind: 'resume';
+  checkpoint: Checkpoint;
+  revision: number;
+  lease: Lease;
+  agent: AgentDefinition;
 }
 
 /** A session running in this process. */
@@ -53,9 +78,11 @@ export interface HostedSession {
    * then parked, waiting for a person, and may go on). Never rejects.
    */
   readonly finished: Promise<SessionFinished>;
-  /** Resolves when the session reaches a final state and its actor has stopped. */
+  /** Resolves when the session reaches a final state, is handed over, or is taken by another owner. */
   readonly ended: Promise<void>;
   cancel(reason: string): void;
+  /** Stops hosting the session without ending it, so another orchestrator resumes it from its checkpoint. */
+  handOver(): Promise<void>;
 }
 
 function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
@@ -64,18 +91,23 @@ function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
 
 /**
  * Runs one session: the session statechart with its model and tool-call actors bound to this
- * process's NATS connection, catalog and model endpoint; its spans, its event stream and its
- * control subject (cancel). Cleans up after itself when the session ends.
+ * process's NATS connection, catalog and model endpoint; its spans, its event stream, its control
+ * subject, and (with durability) a checkpoint after every transition under a renewed lease.
+ * Cleans up after itself when the session ends.
  */
-export function hostSession(deps: SessionHostDependencies, request: SessionRequest): HostedSession {
-  const { sessionId, agent } = request;
+export function hostSession(deps: SessionHostDependencies, start: NewSession | ResumedSession): HostedSession {
+  const agent = start.agent;
+  const sessionId = start.kind === 'new' ? start.sessionId : start.checkpoint.sessionId;
+  const task = start.kind === 'new' ? start.task : start.checkpoint.task;
   const logger = deps.logger.child({ sessionId, agent: agent.name });
   const model = agent.model ?? deps.defaultModel;
-  const events = new SessionEventPublisher(deps.nats, sessionId, logger);
-  const sessionTrace = new SessionTrace(deps.tracer, request.parent, { sessionId, agentName: agent.name, model });
+  const events = new SessionEventPublisher(deps.nats, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
+  // A resumed session's spans hang under the first host's session span: one session, one trace.
+  const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
+  const sessionTrace = new SessionTrace(deps.tracer, parent, { sessionId, agentName: agent.name, model });
+  if (start.kind === 'resume') sessionTrace.addEvent('session.resumed', { owner: deps.durability?.owner ?? 'unknown' });
   const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name);
   const shared = { trace: sessionTrace, events, tracer: deps.tracer, logger };
-  const startedAt = Date.now();
 
   const machine = sessionMachine.provide({
     actors: {
@@ -93,63 +125,59 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
       }),
     },
   });
-  const actor: Actor<SessionMachine> = createActor(machine, {
-    id: sessionId,
-    input: {
-      sessionId, agentName: agent.name, model, instructions: agent.instructions, task: request.task,
-      budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, startedAt,
-    },
-    ...(deps.inspect ? { inspect: deps.inspect } : {}),
-  });
+  const inspect = deps.inspect ? { inspect: deps.inspect } : {};
+  const actor: Actor<SessionMachine> =
+    start.kind === 'new'
+      ? createActor(machine, {
+          id: sessionId,
+          input: {
+            sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
+            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, startedAt: Date.now(),
+          },
+          ...inspect,
+        })
+      : createActor(machine, {
+          id: sessionId,
+          // Validated as a checkpoint; its inner shape is XState's own persisted snapshot, which wins over
+          // `input` (required by the types): the session's context is its input and more.
+          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<typeof machine>,
+          input: (start.checkpoint.snapshot as { context: SessionInput }).context,
+          ...inspect,
+        });
 
-  const control: Subscription = deps.nats.subscribe(subjects.sessionControl(sessionId), {
-    callback: (_error, msg) => {
-      const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
-      let reply: SessionControlReply;
-      if (!decoded.ok) reply = { type: 'session.control.ack', accepted: false, reason: decoded.error };
-      else if (actor.getSnapshot().status !== 'active') reply = { type: 'session.control.ack', accepted: false, reason: 'the session has ended' };
-      else if (decoded.value.type === 'session.cancel') {
-        logger.info({ reason: decoded.value.reason }, 'session cancelled');
-        actor.send({ type: 'session.cancel', reason: decoded.value.reason });
-        reply = { type: 'session.control.ack', accepted: true };
-      } else if (!actor.getSnapshot().matches('escalated')) {
-        reply = { type: 'session.control.ack', accepted: false, reason: 'the session is not waiting for an answer' };
-      } else {
-        logger.info('a person answered the escalated session; resuming');
-        sessionTrace.resume();
-        actor.send({ type: 'session.answer', answer: decoded.value.answer });
-        reply = { type: 'session.control.ack', accepted: true };
-      }
-      msg.respond(encodeWireMessage(reply));
-    },
-  });
-
-  let announcedTurn = 0;
-  let noticesPublished = 0;
-  let parked = false;
-  const publishNotice = (notice: RecoveryNotice) => {
-    switch (notice.kind) {
-      case 'repair':
-        events.publish({ type: 'session.repair', turn: notice.turn, reason: notice.reason, consecutive: notice.consecutive });
-        sessionTrace.addEvent('session.repair', { reason: notice.reason, consecutive: notice.consecutive });
-        logger.info({ turn: notice.turn, reason: notice.reason, consecutive: notice.consecutive }, 'asking the model to repair its output');
-        break;
-      case 'model_switched':
-        events.publish({ type: 'session.model_switched', turn: notice.turn, from: notice.from, to: notice.to, reason: notice.reason });
-        sessionTrace.addEvent('session.model_switched', { from: notice.from, to: notice.to });
-        logger.warn({ from: notice.from, to: notice.to, reason: notice.reason }, 'switching to the fallback model');
-        break;
-      case 'loop_detected':
-        events.publish({ type: 'loop.detected', turn: notice.turn, action: notice.action, description: notice.description, evidence: notice.evidence });
-        sessionTrace.addEvent('loop.detected', { action: notice.action, 'troupe.loop.kind': notice.evidence.kind });
-        logger.warn({ action: notice.action, evidence: notice.evidence }, `loop detected: ${notice.description}`);
-        break;
-    }
-  };
   let resolveEnded!: () => void;
   const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
+  let lost = false;
+  const traceContext: Record<string, string> = {};
+  propagation.inject(sessionTrace.sessionContext, traceContext);
+  const checkpoints =
+    deps.durability && (start.kind === 'resume' || start.lease)
+      ? new SessionCheckpoints({
+          store: deps.durability.checkpoints,
+          leases: deps.durability.leases,
+          lease: start.kind === 'resume' ? start.lease : (start.lease as Lease),
+          owner: deps.durability.owner,
+          identity: { sessionId, agent: agent.name, task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
+          ...(start.kind === 'resume' ? { revision: start.revision } : {}),
+          nextEventSeq: () => events.nextSeq,
+          logger,
+          onLost: () => {
+            // Another orchestrator owns the session now: stop here without a word on its stream.
+            lost = true;
+            actor.stop();
+            control.unsubscribe();
+            resolveEnded();
+          },
+        })
+      : undefined;
+
+  const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, logger);
+  let announcedTurn = start.kind === 'resume' ? -1 : 0;
+  let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
+  let parked = false;
   const finished = new Promise<SessionFinished>((resolve) => {
     const finish = (result: SessionResult, final: boolean) => {
+      if (lost) return;
       if (final) control.unsubscribe();
       sessionTrace.end(result);
       const { outcome } = result;
@@ -164,20 +192,20 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
         toolCalls: result.toolCalls,
         usage: result.usage,
         traceId: sessionTrace.traceId,
-        durationMs: Date.now() - startedAt,
+        durationMs: Date.now() - actor.getSnapshot().context.startedAt,
       }) as SessionFinished;
       logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
       resolve(event);
-      if (final) resolveEnded();
+      if (final) void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
     };
     actor.subscribe({
       next: (snapshot) => {
         for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
-          publishNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice);
+          publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);
         }
         if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
+          if (announcedTurn !== -1) events.publish({ type: 'turn.started', turn: snapshot.context.turn });
           announcedTurn = snapshot.context.turn;
-          events.publish({ type: 'turn.started', turn: announcedTurn });
         }
         if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
         parked = snapshot.matches('escalated');
@@ -186,17 +214,24 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
       error: (error) => {
         // The machine handles every actor failure itself; reaching here is a bug, still reported as an outcome.
         logger.error({ err: error }, 'session actor crashed');
-        const snapshot = actor.getSnapshot();
+        const { context } = actor.getSnapshot();
         finish({
           outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
-          steps: snapshot.context.turn, toolCalls: snapshot.context.toolCalls, usage: snapshot.context.usage, ledger: snapshot.context.ledger,
+          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, ledger: context.ledger,
         }, true);
       },
     });
   });
 
-  events.publish({ type: 'session.started', agent: agent.name, model, task: request.task, traceId: sessionTrace.traceId });
-  logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
+  if (start.kind === 'new') {
+    events.publish({ type: 'session.started', agent: agent.name, model, task, traceId: sessionTrace.traceId });
+    logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
+  } else {
+    const state = JSON.stringify(start.checkpoint.snapshot.value ?? 'unknown');
+    events.publish({ type: 'session.resumed', owner: deps.durability?.owner ?? 'unknown', state, resentToolCalls: start.checkpoint.inFlightToolCalls });
+    logger.info({ state, resent: start.checkpoint.inFlightToolCalls.length, fromRevision: start.revision }, 'session resumed from its checkpoint');
+  }
+  checkpoints?.watch(actor);
   actor.start();
   // The wall-clock budget is a stored deadline; the timer is this process's, re-armed by whoever hosts the session.
   const deadlineTimer = setTimeout(() => actor.send({ type: 'session.deadline_reached' }), Math.max(0, wallClockDeadline(actor.getSnapshot().context) - Date.now()));
@@ -210,5 +245,12 @@ export function hostSession(deps: SessionHostDependencies, request: SessionReque
     finished,
     ended,
     cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
+    async handOver() {
+      lost = true;
+      control.unsubscribe();
+      await checkpoints?.handOver();
+      actor.stop();
+      resolveEnded();
+    },
   };
 }

@@ -10,6 +10,8 @@ export function describeEvent(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
       return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model} · trace ${event.traceId}`;
+    case 'session.resumed':
+      return `↺ resumed by ${event.owner} from its checkpoint (${event.state})${event.resentToolCalls.length > 0 ? `; re-sending ${event.resentToolCalls.map((c) => c.tool).join(', ')} with the same call ids` : ''}`;
     case 'turn.started':
       return `─ turn ${event.turn}`;
     case 'model.responded': {

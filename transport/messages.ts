@@ -74,6 +74,16 @@ export const SessionEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
   z.object({
     ...eventBase,
+    type: z.literal('session.resumed'),
+    /** The orchestrator that took the session over. */
+    owner: z.string(),
+    /** The state the checkpoint was in: the session continues from there. */
+    state: z.string(),
+    /** Tool calls that were in flight, re-sent with the same call ids (a side effect never repeats). */
+    resentToolCalls: z.array(z.object({ callId: z.string(), tool: z.string() })),
+  }),
+  z.object({
+    ...eventBase,
     type: z.literal('model.responded'),
     turn: z.number().int().positive(),
     model: z.string(),
