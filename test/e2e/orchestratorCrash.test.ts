@@ -1,0 +1,91 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CheckpointStore, checkpointSchemaVersion } from '../../actors/checkpointStore.ts';
+import { SessionLeases } from '../../actors/sessionLeases.ts';
+import { attachSession, startSession } from '../../client/sessionClient.ts';
+import type { SessionEvent } from '../../transport/messages.ts';
+import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
+import { startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+
+const executions = (logs: LogLine[], tool: string) => logs.filter((l) => l.msg === 'tool call succeeded' && l.tool === tool).length;
+const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
+  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
+
+describe('an orchestrator killed with SIGKILL mid-session', () => {
+  let stack: ProcessStack | undefined;
+  let standby: TroupeProcess | undefined;
+  afterEach(async () => {
+    await standby?.stop();
+    await stack?.stop();
+    stack = undefined;
+    standby = undefined;
+  });
+
+  async function crashDuring(trigger: (event: SessionEvent) => boolean, workerEnv: NodeJS.ProcessEnv) {
+    stack = await startProcessStack({ env: { TROUPE_TOOL_TIMEOUT_MS: '3000' } });
+    const worker = await stack.startWorker('files', workerEnv);
+    const first = stack.orchestrator;
+    const run = await startSession(stack.client, { task: 'Please survive an orchestrator crash.' });
+    const events: SessionEvent[] = [];
+    for await (const event of run.events) {
+      events.push(event);
+      if (trigger(event) && !standby) {
+        // The session is checkpointed by now; kill its host and start another orchestrator.
+        await new Promise((r) => setTimeout(r, 200));
+        first.child.kill('SIGKILL');
+        standby = startTroupe(['orchestrator'], stack.env);
+      }
+    }
+    return { events, finished: await run.finished, worker, first };
+  }
+
+  it('while the model is being called: another orchestrator resumes it and it completes', async () => {
+    const { events, finished, worker, first } = await crashDuring((e) => e.type === 'turn.started', {});
+    expect(await first.exited).toBe('SIGKILL');
+    expect(finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });
+    expect(ofType(events, 'session.resumed')).toHaveLength(1);
+    expect(executions(stack!.logsOf(worker), 'files_write')).toBe(1);
+    expect(new Set(events.map((e) => e.seq)).size).toBe(events.length);
+  }, 60_000);
+
+  it('while a side-effecting tool runs: the call is re-sent with the same id and runs exactly once', async () => {
+    const { events, finished, worker } = await crashDuring(
+      (e) => e.type === 'tool.call.started',
+      { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'delay', delayMs: 1_500, times: 1 }] }) },
+    );
+    expect(finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });
+    const [resumed] = ofType(events, 'session.resumed');
+    const [started] = ofType(events, 'tool.call.started');
+    expect(resumed?.resentToolCalls).toEqual([{ callId: started?.callId, tool: 'files_write' }]);
+    expect(executions(stack!.logsOf(worker), 'files_write')).toBe(1);
+    expect(await readFile(join(stack!.workspace, 'crash.txt'), 'utf8')).toBe('once');
+    // The trace survives the crash: the resumed part reports the same trace id.
+    expect(finished.traceId).toBe(ofType(events, 'session.started')[0]?.traceId);
+  }, 60_000);
+});
+
+describe('checkpoints that cannot be read', () => {
+  let stack: ProcessStack | undefined;
+  afterEach(async () => {
+    await stack?.stop();
+    stack = undefined;
+  });
+
+  it('refuses a checkpoint of an unknown schema version with a clear error, never misreading it', async () => {
+    stack = await startProcessStack();
+    const checkpoints = await CheckpointStore.open(stack.client);
+    const leases = await SessionLeases.open(stack.client, { ttlMs: 1_000 });
+    const future = checkpointSchemaVersion + 1;
+    await checkpoints.putRaw('from-the-future', JSON.stringify({ schemaVersion: future, sessionId: 'from-the-future', snapshot: {} }));
+    // An abandoned lease makes the session a candidate for resume.
+    const lease = await leases.acquire('from-the-future', 'a-crashed-orchestrator');
+    await lease?.release();
+    const feed = await attachSession(stack.client, 'from-the-future');
+    const finished = await feed.finished;
+    expect(finished).toMatchObject({ status: 'failed', stopReason: 'rejected' });
+    expect(finished.error).toBe(
+      `The checkpoint of session from-the-future cannot be used: it was written in schema version ${future} by a newer Troupe; this one reads versions up to ${checkpointSchemaVersion}. Upgrade this orchestrator.`,
+    );
+  }, 60_000);
+});
