@@ -37,6 +37,11 @@ export interface ExecuteDecision {
   commit(reply: ToolReply): Promise<void>;
   /** Gives the claim up without an outcome, so the next attempt executes. Never throws (it logs). */
   release(): Promise<void>;
+  /**
+   * Keeps the claim past its deadline: the handler is still running (it outlived the deadline), so
+   * a retry must wait for its outcome rather than run it again. Never throws (it logs).
+   */
+  extend(untilEpochMs: number): Promise<void>;
 }
 
 /** The call already finished: send this reply, do not execute. */
@@ -143,7 +148,7 @@ export class IdempotencyStore {
       }
       try {
         const claimed = revision === 0 ? await this.#kv.create(key, running) : await this.#kv.update(key, running, revision);
-        return this.#execute(key, callId, claimed);
+        return this.#execute(key, callId, claimed, claim.instanceId);
       } catch (error) {
         if (!isWrongLastSequence(error)) throw error;
         lastRace = error; // someone wrote the key between our read and our write: look again
@@ -190,7 +195,7 @@ export class IdempotencyStore {
     return { kind: 'record', record: parsed.data, revision: entry.revision };
   }
 
-  #execute(key: string, callId: string, revision: number): ExecuteDecision {
+  #execute(key: string, callId: string, revision: number, instanceId: string): ExecuteDecision {
     let settled = false;
     const once = (action: string): boolean => {
       if (settled) {
@@ -210,6 +215,14 @@ export class IdempotencyStore {
           // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
           // still goes to the caller; only later replays of this call miss it.
           this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not record the call outcome');
+        }
+      },
+      extend: async (untilEpochMs) => {
+        if (settled) return;
+        try {
+          revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs }), revision);
+        } catch (error) {
+          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
         }
       },
       release: async () => {

@@ -4,16 +4,27 @@ import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '.
 import { validateToolArguments } from '../tools/validation.ts';
 import type { ToolReply, ToolRequest } from '../transport/messages.ts';
 
+/** What running a request produced. */
+export interface Execution {
+  reply: ToolReply;
+  /**
+   * Set when the handler outlived the deadline (a TIMEOUT was replied) and is still running: it
+   * resolves with what the handler really did, which may include a side effect.
+   */
+  stillRunning?: Promise<ToolReply>;
+}
+
 /**
  * Runs one decoded request against its tool: the deadline, the arguments against the tool's zod
  * schema, the handler with an abort signal that fires at the deadline, and the result against the
  * output schema. Every failure becomes a structured reply; this never throws.
  */
-export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger): Promise<ToolReply> {
-  const fail = (failure: ToolFailure): ToolReply => {
-    logger.info({ code: failure.code }, `tool call failed: ${failure.message}`);
-    return { type: 'tool.reply', status: 'error', callId: request.callId, failure };
+export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger): Promise<Execution> {
+  const failure = (f: ToolFailure): ToolReply => {
+    logger.info({ code: f.code }, `tool call failed: ${f.message}`);
+    return { type: 'tool.reply', status: 'error', callId: request.callId, failure: f };
   };
+  const fail = (f: ToolFailure): Execution => ({ reply: failure(f) });
   if (request.tool !== tool.name) {
     return fail(toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint serves "${tool.name}", not "${request.tool}".`));
   }
@@ -31,19 +42,29 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
   });
   try {
     const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger };
-    const result = await Promise.race([Promise.resolve().then(() => tool.handler(validated.value, context)), deadlinePassed]);
-    if (result === 'deadline') return fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`));
-    const output = tool.output.safeParse(result);
-    if (!output.success) {
-      logger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
-      return fail(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
+    const handled: Promise<ToolReply> = Promise.resolve()
+      .then(() => tool.handler(validated.value, context))
+      .then(
+        (result) => {
+          const output = tool.output.safeParse(result);
+          if (!output.success) {
+            logger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
+            return failure(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
+          }
+          logger.info('tool call succeeded');
+          return { type: 'tool.reply' as const, status: 'ok' as const, callId: request.callId, result: output.data };
+        },
+        (error: unknown) => {
+          const f = toToolFailure(error);
+          if (f.code === ToolFailureCode.INTERNAL) logger.error({ err: error }, 'tool handler threw');
+          return failure(f);
+        },
+      );
+    const first = await Promise.race([handled, deadlinePassed]);
+    if (first === 'deadline') {
+      return { ...fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`)), stillRunning: handled };
     }
-    logger.info('tool call succeeded');
-    return { type: 'tool.reply', status: 'ok', callId: request.callId, result: output.data };
-  } catch (error) {
-    const failure = toToolFailure(error);
-    if (failure.code === ToolFailureCode.INTERNAL) logger.error({ err: error }, 'tool handler threw');
-    return fail(failure);
+    return { reply: first };
   } finally {
     clearTimeout(timer);
   }

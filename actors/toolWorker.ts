@@ -18,6 +18,10 @@ import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+// How long a side-effecting call whose handler outlived its deadline keeps its claim: retries wait
+// for its real outcome this long before giving up with TIMEOUT (and never run it again meanwhile).
+const lateHandlerClaimMs = 10 * 60 * 1000;
+
 export interface WorkerOptions {
   /** The tool domain this process serves; every tool's name must start with `<domain>_`. */
   domain: string;
@@ -158,7 +162,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         await sleep(fault.delayMs);
         break;
     }
-    const reply = tool.sideEffects && outcomes ? await executeOnce(outcomes, tool, request, callLogger) : await executeToolRequest(tool, request, callLogger);
+    const reply = tool.sideEffects && outcomes ? await executeOnce(outcomes, tool, request, callLogger) : (await executeToolRequest(tool, request, callLogger)).reply;
     return fault?.kind === 'drop_reply' ? undefined : reply;
   };
 
@@ -182,7 +186,14 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
         failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
     }
-    const reply = await executeToolRequest(tool, request, callLogger);
+    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger);
+    if (stillRunning) {
+      // The handler outlived its deadline and may still change something: retries must wait for it,
+      // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
+      await decision.extend(Date.now() + lateHandlerClaimMs);
+      void stillRunning.then((late) => decision.commit(late));
+      return reply;
+    }
     // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
     if (reply.status === 'error' && reply.failure.retryable) await decision.release();
     else await decision.commit(reply);

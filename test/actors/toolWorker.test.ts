@@ -375,3 +375,44 @@ describe('a pool of two workers of one domain', () => {
     expect(new Set(workers.map((w) => w.instanceId)).size).toBe(2);
   });
 });
+
+describe('a side-effecting call whose handler outlives its deadline', () => {
+  let server: NatsServerProcess;
+  let nc: NatsConnection;
+  let worker: ToolWorker;
+  let runs = 0;
+  const slowWrite = defineTool({
+    name: 'ledger_append',
+    description: 'Appends to a ledger, slowly.',
+    input: z.object({ line: z.string() }),
+    output: z.object({ appended: z.string() }),
+    sideEffects: true,
+    // Ignores its abort signal, as real side effects often cannot be undone half-way.
+    handler: async ({ line }) => {
+      runs += 1;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return { appended: line };
+    },
+  });
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    worker = await startWorker({ domain: 'ledger', tools: [slowWrite], nats: nc });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  // Regression: the TIMEOUT released the claim, so the retry ran the handler again (three runs for one call).
+  it('answers TIMEOUT, then gives the retry the real outcome without running the handler again', async () => {
+    const callId = 'append-1';
+    const first = await call(nc, 'ledger', 'ledger_append', toolRequest('ledger_append', { line: 'x' }, { callId, deadline: Date.now() + 150 }));
+    expect(failureOf(first.reply).code).toBe('TIMEOUT');
+    const retry = await call(nc, 'ledger', 'ledger_append', toolRequest('ledger_append', { line: 'x' }, { callId, deadline: Date.now() + 3_000 }));
+    expect(retry.reply).toMatchObject({ status: 'ok', result: { appended: 'x' } });
+    expect(runs).toBe(1);
+  });
+});
