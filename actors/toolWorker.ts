@@ -212,7 +212,21 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       h.set('Nats-Service-Error', body.failure.message.replace(/[\r\n]+/g, ' ').slice(0, 512));
       h.set('Nats-Service-Error-Code', body.failure.code === ToolFailureCode.INTERNAL ? '500' : '400');
     }
-    msg.respond(encoder.encode(encodeWireMessage(body)), h ? { headers: h } : undefined);
+    let data = encoder.encode(encodeWireMessage(body));
+    // A reply over the server's max_payload would never arrive: the caller would time out and retry.
+    const limit = nc.info?.max_payload ?? 1024 * 1024;
+    if (data.length > limit - 4_096) {
+      instanceLogger.warn({ subject: msg.subject, bytes: data.length, limit }, 'tool result too large for a NATS message');
+      data = encoder.encode(encodeWireMessage({
+        type: 'tool.reply', status: 'error', callId: body.callId,
+        failure: toolFailure(ToolFailureCode.INVALID_INPUT, `The result is ${data.length} bytes, more than one message can carry (${limit}). Ask for less: a narrower query, a LIMIT, a smaller range.`),
+      } satisfies ToolReply));
+    }
+    try {
+      msg.respond(data, h ? { headers: h } : undefined);
+    } catch (error) {
+      instanceLogger.error({ err: error, subject: msg.subject }, 'could not send the reply');
+    }
   };
 
   const subscriptions: Subscription[] = tools.map((tool) =>

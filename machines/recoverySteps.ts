@@ -6,13 +6,21 @@ import { latestText, type SessionContext } from './sessionContext.ts';
 export const loopEvidence = (context: SessionContext) => detectLoop(context.ledger, context.recovery.loop, context.loopCheckFromTurn);
 export const repairsExhausted = (context: SessionContext) => context.consecutiveRepairs >= context.recovery.maxConsecutiveRepairs;
 
-/** An empty reply or a refusal goes back to the model with an instruction. */
+/** An empty reply, a refusal or a cut-off reply goes back to the model with an instruction. */
 export function requestRepair(context: SessionContext): Partial<SessionContext> {
   const response = context.lastResponse;
-  const reason = response?.refusal ? `refusal: ${response.refusal}` : 'empty response';
-  const instruction = response?.refusal
-    ? `You declined with: "${response.refusal}". If the task can be done with the available tools, continue; if not, say precisely what is missing.`
-    : 'Your last reply was empty: it had neither text nor tool calls. Call one of the tools, or answer the task in text.';
+  let reason = 'empty response';
+  let instruction = 'Your last reply was empty: it had neither text nor tool calls. Call one of the tools, or answer the task in text.';
+  if (response?.refusal) {
+    reason = `refusal: ${response.refusal}`;
+    instruction = `You declined with: "${response.refusal}". If the task can be done with the available tools, continue; if not, say precisely what is missing.`;
+  } else if (response?.finishReason === 'length') {
+    reason = 'reply cut off at the output limit';
+    instruction = 'Your last reply was cut off at the output limit. Give your answer again, shorter.';
+  } else if (response?.finishReason === 'content_filter') {
+    reason = 'reply stopped by a content filter';
+    instruction = 'Your last reply was stopped by a content filter. Answer again without the content that was filtered, or say what you cannot provide.';
+  }
   const consecutiveRepairs = context.consecutiveRepairs + 1;
   return {
     consecutiveRepairs,

@@ -4,7 +4,7 @@ import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.t
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
 import type { SessionResult } from './sessionOutcome.ts';
-import { answerEveryToolCall } from './toolAnswers.ts';
+import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
 import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage, noUsage } from './usage.ts';
 
@@ -44,6 +44,7 @@ export interface ExecuteToolCallInput {
 }
 
 const toolCallActorPrefix = 'tool:';
+const cutOffReasons: ReadonlySet<string> = new Set(['length', 'content_filter']);
 
 // Placeholders that fail loudly: every host provides the real actors through `session.provide`.
 function notProvided<Output, Input>(name: string) {
@@ -86,9 +87,10 @@ export const sessionMachine = setup({
     budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
     asksForTooManyToolCalls: ({ context }) =>
       (context.lastResponse?.toolCalls.length ?? 0) > context.budgets.maxToolCallsPerTurn,
+    // Text cut off by the output limit or a content filter is not an answer: it goes back for repair.
     isFinalAnswer: ({ context }) =>
       context.lastResponse !== null && context.lastResponse.toolCalls.length === 0 && context.lastResponse.refusal === null &&
-      (context.lastResponse.content ?? '').trim() !== '',
+      (context.lastResponse.content ?? '').trim() !== '' && !cutOffReasons.has(context.lastResponse.finishReason ?? ''),
     repairsExhausted: ({ context }) => repairsExhausted(context),
     canSwitchModel: ({ context }) => context.fallbackModels.length > 0,
     loopDetected: ({ context }) => loopEvidence(context) !== undefined,
@@ -117,6 +119,12 @@ export const sessionMachine = setup({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
     })),
     recordToolResults: assign(({ context }) => answerEveryToolCall(context)),
+    stopOpenToolCalls: enqueueActions(({ context, enqueue }) => {
+      for (const call of context.accepted) {
+        if (context.outcomes[call.callId] === undefined) enqueue.stopChild(`${toolCallActorPrefix}${call.callId}`);
+      }
+    }),
+    abandonOpenToolCalls: assign(({ context }) => abandonOpenToolCalls(context)),
     askForRepair: assign(({ context }) => requestRepair(context)),
     switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),
     refocus: assign(({ context }) => refocusOnLoop(context)),
@@ -164,7 +172,15 @@ export const sessionMachine = setup({
   output: ({ context }) => sessionResultOf(context),
   on: {
     'session.cancel': { target: '.cancelled', actions: { type: 'recordCancellation', params: ({ event }) => event.reason } },
-    'session.escalate': { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
+    'session.escalate': [
+      {
+        // Tool calls in flight are stopped and answered first: a resumed conversation must be valid for the API.
+        guard: stateIn('running_tools'),
+        target: '.escalated',
+        actions: ['stopOpenToolCalls', 'abandonOpenToolCalls', { type: 'recordEscalation', params: ({ event }) => event.reason }],
+      },
+      { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
+    ],
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
       guard: not(stateIn('escalated')),

@@ -62,3 +62,20 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
     outcomes: {},
   };
 }
+
+/**
+ * The session is leaving the turn before every call answered (a person took it over): the open
+ * calls are answered as abandoned, so the conversation stays valid for the API when it resumes.
+ */
+export function abandonOpenToolCalls(context: SessionContext): Partial<SessionContext> {
+  const outcomes = { ...context.outcomes };
+  for (const call of context.accepted) {
+    outcomes[call.callId] ??= {
+      status: 'error',
+      callId: call.callId,
+      durationMs: 0,
+      failure: { code: 'INTERNAL', retryable: false, message: `The call to ${call.name} was abandoned when the session was escalated; whether it ran is unknown.` },
+    };
+  }
+  return answerEveryToolCall({ ...context, outcomes });
+}

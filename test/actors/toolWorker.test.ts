@@ -416,3 +416,32 @@ describe('a side-effecting call whose handler outlives its deadline', () => {
     expect(runs).toBe(1);
   });
 });
+
+describe('a result larger than a NATS message', () => {
+  let server: NatsServerProcess;
+  let nc: NatsConnection;
+  let worker: ToolWorker;
+  const huge = defineTool({
+    name: 'dump_all',
+    description: 'Returns two megabytes.',
+    input: z.object({}),
+    output: z.object({ blob: z.string() }),
+    handler: () => ({ blob: 'x'.repeat(2 * 1024 * 1024) }),
+  });
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    worker = await startWorker({ domain: 'dump', tools: [huge], nats: nc });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  // Regression: the reply could not be sent, so the caller timed out and retried the whole call.
+  it('gets a structured error at once, saying to ask for less', async () => {
+    const { reply } = await call(nc, 'dump', 'dump_all', toolRequest('dump_all', {}));
+    expect(failureOf(reply)).toMatchObject({ code: 'INVALID_INPUT', retryable: false, message: expect.stringContaining('Ask for less') });
+  });
+});

@@ -143,6 +143,41 @@ describe('sessionMachine', () => {
     });
   });
 
+  it('sends a reply cut off at the output limit back for repair instead of taking it as the answer', async () => {
+    const { result, model } = await runSession([{ ...answer('The total is 13 4'), finishReason: 'length' }, answer('The total is 13497.71.')]);
+    expect(result.outcome).toMatchObject({ status: 'completed', output: 'The total is 13497.71.' });
+    expect(model.calls[1]?.messages.at(-1)?.content).toContain('cut off at the output limit');
+  });
+
+  // Regression: tool calls in flight at an escalation were never answered, so the resumed conversation was invalid.
+  it('answers and stops the tool calls in flight when escalated, so the resumed conversation is valid', async () => {
+    const model = scriptedModelActor([askTools([{ id: 'a', name: 'calc_evaluate' }, { id: 'b', name: 'files_read' }]), answer('resumed')]);
+    let stopped = 0;
+    const actor = createActor(
+      sessionMachine.provide({
+        actors: {
+          callModel: model.logic,
+          triageToolCalls: acceptingTriage,
+          executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(({ signal }) => {
+            signal.addEventListener('abort', () => (stopped += 1));
+            return new Promise<ToolCallOutcome>(() => {});
+          }),
+        },
+      }),
+      { input: sessionInput() },
+    );
+    actor.start();
+    await waitFor(actor, (s) => s.matches('running_tools'));
+    actor.send({ type: 'session.escalate', reason: 'a person takes a look' });
+    expect(stopped).toBe(2);
+    const answered = actor.getSnapshot().context.conversation.filter((m) => m.role === 'tool');
+    expect(answered.map((m) => m.toolCallId)).toEqual(['a', 'b']);
+    expect(JSON.parse(answered[0]?.content ?? '{}')).toMatchObject({ ok: false, error: { code: 'INTERNAL', message: expect.stringContaining('abandoned when the session was escalated') } });
+    actor.send({ type: 'session.answer', answer: 'carry on' });
+    const result = (await toPromise(actor)) as SessionResult;
+    expect(result.outcome).toMatchObject({ status: 'completed', output: 'resumed' });
+  });
+
   describe('loop detection', () => {
     const same = () => askTools([{ id: `c${Math.random()}`, name: 'files_read', arguments: '{"path":"a.txt"}' }]);
 
