@@ -14,6 +14,7 @@ export class SessionTrace {
   #sessionSpan: Span;
   #sessionContext: Context;
   #turn: { number: number; span: Span; context: Context } | undefined;
+  #ended = false;
 
   constructor(tracer: Tracer, parent: Context, attributes: { sessionId: string; agentName: string; model: string }) {
     this.#tracer = tracer;
@@ -45,6 +46,7 @@ export class SessionTrace {
    * a new `invoke_agent` span, a child of the first, in the same trace.
    */
   resume(): void {
+    this.#ended = false;
     this.#turn = undefined;
     this.#sessionSpan = startSessionSpan(this.#tracer, this.#sessionContext, this.#attributes);
     this.#sessionSpan.addEvent('session.resumed');
@@ -56,8 +58,16 @@ export class SessionTrace {
     (this.#turn?.span ?? this.#sessionSpan).addEvent(name, attributes);
   }
 
+  /**
+   * Ends the session's spans with its outcome. Called at each stop (a final state, or parked as
+   * escalated); after a parked stop the spans are already ended, so a later end (say, a cancel of
+   * the parked session) opens a resumed span to carry the outcome instead of losing it.
+   */
   end(result: SessionResult): void {
+    if (this.#ended) this.resume();
+    this.#ended = true;
     this.#turn?.span.end();
+    this.#turn = undefined;
     const span = this.#sessionSpan;
     const { outcome } = result;
     span.setAttributes({

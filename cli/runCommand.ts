@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { attachSession, cancelSession, startSession } from '../client/sessionClient.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
 import { createLogger } from '../observability/logger.ts';
-import type { SessionFinished } from '../transport/messages.ts';
+import type { SessionEvent, SessionFinished } from '../transport/messages.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
 import { readEnvironment } from './environment.ts';
 import { describeEvent, describeOutcome, LiveStatusLine } from './progressDisplay.ts';
@@ -54,20 +54,18 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
   if (run.queued) process.stderr.write(`troupe: no orchestrator is running; session ${run.sessionId} is queued and starts when one does\n`);
   const live = !options.json && out.isTTY ? new LiveStatusLine(out) : undefined;
   const stopFollowing = () => ('detach' in run ? run.detach() : run.stop());
-  let gaveUp = false;
+  let last: SessionEvent | undefined;
+  let lastWords: NodeJS.Timeout | undefined;
   const timer = setTimeout(() => {
-    // A session this client started is cancelled; one it only attached to is left alone.
-    if (options.attach) {
-      gaveUp = true;
-      process.stderr.write(`troupe: no result after ${options.timeoutMs / 1000} s; no longer following session ${run.sessionId}\n`);
-      stopFollowing();
-      return;
-    }
-    process.stderr.write(`troupe: no result after ${options.timeoutMs / 1000} s; cancelling session ${run.sessionId}\n`);
-    void run.cancel('the client timed out').catch(() => stopFollowing());
+    // A session this client started is cancelled; one it only attached to is left alone. Either way
+    // the client stops waiting soon after, even if no orchestrator is left to answer.
+    process.stderr.write(`troupe: no result after ${options.timeoutMs / 1000} s; ${options.attach ? 'no longer following' : 'cancelling'} session ${run.sessionId}\n`);
+    if (!options.attach) void run.cancel('the client timed out').catch(() => undefined);
+    lastWords = setTimeout(stopFollowing, options.attach ? 0 : 10_000);
   }, options.timeoutMs);
   try {
     for await (const event of run.events) {
+      last = event;
       if (options.json) out.write(`${JSON.stringify(event)}\n`);
       else if (live) live.show(event);
       else {
@@ -77,10 +75,13 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
     }
   } finally {
     clearTimeout(timer);
+    clearTimeout(lastWords);
     live?.stop();
+    stopFollowing();
   }
-  stopFollowing();
-  if (gaveUp) throw new Error(`gave up following session ${run.sessionId} after ${options.timeoutMs / 1000} s; it may still be running`);
+  if (last?.type !== 'session.finished') {
+    throw new Error(`stopped following session ${run.sessionId} before it finished; it may still be running (troupe run --attach ${run.sessionId})`);
+  }
   const finished = await run.finished;
   if (!options.json) out.write(`${describeOutcome(finished)}\n`);
   return finished;

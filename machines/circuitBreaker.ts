@@ -63,4 +63,5 @@ export const circuitBreakerMachine = setup({
   },
 });
 
-export type CircuitState = 'closed' | 'open' | 'half_open' | 'probing';
+export const CircuitState = z.enum(['closed', 'open', 'half_open', 'probing']);
+export type CircuitState = z.infer<typeof CircuitState>;

@@ -67,8 +67,8 @@ const budgetSpentOut = (context: SessionContext) =>
  * over (`escalated`), something unrecoverable happens (`failed`) or the caller cancels.
  *
  * Pure: the model call, the tool-call triage and the tool calls themselves are actors the host
- * provides; the wall-clock budget is the `wallClockBudget` delay, which a host resuming a session
- * replaces with the time that is left.
+ * provides; the wall-clock budget is a deadline in context whose timer the host arms (and re-arms
+ * after a restore) and reports as `session.deadline_reached`.
  */
 export const sessionMachine = setup({
   types: {

@@ -18,7 +18,6 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
   const asked = context.lastResponse?.toolCalls ?? [];
   const messages: ChatMessage[] = [];
   const entries: LedgerEntry[] = [];
-  // Every tool call the model made gets exactly one answer, in the order it asked.
   for (const request of asked) {
     const call = context.accepted.find((c) => c.toolCallId === request.id);
     const outcome = call ? context.outcomes[call.callId] : undefined;

@@ -4,7 +4,7 @@ import { RetryPolicy, type RetryPolicyInput } from '../machines/retryPolicy.ts';
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
-  /** Aborted when the call's deadline passes or the worker shuts down; pass it to any IO. */
+  /** Aborted when the call's deadline passes; pass it to any IO. (A draining worker lets calls in flight finish.) */
   readonly signal: AbortSignal;
   /** Unique per call and stable across retries: the idempotency key. */
   readonly callId: string;

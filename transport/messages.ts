@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { BudgetNameSchema } from '../machines/budgets.ts';
+import { CircuitState } from '../machines/circuitBreaker.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
 import { SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
@@ -182,8 +183,8 @@ export const SessionEvent = z.discriminatedUnion('type', [
     ...eventBase,
     type: z.literal('tool.breaker.changed'),
     tool: z.string(),
-    from: z.enum(['closed', 'open', 'half_open', 'probing']),
-    to: z.enum(['closed', 'open', 'half_open', 'probing']),
+    from: CircuitState,
+    to: CircuitState,
   }),
   z.object({
     ...eventBase,

@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { parseRunArgs } from '../../cli/runCommand.ts';
+import { PassThrough } from 'node:stream';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, inject, it } from 'vitest';
+import { followSession, parseRunArgs } from '../../cli/runCommand.ts';
 import { UsageError } from '../../cli/usageError.ts';
 
 function errorOf(args: string[]): unknown {
@@ -60,5 +62,20 @@ describe('parseRunArgs', () => {
     }
     // Written as two arguments, a negative number looks like a flag to parseArgs.
     expect(errorOf(['the task', '--timeout', '-5'])).toMatchObject({ code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+  });
+});
+
+describe('followSession', () => {
+  // Regression: when nobody could answer, the client waited forever for a session.finished.
+  it('gives up after its timeout with an error naming the session, instead of hanging', async () => {
+    const nc = await connect({ servers: inject('natsUrl') });
+    try {
+      const sink = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+      await expect(followSession(nc, { attach: 'nobody-runs-this', json: true, timeoutMs: 200 }, sink)).rejects.toThrow(
+        'stopped following session nobody-runs-this before it finished',
+      );
+    } finally {
+      await nc.close();
+    }
   });
 });
