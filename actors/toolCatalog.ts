@@ -9,6 +9,8 @@ import { isNoResponders } from '../transport/natsConnection.ts';
 import { subjects } from '../transport/subjects.ts';
 import { decodeWireMessage } from '../transport/wireMessage.ts';
 
+const missedRoundsBeforeRemoval = 2;
+
 /** A tool as the orchestrator knows it: discovered from a running pool, never from a hand-kept list. */
 export interface CatalogTool {
   readonly name: string;
@@ -48,6 +50,7 @@ export class ToolCatalog {
   readonly #quietPeriodMs: number;
   readonly #validators = new Map<string, z.ZodType>();
   #tools = new Map<string, CatalogTool>();
+  readonly #misses = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #announcements: Subscription | undefined;
   #round: Promise<void> | undefined;
@@ -146,9 +149,22 @@ export class ToolCatalog {
       }
     }
     const before = new Set(this.#tools.keys());
-    this.#tools = found;
-    const added = [...found.keys()].filter((n) => !before.has(n));
-    const removed = [...before].filter((n) => !found.has(n));
+    // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row.
+    const next = new Map<string, CatalogTool>(found);
+    for (const [name, tool] of this.#tools) {
+      if (found.has(name)) {
+        this.#misses.delete(name);
+        continue;
+      }
+      const misses = (this.#misses.get(name) ?? 0) + 1;
+      if (misses < missedRoundsBeforeRemoval) {
+        this.#misses.set(name, misses);
+        next.set(name, tool);
+      } else this.#misses.delete(name);
+    }
+    this.#tools = next;
+    const added = [...next.keys()].filter((n) => !before.has(n));
+    const removed = [...before].filter((n) => !next.has(n));
     if (added.length > 0 || removed.length > 0) this.#logger.info({ added, removed }, 'tool catalog changed');
   }
 

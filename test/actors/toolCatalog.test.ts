@@ -181,7 +181,20 @@ describe('ToolCatalog', () => {
 
     await second.stop();
     await catalog.refresh();
+    // One round without the pool may be a blip: the tool stays until a second round confirms it is gone.
+    expect(catalog.get('omega_lookup')).toBeDefined();
+    await catalog.refresh();
     expect(catalog.get('omega_lookup')).toBeUndefined();
     expect(catalog.list()).toEqual([]);
+  });
+
+  // Regression: one discovery round that got no answers (a NATS blip) emptied the catalog.
+  it('keeps its tools through one round that gets no answers', async () => {
+    const catalog = newCatalog();
+    const pool = await startPool('sigma');
+    await catalog.refresh();
+    await pool.stop();
+    await catalog.refresh();
+    expect(catalog.get('sigma_lookup')?.name).toBe('sigma_lookup');
   });
 });
