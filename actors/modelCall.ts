@@ -19,6 +19,29 @@ export interface ModelEndpoint {
   /** `gen_ai.provider.name` on model spans: `openai`, or your endpoint's name (`vllm`, `ollama`, …). */
   providerName: string;
   prices: PriceTable;
+  /**
+   * Per attempt: `requestMs` for the whole streamed answer, `idleMs` between two chunks. A stream
+   * that stalls is aborted and retried like a timeout (the client's own timeout stops at the headers).
+   */
+  timeouts?: { requestMs?: number; idleMs?: number };
+}
+
+/** An attempt that took too long or went quiet mid-stream; retried like a timeout. */
+export class ModelStallError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A failed attempt that had already streamed tokens: the provider bills them, so the session counts them. */
+class PartialAttemptError extends Error {
+  readonly partialUsage: { inputTokens: number; outputTokens: number };
+  constructor(cause: unknown, partialUsage: { inputTokens: number; outputTokens: number }) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = new.target.name;
+    this.partialUsage = partialUsage;
+  }
 }
 
 export interface ModelCallDependencies {
@@ -56,6 +79,8 @@ interface FailureVerdict {
 
 /** Whether a failed model call is worth retrying on the same model, and after how long. */
 export function judgeModelFailure(error: unknown): FailureVerdict {
+  if (error instanceof PartialAttemptError) return judgeModelFailure(error.cause);
+  if (error instanceof ModelStallError) return { retryable: true, reason: error.message };
   if (error instanceof APIConnectionError) return { retryable: true, reason: `connection failed: ${error.message}` };
   if (error instanceof APIError && typeof error.status === 'number') {
     // The client's message already starts with the status ("429 Rate limit…") when the body had one.
@@ -125,6 +150,8 @@ export function createModelCaller(deps: ModelCallDependencies) {
     const models = [input.model, ...input.fallbackModels];
     let last: FailureVerdict | undefined;
     let lastError: unknown;
+    // Tokens of attempts that failed after streaming: billed by the provider, so counted here.
+    let lost = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
     for (const [index, model] of models.entries()) {
       if (index > 0) {
         const from = models[index - 1] as string;
@@ -134,9 +161,19 @@ export function createModelCaller(deps: ModelCallDependencies) {
       }
       for (let attempt = 1; attempt <= deps.retry.maxAttempts; attempt++) {
         try {
-          return await callOnce(deps, { ...input, model }, signal);
+          const response = await callOnce(deps, { ...input, model }, signal);
+          if (lost.inputTokens + lost.outputTokens === 0) return response;
+          return {
+            ...response,
+            usage: { inputTokens: response.usage.inputTokens + lost.inputTokens, outputTokens: response.usage.outputTokens + lost.outputTokens },
+            costUsd: response.costUsd + lost.costUsd,
+          };
         } catch (error) {
           if (signal.aborted || error instanceof APIUserAbortError) throw error;
+          if (error instanceof PartialAttemptError) {
+            const price = priceOf(model, deps.endpoint.prices);
+            lost = addUsage(lost, { ...error.partialUsage, costUsd: costOfCall(price, error.partialUsage) });
+          }
           lastError = error;
           last = judgeModelFailure(error);
           if (!last.retryable || attempt === deps.retry.maxAttempts) break;
@@ -169,6 +206,22 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       serverPort: Number(baseUrl.port || (baseUrl.protocol === 'https:' ? 443 : 80)),
     });
     const started = performance.now();
+    // This attempt's own abort: the session's signal, or one of its two stall timers.
+    const attempt = new AbortController();
+    const forward = () => attempt.abort(signal.reason);
+    signal.addEventListener('abort', forward, { once: true });
+    let stalled: string | undefined;
+    const stall = (why: string) => () => {
+      stalled = why;
+      attempt.abort(new ModelStallError(why));
+    };
+    const requestMs = endpoint.timeouts?.requestMs ?? 180_000;
+    const idleMs = endpoint.timeouts?.idleMs ?? 60_000;
+    const overall = setTimeout(stall(`${input.model} did not finish its answer within ${requestMs} ms`), requestMs);
+    let idle = setTimeout(stall(`${input.model} sent nothing for ${idleMs} ms`), idleMs);
+    let streamed = false;
+    let content = '';
+    const calls: Array<{ id: string; name: string; arguments: string }> = [];
     try {
       const tools = deps.tools();
       const stream = await endpoint.client.chat.completions.create(
@@ -180,16 +233,17 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
           stream_options: { include_usage: true },
         },
         // Troupe's retry loop is the only one: retries in the client too would multiply.
-        { signal, maxRetries: 0 },
+        { signal: attempt.signal, maxRetries: 0, timeout: requestMs },
       );
-      let content = '';
       let refusal = '';
       let responseModel = input.model;
       let responseId: string | undefined;
       let finishReason: string | null = null;
       let reported: { prompt_tokens: number; completion_tokens: number } | undefined;
-      const calls: Array<{ id: string; name: string; arguments: string }> = [];
       for await (const chunk of stream) {
+        streamed = true;
+        clearTimeout(idle);
+        idle = setTimeout(stall(`${input.model} sent nothing for ${idleMs} ms`), idleMs);
         responseModel = chunk.model || responseModel;
         responseId ??= chunk.id;
         if (chunk.usage) reported = chunk.usage;
@@ -205,6 +259,9 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
         }
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
+      // An aborted stream can end quietly instead of throwing: what it produced is not an answer.
+      if (stalled) throw new ModelStallError(stalled);
+      if (signal.aborted) throw signal.reason;
       const toolCalls: ModelToolCall[] = calls
         .filter((c) => c !== undefined)
         .map((c, index) => ({ id: c.id || `call_${input.turn}_${index}`, name: c.name, arguments: c.arguments }));
@@ -250,12 +307,22 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
         durationMs: Number((performance.now() - started).toFixed(3)),
       });
       return response;
-    } catch (error) {
+    } catch (caught) {
+      const error = stalled && !signal.aborted ? new ModelStallError(stalled) : caught;
       const message = error instanceof Error ? error.message : String(error);
       recordSpanFailure(span, error instanceof Error ? error.constructor.name : 'Error', message);
       deps.logger.warn({ err: error, turn: input.turn, model: input.model }, 'model call failed');
+      if (streamed && !signal.aborted) {
+        throw new PartialAttemptError(error, {
+          inputTokens: estimateTokens(JSON.stringify(input.messages)),
+          outputTokens: estimateTokens(content + JSON.stringify(calls)),
+        });
+      }
       throw error;
     } finally {
+      clearTimeout(overall);
+      clearTimeout(idle);
+      signal.removeEventListener('abort', forward);
       span.end();
     }
 }
