@@ -1,7 +1,8 @@
 import type { ToolDefinition } from '../tools/defineTool.ts';
 import { calcTools } from './calc/calcTools.ts';
 import { dbTools } from './db/dbTools.ts';
-import { openShopDatabase } from './db/shopDatabase.ts';
+import { IsolatedQueries } from './db/isolatedQueries.ts';
+import { openShopDatabase, shopDatabaseFile } from './db/shopDatabase.ts';
 import { filesTools } from './files/filesTools.ts';
 
 /** What every example domain factory is given; each takes what it needs and ignores the rest. */
@@ -16,7 +17,11 @@ export interface ExampleDomainOptions {
  */
 export const exampleDomains = {
   files: (options: ExampleDomainOptions): ToolDefinition[] => filesTools({ workspace: options.workspace }),
-  db: (_options: ExampleDomainOptions): ToolDefinition[] => dbTools({ database: openShopDatabase() }),
+  db: (_options: ExampleDomainOptions): ToolDefinition[] => {
+    const file = shopDatabaseFile();
+    // Queries run in a child process killed at their deadline: one runaway query cannot block the pool member.
+    return dbTools({ database: openShopDatabase({ path: file }), queries: new IsolatedQueries(file) });
+  },
   calc: (_options: ExampleDomainOptions): ToolDefinition[] => calcTools(),
 } as const;
 

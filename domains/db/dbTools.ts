@@ -6,6 +6,46 @@ import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 export interface DbToolsOptions {
   /** An open connection, ideally read-only (see `openShopDatabase`); the caller closes it. */
   database: DatabaseSync;
+  /**
+   * Where `db_query` runs: a child process killed at the call's deadline. Without it queries run in
+   * this process, where a runaway query (an unbounded recursive CTE) blocks it for good.
+   */
+  queries?: { run(sql: string, maxRows: number, signal: AbortSignal): Promise<QueryResult> };
+}
+
+/** What `db_query` returns. */
+export interface QueryResult {
+  columns: string[];
+  rows: Record<string, unknown>[];
+  rowCount: number;
+  truncated: boolean;
+}
+
+/**
+ * Runs one read-only query on `database` and reads at most `maxRows` rows; every refusal is a
+ * ToolError the model can act on. Used in-process and by the isolated query process alike.
+ */
+export function runReadOnlyQuery(database: DatabaseSync, sql: string, maxRows: number): QueryResult {
+  checkReadOnlyStatement(sql);
+  try {
+    const statement = database.prepare(sql);
+    statement.setReadBigInts(true);
+    statement.setReturnArrays(true);
+    const columns = uniqueNames(statement.columns().map((column) => column.name));
+    const rows: Record<string, unknown>[] = [];
+    let truncated = false;
+    // Iterate rather than all(): a query matching a million rows reads maxRows + 1 of them.
+    for (const row of statement.iterate() as Iterable<SQLOutputValue[]>) {
+      if (rows.length === maxRows) {
+        truncated = true;
+        break;
+      }
+      rows.push(Object.fromEntries(columns.map((name, i) => [name, toJsonValue(row[i] ?? null)])));
+    }
+    return { columns, rows, rowCount: rows.length, truncated };
+  } catch (error) {
+    throw fromSqliteError(error);
+  }
 }
 
 /** What the model reads when a query would write: the rule, and what it may send instead. */
@@ -183,27 +223,10 @@ export function dbTools(options: DbToolsOptions): ToolDefinition[] {
       rowCount: z.number().int().nonnegative(),
       truncated: z.boolean(),
     }),
-    handler: ({ sql, maxRows }) => {
+    handler: async ({ sql, maxRows }, { signal }) => {
+      // The text check is cheap and gives the clearest refusal; the process boundary is for what runs long.
       checkReadOnlyStatement(sql);
-      try {
-        const statement = database.prepare(sql);
-        statement.setReadBigInts(true);
-        statement.setReturnArrays(true);
-        const columns = uniqueNames(statement.columns().map((column) => column.name));
-        const rows: Record<string, unknown>[] = [];
-        let truncated = false;
-        // Iterate rather than all(): a query matching a million rows reads maxRows + 1 of them.
-        for (const row of statement.iterate() as Iterable<SQLOutputValue[]>) {
-          if (rows.length === maxRows) {
-            truncated = true;
-            break;
-          }
-          rows.push(Object.fromEntries(columns.map((name, i) => [name, toJsonValue(row[i] ?? null)])));
-        }
-        return { columns, rows, rowCount: rows.length, truncated };
-      } catch (error) {
-        throw fromSqliteError(error);
-      }
+      return options.queries ? await options.queries.run(sql, maxRows, signal) : runReadOnlyQuery(database, sql, maxRows);
     },
   });
 

@@ -39,11 +39,7 @@ function buildShopDatabase(file: string): void {
  * else to clean up.
  */
 export function openShopDatabase(options: OpenShopDatabaseOptions = {}): DatabaseSync {
-  if (options.path !== undefined) {
-    const file = resolve(options.path);
-    if (!existsSync(file)) buildShopDatabase(file);
-    return openReadOnly(file);
-  }
+  if (options.path !== undefined) return openReadOnly(shopDatabaseFile(options.path));
   const dir = mkdtempSync(join(tmpdir(), 'troupe-shop-'));
   try {
     const file = join(dir, 'shop.db');
@@ -61,4 +57,21 @@ function openReadOnly(file: string): DatabaseSync {
   const database = new DatabaseSync(file, { readOnly: true });
   database.exec('PRAGMA query_only = ON');
   return database;
+}
+
+/**
+ * The path of a shop database file that other processes can open too (the isolated query process
+ * does): `path` built if missing, or a fresh temporary copy removed when this process exits.
+ */
+export function shopDatabaseFile(path?: string): string {
+  if (path !== undefined) {
+    const file = resolve(path);
+    if (!existsSync(file)) buildShopDatabase(file);
+    return file;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-shop-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'shop.db');
+  buildShopDatabase(file);
+  return file;
 }
