@@ -53,6 +53,8 @@ export interface OrchestratorOptions {
    * elsewhere within about this long.
    */
   leaseTtlMs?: number;
+  /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
+  durable?: boolean;
 }
 
 export interface Orchestrator {
@@ -95,7 +97,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   await catalog.start();
   const sessions = new Map<string, HostedSession>();
   let durability: Durability | undefined;
-  try {
+  if (options.durable !== false) try {
     durability = {
       checkpoints: await CheckpointStore.open(options.nats),
       leases: await SessionLeases.open(options.nats, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),

@@ -118,12 +118,18 @@ async function main(): Promise<void> {
   const client = await connect({ servers: server.url });
   const worker = await startWorker({ domain: 'bench', tools: benchTools, nats: workerConnection });
   const agent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 100, maxWallClockMs: 600_000 } });
-  const orchestrator = await startOrchestrator({
+  const orchestratorOptions = {
     nats: orchestratorConnection,
     model: { client: new OpenAI({ baseURL: model.url, apiKey: 'bench', maxRetries: 0 }), providerName: 'openai', prices: defaultPriceTable },
     defaultModel: 'scripted',
     agents: [agent],
-  });
+  };
+  // First without checkpoints, for the price of durability per step; then durable, as deployed.
+  const ephemeral = await startOrchestrator({ ...orchestratorOptions, durable: false });
+  await runSessions(client, 2, 4);
+  const withoutCheckpoints = await runSessions(client, 1, quick ? 10 : 30);
+  await ephemeral.stop({ graceMs: 0 });
+  const orchestrator = await startOrchestrator(orchestratorOptions);
 
   console.log(`Troupe benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}`);
   await runSessions(client, 4, 8); // warm-up: JIT, connections, discovery
@@ -136,6 +142,8 @@ async function main(): Promise<void> {
   console.log('\norchestrator overhead (scripted model over HTTP, no-op tool; model and tool time excluded)');
   console.log(`  per step:      median ${fmt(stepMedian)} ms, p99 ${fmt(percentile(single.stepOverheads, 99))} ms  (${fmt(stepMedian / floor1.median, 1)}× floor)`);
   console.log(`  per tool call: median ${fmt(toolMedian)} ms, p99 ${fmt(percentile(single.toolOverheads, 99))} ms  (${fmt(toolMedian / floor1.median, 1)}× floor; dispatch + NATS + worker validation)`);
+  const ephemeralMedian = percentile(withoutCheckpoints.stepOverheads, 50);
+  console.log(`  checkpointing: ${fmt(stepMedian - ephemeralMedian)} ms per step (median per step ${fmt(ephemeralMedian)} ms without checkpoints, ${fmt(stepMedian)} ms with)`);
 
   console.log('\ntool calls per second through one pool (one worker)');
   for (const concurrency of quick ? [1, 50] : [1, 50, 500]) {
