@@ -21,6 +21,7 @@ import { hostSession, type Durability, type HostedSession } from './sessionHost.
 import { CheckpointStore } from './checkpointStore.ts';
 import { SessionLeases, type Lease } from './sessionLeases.ts';
 import { startSessionResumer } from './sessionResumer.ts';
+import type { ApprovalPolicy } from './toolCallTriage.ts';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ResultShapingLimits } from '../tools/resultShaping.ts';
@@ -55,6 +56,10 @@ export interface OrchestratorOptions {
   leaseTtlMs?: number;
   /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
   durable?: boolean;
+  /** Calls a person must approve beyond the tools that require it themselves, e.g. writes outside a scratch folder. */
+  approvalPolicy?: ApprovalPolicy;
+  /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
+  approvalTimeoutMs?: number;
 }
 
 export interface Orchestrator {
@@ -122,6 +127,8 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     catalog,
     breakers,
     ...(durability ? { durability } : {}),
+    approvalTimeoutMs: options.approvalTimeoutMs ?? 15 * 60 * 1000,
+    ...(options.approvalPolicy ? { approvalPolicy: options.approvalPolicy } : {}),
     largeResults: ResultShapingLimits.parse(options.largeResults ?? {}),
     ...(results ? { results } : {}),
     endpoint: options.model,

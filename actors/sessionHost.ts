@@ -21,7 +21,7 @@ import { SessionEventPublisher } from './sessionEvents.ts';
 import type { Lease, SessionLeases } from './sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
-import { createToolCallTriage } from './toolCallTriage.ts';
+import { createToolCallTriage, type ApprovalPolicy } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
@@ -39,6 +39,8 @@ export interface SessionHostDependencies {
   largeResults: ResultShapingLimits;
   results?: ResultStore;
   durability?: Durability;
+  approvalPolicy?: ApprovalPolicy;
+  approvalTimeoutMs: number;
   endpoint: ModelEndpoint;
   defaultModel: string;
   tracer: Tracer;
@@ -118,7 +120,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         tools: () => deps.catalog.list().filter(allows).map(toFunctionTool),
         usageSoFar: () => actor.getSnapshot().context.usage,
       }),
-      triageToolCalls: createToolCallTriage({ catalog: deps.catalog, allows, events }),
+      triageToolCalls: createToolCallTriage({
+        catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
+        ...(deps.approvalPolicy ? { approvalPolicy: deps.approvalPolicy } : {}),
+      }),
       executeToolCall: createToolDispatcher({
         ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
@@ -171,10 +176,14 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         })
       : undefined;
 
-  const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, logger);
+  const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
   let parked = false;
+  let wasInterrupted = false;
+  let armedApproval: number | null = null;
+  let approvalTimer: NodeJS.Timeout | undefined;
+  void ended.then(() => clearTimeout(approvalTimer));
   const finished = new Promise<SessionFinished>((resolve) => {
     const finish = (result: SessionResult, final: boolean) => {
       if (lost) return;
@@ -209,6 +218,32 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         }
         if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
         parked = snapshot.matches('escalated');
+        const deadline = snapshot.matches('awaiting_approval') ? snapshot.context.approvalDeadline : null;
+        if (deadline !== armedApproval) {
+          clearTimeout(approvalTimer);
+          armedApproval = deadline;
+          if (deadline !== null) {
+            const { context } = snapshot;
+            const waiting = context.accepted.filter((c) => c.requiresApproval && !c.approval);
+            events.publish({
+              type: 'approval.requested', turn: context.turn, expiresAt: new Date(deadline).toISOString(),
+              calls: waiting.map((c) => ({ callId: c.callId, tool: c.name, arguments: c.arguments })),
+            });
+            sessionTrace.addEvent('approval.requested', { calls: waiting.length });
+            logger.info({ calls: waiting.map((c) => c.name) }, 'waiting for approval');
+            // Armed from the stored deadline, so it holds across a restart too.
+            approvalTimer = setTimeout(() => {
+              events.publish({ type: 'approval.decided', decision: 'expired', by: 'troupe' });
+              actor.send({ type: 'session.approval_expired' });
+            }, Math.max(0, deadline - Date.now()));
+          }
+        }
+        const interrupted = snapshot.matches('interrupted');
+        if (interrupted && !wasInterrupted) {
+          events.publish({ type: 'session.interrupted', turn: snapshot.context.turn });
+          sessionTrace.addEvent('session.interrupted', { turn: snapshot.context.turn });
+        }
+        wasInterrupted = interrupted;
       },
       complete: () => finish(actor.getSnapshot().output as SessionResult, true),
       error: (error) => {

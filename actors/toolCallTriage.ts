@@ -7,8 +7,14 @@ import { parseToolArgumentsJson, validateToolArguments } from '../tools/validati
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 
+/** A deployment's own rule: must a person approve this call, whatever the tool's definition says? */
+export type ApprovalPolicy = (call: { tool: string; arguments: Record<string, unknown> }) => boolean;
+
 export interface TriageDependencies {
   catalog: ToolCatalog;
+  approvalPolicy?: ApprovalPolicy;
+  /** How long a call may wait for approval before it is denied. */
+  approvalTimeoutMs: number;
   /** Whether this session's agent may use a tool. */
   allows: (tool: CatalogTool) => boolean;
   events: SessionEventPublisher;
@@ -63,8 +69,10 @@ export function createToolCallTriage(deps: TriageDependencies) {
       accepted.push({
         callId: randomUUID(), toolCallId: request.id, name: tool.name, arguments: parsed.value as Record<string, unknown>,
         retry: tool.retry, fallbacks: tool.fallbacks,
+        requiresApproval: tool.requiresApproval || (deps.approvalPolicy?.({ tool: tool.name, arguments: parsed.value as Record<string, unknown> }) ?? false),
       });
     }
-    return { accepted, rejected };
+    // The deadline is stored with the session (it survives a restart); the machine reads no clock.
+    return accepted.some((c) => c.requiresApproval) ? { accepted, rejected, approvalDeadline: Date.now() + deps.approvalTimeoutMs } : { accepted, rejected };
   });
 }

@@ -25,6 +25,7 @@ export interface CatalogTool {
   readonly sideEffects: boolean;
   readonly retry: RetryPolicy;
   readonly fallbacks: string[];
+  readonly requiresApproval: boolean;
   /** Service instance ids of the pool members that answered the latest discovery round. */
   readonly instances: ReadonlySet<string>;
 }
@@ -192,6 +193,7 @@ export class ToolCatalog {
       sideEffects: metadata[toolMetadataKeys.sideEffects] === 'true',
       retry: retry.success ? retry.data : RetryPolicy.parse({}),
       fallbacks: fallbacks.success ? fallbacks.data : [],
+      requiresApproval: metadata[toolMetadataKeys.requiresApproval] === 'true',
       instances: new Set(),
     };
   }

@@ -71,6 +71,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     const request: ToolRequest = {
       type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
       arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
+      ...(input.call.approval ? { approval: input.call.approval } : {}),
     };
     let attempt: ToolCallAttempt;
     try {

@@ -114,6 +114,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         [toolMetadataKeys.sideEffects]: String(tool.sideEffects),
         [toolMetadataKeys.retry]: JSON.stringify(tool.retry),
         [toolMetadataKeys.fallbacks]: JSON.stringify(tool.fallbacks),
+        [toolMetadataKeys.requiresApproval]: String(tool.requiresApproval),
       },
     })),
   });
@@ -146,6 +147,10 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
 
   /** What the worker sends for one call: `undefined` when a fault says to send nothing. */
   const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply | undefined> => {
+    if (tool.requiresApproval && !request.approval) {
+      callLogger.warn('refused a call that requires approval but carries none');
+      return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(ToolFailureCode.FORBIDDEN, `${tool.name} runs only with a person's approval, and this call carries none.`) };
+    }
     const fault = faults?.next(tool.name);
     if (fault) callLogger.warn({ fault }, `injecting fault: ${fault.kind}`);
     switch (fault?.kind) {

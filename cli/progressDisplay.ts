@@ -10,6 +10,14 @@ export function describeEvent(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
       return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model} · trace ${event.traceId}`;
+    case 'approval.requested':
+      return `  ⏸ waiting for approval until ${event.expiresAt}: ${event.calls.map((c) => `${c.tool} ${clip(JSON.stringify(c.arguments))} [${c.callId}]`).join('; ')}`;
+    case 'approval.decided':
+      return `  ${event.decision === 'approved' ? '✔' : '✘'} ${event.decision} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
+    case 'session.interrupted':
+      return `⏸ interrupted by a person after turn ${event.turn}; waiting for a redirect or continue`;
+    case 'session.redirected':
+      return `  ➜ new instruction from a person: ${clip(event.instruction)}`;
     case 'session.resumed':
       return `↺ resumed by ${event.owner} from its checkpoint (${event.state})${event.resentToolCalls.length > 0 ? `; re-sending ${event.resentToolCalls.map((c) => c.tool).join(', ')} with the same call ids` : ''}`;
     case 'turn.started':

@@ -20,6 +20,18 @@ export type SessionEvent =
    * XState \`after\` would not survive a restore from a checkpoint.
    */
   | { type: 'session.deadline_reached' }
+  /** A person approves calls waiting for approval (all of them when `callIds` is absent). */
+  | { type: 'session.approve'; by: string; at: string; callIds?: string[] }
+  /** A person denies calls waiting for approval; the model is told, with the reason. */
+  | { type: 'session.deny'; by: string; reason: string; callIds?: string[] }
+  /** The approval deadline passed (the host's timer): whatever still waits is denied. */
+  | { type: 'session.approval_expired' }
+  /** Pause at the next safe point. */
+  | { type: 'session.interrupt' }
+  /** A new instruction from a person: it reaches the model before its next call (and resumes an interrupted session). */
+  | { type: 'session.redirect'; instruction: string }
+  /** Resume an interrupted session as it was. */
+  | { type: 'session.continue' }
   // Tool-call children report here; their ids are `tool:<callId>`.
   | DoneActorEvent<ToolCallOutcome, string>
   | ErrorActorEvent<unknown, string>;
@@ -97,6 +109,8 @@ export const sessionMachine = setup({
     alreadyRefocused: ({ context }) => context.refocused,
     hasAcceptedCalls: ({ context }) => context.accepted.length > 0,
     hasToolCalls: ({ context }) => (context.lastResponse?.toolCalls.length ?? 0) > 0,
+    needsApproval: ({ context }) => context.accepted.some((c) => c.requiresApproval && !c.approval),
+    interruptRequested: ({ context }) => context.interruptRequested,
     allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
   },
   actions: {
@@ -114,7 +128,7 @@ export const sessionMachine = setup({
       rejected: [],
       outcomes: {},
     })),
-    recordTriage: assign((_, triage: ToolCallTriage) => ({ accepted: triage.accepted, rejected: triage.rejected })),
+    recordTriage: assign((_, triage: ToolCallTriage) => ({ accepted: triage.accepted, rejected: triage.rejected, approvalDeadline: triage.approvalDeadline ?? null })),
     recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
     })),
@@ -125,6 +139,38 @@ export const sessionMachine = setup({
       }
     }),
     abandonOpenToolCalls: assign(({ context }) => abandonOpenToolCalls(context)),
+    approveCalls: assign(({ context }, decision: { by: string; at: string; callIds?: string[] }) => ({
+      accepted: context.accepted.map((call) =>
+        call.requiresApproval && !call.approval && (!decision.callIds || decision.callIds.includes(call.callId))
+          ? { ...call, approval: { by: decision.by, at: decision.at } }
+          : call,
+      ),
+    })),
+    denyCalls: assign(({ context }, decision: { reason: string; callIds?: string[] }) => {
+      const denied = context.accepted.filter((c) => c.requiresApproval && !c.approval && (!decision.callIds || decision.callIds.includes(c.callId)));
+      return {
+        accepted: context.accepted.filter((c) => !denied.includes(c)),
+        rejected: [
+          ...context.rejected,
+          ...denied.map((c) => ({
+            toolCallId: c.toolCallId, name: c.name, rawArguments: JSON.stringify(c.arguments),
+            failure: { code: 'FORBIDDEN' as const, retryable: false, message: `A person did not approve this call to ${c.name}: ${decision.reason}` },
+          })),
+        ],
+      };
+    }),
+    clearApprovalDeadline: assign({ approvalDeadline: null }),
+    requestInterrupt: assign({ interruptRequested: true }),
+    clearInterrupt: assign({ interruptRequested: false }),
+    keepInstruction: assign(({ context }, instruction: string) => ({ pendingInstructions: [...context.pendingInstructions, instruction] })),
+    deliverInstructions: assign(({ context }) =>
+      context.pendingInstructions.length === 0
+        ? {}
+        : {
+            conversation: [...context.conversation, ...context.pendingInstructions.map((content) => ({ role: 'user' as const, content }))],
+            pendingInstructions: [],
+          },
+    ),
     askForRepair: assign(({ context }) => requestRepair(context)),
     switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),
     refocus: assign(({ context }) => refocusOnLoop(context)),
@@ -167,6 +213,9 @@ export const sessionMachine = setup({
     loopCheckFromTurn: 1,
     refocused: false,
     notices: [],
+    approvalDeadline: null,
+    interruptRequested: false,
+    pendingInstructions: [],
   }),
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
@@ -181,9 +230,11 @@ export const sessionMachine = setup({
       },
       { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
     ],
+    'session.interrupt': { actions: 'requestInterrupt' },
+    'session.redirect': { actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
-      guard: not(stateIn('escalated')),
+      guard: and([not(stateIn('escalated')), not(stateIn('interrupted'))]),
       target: '.budget_exhausted',
       actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs },
     },
@@ -191,7 +242,9 @@ export const sessionMachine = setup({
 
   states: {
     preparing: {
+      entry: 'deliverInstructions',
       always: [
+        { guard: 'interruptRequested', target: 'interrupted', actions: 'clearInterrupt' },
         {
           guard: 'budgetLeavesNoRoom',
           target: 'budget_exhausted',
@@ -253,8 +306,31 @@ export const sessionMachine = setup({
           },
         },
         triaged: {
-          always: [{ guard: 'hasAcceptedCalls', target: '#session.running_tools' }, { target: '#session.observing' }],
+          always: [
+            { guard: 'needsApproval', target: '#session.awaiting_approval' },
+            { guard: 'hasAcceptedCalls', target: '#session.running_tools' },
+            { target: '#session.observing' },
+          ],
         },
+      },
+    },
+    // Calls that need a person's approval wait here; the others wait with them, so the turn stays one turn.
+    awaiting_approval: {
+      on: {
+        'session.approve': { actions: { type: 'approveCalls', params: ({ event }) => event } },
+        'session.deny': { actions: { type: 'denyCalls', params: ({ event }) => event } },
+        'session.approval_expired': { actions: { type: 'denyCalls', params: { reason: 'the approval expired before anyone decided.' } } },
+      },
+      always: [
+        { guard: and([not('needsApproval'), 'hasAcceptedCalls']), target: 'running_tools', actions: 'clearApprovalDeadline' },
+        { guard: not('needsApproval'), target: 'observing', actions: 'clearApprovalDeadline' },
+      ],
+    },
+    // Paused by a person at a safe point (between turns); a redirect or a continue resumes it.
+    interrupted: {
+      on: {
+        'session.redirect': { target: 'preparing', actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
+        'session.continue': { target: 'preparing' },
       },
     },
     running_tools: {

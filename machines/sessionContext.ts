@@ -40,6 +40,12 @@ export interface SessionContext extends SessionInput {
   loopCheckFromTurn: number;
   refocused: boolean;
   notices: RecoveryNotice[];
+  /** Epoch milliseconds after which calls waiting for approval are denied; null when none waits. */
+  approvalDeadline: number | null;
+  /** A person asked to pause: the session stops at the next safe point (before the next model call). */
+  interruptRequested: boolean;
+  /** Instructions a person gave while a turn was under way: they reach the model before its next call. */
+  pendingInstructions: string[];
 }
 
 /** The latest text the model produced: a session's (partial) result. */

@@ -44,7 +44,8 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
     }
   }
   // A turn with any refused call is a repair turn: the model is being corrected, not making progress.
-  const repaired = context.rejected.length > 0;
+  // Only the model's own mistakes count: a person denying a call is not a repair.
+  const repaired = context.rejected.some((r) => r.failure.code === 'INVALID_INPUT' || r.failure.code === 'UNKNOWN_TOOL');
   const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
   const notices: RecoveryNotice[] = repaired
     ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,

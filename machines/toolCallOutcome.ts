@@ -14,6 +14,10 @@ export const PlannedToolCall = z.object({
   retry: RetryPolicy,
   /** Tools to try, in order, with the same arguments when this one is unavailable. */
   fallbacks: z.array(z.string()).default([]),
+  /** A person must approve the call before it is sent. */
+  requiresApproval: z.boolean().optional(),
+  /** Set when a person approved it: sent with the call, so the worker can check. */
+  approval: z.object({ by: z.string(), at: z.string() }).optional(),
 });
 export type PlannedToolCall = z.infer<typeof PlannedToolCall>;
 
@@ -29,6 +33,8 @@ export type RejectedToolCall = z.infer<typeof RejectedToolCall>;
 export const ToolCallTriage = z.object({
   accepted: z.array(PlannedToolCall),
   rejected: z.array(RejectedToolCall),
+  /** Epoch milliseconds after which calls still waiting for approval are denied (set when any needs one). */
+  approvalDeadline: z.number().optional(),
 });
 export type ToolCallTriage = z.infer<typeof ToolCallTriage>;
 

@@ -30,6 +30,11 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
   retry?: RetryPolicyInput;
   /** Tools to try instead, in order, with the same arguments, when this one is unavailable. */
   fallbacks?: string[];
+  /**
+   * A person must approve each call before it runs; the worker refuses a call that does not carry
+   * the approval. Deployments may require approval for more tools (the orchestrator's policy).
+   */
+  requiresApproval?: boolean;
 }
 
 /** A tool as workers serve it; build it with {@link defineTool}. */
@@ -98,6 +103,7 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
     domain: match[1] as string,
     retry: retry.data,
     fallbacks: spec.fallbacks ?? [],
+    requiresApproval: spec.requiresApproval ?? false,
     description: spec.description,
     input: spec.input,
     output: spec.output,

@@ -24,6 +24,8 @@ export const ToolRequest = z.object({
   arguments: z.record(z.string(), z.unknown()),
   /** Epoch milliseconds; the worker abandons the call after it. */
   deadline: z.number().int().positive(),
+  /** Who approved the call, for tools that require approval; the worker refuses such a call without it. */
+  approval: z.object({ by: z.string(), at: z.string() }).optional(),
 });
 export type ToolRequest = z.infer<typeof ToolRequest>;
 
@@ -57,10 +59,20 @@ export const SessionStartReply = z.discriminatedUnion('type', [
 ]);
 export type SessionStartReply = z.infer<typeof SessionStartReply>;
 
+const person = z.string().trim().min(1).default('a person');
 export const SessionControl = z.discriminatedUnion('type', [
   z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client') }),
   /** A person's answer to an escalated session; it resumes the loop. */
   z.object({ type: z.literal('session.answer'), answer: z.string().trim().min(1, 'the answer is empty') }),
+  /** Approve calls waiting for approval: the listed ones, or all. */
+  z.object({ type: z.literal('session.approve'), by: person, callIds: z.array(z.string()).optional() }),
+  z.object({ type: z.literal('session.deny'), by: person, reason: z.string().trim().min(1).default('denied'), callIds: z.array(z.string()).optional() }),
+  /** Pause at the next safe point (before the next model call). */
+  z.object({ type: z.literal('session.interrupt') }),
+  /** A new instruction for the model; also resumes an interrupted session. */
+  z.object({ type: z.literal('session.redirect'), instruction: z.string().trim().min(1, 'the instruction is empty') }),
+  /** Resume an interrupted session as it was. */
+  z.object({ type: z.literal('session.continue') }),
 ]);
 export type SessionControl = z.infer<typeof SessionControl>;
 
@@ -73,6 +85,25 @@ const eventBase = { sessionId: z.string(), seq: z.number().int().nonnegative(), 
 export const SessionEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string() }),
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
+  z.object({
+    ...eventBase,
+    type: z.literal('approval.requested'),
+    turn: z.number().int().positive(),
+    /** The exact calls waiting, with their arguments. */
+    calls: z.array(z.object({ callId: z.string(), tool: z.string(), arguments: z.record(z.string(), z.unknown()) })),
+    /** When what is still undecided is denied. */
+    expiresAt: z.string(),
+  }),
+  z.object({
+    ...eventBase,
+    type: z.literal('approval.decided'),
+    decision: z.enum(['approved', 'denied', 'expired']),
+    by: z.string(),
+    callIds: z.array(z.string()).optional(),
+    reason: z.string().optional(),
+  }),
+  z.object({ ...eventBase, type: z.literal('session.interrupted'), turn: z.number().int().nonnegative() }),
+  z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string() }),
   z.object({
     ...eventBase,
     type: z.literal('session.resumed'),

@@ -65,5 +65,6 @@ export const toolMetadataKeys = {
   retry: 'troupe.tool.retry',
   /** JSON array of fallback tool names. */
   fallbacks: 'troupe.tool.fallbacks',
+  requiresApproval: 'troupe.tool.requires_approval',
 } as const;
 export const toolPoolKind = 'tool-pool';
