@@ -8,7 +8,10 @@ export { assistantAgent } from './agents/assistant.ts';
 export { startWorker, WorkerConfigurationError } from './actors/toolWorker.ts';
 export { startOrchestrator } from './actors/orchestrator.ts';
 export { ToolCatalog } from './actors/toolCatalog.ts';
-export { startSession, answerSession, cancelSession, NoOrchestratorError, SessionRejectedError } from './client/sessionClient.ts';
+export {
+  startSession, attachSession, answerSession, cancelSession, approveSession, denySession, interruptSession, redirectSession, continueSession,
+  NoOrchestratorError, SessionRejectedError,
+} from './client/sessionClient.ts';
 export { connectToNats, NatsUnreachableError, defaultNatsUrl } from './transport/natsConnection.ts';
 export { subjects, queueGroups } from './transport/subjects.ts';
 export { sessionMachine } from './machines/session.ts';

@@ -9,7 +9,9 @@ import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine
 import { wallClockDeadline } from '../machines/sessionContext.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import type { ResultShapingLimits } from '../tools/resultShaping.ts';
-import type { SessionFinished } from '../transport/messages.ts';
+import type { SessionFinished, ToolCallCancellation } from '../transport/messages.ts';
+import { subjects } from '../transport/subjects.ts';
+import { encodeWireMessage } from '../transport/wireMessage.ts';
 import type { Checkpoint, CheckpointStore } from './checkpointStore.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
 import { createModelCaller, type ModelEndpoint } from './modelCall.ts';
@@ -176,6 +178,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         })
       : undefined;
 
+  // A cancelled session's calls still running on workers are cancelled there too.
+  const cancelOpenToolCalls = (reason: string) => {
+    const { context } = actor.getSnapshot();
+    const open = context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => c.callId);
+    if (open.length === 0) return;
+    const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: open, reason };
+    deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+    logger.info({ callIds: open }, 'cancelling the tool calls still in flight on the workers');
+  };
   const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
@@ -204,6 +215,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         durationMs: Date.now() - actor.getSnapshot().context.startedAt,
       }) as SessionFinished;
       logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
+      if (outcome.status === 'cancelled') cancelOpenToolCalls(outcome.stopReason);
       resolve(event);
       if (final) void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
     };

@@ -19,7 +19,7 @@ export interface Execution {
  * schema, the handler with an abort signal that fires at the deadline, and the result against the
  * output schema. Every failure becomes a structured reply; this never throws.
  */
-export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger): Promise<Execution> {
+export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal): Promise<Execution> {
   const failure = (f: ToolFailure): ToolReply => {
     logger.info({ code: f.code }, `tool call failed: ${f.message}`);
     return { type: 'tool.reply', status: 'error', callId: request.callId, failure: f };
@@ -33,6 +33,9 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
   const validated = validateToolArguments(tool.name, tool.input, request.arguments);
   if (!validated.ok) return fail(validated.failure);
   const abort = new AbortController();
+  // A cancelled session aborts the handler too; the reply says so (nobody retries a cancelled call).
+  const onCancel = () => abort.abort(new Error('cancelled'));
+  cancel?.addEventListener('abort', onCancel, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const deadlinePassed = new Promise<'deadline'>((resolve) => {
     timer = setTimeout(() => {
@@ -60,12 +63,20 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
           return failure(f);
         },
       );
-    const first = await Promise.race([handled, deadlinePassed]);
+    const cancelled = new Promise<'cancelled'>((resolve) => {
+      if (cancel?.aborted) resolve('cancelled');
+      cancel?.addEventListener('abort', () => resolve('cancelled'), { once: true });
+    });
+    const first = await Promise.race([handled, deadlinePassed, cancelled]);
+    if (first === 'cancelled') {
+      return { ...fail({ code: ToolFailureCode.INTERNAL, retryable: false, message: `${tool.name} was cancelled with its session.` }), stillRunning: handled };
+    }
     if (first === 'deadline') {
       return { ...fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`)), stillRunning: handled };
     }
     return { reply: first };
   } finally {
     clearTimeout(timer);
+    cancel?.removeEventListener('abort', onCancel);
   }
 }

@@ -6,7 +6,7 @@ import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observ
 import { troupeTracer } from '../observability/telemetry.ts';
 import { toolInputJsonSchema, type ToolDefinition } from '../tools/defineTool.ts';
 import { ToolFailureCode, toolFailure } from '../tools/toolFailure.ts';
-import { PoolAnnouncement, ToolRequest, type ToolReply } from '../transport/messages.ts';
+import { PoolAnnouncement, ToolCallCancellation, ToolRequest, type ToolReply } from '../transport/messages.ts';
 import { toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../transport/serviceResponder.ts';
 import { poolServiceName, queueGroups, subjectTokenPattern, subjects } from '../transport/subjects.ts';
@@ -120,6 +120,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   });
   const instanceLogger = logger.child({ instanceId: responder.id });
   const inFlight = new Set<Promise<void>>();
+  // Calls running here by call id, so a cancellation broadcast reaches the one handler running it.
+  const cancellations = new Map<string, AbortController>();
   let draining = false;
 
   const handle = async (tool: ToolDefinition, msg: Msg): Promise<void> => {
@@ -167,12 +169,21 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         await sleep(fault.delayMs);
         break;
     }
-    const reply = tool.sideEffects && outcomes ? await executeOnce(outcomes, tool, request, callLogger) : (await executeToolRequest(tool, request, callLogger)).reply;
+    const cancel = new AbortController();
+    cancellations.set(request.callId, cancel);
+    let reply: ToolReply;
+    try {
+      reply = tool.sideEffects && outcomes
+        ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal)
+        : (await executeToolRequest(tool, request, callLogger, cancel.signal)).reply;
+    } finally {
+      cancellations.delete(request.callId);
+    }
     return fault?.kind === 'drop_reply' ? undefined : reply;
   };
 
   /** A side-effecting call runs at most once per call id; a retry gets the recorded outcome. */
-  const executeOnce = async (store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply> => {
+  const executeOnce = async (store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger, cancel: AbortSignal): Promise<ToolReply> => {
     let decision;
     try {
       decision = await store.begin(request.callId, { instanceId: responder.id, deadline: request.deadline });
@@ -191,7 +202,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
         failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
     }
-    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger);
+    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger, cancel);
     if (stillRunning) {
       // The handler outlived its deadline and may still change something: retries must wait for it,
       // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
@@ -245,6 +256,23 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         const work = handle(tool, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'tool request handling failed'));
         inFlight.add(work);
         void work.finally(() => inFlight.delete(work));
+      },
+    }),
+  );
+  subscriptions.push(
+    nc.subscribe(subjects.toolCallCancellations, {
+      callback: (_error, msg) => {
+        const decoded = decodeWireMessage(ToolCallCancellation, msg.data, 'A tool-call cancellation');
+        if (!decoded.ok) {
+          instanceLogger.warn({ error: decoded.error }, 'ignoring a malformed cancellation');
+          return;
+        }
+        for (const callId of decoded.value.callIds) {
+          const running = cancellations.get(callId);
+          if (!running) continue;
+          instanceLogger.info({ callId, reason: decoded.value.reason }, 'cancelling a call in flight');
+          running.abort();
+        }
       },
     }),
   );

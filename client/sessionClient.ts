@@ -153,6 +153,33 @@ export async function answerSession(nc: NatsConnection, sessionId: string, answe
   return await sendControl(nc, sessionId, { type: 'session.answer', answer });
 }
 
+/** Approves calls waiting for approval (the listed call ids, or all of them). */
+export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.approve', by: options.by ?? 'a person', ...(options.callIds ? { callIds: options.callIds } : {}) });
+}
+
+/** Denies calls waiting for approval; the model is told, with the reason. */
+export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, {
+    type: 'session.deny', by: options.by ?? 'a person', reason: options.reason ?? 'denied', ...(options.callIds ? { callIds: options.callIds } : {}),
+  });
+}
+
+/** Pauses a session at its next safe point (before its next model call). */
+export async function interruptSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.interrupt' });
+}
+
+/** Gives a session a new instruction; it reaches the model before its next call, and resumes an interrupted session. */
+export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.redirect', instruction });
+}
+
+/** Resumes an interrupted session as it was. */
+export async function continueSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.continue' });
+}
+
 /** Cancels a running or parked session by id, from any process. */
 export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client'): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.cancel', reason });

@@ -43,6 +43,11 @@ export function toolContentsOf(messages: readonly ChatMessage[]): Map<string, st
   const contents = new Map<string, string>();
   for (const message of messages) {
     if (message.role === 'tool' && message.tool_call_id) contents.set(message.tool_call_id, messageText(message));
+    // Kept beside the tool results under a key no tool_call_id can take: `{{user:last}}` quotes it.
+    if (message.role === 'user') contents.set(lastUserMessageKey, messageText(message));
   }
   return contents;
 }
+
+/** Where {@link toolContentsOf} keeps the latest user message. */
+export const lastUserMessageKey = '\u0000user:last';

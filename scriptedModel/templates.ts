@@ -1,8 +1,10 @@
 /**
- * `{{tool:<tool_call_id>}}` and `{{tool:<tool_call_id>:<dotted.path>}}` templates: how a script
+ * `{{tool:<tool_call_id>}}`, `{{tool:<tool_call_id>:<dotted.path>}}` and `{{user:last}}` templates: how a script
  * answers with what its tools returned. A reference that cannot be resolved is an error, never
  * an empty string, so a script that drifted from its tools fails loudly.
  */
+
+import { lastUserMessageKey } from './chatRequest.ts';
 
 /** The outcome of filling templates: the text, or why a reference could not be resolved. */
 export type TemplateResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -16,7 +18,13 @@ const templatePattern = /\{\{tool:([^:}]+)(?::([^}]*))?\}\}/g;
  */
 export function renderTemplates(text: string, toolContents: ReadonlyMap<string, string>): TemplateResult<string> {
   let error: string | undefined;
-  const value = text.replace(templatePattern, (template, id: string, path: string | undefined) => {
+  // `{{user:last}}`: the latest user message, e.g. to show an instruction a person added reached the model.
+  const withUser = text.replace(/\{\{user:last\}\}/g, () => {
+    const last = toolContents.get(lastUserMessageKey);
+    if (last === undefined) error ??= 'The template {{user:last}} has no user message to quote.';
+    return last ?? '';
+  });
+  const value = withUser.replace(templatePattern, (template, id: string, path: string | undefined) => {
     if (error !== undefined) return '';
     const resolved = resolveReference(template, id, path, toolContents);
     if (!resolved.ok) {

@@ -35,6 +35,13 @@ export const ToolReply = z.discriminatedUnion('status', [
 ]);
 export type ToolReply = z.infer<typeof ToolReply>;
 
+export const ToolCallCancellation = z.object({
+  type: z.literal('tool.cancel'),
+  callIds: z.array(z.string()).min(1),
+  reason: z.string(),
+});
+export type ToolCallCancellation = z.infer<typeof ToolCallCancellation>;
+
 export const PoolAnnouncement = z.object({
   type: z.literal('pool.started'),
   domain: z.string(),

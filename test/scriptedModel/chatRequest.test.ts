@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ChatRequest, messageText, toolContentsOf } from '../../scriptedModel/chatRequest.ts';
+import { ChatRequest, messageText, lastUserMessageKey, toolContentsOf } from '../../scriptedModel/chatRequest.ts';
 
 describe('ChatRequest', () => {
   it('accepts unknown request fields and null content', () => {
@@ -21,11 +21,14 @@ describe('messageText', () => {
 });
 
 describe('toolContentsOf', () => {
-  it('maps tool_call_id to the content of tool messages only', () => {
+  it('maps tool_call_id to the content of tool messages only, and keeps the latest user message apart', () => {
     const contents = toolContentsOf([
       { role: 'user', content: 'x', tool_call_id: 'not_a_tool' },
       { role: 'tool', tool_call_id: 'call_1', content: '{"ok":true}' },
+      { role: 'user', content: 'later' },
     ]);
-    expect([...contents]).toEqual([['call_1', '{"ok":true}']]);
+    expect(contents.get(lastUserMessageKey)).toBe('later');
+    expect([...contents.keys()].filter((k) => k !== lastUserMessageKey)).toEqual(['call_1']);
+    expect(contents.get('call_1')).toBe('{"ok":true}');
   });
 });
