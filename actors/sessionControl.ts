@@ -44,12 +44,13 @@ export function serveSessionControl(
         const unknown = (command.callIds ?? []).filter((id) => !waiting.includes(id));
         if (unknown.length > 0) return refuse(`not waiting for approval: ${unknown.join(', ')} (waiting: ${waiting.join(', ')})`);
         const decided = command.callIds ?? waiting;
+        // Published before the actor acts on it: the decision's event comes before the events it causes.
         if (command.type === 'session.approve') {
-          actor.send({ type: 'session.approve', by: command.by, at: new Date().toISOString(), callIds: decided });
           events.publish({ type: 'approval.decided', decision: 'approved', by: command.by, callIds: decided });
+          actor.send({ type: 'session.approve', by: command.by, at: new Date().toISOString(), callIds: decided });
         } else {
-          actor.send({ type: 'session.deny', by: command.by, reason: command.reason, callIds: decided });
           events.publish({ type: 'approval.decided', decision: 'denied', by: command.by, callIds: decided, reason: command.reason });
+          actor.send({ type: 'session.deny', by: command.by, reason: command.reason, callIds: decided });
         }
         trace.addEvent(`approval.${command.type === 'session.approve' ? 'approved' : 'denied'}`, { by: command.by, calls: decided.length });
         logger.info({ by: command.by, callIds: decided, decision: command.type }, 'approval decided');
@@ -60,8 +61,8 @@ export function serveSessionControl(
         logger.info('interrupt requested: the session pauses before its next model call');
         return accept();
       case 'session.redirect':
-        actor.send({ type: 'session.redirect', instruction: command.instruction });
         events.publish({ type: 'session.redirected', instruction: command.instruction });
+        actor.send({ type: 'session.redirect', instruction: command.instruction });
         logger.info('redirected with a new instruction');
         return accept();
       case 'session.continue':

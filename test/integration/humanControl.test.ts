@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as z from 'zod';
+import type { Orchestrator } from '../../actors/orchestrator.ts';
+import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import {
+  approveSession, cancelSession, denySession, interruptSession, redirectSession, startSession, type SessionRun,
+} from '../../client/sessionClient.ts';
+import { filesTools } from '../../domains/files/filesTools.ts';
+import { defineTool } from '../../tools/defineTool.ts';
+import { ToolReply, type SessionEvent } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+
+const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
+  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
+
+/** Follows a run, acting on events as they come; resolves with every event. */
+async function follow(run: SessionRun, onEvent: (event: SessionEvent) => Promise<void> | void = () => {}) {
+  const events: SessionEvent[] = [];
+  for await (const event of run.events) {
+    events.push(event);
+    await onEvent(event);
+  }
+  return events;
+}
+
+describe('a person in charge: approvals, interrupts, redirects, cancellation', () => {
+  let stack: InProcessStack;
+  let nc: NatsConnection;
+  let orchestrator: Orchestrator;
+  const workers: ToolWorker[] = [];
+  let vaultOpenings = 0;
+  let slowAborted = false;
+
+  const vaultOpen = defineTool({
+    name: 'vault_open',
+    description: 'Opens a vault door.',
+    input: z.object({ door: z.string() }),
+    output: z.object({ opened: z.string() }),
+    requiresApproval: true,
+    handler: ({ door }) => {
+      vaultOpenings += 1;
+      return { opened: door };
+    },
+  });
+  const slowWait = defineTool({
+    name: 'slow_wait',
+    description: 'Waits.',
+    input: z.object({ ms: z.number().int().positive() }),
+    output: z.object({ waited: z.number() }),
+    timeoutMs: 60_000,
+    handler: async ({ ms }, { signal }) => {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => {
+          slowAborted = true;
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return { waited: ms };
+    },
+  });
+  const options = {
+    approvalTimeoutMs: 1_500,
+    // The deployment's own rule: writes outside scratch/ need a person.
+    approvalPolicy: ({ tool, arguments: args }: { tool: string; arguments: Record<string, unknown> }) =>
+      tool === 'files_write' && !String(args.path).startsWith('scratch/'),
+  };
+
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+    nc = await stack.connection('person');
+    for (const [domain, tools] of [['vault', [vaultOpen]], ['slow', [slowWait]], ['files', filesTools({ workspace: stack.workspace })]] as const) {
+      workers.push(await startWorker({ domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
+    }
+    orchestrator = await stack.startOrchestrator(options);
+  });
+  afterAll(async () => {
+    for (const worker of workers) await worker.stop();
+    await stack?.stop();
+  });
+
+  it('waits for approval with the exact call, runs it once approved, and records who approved', async () => {
+    vaultOpenings = 0;
+    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const events = await follow(run, async (event) => {
+      if (event.type === 'approval.requested') expect(await approveSession(nc, run.sessionId, { by: 'alice' })).toEqual({ accepted: true });
+    });
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'vault said {"ok":true,"result":{"opened":"north"}}' });
+    expect(ofType(events, 'approval.requested')[0]?.calls).toEqual([expect.objectContaining({ tool: 'vault_open', arguments: { door: 'north' } })]);
+    expect(ofType(events, 'approval.decided')).toEqual([expect.objectContaining({ decision: 'approved', by: 'alice' })]);
+    expect(vaultOpenings).toBe(1);
+  });
+
+  it('tells the model when a person denies the call, and never runs it', async () => {
+    vaultOpenings = 0;
+    const run = await startSession(nc, { task: 'Please open the vault.' });
+    await follow(run, async (event) => {
+      if (event.type === 'approval.requested') await denySession(nc, run.sessionId, { by: 'bob', reason: 'not today' });
+    });
+    const { output } = await run.finished;
+    expect(JSON.parse((output ?? '').replace('vault said ', ''))).toMatchObject({
+      ok: false, error: { code: 'FORBIDDEN', message: 'A person did not approve this call to vault_open: not today' },
+    });
+    expect(vaultOpenings).toBe(0);
+  });
+
+  it('denies a call whose approval expires, and says so', async () => {
+    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const events = await follow(run);
+    expect((await run.finished).output).toContain('the approval expired before anyone decided');
+    expect(ofType(events, 'approval.decided')).toEqual([expect.objectContaining({ decision: 'expired' })]);
+  });
+
+  it('has the worker refuse a call that requires approval but carries none', async () => {
+    const request = { type: 'tool.request', sessionId: 'rogue', callId: 'rogue-1', tool: 'vault_open', arguments: { door: 'south' }, deadline: Date.now() + 5_000 };
+    const reply = ToolReply.parse((await nc.request(subjects.tool('vault', 'vault_open'), JSON.stringify(request), { timeout: 5_000 })).json());
+    expect(reply).toMatchObject({ status: 'error', failure: { code: 'FORBIDDEN' } });
+  });
+
+  it('applies the deployment policy: a write in scratch/ runs, one outside waits for a person', async () => {
+    const run = await startSession(nc, { task: 'Please write under a policy.' });
+    const events = await follow(run, async (event) => {
+      if (event.type === 'approval.requested') await approveSession(nc, run.sessionId, { by: 'carol' });
+    });
+    expect((await run.finished).output).toBe('scratch true, report true');
+    expect(ofType(events, 'approval.requested')[0]?.calls.map((c) => c.arguments.path)).toEqual(['report.txt']);
+    expect(await readFile(join(stack.workspace, 'report.txt'), 'utf8')).toBe('final');
+  });
+
+  it('pauses at the next safe point when interrupted, and goes on with a person’s new instruction', async () => {
+    const run = await startSession(nc, { task: 'Please take a slow step.' });
+    const events = await follow(run, async (event) => {
+      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId)).toEqual({ accepted: true });
+      if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.');
+    });
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'heard: Summarise what you have instead.' });
+    // The turn in progress finished before the pause: its tool call was answered, then the session waited.
+    const order = events.map((e) => e.type).filter((t) => ['tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started'].includes(t));
+    expect(order).toEqual(['turn.started', 'tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started']);
+  });
+
+  it('cancels the tool call in flight on the worker when the session is cancelled', async () => {
+    slowAborted = false;
+    const run = await startSession(nc, { task: 'Please take a very long step.' });
+    await follow(run, async (event) => {
+      if (event.type === 'tool.call.started') await cancelSession(nc, run.sessionId, 'changed my mind');
+    });
+    expect(await run.finished).toMatchObject({ status: 'cancelled', stopReason: 'cancelled: changed my mind' });
+    const deadline = Date.now() + 5_000;
+    while (!slowAborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(slowAborted).toBe(true);
+  });
+
+  it('keeps a session waiting for approval across an orchestrator restart', async () => {
+    vaultOpenings = 0;
+    const run = await startSession(nc, { task: 'Please open the vault.' });
+    let requests = 0;
+    const events = await follow(run, async (event) => {
+      if (event.type !== 'approval.requested') return;
+      requests += 1;
+      if (requests === 1) {
+        // The orchestrator stops and hands the session over; another takes it and asks again.
+        await orchestrator.stop({ graceMs: 0 });
+        orchestrator = await stack.startOrchestrator(options);
+      } else {
+        await approveSession(nc, run.sessionId, { by: 'dana' });
+      }
+    });
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'vault said {"ok":true,"result":{"opened":"north"}}' });
+    expect(ofType(events, 'session.resumed')).toHaveLength(1);
+    expect(requests).toBe(2);
+    expect(vaultOpenings).toBe(1);
+  });
+});
