@@ -19,7 +19,7 @@ export const Checkpoint = z.object({
   sessionId: z.string(),
   agent: z.string(),
   task: z.string(),
-  /** `running` and `parked` sessions are resumed after a crash; `ended` ones never. */
+  /** `parked` sessions wait for a person (answer, approval, redirect); `running` and `parked` ones are resumed after a crash, `ended` ones never. */
   status: z.enum(['running', 'parked', 'ended']),
   /** The session actor's persisted XState snapshot, children (in-flight calls) included. */
   snapshot: z.record(z.string(), z.unknown()),
@@ -121,6 +121,20 @@ export class CheckpointStore {
       if (isWrongLastSequence(error)) throw new CheckpointConflictError(checkpoint.sessionId, error);
       throw error;
     }
+  }
+
+  /** Every stored checkpoint, newest first; unreadable ones are reported with their error instead. */
+  async list(): Promise<Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }>> {
+    const found: Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }> = [];
+    for await (const sessionId of await this.#kv.keys()) {
+      try {
+        const stored = await this.read(sessionId);
+        if (stored) found.push({ sessionId, checkpoint: stored.checkpoint });
+      } catch (error) {
+        found.push({ sessionId, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return found.sort((a, b) => (b.checkpoint?.updatedAt ?? '').localeCompare(a.checkpoint?.updatedAt ?? ''));
   }
 
   /** Writes raw data under a session id: for tests and tools that need to plant a checkpoint. */

@@ -116,7 +116,9 @@ export class SessionCheckpoints {
     return {
       schemaVersion: checkpointSchemaVersion,
       ...this.#o.identity,
-      status: snapshot.status !== 'active' ? 'ended' : snapshot.matches('escalated') ? 'parked' : 'running',
+      // Parked: waiting for a person (an answer, an approval, a redirect), not for a model or a tool.
+      status: snapshot.status !== 'active' ? 'ended'
+        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') ? 'parked' : 'running',
       snapshot: actor.getPersistedSnapshot() as Record<string, unknown>,
       nextEventSeq: this.#o.nextEventSeq(),
       wallClockDeadline: wallClockDeadline(context),

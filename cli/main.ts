@@ -9,6 +9,7 @@ import { StackStartError } from './localStack.ts';
 import { modelServeCommand } from './modelServeCommand.ts';
 import { orchestratorCommand } from './orchestratorCommand.ts';
 import { runCommand } from './runCommand.ts';
+import { sessionsCommand } from './sessionsCommand.ts';
 import { UsageError } from './usageError.ts';
 import { workerCommand } from './workerCommand.ts';
 
@@ -19,6 +20,9 @@ usage:
   troupe up                        start the same stack and leave it running
   troupe run "<task>" [--json] [--agent <name>] [--timeout <s>]
                                    run a session on the running stack and follow it
+  troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
+  troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume …
+                                   see and steer sessions (troupe sessions for details)
   troupe orchestrator              host sessions
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
   troupe model serve [--port N] [--scripts <dir>]
@@ -36,6 +40,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return await upCommand(rest);
     case 'run':
       return await runCommand(rest);
+    case 'sessions':
+      return await sessionsCommand(rest);
     case 'orchestrator':
       await orchestratorCommand(rest);
       return undefined;

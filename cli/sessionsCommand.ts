@@ -1,0 +1,129 @@
+import { parseArgs } from 'node:util';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CheckpointStore, type Checkpoint } from '../actors/checkpointStore.ts';
+import {
+  answerSession, approveSession, cancelSession, continueSession, denySession, interruptSession, redirectSession,
+} from '../client/sessionClient.ts';
+import type { SessionContext } from '../machines/sessionContext.ts';
+import { createLogger } from '../observability/logger.ts';
+import { connectToNats } from '../transport/natsConnection.ts';
+import { readEnvironment } from './environment.ts';
+import { UsageError } from './usageError.ts';
+
+const usage = `usage:
+  troupe sessions list [--json]
+  troupe sessions show <id> [--json]
+  troupe sessions approve <id> [--call <callId>]… [--by <name>]
+  troupe sessions deny <id> [--reason <text>] [--call <callId>]… [--by <name>]
+  troupe sessions interrupt <id>
+  troupe sessions redirect <id> "<instruction>"
+  troupe sessions cancel <id> [--reason <text>]
+  troupe sessions resume <id> ["<answer>"]     an escalated session needs the answer; an interrupted one continues`;
+
+const stateOf = (checkpoint: Checkpoint): string => JSON.stringify(checkpoint.snapshot.value ?? '?').replaceAll('"', '');
+const contextOf = (checkpoint: Checkpoint) => checkpoint.snapshot.context as SessionContext;
+
+function describeCheckpoint(checkpoint: Checkpoint): string {
+  const context = contextOf(checkpoint);
+  const waiting = context.accepted.filter((c) => c.requiresApproval && !c.approval);
+  const lines = [
+    `session ${checkpoint.sessionId} · ${checkpoint.status} · state ${stateOf(checkpoint)} · agent ${checkpoint.agent} · owner ${checkpoint.owner} · updated ${checkpoint.updatedAt}`,
+    `task: ${checkpoint.task}`,
+    `steps ${context.turn} · tool calls ${context.toolCalls} · tokens ${context.usage.inputTokens} in / ${context.usage.outputTokens} out · cost $${context.usage.costUsd.toFixed(5)}`,
+  ];
+  if (waiting.length > 0) lines.push('waiting for approval:', ...waiting.map((c) => `  ${c.callId}  ${c.name} ${JSON.stringify(c.arguments)}`));
+  if (checkpoint.inFlightToolCalls.length > 0) lines.push('in flight:', ...checkpoint.inFlightToolCalls.map((c) => `  ${c.callId}  ${c.tool}`));
+  if (context.outcome) lines.push(`outcome: ${context.outcome.status} (${context.outcome.stopReason})${context.outcome.output ? `\n${context.outcome.output}` : ''}`);
+  lines.push('ledger:', ...(context.ledger.length === 0 ? ['  (empty)'] : context.ledger.map((e) =>
+    `  turn ${e.turn}  ${e.status.padEnd(8)} ${e.tool} ${JSON.stringify(e.arguments)}${e.errorCode ? `  ${e.errorCode}` : ''}`)));
+  return lines.join('\n');
+}
+
+/**
+ * `troupe sessions …`: see and steer sessions from any machine on the same NATS. Reads come from
+ * the checkpoints; commands go to the orchestrator hosting the session, which says whether it
+ * accepted them and, if not, why.
+ */
+export async function sessionsCommand(args: string[], io: { nc?: NatsConnection; out?: NodeJS.WritableStream } = {}): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: {
+      json: { type: 'boolean', default: false },
+      call: { type: 'string', multiple: true },
+      by: { type: 'string' },
+      reason: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const out = io.out ?? process.stdout;
+  const say = (text: string) => void out.write(`${text}\n`);
+  const needId = (): string => {
+    const id = positionals[0];
+    if (!id) throw new UsageError(usage);
+    return id;
+  };
+  const nc = io.nc ?? (await connectToNats({ url: readEnvironment().NATS_URL, name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }) }));
+  const report = (result: { accepted: boolean; reason?: string }, done: string): number => {
+    if (result.accepted) say(done);
+    else say(`refused: ${result.reason ?? 'no reason given'}`);
+    return result.accepted ? 0 : 1;
+  };
+  try {
+    switch (sub) {
+      case 'list': {
+        const sessions = await (await CheckpointStore.open(nc)).list();
+        if (values.json) {
+          for (const s of sessions) say(JSON.stringify(s.checkpoint ? { sessionId: s.sessionId, status: s.checkpoint.status, state: stateOf(s.checkpoint), agent: s.checkpoint.agent, updatedAt: s.checkpoint.updatedAt, task: s.checkpoint.task } : s));
+        } else if (sessions.length === 0) say('no sessions');
+        else for (const s of sessions) {
+          say(s.checkpoint
+            ? `${s.sessionId}  ${s.checkpoint.status.padEnd(7)} ${stateOf(s.checkpoint).padEnd(18)} ${s.checkpoint.updatedAt}  ${s.checkpoint.task.slice(0, 60)}`
+            : `${s.sessionId}  unreadable: ${s.error}`);
+        }
+        return 0;
+      }
+      case 'show': {
+        const id = needId();
+        const stored = await (await CheckpointStore.open(nc)).read(id);
+        if (!stored) {
+          say(`no session ${id}`);
+          return 1;
+        }
+        say(values.json ? JSON.stringify(stored.checkpoint) : describeCheckpoint(stored.checkpoint));
+        return 0;
+      }
+      case 'approve':
+        return report(await approveSession(nc, needId(), { ...(values.by ? { by: values.by } : {}), ...(values.call ? { callIds: values.call } : {}) }), 'approved');
+      case 'deny':
+        return report(await denySession(nc, needId(), {
+          ...(values.by ? { by: values.by } : {}), ...(values.reason ? { reason: values.reason } : {}), ...(values.call ? { callIds: values.call } : {}),
+        }), 'denied');
+      case 'interrupt':
+        return report(await interruptSession(nc, needId()), 'interrupt requested: the session pauses before its next model call');
+      case 'redirect': {
+        const instruction = positionals[1];
+        if (!instruction) throw new UsageError(`redirect needs the new instruction\n${usage}`);
+        return report(await redirectSession(nc, needId(), instruction), 'redirected');
+      }
+      case 'cancel':
+        return report(await cancelSession(nc, needId(), values.reason ?? 'cancelled from the command line'), 'cancelled');
+      case 'resume': {
+        const id = needId();
+        const answer = positionals[1];
+        if (answer) {
+          const answered = await answerSession(nc, id, answer);
+          // An interrupted session takes the text as a new instruction instead.
+          if (!answered.accepted && answered.reason === 'the session is not waiting for an answer') return report(await redirectSession(nc, id, answer), 'resumed with the new instruction');
+          return report(answered, 'answered; the session resumes');
+        }
+        return report(await continueSession(nc, id), 'resumed');
+      }
+      default:
+        throw new UsageError(sub ? `unknown sessions command "${sub}"\n${usage}` : usage);
+    }
+  } finally {
+    if (!io.nc) await nc.drain();
+  }
+}

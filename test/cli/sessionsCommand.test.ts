@@ -1,0 +1,73 @@
+import { PassThrough } from 'node:stream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as z from 'zod';
+import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { sessionsCommand } from '../../cli/sessionsCommand.ts';
+import { UsageError } from '../../cli/usageError.ts';
+import { startSession } from '../../client/sessionClient.ts';
+import { defineTool } from '../../tools/defineTool.ts';
+import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+
+async function run(nc: NatsConnection, args: string[]): Promise<{ code: number; text: string }> {
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const code = await sessionsCommand(args, { nc, out });
+  return { code, text };
+}
+
+describe('troupe sessions', () => {
+  let stack: InProcessStack;
+  let nc: NatsConnection;
+  let worker: ToolWorker;
+  const vaultOpen = defineTool({
+    name: 'vault_open',
+    description: 'Opens a vault door.',
+    input: z.object({ door: z.string() }),
+    output: z.object({ opened: z.string() }),
+    requiresApproval: true,
+    handler: ({ door }) => ({ opened: door }),
+  });
+
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+    nc = await stack.connection('cli');
+    worker = await startWorker({ domain: 'vault', tools: [vaultOpen], nats: await stack.connection('worker-vault') });
+    await stack.startOrchestrator();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await stack?.stop();
+  });
+
+  it('lists and shows a session waiting for approval, then approves it from the command line', async () => {
+    const session = await startSession(nc, { task: 'Please open the vault.' });
+    for await (const event of session.events) if (event.type === 'approval.requested') break;
+
+    const listed = await run(nc, ['list']);
+    expect(listed.code).toBe(0);
+    expect(listed.text).toMatch(new RegExp(`${session.sessionId}\\s+parked\\s+awaiting_approval`));
+
+    const shown = await run(nc, ['show', session.sessionId]);
+    expect(shown.text).toContain('waiting for approval:');
+    expect(shown.text).toMatch(/vault_open \{"door":"north"\}/);
+
+    expect(await run(nc, ['approve', session.sessionId, '--by', 'eve'])).toEqual({ code: 0, text: 'approved\n' });
+    expect(await session.finished).toMatchObject({ status: 'completed' });
+
+    const after = JSON.parse((await run(nc, ['show', session.sessionId, '--json'])).text);
+    expect(after).toMatchObject({ status: 'ended', snapshot: { value: 'completed' } });
+  });
+
+  it('says why a command was refused, with exit code 1', async () => {
+    expect(await run(nc, ['interrupt', 'no-such-session'])).toEqual({ code: 1, text: 'refused: No orchestrator hosts session no-such-session.\n' });
+    expect(await run(nc, ['show', 'no-such-session'])).toEqual({ code: 1, text: 'no session no-such-session\n' });
+  });
+
+  it('refuses a command line it cannot run with the usage', async () => {
+    await expect(run(nc, [])).rejects.toThrow(UsageError);
+    await expect(run(nc, ['takeover', 'x'])).rejects.toThrow(/unknown sessions command "takeover"/);
+    await expect(run(nc, ['redirect', 'x'])).rejects.toThrow(/needs the new instruction/);
+  });
+});
