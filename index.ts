@@ -8,6 +8,7 @@ export { assistantAgent } from './agents/assistant.ts';
 export { startWorker, WorkerConfigurationError } from './actors/toolWorker.ts';
 export { startOrchestrator } from './actors/orchestrator.ts';
 export { ToolCatalog } from './actors/toolCatalog.ts';
+export { toolsRequiringApproval } from './actors/toolCallTriage.ts';
 export {
   startSession, attachSession, answerSession, cancelSession, approveSession, denySession, interruptSession, redirectSession, continueSession,
   NoOrchestratorError, SessionRejectedError,

@@ -264,7 +264,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         const { context } = actor.getSnapshot();
         finish({
           outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
-          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, ledger: context.ledger,
+          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, ledger: context.ledger, interventions: context.interventions,
         }, true);
       },
     });

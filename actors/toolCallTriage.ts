@@ -10,6 +10,11 @@ import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 /** A deployment's own rule: must a person approve this call, whatever the tool's definition says? */
 export type ApprovalPolicy = (call: { tool: string; arguments: Record<string, unknown> }) => boolean;
 
+/** A policy from a list of tool names and `<domain>_*` patterns, as `TROUPE_REQUIRE_APPROVAL` gives them. */
+export function toolsRequiringApproval(patterns: string[]): ApprovalPolicy {
+  return ({ tool }) => patterns.some((p) => (p.endsWith('*') ? tool.startsWith(p.slice(0, -1)) : tool === p));
+}
+
 export interface TriageDependencies {
   catalog: ToolCatalog;
   approvalPolicy?: ApprovalPolicy;

@@ -34,6 +34,10 @@ export const Environment = z.object({
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
   TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
   TROUPE_SCRIPTS: z.string().optional(),
+  /** Tools that need a person's approval in this deployment: names or `<domain>_*`, comma-separated. */
+  TROUPE_REQUIRE_APPROVAL: z.string().regex(/^[a-z0-9_*]+(,[a-z0-9_*]+)*$/, 'tool names or <domain>_*, separated by commas').optional(),
+  /** How long a call waits for approval before it is denied. */
+  TROUPE_APPROVAL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs`. */
   TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

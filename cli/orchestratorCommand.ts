@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { assistantAgent } from '../agents/assistant.ts';
 import { startOrchestrator } from '../actors/orchestrator.ts';
+import { toolsRequiringApproval } from '../actors/toolCallTriage.ts';
 import { defaultPriceTable } from '../models/priceTable.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
 import { defaultModelOf, readEnvironment } from './environment.ts';
@@ -30,6 +31,8 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
     defaultModel: defaultModelOf(env),
     agents: [agent],
     logger: role.logger,
+    ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
+    ...(env.TROUPE_APPROVAL_TIMEOUT_MS ? { approvalTimeoutMs: env.TROUPE_APPROVAL_TIMEOUT_MS } : {}),
   });
   role.onShutdown(async () => {
     await orchestrator.stop();

@@ -36,6 +36,9 @@ function describeCheckpoint(checkpoint: Checkpoint): string {
   if (context.outcome) lines.push(`outcome: ${context.outcome.status} (${context.outcome.stopReason})${context.outcome.output ? `\n${context.outcome.output}` : ''}`);
   lines.push('ledger:', ...(context.ledger.length === 0 ? ['  (empty)'] : context.ledger.map((e) =>
     `  turn ${e.turn}  ${e.status.padEnd(8)} ${e.tool} ${JSON.stringify(e.arguments)}${e.errorCode ? `  ${e.errorCode}` : ''}`)));
+  if (context.interventions.length > 0) {
+    lines.push('interventions:', ...context.interventions.map((i) => `  turn ${i.turn}  ${i.kind}${i.by ? ` by ${i.by}` : ''}${i.detail ? `: ${i.detail}` : ''}`));
+  }
   return lines.join('\n');
 }
 

@@ -16,6 +16,15 @@ export const LedgerEntry = z.object({
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
+/** Something a person (or the approval clock) did to the session: kept beside the ledger of tool calls. */
+export const Intervention = z.object({
+  turn: z.number().int().nonnegative(),
+  kind: z.enum(['approved', 'denied', 'approval_expired', 'interrupted', 'redirected', 'continued', 'answered', 'escalated', 'cancelled']),
+  by: z.string().optional(),
+  detail: z.string().optional(),
+});
+export type Intervention = z.infer<typeof Intervention>;
+
 /** FNV-1a, 32 bits, as hex: a cheap, deterministic fingerprint of a result (not a security hash). */
 export function digestOf(text: string): string {
   let hash = 0x811c9dc5;

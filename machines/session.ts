@@ -1,6 +1,7 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
+import type { Intervention } from './ledger.ts';
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
 import type { SessionResult } from './sessionOutcome.ts';
@@ -160,6 +161,9 @@ export const sessionMachine = setup({
       };
     }),
     clearApprovalDeadline: assign({ approvalDeadline: null }),
+    recordIntervention: assign(({ context }, intervention: Omit<Intervention, 'turn'>) => ({
+      interventions: [...context.interventions, { turn: context.turn, ...intervention }],
+    })),
     requestInterrupt: assign({ interruptRequested: true }),
     clearInterrupt: assign({ interruptRequested: false }),
     keepInstruction: assign(({ context }, instruction: string) => ({ pendingInstructions: [...context.pendingInstructions, instruction] })),
@@ -216,22 +220,43 @@ export const sessionMachine = setup({
     approvalDeadline: null,
     interruptRequested: false,
     pendingInstructions: [],
+    interventions: [],
   }),
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
   on: {
-    'session.cancel': { target: '.cancelled', actions: { type: 'recordCancellation', params: ({ event }) => event.reason } },
+    'session.cancel': {
+      target: '.cancelled',
+      actions: [
+        { type: 'recordCancellation', params: ({ event }) => event.reason },
+        { type: 'recordIntervention', params: ({ event }) => ({ kind: 'cancelled' as const, detail: event.reason }) },
+      ],
+    },
     'session.escalate': [
       {
         // Tool calls in flight are stopped and answered first: a resumed conversation must be valid for the API.
         guard: stateIn('running_tools'),
         target: '.escalated',
-        actions: ['stopOpenToolCalls', 'abandonOpenToolCalls', { type: 'recordEscalation', params: ({ event }) => event.reason }],
+        actions: [
+          'stopOpenToolCalls', 'abandonOpenToolCalls', { type: 'recordEscalation', params: ({ event }) => event.reason },
+          { type: 'recordIntervention', params: ({ event }) => ({ kind: 'escalated' as const, detail: event.reason }) },
+        ],
       },
-      { target: '.escalated', actions: { type: 'recordEscalation', params: ({ event }) => event.reason } },
+      {
+        target: '.escalated',
+        actions: [
+          { type: 'recordEscalation', params: ({ event }) => event.reason },
+          { type: 'recordIntervention', params: ({ event }) => ({ kind: 'escalated' as const, detail: event.reason }) },
+        ],
+      },
     ],
-    'session.interrupt': { actions: 'requestInterrupt' },
-    'session.redirect': { actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
+    'session.interrupt': { actions: ['requestInterrupt', { type: 'recordIntervention', params: { kind: 'interrupted' } }] },
+    'session.redirect': {
+      actions: [
+        { type: 'keepInstruction', params: ({ event }) => event.instruction },
+        { type: 'recordIntervention', params: ({ event }) => ({ kind: 'redirected' as const, detail: event.instruction }) },
+      ],
+    },
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
       guard: and([not(stateIn('escalated')), not(stateIn('interrupted'))]),
@@ -317,9 +342,24 @@ export const sessionMachine = setup({
     // Calls that need a person's approval wait here; the others wait with them, so the turn stays one turn.
     awaiting_approval: {
       on: {
-        'session.approve': { actions: { type: 'approveCalls', params: ({ event }) => event } },
-        'session.deny': { actions: { type: 'denyCalls', params: ({ event }) => event } },
-        'session.approval_expired': { actions: { type: 'denyCalls', params: { reason: 'the approval expired before anyone decided.' } } },
+        'session.approve': {
+          actions: [
+            { type: 'approveCalls', params: ({ event }) => event },
+            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'approved' as const, by: event.by, ...(event.callIds ? { detail: event.callIds.join(', ') } : {}) }) },
+          ],
+        },
+        'session.deny': {
+          actions: [
+            { type: 'denyCalls', params: ({ event }) => event },
+            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'denied' as const, by: event.by, detail: event.reason }) },
+          ],
+        },
+        'session.approval_expired': {
+          actions: [
+            { type: 'denyCalls', params: { reason: 'the approval expired before anyone decided.' } },
+            { type: 'recordIntervention', params: { kind: 'approval_expired' } },
+          ],
+        },
       },
       always: [
         { guard: and([not('needsApproval'), 'hasAcceptedCalls']), target: 'running_tools', actions: 'clearApprovalDeadline' },
@@ -329,8 +369,14 @@ export const sessionMachine = setup({
     // Paused by a person at a safe point (between turns); a redirect or a continue resumes it.
     interrupted: {
       on: {
-        'session.redirect': { target: 'preparing', actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
-        'session.continue': { target: 'preparing' },
+        'session.redirect': {
+          target: 'preparing',
+          actions: [
+            { type: 'keepInstruction', params: ({ event }) => event.instruction },
+            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'redirected' as const, detail: event.instruction }) },
+          ],
+        },
+        'session.continue': { target: 'preparing', actions: { type: 'recordIntervention', params: { kind: 'continued' } } },
       },
     },
     running_tools: {
@@ -397,7 +443,13 @@ export const sessionMachine = setup({
     // Parked, not final: the session waits for a person, whose answer resumes the loop.
     escalated: {
       on: {
-        'session.answer': { target: 'preparing', actions: { type: 'recordHumanAnswer', params: ({ event }) => event.answer } },
+        'session.answer': {
+          target: 'preparing',
+          actions: [
+            { type: 'recordHumanAnswer', params: ({ event }) => event.answer },
+            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'answered' as const, detail: event.answer }) },
+          ],
+        },
         'session.escalate': {},
       },
     },
@@ -416,6 +468,7 @@ export function sessionResultOf(context: SessionContext): SessionResult {
     toolCalls: context.toolCalls,
     usage: context.usage,
     ledger: context.ledger,
+    interventions: context.interventions,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { Budgets } from './budgets.ts';
 import type { ChatMessage, ModelResponse } from './conversation.ts';
-import type { LedgerEntry } from './ledger.ts';
+import type { Intervention, LedgerEntry } from './ledger.ts';
 import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
 import type { SessionOutcome } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
@@ -46,6 +46,8 @@ export interface SessionContext extends SessionInput {
   interruptRequested: boolean;
   /** Instructions a person gave while a turn was under way: they reach the model before its next call. */
   pendingInstructions: string[];
+  /** What people did to the session, in order. */
+  interventions: Intervention[];
 }
 
 /** The latest text the model produced: a session's (partial) result. */

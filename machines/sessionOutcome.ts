@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { BudgetNameSchema } from './budgets.ts';
-import { LedgerEntry } from './ledger.ts';
+import { Intervention, LedgerEntry } from './ledger.ts';
 import { Usage } from './usage.ts';
 
 /** The final states of a session. */
@@ -37,5 +37,6 @@ export const SessionResult = z.object({
   toolCalls: z.number().int().nonnegative(),
   usage: Usage,
   ledger: z.array(LedgerEntry),
+  interventions: z.array(Intervention),
 });
 export type SessionResult = z.infer<typeof SessionResult>;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointStore, checkpointSchemaVersion } from '../../actors/checkpointStore.ts';
 import { SessionLeases } from '../../actors/sessionLeases.ts';
-import { attachSession, startSession } from '../../client/sessionClient.ts';
+import { approveSession, attachSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
 import { startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -87,5 +87,34 @@ describe('checkpoints that cannot be read', () => {
     expect(finished.error).toBe(
       `The checkpoint of session from-the-future cannot be used: it was written in schema version ${future} by a newer Troupe; this one reads versions up to ${checkpointSchemaVersion}. Upgrade this orchestrator.`,
     );
+  }, 60_000);
+});
+
+describe('an orchestrator killed while a session waits for approval', () => {
+  let stack: ProcessStack | undefined;
+  let standby: TroupeProcess | undefined;
+  afterEach(async () => {
+    await standby?.stop();
+    await stack?.stop();
+  });
+
+  it('is approved on the orchestrator that took over, and the call runs once', async () => {
+    stack = await startProcessStack({ env: { TROUPE_REQUIRE_APPROVAL: 'files_write' } });
+    const worker = await stack.startWorker('files');
+    const run = await startSession(stack.client, { task: 'Please survive an orchestrator crash.' });
+    let requests = 0;
+    for await (const event of run.events) {
+      if (event.type !== 'approval.requested') continue;
+      requests += 1;
+      if (requests === 1) {
+        stack.orchestrator.child.kill('SIGKILL');
+        standby = startTroupe(['orchestrator'], stack.env);
+      } else {
+        expect(await approveSession(stack.client, run.sessionId, { by: 'ops' })).toEqual({ accepted: true });
+      }
+    }
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });
+    expect(requests).toBe(2);
+    expect(executions(stack.logsOf(worker), 'files_write')).toBe(1);
   }, 60_000);
 });

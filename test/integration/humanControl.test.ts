@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
+import { CheckpointStore } from '../../actors/checkpointStore.ts';
 import type { Orchestrator } from '../../actors/orchestrator.ts';
+import type { SessionContext } from '../../machines/sessionContext.ts';
 import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
 import {
   approveSession, cancelSession, denySession, interruptSession, redirectSession, startSession, type SessionRun,
@@ -84,6 +86,17 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     await stack?.stop();
   });
 
+  /** What people did, as the session's last checkpoint records it (written just after it ends). */
+  async function finalInterventions(sessionId: string) {
+    const store = await CheckpointStore.open(nc);
+    for (let i = 0; i < 50; i++) {
+      const stored = await store.read(sessionId);
+      if (stored?.checkpoint.status === 'ended') return (stored.checkpoint.snapshot.context as SessionContext).interventions;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`session ${sessionId} has no final checkpoint`);
+  }
+
   it('waits for approval with the exact call, runs it once approved, and records who approved', async () => {
     vaultOpenings = 0;
     const run = await startSession(nc, { task: 'Please open the vault.' });
@@ -94,6 +107,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     expect(ofType(events, 'approval.requested')[0]?.calls).toEqual([expect.objectContaining({ tool: 'vault_open', arguments: { door: 'north' } })]);
     expect(ofType(events, 'approval.decided')).toEqual([expect.objectContaining({ decision: 'approved', by: 'alice' })]);
     expect(vaultOpenings).toBe(1);
+    expect((await finalInterventions(run.sessionId)).map((i) => [i.kind, i.by])).toEqual([['approved', 'alice']]);
   });
 
   it('tells the model when a person denies the call, and never runs it', async () => {
@@ -142,6 +156,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     // The turn in progress finished before the pause: its tool call was answered, then the session waited.
     const order = events.map((e) => e.type).filter((t) => ['tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started'].includes(t));
     expect(order).toEqual(['turn.started', 'tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started']);
+    expect((await finalInterventions(run.sessionId)).map((i) => [i.turn, i.kind])).toEqual([[1, 'interrupted'], [1, 'redirected']]);
   });
 
   it('cancels the tool call in flight on the worker when the session is cancelled', async () => {
@@ -154,6 +169,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     const deadline = Date.now() + 5_000;
     while (!slowAborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(slowAborted).toBe(true);
+    expect((await finalInterventions(run.sessionId)).map((i) => [i.kind, i.detail])).toEqual([['cancelled', 'changed my mind']]);
   });
 
   it('keeps a session waiting for approval across an orchestrator restart', async () => {
