@@ -65,6 +65,11 @@ export function serveSessionControl(
         actor.send({ type: 'session.redirect', instruction: command.instruction });
         logger.info('redirected with a new instruction');
         return accept();
+      case 'session.rollback':
+        if (!snapshot.matches('interrupted') && !snapshot.matches('escalated')) return refuse('roll back a session that is paused: interrupt it first');
+        logger.info({ toTurn: command.toTurn, by: command.by }, 'rolling back');
+        actor.send({ type: 'session.rollback', toTurn: command.toTurn, by: command.by });
+        return accept();
       case 'session.continue':
         if (!snapshot.matches('interrupted')) return refuse('the session is not interrupted');
         actor.send({ type: 'session.continue' });

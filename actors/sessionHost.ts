@@ -25,6 +25,7 @@ import { SessionTrace } from './sessionTrace.ts';
 import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 import { createToolCallTriage, type ApprovalPolicy } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
+import { createRollBack } from './rollBack.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
 export interface Durability {
@@ -122,6 +123,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         tools: () => deps.catalog.list().filter(allows).map(toFunctionTool),
         usageSoFar: () => actor.getSnapshot().context.usage,
       }),
+      rollBack: createRollBack({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
         catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
         ...(deps.approvalPolicy ? { approvalPolicy: deps.approvalPolicy } : {}),

@@ -73,7 +73,7 @@ export function createToolCallTriage(deps: TriageDependencies) {
       }
       accepted.push({
         callId: randomUUID(), toolCallId: request.id, name: tool.name, arguments: parsed.value as Record<string, unknown>,
-        retry: tool.retry, fallbacks: tool.fallbacks,
+        retry: tool.retry, fallbacks: tool.fallbacks, sideEffects: tool.sideEffects, undoable: tool.undoable,
         requiresApproval: tool.requiresApproval || (deps.approvalPolicy?.({ tool: tool.name, arguments: parsed.value as Record<string, unknown> }) ?? false),
       });
     }

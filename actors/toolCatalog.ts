@@ -26,6 +26,7 @@ export interface CatalogTool {
   readonly retry: RetryPolicy;
   readonly fallbacks: string[];
   readonly requiresApproval: boolean;
+  readonly undoable: boolean;
   /** Service instance ids of the pool members that answered the latest discovery round. */
   readonly instances: ReadonlySet<string>;
 }
@@ -132,6 +133,8 @@ export class ToolCatalog {
         if (info.metadata[toolMetadataKeys.kind] !== toolPoolKind) continue;
         const domain = info.metadata[toolMetadataKeys.domain] ?? info.name;
         for (const endpoint of info.endpoints) {
+          // Undo endpoints serve rollbacks, not the model.
+          if (endpoint.metadata?.[toolMetadataKeys.endpointKind] === 'undo') continue;
           const known = found.get(endpoint.name);
           if (known) {
             known.instances.add(info.id);
@@ -194,6 +197,7 @@ export class ToolCatalog {
       retry: retry.success ? retry.data : RetryPolicy.parse({}),
       fallbacks: fallbacks.success ? fallbacks.data : [],
       requiresApproval: metadata[toolMetadataKeys.requiresApproval] === 'true',
+      undoable: metadata[toolMetadataKeys.undoable] === 'true',
       instances: new Set(),
     };
   }

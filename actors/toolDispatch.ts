@@ -83,7 +83,9 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
       } else {
         const reply = decoded.value;
-        attempt = reply.status === 'ok' ? { status: 'ok', result: reply.result, durationMs: elapsed() } : fail(reply.failure);
+        attempt = reply.status === 'ok'
+          ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}) }
+          : fail(reply.failure);
       }
     } catch (error) {
       attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));

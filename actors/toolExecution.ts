@@ -45,8 +45,13 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
   });
   try {
     const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger };
+    let compensation: unknown;
     const handled: Promise<ToolReply> = Promise.resolve()
-      .then(() => tool.handler(validated.value, context))
+      .then(async () => {
+        // What undoing will need is captured first: after the handler, the state to restore is gone.
+        if (tool.compensation) compensation = (await tool.compensation.capture(validated.value, context)) ?? null;
+        return await tool.handler(validated.value, context);
+      })
       .then(
         (result) => {
           const output = tool.output.safeParse(result);
@@ -55,7 +60,10 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
             return failure(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
           }
           logger.info('tool call succeeded');
-          return { type: 'tool.reply' as const, status: 'ok' as const, callId: request.callId, result: output.data };
+          return {
+            type: 'tool.reply' as const, status: 'ok' as const, callId: request.callId, result: output.data,
+            ...(tool.compensation ? { compensation } : {}),
+          };
         },
         (error: unknown) => {
           const f = toToolFailure(error);

@@ -5,9 +5,9 @@ import { silentLogger } from '../observability/logger.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
 import { troupeTracer } from '../observability/telemetry.ts';
 import { toolInputJsonSchema, type ToolDefinition } from '../tools/defineTool.ts';
-import { ToolFailureCode, toolFailure } from '../tools/toolFailure.ts';
-import { PoolAnnouncement, ToolCallCancellation, ToolRequest, type ToolReply } from '../transport/messages.ts';
-import { toolMetadataKeys, toolPoolKind } from '../transport/serviceProtocol.ts';
+import { ToolFailureCode, toolFailure, toToolFailure } from '../tools/toolFailure.ts';
+import { PoolAnnouncement, ToolCallCancellation, ToolRequest, ToolUndoRequest, type ToolReply } from '../transport/messages.ts';
+import { toolMetadataKeys, toolPoolKind, type EndpointInfo } from '../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../transport/serviceResponder.ts';
 import { poolServiceName, queueGroups, subjectTokenPattern, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
@@ -103,7 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     version: options.version ?? '0.1.0',
     description: `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
     metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain },
-    endpoints: tools.map((tool) => ({
+    endpoints: tools.map((tool): EndpointInfo => ({
       name: tool.name,
       subject: subjects.tool(domain, tool.name),
       queue_group: queue,
@@ -115,8 +115,16 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
         [toolMetadataKeys.retry]: JSON.stringify(tool.retry),
         [toolMetadataKeys.fallbacks]: JSON.stringify(tool.fallbacks),
         [toolMetadataKeys.requiresApproval]: String(tool.requiresApproval),
+        [toolMetadataKeys.undoable]: String(tool.compensation !== undefined),
       },
-    })),
+    })).concat(
+      tools.filter((tool) => tool.compensation).map((tool): EndpointInfo => ({
+        name: `${tool.name}__undo`,
+        subject: subjects.toolUndo(domain, tool.name),
+        queue_group: queue,
+        metadata: { [toolMetadataKeys.endpointKind]: 'undo' },
+      })),
+    ),
   });
   const instanceLogger = logger.child({ instanceId: responder.id });
   const inFlight = new Set<Promise<void>>();
@@ -216,6 +224,32 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     return reply;
   };
 
+  /** Undoes one executed call from what its compensation captured; answers like a tool call. */
+  const undoCall = async (name: string, compensation: NonNullable<ToolDefinition['compensation']>, msg: Msg): Promise<void> => {
+    const decoded = decodeWireMessage(ToolUndoRequest, msg.data, `The undo request for ${name}`);
+    if (!decoded.ok) {
+      reply(msg, { type: 'tool.reply', status: 'error', callId: 'unknown', failure: toolFailure(ToolFailureCode.INVALID_INPUT, decoded.error) });
+      return;
+    }
+    const request = decoded.value;
+    const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: name, undo: true });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('deadline passed')), Math.max(0, request.deadline - Date.now()));
+    try {
+      await compensation.undo(request.compensation, { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger });
+      callLogger.info('call undone');
+      responder.record(`${name}__undo`, 0);
+      reply(msg, { type: 'tool.reply', status: 'ok', callId: request.callId, result: null });
+    } catch (error) {
+      const failure = toToolFailure(error);
+      callLogger.warn({ err: error }, 'could not undo the call');
+      responder.record(`${name}__undo`, 0, failure.message);
+      reply(msg, { type: 'tool.reply', status: 'error', callId: request.callId, failure });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const reply = (msg: Msg, body: ToolReply): void => {
     if (!msg.reply) {
       instanceLogger.warn({ subject: msg.subject }, 'tool request without a reply subject; result dropped');
@@ -259,6 +293,20 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       },
     }),
   );
+  for (const tool of tools) {
+    const compensation = tool.compensation;
+    if (!compensation) continue;
+    subscriptions.push(
+      nc.subscribe(subjects.toolUndo(domain, tool.name), {
+        queue,
+        callback: (_error, msg) => {
+          const work = undoCall(tool.name, compensation, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'undo handling failed'));
+          inFlight.add(work);
+          void work.finally(() => inFlight.delete(work));
+        },
+      }),
+    );
+  }
   subscriptions.push(
     nc.subscribe(subjects.toolCallCancellations, {
       callback: (_error, msg) => {

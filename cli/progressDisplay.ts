@@ -18,6 +18,8 @@ export function describeEvent(event: SessionEvent): string | undefined {
       return `⏸ interrupted by a person after turn ${event.turn}; waiting for a redirect or continue`;
     case 'session.redirected':
       return `  ➜ new instruction from a person: ${clip(event.instruction)}`;
+    case 'session.rolled_back':
+      return `↶ rolled back to turn ${event.toTurn} by ${event.by}: ${event.steps.map((s) => `${s.tool} ${s.result ?? s.action.replaceAll('_', ' ')}`).join(', ') || 'nothing to undo'}`;
     case 'session.resumed':
       return `↺ resumed by ${event.owner} from its checkpoint (${event.state})${event.resentToolCalls.length > 0 ? `; re-sending ${event.resentToolCalls.map((c) => c.tool).join(', ')} with the same call ids` : ''}`;
     case 'turn.started':

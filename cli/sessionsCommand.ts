@@ -2,8 +2,9 @@ import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore, type Checkpoint } from '../actors/checkpointStore.ts';
 import {
-  answerSession, approveSession, cancelSession, continueSession, denySession, interruptSession, redirectSession,
+  answerSession, approveSession, cancelSession, continueSession, denySession, interruptSession, redirectSession, rollbackSession,
 } from '../client/sessionClient.ts';
+import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
@@ -18,7 +19,13 @@ const usage = `usage:
   troupe sessions interrupt <id>
   troupe sessions redirect <id> "<instruction>"
   troupe sessions cancel <id> [--reason <text>]
-  troupe sessions resume <id> ["<answer>"]     an escalated session needs the answer; an interrupted one continues`;
+  troupe sessions resume <id> ["<answer>"]     an escalated session needs the answer; an interrupted one continues
+  troupe sessions rollback <id> --to <turn> [--dry-run] [--by <name>]
+                                              undo the calls after <turn>, newest first (the session must be paused)`;
+
+const planLine = (step: RollbackStep): string =>
+  `  turn ${step.turn}  ${step.tool.padEnd(16)} ${{ undo: 'will be undone', cannot_undo: 'CANNOT be undone', nothing_to_undo: 'nothing to undo' }[step.action]}` +
+  (step.result ? ` → ${step.result}${step.message ? `: ${step.message}` : ''}` : '');
 
 const stateOf = (checkpoint: Checkpoint): string => JSON.stringify(checkpoint.snapshot.value ?? '?').replaceAll('"', '');
 const contextOf = (checkpoint: Checkpoint) => checkpoint.snapshot.context as SessionContext;
@@ -56,6 +63,8 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       call: { type: 'string', multiple: true },
       by: { type: 'string' },
       reason: { type: 'string' },
+      to: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: true,
@@ -122,6 +131,36 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
           return report(answered, 'answered; the session resumes');
         }
         return report(await continueSession(nc, id), 'resumed');
+      }
+      case 'rollback': {
+        const id = needId();
+        const toTurn = Number(values.to);
+        if (values.to === undefined || !Number.isInteger(toTurn) || toTurn < 0) throw new UsageError(`rollback needs --to <turn>, a whole number\n${usage}`);
+        const store = await CheckpointStore.open(nc);
+        const stored = await store.read(id);
+        if (!stored) {
+          say(`no session ${id}`);
+          return 1;
+        }
+        // What will and will not be undone is said before anything happens.
+        const plan = rollbackPlan(contextOf(stored.checkpoint).ledger, toTurn);
+        say(plan.length === 0 ? `nothing was executed after turn ${toTurn}` : [`rolling back to the end of turn ${toTurn}:`, ...plan.map(planLine)].join('\n'));
+        if (values['dry-run']) return 0;
+        const before = contextOf(stored.checkpoint).rollbacks.length;
+        const sent = await rollbackSession(nc, id, { toTurn, ...(values.by ? { by: values.by } : {}) });
+        if (!sent.accepted) return report(sent, '');
+        // The report comes back in the session's checkpoint once the undo requests are answered.
+        for (let i = 0; i < 300; i++) {
+          const now = await store.read(id);
+          const report = now ? contextOf(now.checkpoint).rollbacks[before] : undefined;
+          if (report) {
+            say(['done:', ...report.steps.map(planLine)].join('\n'));
+            return report.steps.some((s) => s.result === 'failed' || s.action === 'cannot_undo') ? 1 : 0;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        say('the rollback was accepted but its report did not arrive within 30 s; see troupe sessions show');
+        return 1;
       }
       default:
         throw new UsageError(sub ? `unknown sessions command "${sub}"\n${usage}` : usage);

@@ -175,6 +175,11 @@ export async function redirectSession(nc: NatsConnection, sessionId: string, ins
   return await sendControl(nc, sessionId, { type: 'session.redirect', instruction });
 }
 
+/** Undoes a paused session's executed calls after `toTurn`, newest first; the report arrives as a `session.rolled_back` event. */
+export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string }): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' });
+}
+
 /** Resumes an interrupted session as it was. */
 export async function continueSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.continue' });

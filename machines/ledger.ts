@@ -13,13 +13,18 @@ export const LedgerEntry = z.object({
   durationMs: z.number().nonnegative().optional(),
   /** A digest of what the call answered: loop detection compares these to spot turns that learn nothing new. */
   resultDigest: z.string().optional(),
+  sideEffects: z.boolean().optional(),
+  /** What undoing the call needs (its tool's compensation captured it); present only for undoable calls. */
+  compensation: z.unknown().optional(),
+  /** Set once a rollback undid the call. */
+  undone: z.boolean().optional(),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
 /** Something a person (or the approval clock) did to the session: kept beside the ledger of tool calls. */
 export const Intervention = z.object({
   turn: z.number().int().nonnegative(),
-  kind: z.enum(['approved', 'denied', 'approval_expired', 'interrupted', 'redirected', 'continued', 'answered', 'escalated', 'cancelled']),
+  kind: z.enum(['approved', 'denied', 'approval_expired', 'interrupted', 'redirected', 'continued', 'answered', 'escalated', 'cancelled', 'rolled_back']),
   by: z.string().optional(),
   detail: z.string().optional(),
 });

@@ -5,6 +5,7 @@ import type { Intervention } from './ledger.ts';
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
 import type { SessionResult } from './sessionOutcome.ts';
+import { describeRollback, rollbackPlan, type RollbackReport, type RollbackStep } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
 import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage, noUsage } from './usage.ts';
@@ -33,6 +34,8 @@ export type SessionEvent =
   | { type: 'session.redirect'; instruction: string }
   /** Resume an interrupted session as it was. */
   | { type: 'session.continue' }
+  /** Undo the executed calls after `toTurn`, newest first (only while parked with a person). */
+  | { type: 'session.rollback'; toTurn: number; by: string }
   // Tool-call children report here; their ids are `tool:<callId>`.
   | DoneActorEvent<ToolCallOutcome, string>
   | ErrorActorEvent<unknown, string>;
@@ -50,6 +53,13 @@ export interface TriageToolCallsInput {
   turn: number;
   toolCalls: ModelToolCall[];
 }
+export interface RollBackInput {
+  sessionId: string;
+  toTurn: number;
+  by: string;
+  plan: RollbackStep[];
+}
+
 export interface ExecuteToolCallInput {
   sessionId: string;
   turn: number;
@@ -95,6 +105,7 @@ export const sessionMachine = setup({
     triageToolCalls: notProvided<ToolCallTriage, TriageToolCallsInput>('triageToolCalls'),
     // Hosts run each call as a toolCall statechart (retries, fallbacks) behind this promise; tests may fake it whole.
     executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
+    rollBack: notProvided<RollbackReport, RollBackInput>('rollBack'),
   },
   guards: {
     budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
@@ -161,6 +172,15 @@ export const sessionMachine = setup({
       };
     }),
     clearApprovalDeadline: assign({ approvalDeadline: null }),
+    recordRollback: assign(({ context }, report: RollbackReport) => {
+      const undone = new Set(report.steps.filter((s) => s.result === 'undone').map((s) => s.callId));
+      return {
+        ledger: context.ledger.map((entry) => (entry.callId && undone.has(entry.callId) ? { ...entry, undone: true } : entry)),
+        rollbacks: [...context.rollbacks, report],
+        interventions: [...context.interventions, { turn: context.turn, kind: 'rolled_back' as const, by: report.by, detail: `to turn ${report.toTurn}` }],
+        conversation: [...context.conversation, { role: 'user' as const, content: describeRollback(report) }],
+      };
+    }),
     recordIntervention: assign(({ context }, intervention: Omit<Intervention, 'turn'>) => ({
       interventions: [...context.interventions, { turn: context.turn, ...intervention }],
     })),
@@ -221,6 +241,7 @@ export const sessionMachine = setup({
     interruptRequested: false,
     pendingInstructions: [],
     interventions: [],
+    rollbacks: [],
   }),
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
@@ -369,6 +390,7 @@ export const sessionMachine = setup({
     // Paused by a person at a safe point (between turns); a redirect or a continue resumes it.
     interrupted: {
       on: {
+        'session.rollback': { target: 'rolling_back' },
         'session.redirect': {
           target: 'preparing',
           actions: [
@@ -377,6 +399,19 @@ export const sessionMachine = setup({
           ],
         },
         'session.continue': { target: 'preparing', actions: { type: 'recordIntervention', params: { kind: 'continued' } } },
+      },
+    },
+    // Undoing executed calls in reverse order; the session then waits, paused, for the person.
+    rolling_back: {
+      invoke: {
+        id: 'rollBack',
+        src: 'rollBack',
+        input: ({ context, event }) => {
+          const { toTurn, by } = event as Extract<SessionEvent, { type: 'session.rollback' }>;
+          return { sessionId: context.sessionId, toTurn, by, plan: rollbackPlan(context.ledger, toTurn) };
+        },
+        onDone: { target: 'interrupted', actions: { type: 'recordRollback', params: ({ event }) => event.output } },
+        onError: { target: 'interrupted' },
       },
     },
     running_tools: {
@@ -451,6 +486,7 @@ export const sessionMachine = setup({
           ],
         },
         'session.escalate': {},
+        'session.rollback': { target: 'rolling_back' },
       },
     },
     failed: { type: 'final' },

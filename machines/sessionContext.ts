@@ -2,6 +2,7 @@ import type { Budgets } from './budgets.ts';
 import type { ChatMessage, ModelResponse } from './conversation.ts';
 import type { Intervention, LedgerEntry } from './ledger.ts';
 import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
+import type { RollbackReport } from './rollback.ts';
 import type { SessionOutcome } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import type { Usage } from './usage.ts';
@@ -48,6 +49,8 @@ export interface SessionContext extends SessionInput {
   pendingInstructions: string[];
   /** What people did to the session, in order. */
   interventions: Intervention[];
+  /** Every rollback and what it did. */
+  rollbacks: RollbackReport[];
 }
 
 /** The latest text the model produced: a session's (partial) result. */

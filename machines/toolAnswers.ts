@@ -27,6 +27,8 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
       const entry: LedgerEntry = {
         turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
         arguments: call.arguments, status: outcome.status, durationMs: outcome.durationMs, resultDigest: digestOf(content),
+        ...(call.sideEffects ? { sideEffects: true } : {}),
+        ...(outcome.status === 'ok' && outcome.compensation !== undefined ? { compensation: outcome.compensation } : {}),
       };
       if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
       messages.push({ role: 'tool', toolCallId: request.id, content });

@@ -80,6 +80,7 @@ export const toolCallMachine = setup({
       outcome: {
         status: 'ok' as const, callId: context.call.callId, result: attempt.status === 'ok' ? attempt.result : null,
         durationMs: context.elapsedMs, attempts: context.totalAttempts, servedBy: context.tool,
+        ...(attempt.status === 'ok' && attempt.compensation !== undefined ? { compensation: attempt.compensation } : {}),
       },
     })),
     recordFailure: assign(({ context }) => ({

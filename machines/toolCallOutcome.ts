@@ -18,6 +18,9 @@ export const PlannedToolCall = z.object({
   requiresApproval: z.boolean().optional(),
   /** Set when a person approved it: sent with the call, so the worker can check. */
   approval: z.object({ by: z.string(), at: z.string() }).optional(),
+  /** From the tool's advertisement: whether the call changes something, and whether it can be undone. */
+  sideEffects: z.boolean().optional(),
+  undoable: z.boolean().optional(),
 });
 export type PlannedToolCall = z.infer<typeof PlannedToolCall>;
 
@@ -40,14 +43,17 @@ export type ToolCallTriage = z.infer<typeof ToolCallTriage>;
 
 /** How a sent tool call ended. Failures are data: a tool call never throws into the session. */
 export const ToolCallOutcome = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number(), attempts: z.number().int().optional(), servedBy: z.string().optional() }),
+  z.object({
+    status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number(), attempts: z.number().int().optional(),
+    servedBy: z.string().optional(), compensation: z.unknown().optional(),
+  }),
   z.object({ status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number(), attempts: z.number().int().optional() }),
 ]);
 export type ToolCallOutcome = z.infer<typeof ToolCallOutcome>;
 
 /** One attempt at a tool call, as the transport saw it. */
 export const ToolCallAttempt = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('ok'), result: z.unknown(), durationMs: z.number() }),
+  z.object({ status: z.literal('ok'), result: z.unknown(), durationMs: z.number(), compensation: z.unknown().optional() }),
   z.object({ status: z.literal('error'), failure: ToolFailure, durationMs: z.number() }),
 ]);
 export type ToolCallAttempt = z.infer<typeof ToolCallAttempt>;

@@ -35,11 +35,23 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
    * the approval. Deployments may require approval for more tools (the orchestrator's policy).
    */
   requiresApproval?: boolean;
+  /**
+   * How to undo a call: `capture` runs just before the handler and returns what undoing will need
+   * (say, a file's previous contents), kept in the session's ledger; `undo` puts things back from it.
+   * A side-effecting tool without one cannot be rolled back, and rollbacks say so.
+   */
+  compensation?: ToolCompensation<z.output<Input>>;
+}
+
+export interface ToolCompensation<Input> {
+  capture: (input: Input, context: ToolContext) => Promise<unknown> | unknown;
+  undo: (captured: unknown, context: ToolContext) => Promise<void> | void;
 }
 
 /** A tool as workers serve it; build it with {@link defineTool}. */
 export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output extends z.ZodType = z.ZodType>
-  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry'>> {
+  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry' | 'compensation'>> {
+  readonly compensation: ToolCompensation<z.output<Input>> | undefined;
   readonly domain: string;
   readonly retry: RetryPolicy;
   readonly handler: ToolSpec<Input, Output>['handler'];
@@ -104,6 +116,7 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
     retry: retry.data,
     fallbacks: spec.fallbacks ?? [],
     requiresApproval: spec.requiresApproval ?? false,
+    compensation: spec.compensation,
     description: spec.description,
     input: spec.input,
     output: spec.output,

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { BudgetNameSchema } from '../machines/budgets.ts';
 import { CircuitState } from '../machines/circuitBreaker.ts';
+import { RollbackReport } from '../machines/rollback.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
 import { SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
@@ -30,10 +31,25 @@ export const ToolRequest = z.object({
 export type ToolRequest = z.infer<typeof ToolRequest>;
 
 export const ToolReply = z.discriminatedUnion('status', [
-  z.object({ type: z.literal('tool.reply'), status: z.literal('ok'), callId: z.string(), result: z.unknown() }),
+  z.object({
+    type: z.literal('tool.reply'), status: z.literal('ok'), callId: z.string(), result: z.unknown(),
+    /** What undoing the call needs, for tools with a compensation; kept in the session's ledger. */
+    compensation: z.unknown().optional(),
+  }),
   z.object({ type: z.literal('tool.reply'), status: z.literal('error'), callId: z.string(), failure: ToolFailure }),
 ]);
 export type ToolReply = z.infer<typeof ToolReply>;
+
+/** Undo one executed call (a rollback), with what its compensation captured. */
+export const ToolUndoRequest = z.object({
+  type: z.literal('tool.undo'),
+  sessionId: z.string(),
+  callId: z.string(),
+  tool: z.string(),
+  compensation: z.unknown(),
+  deadline: z.number().int().positive(),
+});
+export type ToolUndoRequest = z.infer<typeof ToolUndoRequest>;
 
 export const ToolCallCancellation = z.object({
   type: z.literal('tool.cancel'),
@@ -80,6 +96,8 @@ export const SessionControl = z.discriminatedUnion('type', [
   z.object({ type: z.literal('session.redirect'), instruction: z.string().trim().min(1, 'the instruction is empty') }),
   /** Resume an interrupted session as it was. */
   z.object({ type: z.literal('session.continue') }),
+  /** Undo the executed calls after `toTurn` (the session must be parked with a person). */
+  z.object({ type: z.literal('session.rollback'), toTurn: z.number().int().nonnegative(), by: person }),
 ]);
 export type SessionControl = z.infer<typeof SessionControl>;
 
@@ -110,6 +128,7 @@ export const SessionEvent = z.discriminatedUnion('type', [
     reason: z.string().optional(),
   }),
   z.object({ ...eventBase, type: z.literal('session.interrupted'), turn: z.number().int().nonnegative() }),
+  z.object({ ...eventBase, type: z.literal('session.rolled_back'), ...RollbackReport.shape }),
   z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string() }),
   z.object({
     ...eventBase,

@@ -66,5 +66,9 @@ export const toolMetadataKeys = {
   /** JSON array of fallback tool names. */
   fallbacks: 'troupe.tool.fallbacks',
   requiresApproval: 'troupe.tool.requires_approval',
+  /** `true` when the tool has a compensation: its calls can be rolled back. */
+  undoable: 'troupe.tool.undoable',
+  /** `undo` on a tool's undo endpoint, which is not a tool the model may call. */
+  endpointKind: 'troupe.endpoint.kind',
 } as const;
 export const toolPoolKind = 'tool-pool';

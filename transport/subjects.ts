@@ -9,6 +9,8 @@ export const subjectTokenPattern = /^[A-Za-z0-9_-]{1,128}$/;
 export const subjects = {
   /** Requests for one tool, served by its domain's pool in a queue group. */
   tool: (domain: string, tool: string) => `troupe.tools.${domain}.${tool}`,
+  /** Undo requests for one tool's calls (a rollback), served by the same pool. */
+  toolUndo: (domain: string, tool: string) => `troupe.tools.${domain}.${tool}.undo`,
   /** Cancellations of tool calls in flight (a session was cancelled): every worker hears them, the one running the call acts. */
   toolCallCancellations: 'troupe.tools.cancel',
   /** Pools say "I started" here, so orchestrators refresh discovery at once instead of at the next poll. */

@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod';
 import { defineTool, type ToolDefinition } from '../../tools/defineTool.ts';
@@ -12,6 +12,10 @@ export interface FilesToolsOptions {
   /** Directory the tools are confined to; created on first use if missing. */
   workspace: string;
 }
+
+/** What undoing a files_write needs: the file's previous bytes (base64), or null when it did not exist. */
+const WriteUndo = z.object({ path: z.string(), previous: z.string().nullable() });
+type WriteUndo = z.infer<typeof WriteUndo>;
 
 const pathField = z.string().min(1).describe('Path relative to the workspace, with "/" separators.');
 
@@ -132,6 +136,24 @@ export function filesTools(options: FilesToolsOptions): ToolDefinition[] {
         await writeFile(target.absolute, content, { encoding: 'utf8', signal });
         return { path: target.relative, bytes, created };
       }),
+    // Undo: what the file was (its bytes, or that it did not exist), restored byte for byte.
+    compensation: {
+      capture: async ({ path }) => {
+        const target = await resolveInWorkspace(workspace, path);
+        const previous = await readFile(target.absolute).then(
+          (bytes) => bytes.toString('base64'),
+          (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOENT' ? null : Promise.reject(error)),
+        );
+        return { path: target.relative, previous } satisfies WriteUndo;
+      },
+      undo: async (captured) => {
+        const { path, previous } = WriteUndo.parse(captured);
+        // Resolved again: the sandbox holds for undo as for any write.
+        const target = await resolveInWorkspace(workspace, path);
+        if (previous === null) await rm(target.absolute, { force: true });
+        else await writeFile(target.absolute, Buffer.from(previous, 'base64'));
+      },
+    },
   });
 
   return [list, read, write];
