@@ -11,7 +11,7 @@ export { ToolCatalog } from './actors/toolCatalog.ts';
 export { toolsRequiringApproval } from './actors/toolCallTriage.ts';
 export {
   startSession, attachSession, answerSession, cancelSession, approveSession, denySession, interruptSession, redirectSession, continueSession,
-  rollbackSession,
+  rollbackSession, takeOverSession, callToolInSession, handBackSession,
   NoOrchestratorError, SessionRejectedError,
 } from './client/sessionClient.ts';
 export { connectToNats, NatsUnreachableError, defaultNatsUrl } from './transport/natsConnection.ts';

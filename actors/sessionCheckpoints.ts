@@ -118,7 +118,7 @@ export class SessionCheckpoints {
       ...this.#o.identity,
       // Parked: waiting for a person (an answer, an approval, a redirect), not for a model or a tool.
       status: snapshot.status !== 'active' ? 'ended'
-        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') ? 'parked' : 'running',
+        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') || snapshot.matches('manual') ? 'parked' : 'running',
       snapshot: actor.getPersistedSnapshot() as Record<string, unknown>,
       nextEventSeq: this.#o.nextEventSeq(),
       wallClockDeadline: wallClockDeadline(context),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
@@ -69,6 +70,23 @@ export function serveSessionControl(
         if (!snapshot.matches('interrupted') && !snapshot.matches('escalated')) return refuse('roll back a session that is paused: interrupt it first');
         logger.info({ toTurn: command.toTurn, by: command.by }, 'rolling back');
         actor.send({ type: 'session.rollback', toTurn: command.toTurn, by: command.by });
+        return accept();
+      case 'session.takeover':
+        if (!snapshot.matches('escalated')) return refuse('only an escalated session can be taken over');
+        events.publish({ type: 'session.taken_over', by: command.by });
+        actor.send({ type: 'session.takeover', by: command.by });
+        logger.info({ by: command.by }, 'taken over by a person');
+        return accept();
+      case 'session.manual_call':
+        if (!snapshot.matches({ manual: 'idle' })) {
+          return refuse(snapshot.matches('manual') ? 'the previous manual call is still running' : 'the session is not taken over');
+        }
+        actor.send({ type: 'session.manual_call', toolCallId: `manual_${randomUUID().slice(0, 8)}`, tool: command.tool, arguments: JSON.stringify(command.arguments) });
+        return accept();
+      case 'session.handback':
+        if (!snapshot.matches('manual')) return refuse('the session is not taken over');
+        events.publish({ type: 'session.handed_back', by: snapshot.context.takenOverBy ?? 'a person', ...(command.instruction ? { instruction: command.instruction } : {}) });
+        actor.send({ type: 'session.handback', ...(command.instruction ? { instruction: command.instruction } : {}) });
         return accept();
       case 'session.continue':
         if (!snapshot.matches('interrupted')) return refuse('the session is not interrupted');

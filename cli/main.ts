@@ -21,7 +21,7 @@ usage:
   troupe run "<task>" [--json] [--agent <name>] [--timeout <s>]
                                    run a session on the running stack and follow it
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
-  troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|rollback …
+  troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
   troupe orchestrator              host sessions
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member

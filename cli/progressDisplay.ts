@@ -20,6 +20,10 @@ export function describeEvent(event: SessionEvent): string | undefined {
       return `  ➜ new instruction from a person: ${clip(event.instruction)}`;
     case 'session.rolled_back':
       return `↶ rolled back to turn ${event.toTurn} by ${event.by}: ${event.steps.map((s) => `${s.tool} ${s.result ?? s.action.replaceAll('_', ' ')}`).join(', ') || 'nothing to undo'}`;
+    case 'session.taken_over':
+      return `✋ taken over by ${event.by}: the model waits while they call tools themselves`;
+    case 'session.handed_back':
+      return `↩ handed back to the model by ${event.by}${event.instruction ? `: ${clip(event.instruction)}` : ''}`;
     case 'session.resumed':
       return `↺ resumed by ${event.owner} from its checkpoint (${event.state})${event.resentToolCalls.length > 0 ? `; re-sending ${event.resentToolCalls.map((c) => c.tool).join(', ')} with the same call ids` : ''}`;
     case 'turn.started':

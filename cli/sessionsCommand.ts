@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore, type Checkpoint } from '../actors/checkpointStore.ts';
 import {
-  answerSession, approveSession, cancelSession, continueSession, denySession, interruptSession, redirectSession, rollbackSession,
+  answerSession, approveSession, callToolInSession, cancelSession, continueSession, denySession, handBackSession, interruptSession,
+  redirectSession, rollbackSession, takeOverSession,
 } from '../client/sessionClient.ts';
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
@@ -20,6 +21,9 @@ const usage = `usage:
   troupe sessions redirect <id> "<instruction>"
   troupe sessions cancel <id> [--reason <text>]
   troupe sessions resume <id> ["<answer>"]     an escalated session needs the answer; an interrupted one continues
+  troupe sessions takeover <id> [--by <name>]  take an escalated session over (manual mode)
+  troupe sessions call <id> <tool> '<json arguments>'   call a tool through a taken-over session
+  troupe sessions handback <id> ["<instruction>"]       give it back to the model
   troupe sessions rollback <id> --to <turn> [--dry-run] [--by <name>]
                                               undo the calls after <turn>, newest first (the session must be paused)`;
 
@@ -132,6 +136,39 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         }
         return report(await continueSession(nc, id), 'resumed');
       }
+      case 'takeover':
+        return report(await takeOverSession(nc, needId(), values.by ?? 'a person'), 'taken over: call tools with troupe sessions call, then troupe sessions handback');
+      case 'call': {
+        const id = needId();
+        const [, tool, json] = positionals;
+        if (!tool || !json) throw new UsageError(`call needs a tool and its arguments as JSON\n${usage}`);
+        let args: unknown;
+        try {
+          args = JSON.parse(json);
+        } catch {
+          throw new UsageError(`the arguments are not JSON: ${json}`);
+        }
+        if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('the arguments must be a JSON object');
+        const store = await CheckpointStore.open(nc);
+        const before = (await store.read(id))?.checkpoint;
+        const made = before ? contextOf(before).manualCalls.length : 0;
+        const sent = await callToolInSession(nc, id, tool, args as Record<string, unknown>);
+        if (!sent.accepted) return report(sent, '');
+        // The call's answer is recorded with the session; it is what the model will read after the hand-back.
+        for (let i = 0; i < 600; i++) {
+          const now = await store.read(id);
+          const call = now ? contextOf(now.checkpoint).manualCalls[made] : undefined;
+          if (call) {
+            say(call.answer);
+            return JSON.parse(call.answer).ok ? 0 : 1;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        say('the call was accepted but its answer did not arrive within 60 s; see troupe sessions show');
+        return 1;
+      }
+      case 'handback':
+        return report(await handBackSession(nc, needId(), positionals[1]), 'handed back to the model');
       case 'rollback': {
         const id = needId();
         const toTurn = Number(values.to);

@@ -180,6 +180,21 @@ export async function rollbackSession(nc: NatsConnection, sessionId: string, opt
   return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' });
 }
 
+/** Takes an escalated session over: the model waits while the person calls tools through it. */
+export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person'): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.takeover', by });
+}
+
+/** A tool call by the person who took the session over; its events and ledger entry follow like the model's. */
+export async function callToolInSession(nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.manual_call', tool, arguments: args });
+}
+
+/** Gives a taken-over session back to the model, with what the person did and an optional instruction. */
+export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.handback', ...(instruction ? { instruction } : {}) });
+}
+
 /** Resumes an interrupted session as it was. */
 export async function continueSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.continue' });

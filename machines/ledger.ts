@@ -18,13 +18,18 @@ export const LedgerEntry = z.object({
   compensation: z.unknown().optional(),
   /** Set once a rollback undid the call. */
   undone: z.boolean().optional(),
+  /** Who made the call when a person took over (absent for the model's calls). */
+  by: z.string().optional(),
 });
 export type LedgerEntry = z.infer<typeof LedgerEntry>;
 
 /** Something a person (or the approval clock) did to the session: kept beside the ledger of tool calls. */
 export const Intervention = z.object({
   turn: z.number().int().nonnegative(),
-  kind: z.enum(['approved', 'denied', 'approval_expired', 'interrupted', 'redirected', 'continued', 'answered', 'escalated', 'cancelled', 'rolled_back']),
+  kind: z.enum([
+    'approved', 'denied', 'approval_expired', 'interrupted', 'redirected', 'continued', 'answered', 'escalated', 'cancelled', 'rolled_back',
+    'took_over', 'handed_back',
+  ]),
   by: z.string().optional(),
   detail: z.string().optional(),
 });

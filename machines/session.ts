@@ -1,7 +1,7 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
-import type { Intervention } from './ledger.ts';
+import type { Intervention, LedgerEntry } from './ledger.ts';
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
 import type { SessionResult } from './sessionOutcome.ts';
@@ -36,6 +36,12 @@ export type SessionEvent =
   | { type: 'session.continue' }
   /** Undo the executed calls after `toTurn`, newest first (only while parked with a person). */
   | { type: 'session.rollback'; toTurn: number; by: string }
+  /** A person takes an escalated session over and calls tools through it (manual mode). */
+  | { type: 'session.takeover'; by: string }
+  /** A tool call made by the person in control: validated, run and recorded like the model's. */
+  | { type: 'session.manual_call'; toolCallId: string; tool: string; arguments: string }
+  /** The person gives the session back to the model, with what they did and an optional instruction. */
+  | { type: 'session.handback'; instruction?: string }
   // Tool-call children report here; their ids are `tool:<callId>`.
   | DoneActorEvent<ToolCallOutcome, string>
   | ErrorActorEvent<unknown, string>;
@@ -172,6 +178,62 @@ export const sessionMachine = setup({
       };
     }),
     clearApprovalDeadline: assign({ approvalDeadline: null }),
+    startTakeover: assign(({ context }, by: string) => ({
+      takenOverBy: by,
+      manualCalls: [],
+      interventions: [...context.interventions, { turn: context.turn, kind: 'took_over' as const, by }],
+    })),
+    recordManualTriage: assign((_, triage: ToolCallTriage) => ({
+      // The person acting is the approval: they chose to make this call.
+      accepted: triage.accepted.map((call) => ({ ...call, ...(call.requiresApproval ? { approval: { by: 'manual', at: '' } } : {}) })),
+      rejected: triage.rejected,
+      outcomes: {},
+    })),
+    recordManualCall: assign(({ context }, params: { request: { toolCallId: string; tool: string; arguments: string }; outcome?: ToolCallOutcome }) => {
+      const call = context.accepted[0];
+      const rejection = context.rejected[0];
+      const answer = params.outcome
+        ? JSON.stringify(params.outcome.status === 'ok' ? { ok: true, result: params.outcome.result } : { ok: false, error: params.outcome.failure })
+        : JSON.stringify({ ok: false, error: rejection?.failure });
+      const entry: LedgerEntry = call && params.outcome
+        ? {
+            turn: context.turn, callId: call.callId, toolCallId: call.toolCallId, tool: call.name, arguments: call.arguments,
+            status: params.outcome.status, durationMs: params.outcome.durationMs, by: context.takenOverBy ?? 'a person',
+            ...(params.outcome.status === 'error' ? { errorCode: params.outcome.failure.code } : {}),
+            ...(call.sideEffects ? { sideEffects: true } : {}),
+            ...(params.outcome.status === 'ok' && params.outcome.compensation !== undefined ? { compensation: params.outcome.compensation } : {}),
+          }
+        : {
+            turn: context.turn, callId: null, toolCallId: params.request.toolCallId, tool: params.request.tool, arguments: params.request.arguments,
+            status: 'rejected', by: context.takenOverBy ?? 'a person', ...(rejection ? { errorCode: rejection.failure.code } : {}),
+          };
+      return {
+        ledger: [...context.ledger, entry],
+        toolCalls: context.toolCalls + (call && params.outcome ? 1 : 0),
+        manualCalls: [...context.manualCalls, { tool: params.request.tool, arguments: params.request.arguments, answer }],
+        accepted: [],
+        rejected: [],
+        outcomes: {},
+      };
+    }),
+    handBack: assign(({ context }, instruction: string | undefined) => {
+      const by = context.takenOverBy ?? 'a person';
+      const done = context.manualCalls.map((c) => `- ${c.tool} ${c.arguments} → ${c.answer}`).join('\n');
+      const content = [
+        `${by} took over the session${context.manualCalls.length > 0 ? ` and made these calls:\n${done}` : ' and made no calls.'}`,
+        instruction ? `Their instruction: ${instruction}` : 'Carry on from here.',
+      ].join('\n');
+      return {
+        takenOverBy: null,
+        manualCalls: [],
+        outcome: null,
+        refocused: false,
+        loopCheckFromTurn: context.turn + 1,
+        consecutiveRepairs: 0,
+        conversation: [...context.conversation, { role: 'user' as const, content }],
+        interventions: [...context.interventions, { turn: context.turn, kind: 'handed_back' as const, by, ...(instruction ? { detail: instruction } : {}) }],
+      };
+    }),
     recordRollback: assign(({ context }, report: RollbackReport) => {
       const undone = new Set(report.steps.filter((s) => s.result === 'undone').map((s) => s.callId));
       return {
@@ -242,6 +304,8 @@ export const sessionMachine = setup({
     pendingInstructions: [],
     interventions: [],
     rollbacks: [],
+    takenOverBy: null,
+    manualCalls: [],
   }),
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
@@ -280,7 +344,7 @@ export const sessionMachine = setup({
     },
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
-      guard: and([not(stateIn('escalated')), not(stateIn('interrupted'))]),
+      guard: and([not(stateIn('escalated')), not(stateIn('interrupted')), not(stateIn('manual'))]),
       target: '.budget_exhausted',
       actions: { type: 'recordBudgetStop', params: BudgetName.maxWallClockMs },
     },
@@ -487,6 +551,69 @@ export const sessionMachine = setup({
         },
         'session.escalate': {},
         'session.rollback': { target: 'rolling_back' },
+        'session.takeover': { target: 'manual', actions: { type: 'startTakeover', params: ({ event }) => event.by } },
+      },
+    },
+    // Taken over: the person calls tools through the session, each one triaged, run and recorded
+    // like the model's, until they hand it back.
+    manual: {
+      initial: 'idle',
+      on: {
+        'session.handback': { target: 'preparing', actions: { type: 'handBack', params: ({ event }) => event.instruction } },
+      },
+      states: {
+        idle: {
+          on: { 'session.manual_call': { target: 'triaging' } },
+        },
+        triaging: {
+          invoke: {
+            id: 'manualTriage',
+            src: 'triageToolCalls',
+            input: ({ context, event }) => {
+              const call = event as Extract<SessionEvent, { type: 'session.manual_call' }>;
+              return { sessionId: context.sessionId, turn: context.turn, toolCalls: [{ id: call.toolCallId, name: call.tool, arguments: call.arguments }] };
+            },
+            onDone: [
+              {
+                guard: ({ event }) => event.output.accepted.length > 0,
+                target: 'executing',
+                actions: { type: 'recordManualTriage', params: ({ event }) => event.output },
+              },
+              {
+                target: 'idle',
+                actions: [
+                  { type: 'recordManualTriage', params: ({ event }) => event.output },
+                  {
+                    type: 'recordManualCall',
+                    params: ({ event }) => {
+                      const r = event.output.rejected[0];
+                      return { request: { toolCallId: r?.toolCallId ?? '', tool: r?.name ?? '', arguments: r?.rawArguments ?? '' } };
+                    },
+                  },
+                ],
+              },
+            ],
+            onError: { target: 'idle' },
+          },
+        },
+        executing: {
+          invoke: {
+            id: 'manualCall',
+            src: 'executeToolCall',
+            input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, call: context.accepted[0] as PlannedToolCall }),
+            onDone: {
+              target: 'idle',
+              actions: {
+                type: 'recordManualCall',
+                params: ({ context, event }) => {
+                  const call = context.accepted[0] as PlannedToolCall;
+                  return { request: { toolCallId: call.toolCallId, tool: call.name, arguments: JSON.stringify(call.arguments) }, outcome: event.output };
+                },
+              },
+            },
+            onError: { target: 'idle' },
+          },
+        },
       },
     },
     failed: { type: 'final' },

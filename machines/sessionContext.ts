@@ -51,6 +51,10 @@ export interface SessionContext extends SessionInput {
   interventions: Intervention[];
   /** Every rollback and what it did. */
   rollbacks: RollbackReport[];
+  /** The person in control while the session is taken over; null otherwise. */
+  takenOverBy: string | null;
+  /** Calls the person made during the current take-over, for the model to read when it gets the session back. */
+  manualCalls: Array<{ tool: string; arguments: string; answer: string }>;
 }
 
 /** The latest text the model produced: a session's (partial) result. */

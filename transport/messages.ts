@@ -98,6 +98,11 @@ export const SessionControl = z.discriminatedUnion('type', [
   z.object({ type: z.literal('session.continue') }),
   /** Undo the executed calls after `toTurn` (the session must be parked with a person). */
   z.object({ type: z.literal('session.rollback'), toTurn: z.number().int().nonnegative(), by: person }),
+  /** Take an escalated session over: the person calls tools through it until they hand it back. */
+  z.object({ type: z.literal('session.takeover'), by: person }),
+  /** A call by the person in control; validated, run and recorded like the model's. */
+  z.object({ type: z.literal('session.manual_call'), tool: z.string().min(1), arguments: z.record(z.string(), z.unknown()) }),
+  z.object({ type: z.literal('session.handback'), instruction: z.string().trim().min(1).optional() }),
 ]);
 export type SessionControl = z.infer<typeof SessionControl>;
 
@@ -130,6 +135,8 @@ export const SessionEvent = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('session.interrupted'), turn: z.number().int().nonnegative() }),
   z.object({ ...eventBase, type: z.literal('session.rolled_back'), ...RollbackReport.shape }),
   z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string() }),
+  z.object({ ...eventBase, type: z.literal('session.taken_over'), by: z.string() }),
+  z.object({ ...eventBase, type: z.literal('session.handed_back'), by: z.string(), instruction: z.string().optional() }),
   z.object({
     ...eventBase,
     type: z.literal('session.resumed'),

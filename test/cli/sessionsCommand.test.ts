@@ -67,7 +67,7 @@ describe('troupe sessions', () => {
 
   it('refuses a command line it cannot run with the usage', async () => {
     await expect(run(nc, [])).rejects.toThrow(UsageError);
-    await expect(run(nc, ['takeover', 'x'])).rejects.toThrow(/unknown sessions command "takeover"/);
+    await expect(run(nc, ['explode', 'x'])).rejects.toThrow(/unknown sessions command "explode"/);
     await expect(run(nc, ['redirect', 'x'])).rejects.toThrow(/needs the new instruction/);
   });
 });
