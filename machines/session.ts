@@ -1,76 +1,23 @@
-import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, not, setup, stateIn } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
-import type { ChatMessage, ModelResponse, ModelToolCall } from './conversation.ts';
-import type { Intervention, LedgerEntry } from './ledger.ts';
+import type { ModelResponse } from './conversation.ts';
+import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
+import type { Intervention } from './ledger.ts';
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
-import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
+import { latestText, sessionResultOf, type SessionContext, type SessionInput } from './sessionContext.ts';
+export { sessionResultOf } from './sessionContext.ts';
 import type { SessionResult } from './sessionOutcome.ts';
-import { describeRollback, rollbackPlan, type RollbackReport, type RollbackStep } from './rollback.ts';
+import {
+  acceptManualTriage, approveCalls, deliverInstructions, denyCalls, handBack, keepInstruction, recordManualCall, recordRollback, takeOver, withIntervention,
+} from './humanControlSteps.ts';
+import { rollbackPlan, type RollbackReport } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
 import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage, noUsage } from './usage.ts';
 
 export type { SessionContext, SessionInput } from './sessionContext.ts';
 
-export type SessionEvent =
-  | { type: 'session.cancel'; reason: string }
-  | { type: 'session.escalate'; reason: string }
-  /** A person's answer to an escalated session: it goes to the model and the loop resumes. */
-  | { type: 'session.answer'; answer: string }
-  /**
-   * The wall-clock deadline (`startedAt + maxWallClockMs`) has passed. The host arms the timer: an
-   * XState \`after\` would not survive a restore from a checkpoint.
-   */
-  | { type: 'session.deadline_reached' }
-  /** A person approves calls waiting for approval (all of them when `callIds` is absent). */
-  | { type: 'session.approve'; by: string; at: string; callIds?: string[] }
-  /** A person denies calls waiting for approval; the model is told, with the reason. */
-  | { type: 'session.deny'; by: string; reason: string; callIds?: string[] }
-  /** The approval deadline passed (the host's timer): whatever still waits is denied. */
-  | { type: 'session.approval_expired' }
-  /** Pause at the next safe point. */
-  | { type: 'session.interrupt' }
-  /** A new instruction from a person: it reaches the model before its next call (and resumes an interrupted session). */
-  | { type: 'session.redirect'; instruction: string }
-  /** Resume an interrupted session as it was. */
-  | { type: 'session.continue' }
-  /** Undo the executed calls after `toTurn`, newest first (only while parked with a person). */
-  | { type: 'session.rollback'; toTurn: number; by: string }
-  /** A person takes an escalated session over and calls tools through it (manual mode). */
-  | { type: 'session.takeover'; by: string }
-  /** A tool call made by the person in control: validated, run and recorded like the model's. */
-  | { type: 'session.manual_call'; toolCallId: string; tool: string; arguments: string }
-  /** The person gives the session back to the model, with what they did and an optional instruction. */
-  | { type: 'session.handback'; instruction?: string }
-  // Tool-call children report here; their ids are `tool:<callId>`.
-  | DoneActorEvent<ToolCallOutcome, string>
-  | ErrorActorEvent<unknown, string>;
-
-export interface CallModelInput {
-  sessionId: string;
-  turn: number;
-  model: string;
-  /** Models to try, in order, when `model` keeps failing at the API level. */
-  fallbackModels: string[];
-  messages: ChatMessage[];
-}
-export interface TriageToolCallsInput {
-  sessionId: string;
-  turn: number;
-  toolCalls: ModelToolCall[];
-}
-export interface RollBackInput {
-  sessionId: string;
-  toTurn: number;
-  by: string;
-  plan: RollbackStep[];
-}
-
-export interface ExecuteToolCallInput {
-  sessionId: string;
-  turn: number;
-  call: PlannedToolCall;
-}
+export type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
 
 const toolCallActorPrefix = 'tool:';
 const cutOffReasons: ReadonlySet<string> = new Set(['length', 'content_filter']);
@@ -157,126 +104,32 @@ export const sessionMachine = setup({
       }
     }),
     abandonOpenToolCalls: assign(({ context }) => abandonOpenToolCalls(context)),
-    approveCalls: assign(({ context }, decision: { by: string; at: string; callIds?: string[] }) => ({
-      accepted: context.accepted.map((call) =>
-        call.requiresApproval && !call.approval && (!decision.callIds || decision.callIds.includes(call.callId))
-          ? { ...call, approval: { by: decision.by, at: decision.at } }
-          : call,
-      ),
-    })),
-    denyCalls: assign(({ context }, decision: { reason: string; callIds?: string[] }) => {
-      const denied = context.accepted.filter((c) => c.requiresApproval && !c.approval && (!decision.callIds || decision.callIds.includes(c.callId)));
-      return {
-        accepted: context.accepted.filter((c) => !denied.includes(c)),
-        rejected: [
-          ...context.rejected,
-          ...denied.map((c) => ({
-            toolCallId: c.toolCallId, name: c.name, rawArguments: JSON.stringify(c.arguments),
-            failure: { code: 'FORBIDDEN' as const, retryable: false, message: `A person did not approve this call to ${c.name}: ${decision.reason}` },
-          })),
-        ],
-      };
-    }),
+    approveCalls: assign(({ context }, decision: { by: string; at: string; callIds?: string[] }) => approveCalls(context, decision)),
+    denyCalls: assign(({ context }, decision: { reason: string; by?: string; callIds?: string[] }) => denyCalls(context, decision)),
+    expireApproval: assign(({ context }) => denyCalls(context, { reason: 'the approval expired before anyone decided.' }, 'approval_expired')),
     clearApprovalDeadline: assign({ approvalDeadline: null }),
-    startTakeover: assign(({ context }, by: string) => ({
-      takenOverBy: by,
-      manualCalls: [],
-      interventions: [...context.interventions, { turn: context.turn, kind: 'took_over' as const, by }],
-    })),
-    recordManualTriage: assign((_, triage: ToolCallTriage) => ({
-      // The person acting is the approval: they chose to make this call.
-      accepted: triage.accepted.map((call) => ({ ...call, ...(call.requiresApproval ? { approval: { by: 'manual', at: '' } } : {}) })),
-      rejected: triage.rejected,
-      outcomes: {},
-    })),
-    recordManualCall: assign(({ context }, params: { request: { toolCallId: string; tool: string; arguments: string }; outcome?: ToolCallOutcome }) => {
-      const call = context.accepted[0];
-      const rejection = context.rejected[0];
-      const answer = params.outcome
-        ? JSON.stringify(params.outcome.status === 'ok' ? { ok: true, result: params.outcome.result } : { ok: false, error: params.outcome.failure })
-        : JSON.stringify({ ok: false, error: rejection?.failure });
-      const entry: LedgerEntry = call && params.outcome
-        ? {
-            turn: context.turn, callId: call.callId, toolCallId: call.toolCallId, tool: call.name, arguments: call.arguments,
-            status: params.outcome.status, durationMs: params.outcome.durationMs, by: context.takenOverBy ?? 'a person',
-            ...(params.outcome.status === 'error' ? { errorCode: params.outcome.failure.code } : {}),
-            ...(call.sideEffects ? { sideEffects: true } : {}),
-            ...(params.outcome.status === 'ok' && params.outcome.compensation !== undefined ? { compensation: params.outcome.compensation } : {}),
-          }
-        : {
-            turn: context.turn, callId: null, toolCallId: params.request.toolCallId, tool: params.request.tool, arguments: params.request.arguments,
-            status: 'rejected', by: context.takenOverBy ?? 'a person', ...(rejection ? { errorCode: rejection.failure.code } : {}),
-          };
-      return {
-        ledger: [...context.ledger, entry],
-        toolCalls: context.toolCalls + (call && params.outcome ? 1 : 0),
-        manualCalls: [...context.manualCalls, { tool: params.request.tool, arguments: params.request.arguments, answer }],
-        accepted: [],
-        rejected: [],
-        outcomes: {},
-      };
-    }),
-    handBack: assign(({ context }, instruction: string | undefined) => {
-      const by = context.takenOverBy ?? 'a person';
-      const done = context.manualCalls.map((c) => `- ${c.tool} ${c.arguments} → ${c.answer}`).join('\n');
-      const content = [
-        `${by} took over the session${context.manualCalls.length > 0 ? ` and made these calls:\n${done}` : ' and made no calls.'}`,
-        instruction ? `Their instruction: ${instruction}` : 'Carry on from here.',
-      ].join('\n');
-      return {
-        takenOverBy: null,
-        manualCalls: [],
-        outcome: null,
-        refocused: false,
-        loopCheckFromTurn: context.turn + 1,
-        consecutiveRepairs: 0,
-        conversation: [...context.conversation, { role: 'user' as const, content }],
-        interventions: [...context.interventions, { turn: context.turn, kind: 'handed_back' as const, by, ...(instruction ? { detail: instruction } : {}) }],
-      };
-    }),
-    recordRollback: assign(({ context }, report: RollbackReport) => {
-      const undone = new Set(report.steps.filter((s) => s.result === 'undone').map((s) => s.callId));
-      return {
-        ledger: context.ledger.map((entry) => (entry.callId && undone.has(entry.callId) ? { ...entry, undone: true } : entry)),
-        rollbacks: [...context.rollbacks, report],
-        interventions: [...context.interventions, { turn: context.turn, kind: 'rolled_back' as const, by: report.by, detail: `to turn ${report.toTurn}` }],
-        conversation: [...context.conversation, { role: 'user' as const, content: describeRollback(report) }],
-      };
-    }),
-    recordIntervention: assign(({ context }, intervention: Omit<Intervention, 'turn'>) => ({
-      interventions: [...context.interventions, { turn: context.turn, ...intervention }],
-    })),
+    recordIntervention: assign(({ context }, intervention: Omit<Intervention, 'turn'>) => withIntervention(context, intervention)),
+    startTakeover: assign(({ context }, by: string) => takeOver(context, by)),
+    recordManualTriage: assign((_, triage: ToolCallTriage) => acceptManualTriage(triage)),
+    recordManualCall: assign(({ context }, params: { request: { toolCallId: string; tool: string; arguments: string }; outcome?: ToolCallOutcome }) => recordManualCall(context, params)),
+    handBack: assign(({ context }, instruction: string | undefined) => handBack(context, instruction)),
+    recordRollback: assign(({ context }, report: RollbackReport) => recordRollback(context, report)),
     requestInterrupt: assign({ interruptRequested: true }),
     clearInterrupt: assign({ interruptRequested: false }),
-    keepInstruction: assign(({ context }, instruction: string) => ({ pendingInstructions: [...context.pendingInstructions, instruction] })),
-    deliverInstructions: assign(({ context }) =>
-      context.pendingInstructions.length === 0
-        ? {}
-        : {
-            conversation: [...context.conversation, ...context.pendingInstructions.map((content) => ({ role: 'user' as const, content }))],
-            pendingInstructions: [],
-          },
-    ),
+    keepInstruction: assign(({ context }, instruction: string) => keepInstruction(context, instruction)),
+    deliverInstructions: assign(({ context }) => deliverInstructions(context)),
     askForRepair: assign(({ context }) => requestRepair(context)),
     switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),
     refocus: assign(({ context }) => refocusOnLoop(context)),
     escalateLoop: assign(({ context }) => escalateOnLoop(context)),
     recordHumanAnswer: assign(({ context }, answer: string) => resumeWithAnswer(context, answer)),
-    recordAnswer: assign({
-      outcome: ({ context }) => ({ status: 'completed', stopReason: 'answered', output: latestText(context) ?? '' }),
-    }),
+    recordAnswer: assign(({ context }) => ({ outcome: { status: 'completed' as const, stopReason: 'answered' as const, output: latestText(context) ?? '' } })),
     recordBudgetStop: assign(({ context }, budget: BudgetName) => ({
-      outcome: { status: 'budget_exhausted', stopReason: `budget exhausted: ${budget}`, budget, output: latestText(context) },
+      outcome: { status: 'budget_exhausted' as const, stopReason: `budget exhausted: ${budget}`, budget, output: latestText(context) },
     })),
-    recordFailure: assign(({ context }, params: { stopReason: string; error: string }) => ({
-      outcome: { status: 'failed', ...params, output: latestText(context) },
-    })),
-    recordCancellation: assign(({ context }, reason: string) => ({
-      outcome: { status: 'cancelled', stopReason: `cancelled: ${reason}`, output: latestText(context) },
-    })),
-    recordEscalation: assign(({ context }, reason: string) => ({
-      outcome: { status: 'escalated', stopReason: `escalated: ${reason}`, output: latestText(context) },
-    })),
+    recordFailure: assign(({ context }, params: { stopReason: string; error: string }) => ({ outcome: { status: 'failed' as const, ...params, output: latestText(context) } })),
+    recordCancellation: assign(({ context }, reason: string) => ({ outcome: { status: 'cancelled' as const, stopReason: `cancelled: ${reason}`, output: latestText(context) } })),
+    recordEscalation: assign(({ context }, reason: string) => ({ outcome: { status: 'escalated' as const, stopReason: `escalated: ${reason}`, output: latestText(context) } })),
   },
 }).createMachine({
   id: 'session',
@@ -336,12 +189,7 @@ export const sessionMachine = setup({
       },
     ],
     'session.interrupt': { actions: ['requestInterrupt', { type: 'recordIntervention', params: { kind: 'interrupted' } }] },
-    'session.redirect': {
-      actions: [
-        { type: 'keepInstruction', params: ({ event }) => event.instruction },
-        { type: 'recordIntervention', params: ({ event }) => ({ kind: 'redirected' as const, detail: event.instruction }) },
-      ],
-    },
+    'session.redirect': { actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
       guard: and([not(stateIn('escalated')), not(stateIn('interrupted')), not(stateIn('manual'))]),
@@ -427,24 +275,9 @@ export const sessionMachine = setup({
     // Calls that need a person's approval wait here; the others wait with them, so the turn stays one turn.
     awaiting_approval: {
       on: {
-        'session.approve': {
-          actions: [
-            { type: 'approveCalls', params: ({ event }) => event },
-            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'approved' as const, by: event.by, ...(event.callIds ? { detail: event.callIds.join(', ') } : {}) }) },
-          ],
-        },
-        'session.deny': {
-          actions: [
-            { type: 'denyCalls', params: ({ event }) => event },
-            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'denied' as const, by: event.by, detail: event.reason }) },
-          ],
-        },
-        'session.approval_expired': {
-          actions: [
-            { type: 'denyCalls', params: { reason: 'the approval expired before anyone decided.' } },
-            { type: 'recordIntervention', params: { kind: 'approval_expired' } },
-          ],
-        },
+        'session.approve': { actions: { type: 'approveCalls', params: ({ event }) => event } },
+        'session.deny': { actions: { type: 'denyCalls', params: ({ event }) => event } },
+        'session.approval_expired': { actions: 'expireApproval' },
       },
       always: [
         { guard: and([not('needsApproval'), 'hasAcceptedCalls']), target: 'running_tools', actions: 'clearApprovalDeadline' },
@@ -455,13 +288,7 @@ export const sessionMachine = setup({
     interrupted: {
       on: {
         'session.rollback': { target: 'rolling_back' },
-        'session.redirect': {
-          target: 'preparing',
-          actions: [
-            { type: 'keepInstruction', params: ({ event }) => event.instruction },
-            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'redirected' as const, detail: event.instruction }) },
-          ],
-        },
+        'session.redirect': { target: 'preparing', actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
         'session.continue': { target: 'preparing', actions: { type: 'recordIntervention', params: { kind: 'continued' } } },
       },
     },
@@ -623,17 +450,6 @@ export const sessionMachine = setup({
 
 export type SessionMachine = typeof sessionMachine;
 
-/** The session's result as it stands: its output when final, and what a parked (escalated) session reports. */
-export function sessionResultOf(context: SessionContext): SessionResult {
-  return {
-    outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
-    steps: context.turn,
-    toolCalls: context.toolCalls,
-    usage: context.usage,
-    ledger: context.ledger,
-    interventions: context.interventions,
-  };
-}
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -3,7 +3,7 @@ import type { ChatMessage, ModelResponse } from './conversation.ts';
 import type { Intervention, LedgerEntry } from './ledger.ts';
 import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
 import type { RollbackReport } from './rollback.ts';
-import type { SessionOutcome } from './sessionOutcome.ts';
+import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import type { Usage } from './usage.ts';
 
@@ -63,3 +63,15 @@ export const latestText = (context: SessionContext): string | null => context.la
 /** Epoch milliseconds after which the session's wall-clock budget is spent: stored, so it survives restarts. */
 export const wallClockDeadline = (context: Pick<SessionContext, 'startedAt' | 'budgets'>): number =>
   context.startedAt + context.budgets.maxWallClockMs;
+
+/** The session's result as it stands: its output when final, and what a parked (escalated) session reports. */
+export function sessionResultOf(context: SessionContext): SessionResult {
+  return {
+    outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
+    steps: context.turn,
+    toolCalls: context.toolCalls,
+    usage: context.usage,
+    ledger: context.ledger,
+    interventions: context.interventions,
+  };
+}

@@ -1,0 +1,66 @@
+import type { DoneActorEvent, ErrorActorEvent } from 'xstate';
+import type { ChatMessage, ModelToolCall } from './conversation.ts';
+import type { RollbackStep } from './rollback.ts';
+import type { PlannedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
+
+/** The session statechart's interface: the events it accepts and the inputs of the actors it runs. */
+
+export type SessionEvent =
+  | { type: 'session.cancel'; reason: string }
+  | { type: 'session.escalate'; reason: string }
+  /** A person's answer to an escalated session: it goes to the model and the loop resumes. */
+  | { type: 'session.answer'; answer: string }
+  /**
+   * The wall-clock deadline (`startedAt + maxWallClockMs`) has passed. The host arms the timer: an
+   * XState \`after\` would not survive a restore from a checkpoint.
+   */
+  | { type: 'session.deadline_reached' }
+  /** A person approves calls waiting for approval (all of them when `callIds` is absent). */
+  | { type: 'session.approve'; by: string; at: string; callIds?: string[] }
+  /** A person denies calls waiting for approval; the model is told, with the reason. */
+  | { type: 'session.deny'; by: string; reason: string; callIds?: string[] }
+  /** The approval deadline passed (the host's timer): whatever still waits is denied. */
+  | { type: 'session.approval_expired' }
+  /** Pause at the next safe point. */
+  | { type: 'session.interrupt' }
+  /** A new instruction from a person: it reaches the model before its next call (and resumes an interrupted session). */
+  | { type: 'session.redirect'; instruction: string }
+  /** Resume an interrupted session as it was. */
+  | { type: 'session.continue' }
+  /** Undo the executed calls after `toTurn`, newest first (only while parked with a person). */
+  | { type: 'session.rollback'; toTurn: number; by: string }
+  /** A person takes an escalated session over and calls tools through it (manual mode). */
+  | { type: 'session.takeover'; by: string }
+  /** A tool call made by the person in control: validated, run and recorded like the model's. */
+  | { type: 'session.manual_call'; toolCallId: string; tool: string; arguments: string }
+  /** The person gives the session back to the model, with what they did and an optional instruction. */
+  | { type: 'session.handback'; instruction?: string }
+  // Tool-call children report here; their ids are `tool:<callId>`.
+  | DoneActorEvent<ToolCallOutcome, string>
+  | ErrorActorEvent<unknown, string>;
+
+export interface CallModelInput {
+  sessionId: string;
+  turn: number;
+  model: string;
+  /** Models to try, in order, when `model` keeps failing at the API level. */
+  fallbackModels: string[];
+  messages: ChatMessage[];
+}
+export interface TriageToolCallsInput {
+  sessionId: string;
+  turn: number;
+  toolCalls: ModelToolCall[];
+}
+export interface RollBackInput {
+  sessionId: string;
+  toTurn: number;
+  by: string;
+  plan: RollbackStep[];
+}
+
+export interface ExecuteToolCallInput {
+  sessionId: string;
+  turn: number;
+  call: PlannedToolCall;
+}
