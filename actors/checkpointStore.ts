@@ -11,7 +11,7 @@ export const checkpointBucket = 'troupe_sessions';
  * states or context change shape, and add a migration from the previous version below (or leave
  * none, and older checkpoints are refused with a clear error rather than misread).
  */
-export const checkpointSchemaVersion = 1;
+export const checkpointSchemaVersion = 2;
 
 /** Everything needed to resume a session in another process. */
 export const Checkpoint = z.object({
@@ -38,9 +38,28 @@ export type Checkpoint = z.infer<typeof Checkpoint>;
 
 /**
  * Migrations from older formats, keyed by the version they read: each returns the next version's
- * shape. Empty while only version 1 exists.
+ * shape.
  */
-const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {};
+const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
+  // 2 added delegation and routing to the session's context. A version-1 session is a top-level
+  // session without a routing policy that has delegated nothing; its depth limit is the default.
+  1: (old) => {
+    const snapshot = (old.snapshot ?? {}) as Record<string, unknown>;
+    const context = (snapshot.context ?? {}) as Record<string, unknown>;
+    return {
+      ...old,
+      schemaVersion: 2,
+      snapshot: {
+        ...snapshot,
+        context: {
+          routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null,
+          delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
+          ...context,
+        },
+      },
+    };
+  },
+};
 
 /** A stored checkpoint that this code cannot use; it is left untouched. */
 export class CheckpointUnreadableError extends Error {

@@ -1,54 +1,32 @@
-import type { Tracer } from '@opentelemetry/api';
-import type { Msg, MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import type { InspectionEvent } from 'xstate';
 import { assistantAgent } from '../agents/assistant.ts';
 import type { AgentDefinition } from '../agents/defineAgent.ts';
-import { CircuitBreakerSettings, type CircuitBreakerSettings as BreakerSettings } from '../machines/circuitBreaker.ts';
+import { noUsage } from '../machines/usage.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { troupeTracer } from '../observability/telemetry.ts';
 import { SessionStartRequest, type SessionStartReply } from '../transport/messages.ts';
 import { startServiceResponder } from '../transport/serviceResponder.ts';
+import { ensureStreams } from '../transport/streams.ts';
 import { queueGroups, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
-import type { ModelEndpoint } from './modelCall.ts';
-import { noUsage } from '../machines/usage.ts';
-import { ensureStreams } from '../transport/streams.ts';
+import { CheckpointStore } from './checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
 import { hostSession, type Durability, type HostedSession } from './sessionHost.ts';
-import { CheckpointStore } from './checkpointStore.ts';
 import { SessionLeases, type Lease } from './sessionLeases.ts';
 import { startSessionResumer } from './sessionResumer.ts';
-import type { ApprovalPolicy } from './toolCallTriage.ts';
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { ResultShapingLimits } from '../tools/resultShaping.ts';
-import { CircuitBreakers } from './circuitBreakers.ts';
-import { ResultStore } from './resultStore.ts';
-import { resultsTools } from './resultsTools.ts';
-import { startWorker, type ToolWorker } from './toolWorker.ts';
-import { ToolCatalog } from './toolCatalog.ts';
+import { openSessionRuntime, type SessionRuntimeOptions } from './sessionRuntime.ts';
+import type { ToolCatalog } from './toolCatalog.ts';
 
-export interface OrchestratorOptions {
-  nats: NatsConnection;
-  model: ModelEndpoint;
-  /** The model of agents that name none (`TROUPE_MODEL`). */
-  defaultModel: string;
+export interface OrchestratorOptions extends SessionRuntimeOptions {
   /** The agents sessions may run; the built-in `assistant` when absent. */
   agents?: AgentDefinition[];
   /** The agent of start requests that name none; the first agent when absent. */
   defaultAgent?: string;
   logger?: Logger;
-  tracer?: Tracer;
-  inspect?: (event: InspectionEvent) => void;
-  /** Discovery interval; pools announcing themselves are seen sooner. */
-  discoveryIntervalMs?: number;
-  /** When a tool's circuit opens and how long it stays open; shared by all sessions here. */
-  circuitBreaker?: Partial<BreakerSettings>;
-  /** When a tool result is too large for the model and gets summarised (the full one stays fetchable). */
-  largeResults?: Partial<ResultShapingLimits>;
   /**
    * How long a session's lease lasts without renewal: a crashed orchestrator's sessions are resumed
    * elsewhere within about this long.
@@ -56,10 +34,6 @@ export interface OrchestratorOptions {
   leaseTtlMs?: number;
   /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
   durable?: boolean;
-  /** Calls a person must approve beyond the tools that require it themselves, e.g. writes outside a scratch folder. */
-  approvalPolicy?: ApprovalPolicy;
-  /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
-  approvalTimeoutMs?: number;
 }
 
 export interface Orchestrator {
@@ -94,12 +68,8 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   }
   // Streams first: the first session's events must already be captured for replay.
   await ensureStreams(options.nats).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
-  const catalog = new ToolCatalog({
-    nats: options.nats,
-    logger,
-    ...(options.discoveryIntervalMs ? { refreshIntervalMs: options.discoveryIntervalMs } : {}),
-  });
-  await catalog.start();
+  const runtime = await openSessionRuntime(options, logger);
+  const { catalog } = runtime;
   const sessions = new Map<string, HostedSession>();
   let durability: Durability | undefined;
   if (options.durable !== false) try {
@@ -111,32 +81,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
   }
-  const breakers = new CircuitBreakers(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
-  // Large results are kept in JetStream and served back by a built-in `results` pool, so any
-  // orchestrator can page through any session's results. Without JetStream, summaries still work.
-  let results: ResultStore | undefined;
-  let resultsPool: ToolWorker | undefined;
-  try {
-    results = await ResultStore.open(options.nats);
-    resultsPool = await startWorker({ domain: 'results', tools: resultsTools(results), nats: options.nats, logger });
-  } catch (error) {
-    logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
-  }
-  const deps = {
-    nats: options.nats,
-    catalog,
-    breakers,
-    ...(durability ? { durability } : {}),
-    approvalTimeoutMs: options.approvalTimeoutMs ?? 15 * 60 * 1000,
-    ...(options.approvalPolicy ? { approvalPolicy: options.approvalPolicy } : {}),
-    largeResults: ResultShapingLimits.parse(options.largeResults ?? {}),
-    ...(results ? { results } : {}),
-    endpoint: options.model,
-    defaultModel: options.defaultModel,
-    tracer: options.tracer ?? troupeTracer(),
-    logger,
-    ...(options.inspect ? { inspect: options.inspect } : {}),
-  };
+  const deps = { ...runtime.hosting, ...(durability ? { durability } : {}) };
 
   /** Takes a start, however it arrived (a request, or the queue): hosts the session or says why not. */
   const host = (session: HostedSession) => {
@@ -167,7 +112,10 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         return taken;
       }
     }
-    const session = hostSession(deps, { kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers), ...(lease ? { lease } : {}) });
+    const session = hostSession(deps, {
+      kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),
+      depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}),
+    });
     host(session);
     return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };
   };
@@ -248,9 +196,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         }
         await Promise.all(running.map((s) => s.ended));
       }
-      await resultsPool?.stop();
-      catalog.stop();
-      breakers.stop();
+      await runtime.stop();
       responder.stop();
       logger.info('orchestrator stopped');
     },

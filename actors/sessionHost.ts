@@ -6,7 +6,8 @@ import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from
 import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../machines/recovery.ts';
 import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../machines/session.ts';
-import { wallClockDeadline } from '../machines/sessionContext.ts';
+import { delegationLimits, type Delegation } from '../machines/delegation.ts';
+import { wallClockDeadline, type SessionContext } from '../machines/sessionContext.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import type { ResultShapingLimits } from '../tools/resultShaping.ts';
 import type { SessionFinished, ToolCallCancellation } from '../transport/messages.ts';
@@ -62,6 +63,10 @@ export interface NewSession {
   parent: Context;
   /** The lease this orchestrator took on the session id (with durability). */
   lease?: Lease;
+  /** 0 for a client's session; a specialist's session is one deeper than the session that delegated to it. */
+  depth: number;
+  /** How many levels of specialists the session may still delegate to. */
+  delegationDepthLeft: number;
 }
 
 /** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
@@ -95,6 +100,21 @@ function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
 }
 
 /**
+ * What a call to a specialist carries: a session id for it, its depth, and its share of what this
+ * session has left (the turn's delegations split it equally).
+ */
+function delegationFor(context: SessionContext, callId: string, isDelegation: (tool: string) => boolean): Delegation {
+  const delegations = context.accepted.filter((call) => isDelegation(call.name)).length;
+  return {
+    sessionId: `delegation-${callId}`,
+    parentSessionId: context.sessionId,
+    depth: context.depth + 1,
+    depthLeft: Math.max(0, context.delegationDepthLeft - 1),
+    limits: delegationLimits(context, delegations),
+  };
+}
+
+/**
  * Runs one session: the session statechart with its model and tool-call actors bound to this
  * process's NATS connection, catalog and model endpoint; its spans, its event stream, its control
  * subject, and (with durability) a checkpoint after every transition under a renewed lease.
@@ -111,7 +131,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
   const sessionTrace = new SessionTrace(deps.tracer, parent, { sessionId, agentName: agent.name, model });
   if (start.kind === 'resume') sessionTrace.addEvent('session.resumed', { owner: deps.durability?.owner ?? 'unknown' });
-  const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name);
+  // An agent never delegates to itself; deeper circles end at the depth limit.
+  const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name) && tool.specialist !== agent.name;
+  const mayDelegate = () => actor.getSnapshot().context.delegationDepthLeft > 0;
+  const offered = (tool: CatalogTool) => allows(tool) && (tool.specialist === null || mayDelegate());
   const shared = { trace: sessionTrace, events, tracer: deps.tracer, logger };
 
   const machine = sessionMachine.provide({
@@ -120,16 +143,18 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...shared,
         retry: agent.modelRetry,
         endpoint: deps.endpoint,
-        tools: () => deps.catalog.list().filter(allows).map(toFunctionTool),
+        tools: () => deps.catalog.list().filter(offered).map(toFunctionTool),
         usageSoFar: () => actor.getSnapshot().context.usage,
       }),
       rollBack: createRollBack({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
         catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
+        delegationDepth: () => ({ depth: actor.getSnapshot().context.depth, left: actor.getSnapshot().context.delegationDepthLeft }),
         ...(deps.approvalPolicy ? { approvalPolicy: deps.approvalPolicy } : {}),
       }),
       executeToolCall: createToolDispatcher({
         ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
+        delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
       }),
     },
@@ -141,7 +166,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           id: sessionId,
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
-            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, startedAt: Date.now(),
+            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null,
+            depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, startedAt: Date.now(),
           },
           ...inspect,
         })
@@ -213,6 +239,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         steps: result.steps,
         toolCalls: result.toolCalls,
         usage: result.usage,
+        ...(result.delegated.steps > 0 || result.delegated.usage.inputTokens > 0 ? { delegated: result.delegated } : {}),
         traceId: sessionTrace.traceId,
         durationMs: Date.now() - actor.getSnapshot().context.startedAt,
       }) as SessionFinished;
@@ -227,7 +254,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);
         }
         if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
-          if (announcedTurn !== -1) events.publish({ type: 'turn.started', turn: snapshot.context.turn });
+          if (announcedTurn !== -1) {
+            events.publish({ type: 'turn.started', turn: snapshot.context.turn });
+            const routed = snapshot.context.routingDecision;
+            if (routed) {
+              events.publish({ type: 'model.routed', ...routed });
+              sessionTrace.recordRouting(routed);
+              logger.info({ turn: routed.turn, model: routed.model, rule: routed.rule }, `routed: ${routed.reason}`);
+            }
+          }
           announcedTurn = snapshot.context.turn;
         }
         if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
@@ -266,7 +301,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         const { context } = actor.getSnapshot();
         finish({
           outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
-          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, ledger: context.ledger, interventions: context.interventions,
+          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, delegated: context.delegated, ledger: context.ledger, interventions: context.interventions,
         }, true);
       },
     });

@@ -1,4 +1,5 @@
 import { trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { RoutingDecision } from '../machines/modelRouting.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, TroupeAttribute } from '../observability/spans.ts';
 
@@ -51,6 +52,18 @@ export class SessionTrace {
     this.#sessionSpan = startSessionSpan(this.#tracer, this.#sessionContext, this.#attributes);
     this.#sessionSpan.addEvent('session.resumed');
     this.#sessionContext = trace.setSpan(this.#sessionContext, this.#sessionSpan);
+  }
+
+  /** Puts how the turn's model was chosen on the turn's span (attributes and an event), so traces show why. */
+  recordRouting(decision: RoutingDecision): void {
+    this.turnContext(decision.turn);
+    const span = this.#turn?.span;
+    span?.setAttributes({
+      [TroupeAttribute.routedModel]: decision.model,
+      [TroupeAttribute.routingRule]: decision.rule ?? '(default)',
+      [TroupeAttribute.routingReason]: decision.reason,
+    });
+    span?.addEvent('model.routed', { model: decision.model, rule: decision.rule ?? '(default)', reason: decision.reason });
   }
 
   /** Adds an event to the current turn's span, or the session's before the first turn. */

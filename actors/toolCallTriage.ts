@@ -22,6 +22,8 @@ export interface TriageDependencies {
   approvalTimeoutMs: number;
   /** Whether this session's agent may use a tool. */
   allows: (tool: CatalogTool) => boolean;
+  /** The session's depth and how many levels of specialists it may still delegate to. */
+  delegationDepth: () => { depth: number; left: number };
   events: SessionEventPublisher;
 }
 
@@ -55,6 +57,16 @@ export function createToolCallTriage(deps: TriageDependencies) {
             `There is no tool named "${request.name}". Available tools: ${names.length > 0 ? names.join(', ') : '(none are running)'}.`,
           ),
         );
+        continue;
+      }
+      const depth = deps.delegationDepth();
+      if (tool.specialist !== null && depth.left <= 0) {
+        reject({
+          code: ToolFailureCode.FORBIDDEN,
+          retryable: false,
+          message: `"${tool.name}" would delegate deeper than allowed: this session is at delegation depth ${depth.depth} and may not delegate further. Do the work with your own tools, or answer with what you have.`,
+          details: { delegationDepth: depth.depth, tool: tool.name },
+        });
         continue;
       }
       const parsed = parseToolArgumentsJson(tool.name, request.arguments);

@@ -27,6 +27,8 @@ export interface CatalogTool {
   readonly fallbacks: string[];
   readonly requiresApproval: boolean;
   readonly undoable: boolean;
+  /** The agent behind the tool when it delegates to a specialist (`delegate_<agent>`); null for plain tools. */
+  readonly specialist: string | null;
   /** Service instance ids of the pool members that answered the latest discovery round. */
   readonly instances: ReadonlySet<string>;
 }
@@ -198,6 +200,7 @@ export class ToolCatalog {
       fallbacks: fallbacks.success ? fallbacks.data : [],
       requiresApproval: metadata[toolMetadataKeys.requiresApproval] === 'true',
       undoable: metadata[toolMetadataKeys.undoable] === 'true',
+      specialist: metadata[toolMetadataKeys.specialist] ?? null,
       instances: new Set(),
     };
   }

@@ -13,7 +13,9 @@ import { isNoResponders } from '../transport/natsConnection.ts';
 import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import { jsonBytes, shapeToolResult, type ResultShapingLimits } from '../tools/resultShaping.ts';
+import type { Delegation } from '../machines/delegation.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
+import { relaySpecialistEvents } from './specialistEventRelay.ts';
 import type { ResultStore } from './resultStore.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
@@ -33,6 +35,8 @@ export interface ToolDispatchDependencies {
   /** When a result is too large for the model, and where the full one is kept. */
   largeResults: ResultShapingLimits;
   results?: ResultStore;
+  /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
+  delegationFor?: (callId: string) => Delegation;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
@@ -68,11 +72,17 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         message: `"${tool.name}" is unavailable: its recent calls kept failing, so its circuit is ${admission.state}. It will be tried again in about ${Math.ceil(admission.retryInMs / 1000)} s; use another approach meanwhile.`,
       });
     }
+    const delegation = tool.specialist !== null ? deps.delegationFor?.(input.call.callId) : undefined;
     const request: ToolRequest = {
       type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
       arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
       ...(input.call.approval ? { approval: input.call.approval } : {}),
+      ...(delegation ? { delegation } : {}),
     };
+    // Subscribed before the request goes out, so the specialist's first event is not missed.
+    const relay = delegation && tool.specialist !== null
+      ? relaySpecialistEvents(deps.nats, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
+      : undefined;
     let attempt: ToolCallAttempt;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
@@ -83,12 +93,15 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
       } else {
         const reply = decoded.value;
+        const spent = reply.spent ? { spent: reply.spent } : {};
         attempt = reply.status === 'ok'
-          ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}) }
-          : fail(reply.failure);
+          ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}), ...spent }
+          : { ...fail(reply.failure), ...spent };
       }
     } catch (error) {
       attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));
+    } finally {
+      relay?.stop();
     }
     const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket);
     if (changed) {

@@ -1,4 +1,6 @@
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import type { DelegatedSpending } from '../machines/delegation.ts';
 import type { ToolDefinition } from '../tools/defineTool.ts';
 import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../tools/toolFailure.ts';
 import { validateToolArguments } from '../tools/validation.ts';
@@ -19,10 +21,13 @@ export interface Execution {
  * schema, the handler with an abort signal that fires at the deadline, and the result against the
  * output schema. Every failure becomes a structured reply; this never throws.
  */
-export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal): Promise<Execution> {
+export async function executeToolRequest(
+  tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal, trace: Context = ROOT_CONTEXT,
+): Promise<Execution> {
+  let spent: DelegatedSpending | undefined;
   const failure = (f: ToolFailure): ToolReply => {
     logger.info({ code: f.code }, `tool call failed: ${f.message}`);
-    return { type: 'tool.reply', status: 'error', callId: request.callId, failure: f };
+    return { type: 'tool.reply', status: 'error', callId: request.callId, failure: f, ...(spent ? { spent } : {}) };
   };
   const fail = (f: ToolFailure): Execution => ({ reply: failure(f) });
   if (request.tool !== tool.name) {
@@ -44,7 +49,11 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
     }, remainingMs);
   });
   try {
-    const context = { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger };
+    const context = {
+      signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger, trace,
+      ...(request.delegation ? { delegation: request.delegation } : {}),
+      reportSpending: (reported: DelegatedSpending) => (spent = reported),
+    };
     let compensation: unknown;
     const handled: Promise<ToolReply> = Promise.resolve()
       .then(async () => {
@@ -63,6 +72,7 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
           return {
             type: 'tool.reply' as const, status: 'ok' as const, callId: request.callId, result: output.data,
             ...(tool.compensation ? { compensation } : {}),
+            ...(spent ? { spent } : {}),
           };
         },
         (error: unknown) => {

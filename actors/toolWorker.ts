@@ -1,4 +1,4 @@
-import { context as otelContext, trace, type Tracer } from '@opentelemetry/api';
+import { context as otelContext, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { silentLogger } from '../observability/logger.ts';
@@ -9,7 +9,7 @@ import { ToolFailureCode, toolFailure, toToolFailure } from '../tools/toolFailur
 import { PoolAnnouncement, ToolCallCancellation, ToolRequest, ToolUndoRequest, type ToolReply } from '../transport/messages.ts';
 import { toolMetadataKeys, toolPoolKind, type EndpointInfo } from '../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../transport/serviceResponder.ts';
-import { poolServiceName, queueGroups, subjectTokenPattern, subjects } from '../transport/subjects.ts';
+import { poolServiceName, queueGroups, specialistServiceName, subjectTokenPattern, subjects } from '../transport/subjects.ts';
 import { traceContextOf } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import { IdempotencyStore } from './idempotencyStore.ts';
@@ -38,6 +38,11 @@ export interface WorkerOptions {
    * in JetStream KV when absent and any tool has side effects; `false` turns the guarantee off.
    */
   idempotency?: IdempotencyStore | false;
+  /**
+   * Serve the tools as a specialist agent's pool (service `troupe-agent-<name>`, its own queue
+   * group and subject) instead of a tool domain's; see `startSpecialistPool`.
+   */
+  specialist?: string;
 }
 
 /** One member of a tool domain's worker pool. */
@@ -80,6 +85,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   const tracer = options.tracer ?? troupeTracer();
   if (!subjectTokenPattern.test(domain)) throw new WorkerConfigurationError(`Domain "${domain}" must be letters, digits, "-" or "_".`);
   if (tools.length === 0) throw new WorkerConfigurationError(`The ${domain} worker has no tools to serve.`);
+  if (options.specialist && tools.length !== 1) throw new WorkerConfigurationError(`A specialist pool serves one tool, its delegate_${options.specialist}.`);
   for (const tool of tools) {
     if (tool.domain !== domain) {
       throw new WorkerConfigurationError(`Tool "${tool.name}" belongs to domain "${tool.domain}", not "${domain}".`);
@@ -97,17 +103,21 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       );
     }
   }
-  const queue = queueGroups.pool(domain);
+  const { specialist } = options;
+  const queue = specialist ? queueGroups.specialist(specialist) : queueGroups.pool(domain);
+  const subjectOf = (tool: ToolDefinition) => (specialist ? subjects.delegation(specialist) : subjects.tool(domain, tool.name));
+  const specialistMetadata: Record<string, string> = specialist ? { [toolMetadataKeys.specialist]: specialist } : {};
   const responder: ServiceResponder = startServiceResponder(nc, {
-    name: poolServiceName(domain),
+    name: specialist ? specialistServiceName(specialist) : poolServiceName(domain),
     version: options.version ?? '0.1.0',
-    description: `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
-    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain },
+    description: specialist ? `Troupe specialist "${specialist}"` : `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
+    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain, ...specialistMetadata },
     endpoints: tools.map((tool): EndpointInfo => ({
       name: tool.name,
-      subject: subjects.tool(domain, tool.name),
+      subject: subjectOf(tool),
       queue_group: queue,
       metadata: {
+        ...specialistMetadata,
         [toolMetadataKeys.description]: tool.description,
         [toolMetadataKeys.inputSchema]: JSON.stringify(toolInputJsonSchema(tool)),
         [toolMetadataKeys.timeoutMs]: String(tool.timeoutMs),
@@ -147,7 +157,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     span.setAttribute(TroupeAttribute.workerInstance, responder.id);
     span.setAttribute(TroupeAttribute.toolDomain, domain);
     const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: tool.name });
-    const outcome = await otelContext.with(trace.setSpan(parent, span), () => respondTo(tool, request, callLogger));
+    const spanContext = trace.setSpan(parent, span);
+    const outcome = await otelContext.with(spanContext, () => respondTo(tool, request, callLogger, spanContext));
     if (outcome?.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
     span.setAttribute(TroupeAttribute.toolStatus, outcome?.status ?? 'no_reply');
     span.end();
@@ -156,7 +167,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   };
 
   /** What the worker sends for one call: `undefined` when a fault says to send nothing. */
-  const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger): Promise<ToolReply | undefined> => {
+  const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger, traceContext: Context): Promise<ToolReply | undefined> => {
     if (tool.requiresApproval && !request.approval) {
       callLogger.warn('refused a call that requires approval but carries none');
       return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(ToolFailureCode.FORBIDDEN, `${tool.name} runs only with a person's approval, and this call carries none.`) };
@@ -182,8 +193,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     let reply: ToolReply;
     try {
       reply = tool.sideEffects && outcomes
-        ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal)
-        : (await executeToolRequest(tool, request, callLogger, cancel.signal)).reply;
+        ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal, traceContext)
+        : (await executeToolRequest(tool, request, callLogger, cancel.signal, traceContext)).reply;
     } finally {
       cancellations.delete(request.callId);
     }
@@ -191,7 +202,9 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   };
 
   /** A side-effecting call runs at most once per call id; a retry gets the recorded outcome. */
-  const executeOnce = async (store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger, cancel: AbortSignal): Promise<ToolReply> => {
+  const executeOnce = async (
+    store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger, cancel: AbortSignal, traceContext: Context,
+  ): Promise<ToolReply> => {
     let decision;
     try {
       decision = await store.begin(request.callId, { instanceId: responder.id, deadline: request.deadline });
@@ -210,7 +223,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
         failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
     }
-    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger, cancel);
+    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger, cancel, traceContext);
     if (stillRunning) {
       // The handler outlived its deadline and may still change something: retries must wait for it,
       // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
@@ -236,7 +249,10 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('deadline passed')), Math.max(0, request.deadline - Date.now()));
     try {
-      await compensation.undo(request.compensation, { signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger });
+      await compensation.undo(request.compensation, {
+        signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger,
+        trace: traceContextOf(msg.headers), reportSpending: () => {},
+      });
       callLogger.info('call undone');
       responder.record(`${name}__undo`, 0);
       reply(msg, { type: 'tool.reply', status: 'ok', callId: request.callId, result: null });
@@ -280,7 +296,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   };
 
   const subscriptions: Subscription[] = tools.map((tool) =>
-    nc.subscribe(subjects.tool(domain, tool.name), {
+    nc.subscribe(subjectOf(tool), {
       queue,
       callback: (error, msg) => {
         if (error) {

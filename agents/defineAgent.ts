@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { Budgets } from '../machines/budgets.ts';
+import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -7,10 +8,23 @@ import { formatIssuePath } from '../tools/validation.ts';
 export const AgentDefinition = z.object({
   /** Names the agent in spans (`invoke_agent {name}`), events and start requests. */
   name: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'use lower case letters, digits, "-" and "_", starting with a letter'),
+  /**
+   * What the agent does, written for another agent's model: a specialist's `delegate_<name>` tool
+   * shows it. The first line of the instructions when absent.
+   */
+  description: z.string().trim().min(1).optional(),
   /** The system prompt. */
   instructions: z.string().trim().min(1, 'an agent needs instructions'),
-  /** The model; the orchestrator's default (`TROUPE_MODEL`) when absent. */
+  /** The model; the orchestrator's default (`TROUPE_MODEL`) when absent. With `routing`, the model of turns no rule matches. */
   model: z.string().min(1).optional(),
+  /** Picks the model per turn by rules over what the session knows (turn kind, tool calls, failures, budget left). */
+  routing: RoutingPolicy.optional(),
+  /**
+   * How many levels of specialists below this agent's sessions may be delegated to: 0 forbids
+   * delegation, 1 lets its specialists work but not delegate further. A specialist's own limit
+   * is lowered to what its parent has left, so agents cannot delegate in circles.
+   */
+  maxDelegationDepth: z.number().int().min(0).max(10).default(2),
   /** Models to fall back to, in order, when the model keeps failing at the API or keeps producing malformed output. */
   fallbackModels: z.array(z.string().min(1)).default([]),
   budgets: Budgets.default(Budgets.parse({})),
@@ -46,6 +60,15 @@ export function defineAgent(spec: AgentSpec): AgentDefinition {
   }
   return parsed.data;
 }
+
+/** Specialists are served as `delegate_<name>`, an OpenAI function name: no "-" in their names. */
+export const specialistNamePattern = /^[a-z][a-z0-9_]{0,54}$/;
+
+/** The tool through which other agents delegate to `agent`. */
+export const delegateToolName = (agentName: string) => `delegate_${agentName}`;
+
+/** What `agent` says about itself to the models that may delegate to it. */
+export const agentDescription = (agent: AgentDefinition): string => agent.description ?? agent.instructions.split('\n')[0] ?? agent.name;
 
 /** Whether `agent` may call the tool named `tool`. */
 export function agentAllowsTool(agent: AgentDefinition, tool: string): boolean {

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { BudgetOverrides } from '../machines/budgets.ts';
+import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -33,6 +34,12 @@ export const Environment = z.object({
   TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
   TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
+  /** JSON routing policy for the agent this process runs: `{"rules":[{"name":…,"model":…,"when":{…}}]}`. */
+  TROUPE_ROUTING: jsonOf(RoutingPolicy).optional(),
+  /** Models to fall back to, in order, when the agent's model keeps failing: comma-separated. */
+  TROUPE_FALLBACK_MODELS: z.string().regex(/^[^,\s]+(,[^,\s]+)*$/, 'model names separated by commas, no spaces').transform((s) => s.split(',')).optional(),
+  /** How many levels of specialists the agent this process runs may delegate to (0 forbids delegation). */
+  TROUPE_MAX_DELEGATION_DEPTH: z.coerce.number().int().min(0).max(10).optional(),
   TROUPE_SCRIPTS: z.string().optional(),
   /** Tools that need a person's approval in this deployment: names or `<domain>_*`, comma-separated. */
   TROUPE_REQUIRE_APPROVAL: z.string().regex(/^[a-z0-9_*]+(,[a-z0-9_*]+)*$/, 'tool names or <domain>_*, separated by commas').optional(),

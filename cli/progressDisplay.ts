@@ -61,6 +61,10 @@ export function describeEvent(event: SessionEvent): string | undefined {
       return `  ⇢ switching model ${event.from} → ${event.to}: ${event.reason}`;
     case 'loop.detected':
       return `  ⟲ loop detected, ${event.action === 'refocus' ? 'refocusing the model' : 'escalating to a person'}: ${clip(event.description)}`;
+    case 'model.routed':
+      return `  ⤳ model ${event.model} for turn ${event.turn} · ${clip(event.reason)}`;
+    case 'specialist.event':
+      return describeSpecialistEvent(event);
     case 'session.finished':
       return undefined;
     default:
@@ -69,6 +73,18 @@ export function describeEvent(event: SessionEvent): string | undefined {
 }
 
 const ms = (value: number) => `${Math.round(value)} ms`;
+
+/** A specialist's event, indented by its depth and marked with its name. */
+function describeSpecialistEvent(relayed: Extract<SessionEvent, { type: 'specialist.event' }>): string | undefined {
+  const inner = relayed.event;
+  const line = inner.type === 'session.finished'
+    ? `◀ ${inner.status}${inner.status === 'completed' ? '' : ` (${inner.stopReason})`} · steps ${inner.steps} · tool calls ${inner.toolCalls} · ${tokens(inner.usage.inputTokens + inner.usage.outputTokens)} tok · ${money(inner.usage.costUsd)}`
+    : inner.type === 'session.started'
+      ? `▶ ${clip(inner.task.replace(/\s+/g, ' '))} · model ${inner.model}`
+      : describeEvent(inner);
+  if (line === undefined) return undefined;
+  return `${'    '.repeat(relayed.depth)}[${relayed.agent}] ${line.trimStart()}`;
+}
 
 // Fails to compile when an event type is added without a line here.
 function unreachable(event: never): undefined {
@@ -88,6 +104,10 @@ export function describeOutcome(event: Extract<SessionEvent, { type: 'session.fi
     `  steps ${event.steps} · tool calls ${event.toolCalls} · tokens ${tokens(event.usage.inputTokens)} in / ${tokens(event.usage.outputTokens)} out · cost ${money(event.usage.costUsd)} · ${(event.durationMs / 1000).toFixed(1)} s`,
     `  trace ${event.traceId}`,
   );
+  if (event.delegated) {
+    const d = event.delegated;
+    lines.splice(lines.length - 1, 0, `  of which specialists: steps ${d.steps} · tool calls ${d.toolCalls} · tokens ${tokens(d.usage.inputTokens)} in / ${tokens(d.usage.outputTokens)} out · cost ${money(d.usage.costUsd)}`);
+  }
   return lines.join('\n');
 }
 

@@ -1,17 +1,28 @@
 import { resolve } from 'node:path';
+import { startSpecialistPool } from '../actors/specialistPool.ts';
 import { startWorker } from '../actors/toolWorker.ts';
 import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/workerFaults.ts';
+import { exampleAgents } from '../agents/exampleAgents.ts';
 import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
-import { UsageError } from './usageError.ts';
-import { readEnvironment } from './environment.ts';
+import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
+import { defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
+import { UsageError } from './usageError.ts';
 
-/** `troupe worker <domain>`: one member of a domain's pool, until SIGTERM drains it. */
+const workerUsage = `usage: troupe worker <domain>          (domains: ${Object.keys(exampleDomains).join(', ')})
+       troupe worker --agent <name>    (specialists: ${Object.keys(exampleAgents).join(', ')})`;
+
+/** `troupe worker <domain>` or `troupe worker --agent <name>`: one member of a pool, until SIGTERM drains it. */
 export async function workerCommand(args: string[]): Promise<void> {
+  if (args[0] === '--agent') {
+    if (args.length !== 2 || !args[1]) throw new UsageError(workerUsage);
+    await serveSpecialist(args[1]);
+    return;
+  }
   const domain = args[0];
   const known = Object.keys(exampleDomains);
-  if (!domain || args.length > 1) throw new UsageError(`usage: troupe worker <domain>   (domains: ${known.join(', ')})`);
+  if (!domain || args.length > 1) throw new UsageError(workerUsage);
   if (!known.includes(domain)) throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}.`);
   const env = readEnvironment();
   const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL);
@@ -26,6 +37,29 @@ export async function workerCommand(args: string[]): Promise<void> {
   const worker = await startWorker({ domain, tools, nats: nc, logger: role.logger, ...(faults ? { faults } : {}) });
   role.onShutdown(async () => {
     await worker.stop();
+    await nc.drain();
+  });
+}
+
+/** A member of a specialist's pool: its sessions run here, calling the tool pools over NATS. */
+async function serveSpecialist(name: string): Promise<void> {
+  const defined = exampleAgents[name];
+  if (!defined || name === 'assistant') {
+    const specialists = Object.keys(exampleAgents).filter((a) => a !== 'assistant');
+    throw new UsageError(`There is no specialist "${name}". Specialists: ${specialists.join(', ')}.`);
+  }
+  const env = readEnvironment();
+  const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL);
+  const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
+  const pool = await startSpecialistPool({
+    agent: withDeploymentSettings(defined, env),
+    nats: nc,
+    model: modelEndpointOf(env),
+    defaultModel: defaultModelOf(env),
+    logger: role.logger,
+  });
+  role.onShutdown(async () => {
+    await pool.stop();
     await nc.drain();
   });
 }

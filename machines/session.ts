@@ -1,5 +1,7 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
+import { addSpending, nothingDelegated, stepsSpent } from './delegation.ts';
+import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
 import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
 import type { Intervention } from './ledger.ts';
@@ -32,7 +34,7 @@ function notProvided<Output, Input>(name: string) {
 
 const budgetSpentOut = (context: SessionContext) =>
   budgetExhaustedBeforeModelCall(
-    { steps: context.turn, totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
+    { steps: stepsSpent(context), totalTokens: context.usage.inputTokens + context.usage.outputTokens, costUsd: context.usage.costUsd },
     context.budgets,
   );
 
@@ -80,6 +82,7 @@ export const sessionMachine = setup({
   },
   actions: {
     startTurn: assign({ turn: ({ context }) => context.turn + 1 }),
+    routeTurn: assign(({ context }) => ({ routingDecision: routeCurrentTurn(context) })),
     recordModelResponse: assign(({ context }, response: ModelResponse) => ({
       lastResponse: response,
       usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
@@ -97,6 +100,11 @@ export const sessionMachine = setup({
     recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
     })),
+    // A specialist's spending counts against this session's budgets as soon as its answer arrives.
+    recordDelegatedSpending: assign(({ context }, outcome: ToolCallOutcome) =>
+      outcome.spent
+        ? { usage: addUsage(context.usage, outcome.spent.usage), delegated: addSpending(context.delegated, outcome.spent) }
+        : {}),
     recordToolResults: assign(({ context }) => answerEveryToolCall(context)),
     stopOpenToolCalls: enqueueActions(({ context, enqueue }) => {
       for (const call of context.accepted) {
@@ -143,6 +151,8 @@ export const sessionMachine = setup({
     turn: 0,
     toolCalls: 0,
     usage: noUsage,
+    delegated: nothingDelegated,
+    routingDecision: null,
     lastResponse: null,
     accepted: [],
     rejected: [],
@@ -215,12 +225,12 @@ export const sessionMachine = setup({
       ],
     },
     calling_model: {
-      entry: 'startTurn',
+      entry: ['startTurn', 'routeTurn'],
       invoke: {
         id: 'callModel',
         src: 'callModel',
         input: ({ context }) => ({
-          sessionId: context.sessionId, turn: context.turn, model: context.model, fallbackModels: context.fallbackModels, messages: context.conversation,
+          sessionId: context.sessionId, turn: context.turn, model: context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels, messages: context.conversation,
         }),
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
         onError: {
@@ -316,7 +326,10 @@ export const sessionMachine = setup({
       }),
       on: {
         'xstate.done.actor.*': {
-          actions: { type: 'recordToolCallOutcome', params: ({ event }) => event.output },
+          actions: [
+            { type: 'recordToolCallOutcome', params: ({ event }) => event.output },
+            { type: 'recordDelegatedSpending', params: ({ event }) => event.output },
+          ],
         },
         'xstate.error.actor.*': {
           // executeToolCall reports failures as data; a rejection here is a bug in the host, still answered.
@@ -430,13 +443,16 @@ export const sessionMachine = setup({
             input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, call: context.accepted[0] as PlannedToolCall }),
             onDone: {
               target: 'idle',
-              actions: {
-                type: 'recordManualCall',
-                params: ({ context, event }) => {
-                  const call = context.accepted[0] as PlannedToolCall;
-                  return { request: { toolCallId: call.toolCallId, tool: call.name, arguments: JSON.stringify(call.arguments) }, outcome: event.output };
+              actions: [
+                {
+                  type: 'recordManualCall',
+                  params: ({ context, event }) => {
+                    const call = context.accepted[0] as PlannedToolCall;
+                    return { request: { toolCallId: call.toolCallId, tool: call.name, arguments: JSON.stringify(call.arguments) }, outcome: event.output };
+                  },
                 },
-              },
+                { type: 'recordDelegatedSpending', params: ({ event }) => event.output },
+              ],
             },
             onError: { target: 'idle' },
           },

@@ -1,4 +1,6 @@
 import type { Budgets } from './budgets.ts';
+import type { DelegatedSpending } from './delegation.ts';
+import type { RoutingDecision, RoutingPolicy } from './modelRouting.ts';
 import type { ChatMessage, ModelResponse } from './conversation.ts';
 import type { Intervention, LedgerEntry } from './ledger.ts';
 import type { RecoveryNotice, RecoverySettings } from './recovery.ts';
@@ -18,6 +20,12 @@ export interface SessionInput {
   recovery: RecoverySettings;
   /** Models to switch to, in order, when the current one keeps producing malformed output. */
   fallbackModels: string[];
+  /** Picks each turn's model by rule; null means every turn uses `model`. */
+  routing: RoutingPolicy | null;
+  /** 0 for a session a client started; a specialist's session is one deeper than the session that delegated to it. */
+  depth: number;
+  /** How many levels of specialists this session may still delegate to (0: none). */
+  delegationDepthLeft: number;
   startedAt: number;
 }
 
@@ -28,7 +36,12 @@ export interface SessionContext extends SessionInput {
   /** Model calls made so far; the current turn's number while one runs. */
   turn: number;
   toolCalls: number;
+  /** Model and specialist spending: the specialists' share is also in `delegated`. */
   usage: Usage;
+  /** What the session's specialists spent, already counted in `usage` (their steps and tool calls are counted here only). */
+  delegated: DelegatedSpending;
+  /** How the current turn's model was chosen; null without a routing policy. */
+  routingDecision: RoutingDecision | null;
   lastResponse: ModelResponse | null;
   /** This turn's tool calls: accepted ones wait for an outcome, rejected ones already have their answer. */
   accepted: PlannedToolCall[];
@@ -68,9 +81,10 @@ export const wallClockDeadline = (context: Pick<SessionContext, 'startedAt' | 'b
 export function sessionResultOf(context: SessionContext): SessionResult {
   return {
     outcome: context.outcome ?? { status: 'failed', stopReason: 'internal', error: 'The session ended without an outcome.', output: null },
-    steps: context.turn,
-    toolCalls: context.toolCalls,
+    steps: context.turn + context.delegated.steps,
+    toolCalls: context.toolCalls + context.delegated.toolCalls,
     usage: context.usage,
+    delegated: context.delegated,
     ledger: context.ledger,
     interventions: context.interventions,
   };

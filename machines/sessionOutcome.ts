@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { BudgetNameSchema } from './budgets.ts';
 import { Intervention, LedgerEntry } from './ledger.ts';
+import { DelegatedSpending } from './delegation.ts';
 import { Usage } from './usage.ts';
 
 /** The final states of a session. */
@@ -33,9 +34,14 @@ export type SessionOutcome = z.infer<typeof SessionOutcome>;
 /** The session actor's output when it reaches a final state. */
 export const SessionResult = z.object({
   outcome: SessionOutcome,
+  /** Model calls, the specialists' included. */
   steps: z.number().int().nonnegative(),
+  /** Tool calls, the specialists' included. */
   toolCalls: z.number().int().nonnegative(),
+  /** Tokens and cost, the specialists' included. */
   usage: Usage,
+  /** The specialists' share of the above. */
+  delegated: DelegatedSpending,
   ledger: z.array(LedgerEntry),
   interventions: z.array(Intervention),
 });

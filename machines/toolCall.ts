@@ -1,5 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { ToolFailure } from '../tools/toolFailure.ts';
+import { addSpending, type DelegatedSpending } from './delegation.ts';
 import { backoffDelayMs } from './retryPolicy.ts';
 import type { PlannedToolCall, ToolCallAttempt, ToolCallOutcome } from './toolCallOutcome.ts';
 
@@ -28,6 +29,8 @@ export interface ToolCallContext extends ToolCallInput {
   fallbackIndex: number;
   elapsedMs: number;
   lastFailure: ToolFailure | null;
+  /** What specialists spent over the attempts so far (delegations only). */
+  spent: DelegatedSpending | null;
   outcome: ToolCallOutcome | null;
 }
 
@@ -70,6 +73,7 @@ export const toolCallMachine = setup({
       elapsedMs: context.elapsedMs + attempt.durationMs,
       totalAttempts: context.totalAttempts + 1,
       lastFailure: attempt.status === 'error' ? attempt.failure : null,
+      spent: attempt.spent ? (context.spent ? addSpending(context.spent, attempt.spent) : attempt.spent) : context.spent,
     })),
     nextAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     switchToFallback: assign(({ context }) => {
@@ -81,19 +85,21 @@ export const toolCallMachine = setup({
         status: 'ok' as const, callId: context.call.callId, result: attempt.status === 'ok' ? attempt.result : null,
         durationMs: context.elapsedMs, attempts: context.totalAttempts, servedBy: context.tool,
         ...(attempt.status === 'ok' && attempt.compensation !== undefined ? { compensation: attempt.compensation } : {}),
+        ...(context.spent ? { spent: context.spent } : {}),
       },
     })),
     recordFailure: assign(({ context }) => ({
       outcome: {
         status: 'error' as const, callId: context.call.callId, durationMs: context.elapsedMs, attempts: context.totalAttempts,
         failure: context.lastFailure ?? { code: 'INTERNAL' as const, message: 'The tool call failed without a reason.', retryable: false },
+        ...(context.spent ? { spent: context.spent } : {}),
       },
     })),
   },
 }).createMachine({
   id: 'toolCall',
   context: ({ input }) => ({
-    ...input, attempt: 1, totalAttempts: 0, tool: input.call.name, fallbackIndex: -1, elapsedMs: 0, lastFailure: null, outcome: null,
+    ...input, attempt: 1, totalAttempts: 0, tool: input.call.name, fallbackIndex: -1, elapsedMs: 0, lastFailure: null, spent: null, outcome: null,
   }),
   entry: 'announceStart',
   initial: 'attempting',

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ToolFailure } from '../tools/toolFailure.ts';
+import { DelegatedSpending } from './delegation.ts';
 import { RetryPolicy } from './retryPolicy.ts';
 
 /** A tool call that passed validation and is ready to be sent to its pool. */
@@ -46,14 +47,19 @@ export const ToolCallOutcome = z.discriminatedUnion('status', [
   z.object({
     status: z.literal('ok'), callId: z.string(), result: z.unknown(), durationMs: z.number(), attempts: z.number().int().optional(),
     servedBy: z.string().optional(), compensation: z.unknown().optional(),
+    /** What a specialist spent answering (delegations only), over every attempt. */
+    spent: DelegatedSpending.optional(),
   }),
-  z.object({ status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number(), attempts: z.number().int().optional() }),
+  z.object({
+    status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number(), attempts: z.number().int().optional(),
+    spent: DelegatedSpending.optional(),
+  }),
 ]);
 export type ToolCallOutcome = z.infer<typeof ToolCallOutcome>;
 
 /** One attempt at a tool call, as the transport saw it. */
 export const ToolCallAttempt = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('ok'), result: z.unknown(), durationMs: z.number(), compensation: z.unknown().optional() }),
-  z.object({ status: z.literal('error'), failure: ToolFailure, durationMs: z.number() }),
+  z.object({ status: z.literal('ok'), result: z.unknown(), durationMs: z.number(), compensation: z.unknown().optional(), spent: DelegatedSpending.optional() }),
+  z.object({ status: z.literal('error'), failure: ToolFailure, durationMs: z.number(), spent: DelegatedSpending.optional() }),
 ]);
 export type ToolCallAttempt = z.infer<typeof ToolCallAttempt>;

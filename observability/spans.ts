@@ -35,6 +35,14 @@ export const TroupeAttribute = {
   toolDomain: 'troupe.tool.domain',
   toolStatus: 'troupe.tool.status',
   workerInstance: 'troupe.worker.instance',
+  /** On a turn span: the model the routing policy chose, the rule that chose it, and why. */
+  routedModel: 'troupe.routing.model',
+  routingRule: 'troupe.routing.rule',
+  routingReason: 'troupe.routing.reason',
+  /** On a session span: how deep in a delegation tree it runs (0 for a client's session). */
+  delegationDepth: 'troupe.delegation.depth',
+  /** On a specialist session's span: the session that delegated to it. */
+  parentSessionId: 'troupe.delegation.parent_session_id',
 } as const;
 
 /** Marks a span failed with a low-cardinality `error.type` and a readable message. */

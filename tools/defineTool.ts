@@ -1,5 +1,7 @@
 import * as z from 'zod';
+import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import type { DelegatedSpending, Delegation } from '../machines/delegation.ts';
 import { RetryPolicy, type RetryPolicyInput } from '../machines/retryPolicy.ts';
 
 /** What a handler gets besides its arguments. */
@@ -12,6 +14,12 @@ export interface ToolContext {
   /** Epoch milliseconds after which nobody waits for this call's result. */
   readonly deadline: number;
   readonly logger: Logger;
+  /** The trace context of the worker's `execute_tool` span: spans the handler starts belong under it. */
+  readonly trace: Context;
+  /** Set when the call delegates to a specialist: its session id, depth and the most it may spend. */
+  readonly delegation?: Delegation;
+  /** Reports model spending made on the call's behalf (a specialist's session); it travels back with the reply. */
+  reportSpending(spent: DelegatedSpending): void;
 }
 
 export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {

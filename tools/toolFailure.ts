@@ -19,6 +19,8 @@ export const ToolFailureCode = {
   UNAVAILABLE: 'UNAVAILABLE',
   /** The tool failed in a way that is nobody's fault in particular. */
   INTERNAL: 'INTERNAL',
+  /** A specialist the call delegated to ended without an answer (failed, out of budget, stuck, cancelled); `details` says how. */
+  SPECIALIST_FAILED: 'SPECIALIST_FAILED',
 } as const;
 export type ToolFailureCode = (typeof ToolFailureCode)[keyof typeof ToolFailureCode];
 
@@ -42,6 +44,8 @@ export const ToolFailure = z.object({
   message: z.string(),
   retryable: z.boolean(),
   issues: z.array(ValidationIssue).optional(),
+  /** Structured facts about the failure for the model to act on (a specialist's status, stop reason, partial answer). */
+  details: z.record(z.string(), z.unknown()).optional(),
 });
 export type ToolFailure = z.infer<typeof ToolFailure>;
 
@@ -53,17 +57,19 @@ export class ToolError extends Error {
   readonly code: ToolFailureCode;
   readonly retryable: boolean;
   readonly issues: ValidationIssue[] | undefined;
+  readonly details: Record<string, unknown> | undefined;
 
   constructor(
     code: ToolFailureCode,
     message: string,
-    options: { retryable?: boolean; issues?: ValidationIssue[]; cause?: unknown } = {},
+    options: { retryable?: boolean; issues?: ValidationIssue[]; details?: Record<string, unknown>; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options.retryable ?? retryableByDefault.has(code);
     this.issues = options.issues;
+    this.details = options.details;
   }
 }
 
@@ -79,6 +85,7 @@ export function toToolFailure(error: unknown): ToolFailure {
   if (error instanceof ToolError) {
     const failure: ToolFailure = { code: error.code, message: error.message, retryable: error.retryable };
     if (error.issues) failure.issues = error.issues;
+    if (error.details) failure.details = error.details;
     return failure;
   }
   const message = error instanceof Error ? error.message : String(error);

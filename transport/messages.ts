@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { BudgetNameSchema } from '../machines/budgets.ts';
 import { CircuitState } from '../machines/circuitBreaker.ts';
+import { DelegatedSpending, Delegation } from '../machines/delegation.ts';
+import { RoutingDecision } from '../machines/modelRouting.ts';
 import { RollbackReport } from '../machines/rollback.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
 import { SessionStatusSchema } from '../machines/sessionOutcome.ts';
@@ -27,6 +29,8 @@ export const ToolRequest = z.object({
   deadline: z.number().int().positive(),
   /** Who approved the call, for tools that require approval; the worker refuses such a call without it. */
   approval: z.object({ by: z.string(), at: z.string() }).optional(),
+  /** Set on calls to a specialist: its session id, depth and the budget it may spend at most. */
+  delegation: Delegation.optional(),
 });
 export type ToolRequest = z.infer<typeof ToolRequest>;
 
@@ -35,8 +39,10 @@ export const ToolReply = z.discriminatedUnion('status', [
     type: z.literal('tool.reply'), status: z.literal('ok'), callId: z.string(), result: z.unknown(),
     /** What undoing the call needs, for tools with a compensation; kept in the session's ledger. */
     compensation: z.unknown().optional(),
+    /** What a specialist spent on the call, for the delegating session's totals. */
+    spent: DelegatedSpending.optional(),
   }),
-  z.object({ type: z.literal('tool.reply'), status: z.literal('error'), callId: z.string(), failure: ToolFailure }),
+  z.object({ type: z.literal('tool.reply'), status: z.literal('error'), callId: z.string(), failure: ToolFailure, spent: DelegatedSpending.optional() }),
 ]);
 export type ToolReply = z.infer<typeof ToolReply>;
 
@@ -112,7 +118,7 @@ export type SessionControlReply = z.infer<typeof SessionControlReply>;
 // ── Session events: orchestrator → anyone watching ─────────────────────────────────────────────
 const eventBase = { sessionId: z.string(), seq: z.number().int().nonnegative(), at: z.string() };
 
-export const SessionEvent = z.discriminatedUnion('type', [
+const ownSessionEvents = [
   z.object({ ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string() }),
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
   z.object({
@@ -261,8 +267,33 @@ export const SessionEvent = z.discriminatedUnion('type', [
     steps: z.number().int().nonnegative(),
     toolCalls: z.number().int().nonnegative(),
     usage: Usage,
+    /** The specialists' share of steps, tool calls and usage (already included in the totals). */
+    delegated: DelegatedSpending.optional(),
     traceId: z.string(),
     durationMs: z.number().nonnegative(),
+  }),
+  z.object({ ...eventBase, type: z.literal('model.routed'), ...RoutingDecision.shape }),
+] as const;
+
+/** An event of a session itself, as opposed to one relayed from a specialist it delegated to. */
+export const OwnSessionEvent = z.discriminatedUnion('type', [...ownSessionEvents]);
+export type OwnSessionEvent = z.infer<typeof OwnSessionEvent>;
+
+export const SessionEvent = z.discriminatedUnion('type', [
+  ...ownSessionEvents,
+  /**
+   * An event of a specialist's session, relayed into the stream of the session that delegated to
+   * it (at any depth), so one stream shows the whole tree of work as it happens.
+   */
+  z.object({
+    ...eventBase,
+    type: z.literal('specialist.event'),
+    agent: z.string(),
+    /** 1 for a specialist of the top-level session, 2 for one of its specialists, … */
+    depth: z.number().int().positive(),
+    /** The delegating tool call, in the session one level up. */
+    callId: z.string(),
+    event: OwnSessionEvent,
   }),
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;

@@ -70,5 +70,7 @@ export const toolMetadataKeys = {
   undoable: 'troupe.tool.undoable',
   /** `undo` on a tool's undo endpoint, which is not a tool the model may call. */
   endpointKind: 'troupe.endpoint.kind',
+  /** On a specialist pool and its `delegate_<name>` endpoint: the agent it serves. */
+  specialist: 'troupe.specialist',
 } as const;
 export const toolPoolKind = 'tool-pool';

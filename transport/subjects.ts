@@ -9,6 +9,8 @@ export const subjectTokenPattern = /^[A-Za-z0-9_-]{1,128}$/;
 export const subjects = {
   /** Requests for one tool, served by its domain's pool in a queue group. */
   tool: (domain: string, tool: string) => `troupe.tools.${domain}.${tool}`,
+  /** Tasks delegated to one specialist agent, served by its pool in a queue group. */
+  delegation: (agent: string) => `troupe.agents.${agent}.delegate`,
   /** Undo requests for one tool's calls (a rollback), served by the same pool. */
   toolUndo: (domain: string, tool: string) => `troupe.tools.${domain}.${tool}.undo`,
   /** Cancellations of tool calls in flight (a session was cancelled): every worker hears them, the one running the call acts. */
@@ -33,11 +35,16 @@ export const subjects = {
 export const queueGroups = {
   /** Members of one tool domain's pool share its requests. */
   pool: (domain: string) => `troupe-${domain}`,
+  /** Members of one specialist's pool share its delegated tasks. */
+  specialist: (agent: string) => `troupe-agent-${agent}`,
   orchestrators: 'troupe-orchestrators',
 } as const;
 
 /** The NATS service name of a tool domain's pool, as `nats micro ls` shows it. */
 export const poolServiceName = (domain: string) => `troupe-${domain}`;
+
+/** The NATS service name of a specialist's pool. */
+export const specialistServiceName = (agent: string) => `troupe-agent-${agent}`;
 
 /** JetStream streams: events (replayable by late clients) and starts queued while no orchestrator runs. */
 export const streamNames = {
