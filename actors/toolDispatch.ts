@@ -57,7 +57,7 @@ function failureOfRequest(error: unknown, tool: string, timeoutMs: number): Tool
  * the attempt's deadline. Resolves with the attempt's outcome; never rejects.
  */
 function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input: SendToolRequestInput) => Span) {
-  return fromPromise<ToolCallAttempt, SendToolRequestInput>(async ({ input }) => {
+  return fromPromise<ToolCallAttempt, SendToolRequestInput>(async ({ input, signal }) => {
     const started = performance.now();
     const elapsed = () => Number((performance.now() - started).toFixed(3));
     const span = spanOf(input);
@@ -83,6 +83,8 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     const relay = delegation && tool.specialist !== null
       ? relaySpecialistEvents(deps.nats, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
       : undefined;
+    // A stopped call (its session cancelled or escalated) relays nothing more into the stream.
+    if (relay) signal.addEventListener('abort', () => relay.stop(), { once: true });
     let attempt: ToolCallAttempt;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);

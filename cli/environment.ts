@@ -41,6 +41,10 @@ export const Environment = z.object({
   /** How many levels of specialists the agent this process runs may delegate to (0 forbids delegation). */
   TROUPE_MAX_DELEGATION_DEPTH: z.coerce.number().int().min(0).max(10).optional(),
   TROUPE_SCRIPTS: z.string().optional(),
+  /** A module exporting agents (built with defineAgent) for `troupe orchestrator` and `troupe worker --agent`. */
+  TROUPE_AGENTS: z.string().min(1).optional(),
+  /** The agent of sessions whose start names none; `assistant` by default. */
+  TROUPE_DEFAULT_AGENT: z.string().min(1).optional(),
   /** Tools that need a person's approval in this deployment: names or `<domain>_*`, comma-separated. */
   TROUPE_REQUIRE_APPROVAL: z.string().regex(/^[a-z0-9_*]+(,[a-z0-9_*]+)*$/, 'tool names or <domain>_*, separated by commas').optional(),
   /** How long a call waits for approval before it is denied. */

@@ -25,6 +25,7 @@ usage:
                                    see and steer sessions (troupe sessions for details)
   troupe orchestrator              host sessions
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
+  troupe worker --agent <name>     serve an agent (analyst, or yours via TROUPE_AGENTS) as a specialist pool member
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
 

@@ -1,9 +1,9 @@
-import { assistantAgent } from '../agents/assistant.ts';
 import { startOrchestrator } from '../actors/orchestrator.ts';
 import { toolsRequiringApproval } from '../actors/toolCallTriage.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
+import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
-import { defaultModelOf, readEnvironment } from './environment.ts';
+import { ConfigurationError, defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 
@@ -12,13 +12,19 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('usage: troupe orchestrator');
   const env = readEnvironment();
   const role = startProcessRole('orchestrator', env.LOG_LEVEL);
-  const agent = withDeploymentSettings(assistantAgent, env);
+  const known = await loadAgents(env);
+  const defaultAgent = env.TROUPE_DEFAULT_AGENT ?? 'assistant';
+  const chosen = known[defaultAgent];
+  if (!chosen) throw new ConfigurationError(`TROUPE_DEFAULT_AGENT: there is no agent "${defaultAgent}". Agents: ${Object.keys(known).join(', ')}.`);
+  // The deployment's overrides (budgets, routing, fallbacks, depth) apply to the default agent.
+  const agents = [withDeploymentSettings(chosen, env), ...Object.values(known).filter((a) => a.name !== defaultAgent)];
   const nc = await connectToNats({ url: env.NATS_URL, name: 'troupe-orchestrator', logger: role.logger });
   const orchestrator = await startOrchestrator({
     nats: nc,
     model: modelEndpointOf(env),
     defaultModel: defaultModelOf(env),
-    agents: [agent],
+    agents,
+    defaultAgent,
     logger: role.logger,
     ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
     ...(env.TROUPE_APPROVAL_TIMEOUT_MS ? { approvalTimeoutMs: env.TROUPE_APPROVAL_TIMEOUT_MS } : {}),

@@ -5,13 +5,14 @@ import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/workerFa
 import { exampleAgents } from '../agents/exampleAgents.ts';
 import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
+import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
 import { defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 
 const workerUsage = `usage: troupe worker <domain>          (domains: ${Object.keys(exampleDomains).join(', ')})
-       troupe worker --agent <name>    (specialists: ${Object.keys(exampleAgents).join(', ')})`;
+       troupe worker --agent <name>    (agents: ${Object.keys(exampleAgents).join(', ')}, or yours with TROUPE_AGENTS)`;
 
 /** `troupe worker <domain>` or `troupe worker --agent <name>`: one member of a pool, until SIGTERM drains it. */
 export async function workerCommand(args: string[]): Promise<void> {
@@ -43,12 +44,10 @@ export async function workerCommand(args: string[]): Promise<void> {
 
 /** A member of a specialist's pool: its sessions run here, calling the tool pools over NATS. */
 async function serveSpecialist(name: string): Promise<void> {
-  const defined = exampleAgents[name];
-  if (!defined || name === 'assistant') {
-    const specialists = Object.keys(exampleAgents).filter((a) => a !== 'assistant');
-    throw new UsageError(`There is no specialist "${name}". Specialists: ${specialists.join(', ')}.`);
-  }
   const env = readEnvironment();
+  const known = await loadAgents(env);
+  const defined = known[name];
+  if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with TROUPE_AGENTS).`);
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL);
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
   const pool = await startSpecialistPool({
