@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ToolCatalog } from '../actors/toolCatalog.ts';
+import { delegateToolName } from '../agents/defineAgent.ts';
 import { exampleDomains } from '../domains/exampleDomains.ts';
 import { subjects } from '../transport/subjects.ts';
 import type { Environment } from './environment.ts';
@@ -70,7 +71,8 @@ interface ManagedProcess {
 /**
  * Starts whatever of the local stack is not already running: a `nats-server` when `NATS_URL` is
  * unreachable, the scripted model unless a real endpoint is configured, an orchestrator and
- * `workersPerDomain` workers per example domain, each a separate process logging to `logDir`.
+ * `workersPerDomain` workers per example domain and as many `analyst` specialists, each a separate
+ * process logging to `logDir`.
  */
 export async function startLocalStack(options: {
   env: Environment;
@@ -152,11 +154,15 @@ export async function startLocalStack(options: {
     for (const domain of domains) {
       for (let i = 1; i <= perDomain; i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], childEnv);
     }
+    for (let i = 1; i <= perDomain; i++) await launch(`specialist-analyst-${i}`, process.execPath, [cliMain, 'worker', '--agent', 'analyst'], childEnv);
     const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], childEnv);
 
     const nats = await connect({ servers: natsUrl, name: 'troupe-stack' });
     const catalog = new ToolCatalog({ nats, logger: options.logger });
-    const expected = domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name));
+    const expected = [
+      ...domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name)),
+      delegateToolName('analyst'),
+    ];
     try {
       await catalog.waitFor(expected, 30_000);
       await waitFor(
@@ -168,7 +174,7 @@ export async function startLocalStack(options: {
     } finally {
       catalog.stop();
     }
-    say(`started an orchestrator and ${perDomain} workers for each of ${domains.join(', ')} (logs in ${logDir})`);
+    say(`started an orchestrator, ${perDomain} workers for each of ${domains.join(', ')} and ${perDomain} analyst specialists (logs in ${logDir})`);
     return {
       natsUrl,
       modelUrl,

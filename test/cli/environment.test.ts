@@ -89,6 +89,31 @@ describe('readEnvironment', () => {
   });
 });
 
+describe('agent settings', () => {
+  it('parses TROUPE_ROUTING as a routing policy', () => {
+    const env = readEnvironment({ TROUPE_ROUTING: '{"rules":[{"name":"plan","model":"gpt-5","when":{"turnKinds":["first"]}}]}' });
+    expect(env.TROUPE_ROUTING).toEqual({ rules: [{ name: 'plan', model: 'gpt-5', when: { turnKinds: ['first'] } }] });
+  });
+
+  it('refuses a TROUPE_ROUTING rule with a misspelt condition or an unknown turn kind, naming the field', () => {
+    expect(configurationErrorOf({ TROUPE_ROUTING: '{"rules":[{"model":"m","when":{"turnKind":["first"]}}]}' }).message).toContain('TROUPE_ROUTING: rules[0].when: Unrecognized key: "turnKind"');
+    expect(configurationErrorOf({ TROUPE_ROUTING: '{"rules":[{"model":"m","when":{"turnKinds":["second"]}}]}' }).message).toContain('TROUPE_ROUTING: rules[0].when.turnKinds[0]: ');
+    expect(configurationErrorOf({ TROUPE_ROUTING: '{"rules":[]}' }).message).toContain('TROUPE_ROUTING: rules: a routing policy needs at least one rule');
+  });
+
+  it('splits TROUPE_FALLBACK_MODELS and refuses spaces or empty names', () => {
+    expect(readEnvironment({ TROUPE_FALLBACK_MODELS: 'gpt-5-mini,gpt-4.1-mini' }).TROUPE_FALLBACK_MODELS).toEqual(['gpt-5-mini', 'gpt-4.1-mini']);
+    expect(configurationErrorOf({ TROUPE_FALLBACK_MODELS: 'a, b' }).message).toContain('TROUPE_FALLBACK_MODELS');
+    expect(configurationErrorOf({ TROUPE_FALLBACK_MODELS: 'a,,b' }).message).toContain('TROUPE_FALLBACK_MODELS');
+  });
+
+  it('reads TROUPE_MAX_DELEGATION_DEPTH as a small whole number', () => {
+    expect(readEnvironment({ TROUPE_MAX_DELEGATION_DEPTH: '0' }).TROUPE_MAX_DELEGATION_DEPTH).toBe(0);
+    expect(configurationErrorOf({ TROUPE_MAX_DELEGATION_DEPTH: '-1' }).message).toContain('TROUPE_MAX_DELEGATION_DEPTH');
+    expect(configurationErrorOf({ TROUPE_MAX_DELEGATION_DEPTH: 'deep' }).message).toContain('TROUPE_MAX_DELEGATION_DEPTH');
+  });
+});
+
 describe('TROUPE_BUDGETS', () => {
   // Regression: a partial override came back with every budget filled in, replacing an agent's own budgets.
   it('holds only the budgets it sets', () => {

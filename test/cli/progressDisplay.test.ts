@@ -175,3 +175,35 @@ describe('describeEvent for recovery', () => {
     expect(line).toBe('  ✓ db_query (served by db_replica_query) 12 ms after 3 attempts [summarised: too large for the model] · {"truncated":true}');
   });
 });
+
+describe('describeEvent for specialists and routing', () => {
+  it('shows a routing decision with the model and the reason', () => {
+    expect(describeEvent({ ...base, type: 'model.routed', turn: 2, model: 'gpt-5', rule: 'recover', reason: 'recover: turn kind after_tool_failure' }))
+      .toBe('  ⤳ model gpt-5 for turn 2 · recover: turn kind after_tool_failure');
+  });
+
+  it('indents a specialist\'s events by its depth and marks them with its name', () => {
+    const inner = { ...base, sessionId: 'delegation-1', type: 'tool.call.started' as const, turn: 1, callId: 'c', tool: 'db_query', arguments: { sql: 'SELECT 1' } };
+    expect(describeEvent({ ...base, type: 'specialist.event', agent: 'analyst', depth: 1, callId: 'd', event: inner }))
+      .toBe('    [analyst] → db_query {"sql":"SELECT 1"}');
+    expect(describeEvent({ ...base, type: 'specialist.event', agent: 'checker', depth: 2, callId: 'd', event: inner }))
+      .toBe('        [checker] → db_query {"sql":"SELECT 1"}');
+  });
+
+  it('shows a specialist\'s start with its task and its end with what it spent', () => {
+    const started = { ...base, type: 'session.started' as const, agent: 'analyst', model: 'gpt-5-mini', task: 'Count\n the orders.', traceId: 't' };
+    expect(describeEvent({ ...base, type: 'specialist.event', agent: 'analyst', depth: 1, callId: 'd', event: started }))
+      .toBe('    [analyst] ▶ Count the orders. · model gpt-5-mini');
+    const ended = finished({ status: 'budget_exhausted', stopReason: 'budget exhausted: maxTotalTokens', budget: 'maxTotalTokens', usage: { inputTokens: 900, outputTokens: 100, costUsd: 0.002 } });
+    expect(describeEvent({ ...base, type: 'specialist.event', agent: 'analyst', depth: 1, callId: 'd', event: ended }))
+      .toBe('    [analyst] ◀ budget_exhausted (budget exhausted: maxTotalTokens) · steps 3 · tool calls 2 · 1,000 tok · $0.00200');
+  });
+
+  it('says what specialists spent in the closing block', () => {
+    const text = describeOutcome(finished({ delegated: { steps: 2, toolCalls: 1, usage: { inputTokens: 1_000, outputTokens: 50, costUsd: 0.001 } } }));
+    const lines = text.split('\n');
+    const totals = lines.findIndex((l) => l.startsWith('  steps 3'));
+    expect(lines[totals + 1]).toBe('  of which specialists: steps 2 · tool calls 1 · tokens 1,000 in / 50 out · cost $0.00100');
+    expect(lines[totals + 2]).toBe('  trace trace-abc');
+  });
+});

@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCatalog } from '../../actors/toolCatalog.ts';
 import { attachSession, startSession } from '../../client/sessionClient.ts';
+import { demoTask } from '../../cli/demoCommand.ts';
 import { StatsResponse } from '../../transport/serviceProtocol.ts';
 import { ToolReply, type SessionEvent, type SessionFinished, type ToolRequest } from '../../transport/messages.ts';
 import { specialistServiceName, subjects } from '../../transport/subjects.ts';
@@ -38,6 +41,7 @@ describe('specialists served as worker pools, in separate processes', () => {
     stack = await startProcessStack({ env: { TROUPE_AGENTS: testAgents, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } });
     dbWorker = await stack.startWorker('db');
     await stack.startWorker('calc');
+    await stack.startWorker('files');
     specialists.push(startTroupe(['worker', '--agent', 'analyst'], stack.env), startTroupe(['worker', '--agent', 'analyst'], stack.env));
     specialists.push(startTroupe(['worker', '--agent', 'planner'], stack.env));
     const catalog = new ToolCatalog({ nats: stack.client, quietPeriodMs: 100 });
@@ -202,5 +206,17 @@ describe('specialists served as worker pools, in separate processes', () => {
     await eventually('the turn spans exported', () => otlp.spans.filter((s) => s.traceId === finished.traceId && s.attributes['troupe.routing.model']).length === 3, 15_000);
     const turns = otlp.spans.filter((s) => s.traceId === finished.traceId && s.attributes['troupe.routing.model']).sort((a, b) => Number(a.attributes['troupe.turn']) - Number(b.attributes['troupe.turn']));
     expect(turns.map((s) => s.attributes['troupe.routing.rule'])).toEqual(['plan', 'recover', '(default)']);
+  }, 60_000);
+
+  it('runs the demo task: the assistant hands the figures to the analyst and writes its answer to the report', async () => {
+    const { events, finished } = await runSession(stack, demoTask);
+    expect(finished.status, JSON.stringify(finished)).toBe('completed');
+    const analystTools = relayed(events).filter((e) => e.event.type === 'tool.call.finished').map((e) => (e.event as { tool: string; status: string }));
+    expect(analystTools.map((t) => `${t.tool}:${t.status}`)).toEqual(['db_schema:ok', 'db_query:ok', 'db_query:ok', 'calc_evaluate:ok']);
+    const report = readFileSync(join(stack.workspace, 'reports/revenue-2025.md'), 'utf8');
+    expect(report).toMatch(/\| electronics \| \d+(\.\d+)? \| \d+ \|/);
+    expect(report).toMatch(/average per category: \d+(\.\d+)? USD/);
+    expect(finished.output).toContain(report.split('\n').find((l) => l.startsWith('| electronics')));
+    expect(finished.delegated?.steps).toBe(5);
   }, 60_000);
 });
