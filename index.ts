@@ -3,8 +3,11 @@
  */
 export { defineTool, toolInputJsonSchema, ToolDefinitionError } from './tools/defineTool.ts';
 export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.ts';
-export { defineAgent, AgentDefinitionError } from './agents/defineAgent.ts';
+export { defineAgent, AgentDefinitionError, delegateToolName } from './agents/defineAgent.ts';
 export { assistantAgent } from './agents/assistant.ts';
+export { analystAgent } from './agents/analyst.ts';
+export { startSpecialistPool, DelegatedTask, SpecialistAnswer } from './actors/specialistPool.ts';
+export { RoutingPolicy, RoutingRule, TurnKind, routeTurn } from './machines/modelRouting.ts';
 export { startWorker, WorkerConfigurationError } from './actors/toolWorker.ts';
 export { startOrchestrator } from './actors/orchestrator.ts';
 export { ToolCatalog } from './actors/toolCatalog.ts';
@@ -32,6 +35,10 @@ export type { AgentDefinition, AgentSpec } from './agents/defineAgent.ts';
 export type { ToolWorker, WorkerOptions } from './actors/toolWorker.ts';
 export type { Orchestrator, OrchestratorOptions } from './actors/orchestrator.ts';
 export type { ModelEndpoint } from './actors/modelCall.ts';
+export type { SpecialistPool, SpecialistPoolOptions } from './actors/specialistPool.ts';
+export type { SessionRuntimeOptions } from './actors/sessionRuntime.ts';
+export type { RoutingDecision, TurnFacts } from './machines/modelRouting.ts';
+export type { Delegation, DelegatedSpending, DelegationLimits } from './machines/delegation.ts';
 export type { SessionRun, StartSessionOptions } from './client/sessionClient.ts';
 export type { SessionEvent, SessionFinished } from './transport/messages.ts';
 export type { SessionResult, SessionOutcome } from './machines/sessionOutcome.ts';

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: orchestrator overhead, pool throughput and memory per session, each printed
+ * `npm run bench`: orchestrator overhead, a delegation hop, pool throughput and memory per session, each printed
  * beside the same run's raw NATS request/reply floor. Not a test: it asserts nothing, it measures.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
 import * as z from 'zod';
 import { startOrchestrator } from '../actors/orchestrator.ts';
+import { startSpecialistPool } from '../actors/specialistPool.ts';
 import { startWorker } from '../actors/toolWorker.ts';
 import { defineAgent } from '../agents/defineAgent.ts';
 import { startSession } from '../client/sessionClient.ts';
@@ -48,6 +49,30 @@ function writeScripts(dir: string): void {
     name: 'bench-hold', match: { userIncludes: 'bench hold' },
     steps: [{ toolCalls: [{ id: 'h', name: 'bench_hold', arguments: {} }] }, { content: 'released' }],
   }));
+  writeFileSync(join(dir, 'delegate.json'), JSON.stringify({
+    name: 'bench-delegate', match: { userIncludes: 'bench delegate' },
+    steps: [{ toolCalls: [{ id: 'd', name: 'delegate_benchy', arguments: { task: 'bench specialist' } }] }, { content: 'delegated' }],
+  }));
+  writeFileSync(join(dir, 'specialist.json'), JSON.stringify({ name: 'bench-specialist', match: { userIncludes: 'bench specialist' }, steps: [{ content: 'ok' }] }));
+}
+
+/**
+ * What one delegation hop adds: the delegating call's duration minus the specialist's model time,
+ * i.e. dispatch, the specialist pool's validation, hosting its session (statechart, spans, events)
+ * and relaying its events back.
+ */
+async function delegationHops(nc: NatsConnection, sessions: number): Promise<number[]> {
+  const hops: number[] = [];
+  for (let i = 0; i < sessions; i++) {
+    const run = await startSession(nc, { task: 'bench delegate', agent: 'bench' });
+    const events: SessionEvent[] = [];
+    for await (const event of run.events) events.push(event);
+    const call = events.find((e) => e.type === 'tool.call.finished' && e.tool === 'delegate_benchy');
+    if (call?.type !== 'tool.call.finished' || call.status !== 'ok') throw new Error(`bench delegation failed: ${JSON.stringify(call)}`);
+    const specialistModelMs = events.reduce((sum, e) => sum + (e.type === 'specialist.event' && e.event.type === 'model.responded' ? e.event.durationMs : 0), 0);
+    hops.push(call.durationMs - specialistModelMs);
+  }
+  return hops;
 }
 
 async function natsFloor(nc: NatsConnection, concurrency: number, total: number) {
@@ -117,6 +142,7 @@ async function main(): Promise<void> {
   const workerConnection = await connect({ servers: server.url });
   const client = await connect({ servers: server.url });
   const worker = await startWorker({ domain: 'bench', tools: benchTools, nats: workerConnection });
+  const specialistConnection = await connect({ servers: server.url });
   const agent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 100, maxWallClockMs: 600_000 } });
   const orchestratorOptions = {
     nats: orchestratorConnection,
@@ -130,6 +156,10 @@ async function main(): Promise<void> {
   const withoutCheckpoints = await runSessions(client, 1, quick ? 10 : 30);
   await ephemeral.stop({ graceMs: 0 });
   const orchestrator = await startOrchestrator(orchestratorOptions);
+  const specialist = await startSpecialistPool({
+    ...orchestratorOptions, nats: specialistConnection,
+    agent: defineAgent({ name: 'benchy', instructions: 'bench specialist', tools: ['bench_*'] }),
+  });
 
   console.log(`Troupe benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}`);
   await runSessions(client, 4, 8); // warm-up: JIT, connections, discovery
@@ -145,6 +175,11 @@ async function main(): Promise<void> {
   const ephemeralMedian = percentile(withoutCheckpoints.stepOverheads, 50);
   console.log(`  checkpointing: ${fmt(stepMedian - ephemeralMedian)} ms per step (median per step ${fmt(ephemeralMedian)} ms without checkpoints, ${fmt(stepMedian)} ms with)`);
 
+  await delegationHops(client, 3); // warm-up
+  const hops = await delegationHops(client, quick ? 10 : 40);
+  const hopMedian = percentile(hops, 50);
+  console.log(`  per delegation hop: median ${fmt(hopMedian)} ms, p99 ${fmt(percentile(hops, 99))} ms  (${fmt(hopMedian / toolMedian, 1)}× a plain tool call; specialist model time excluded)`);
+
   console.log('\ntool calls per second through one pool (one worker)');
   for (const concurrency of quick ? [1, 50] : [1, 50, 500]) {
     const sessions = concurrency === 1 ? (quick ? 10 : 30) : concurrency * 2;
@@ -158,8 +193,9 @@ async function main(): Promise<void> {
   console.log(`\nheap per concurrent session (${heapSessions} parked on a tool call${(globalThis as { gc?: unknown }).gc ? '' : ', no --expose-gc'}): ${fmt(heap / 1024, 1)} KiB`);
 
   await orchestrator.stop({ graceMs: 0 });
+  await specialist.stop({ graceMs: 0 });
   await worker.stop();
-  for (const nc of [orchestratorConnection, workerConnection, client]) await nc.close();
+  for (const nc of [orchestratorConnection, workerConnection, specialistConnection, client]) await nc.close();
   await model.close();
   await server.stop();
 }

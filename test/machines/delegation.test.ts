@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { BudgetName, Budgets, type BudgetsInput } from '../../machines/budgets.ts';
+import {
+  addSpending, capBudgets, delegationLimits, DelegationLimits, nothingDelegated, stepsSpent, type DelegatedSpending,
+} from '../../machines/delegation.ts';
+import type { SessionContext } from '../../machines/sessionContext.ts';
+import type { Usage } from '../../machines/usage.ts';
+
+/** The fields `delegationLimits` reads; the rest of a session's context does not matter to it. */
+interface Spent {
+  budgets?: BudgetsInput;
+  turn?: number;
+  usage?: Usage;
+  delegatedSteps?: number;
+  startedAt?: number;
+}
+
+function context({ budgets = {}, turn = 1, usage = { inputTokens: 0, outputTokens: 0, costUsd: 0 }, delegatedSteps = 0, startedAt = 1_000 }: Spent): SessionContext {
+  const fields: Pick<SessionContext, 'budgets' | 'turn' | 'usage' | 'delegated' | 'startedAt'> = {
+    budgets: Budgets.parse(budgets),
+    turn,
+    usage,
+    // The specialists' usage is already in `usage`; only their steps are counted here alone.
+    delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: delegatedSteps, toolCalls: 0 },
+    startedAt,
+  };
+  return fields as SessionContext;
+}
+
+const budgets = { maxSteps: 20, maxTotalTokens: 1_000, maxCostUsd: 1, maxWallClockMs: 60_000 };
+// Left: 20 - (3 + 2) = 15 steps, 1000 - 150 = 850 tokens, 1 - 0.25 = 0.75 USD.
+const halfway = context({ budgets, turn: 3, delegatedSteps: 2, usage: { inputTokens: 100, outputTokens: 50, costUsd: 0.25 }, startedAt: 1_000 });
+
+describe('delegationLimits', () => {
+  it('gives a single delegation everything the session has left, up to its deadline', () => {
+    expect(delegationLimits(halfway, 1)).toEqual({ maxSteps: 15, maxTotalTokens: 850, maxCostUsd: 0.75, deadline: 61_000 });
+  });
+
+  it('splits what is left equally among the turn’s delegations, rounding steps and tokens down', () => {
+    expect(delegationLimits(halfway, 2)).toEqual({ maxSteps: 7, maxTotalTokens: 425, maxCostUsd: 0.375, deadline: 61_000 });
+    expect(delegationLimits(halfway, 4)).toEqual({ maxSteps: 3, maxTotalTokens: 212, maxCostUsd: 0.1875, deadline: 61_000 });
+  });
+
+  it('treats zero delegations as one', () => {
+    expect(delegationLimits(halfway, 0)).toEqual(delegationLimits(halfway, 1));
+  });
+
+  it('counts the steps its specialists took as spent', () => {
+    const withoutSpecialists = context({ budgets, turn: 3 });
+    const withSpecialists = context({ budgets, turn: 3, delegatedSteps: 6 });
+    expect(delegationLimits(withoutSpecialists, 1).maxSteps).toBe(17);
+    expect(delegationLimits(withSpecialists, 1).maxSteps).toBe(11);
+    expect(stepsSpent(withSpecialists)).toBe(9);
+  });
+
+  it('counts the current turn as spent', () => {
+    expect(delegationLimits(context({ budgets, turn: 1 }), 1).maxSteps).toBe(19);
+  });
+
+  it('never gives a negative share when the session has overspent', () => {
+    const overspent = context({ budgets, turn: 18, delegatedSteps: 5, usage: { inputTokens: 900, outputTokens: 300, costUsd: 1.5 } });
+    expect(delegationLimits(overspent, 3)).toEqual({ maxSteps: 0, maxTotalTokens: 0, maxCostUsd: 0, deadline: 61_000 });
+  });
+
+  it('gives nothing when exactly everything is spent', () => {
+    const spent = context({ budgets, turn: 20, usage: { inputTokens: 600, outputTokens: 400, costUsd: 1 } });
+    expect(delegationLimits(spent, 1)).toMatchObject({ maxSteps: 0, maxTotalTokens: 0, maxCostUsd: 0 });
+  });
+
+  it('carries the session’s wall-clock deadline whatever was spent and however many delegations share it', () => {
+    const late = context({ budgets: { ...budgets, maxWallClockMs: 5_000 }, startedAt: 1_700_000_000_000, turn: 19 });
+    for (const n of [0, 1, 2, 5]) expect(delegationLimits(late, n).deadline).toBe(1_700_000_005_000);
+  });
+
+  it('produces limits its own schema accepts', () => {
+    expect(DelegationLimits.safeParse(delegationLimits(halfway, 3)).success).toBe(true);
+  });
+});
+
+describe('capBudgets', () => {
+  const own = Budgets.parse({ maxSteps: 20, maxToolCallsPerTurn: 4, maxTotalTokens: 10_000, maxCostUsd: 0.5, maxWallClockMs: 60_000 });
+  const now = 5_000_000;
+
+  it('lowers only the budgets above the limits and names them', () => {
+    const { budgets, capped } = capBudgets(own, { maxSteps: 5, maxTotalTokens: 20_000, maxCostUsd: 0.25, deadline: now + 90_000 }, now);
+    expect(budgets).toEqual({ maxSteps: 5, maxToolCallsPerTurn: 4, maxTotalTokens: 10_000, maxCostUsd: 0.25, maxWallClockMs: 60_000 });
+    expect(capped).toEqual([BudgetName.maxSteps, BudgetName.maxCostUsd]);
+  });
+
+  it('caps nothing when every limit is at least the budget, including a limit equal to it', () => {
+    const { budgets, capped } = capBudgets(own, { maxSteps: 20, maxTotalTokens: 10_000, maxCostUsd: 0.5, deadline: now + 60_000 }, now);
+    expect(budgets).toEqual(own);
+    expect(capped).toEqual([]);
+  });
+
+  it('caps every budget it can, in a fixed order', () => {
+    const { budgets, capped } = capBudgets(own, { maxSteps: 1, maxTotalTokens: 100, maxCostUsd: 0.01, deadline: now + 1_000 }, now);
+    expect(budgets).toEqual({ maxSteps: 1, maxToolCallsPerTurn: 4, maxTotalTokens: 100, maxCostUsd: 0.01, maxWallClockMs: 1_000 });
+    expect(capped).toEqual([BudgetName.maxSteps, BudgetName.maxTotalTokens, BudgetName.maxCostUsd, BudgetName.maxWallClockMs]);
+  });
+
+  it('turns the deadline into the time left from now', () => {
+    const { budgets, capped } = capBudgets(own, { maxSteps: 20, maxTotalTokens: 10_000, maxCostUsd: 0.5, deadline: now + 59_999 }, now);
+    expect(budgets.maxWallClockMs).toBe(59_999);
+    expect(capped).toEqual([BudgetName.maxWallClockMs]);
+  });
+
+  it('leaves no wall-clock time when the deadline has passed or is now', () => {
+    for (const deadline of [now - 10_000, now]) {
+      const { budgets, capped } = capBudgets(own, { maxSteps: 20, maxTotalTokens: 10_000, maxCostUsd: 0.5, deadline }, now);
+      expect(budgets.maxWallClockMs).toBe(0);
+      expect(capped).toEqual([BudgetName.maxWallClockMs]);
+    }
+  });
+
+  it('leaves maxToolCallsPerTurn alone, even under the tightest limits', () => {
+    const { budgets, capped } = capBudgets(own, { maxSteps: 0, maxTotalTokens: 0, maxCostUsd: 0, deadline: 1 }, now);
+    expect(budgets.maxToolCallsPerTurn).toBe(4);
+    expect(capped).not.toContain(BudgetName.maxToolCallsPerTurn);
+  });
+
+  it('does not change the budgets it was given', () => {
+    const before = { ...own };
+    capBudgets(own, { maxSteps: 1, maxTotalTokens: 1, maxCostUsd: 0.01, deadline: now + 1 }, now);
+    expect(own).toEqual(before);
+  });
+});
+
+describe('addSpending', () => {
+  const a: DelegatedSpending = { usage: { inputTokens: 100, outputTokens: 20, costUsd: 0.25 }, steps: 3, toolCalls: 5 };
+  const b: DelegatedSpending = { usage: { inputTokens: 7, outputTokens: 3, costUsd: 0.5 }, steps: 1, toolCalls: 0 };
+
+  it('adds usage, steps and tool calls', () => {
+    expect(addSpending(a, b)).toEqual({ usage: { inputTokens: 107, outputTokens: 23, costUsd: 0.75 }, steps: 4, toolCalls: 5 });
+  });
+
+  it('leaves spending unchanged when nothing was delegated', () => {
+    expect(addSpending(a, nothingDelegated)).toEqual(a);
+    expect(addSpending(nothingDelegated, a)).toEqual(a);
+  });
+});
+
+describe('delegationLimits on random sessions', () => {
+  /** mulberry32: a small seeded generator, so every failure can be replayed from its seed. */
+  function random(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let t = state;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  const int = (next: () => number, min: number, max: number) => min + Math.floor(next() * (max - min + 1));
+  // Cents to ten-thousandths of a dollar, like real model prices.
+  const dollars = (next: () => number, max: number) => int(next, 0, max * 10_000) / 10_000;
+
+  const seeds = Array.from({ length: 2_000 }, (_, i) => i + 1);
+
+  it('never lets n delegations together get more than the session has left', () => {
+    let sharedSomething = 0;
+    for (const seed of seeds) {
+      const next = random(seed);
+      const maxSteps = int(next, 1, 40);
+      const maxTotalTokens = int(next, 1, 500_000);
+      const maxCostUsd = Math.max(0.0001, dollars(next, 5));
+      // Usage sometimes past the budgets: a specialist's spending arrives after the checks.
+      const turn = int(next, 1, maxSteps + 3);
+      const delegatedSteps = int(next, 0, 10);
+      const usage = { inputTokens: int(next, 0, maxTotalTokens), outputTokens: int(next, 0, maxTotalTokens / 2), costUsd: dollars(next, 6) };
+      const n = int(next, 1, 5);
+      const limits = delegationLimits(context({ budgets: { maxSteps, maxTotalTokens, maxCostUsd }, turn, delegatedSteps, usage }), n);
+
+      const stepsLeft = Math.max(0, maxSteps - turn - delegatedSteps);
+      const tokensLeft = Math.max(0, maxTotalTokens - usage.inputTokens - usage.outputTokens);
+      const costLeft = Math.max(0, maxCostUsd - usage.costUsd);
+
+      const at = `seed ${seed}: n=${n}, ${JSON.stringify(limits)}`;
+      expect(n * limits.maxSteps, at).toBeLessThanOrEqual(stepsLeft);
+      expect(n * limits.maxTotalTokens, at).toBeLessThanOrEqual(tokensLeft);
+      // Dividing dollars and multiplying back can overshoot by one unit in the last place (about 1% of
+      // these cases, e.g. 5 × 0.639 = 3.1950000000000003 > 3.195): harmless, so allowed and no more.
+      expect(n * limits.maxCostUsd, at).toBeLessThanOrEqual(costLeft * (1 + n * Number.EPSILON));
+      // Rounding down wastes less than one unit per delegation.
+      expect((limits.maxSteps + 1) * n, at).toBeGreaterThan(stepsLeft);
+      expect((limits.maxTotalTokens + 1) * n, at).toBeGreaterThan(tokensLeft);
+      expect(DelegationLimits.safeParse(limits).success, at).toBe(true);
+      if (limits.maxSteps > 0 && limits.maxTotalTokens > 0 && limits.maxCostUsd > 0) sharedSomething += 1;
+    }
+    // The generator must reach sessions with something left to share, not only overspent ones.
+    expect(sharedSomething).toBeGreaterThan(200);
+  });
+});
