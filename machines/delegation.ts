@@ -53,7 +53,8 @@ export function delegationLimits(context: SessionContext, delegations: number): 
   return {
     maxSteps: Math.max(0, Math.floor((budgets.maxSteps - stepsSpent(context)) / share)),
     maxTotalTokens: Math.max(0, Math.floor((budgets.maxTotalTokens - usage.inputTokens - usage.outputTokens) / share)),
-    maxCostUsd: Math.max(0, (budgets.maxCostUsd - usage.costUsd) / share),
+    // Rounded down to a micro-dollar: shares multiplied back must never exceed what is left.
+    maxCostUsd: Math.max(0, Math.floor(((budgets.maxCostUsd - usage.costUsd) / share) * 1e6) / 1e6),
     deadline: wallClockDeadline(context),
   };
 }

@@ -9,6 +9,7 @@ export const TurnKind = z.enum(['first', 'after_tools', 'after_tool_failure', 'r
 export type TurnKind = z.infer<typeof TurnKind>;
 
 const fraction = z.number().min(0).max(1);
+const noIssuesYet = (payload: { issues: unknown[] }) => payload.issues.length === 0;
 
 /** One routing rule: every condition given must hold for its model to be chosen. */
 export const RoutingRule = z.strictObject({
@@ -23,12 +24,16 @@ export const RoutingRule = z.strictObject({
       /** Bounds on the tool calls the model made in the previous turn (how much is in play). */
       minToolCalls: z.number().int().nonnegative().optional(),
       maxToolCalls: z.number().int().nonnegative().optional(),
-      /** Failed tool calls and repaired model outputs so far. */
+      /** Turns that went wrong so far (a failed or refused tool call, or a repaired output). */
       minFailures: z.number().int().nonnegative().optional(),
       /** Bounds on the budget left, the smallest share over steps, tokens and cost (0 to 1). */
       minBudgetLeft: fraction.optional(),
       maxBudgetLeft: fraction.optional(),
     })
+    // Only once every bound is valid on its own: a rule that could never match is a mistake worth naming.
+    .refine((w) => (w.minTurn ?? 0) <= (w.maxTurn ?? Infinity), { message: 'minTurn is above maxTurn: the rule could never match', when: noIssuesYet })
+    .refine((w) => (w.minToolCalls ?? 0) <= (w.maxToolCalls ?? Infinity), { message: 'minToolCalls is above maxToolCalls: the rule could never match', when: noIssuesYet })
+    .refine((w) => (w.minBudgetLeft ?? 0) <= (w.maxBudgetLeft ?? 1), { message: 'minBudgetLeft is above maxBudgetLeft: the rule could never match', when: noIssuesYet })
     .default({}),
 });
 export type RoutingRule = z.infer<typeof RoutingRule>;
@@ -45,6 +50,7 @@ export interface TurnFacts {
   kind: TurnKind;
   /** Tool calls the model made in the previous turn. */
   toolCalls: number;
+  /** Turns that went wrong so far: a failed or refused tool call, or output sent back for repair (a person's denial is not one). */
   failures: number;
   /** The smallest share left over steps, tokens and cost, 0 to 1. */
   budgetLeft: number;

@@ -142,6 +142,19 @@ describe('routeTurn', () => {
 });
 
 describe('RoutingPolicy', () => {
+  it('refuses a rule whose lower bound is above its upper bound, since it could never match', () => {
+    for (const [when, message] of [
+      [{ minTurn: 4, maxTurn: 2 }, 'minTurn is above maxTurn'],
+      [{ minToolCalls: 3, maxToolCalls: 1 }, 'minToolCalls is above maxToolCalls'],
+      [{ minBudgetLeft: 0.6, maxBudgetLeft: 0.4 }, 'minBudgetLeft is above maxBudgetLeft'],
+    ] as const) {
+      const parsed = RoutingPolicy.safeParse({ rules: [{ model: 'm', when }] });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues).toMatchObject([{ path: ['rules', 0, 'when'], message: expect.stringContaining(message) }]);
+    }
+    expect(RoutingPolicy.safeParse({ rules: [{ model: 'm', when: { minTurn: 2, maxTurn: 2 } }] }).success).toBe(true);
+  });
+
   const issuesOf = (input: unknown) => {
     const parsed = RoutingPolicy.safeParse(input);
     expect(parsed.success).toBe(false);
@@ -225,6 +238,10 @@ describe('routeTurn on random policies and facts', () => {
     maybe('minFailures', () => int(next, 0, 4));
     maybe('minBudgetLeft', () => pick(next, shares));
     maybe('maxBudgetLeft', () => pick(next, shares));
+    // A lower bound above its upper bound is refused (the rule could never match): keep pairs ordered.
+    for (const [low, high] of [['minTurn', 'maxTurn'], ['minToolCalls', 'maxToolCalls'], ['minBudgetLeft', 'maxBudgetLeft']] as const) {
+      if (typeof when[low] === 'number' && typeof when[high] === 'number' && when[low] > when[high]) [when[low], when[high]] = [when[high], when[low]];
+    }
     return { ...(next() < 0.5 ? { name: `r${int(next, 0, 99)}` } : {}), model: `model-${int(next, 0, 9)}`, when };
   }
 

@@ -108,13 +108,31 @@ describe('turnFactsOf', () => {
   });
 
   describe('failures', () => {
-    it('counts every failed or rejected call so far and every repair notice', () => {
+    it('counts the turns that went wrong: a failed or refused call, or a repair', () => {
       const facts = turnFactsOf(context({
         turn: 6,
         ledger: [entry(1, 'error'), entry(2), entry(3, 'rejected'), entry(4, 'error'), entry(5)],
-        notices: [repairNotice(2), repairNotice(4), { kind: 'model_switched', turn: 4, from: 'a', to: 'b', reason: 'repairs' }],
+        notices: [
+          repairNotice(2),
+          repairNotice(4),
+          { kind: 'model_switched', turn: 4, from: 'a', to: 'b', reason: 'repairs' },
+          { kind: 'loop_detected', turn: 5, action: 'refocus', evidence: { kind: 'no_progress', turns: [3, 4, 5] }, description: 'You are stuck.' },
+        ],
       }));
-      expect(facts.failures).toBe(5);
+      // Turns 1 (error), 2 (repair), 3 (refused) and 4 (error and repair, once).
+      expect(facts.failures).toBe(4);
+    });
+
+    it('counts a refused call that also needed a repair once', () => {
+      const facts = turnFactsOf(context({ turn: 3, ledger: [entry(1), entry(2, 'rejected')], notices: [repairNotice(2)] }));
+      expect(facts.failures).toBe(1);
+    });
+
+    it('does not count a call a person denied, nor make the next turn one after a failure', () => {
+      const denied = { ...entry(2, 'rejected'), errorCode: 'FORBIDDEN' as const };
+      const facts = turnFactsOf(context({ turn: 3, ledger: [entry(1), denied], interventions: [{ turn: 2, kind: 'denied', by: 'ops', detail: 'no' }] }));
+      expect(facts.failures).toBe(0);
+      expect(facts.kind).toBe('after_tools');
     });
 
     it('is zero when nothing failed', () => {
