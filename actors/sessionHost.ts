@@ -67,6 +67,8 @@ export interface NewSession {
   depth: number;
   /** How many levels of specialists the session may still delegate to. */
   delegationDepthLeft: number;
+  /** The session that delegated to this one, for a specialist's session. */
+  parentSessionId?: string;
 }
 
 /** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
@@ -129,7 +131,11 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const events = new SessionEventPublisher(deps.nats, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
   // A resumed session's spans hang under the first host's session span: one session, one trace.
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
-  const sessionTrace = new SessionTrace(deps.tracer, parent, { sessionId, agentName: agent.name, model });
+  const depth = start.kind === 'new' ? start.depth : ((start.checkpoint.snapshot as { context?: { depth?: number } }).context?.depth ?? 0);
+  const sessionTrace = new SessionTrace(deps.tracer, parent, {
+    sessionId, agentName: agent.name, model, depth,
+    ...(start.kind === 'new' && start.parentSessionId ? { parentSessionId: start.parentSessionId } : {}),
+  });
   if (start.kind === 'resume') sessionTrace.addEvent('session.resumed', { owner: deps.durability?.owner ?? 'unknown' });
   // An agent never delegates to itself; deeper circles end at the depth limit.
   const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name) && tool.specialist !== agent.name;

@@ -1,7 +1,7 @@
 import { trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { RoutingDecision } from '../machines/modelRouting.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
-import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, TroupeAttribute } from '../observability/spans.ts';
+import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, TroupeAttribute, type SessionSpanAttributes } from '../observability/spans.ts';
 
 /**
  * The spans of one session: the `invoke_agent` span and one span per turn. Statechart events carry
@@ -11,13 +11,13 @@ import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, Tro
 export class SessionTrace {
   readonly #tracer: Tracer;
   readonly #sessionId: string;
-  readonly #attributes: { sessionId: string; agentName: string; model: string };
+  readonly #attributes: SessionSpanAttributes;
   #sessionSpan: Span;
   #sessionContext: Context;
   #turn: { number: number; span: Span; context: Context } | undefined;
   #ended = false;
 
-  constructor(tracer: Tracer, parent: Context, attributes: { sessionId: string; agentName: string; model: string }) {
+  constructor(tracer: Tracer, parent: Context, attributes: SessionSpanAttributes) {
     this.#tracer = tracer;
     this.#sessionId = attributes.sessionId;
     this.#attributes = attributes;

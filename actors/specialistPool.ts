@@ -116,6 +116,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     const session = hostSession(runtime.hosting, {
       kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
       depth: delegation?.depth ?? 1,
+      ...(delegation ? { parentSessionId: delegation.parentSessionId } : { parentSessionId: call.sessionId }),
       delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation?.depthLeft ?? agent.maxDelegationDepth),
     });
     sessions.set(sessionId, session);

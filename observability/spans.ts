@@ -51,8 +51,19 @@ export function recordSpanFailure(span: Span, errorType: string, message: string
   span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
+/** What an `invoke_agent` span says about its session. */
+export interface SessionSpanAttributes {
+  sessionId: string;
+  agentName: string;
+  model: string;
+  /** 0 (the default) for a client's session; deeper for a specialist's. */
+  depth?: number;
+  /** The session that delegated to this one. */
+  parentSessionId?: string;
+}
+
 /** `invoke_agent {agent}`: the whole session. The session host ends it when the session reaches a final state. */
-export function startSessionSpan(tracer: Tracer, parent: Context, a: { sessionId: string; agentName: string; model: string }): Span {
+export function startSessionSpan(tracer: Tracer, parent: Context, a: SessionSpanAttributes): Span {
   return tracer.startSpan(
     `invoke_agent ${a.agentName}`,
     {
@@ -63,6 +74,8 @@ export function startSessionSpan(tracer: Tracer, parent: Context, a: { sessionId
         [GenAiAttribute.agentName]: a.agentName,
         [GenAiAttribute.conversationId]: a.sessionId,
         [GenAiAttribute.requestModel]: a.model,
+        [TroupeAttribute.delegationDepth]: a.depth ?? 0,
+        ...(a.parentSessionId ? { [TroupeAttribute.parentSessionId]: a.parentSessionId } : {}),
       },
     },
     parent,

@@ -97,6 +97,7 @@ describe('specialists served as worker pools, in separate processes', () => {
     expect(orchestratorSide).toMatchObject({ name: 'execute_tool delegate_analyst', service: expect.stringContaining('orchestrator') });
     expect(orchestratorSide?.attributes['gen_ai.tool.call.id']).toBe(workerSide?.attributes['gen_ai.tool.call.id']);
     expect(parentOf(parentOf(orchestratorSide))?.name).toBe('invoke_agent assistant');
+    expect(analystSession?.attributes).toMatchObject({ 'troupe.delegation.depth': 1, 'troupe.delegation.parent_session_id': finished.sessionId, 'gen_ai.agent.name': 'analyst' });
     const dbOnWorker = named('execute_tool db_query', 'worker-db');
     let ancestor = parentOf(dbOnWorker);
     while (ancestor && ancestor !== analystSession) ancestor = parentOf(ancestor);
