@@ -41,8 +41,9 @@ export type Checkpoint = z.infer<typeof Checkpoint>;
  * shape.
  */
 const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
-  // 2 added delegation and routing to the session's context. A version-1 session is a top-level
-  // session without a routing policy that has delegated nothing; its depth limit is the default.
+  // 2 added delegation, routing and attribution to the session's context. A version-1 session is a
+  // top-level session without a routing policy that has delegated nothing, for nobody in particular;
+  // its depth limit is the default.
   1: (old) => {
     const snapshot = (old.snapshot ?? {}) as Record<string, unknown>;
     const context = (snapshot.context ?? {}) as Record<string, unknown>;
@@ -52,7 +53,7 @@ const migrations: Record<number, (old: Record<string, unknown>) => Record<string
       snapshot: {
         ...snapshot,
         context: {
-          routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null,
+          routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
           delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
           ...context,
         },

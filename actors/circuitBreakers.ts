@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { observeBreakerStates } from '../observability/metrics.ts';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { circuitBreakerMachine, type CircuitBreakerSettings, type CircuitState } from '../machines/circuitBreaker.ts';
 import { ToolFailureCode, type ToolFailure } from '../tools/toolFailure.ts';
@@ -38,7 +39,10 @@ export class CircuitBreakers {
     this.#settings = settings;
     this.#logger = logger.child({ component: 'circuit-breakers' });
     this.#inspect = inspect;
+    this.#unobserve = observeBreakerStates(() => [...this.#breakers.keys()].map((tool) => ({ tool, state: this.state(tool) })));
   }
+
+  readonly #unobserve: () => void;
 
   state(tool: string): CircuitState {
     return (this.#breakers.get(tool)?.actor.getSnapshot().value ?? 'closed') as CircuitState;
@@ -77,6 +81,7 @@ export class CircuitBreakers {
   }
 
   stop(): void {
+    this.#unobserve();
     for (const { actor } of this.#breakers.values()) actor.stop();
   }
 

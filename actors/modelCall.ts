@@ -9,6 +9,7 @@ import type { CallModelInput } from '../machines/session.ts';
 import { backoffDelayMs, withJitter, type RetryPolicy } from '../machines/retryPolicy.ts';
 import { addUsage, type Usage } from '../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
+import { troupeMetrics } from '../observability/metrics.ts';
 import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
@@ -57,6 +58,10 @@ export interface ModelCallDependencies {
   /** Troupe owns model retries (the openai client's own are turned off per request, so they never multiply). */
   retry: RetryPolicy;
   random?: () => number;
+  /** Whom the spend is for: attributes of the cost metric. */
+  attribution?: { agent: string; tenant: string | null };
+  /** Record the messages sent and received on the `chat` span (`gen_ai.input.messages`, `gen_ai.output.messages`); off by default. */
+  captureContent?: boolean;
 }
 
 /** Every model in the chain failed; the message says what the last one said. */
@@ -182,6 +187,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
             type: 'model.retrying', turn: input.turn, model, attempt: attempt + 1, delayMs, error: last.reason, retryAfter: last.retryAfterMs !== undefined,
           });
           deps.trace.addEvent('model.retry', { 'gen_ai.request.model': model, 'troupe.retry.attempt': attempt + 1, 'troupe.retry.delay_ms': delayMs });
+          troupeMetrics().modelRetries.add(1, { [GenAiAttribute.requestModel]: model, [GenAiAttribute.errorType]: last.reason.split(':')[0] ?? 'error' });
           deps.logger.info({ model, attempt: attempt + 1, delayMs, reason: last.reason }, 'retrying model call');
           await abortableSleep(delayMs, signal);
         }
@@ -206,6 +212,10 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       serverPort: Number(baseUrl.port || (baseUrl.protocol === 'https:' ? 443 : 80)),
     });
     const started = performance.now();
+    const metricAttributes = {
+      [GenAiAttribute.operationName]: 'chat', [GenAiAttribute.providerName]: endpoint.providerName, [GenAiAttribute.requestModel]: input.model,
+    };
+    if (deps.captureContent) span.setAttribute(GenAiAttribute.inputMessages, JSON.stringify(toChatCompletionMessages(input.messages)));
     // This attempt's own abort: the session's signal, or one of its two stall timers.
     const attempt = new AbortController();
     const forward = () => attempt.abort(signal.reason);
@@ -295,6 +305,20 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
         [TroupeAttribute.costUsd]: response.costUsd,
       });
       if (responseId) span.setAttribute(GenAiAttribute.responseId, responseId);
+      if (deps.captureContent) {
+        span.setAttribute(GenAiAttribute.outputMessages, JSON.stringify([{ role: 'assistant', content: text, tool_calls: toolCalls, finish_reason: finishReason }]));
+      }
+      const recorded = troupeMetrics();
+      const withResponse = { ...metricAttributes, [GenAiAttribute.responseModel]: responseModel };
+      recorded.tokenUsage.record(usage.inputTokens, { ...withResponse, [GenAiAttribute.tokenType]: 'input' });
+      recorded.tokenUsage.record(usage.outputTokens, { ...withResponse, [GenAiAttribute.tokenType]: 'output' });
+      recorded.operationDuration.record((performance.now() - started) / 1000, withResponse);
+      if (response.costUsd > 0) {
+        recorded.cost.add(response.costUsd, {
+          [GenAiAttribute.requestModel]: input.model,
+          ...(deps.attribution ? { [GenAiAttribute.agentName]: deps.attribution.agent, [TroupeAttribute.tenant]: deps.attribution.tenant ?? 'none' } : {}),
+        });
+      }
       deps.events.publish({
         type: 'model.responded',
         turn: input.turn,
@@ -311,6 +335,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       const error = stalled && !signal.aborted ? new ModelStallError(stalled) : caught;
       const message = error instanceof Error ? error.message : String(error);
       recordSpanFailure(span, error instanceof Error ? error.constructor.name : 'Error', message);
+      troupeMetrics().operationDuration.record((performance.now() - started) / 1000, { ...metricAttributes, [GenAiAttribute.errorType]: error instanceof Error ? error.constructor.name : 'Error' });
       deps.logger.warn({ err: error, turn: input.turn, model: input.model }, 'model call failed');
       if (streamed && !signal.aborted) {
         throw new PartialAttemptError(error, {

@@ -115,6 +115,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     const session = hostSession(deps, {
       kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),
       depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}),
+      ...(request.tenant ? { tenant: request.tenant } : {}), ...(request.user ? { user: request.user } : {}),
     });
     host(session);
     return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };

@@ -27,6 +27,9 @@ import type { CatalogTool, ToolCatalog } from './toolCatalog.ts';
 import { createToolCallTriage, type ApprovalPolicy } from './toolCallTriage.ts';
 import { createToolDispatcher } from './toolDispatch.ts';
 import { createRollBack } from './rollBack.ts';
+import type { AlertMonitor } from './alertMonitor.ts';
+import { troupeMetrics } from '../observability/metrics.ts';
+import { TroupeAttribute } from '../observability/spans.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
 export interface Durability {
@@ -49,6 +52,10 @@ export interface SessionHostDependencies {
   defaultModel: string;
   tracer: Tracer;
   logger: Logger;
+  /** Record message contents and tool arguments and results on spans (`TROUPE_CAPTURE_CONTENT`); off by default. */
+  captureContent?: boolean;
+  /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
+  alerts?: AlertMonitor;
   /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
   inspect?: (event: InspectionEvent) => void;
 }
@@ -69,6 +76,9 @@ export interface NewSession {
   delegationDepthLeft: number;
   /** The session that delegated to this one, for a specialist's session. */
   parentSessionId?: string;
+  /** Whom the session works for, when the caller said. */
+  tenant?: string;
+  user?: string;
 }
 
 /** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
@@ -108,6 +118,8 @@ function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
 function delegationFor(context: SessionContext, callId: string, isDelegation: (tool: string) => boolean): Delegation {
   const delegations = context.accepted.filter((call) => isDelegation(call.name)).length;
   return {
+    ...(context.tenant ? { tenant: context.tenant } : {}),
+    ...(context.user ? { user: context.user } : {}),
     sessionId: `delegation-${callId}`,
     parentSessionId: context.sessionId,
     depth: context.depth + 1,
@@ -131,10 +143,14 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const events = new SessionEventPublisher(deps.nats, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
   // A resumed session's spans hang under the first host's session span: one session, one trace.
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
+  const storedContext = start.kind === 'resume' ? (start.checkpoint.snapshot as { context?: { tenant?: string | null; user?: string | null } }).context : undefined;
+  const attribution = start.kind === 'new' ? { tenant: start.tenant ?? null, user: start.user ?? null } : { tenant: storedContext?.tenant ?? null, user: storedContext?.user ?? null };
   const depth = start.kind === 'new' ? start.depth : ((start.checkpoint.snapshot as { context?: { depth?: number } }).context?.depth ?? 0);
   const sessionTrace = new SessionTrace(deps.tracer, parent, {
     sessionId, agentName: agent.name, model, depth,
     ...(start.kind === 'new' && start.parentSessionId ? { parentSessionId: start.parentSessionId } : {}),
+    ...(attribution.tenant ? { tenant: attribution.tenant } : {}),
+    ...(attribution.user ? { user: attribution.user } : {}),
   });
   if (start.kind === 'resume') sessionTrace.addEvent('session.resumed', { owner: deps.durability?.owner ?? 'unknown' });
   // An agent never delegates to itself; deeper circles end at the depth limit.
@@ -151,6 +167,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         endpoint: deps.endpoint,
         tools: () => deps.catalog.list().filter(offered).map(toFunctionTool),
         usageSoFar: () => actor.getSnapshot().context.usage,
+        attribution: { agent: agent.name, tenant: attribution.tenant },
+        ...(deps.captureContent ? { captureContent: true } : {}),
       }),
       rollBack: createRollBack({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
@@ -162,6 +180,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
         delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
+        ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
       }),
     },
   });
@@ -173,7 +192,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
             budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null,
-            depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, startedAt: Date.now(),
+            depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
           },
           ...inspect,
         })
@@ -223,6 +242,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   };
   const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
+  let costSeen = actor.getSnapshot().context.usage.costUsd;
   let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
   let parked = false;
   let wasInterrupted = false;
@@ -250,12 +270,20 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         durationMs: Date.now() - actor.getSnapshot().context.startedAt,
       }) as SessionFinished;
       logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
+      troupeMetrics().sessions.add(1, { 'gen_ai.agent.name': agent.name, [TroupeAttribute.sessionStatus]: outcome.status, [TroupeAttribute.tenant]: attribution.tenant ?? 'none' });
       if (outcome.status === 'cancelled') cancelOpenToolCalls(outcome.stopReason);
       resolve(event);
       if (final) void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
     };
     actor.subscribe({
       next: (snapshot) => {
+        const spent = snapshot.context.usage.costUsd;
+        if (spent !== costSeen) {
+          // What this step spent (a model call, or a specialist's answer) belongs to the current turn.
+          sessionTrace.addTurnCost(snapshot.context.turn, spent - costSeen);
+          deps.alerts?.recordSpend({ sessionId, tenant: attribution.tenant, usd: spent - costSeen, totalUsd: spent });
+          costSeen = spent;
+        }
         for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
           publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);
         }
@@ -314,7 +342,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   });
 
   if (start.kind === 'new') {
-    events.publish({ type: 'session.started', agent: agent.name, model, task, traceId: sessionTrace.traceId });
+    events.publish({
+      type: 'session.started', agent: agent.name, model, task, traceId: sessionTrace.traceId,
+      ...(start.tenant ? { tenant: start.tenant } : {}), ...(start.user ? { user: start.user } : {}),
+    });
     logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
   } else {
     const state = JSON.stringify(start.checkpoint.snapshot.value ?? 'unknown');

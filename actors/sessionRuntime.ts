@@ -12,6 +12,11 @@ import { resultsTools } from './resultsTools.ts';
 import type { SessionHostDependencies } from './sessionHost.ts';
 import type { ApprovalPolicy } from './toolCallTriage.ts';
 import { ToolCatalog } from './toolCatalog.ts';
+import { AlertMonitor, type AlertThresholds } from './alertMonitor.ts';
+import { troupeMetrics } from '../observability/metrics.ts';
+import type { Alert } from '../transport/messages.ts';
+import { subjects } from '../transport/subjects.ts';
+import { encodeWireMessage } from '../transport/wireMessage.ts';
 import { startWorker, type ToolWorker } from './toolWorker.ts';
 
 /** What every process that runs sessions needs, whether it takes them from clients (an orchestrator) or from delegations (a specialist pool). */
@@ -32,6 +37,12 @@ export interface SessionRuntimeOptions {
   approvalPolicy?: ApprovalPolicy;
   /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
   approvalTimeoutMs?: number;
+  /** When to raise alerts (error rates, spend); none by default. */
+  alerts?: AlertThresholds;
+  /** Names this process in the alerts it raises; `troupe` by default. */
+  source?: string;
+  /** Record message contents and tool arguments and results on spans; off by default (they may hold personal data). */
+  captureContent?: boolean;
 }
 
 export interface SessionRuntime {
@@ -63,9 +74,27 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
   }
+  const source = options.source ?? 'troupe';
+  const alerts = options.alerts
+    ? new AlertMonitor({
+        thresholds: options.alerts,
+        raise: (body) => {
+          const alert: Alert = { ...body, source };
+          logger.warn({ alert }, `alert: ${alert.detail}`);
+          troupeMetrics().alerts.add(1, { 'troupe.alert.kind': alert.kind });
+          try {
+            options.nats.publish(subjects.alerts(alert.kind), encodeWireMessage(alert));
+          } catch (error) {
+            logger.error({ err: error, alert: alert.kind }, 'could not publish an alert');
+          }
+        },
+      })
+    : undefined;
   return {
     catalog,
     hosting: {
+      ...(alerts ? { alerts } : {}),
+      ...(options.captureContent ? { captureContent: true } : {}),
       nats: options.nats,
       catalog,
       breakers,

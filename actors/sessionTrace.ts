@@ -14,7 +14,7 @@ export class SessionTrace {
   readonly #attributes: SessionSpanAttributes;
   #sessionSpan: Span;
   #sessionContext: Context;
-  #turn: { number: number; span: Span; context: Context } | undefined;
+  #turn: { number: number; span: Span; context: Context; costUsd: number } | undefined;
   #ended = false;
 
   constructor(tracer: Tracer, parent: Context, attributes: SessionSpanAttributes) {
@@ -38,7 +38,7 @@ export class SessionTrace {
     if (this.#turn?.number === turn) return this.#turn.context;
     this.#turn?.span.end();
     const span = startTurnSpan(this.#tracer, this.#sessionContext, { sessionId: this.#sessionId, turn });
-    this.#turn = { number: turn, span, context: trace.setSpan(this.#sessionContext, span) };
+    this.#turn = { number: turn, span, context: trace.setSpan(this.#sessionContext, span), costUsd: 0 };
     return this.#turn.context;
   }
 
@@ -64,6 +64,15 @@ export class SessionTrace {
       [TroupeAttribute.routingReason]: decision.reason,
     });
     span?.addEvent('model.routed', { model: decision.model, rule: decision.rule ?? '(default)', reason: decision.reason });
+  }
+
+  /** Adds to the turn's cost (`troupe.cost_usd` on its span): its model call and what its specialists spent. */
+  addTurnCost(turn: number, usd: number): void {
+    if (turn < 1) return;
+    this.turnContext(turn);
+    if (!this.#turn) return;
+    this.#turn.costUsd += usd;
+    this.#turn.span.setAttribute(TroupeAttribute.costUsd, Number(this.#turn.costUsd.toFixed(8)));
   }
 
   /** Adds an event to the current turn's span, or the session's before the first turn. */

@@ -117,6 +117,8 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
       kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
       depth: delegation?.depth ?? 1,
       ...(delegation ? { parentSessionId: delegation.parentSessionId } : { parentSessionId: call.sessionId }),
+      ...(delegation?.tenant ? { tenant: delegation.tenant } : {}),
+      ...(delegation?.user ? { user: delegation.user } : {}),
       delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation?.depthLeft ?? agent.maxDelegationDepth),
     });
     sessions.set(sessionId, session);

@@ -14,6 +14,8 @@ import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import { jsonBytes, shapeToolResult, type ResultShapingLimits } from '../tools/resultShaping.ts';
 import type { Delegation } from '../machines/delegation.ts';
+import { troupeMetrics } from '../observability/metrics.ts';
+import type { AlertMonitor } from './alertMonitor.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
 import { relaySpecialistEvents } from './specialistEventRelay.ts';
 import type { ResultStore } from './resultStore.ts';
@@ -35,6 +37,10 @@ export interface ToolDispatchDependencies {
   /** When a result is too large for the model, and where the full one is kept. */
   largeResults: ResultShapingLimits;
   results?: ResultStore;
+  /** Told every call's outcome, for error-rate alerts. */
+  alerts?: AlertMonitor;
+  /** Record arguments and results on the `execute_tool` span; off by default. */
+  captureContent?: boolean;
   /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
   delegationFor?: (callId: string) => Delegation;
 }
@@ -153,6 +159,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
           const failure = context.lastFailure as ToolFailure;
           deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
           spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
+          troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
           deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
         },
         announceFallback: ({ context }) => {
@@ -167,6 +174,17 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
           const span = spans.get(call.callId);
           spans.delete(call.callId);
           if (!outcome || !span) return;
+          const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
+          troupeMetrics().toolCalls.add(1, {
+            'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
+            ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
+          });
+          troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
+          deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
+          if (deps.captureContent) {
+            span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
+            if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
+          }
           span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
           span.setAttribute('troupe.tool.attempts', context.totalAttempts);
           if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { BudgetOverrides } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
+import { AlertThresholds } from '../actors/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -51,6 +52,19 @@ export const Environment = z.object({
   TROUPE_APPROVAL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs`. */
   TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  /** JSON alert thresholds for processes that run sessions (orchestrators, specialist pools). */
+  TROUPE_ALERTS: jsonOf(AlertThresholds).optional(),
+  /** Record message contents and tool arguments and results on spans (they may hold personal data). */
+  TROUPE_CAPTURE_CONTENT: z.enum(['0', '1', 'false', 'true']).transform((v) => v === '1' || v === 'true').default(false),
+  /** Serve metrics for Prometheus to scrape on this port (`/metrics`). */
+  TROUPE_PROMETHEUS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  TROUPE_PROMETHEUS_HOST: z.string().min(1).optional(),
+  /** How often metrics are pushed over OTLP, in milliseconds (the OpenTelemetry variable). */
+  OTEL_METRIC_EXPORT_INTERVAL: z.coerce.number().int().positive().optional(),
+  /** More log fields to redact, as pino paths, comma-separated (e.g. `customer.email,*.ssn`). */
+  TROUPE_REDACT: z.string().regex(/^[\w.*\[\]"'-]+(,[\w.*\[\]"'-]+)*$/, 'pino paths separated by commas, no spaces').transform((s) => s.split(',')).optional(),
+  /** Jaeger's query API (the UI's address, e.g. http://localhost:16686), for `troupe trace`. */
+  JAEGER_URL: z.url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type Environment = z.infer<typeof Environment>;

@@ -11,7 +11,7 @@ import { UsageError } from './usageError.ts';
 export async function orchestratorCommand(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('usage: troupe orchestrator');
   const env = readEnvironment();
-  const role = startProcessRole('orchestrator', env.LOG_LEVEL);
+  const role = startProcessRole('orchestrator', env.LOG_LEVEL, env.TROUPE_REDACT);
   const known = await loadAgents(env);
   const defaultAgent = env.TROUPE_DEFAULT_AGENT ?? 'assistant';
   const chosen = known[defaultAgent];
@@ -28,6 +28,9 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
     logger: role.logger,
     ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
     ...(env.TROUPE_APPROVAL_TIMEOUT_MS ? { approvalTimeoutMs: env.TROUPE_APPROVAL_TIMEOUT_MS } : {}),
+    ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
+    source: 'troupe-orchestrator',
+    captureContent: env.TROUPE_CAPTURE_CONTENT,
   });
   role.onShutdown(async () => {
     await orchestrator.stop();

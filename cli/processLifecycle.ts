@@ -10,11 +10,12 @@ export interface ProcessRole {
 }
 
 /**
- * What every long-running Troupe process does first: a pino root logger, OpenTelemetry, and an
- * orderly shutdown on SIGTERM/SIGINT that flushes spans before the process exits.
+ * What every long-running Troupe process does first: a pino root logger, OpenTelemetry (spans and
+ * metrics), and an orderly shutdown on SIGTERM/SIGINT that flushes spans, metrics and logs before
+ * the process exits.
  */
-export function startProcessRole(name: string, level: string): ProcessRole {
-  const logger = createLogger({ name, level });
+export function startProcessRole(name: string, level: string, redact?: string[]): ProcessRole {
+  const logger = createLogger({ name, level, ...(redact ? { redact } : {}) });
   const telemetry = startTelemetry({ serviceName: `troupe-${name}`, logger });
   process.on('unhandledRejection', (error) => logger.error({ err: error }, 'unhandled rejection'));
   return {
@@ -28,7 +29,8 @@ export function startProcessRole(name: string, level: string): ProcessRole {
         logger.info({ signal }, 'shutting down');
         void stop()
           .catch((error: unknown) => logger.error({ err: error }, 'error while stopping'))
-          .finally(() => void telemetry.shutdown().finally(() => process.exit(0)));
+          // Spans and metrics are flushed, then the log (pino writes asynchronously), then the process ends.
+          .finally(() => void telemetry.shutdown().finally(() => logger.flush(() => process.exit(0))));
       };
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       process.once('SIGINT', () => shutdown('SIGINT'));

@@ -9,7 +9,7 @@ const tokens = (n: number) => n.toLocaleString('en-US');
 export function describeEvent(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
-      return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model} · trace ${event.traceId}`;
+      return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model}${event.tenant ? ` · tenant ${event.tenant}` : ''}${event.user ? ` · user ${event.user}` : ''} · trace ${event.traceId}`;
     case 'approval.requested':
       return `  ⏸ waiting for approval until ${event.expiresAt}: ${event.calls.map((c) => `${c.tool} ${clip(JSON.stringify(c.arguments))} [${c.callId}]`).join('; ')}`;
     case 'approval.decided':

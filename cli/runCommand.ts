@@ -15,6 +15,8 @@ export interface RunOptions {
   /** Follow an existing session instead: replay its events, then follow the rest. */
   attach?: string;
   agent?: string;
+  tenant?: string;
+  user?: string;
   json: boolean;
   timeoutMs: number;
 }
@@ -22,13 +24,19 @@ export interface RunOptions {
 export function parseRunArgs(args: string[]): RunOptions {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: 'boolean', default: false }, agent: { type: 'string' }, timeout: { type: 'string', default: '600' }, attach: { type: 'string' } },
+    options: {
+      json: { type: 'boolean', default: false }, agent: { type: 'string' }, timeout: { type: 'string', default: '600' }, attach: { type: 'string' },
+      tenant: { type: 'string' }, user: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
-  const usage = 'usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]';
+  const usage = 'usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]';
+  for (const [flag, value] of [['--tenant', values.tenant], ['--user', values.user]] as const) {
+    if (value !== undefined && !/^[\w.@:-]{1,128}$/.test(value)) throw new UsageError(`${flag} takes letters, digits and . _ @ : - only (at most 128), not "${value}"`);
+  }
   if (values.attach !== undefined) {
-    if (positionals.length > 0 || values.agent) throw new UsageError(`--attach follows an existing session: give no task and no --agent\n${usage}`);
+    if (positionals.length > 0 || values.agent || values.tenant || values.user) throw new UsageError(`--attach follows an existing session: give no task, --agent, --tenant or --user\n${usage}`);
     if (!subjectTokenPattern.test(values.attach)) throw new UsageError(`"${values.attach}" is not a session id`);
   } else if (positionals.length !== 1 || !positionals[0]?.trim()) throw new UsageError(usage);
   const timeout = Number(values.timeout);
@@ -39,6 +47,8 @@ export function parseRunArgs(args: string[]): RunOptions {
     ...(positionals[0] ? { task: positionals[0] } : {}),
     ...(values.attach ? { attach: values.attach } : {}),
     ...(values.agent ? { agent: values.agent } : {}),
+    ...(values.tenant ? { tenant: values.tenant } : {}),
+    ...(values.user ? { user: values.user } : {}),
   };
 }
 
@@ -50,7 +60,10 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
   const onInvalidEvent = (error: string) => process.stderr.write(`troupe: skipped a malformed event: ${error}\n`);
   const run = options.attach
     ? { ...(await attachSession(nc, options.attach, { onInvalidEvent })), sessionId: options.attach, queued: false, cancel: (reason?: string) => cancelSession(nc, options.attach as string, reason).then((r) => r.accepted) }
-    : await startSession(nc, { task: options.task ?? '', ...(options.agent ? { agent: options.agent } : {}), onInvalidEvent });
+    : await startSession(nc, {
+        task: options.task ?? '', onInvalidEvent,
+        ...(options.agent ? { agent: options.agent } : {}), ...(options.tenant ? { tenant: options.tenant } : {}), ...(options.user ? { user: options.user } : {}),
+      });
   if (run.queued) process.stderr.write(`troupe: no orchestrator is running; session ${run.sessionId} is queued and starts when one does\n`);
   const live = !options.json && out.isTTY ? new LiveStatusLine(out) : undefined;
   const stopFollowing = () => ('detach' in run ? run.detach() : run.stop());

@@ -26,7 +26,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (!domain || args.length > 1) throw new UsageError(workerUsage);
   if (!known.includes(domain)) throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}.`);
   const env = readEnvironment();
-  const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL);
+  const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   const defined = exampleDomains[domain as ExampleDomain]({ workspace: resolve(env.TROUPE_WORKSPACE) });
   const tools = env.TROUPE_TOOL_TIMEOUT_MS ? defined.map((t) => ({ ...t, timeoutMs: env.TROUPE_TOOL_TIMEOUT_MS as number })) : defined;
   const faults = faultSpecificationFromEnv();
@@ -48,7 +48,7 @@ async function serveSpecialist(name: string): Promise<void> {
   const known = await loadAgents(env);
   const defined = known[name];
   if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with TROUPE_AGENTS).`);
-  const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL);
+  const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
   const pool = await startSpecialistPool({
     agent: withDeploymentSettings(defined, env),
@@ -56,6 +56,9 @@ async function serveSpecialist(name: string): Promise<void> {
     model: modelEndpointOf(env),
     defaultModel: defaultModelOf(env),
     logger: role.logger,
+    ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
+    source: `troupe-specialist-${name}`,
+    captureContent: env.TROUPE_CAPTURE_CONTENT,
   });
   role.onShutdown(async () => {
     await pool.stop();

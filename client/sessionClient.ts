@@ -29,6 +29,9 @@ export class SessionRejectedError extends Error {
 export interface StartSessionOptions {
   task: string;
   agent?: string;
+  /** Whom the work is for: the session's spend is reported per tenant and per user (metrics, alerts, events). */
+  tenant?: string;
+  user?: string;
   /** Your own id (letters, digits, `-`, `_`); a random one when absent. */
   sessionId?: string;
   /** How long to wait for an orchestrator to accept. */
@@ -85,6 +88,8 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     sessionId,
     task: options.task,
     ...(options.agent ? { agent: options.agent } : {}),
+    ...(options.tenant ? { tenant: options.tenant } : {}),
+    ...(options.user ? { user: options.user } : {}),
   };
   let traceId: string | undefined;
   let queued = false;

@@ -37,6 +37,9 @@ export const Delegation = z.object({
   /** How many levels further the specialist may delegate: 0 means it may not. */
   depthLeft: z.number().int().nonnegative(),
   limits: DelegationLimits,
+  /** Whom the delegating session works for: the specialist's spend is attributed the same way. */
+  tenant: z.string().optional(),
+  user: z.string().optional(),
 });
 export type Delegation = z.infer<typeof Delegation>;
 

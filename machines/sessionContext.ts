@@ -26,6 +26,9 @@ export interface SessionInput {
   depth: number;
   /** How many levels of specialists this session may still delegate to (0: none). */
   delegationDepthLeft: number;
+  /** Whom the session works for, when the caller said: spend is reported per tenant and user. */
+  tenant: string | null;
+  user: string | null;
   startedAt: number;
 }
 

@@ -13,6 +13,8 @@ export interface LoggerSettings {
   name: string;
   level?: string;
   destination?: DestinationStream;
+  /** More paths to redact besides {@link redactedPaths}, e.g. `customer.email`. */
+  redact?: string[];
 }
 
 /**
@@ -24,7 +26,7 @@ export function createLogger(settings: LoggerSettings): Logger {
   const options: LoggerOptions = {
     name: settings.name,
     level: settings.level ?? process.env.LOG_LEVEL ?? 'info',
-    redact: { paths: redactedPaths, censor: '[redacted]' },
+    redact: { paths: [...redactedPaths, ...(settings.redact ?? [])], censor: '[redacted]' },
     mixin() {
       const span = trace.getActiveSpan();
       if (!span) return {};

@@ -22,6 +22,13 @@ export const GenAiAttribute = {
   errorType: 'error.type',
   serverAddress: 'server.address',
   serverPort: 'server.port',
+  tokenType: 'gen_ai.token.type',
+  /** Opt-in content (TROUPE_CAPTURE_CONTENT): what was sent and received. */
+  inputMessages: 'gen_ai.input.messages',
+  outputMessages: 'gen_ai.output.messages',
+  toolCallArguments: 'gen_ai.tool.call.arguments',
+  toolCallResult: 'gen_ai.tool.call.result',
+  userId: 'user.id',
 } as const;
 
 /** Troupe's own attributes, for what the GenAI conventions have no name for. */
@@ -43,6 +50,8 @@ export const TroupeAttribute = {
   delegationDepth: 'troupe.delegation.depth',
   /** On a specialist session's span: the session that delegated to it. */
   parentSessionId: 'troupe.delegation.parent_session_id',
+  /** Whom a session works for, when its caller said; also an attribute of the cost and session metrics. */
+  tenant: 'troupe.tenant',
 } as const;
 
 /** Marks a span failed with a low-cardinality `error.type` and a readable message. */
@@ -60,6 +69,8 @@ export interface SessionSpanAttributes {
   depth?: number;
   /** The session that delegated to this one. */
   parentSessionId?: string;
+  tenant?: string;
+  user?: string;
 }
 
 /** `invoke_agent {agent}`: the whole session. The session host ends it when the session reaches a final state. */
@@ -75,6 +86,8 @@ export function startSessionSpan(tracer: Tracer, parent: Context, a: SessionSpan
         [GenAiAttribute.conversationId]: a.sessionId,
         [GenAiAttribute.requestModel]: a.model,
         [TroupeAttribute.delegationDepth]: a.depth ?? 0,
+        ...(a.tenant ? { [TroupeAttribute.tenant]: a.tenant } : {}),
+        ...(a.user ? { [GenAiAttribute.userId]: a.user } : {}),
         ...(a.parentSessionId ? { [TroupeAttribute.parentSessionId]: a.parentSessionId } : {}),
       },
     },

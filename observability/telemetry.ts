@@ -1,4 +1,7 @@
-import { context, diag, propagation, trace, DiagLogLevel, type Tracer } from '@opentelemetry/api';
+import { context, diag, metrics, propagation, trace, DiagLogLevel, type Tracer } from '@opentelemetry/api';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -21,12 +24,16 @@ export interface TelemetryOptions {
   logger: Logger;
   /** Extra exporters (tests); OTLP/HTTP is added when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces one) is set. */
   exporters?: SpanExporter[];
+  /** Extra metric readers (tests); OTLP/HTTP is added with the endpoint, and a Prometheus endpoint when `TROUPE_PROMETHEUS_PORT` is set. */
+  metricReaders?: MetricReader[];
   env?: NodeJS.ProcessEnv;
 }
 
 export interface Telemetry {
   /** True when spans leave the process (an exporter is configured). */
   readonly exporting: boolean;
+  /** The Prometheus scrape URL, when one is served. */
+  readonly prometheusUrl: string | undefined;
   /** Exports what is buffered; resolves even when the collector is down. */
   flush(): Promise<void>;
   /** Flushes and stops. Call once, when the process stops. */
@@ -55,10 +62,24 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const spanProcessors: SpanProcessor[] = exporters.map(
     (exporter) => new BatchSpanProcessor({ exporter, scheduledDelayMillis: 500 }),
   );
-  const provider = new TracerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? options.serviceName, 'service.namespace': 'troupe' }),
-    spanProcessors,
-  });
+  const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME ?? options.serviceName, 'service.namespace': 'troupe' });
+  const provider = new TracerProvider({ resource, spanProcessors });
+  const readers = [...(options.metricReaders ?? [])];
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) {
+    const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 15_000);
+    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(), exportIntervalMillis: interval, exportTimeoutMillis: Math.min(interval, 10_000) }));
+  }
+  let prometheusUrl: string | undefined;
+  if (env.TROUPE_PROMETHEUS_PORT) {
+    const port = Number(env.TROUPE_PROMETHEUS_PORT);
+    const host = env.TROUPE_PROMETHEUS_HOST ?? '0.0.0.0';
+    readers.push(new PrometheusExporter({ port, host }, (error) => {
+      if (error) options.logger.warn({ err: error, port }, 'could not serve Prometheus metrics');
+    }));
+    prometheusUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/metrics`;
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+  metrics.setGlobalMeterProvider(meterProvider);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(
     new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
@@ -73,7 +94,14 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   };
   return {
     exporting: exporters.length > 0,
-    flush: () => guarded('flush', () => provider.forceFlush({ timeoutMillis: 5_000 })),
-    shutdown: () => guarded('shutdown', () => provider.shutdown()),
+    prometheusUrl,
+    flush: async () => {
+      await guarded('span flush', () => provider.forceFlush({ timeoutMillis: 5_000 }));
+      await guarded('metric flush', () => meterProvider.forceFlush({ timeoutMillis: 5_000 }));
+    },
+    shutdown: async () => {
+      await guarded('span shutdown', () => provider.shutdown());
+      await guarded('metric shutdown', () => meterProvider.shutdown({ timeoutMillis: 5_000 }));
+    },
   };
 }

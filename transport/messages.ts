@@ -15,6 +15,9 @@ import { subjectTokenPattern } from './subjects.ts';
  * `decodeWireMessage`, and the TypeScript types are inferred from these schemas.
  */
 
+/** A tenant or user id as callers pass it: it becomes a metric attribute, so it stays short and printable. */
+const Attribution = z.string().regex(/^[\w.@:-]{1,128}$/, 'letters, digits and . _ @ : - only (at most 128)');
+
 const SessionId = z.string().regex(subjectTokenPattern, 'session ids use letters, digits, "-" and "_" only (at most 128)');
 
 // ── Tool calls: orchestrator ⇄ worker pool ─────────────────────────────────────────────────────
@@ -79,6 +82,9 @@ export const SessionStartRequest = z.object({
   task: z.string().trim().min(1, 'the task is empty'),
   /** Which agent runs the session; the orchestrator's default when absent. */
   agent: z.string().optional(),
+  /** Who the work is for: spend is reported (metrics, alerts) per tenant and per user when given. */
+  tenant: Attribution.optional(),
+  user: Attribution.optional(),
 });
 export type SessionStartRequest = z.infer<typeof SessionStartRequest>;
 
@@ -119,7 +125,10 @@ export type SessionControlReply = z.infer<typeof SessionControlReply>;
 const eventBase = { sessionId: z.string(), seq: z.number().int().nonnegative(), at: z.string() };
 
 const ownSessionEvents = [
-  z.object({ ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string() }),
+  z.object({
+    ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string(),
+    tenant: z.string().optional(), user: z.string().optional(),
+  }),
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
   z.object({
     ...eventBase,
@@ -302,3 +311,29 @@ export type SessionFinished = Extract<SessionEvent, { type: 'session.finished' }
 
 /** An event as its producer builds it; the publisher stamps `sessionId`, `seq` and `at`. */
 export type SessionEventBody = SessionEvent extends infer E ? (E extends SessionEvent ? Omit<E, 'sessionId' | 'seq' | 'at'> : never) : never;
+
+// ── Alerts: any process → operators ───────────────────────────────────────────────────────────
+export const AlertKind = z.enum(['tool_error_rate', 'pool_error_rate', 'session_spend', 'tenant_spend']);
+export type AlertKind = z.infer<typeof AlertKind>;
+
+/** A threshold crossed, published on `troupe.alerts.<kind>` (and logged, and counted in `troupe.alerts`). */
+export const Alert = z.object({
+  type: z.literal('alert.raised'),
+  kind: AlertKind,
+  /** What crossed it: the tool, the pool, the session id or the tenant. */
+  subject: z.string(),
+  /** The measured value: an error rate (0 to 1) or USD. */
+  value: z.number(),
+  threshold: z.number(),
+  /** The sliding window the value was measured over, for rates and tenant spend. */
+  windowMs: z.number().int().positive().optional(),
+  /** For people: what happened, in a sentence. */
+  detail: z.string(),
+  at: z.string(),
+  /** The process that raised it (`troupe-orchestrator`, `troupe-specialist-analyst`, …). */
+  source: z.string(),
+});
+export type Alert = z.infer<typeof Alert>;
+/** An alert as the monitor builds it; the publisher adds `source`. */
+export type AlertBody = Omit<Alert, 'source'>;
+

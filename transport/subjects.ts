@@ -27,6 +27,9 @@ export const subjects = {
   sessionEvents: (sessionId: string) => `troupe.sessions.${sessionId}.events`,
   /** Commands for a running session (cancel), answered by the orchestrator that hosts it. */
   sessionControl: (sessionId: string) => `troupe.sessions.${sessionId}.control`,
+  /** Alerts of one kind (`tool_error_rate`, `pool_error_rate`, `session_spend`, `tenant_spend`); subscribe to `troupe.alerts.>` for all. */
+  alerts: (kind: string) => `troupe.alerts.${kind}`,
+  allAlerts: 'troupe.alerts.>',
   /** The NATS service protocol's discovery subjects: `$SRV.<verb>[.<name>[.<id>]]`. */
   serviceDiscovery: (verb: 'PING' | 'INFO' | 'STATS', name?: string, id?: string) =>
     ['$SRV', verb, name, id].filter((part) => part !== undefined).join('.'),

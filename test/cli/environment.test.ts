@@ -18,6 +18,7 @@ describe('readEnvironment', () => {
       TROUPE_MODEL_PROVIDER: 'openai',
       TROUPE_SCRIPTED_MODEL: '0',
       TROUPE_WORKSPACE: './workspace',
+      TROUPE_CAPTURE_CONTENT: false,
       LOG_LEVEL: 'info',
     });
   });
@@ -132,5 +133,29 @@ describe('defaultModelOf', () => {
 
   it('returns a small real model otherwise', () => {
     expect(defaultModelOf(readEnvironment({}))).toBe('gpt-4.1-mini');
+  });
+});
+
+describe('observability settings', () => {
+  it('parses alert thresholds, filling the windows', () => {
+    const env = readEnvironment({ TROUPE_ALERTS: '{"toolErrorRate":{"threshold":0.5},"tenantSpendUsd":{"threshold":10}}' });
+    expect(env.TROUPE_ALERTS).toEqual({ toolErrorRate: { threshold: 0.5, minCalls: 5, windowMs: 60_000 }, tenantSpendUsd: { threshold: 10, windowMs: 3_600_000 } });
+  });
+
+  it('refuses an error-rate threshold of 0 or over 1, and a misspelt alert', () => {
+    expect(configurationErrorOf({ TROUPE_ALERTS: '{"toolErrorRate":{"threshold":0}}' }).message).toContain('TROUPE_ALERTS: toolErrorRate.threshold: ');
+    expect(configurationErrorOf({ TROUPE_ALERTS: '{"toolErrorRate":{"threshold":1.5}}' }).message).toContain('TROUPE_ALERTS: toolErrorRate.threshold: ');
+    expect(configurationErrorOf({ TROUPE_ALERTS: '{"toolErrorRatio":{"threshold":0.5}}' }).message).toContain('Unrecognized key: "toolErrorRatio"');
+  });
+
+  it('reads content capture as a switch, the Prometheus port as a port and extra redactions as paths', () => {
+    expect(readEnvironment({ TROUPE_CAPTURE_CONTENT: 'true' }).TROUPE_CAPTURE_CONTENT).toBe(true);
+    expect(readEnvironment({ TROUPE_CAPTURE_CONTENT: '0' }).TROUPE_CAPTURE_CONTENT).toBe(false);
+    expect(configurationErrorOf({ TROUPE_CAPTURE_CONTENT: 'yes' }).message).toContain('TROUPE_CAPTURE_CONTENT');
+    expect(readEnvironment({ TROUPE_PROMETHEUS_PORT: '9464' }).TROUPE_PROMETHEUS_PORT).toBe(9464);
+    expect(configurationErrorOf({ TROUPE_PROMETHEUS_PORT: '70000' }).message).toContain('TROUPE_PROMETHEUS_PORT');
+    expect(readEnvironment({ TROUPE_REDACT: 'customer.email,*.ssn' }).TROUPE_REDACT).toEqual(['customer.email', '*.ssn']);
+    expect(configurationErrorOf({ TROUPE_REDACT: 'customer email' }).message).toContain('TROUPE_REDACT');
+    expect(configurationErrorOf({ JAEGER_URL: 'jaeger' }).message).toContain('JAEGER_URL');
   });
 });

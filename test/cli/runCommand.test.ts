@@ -28,11 +28,17 @@ describe('parseRunArgs', () => {
     expect(parseRunArgs(['the task', '--timeout=90'])).toMatchObject({ timeoutMs: 90_000 });
   });
 
+  it('takes a tenant and a user to attribute spend to, and refuses ids that would not make clean metric attributes', () => {
+    expect(parseRunArgs(['--tenant', 'acme', '--user', 'ada@acme.io', 'a task'])).toMatchObject({ tenant: 'acme', user: 'ada@acme.io', task: 'a task' });
+    expect((errorOf(['--tenant', 'acme corp', 'a task']) as Error).message).toMatch(/^--tenant takes letters, digits and \. _ @ : - only/);
+    expect((errorOf(['--attach', 's-1', '--tenant', 'acme']) as Error).message).toMatch(/^--attach follows an existing session: give no task, --agent, --tenant or --user/);
+  });
+
   it('refuses a missing or blank task with the usage line', () => {
     for (const args of [[], ['   '], ['--json']]) {
       const error = errorOf(args);
       expect(error).toBeInstanceOf(UsageError);
-      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]');
+      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]');
     }
   });
 
