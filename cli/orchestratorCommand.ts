@@ -12,6 +12,8 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
   if (args.length > 0) throw new UsageError('usage: troupe orchestrator');
   const env = readEnvironment();
   const role = startProcessRole('orchestrator', env.LOG_LEVEL, env.TROUPE_REDACT);
+  // What this process runs with, for whoever reads its log; keys and other secrets are redacted.
+  role.logger.info({ config: env }, 'configuration');
   const known = await loadAgents(env);
   const defaultAgent = env.TROUPE_DEFAULT_AGENT ?? 'assistant';
   const chosen = known[defaultAgent];

@@ -49,6 +49,7 @@ async function serveSpecialist(name: string): Promise<void> {
   const defined = known[name];
   if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with TROUPE_AGENTS).`);
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
+  role.logger.info({ config: env }, 'configuration');
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
   const pool = await startSpecialistPool({
     agent: withDeploymentSettings(defined, env),
