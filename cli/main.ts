@@ -10,6 +10,7 @@ import { modelServeCommand } from './modelServeCommand.ts';
 import { orchestratorCommand } from './orchestratorCommand.ts';
 import { runCommand } from './runCommand.ts';
 import { sessionsCommand } from './sessionsCommand.ts';
+import { traceCommand } from './traceCommand.ts';
 import { UsageError } from './usageError.ts';
 import { workerCommand } from './workerCommand.ts';
 
@@ -23,6 +24,7 @@ usage:
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
+  troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
   troupe orchestrator              host sessions
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
   troupe worker --agent <name>     serve an agent (analyst, or yours via TROUPE_AGENTS) as a specialist pool member
@@ -43,6 +45,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return await runCommand(rest);
     case 'sessions':
       return await sessionsCommand(rest);
+    case 'trace':
+      return await traceCommand(rest);
     case 'orchestrator':
       await orchestratorCommand(rest);
       return undefined;

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCatalog } from '../../actors/toolCatalog.ts';
 import { startSession } from '../../client/sessionClient.ts';
@@ -184,5 +186,41 @@ describe('observability across processes: traces, metrics, alerts and logs', () 
     const configuration = stack.logsOf(orchestrator).find((l) => l.msg === 'configuration') as { config: Record<string, unknown> };
     expect(configuration.config.OPENAI_API_KEY).toBe('[redacted]');
     for (const p of [orchestrator, analyst, calcWorker]) expect(p.output()).not.toContain(secretKey);
+  });
+
+  it('prints the session\'s span tree with durations, tokens and cost from Jaeger\'s query API (troupe trace)', async () => {
+    // Jaeger's query API v3 answers with the spans it received over OTLP: this one serves what the receiver got.
+    type Export = { resourceSpans: Array<{ resource: unknown; scopeSpans: Array<{ scope?: unknown; spans: Array<{ traceId: string }> }> }> };
+    const jaeger = createServer((req, res) => {
+      const id = /^\/api\/v3\/traces\/([0-9a-f]{32})$/.exec(req.url ?? '')?.[1];
+      const resourceSpans = (otlp.traceExports as Export[]).flatMap((e) => e.resourceSpans)
+        .map((rs) => ({ ...rs, scopeSpans: rs.scopeSpans.map((ss) => ({ ...ss, spans: ss.spans.filter((sp) => sp.traceId === id) })) }))
+        .filter((rs) => rs.scopeSpans.some((ss) => ss.spans.length > 0));
+      if (!id || resourceSpans.length === 0) res.writeHead(404).end('{"error":{"message":"trace not found"}}');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ result: { resourceSpans } }));
+    });
+    await new Promise<void>((resolve) => jaeger.listen(0, '127.0.0.1', resolve));
+    try {
+      const jaegerUrl = `http://127.0.0.1:${(jaeger.address() as AddressInfo).port}`;
+      const { code, output } = await stack.troupe(['trace', finished.sessionId], { JAEGER_URL: jaegerUrl });
+      expect(code, output).toBe(0);
+      const lines = output.trim().split('\n');
+      expect(lines[0]).toBe(`trace ${finished.traceId} · session ${finished.sessionId}`);
+      expect(lines[1]).toMatch(/^invoke_agent assistant · troupe-orchestrator · \d+\.\d ms · 720 in \/ 150 out · \$0\.\d{6}$/);
+      expect(output).toMatch(/^  turn 1 · troupe-orchestrator · [\d.]+ ms · \$0\.001040$/m);
+      expect(output).toMatch(/^    chat scripted · troupe-orchestrator · [\d.]+ ms · 120 in \/ 30 out · \$0\.000240$/m);
+      expect(output).toMatch(/^      execute_tool calc_evaluate · troupe-worker-calc · [\d.]+ ms · ERROR /m);
+      expect(output).toMatch(/^        invoke_agent analyst · troupe-specialist-analyst · /m);
+      expect(lines.at(-1)).toMatch(/^\d+ spans · 3 services · 3 model calls · 720 in \/ 150 out · \$0\.001320$/);
+
+      const missing = await stack.troupe(['trace', '--trace-id', '0'.repeat(32)], { JAEGER_URL: jaegerUrl });
+      expect(missing.code).toBe(1);
+      expect(missing.output).toContain('Jaeger has no trace 00000000000000000000000000000000 (yet)');
+      const unset = await stack.troupe(['trace', finished.sessionId], { JAEGER_URL: '' });
+      expect(unset.code).toBe(2);
+      expect(unset.output).toContain('set JAEGER_URL');
+    } finally {
+      await new Promise((resolve) => jaeger.close(resolve));
+    }
   });
 });
