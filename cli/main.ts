@@ -25,7 +25,7 @@ usage:
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
   troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
-  troupe orchestrator              host sessions
+  troupe orchestrator [--inspect]  host sessions (--inspect: watch their statecharts in the Stately inspector)
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
   troupe worker --agent <name>     serve an agent (analyst, or yours via TROUPE_AGENTS) as a specialist pool member
   troupe model serve [--port N] [--scripts <dir>]

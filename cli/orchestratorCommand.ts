@@ -5,11 +5,12 @@ import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
 import { ConfigurationError, defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
-import { UsageError } from './usageError.ts';
+import { startInspector } from '../observability/inspector.ts';
+import { parseInspectArgs } from './inspectArgs.ts';
 
-/** `troupe orchestrator`: hosts sessions until SIGTERM, then lets running ones finish. */
+/** `troupe orchestrator [--inspect [--inspect-port N]]`: hosts sessions until SIGTERM, then lets running ones finish. */
 export async function orchestratorCommand(args: string[]): Promise<void> {
-  if (args.length > 0) throw new UsageError('usage: troupe orchestrator');
+  const inspection = parseInspectArgs(args, 'usage: troupe orchestrator [--inspect [--inspect-port 8080]]');
   const env = readEnvironment();
   const role = startProcessRole('orchestrator', env.LOG_LEVEL, env.TROUPE_REDACT);
   // What this process runs with, for whoever reads its log; keys and other secrets are redacted.
@@ -20,6 +21,7 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
   if (!chosen) throw new ConfigurationError(`TROUPE_DEFAULT_AGENT: there is no agent "${defaultAgent}". Agents: ${Object.keys(known).join(', ')}.`);
   // The deployment's overrides (budgets, routing, fallbacks, depth) apply to the default agent.
   const agents = [withDeploymentSettings(chosen, env), ...Object.values(known).filter((a) => a.name !== defaultAgent)];
+  const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;
   const nc = await connectToNats({ url: env.NATS_URL, name: 'troupe-orchestrator', logger: role.logger });
   const orchestrator = await startOrchestrator({
     nats: nc,
@@ -33,9 +35,11 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: 'troupe-orchestrator',
     captureContent: env.TROUPE_CAPTURE_CONTENT,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
   });
   role.onShutdown(async () => {
     await orchestrator.stop();
     await nc.drain();
+    inspector?.stop();
   });
 }

@@ -10,19 +10,24 @@ import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
 import { defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
+import { startInspector } from '../observability/inspector.ts';
+import { parseInspectArgs } from './inspectArgs.ts';
 
 const workerUsage = `usage: troupe worker <domain>          (domains: ${Object.keys(exampleDomains).join(', ')})
-       troupe worker --agent <name>    (agents: ${Object.keys(exampleAgents).join(', ')}, or yours with TROUPE_AGENTS)`;
+       troupe worker --agent <name> [--inspect [--inspect-port 8080]]   (agents: ${Object.keys(exampleAgents).join(', ')}, or yours with TROUPE_AGENTS)`;
 
 /** `troupe worker <domain>` or `troupe worker --agent <name>`: one member of a pool, until SIGTERM drains it. */
 export async function workerCommand(args: string[]): Promise<void> {
   if (args[0] === '--agent') {
-    if (args.length !== 2 || !args[1]) throw new UsageError(workerUsage);
-    await serveSpecialist(args[1]);
+    if (args.length < 2 || !args[1] || args[1].startsWith('-')) throw new UsageError(workerUsage);
+    await serveSpecialist(args[1], parseInspectArgs(args.slice(2), workerUsage));
     return;
   }
   const domain = args[0];
   const known = Object.keys(exampleDomains);
+  if (args.includes('--inspect')) {
+    throw new UsageError('A tool pool runs no statecharts (its tools are plain handlers): --inspect applies to `troupe orchestrator` and `troupe worker --agent <name>`.');
+  }
   if (!domain || args.length > 1) throw new UsageError(workerUsage);
   if (!known.includes(domain)) throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}.`);
   const env = readEnvironment();
@@ -43,13 +48,14 @@ export async function workerCommand(args: string[]): Promise<void> {
 }
 
 /** A member of a specialist's pool: its sessions run here, calling the tool pools over NATS. */
-async function serveSpecialist(name: string): Promise<void> {
+async function serveSpecialist(name: string, inspection: { port: number } | undefined): Promise<void> {
   const env = readEnvironment();
   const known = await loadAgents(env);
   const defined = known[name];
   if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with TROUPE_AGENTS).`);
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   role.logger.info({ config: env }, 'configuration');
+  const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
   const pool = await startSpecialistPool({
     agent: withDeploymentSettings(defined, env),
@@ -60,9 +66,11 @@ async function serveSpecialist(name: string): Promise<void> {
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: `troupe-specialist-${name}`,
     captureContent: env.TROUPE_CAPTURE_CONTENT,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
   });
   role.onShutdown(async () => {
     await pool.stop();
     await nc.drain();
+    inspector?.stop();
   });
 }

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSession } from '../../client/sessionClient.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
+import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { freePort } from '../setup/natsServerProcess.ts';
+
+interface InspectionMessage {
+  type: string;
+  name?: string;
+  sessionId?: string;
+  parentId?: string;
+  snapshot?: { value?: unknown; context?: Record<string, unknown> };
+}
+
+describe('the statechart inspector (--inspect)', () => {
+  let stack: ProcessStack;
+  let orchestrator: TroupeProcess;
+  let port: number;
+  const received: InspectionMessage[] = [];
+  let socket: WebSocket;
+
+  beforeAll(async () => {
+    stack = await startProcessStack({ orchestrator: false });
+    await stack.startWorker('calc');
+    port = await freePort();
+    orchestrator = startTroupe(['orchestrator', '--inspect', '--inspect-port', String(port)], stack.env);
+    await eventually('the orchestrator answering', async () =>
+      (await stack.client.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
+    30_000, [orchestrator]);
+    // What the Stately inspector page does: connect to the relay and read what the process reports.
+    socket = new WebSocket(`ws://127.0.0.1:${port}`);
+    socket.addEventListener('message', (message) => received.push(JSON.parse(String(message.data)) as InspectionMessage));
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    socket?.close();
+    await orchestrator?.stop();
+    await stack?.stop();
+  });
+
+  it('serves the page that embeds the Stately inspector', async () => {
+    const page = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(page).toContain('https://stately.ai/inspect');
+    expect(page).toContain(`ws://localhost:${port}`);
+  });
+
+  it('reports every session\'s statechart, its tool calls and their snapshots as they change', async () => {
+    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const finished = await run.finished;
+    expect(finished.status).toBe('completed');
+    await eventually('the session reported', () => received.some((m) => m.type === '@xstate.snapshot' && m.snapshot?.value === 'completed'), 10_000, [orchestrator]);
+    // Actors are named by their ids: a session by its session id, a tool call by its call id, a breaker by its tool.
+    const session = received.find((m) => m.type === '@xstate.actor' && m.name === run.sessionId);
+    expect(session, JSON.stringify(received.filter((m) => m.type === '@xstate.actor').map((m) => [m.name, m.sessionId, m.parentId]))).toBeDefined();
+    const states = received.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === session?.sessionId).map((m) => JSON.stringify(m.snapshot?.value));
+    // The states the session rested in (eventless ones like `observing` pass within a step).
+    for (const state of ['"calling_model"', '{"validating":"triaging_tool_calls"}', '"running_tools"', '"completed"']) expect(states).toContain(state);
+    // The tool call is a child of the session, run as its own statechart whose attempts are its children; the tool's breaker is one too.
+    const toolCall = received.find((m) => m.type === '@xstate.actor' && m.name?.startsWith('tool:') && m.parentId === undefined);
+    expect(received.some((m) => m.type === '@xstate.actor' && m.name === toolCall?.name && m.parentId === session?.sessionId)).toBe(true);
+    expect(received.some((m) => m.type === '@xstate.actor' && m.name === 'sendToolRequest' && m.parentId === toolCall?.sessionId)).toBe(true);
+    expect(received.some((m) => m.type === '@xstate.snapshot' && m.sessionId === toolCall?.sessionId && m.snapshot?.value === 'succeeded')).toBe(true);
+    expect(received.some((m) => m.type === '@xstate.actor' && m.name === 'breaker:calc_evaluate')).toBe(true);
+    // The conversation stays out unless TROUPE_CAPTURE_CONTENT is set.
+    const withContext = received.find((m) => m.type === '@xstate.snapshot' && m.sessionId === session?.sessionId && m.snapshot?.context);
+    expect(withContext?.snapshot?.context?.conversation).toMatch(/^\(\d+ items \(hidden: set TROUPE_CAPTURE_CONTENT=1 to see it\)\)$/);
+    expect(withContext?.snapshot?.context?.usage).toBeDefined();
+    expect(JSON.stringify(received)).not.toContain('Please compute two plus two.');
+  });
+
+  it('refuses --inspect on a tool pool, which runs no statecharts', async () => {
+    const { code, output } = await stack.troupe(['worker', 'calc', '--inspect']);
+    expect(code).toBe(2);
+    expect(output).toContain('A tool pool runs no statecharts');
+  });
+});
