@@ -317,6 +317,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
             // Armed from the stored deadline, so it holds across a restart too.
             approvalTimer = setTimeout(() => {
               events.publish({ type: 'approval.decided', decision: 'expired', by: 'troupe' });
+              sessionTrace.addEvent('approval.expired', { calls: waiting.length });
               actor.send({ type: 'session.approval_expired' });
             }, Math.max(0, deadline - Date.now()));
           }

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { exampleDomains } from '../../domains/exampleDomains.ts';
+import { parseInspectArgs } from '../../cli/inspectArgs.ts';
+
+const composeFile = readFileSync(fileURLToPath(new URL('../../compose.yaml', import.meta.url)), 'utf8');
+
+/** The services of compose.yaml with their `command` and `replicas` (the file keeps both on one line each). */
+function services(): Map<string, { command?: string[]; replicas?: number; image?: string }> {
+  const found = new Map<string, { command?: string[]; replicas?: number; image?: string }>();
+  const body = composeFile.slice(composeFile.indexOf('\nservices:\n'), composeFile.indexOf('\nvolumes:\n'));
+  let current: string | undefined;
+  for (const line of body.split('\n')) {
+    const service = /^ {2}([a-z-]+):$/.exec(line)?.[1];
+    if (service) found.set((current = service), {});
+    const entry = current ? found.get(current) : undefined;
+    if (!entry) continue;
+    const command = /^ {4}command: (\[.*\])$/.exec(line)?.[1];
+    if (command) entry.command = JSON.parse(command) as string[];
+    const replicas = /replicas: (\d+)/.exec(line)?.[1];
+    if (replicas) entry.replicas = Number(replicas);
+    const image = /^ {4}image: (\S+)$/.exec(line)?.[1];
+    if (image) entry.image = image;
+  }
+  return found;
+}
+
+describe('compose.yaml', () => {
+  const all = services();
+
+  it('runs NATS with JetStream and Jaeger with OTLP in and its UI on 16686', () => {
+    expect(all.get('nats')?.command).toContain('-js');
+    expect(all.get('jaeger')?.image).toMatch(/^jaegertracing\/jaeger:2\./);
+    expect(composeFile).toContain('"16686:16686", "4318:4318"');
+    expect(composeFile).toContain('OTEL_EXPORTER_OTLP_ENDPOINT: http://jaeger:4318');
+  });
+
+  it('runs every example pool and the analyst specialist with several replicas, with the commands the tests start', () => {
+    for (const domain of Object.keys(exampleDomains)) {
+      expect(all.get(`worker-${domain}`), domain).toEqual({ command: ['worker', domain], replicas: 2 });
+    }
+    expect(all.get('specialist-analyst')).toEqual({ command: ['worker', '--agent', 'analyst'], replicas: 2 });
+    expect(all.get('model')?.command?.slice(0, 2)).toEqual(['model', 'serve']);
+  });
+
+  it('runs the orchestrator with the inspector and a Prometheus endpoint, with arguments the CLI accepts', () => {
+    const command = all.get('orchestrator')?.command ?? [];
+    expect(command[0]).toBe('orchestrator');
+    expect(parseInspectArgs(command.slice(1), 'usage')).toEqual({ port: 8080 });
+    expect(composeFile).toContain('TROUPE_PROMETHEUS_PORT: "9464"');
+    expect(composeFile).toContain('JAEGER_URL: http://jaeger:16686');
+  });
+});
