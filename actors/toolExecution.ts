@@ -37,6 +37,8 @@ export async function executeToolRequest(
   if (remainingMs <= 0) return fail(toolFailure(ToolFailureCode.TIMEOUT, `The call to ${tool.name} reached the worker after its deadline.`));
   const validated = validateToolArguments(tool.name, tool.input, request.arguments);
   if (!validated.ok) return fail(validated.failure);
+  // Cancelled while it waited (say, for its idempotency claim): it never starts.
+  if (cancel?.aborted) return fail({ code: ToolFailureCode.INTERNAL, retryable: false, message: `${tool.name} was cancelled with its session before it started.` });
   const abort = new AbortController();
   // A cancelled session aborts the handler too; the reply says so (nobody retries a cancelled call).
   const onCancel = () => abort.abort(new Error('cancelled'));

@@ -36,6 +36,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   const workers: ToolWorker[] = [];
   let vaultOpenings = 0;
   let slowAborted = false;
+  let slowStarted = false;
 
   const vaultOpen = defineTool({
     name: 'vault_open',
@@ -55,6 +56,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     output: z.object({ waited: z.number() }),
     timeoutMs: 60_000,
     handler: async ({ ms }, { signal }) => {
+      slowStarted = true;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
         signal.addEventListener('abort', () => {
@@ -161,9 +163,14 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   it('cancels the tool call in flight on the worker when the session is cancelled', async () => {
     slowAborted = false;
+    slowStarted = false;
     const run = await startSession(nc, { task: 'Please take a very long step.' });
     await follow(run, async (event) => {
-      if (event.type === 'tool.call.started') await cancelSession(nc, run.sessionId, 'changed my mind');
+      if (event.type !== 'tool.call.started') return;
+      // Cancel once the handler runs on the worker: that is the call this test needs in flight.
+      const deadline = Date.now() + 10_000;
+      while (!slowStarted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await cancelSession(nc, run.sessionId, 'changed my mind');
     });
     expect(await run.finished).toMatchObject({ status: 'cancelled', stopReason: 'cancelled: changed my mind' });
     const deadline = Date.now() + 5_000;
