@@ -41,7 +41,7 @@ export type Checkpoint = z.infer<typeof Checkpoint>;
  * shape.
  */
 const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
-  // 2 added delegation, routing and attribution to the session's context. A version-1 session is a
+  // 2 added delegation, routing, attribution and the context budget (settings, summary, calibration) to the session's context. A version-1 session is a
   // top-level session without a routing policy that has delegated nothing, for nobody in particular;
   // its depth limit is the default.
   1: (old) => {
@@ -54,6 +54,7 @@ const migrations: Record<number, (old: Record<string, unknown>) => Record<string
         ...snapshot,
         context: {
           routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
+          summary: null, contextCalibration: 1, contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
           delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
           ...context,
         },

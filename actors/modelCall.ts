@@ -9,6 +9,8 @@ import type { CallModelInput } from '../machines/session.ts';
 import { backoffDelayMs, withJitter, type RetryPolicy } from '../machines/retryPolicy.ts';
 import { addUsage, type Usage } from '../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
+import type { ModelTable } from '../models/modelTable.ts';
+import { ContextOverflowError, prepareRequest, type PreparedRequest } from './contextBuilder.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
@@ -60,6 +62,8 @@ export interface ModelCallDependencies {
   random?: () => number;
   /** Whom the spend is for: attributes of the cost metric. */
   attribution?: { agent: string; tenant: string | null };
+  /** Context windows and tokenizers per model; the defaults when absent. */
+  models?: ModelTable;
   /** Record the messages sent and received on the `chat` span (`gen_ai.input.messages`, `gen_ai.output.messages`); off by default. */
   captureContent?: boolean;
 }
@@ -164,9 +168,24 @@ export function createModelCaller(deps: ModelCallDependencies) {
         deps.trace.addEvent('model.fallback', { from, to: model });
         deps.logger.warn({ from, to: model, turn: input.turn }, 'falling back to the next model');
       }
+      // Each model has its own window: the request is assembled for it (once, whatever the retries).
+      let prepared: PreparedRequest;
+      try {
+        prepared = await prepareRequest(deps, input, model, deps.tools(), signal);
+      } catch (error) {
+        if (signal.aborted || !(error instanceof ContextOverflowError)) throw error;
+        lastError = error;
+        last = { retryable: false, reason: error.message };
+        continue;
+      }
+      lost = addUsage(lost, prepared.summaryUsage);
       for (let attempt = 1; attempt <= deps.retry.maxAttempts; attempt++) {
         try {
-          const response = await callOnce(deps, { ...input, model }, signal);
+          const called = await callOnce(deps, { ...input, model, messages: prepared.messages }, signal);
+          const response: ModelResponse = {
+            ...called,
+            context: { countedInputTokens: prepared.countedInputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
+          };
           if (lost.inputTokens + lost.outputTokens === 0) return response;
           return {
             ...response,

@@ -29,6 +29,7 @@ import { createToolDispatcher } from './toolDispatch.ts';
 import { createRollBack } from './rollBack.ts';
 import type { AlertMonitor } from './alertMonitor.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
+import type { ModelTable } from '../models/modelTable.ts';
 import { TroupeAttribute } from '../observability/spans.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
@@ -54,6 +55,8 @@ export interface SessionHostDependencies {
   logger: Logger;
   /** Record message contents and tool arguments and results on spans (`TROUPE_CAPTURE_CONTENT`); off by default. */
   captureContent?: boolean;
+  /** Context windows and tokenizers per model. */
+  models?: ModelTable;
   /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
   alerts?: AlertMonitor;
   /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
@@ -169,6 +172,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         usageSoFar: () => actor.getSnapshot().context.usage,
         attribution: { agent: agent.name, tenant: attribution.tenant },
         ...(deps.captureContent ? { captureContent: true } : {}),
+        ...(deps.models ? { models: deps.models } : {}),
       }),
       rollBack: createRollBack({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
@@ -191,7 +195,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           id: sessionId,
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
-            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null,
+            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
             depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
           },
           ...inspect,

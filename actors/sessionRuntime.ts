@@ -15,6 +15,7 @@ import { ToolCatalog } from './toolCatalog.ts';
 import { AlertMonitor, type AlertThresholds } from './alertMonitor.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import type { Alert } from '../transport/messages.ts';
+import type { ModelTable } from '../models/modelTable.ts';
 import { subjects } from '../transport/subjects.ts';
 import { encodeWireMessage } from '../transport/wireMessage.ts';
 import { startWorker, type ToolWorker } from './toolWorker.ts';
@@ -37,6 +38,8 @@ export interface SessionRuntimeOptions {
   approvalPolicy?: ApprovalPolicy;
   /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
   approvalTimeoutMs?: number;
+  /** Context windows and tokenizers per model (merged over the defaults by the CLI); the defaults when absent. */
+  models?: ModelTable;
   /** When to raise alerts (error rates, spend); none by default. */
   alerts?: AlertThresholds;
   /** Names this process in the alerts it raises; `troupe` by default. */
@@ -95,6 +98,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
     hosting: {
       ...(alerts ? { alerts } : {}),
       ...(options.captureContent ? { captureContent: true } : {}),
+      ...(options.models ? { models: options.models } : {}),
       nats: options.nats,
       catalog,
       breakers,

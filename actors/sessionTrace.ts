@@ -1,5 +1,6 @@
 import { trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { RoutingDecision } from '../machines/modelRouting.ts';
+import type { ContextBreakdown, ContextRemoval } from '../machines/contextAssembly.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import { GenAiAttribute, recordSpanFailure, startSessionSpan, startTurnSpan, TroupeAttribute, type SessionSpanAttributes } from '../observability/spans.ts';
 
@@ -64,6 +65,17 @@ export class SessionTrace {
       [TroupeAttribute.routingReason]: decision.reason,
     });
     span?.addEvent('model.routed', { model: decision.model, rule: decision.rule ?? '(default)', reason: decision.reason });
+  }
+
+  /** Puts the turn's context breakdown (tokens by part) and what compression removed on its span. */
+  recordContext(turn: number, breakdown: ContextBreakdown, removed: ContextRemoval[]): void {
+    this.turnContext(turn);
+    const span = this.#turn?.span;
+    if (!span) return;
+    span.setAttributes(Object.fromEntries(Object.entries(breakdown).map(([part, tokens]) => [`troupe.context.${part === 'outputHeadroom' ? 'output_headroom' : part}_tokens`, tokens])));
+    for (const removal of removed) {
+      span.addEvent('context.compressed', { kind: removal.kind, turns: removal.turns.join(','), tokens: removal.tokens });
+    }
   }
 
   /** Adds to the turn's cost (`troupe.cost_usd` on its span): its model call and what its specialists spent. */

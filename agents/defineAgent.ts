@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { Budgets } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
+import { ContextSettings } from '../machines/contextAssembly.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -17,6 +18,8 @@ export const AgentDefinition = z.object({
   instructions: z.string().trim().min(1, 'an agent needs instructions'),
   /** The model; the orchestrator's default (`TROUPE_MODEL`) when absent. With `routing`, the model of turns no rule matches. */
   model: z.string().min(1).optional(),
+  /** How the agent spends its model's context window: output headroom, turns kept in full, the summary model. */
+  context: ContextSettings.default(ContextSettings.parse({})),
   /** Picks the model per turn by rules over what the session knows (turn kind, tool calls, failures, budget left). */
   routing: RoutingPolicy.optional(),
   /**

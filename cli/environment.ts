@@ -3,6 +3,7 @@ import { BudgetOverrides } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { AlertThresholds } from '../actors/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
+import { ModelTable } from '../models/modelTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { formatIssuePath } from '../tools/validation.ts';
 
@@ -34,6 +35,8 @@ export const Environment = z.object({
   TROUPE_SCRIPTED_MODEL: z.enum(['0', '1']).default('0'),
   TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
+  /** JSON `{"model-or-prefix": {"contextWindow": 128000, "tokenizer": "o200k_base"}}`, merged over the defaults. */
+  TROUPE_MODELS: jsonOf(ModelTable).optional(),
   TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
   /** JSON routing policy for the agent this process runs: `{"rules":[{"name":…,"model":…,"when":{…}}]}`. */
   TROUPE_ROUTING: jsonOf(RoutingPolicy).optional(),

@@ -6,6 +6,7 @@ import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
 import { ConfigurationError, defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { startInspector } from '../observability/inspector.ts';
+import { defaultModelTable } from '../models/modelTable.ts';
 import { parseInspectArgs } from './inspectArgs.ts';
 
 /** `troupe orchestrator [--inspect [--inspect-port N]]`: hosts sessions until SIGTERM, then lets running ones finish. */
@@ -34,6 +35,7 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
     ...(env.TROUPE_APPROVAL_TIMEOUT_MS ? { approvalTimeoutMs: env.TROUPE_APPROVAL_TIMEOUT_MS } : {}),
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: 'troupe-orchestrator',
+    ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,
     ...(inspector ? { inspect: inspector.inspect } : {}),
   });

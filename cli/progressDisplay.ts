@@ -65,6 +65,11 @@ export function describeEvent(event: SessionEvent): string | undefined {
       return `  ⤳ model ${event.model} for turn ${event.turn} · ${clip(event.reason)}`;
     case 'specialist.event':
       return describeSpecialistEvent(event);
+    case 'context.assembled':
+      // Every turn has one; the live status line shows the size, and compressions get their own line.
+      return undefined;
+    case 'context.compressed':
+      return `  ⇣ context kept within budget: ${event.removed.map(describeRemoval).join('; ')}`;
     case 'session.finished':
       return undefined;
     default:
@@ -73,6 +78,19 @@ export function describeEvent(event: SessionEvent): string | undefined {
 }
 
 const ms = (value: number) => `${Math.round(value)} ms`;
+
+const turnRange = (turns: number[]) => (turns.length === 0 ? '' : turns.length === 1 ? `turn ${turns[0]}` : `turns ${turns[0]}–${turns.at(-1)}`);
+
+function describeRemoval(removal: Extract<SessionEvent, { type: 'context.compressed' }>['removed'][number]): string {
+  switch (removal.kind) {
+    case 'tool_results_dropped':
+      return `dropped ${removal.results} older tool result(s) of ${turnRange(removal.turns)} (${tokens(removal.tokens)} tokens)`;
+    case 'turns_summarised':
+      return `summarised ${turnRange(removal.turns)} (${tokens(removal.tokens)} tokens → ${tokens(removal.summaryTokens)})`;
+    case 'turns_windowed':
+      return `left out ${turnRange(removal.turns)} (${tokens(removal.tokens)} tokens)`;
+  }
+}
 
 /** A specialist's event, indented by its depth and marked with its name. */
 function describeSpecialistEvent(relayed: Extract<SessionEvent, { type: 'specialist.event' }>): string | undefined {

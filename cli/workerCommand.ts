@@ -11,6 +11,7 @@ import { defaultModelOf, readEnvironment } from './environment.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 import { startInspector } from '../observability/inspector.ts';
+import { defaultModelTable } from '../models/modelTable.ts';
 import { parseInspectArgs } from './inspectArgs.ts';
 
 const workerUsage = `usage: troupe worker <domain>          (domains: ${Object.keys(exampleDomains).join(', ')})
@@ -65,6 +66,7 @@ async function serveSpecialist(name: string, inspection: { port: number } | unde
     logger: role.logger,
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: `troupe-specialist-${name}`,
+    ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,
     ...(inspector ? { inspect: inspector.inspect } : {}),
   });

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ContextSummary } from './contextAssembly.ts';
 
 /** A tool call exactly as the model asked for it: the arguments are the model's raw JSON text. */
 export const ModelToolCall = z.object({
@@ -35,5 +36,15 @@ export const ModelResponse = z.object({
   finishReason: z.string().nullable(),
   usage: z.object({ inputTokens: z.number().int().nonnegative(), outputTokens: z.number().int().nonnegative() }),
   costUsd: z.number().nonnegative(),
+  /** How the request was assembled: what the session keeps from it (a new summary) and what corrects its token counts. */
+  context: z.object({
+    /** The request's size as counted before sending, without calibration: the reported input tokens correct the count. */
+    countedInputTokens: z.number().int().nonnegative(),
+    /** Counted with the model's own tokenizer (not the estimate). */
+    exactCount: z.boolean(),
+    summary: ContextSummary.optional(),
+  }).optional(),
+  /** Answered from the cache: nothing was spent. */
+  cached: z.boolean().optional(),
 });
 export type ModelResponse = z.infer<typeof ModelResponse>;

@@ -1,6 +1,7 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
 import { addSpending, nothingDelegated, stepsSpent } from './delegation.ts';
+import { calibrate } from './contextAssembly.ts';
 import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
 import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
@@ -85,6 +86,10 @@ export const sessionMachine = setup({
     routeTurn: assign(({ context }) => ({ routingDecision: routeCurrentTurn(context) })),
     recordModelResponse: assign(({ context }, response: ModelResponse) => ({
       lastResponse: response,
+      ...(response.context?.summary ? { summary: response.context.summary } : {}),
+      ...(response.context && !response.cached
+        ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.usage.inputTokens, response.context.exactCount) }
+        : {}),
       usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
       conversation: [
         ...context.conversation,
@@ -153,6 +158,8 @@ export const sessionMachine = setup({
     usage: noUsage,
     delegated: nothingDelegated,
     routingDecision: null,
+    summary: null,
+    contextCalibration: 1,
     lastResponse: null,
     accepted: [],
     rejected: [],
@@ -230,7 +237,8 @@ export const sessionMachine = setup({
         id: 'callModel',
         src: 'callModel',
         input: ({ context }) => ({
-          sessionId: context.sessionId, turn: context.turn, model: context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels, messages: context.conversation,
+          sessionId: context.sessionId, turn: context.turn, model: context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels,
+          messages: context.conversation, summary: context.summary, ledger: context.ledger, contextSettings: context.contextSettings, calibration: context.contextCalibration,
         }),
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
         onError: {

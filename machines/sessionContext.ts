@@ -1,4 +1,5 @@
 import type { Budgets } from './budgets.ts';
+import type { ContextSettings, ContextSummary } from './contextAssembly.ts';
 import type { DelegatedSpending } from './delegation.ts';
 import type { RoutingDecision, RoutingPolicy } from './modelRouting.ts';
 import type { ChatMessage, ModelResponse } from './conversation.ts';
@@ -26,6 +27,8 @@ export interface SessionInput {
   depth: number;
   /** How many levels of specialists this session may still delegate to (0: none). */
   delegationDepthLeft: number;
+  /** How the session spends its model's context window. */
+  contextSettings: ContextSettings;
   /** Whom the session works for, when the caller said: spend is reported per tenant and user. */
   tenant: string | null;
   user: string | null;
@@ -43,6 +46,10 @@ export interface SessionContext extends SessionInput {
   usage: Usage;
   /** What the session's specialists spent, already counted in `usage` (their steps and tool calls are counted here only). */
   delegated: DelegatedSpending;
+  /** The rolling summary that stands in for the older turns in the model's context; null until one is needed. */
+  summary: ContextSummary | null;
+  /** Multiplies token counts: corrected after every model call from the input tokens the model reported. */
+  contextCalibration: number;
   /** How the current turn's model was chosen; null without a routing policy. */
   routingDecision: RoutingDecision | null;
   lastResponse: ModelResponse | null;

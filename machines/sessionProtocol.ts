@@ -1,5 +1,7 @@
 import type { DoneActorEvent, ErrorActorEvent } from 'xstate';
+import type { ContextSettings, ContextSummary } from './contextAssembly.ts';
 import type { ChatMessage, ModelToolCall } from './conversation.ts';
+import type { LedgerEntry } from './ledger.ts';
 import type { RollbackStep } from './rollback.ts';
 import type { PlannedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 
@@ -45,7 +47,12 @@ export interface CallModelInput {
   model: string;
   /** Models to try, in order, when `model` keeps failing at the API level. */
   fallbackModels: string[];
+  /** The whole transcript; the model actor assembles the request from it, the summary and the ledger, within the context budget. */
   messages: ChatMessage[];
+  summary: ContextSummary | null;
+  ledger: LedgerEntry[];
+  contextSettings: ContextSettings;
+  calibration: number;
 }
 export interface TriageToolCallsInput {
   sessionId: string;

@@ -50,6 +50,8 @@ export const TroupeAttribute = {
   delegationDepth: 'troupe.delegation.depth',
   /** On a specialist session's span: the session that delegated to it. */
   parentSessionId: 'troupe.delegation.parent_session_id',
+  /** On a `chat` span that is not a turn's own call: what it was for (`summary`). */
+  contextPurpose: 'troupe.context.purpose',
   /** Whom a session works for, when its caller said; also an attribute of the cost and session metrics. */
   tenant: 'troupe.tenant',
 } as const;

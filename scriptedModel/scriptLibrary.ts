@@ -105,7 +105,7 @@ function choose(scripts: readonly Script[], messages: readonly ChatMessage[]): S
     const known = scripts.map((s) => JSON.stringify(s.match.userIncludes)).join(', ') || 'none (no scripts are loaded)';
     return { error: `no script matches the first user message ${JSON.stringify(quoted)}; scripts match when it includes one of: ${known}` };
   }
-  const stepIndex = messages.filter((m) => m.role === 'assistant').length;
+  const stepIndex = stepIndexOf(chosen, messages);
   if (stepIndex >= chosen.steps.length) {
     return {
       error: `script "${chosen.name}" has ${chosen.steps.length} step(s), but the conversation already has ${stepIndex} assistant message(s), so it asks for step index ${stepIndex} (0-based)`,
@@ -126,3 +126,21 @@ function issuesOf(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }
 function formatIssues(issues: readonly ScriptIssue[]): string {
   return issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n');
 }
+
+/**
+ * Which step answers: the number of assistant messages the conversation has, unless the agent left
+ * older turns out of its request (a summary, a window) so that the count no longer says where the
+ * script is. Then the newest tool result says it: its call belongs to step k, so step k+1 answers.
+ */
+function stepIndexOf(script: Script, messages: readonly ChatMessage[]): number {
+  const counted = messages.filter((m) => m.role === 'assistant').length;
+  // Only the results of the newest assistant message say where the script is (user notes may follow them).
+  const newest = [...messages].reverse().find((m) => m.role === 'tool' || m.role === 'assistant') as { role: string; tool_call_id?: string } | undefined;
+  const id = newest?.role === 'tool' ? newest.tool_call_id : undefined;
+  if (!id) return counted;
+  const idsOf = (index: number) => (script.steps[index]?.toolCalls ?? []).map((c, i) => c.id ?? `call_${index}_${i}`);
+  if (counted > 0 && idsOf(counted - 1).includes(id)) return counted;
+  const owner = script.steps.findIndex((_, index) => idsOf(index).includes(id));
+  return owner >= 0 ? owner + 1 : counted;
+}
+

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { BudgetNameSchema } from '../machines/budgets.ts';
 import { CircuitState } from '../machines/circuitBreaker.ts';
 import { DelegatedSpending, Delegation } from '../machines/delegation.ts';
+import { ContextBreakdown, ContextRemoval } from '../machines/contextAssembly.ts';
 import { RoutingDecision } from '../machines/modelRouting.ts';
 import { RollbackReport } from '../machines/rollback.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
@@ -282,6 +283,13 @@ const ownSessionEvents = [
     durationMs: z.number().nonnegative(),
   }),
   z.object({ ...eventBase, type: z.literal('model.routed'), ...RoutingDecision.shape }),
+  /** The request of a model call as assembled: where its tokens went, within which window. */
+  z.object({
+    ...eventBase, type: z.literal('context.assembled'), turn: z.number().int().positive(), model: z.string(),
+    contextWindow: z.number().int().positive(), tokenizer: z.string(), breakdown: ContextBreakdown,
+  }),
+  /** What compression removed to keep the request within budget. */
+  z.object({ ...eventBase, type: z.literal('context.compressed'), turn: z.number().int().positive(), removed: z.array(ContextRemoval) }),
 ] as const;
 
 /** An event of a session itself, as opposed to one relayed from a specialist it delegated to. */

@@ -9,6 +9,10 @@ import { createModelCaller } from '../../actors/modelCall.ts';
 import { SessionEventPublisher } from '../../actors/sessionEvents.ts';
 import { SessionTrace } from '../../actors/sessionTrace.ts';
 import { RetryPolicy } from '../../machines/retryPolicy.ts';
+import { ContextSettings } from '../../machines/contextAssembly.ts';
+
+/** The context fields of a model call's input: nothing summarised yet, default settings. */
+const contextOf = () => ({ summary: null, ledger: [], contextSettings: ContextSettings.parse({}), calibration: 1 });
 import type { SessionEvent } from '../../transport/messages.ts';
 
 /**
@@ -62,7 +66,7 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
       usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
       retry: RetryPolicy.parse({ maxAttempts: 2, initialDelayMs: 0 }),
     });
-    const actor = createActor(caller, { input: { sessionId: 's', turn: 1, model: 'stally', fallbackModels: [], messages: [{ role: 'user', content: 'hi' }] } });
+    const actor = createActor(caller, { input: { sessionId: 's', turn: 1, model: 'stally', fallbackModels: [], messages: [{ role: 'user', content: 'hi' }], ...contextOf() } });
     actor.start();
     const response = await toPromise(actor);
     expect(requests).toBe(2);

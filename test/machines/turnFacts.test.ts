@@ -21,6 +21,8 @@ function context(overrides: Partial<SessionContext> = {}, budgets: BudgetsInput 
     usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
     delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
     routingDecision: null,
+    summary: null,
+    contextCalibration: 1,
     lastResponse: null,
     accepted: [],
     rejected: [],
