@@ -54,7 +54,7 @@ const migrations: Record<number, (old: Record<string, unknown>) => Record<string
         ...snapshot,
         context: {
           routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
-          summary: null, contextCalibration: 1, contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
+          summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 }, contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
           delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
           ...context,
         },

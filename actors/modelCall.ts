@@ -11,6 +11,7 @@ import { addUsage, type Usage } from '../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
 import type { ModelTable } from '../models/modelTable.ts';
 import { ContextOverflowError, prepareRequest, type PreparedRequest } from './contextBuilder.ts';
+import { cacheKeyOf, type ResponseCache } from './responseCache.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
@@ -64,6 +65,8 @@ export interface ModelCallDependencies {
   attribution?: { agent: string; tenant: string | null };
   /** Context windows and tokenizers per model; the defaults when absent. */
   models?: ModelTable;
+  /** Identical requests (model, messages, tools) answered from here within the scope and time. */
+  cache?: { store: ResponseCache; ttlMs: number; scope: string };
   /** Record the messages sent and received on the `chat` span (`gen_ai.input.messages`, `gen_ai.output.messages`); off by default. */
   captureContent?: boolean;
 }
@@ -170,8 +173,9 @@ export function createModelCaller(deps: ModelCallDependencies) {
       }
       // Each model has its own window: the request is assembled for it (once, whatever the retries).
       let prepared: PreparedRequest;
+      const tools = deps.tools();
       try {
-        prepared = await prepareRequest(deps, input, model, deps.tools(), signal);
+        prepared = await prepareRequest(deps, input, model, tools, signal);
       } catch (error) {
         if (signal.aborted || !(error instanceof ContextOverflowError)) throw error;
         lastError = error;
@@ -179,6 +183,9 @@ export function createModelCaller(deps: ModelCallDependencies) {
         continue;
       }
       lost = addUsage(lost, prepared.summaryUsage);
+      const cacheKey = deps.cache ? cacheKeyOf([deps.cache.scope, model, prepared.messages, tools]) : undefined;
+      const reused = cacheKey ? deps.cache?.store.get<ModelResponse>(cacheKey) : undefined;
+      if (reused) return answerFromCache(deps, input, reused, prepared, lost);
       for (let attempt = 1; attempt <= deps.retry.maxAttempts; attempt++) {
         try {
           const called = await callOnce(deps, { ...input, model, messages: prepared.messages }, signal);
@@ -186,6 +193,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
             ...called,
             context: { countedInputTokens: prepared.countedInputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
           };
+          if (cacheKey && response.finishReason !== 'length') deps.cache?.store.set(cacheKey, called, deps.cache.ttlMs);
           if (lost.inputTokens + lost.outputTokens === 0) return response;
           return {
             ...response,
@@ -217,6 +225,24 @@ export function createModelCaller(deps: ModelCallDependencies) {
       { cause: lastError },
     );
   });
+}
+
+/**
+ * A response reused from the cache: nothing is sent and nothing spent (beyond a summary written
+ * for the request); the event and the turn's span say so, with what the original cost.
+ */
+function answerFromCache(deps: ModelCallDependencies, input: CallModelInput, reused: ModelResponse, prepared: PreparedRequest, spent: Usage): ModelResponse {
+  const usage = { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens };
+  deps.events.publish({
+    type: 'model.responded', turn: input.turn, model: reused.model, content: reused.content, toolCalls: reused.toolCalls, finishReason: reused.finishReason,
+    usage: { ...usage, costUsd: spent.costUsd }, totals: addUsage(deps.usageSoFar(), spent), durationMs: 0, cached: true, savedUsd: reused.costUsd,
+  });
+  deps.trace.addEvent('model.cache_hit', { 'gen_ai.request.model': input.model, 'troupe.cache.saved_usd': reused.costUsd });
+  deps.logger.info({ turn: input.turn, model: reused.model, savedUsd: reused.costUsd }, 'model request answered from the cache');
+  return {
+    ...reused, usage, costUsd: spent.costUsd, cached: true, savedUsd: reused.costUsd,
+    context: { countedInputTokens: prepared.countedInputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
+  };
 }
 
 /** One streamed chat completion on one model: its own `chat {model}` span, no retries. */

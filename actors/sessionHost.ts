@@ -30,6 +30,7 @@ import { createRollBack } from './rollBack.ts';
 import type { AlertMonitor } from './alertMonitor.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import type { ModelTable } from '../models/modelTable.ts';
+import { scopeKey, type ResponseCache } from './responseCache.ts';
 import { TroupeAttribute } from '../observability/spans.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
@@ -57,6 +58,8 @@ export interface SessionHostDependencies {
   captureContent?: boolean;
   /** Context windows and tokenizers per model. */
   models?: ModelTable;
+  /** Answers kept for reuse (per the agents' caching settings), shared by the process's sessions. */
+  responses?: ResponseCache;
   /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
   alerts?: AlertMonitor;
   /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
@@ -173,6 +176,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         attribution: { agent: agent.name, tenant: attribution.tenant },
         ...(deps.captureContent ? { captureContent: true } : {}),
         ...(deps.models ? { models: deps.models } : {}),
+        ...(deps.responses && agent.caching.modelRequests
+          ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
+          : {}),
       }),
       rollBack: createRollBack({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
@@ -182,6 +188,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       }),
       executeToolCall: createToolDispatcher({
         ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
+        ...(deps.responses && agent.caching.toolCalls
+          ? { cache: { store: deps.responses, ttlMs: agent.caching.toolCalls.ttlMs, scope: scopeKey(agent.caching.toolCalls.scope, { sessionId, agent: agent.name }) } }
+          : {}),
         delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
         ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
@@ -270,6 +279,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         toolCalls: result.toolCalls,
         usage: result.usage,
         ...(result.delegated.steps > 0 || result.delegated.usage.inputTokens > 0 ? { delegated: result.delegated } : {}),
+        ...(result.cache.modelHits + result.cache.toolHits > 0 ? { cache: result.cache } : {}),
         traceId: sessionTrace.traceId,
         durationMs: Date.now() - actor.getSnapshot().context.startedAt,
       }) as SessionFinished;
@@ -340,7 +350,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         const { context } = actor.getSnapshot();
         finish({
           outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
-          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, delegated: context.delegated, ledger: context.ledger, interventions: context.interventions,
+          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, delegated: context.delegated, cache: context.cache, ledger: context.ledger, interventions: context.interventions,
         }, true);
       },
     });

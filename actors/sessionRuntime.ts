@@ -13,6 +13,7 @@ import type { SessionHostDependencies } from './sessionHost.ts';
 import type { ApprovalPolicy } from './toolCallTriage.ts';
 import { ToolCatalog } from './toolCatalog.ts';
 import { AlertMonitor, type AlertThresholds } from './alertMonitor.ts';
+import { ResponseCache } from './responseCache.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import type { Alert } from '../transport/messages.ts';
 import type { ModelTable } from '../models/modelTable.ts';
@@ -99,6 +100,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
       ...(alerts ? { alerts } : {}),
       ...(options.captureContent ? { captureContent: true } : {}),
       ...(options.models ? { models: options.models } : {}),
+      responses: new ResponseCache(),
       nats: options.nats,
       catalog,
       breakers,

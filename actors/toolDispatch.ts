@@ -16,6 +16,7 @@ import { jsonBytes, shapeToolResult, type ResultShapingLimits } from '../tools/r
 import type { Delegation } from '../machines/delegation.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import type { AlertMonitor } from './alertMonitor.ts';
+import { cacheKeyOf, type ResponseCache } from './responseCache.ts';
 import type { CircuitBreakers } from './circuitBreakers.ts';
 import { relaySpecialistEvents } from './specialistEventRelay.ts';
 import type { ResultStore } from './resultStore.ts';
@@ -41,6 +42,8 @@ export interface ToolDispatchDependencies {
   alerts?: AlertMonitor;
   /** Record arguments and results on the `execute_tool` span; off by default. */
   captureContent?: boolean;
+  /** Calls of tools without side effects answered from here, by tool and arguments, within the scope and time. */
+  cache?: { store: ResponseCache; ttlMs: number; scope: string };
   /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
   delegationFor?: (callId: string) => Delegation;
 }
@@ -145,6 +148,17 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
   const sendToolRequest = createToolRequestSender(deps, spanOf);
   return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
     const { call, turn } = input;
+    // Only calls that change nothing, need nobody's approval and start no session of their own are reused.
+    const cacheable = deps.cache && !call.sideEffects && !call.requiresApproval && deps.catalog.get(call.name)?.specialist == null;
+    const cacheKey = cacheable && deps.cache ? cacheKeyOf([deps.cache.scope, call.name, call.arguments]) : undefined;
+    const reused = cacheKey ? deps.cache?.store.get<{ result: unknown }>(cacheKey) : undefined;
+    if (reused) {
+      deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
+      deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: reused.result, durationMs: 0, attempts: 1, cached: true });
+      deps.trace.addEvent('tool.cache_hit', { 'gen_ai.tool.name': call.name, 'gen_ai.tool.call.id': call.callId });
+      deps.logger.info({ callId: call.callId, tool: call.name }, 'tool call answered from the cache');
+      return { status: 'ok', callId: call.callId, result: reused.result, durationMs: 0, attempts: 1, cached: true };
+    }
     let nextDelayMs = 0;
     const machine = toolCallMachine.provide({
       actors: { sendToolRequest },
@@ -213,6 +227,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts });
       return outcome;
     }
+    if (cacheKey) deps.cache?.store.set(cacheKey, { result: outcome.result }, deps.cache.ttlMs);
     const shaped = await shapeLargeResult(deps, call.callId, call.name, outcome.result);
     deps.events.publish({
       type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: outcome.durationMs, attempts,

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { Budgets } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { ContextSettings } from '../machines/contextAssembly.ts';
+import { CachingSettings } from '../actors/responseCache.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -20,6 +21,8 @@ export const AgentDefinition = z.object({
   model: z.string().min(1).optional(),
   /** How the agent spends its model's context window: output headroom, turns kept in full, the summary model. */
   context: ContextSettings.default(ContextSettings.parse({})),
+  /** Answers reused instead of asked again: identical model requests, calls of tools without side effects. Off by default. */
+  caching: CachingSettings.default({}),
   /** Picks the model per turn by rules over what the session knows (turn kind, tool calls, failures, budget left). */
   routing: RoutingPolicy.optional(),
   /**

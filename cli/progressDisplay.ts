@@ -31,6 +31,7 @@ export function describeEvent(event: SessionEvent): string | undefined {
     case 'model.responded': {
       const said = event.content ? ` "${clip(event.content.replace(/\s+/g, ' '))}"` : '';
       const asked = event.toolCalls.length > 0 ? ` → ${event.toolCalls.map((c) => c.name).join(', ')}` : '';
+      if (event.cached) return `  model ${event.model} (from the cache, saved ${money(event.savedUsd ?? 0)})${said}${asked}`;
       return `  model ${event.model}${said}${asked} · ${tokens(event.usage.inputTokens)} in / ${tokens(event.usage.outputTokens)} out · ${money(event.usage.costUsd)} (total ${tokens(event.totals.inputTokens + event.totals.outputTokens)} tok, ${money(event.totals.costUsd)})`;
     }
     case 'tool.call.rejected':
@@ -40,7 +41,7 @@ export function describeEvent(event: SessionEvent): string | undefined {
     case 'tool.call.finished': {
       const via = event.servedBy && event.servedBy !== event.tool ? ` (served by ${event.servedBy})` : '';
       const tries = event.attempts && event.attempts > 1 ? ` after ${event.attempts} attempts` : '';
-      const summary = event.summarised ? ' [summarised: too large for the model]' : '';
+      const summary = `${event.summarised ? ' [summarised: too large for the model]' : ''}${event.cached ? ' [from the cache]' : ''}`;
       return event.status === 'ok'
         ? `  ✓ ${event.tool}${via} ${ms(event.durationMs)}${tries}${summary} · ${clip(JSON.stringify(event.result) ?? 'null')}`
         : `  ✗ ${event.tool} ${ms(event.durationMs)}${tries} · ${event.failure?.code}: ${clip(event.failure?.message ?? '')}`;
@@ -122,6 +123,9 @@ export function describeOutcome(event: Extract<SessionEvent, { type: 'session.fi
     `  steps ${event.steps} · tool calls ${event.toolCalls} · tokens ${tokens(event.usage.inputTokens)} in / ${tokens(event.usage.outputTokens)} out · cost ${money(event.usage.costUsd)} · ${(event.durationMs / 1000).toFixed(1)} s`,
     `  trace ${event.traceId}`,
   );
+  if (event.cache) {
+    lines.splice(lines.length - 1, 0, `  from the cache: ${event.cache.modelHits} model answer(s), ${event.cache.toolHits} tool result(s) · saved ${money(event.cache.savedUsd)}`);
+  }
   if (event.delegated) {
     const d = event.delegated;
     lines.splice(lines.length - 1, 0, `  of which specialists: steps ${d.steps} · tool calls ${d.toolCalls} · tokens ${tokens(d.usage.inputTokens)} in / ${tokens(d.usage.outputTokens)} out · cost ${money(d.usage.costUsd)}`);

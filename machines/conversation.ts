@@ -46,5 +46,7 @@ export const ModelResponse = z.object({
   }).optional(),
   /** Answered from the cache: nothing was spent. */
   cached: z.boolean().optional(),
+  /** What the cached answer cost when it was first asked for: what the cache saved. */
+  savedUsd: z.number().nonnegative().optional(),
 });
 export type ModelResponse = z.infer<typeof ModelResponse>;

@@ -9,7 +9,7 @@ import type { Intervention } from './ledger.ts';
 import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, sessionResultOf, type SessionContext, type SessionInput } from './sessionContext.ts';
 export { sessionResultOf } from './sessionContext.ts';
-import type { SessionResult } from './sessionOutcome.ts';
+import { noCacheUse, type SessionResult } from './sessionOutcome.ts';
 import {
   acceptManualTriage, approveCalls, deliverInstructions, denyCalls, handBack, keepInstruction, recordManualCall, recordRollback, takeOver, withIntervention,
 } from './humanControlSteps.ts';
@@ -87,6 +87,7 @@ export const sessionMachine = setup({
     recordModelResponse: assign(({ context }, response: ModelResponse) => ({
       lastResponse: response,
       ...(response.context?.summary ? { summary: response.context.summary } : {}),
+      ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
       ...(response.context && !response.cached
         ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.usage.inputTokens, response.context.exactCount) }
         : {}),
@@ -104,6 +105,7 @@ export const sessionMachine = setup({
     recordTriage: assign((_, triage: ToolCallTriage) => ({ accepted: triage.accepted, rejected: triage.rejected, approvalDeadline: triage.approvalDeadline ?? null })),
     recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
+      ...(outcome.status === 'ok' && outcome.cached ? { cache: { ...context.cache, toolHits: context.cache.toolHits + 1 } } : {}),
     })),
     // A specialist's spending counts against this session's budgets as soon as its answer arrives.
     recordDelegatedSpending: assign(({ context }, outcome: ToolCallOutcome) =>
@@ -160,6 +162,7 @@ export const sessionMachine = setup({
     routingDecision: null,
     summary: null,
     contextCalibration: 1,
+    cache: noCacheUse,
     lastResponse: null,
     accepted: [],
     rejected: [],

@@ -1,6 +1,7 @@
 import type { Budgets } from './budgets.ts';
 import type { ContextSettings, ContextSummary } from './contextAssembly.ts';
 import type { DelegatedSpending } from './delegation.ts';
+import type { CacheUse } from './sessionOutcome.ts';
 import type { RoutingDecision, RoutingPolicy } from './modelRouting.ts';
 import type { ChatMessage, ModelResponse } from './conversation.ts';
 import type { Intervention, LedgerEntry } from './ledger.ts';
@@ -50,6 +51,8 @@ export interface SessionContext extends SessionInput {
   summary: ContextSummary | null;
   /** Multiplies token counts: corrected after every model call from the input tokens the model reported. */
   contextCalibration: number;
+  /** Answers taken from the cache instead of asked for again, and what they would have cost. */
+  cache: CacheUse;
   /** How the current turn's model was chosen; null without a routing policy. */
   routingDecision: RoutingDecision | null;
   lastResponse: ModelResponse | null;
@@ -95,6 +98,7 @@ export function sessionResultOf(context: SessionContext): SessionResult {
     toolCalls: context.toolCalls + context.delegated.toolCalls,
     usage: context.usage,
     delegated: context.delegated,
+    cache: context.cache,
     ledger: context.ledger,
     interventions: context.interventions,
   };

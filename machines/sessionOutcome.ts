@@ -31,6 +31,16 @@ export const SessionOutcome = z.discriminatedUnion('status', [
 ]);
 export type SessionOutcome = z.infer<typeof SessionOutcome>;
 
+/** Answers a session took from the cache instead of asking again. */
+export const CacheUse = z.object({
+  modelHits: z.number().int().nonnegative(),
+  toolHits: z.number().int().nonnegative(),
+  /** What the model answers taken from the cache cost when first asked for. */
+  savedUsd: z.number().nonnegative(),
+});
+export type CacheUse = z.infer<typeof CacheUse>;
+export const noCacheUse: CacheUse = { modelHits: 0, toolHits: 0, savedUsd: 0 };
+
 /** The session actor's output when it reaches a final state. */
 export const SessionResult = z.object({
   outcome: SessionOutcome,
@@ -42,6 +52,7 @@ export const SessionResult = z.object({
   usage: Usage,
   /** The specialists' share of the above. */
   delegated: DelegatedSpending,
+  cache: CacheUse,
   ledger: z.array(LedgerEntry),
   interventions: z.array(Intervention),
 });

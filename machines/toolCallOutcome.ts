@@ -49,6 +49,8 @@ export const ToolCallOutcome = z.discriminatedUnion('status', [
     servedBy: z.string().optional(), compensation: z.unknown().optional(),
     /** What a specialist spent answering (delegations only), over every attempt. */
     spent: DelegatedSpending.optional(),
+    /** Answered from the cache: the tool did not run. */
+    cached: z.boolean().optional(),
   }),
   z.object({
     status: z.literal('error'), callId: z.string(), failure: ToolFailure, durationMs: z.number(), attempts: z.number().int().optional(),

@@ -6,7 +6,7 @@ import { ContextBreakdown, ContextRemoval } from '../machines/contextAssembly.ts
 import { RoutingDecision } from '../machines/modelRouting.ts';
 import { RollbackReport } from '../machines/rollback.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
-import { SessionStatusSchema } from '../machines/sessionOutcome.ts';
+import { CacheUse, SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
 import { ToolFailure } from '../tools/toolFailure.ts';
 import { subjectTokenPattern } from './subjects.ts';
@@ -175,6 +175,9 @@ const ownSessionEvents = [
     /** The session's totals after this call. */
     totals: Usage,
     durationMs: z.number().nonnegative(),
+    /** Answered from the cache: `usage` is zero, and `savedUsd` what it cost when first asked for. */
+    cached: z.boolean().optional(),
+    savedUsd: z.number().nonnegative().optional(),
   }),
   z.object({
     ...eventBase,
@@ -208,6 +211,8 @@ const ownSessionEvents = [
     servedBy: z.string().optional(),
     /** The result was too large: `result` is the summary the model got; the full one is in the result store. */
     summarised: z.boolean().optional(),
+    /** Answered from the cache: the tool did not run. */
+    cached: z.boolean().optional(),
   }),
   z.object({
     ...eventBase,
@@ -279,6 +284,8 @@ const ownSessionEvents = [
     usage: Usage,
     /** The specialists' share of steps, tool calls and usage (already included in the totals). */
     delegated: DelegatedSpending.optional(),
+    /** Answers taken from the cache, when any were. */
+    cache: CacheUse.optional(),
     traceId: z.string(),
     durationMs: z.number().nonnegative(),
   }),

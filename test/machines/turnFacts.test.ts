@@ -23,6 +23,7 @@ function context(overrides: Partial<SessionContext> = {}, budgets: BudgetsInput 
     routingDecision: null,
     summary: null,
     contextCalibration: 1,
+    cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
     lastResponse: null,
     accepted: [],
     rejected: [],
