@@ -18,6 +18,10 @@ import { loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { startScriptedModelServer } from '../scriptedModel/server.ts';
 import { startNatsServer } from '../test/setup/natsServerProcess.ts';
 import { defineTool } from '../tools/defineTool.ts';
+import { assembleContext, ContextSettings, type ContextSummary } from '../machines/contextAssembly.ts';
+import type { ChatMessage } from '../machines/conversation.ts';
+import type { LedgerEntry } from '../machines/ledger.ts';
+import { tokenCounterFor } from '../models/tokenCounter.ts';
 import type { SessionEvent } from '../transport/messages.ts';
 
 const quick = process.argv.includes('--quick');
@@ -133,6 +137,34 @@ async function heapPerSession(nc: NatsConnection, sessions: number): Promise<num
   return (during - before) / sessions;
 }
 
+/**
+ * What assembling one request costs as a session grows: a conversation of `turns` turns, each with
+ * a 2 KB tool result, assembled for a 32k window the way every turn does (counts of earlier
+ * messages are remembered, so only the new turn is tokenized).
+ */
+function assemblyCost(turns: number, repeats: number): number {
+  const conversation: ChatMessage[] = [{ role: 'system', content: 'You read records.' }, { role: 'user', content: 'Read every page.' }];
+  const ledger: LedgerEntry[] = [];
+  const count = tokenCounterFor('o200k_base');
+  const page = (t: number) => JSON.stringify(Array.from({ length: 40 }, (_, i) => ({ id: t * 100 + i, sku: `SKU-${t}-${i}` })));
+  const times: number[] = [];
+  let summary: ContextSummary | null = null;
+  for (let t = 1; t <= turns; t++) {
+    conversation.push({ role: 'assistant', content: null, toolCalls: [{ id: `c${t}`, name: 'bulk_fetch', arguments: `{"page":${t}}` }] });
+    conversation.push({ role: 'tool', toolCallId: `c${t}`, content: page(t) });
+    ledger.push({ turn: t, callId: `c${t}`, toolCallId: `c${t}`, tool: 'bulk_fetch', arguments: { page: t }, status: 'ok' });
+    if (t < turns - repeats) continue;
+    const started = performance.now();
+    const assembled = assembleContext({
+      conversation, summary, ledger, toolTokens: 200, contextWindow: 32_000, settings: ContextSettings.parse({}), count, calibration: 1, canSummarise: true,
+    });
+    // As a session would: the summary takes the place of the turns it was asked for.
+    if (assembled.summarise) summary = { text: 'Earlier pages were read; their records are in the ledger.', throughIndex: assembled.summarise.throughIndex, throughTurn: assembled.summarise.throughTurn };
+    times.push(performance.now() - started);
+  }
+  return percentile(times, 50);
+}
+
 async function main(): Promise<void> {
   const server = await startNatsServer();
   const scriptsDir = mkdtempSync(join(tmpdir(), 'troupe-bench-'));
@@ -186,6 +218,11 @@ async function main(): Promise<void> {
     const result = await runSessions(client, concurrency, sessions);
     const floor = await natsFloor(client, concurrency, Math.max(2000, concurrency * 20));
     console.log(`  ${String(concurrency).padStart(3)} concurrent sessions: ${fmt(result.toolCallsPerSecond, 0).padStart(6)} tool calls/s   floor ${fmt(floor.perSecond, 0).padStart(6)} req/s   (${fmt(result.toolCallsPerSecond / floor.perSecond, 3)}× floor)`);
+  }
+
+  console.log('\ncontext assembly per turn (o200k tokenizer, 2 KB tool result a turn, 32k window), by session length');
+  for (const turns of quick ? [10, 100, 1000] : [10, 100, 1000, 5000]) {
+    console.log(`  ${String(turns).padStart(5)} turns: median ${fmt(assemblyCost(turns, 20))} ms per assembly`);
   }
 
   const heapSessions = quick ? 100 : 500;

@@ -12,14 +12,30 @@ export type TokenCounter = (text: string) => number;
  */
 export const estimateTokens: TokenCounter = (text) => Math.ceil(text.length / 4);
 
+/**
+ * Remembers counts of texts seen before: a session's messages do not change, so each is tokenized
+ * once, not at every turn, and assembling a request costs little more as the history grows.
+ * (V8 keeps a string's hash with the string, so looking up the same message text is cheap.)
+ */
+function remembering(count: TokenCounter, capacity = 50_000): TokenCounter {
+  const seen = new Map<string, number>();
+  return (text) => {
+    const known = seen.get(text);
+    if (known !== undefined) return known;
+    const counted = count(text);
+    if (seen.size >= capacity) seen.clear();
+    seen.set(text, counted);
+    return counted;
+  };
+}
+
+const counters: Record<TokenizerName, TokenCounter> = {
+  o200k_base: remembering((text) => countO200k(text)),
+  cl100k_base: remembering((text) => countCl100k(text)),
+  estimate: estimateTokens,
+};
+
 /** The counter for a tokenizer: OpenAI's BPE encodings counted exactly, anything else estimated. */
 export function tokenCounterFor(tokenizer: TokenizerName): TokenCounter {
-  switch (tokenizer) {
-    case 'o200k_base':
-      return (text) => countO200k(text);
-    case 'cl100k_base':
-      return (text) => countCl100k(text);
-    case 'estimate':
-      return estimateTokens;
-  }
+  return counters[tokenizer];
 }
