@@ -80,6 +80,10 @@ export interface AssembledContext {
 /** The system prompt and the task: everything up to the first user message, always sent. */
 export const headLength = (conversation: ChatMessage[]): number => Math.max(1, conversation.findIndex((m) => m.role === 'user') + 1);
 
+/** The ledger of hidden turns may take at most this share of the request, and this many lines. */
+const ledgerShareOfLimit = 0.2;
+const maxLedgerLines = 200;
+
 /** Every message costs a few tokens of framing besides its text. */
 const perMessageOverhead = 4;
 
@@ -104,10 +108,10 @@ const perToolCallOverhead = 12;
  * never loses its result nor a result its call: each group starts at an assistant message.
  * Messages before the first assistant message (instructions given before turn 1) join the task.
  */
-export function turnGroups(conversation: ChatMessage[], from = headLength(conversation)): { preamble: ChatMessage[]; groups: TurnGroup[] } {
+export function turnGroups(conversation: ChatMessage[], from = headLength(conversation), turnsBefore = 0): { preamble: ChatMessage[]; groups: TurnGroup[] } {
   const preamble: ChatMessage[] = [];
   const groups: TurnGroup[] = [];
-  let turn = 0;
+  let turn = turnsBefore;
   for (let i = from; i < conversation.length; i++) {
     const message = conversation[i] as ChatMessage;
     if (message.role === 'assistant') {
@@ -140,10 +144,12 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
   const head = conversation.slice(0, headEnd);
   const system = head.filter((m) => m.role === 'system');
   const task = head.filter((m) => m.role !== 'system');
-  const { preamble, groups } = turnGroups(conversation, headEnd);
   const summary = input.summary;
-  const live = groups.filter((g) => !summary || g.start >= summary.throughIndex);
-  const covered = groups.filter((g) => summary && g.start < summary.throughIndex);
+  // Turns a summary covers are never looked at again: assembly costs what the unsummarised turns cost.
+  const preamble: ChatMessage[] = [];
+  for (let i = headEnd; i < conversation.length && conversation[i]?.role !== 'assistant'; i++) preamble.push(conversation[i] as ChatMessage);
+  const { groups } = summary ? turnGroups(conversation, Math.max(headEnd, summary.throughIndex), summary.throughTurn) : turnGroups(conversation, headEnd);
+  const live = groups;
 
   // The latest user message always reaches the model, even when its turn was summarised away.
   const lastUserIndex = conversation.findLastIndex((m) => m.role === 'user');
@@ -154,18 +160,37 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
 
   const removed: ContextRemoval[] = [];
   const summaryMessage: ChatMessage[] = summary ? [{ role: 'user', content: `Summary of turns 1 to ${summary.throughTurn}, which are no longer shown in full:\n${summary.text}` }] : [];
-  const ledgerFor = (hidden: TurnGroup[]): ChatMessage[] => {
-    const turns = new Set(hidden.map((g) => g.turn));
-    const lines = input.ledger.filter((e) => turns.has(e.turn)).map((e) => `- turn ${e.turn}: ${e.tool} ${e.status}${e.errorCode ? ` (${e.errorCode})` : ''}${e.undone ? ', undone' : ''}`);
-    return lines.length > 0 ? [{ role: 'user', content: `Completed actions of the turns not shown in full:\n${lines.join('\n')}` }] : [];
+  // The ledger of hidden turns, newest first, within its share of the budget: the oldest actions
+  // are in the summary, and a session of thousands of turns must not send thousands of lines.
+  const ledgerShare = Math.floor(limit * ledgerShareOfLimit);
+  const lineOf = (e: LedgerEntry) => `- turn ${e.turn}: ${e.tool} ${e.status}${e.errorCode ? ` (${e.errorCode})` : ''}${e.undone ? ', undone' : ''}`;
+  const ledgerFor = (hiddenUpTo: number): ChatMessage[] => {
+    const lines: string[] = [];
+    let tokens = 0;
+    // The ledger is in turn order: skip the shown turns from the end, then take lines until the share is used.
+    let last = input.ledger.length - 1;
+    while (last >= 0 && (input.ledger[last] as LedgerEntry).turn > hiddenUpTo) last -= 1;
+    let i = last;
+    for (; i >= 0 && lines.length < maxLedgerLines; i--) {
+      const line = lineOf(input.ledger[i] as LedgerEntry);
+      const lineTokens = input.count(line) + 1;
+      if (tokens + lineTokens > ledgerShare) break;
+      lines.push(line);
+      tokens += lineTokens;
+    }
+    const omitted = i + 1;
+    if (lines.length === 0) return [];
+    const earlier = omitted > 0 ? `\n(${omitted} earlier action${omitted === 1 ? '' : 's'} not listed${summary ? '; the summary covers them' : ''}.)` : '';
+    return [{ role: 'user', content: `Completed actions of the turns not shown in full:\n${lines.reverse().join('\n')}${earlier}` }];
   };
 
   let kept = live.map((g) => ({ ...g, messages: [...g.messages] }));
   const toolTokens = Math.ceil(input.toolTokens * input.calibration);
   const fixed = sum(system) + toolTokens + sum([...task, ...preamble]);
+  // Hidden turns are always the oldest ones (summarised, then windowed), so one number says which.
   const measure = () => {
-    const hidden = [...covered, ...groups.filter((g) => !kept.some((k) => k.start === g.start) && !covered.includes(g))];
-    const ledger = ledgerFor(hidden);
+    const hiddenUpTo = kept.length > 0 ? (kept[0] as TurnGroup).turn - 1 : (groups.at(-1)?.turn ?? summary?.throughTurn ?? 0);
+    const ledger = hiddenUpTo > 0 ? ledgerFor(hiddenUpTo) : [];
     const pin = pinned(kept);
     const history = kept.reduce((n, g) => n + sum(g.messages), 0);
     return { ledger, pin, history, total: fixed + sum(pin) + sum(ledger) + sum(summaryMessage) + history };
