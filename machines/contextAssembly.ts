@@ -173,7 +173,7 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
     let i = last;
     for (; i >= 0 && lines.length < maxLedgerLines; i--) {
       const line = lineOf(input.ledger[i] as LedgerEntry);
-      const lineTokens = input.count(line) + 1;
+      const lineTokens = Math.ceil((input.count(line) + 1) * input.calibration);
       if (tokens + lineTokens > ledgerShare) break;
       lines.push(line);
       tokens += lineTokens;
@@ -187,10 +187,12 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
   let kept = live.map((g) => ({ ...g, messages: [...g.messages] }));
   const toolTokens = Math.ceil(input.toolTokens * input.calibration);
   const fixed = sum(system) + toolTokens + sum([...task, ...preamble]);
+  // The ledger is the first thing given up when even the newest turn alone does not fit with it.
+  let ledgerAllowed = true;
   // Hidden turns are always the oldest ones (summarised, then windowed), so one number says which.
   const measure = () => {
     const hiddenUpTo = kept.length > 0 ? (kept[0] as TurnGroup).turn - 1 : (groups.at(-1)?.turn ?? summary?.throughTurn ?? 0);
-    const ledger = hiddenUpTo > 0 ? ledgerFor(hiddenUpTo) : [];
+    const ledger = hiddenUpTo > 0 && ledgerAllowed ? ledgerFor(hiddenUpTo) : [];
     const pin = pinned(kept);
     const history = kept.reduce((n, g) => n + sum(g.messages), 0);
     return { ledger, pin, history, total: fixed + sum(pin) + sum(ledger) + sum(summaryMessage) + history };
@@ -223,8 +225,10 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
     }
   }
 
-  // 2. Older turns summarised: the caller writes the summary and assembles again.
-  if (state.total > limit && input.canSummarise && kept.length > 1) {
+  // 2. Older turns summarised: the caller writes the summary and assembles again. Not when the parts
+  // always sent cannot fit on their own: no summary would help, and its call would be wasted.
+  const alwaysSent = fixed + sum(pinned([])) + sum(summaryMessage);
+  if (state.total > limit && input.canSummarise && kept.length > 1 && alwaysSent < limit) {
     let total = state.total;
     let cut = 0;
     // Keep at least the newest turn; summarise from the oldest until the rest would fit with room for the summary.
@@ -253,13 +257,27 @@ export function assembleContext(input: AssemblyInput): AssembledContext {
       tokens += sum(group.messages);
       state = measure();
     }
-    // The newest turn alone is still too big: its tool results become notes too.
+    if (dropped.length > 0) removed.push({ kind: 'turns_windowed', turns: dropped.map((g) => g.turn), tokens });
+    // The newest turn alone is still too big: the ledger goes, then its own tool results become notes.
     if (state.total > limit && kept.length === 1) {
-      const group = kept[0] as TurnGroup;
-      group.messages = group.messages.map((m) => (m.role === 'tool' ? { role: 'tool', toolCallId: m.toolCallId, content: droppedResult(cost(m)) } : m));
+      ledgerAllowed = false;
       state = measure();
     }
-    if (dropped.length > 0) removed.push({ kind: 'turns_windowed', turns: dropped.map((g) => g.turn), tokens });
+    if (state.total > limit && kept.length === 1) {
+      const group = kept[0] as TurnGroup;
+      let results = 0;
+      let saved = 0;
+      group.messages = group.messages.map((m) => {
+        if (m.role !== 'tool') return m;
+        const note: ChatMessage = { role: 'tool', toolCallId: m.toolCallId, content: droppedResult(cost(m)) };
+        if (cost(note) >= cost(m)) return m;
+        results += 1;
+        saved += cost(m) - cost(note);
+        return note;
+      });
+      if (results > 0) removed.push({ kind: 'tool_results_dropped', results, turns: [group.turn], tokens: saved });
+      state = measure();
+    }
   }
 
   // The latest user message, when its own turn is not shown, comes before the turns that are: where it was said.
