@@ -174,11 +174,19 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         const toTurn = Number(values.to);
         if (values.to === undefined || !Number.isInteger(toTurn) || toTurn < 0) throw new UsageError(`rollback needs --to <turn>, a whole number\n${usage}`);
         const store = await CheckpointStore.open(nc);
-        const stored = await store.read(id);
+        let stored = await store.read(id);
         if (!stored) {
           say(`no session ${id}`);
           return 1;
         }
+        // A rollback needs the session paused with a person. Checkpoints are written just after each
+        // step, so a session that was just paused may not be in one yet: wait briefly for it, so that
+        // the plan lists every call the session made, not those of an older checkpoint.
+        for (let i = 0; i < 50 && stored?.checkpoint.status === 'running'; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          stored = (await store.read(id)) ?? stored;
+        }
+        if (!stored) return 1;
         // What will and will not be undone is said before anything happens.
         const plan = rollbackPlan(contextOf(stored.checkpoint).ledger, toTurn);
         say(plan.length === 0 ? `nothing was executed after turn ${toTurn}` : [`rolling back to the end of turn ${toTurn}:`, ...plan.map(planLine)].join('\n'));
