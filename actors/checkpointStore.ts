@@ -41,27 +41,29 @@ export type Checkpoint = z.infer<typeof Checkpoint>;
  * shape.
  */
 const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
-  // 2 added delegation, routing, attribution and the context budget (settings, summary, calibration) to the session's context. A version-1 session is a
-  // top-level session without a routing policy that has delegated nothing, for nobody in particular;
-  // its depth limit is the default.
-  1: (old) => {
-    const snapshot = (old.snapshot ?? {}) as Record<string, unknown>;
-    const context = (snapshot.context ?? {}) as Record<string, unknown>;
-    return {
-      ...old,
-      schemaVersion: 2,
-      snapshot: {
-        ...snapshot,
-        context: {
-          routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
-          summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 }, contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
-          delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
-          ...context,
-        },
-      },
-    };
-  },
+  // 2 added delegation, routing, attribution, the context budget and caching to the session's context.
+  1: (old) => ({ ...old, schemaVersion: 2, snapshot: withVersion2Context((old.snapshot ?? {}) as Record<string, unknown>) }),
 };
+
+/**
+ * The context fields version 2 added, filled where absent: a version-1 session is a top-level
+ * session without a routing policy that has delegated nothing, for nobody in particular, with the
+ * default context settings. Also applied to version-2 checkpoints, so that one written before a
+ * field existed reads the same way instead of failing later inside the running session.
+ */
+function withVersion2Context(snapshot: Record<string, unknown>): Record<string, unknown> {
+  const context = (snapshot.context ?? {}) as Record<string, unknown>;
+  return {
+    ...snapshot,
+    context: {
+      routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
+      summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
+      contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
+      delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
+      ...context,
+    },
+  };
+}
 
 /** A stored checkpoint that this code cannot use; it is left untouched. */
 export class CheckpointUnreadableError extends Error {
@@ -97,6 +99,7 @@ export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
     value = migrate(value);
     version = value.schemaVersion as number;
   }
+  if (version === 2) value = { ...value, snapshot: withVersion2Context((value.snapshot ?? {}) as Record<string, unknown>) };
   const parsed = Checkpoint.safeParse(value);
   if (!parsed.success) {
     throw new CheckpointUnreadableError(sessionId, parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; '));

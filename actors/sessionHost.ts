@@ -264,6 +264,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   void ended.then(() => clearTimeout(approvalTimer));
   const finished = new Promise<SessionFinished>((resolve) => {
     const finish = (result: SessionResult, final: boolean) => {
+      try {
+        finishOnce(result, final);
+      } catch (error) {
+        // A fault here must not take the process (and every other session in it) down.
+        logger.error({ err: error }, 'could not report the end of the session');
+        if (final) resolveEnded();
+      }
+    };
+    const finishOnce = (result: SessionResult, final: boolean) => {
       if (lost) return;
       if (final) control.unsubscribe();
       sessionTrace.end(result);

@@ -18,9 +18,14 @@ const version1 = {
 };
 
 describe('readCheckpoint', () => {
-  it('reads the current version as it is', () => {
+  it('reads the current version as it is, filling context fields a checkpoint written before them lacks', () => {
     const current = { ...version1, schemaVersion: checkpointSchemaVersion };
-    expect(readCheckpoint('s-old', current)).toEqual(current);
+    const read = readCheckpoint('s-old', current);
+    expect({ ...read, snapshot: { ...read.snapshot, context: undefined } }).toEqual({ ...current, snapshot: { ...current.snapshot, context: undefined } });
+    expect(read.snapshot.context).toMatchObject({ ...version1.snapshot.context, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 }, summary: null });
+    // What a checkpoint has is never replaced by a default.
+    const withCache = { ...current, snapshot: { ...current.snapshot, context: { ...current.snapshot.context, cache: { modelHits: 2, toolHits: 1, savedUsd: 0.5 } } } };
+    expect(readCheckpoint('s-old', withCache).snapshot.context).toMatchObject({ cache: { modelHits: 2, toolHits: 1, savedUsd: 0.5 } });
   });
 
   it('migrates a version 1 checkpoint: a top-level session without routing that delegated nothing', () => {
