@@ -11,6 +11,7 @@ import {
 } from '../../machines/contextAssembly.ts';
 import type { ChatMessage, ModelToolCall } from '../../machines/conversation.ts';
 import type { LedgerEntry } from '../../machines/ledger.ts';
+import { seededRandom } from '../fixtures/seededRandom.ts';
 
 /** The estimate every test counts with: a token per four characters. */
 const count = (text: string): number => Math.ceil(text.length / 4);
@@ -470,21 +471,11 @@ describe('calibrate', () => {
 
 // Property-based: random valid conversations from a seeded generator; every assertion names its seed.
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 class Random {
   readonly next: () => number;
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.next = seededRandom(seed);
   }
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));

@@ -5,6 +5,7 @@ import {
 } from '../../machines/delegation.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
 import type { Usage } from '../../machines/usage.ts';
+import { seededRandom, int } from '../fixtures/seededRandom.ts';
 
 /** The fields `delegationLimits` reads; the rest of a session's context does not matter to it. */
 interface Spent {
@@ -141,19 +142,6 @@ describe('addSpending', () => {
 });
 
 describe('delegationLimits on random sessions', () => {
-  /** mulberry32: a small seeded generator, so every failure can be replayed from its seed. */
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
-  const int = (next: () => number, min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   // Cents to ten-thousandths of a dollar, like real model prices.
   const dollars = (next: () => number, max: number) => int(next, 0, max * 10_000) / 10_000;
 
@@ -162,7 +150,7 @@ describe('delegationLimits on random sessions', () => {
   it('never lets n delegations together get more than the session has left', () => {
     let sharedSomething = 0;
     for (const seed of seeds) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const maxSteps = int(next, 1, 40);
       const maxTotalTokens = int(next, 1, 500_000);
       const maxCostUsd = Math.max(0.0001, dollars(next, 5));

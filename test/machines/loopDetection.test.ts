@@ -8,6 +8,7 @@ import {
   type LoopThresholdsInput,
 } from '../../machines/loopDetection.ts';
 import type { LedgerEntry } from '../../machines/ledger.ts';
+import { seededRandom, pick, int } from '../fixtures/seededRandom.ts';
 
 const thresholds = (overrides: LoopThresholdsInput = {}): LoopThresholds => LoopThresholds.parse(overrides);
 
@@ -300,20 +301,6 @@ describe('describeLoop', () => {
 });
 
 describe('detectLoop on random ledgers', () => {
-  /** mulberry32: a small seeded generator, so every failure can be replayed from its seed. */
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
-  const pick = <T,>(next: () => number, items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
-  const int = (next: () => number, min: number, max: number) => min + Math.floor(next() * (max - min + 1));
 
   // Small pools so repeats, alternations and stalls are common; odd values check robustness.
   const toolPool = ['a', 'b', 'c', 'files_read', ''];
@@ -351,7 +338,7 @@ describe('detectLoop on random ledgers', () => {
 
   it('never throws, and every report is well formed and describable', () => {
     for (const seed of seeds) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const ledger = randomLedger(next);
       const limits = randomThresholds(next);
       const sinceTurn = next() < 0.3 ? int(next, 1, 10) : undefined;
@@ -368,7 +355,7 @@ describe('detectLoop on random ledgers', () => {
   it('names a repeated call only when it really appears at least the threshold number of times in the window', () => {
     let reported = 0;
     for (const seed of seeds) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const ledger = randomLedger(next);
       const limits = randomThresholds(next);
       const evidence = detectLoop(ledger, limits);
@@ -389,7 +376,7 @@ describe('detectLoop on random ledgers', () => {
   it('reports an alternation only where the window really ends in that many strict cycles', () => {
     let reported = 0;
     for (const seed of seeds) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const ledger = randomLedger(next);
       const limits = thresholds({ ...randomThresholds(next), repeatedCall: 100 });
       const evidence = detectLoop(ledger, limits);
@@ -406,8 +393,8 @@ describe('detectLoop on random ledgers', () => {
 
   it('gives the same answer for the same ledger', () => {
     for (const seed of seeds.slice(0, 50)) {
-      const a = random(seed);
-      const b = random(seed);
+      const a = seededRandom(seed);
+      const b = seededRandom(seed);
       expect(detectLoop(randomLedger(a), randomThresholds(a))).toEqual(detectLoop(randomLedger(b), randomThresholds(b)));
     }
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RoutingPolicy, RoutingRule, routeTurn, TurnKind, type TurnFacts } from '../../machines/modelRouting.ts';
+import { seededRandom, pick, int } from '../fixtures/seededRandom.ts';
 
 const facts = (overrides: Partial<TurnFacts> = {}): TurnFacts => ({
   turn: 3, kind: 'after_tools', toolCalls: 2, failures: 1, budgetLeft: 0.5, ...overrides,
@@ -207,20 +208,6 @@ describe('RoutingPolicy', () => {
 });
 
 describe('routeTurn on random policies and facts', () => {
-  /** mulberry32: a small seeded generator, so every failure can be replayed from its seed. */
-  function random(seed: number): () => number {
-    let state = seed >>> 0;
-    return () => {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
-  const pick = <T,>(next: () => number, items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
-  const int = (next: () => number, min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   // Small ranges and a coarse grid of shares, so facts often sit exactly on a bound.
   const shares = [0, 0.25, 0.5, 0.75, 1];
   const kinds = TurnKind.options;
@@ -276,7 +263,7 @@ describe('routeTurn on random policies and facts', () => {
     let fellBack = 0;
     let notFirstRule = 0;
     for (const seed of seeds) {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const parsed = RoutingPolicy.safeParse({ rules: Array.from({ length: int(next, 1, 4) }, () => randomRule(next)) });
       expect(parsed.success, `seed ${seed}`).toBe(true);
       const rules = parsed.data!;

@@ -9,39 +9,10 @@ import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import { routeCurrentTurn, turnFactsOf } from '../../machines/turnFacts.ts';
 import { acceptingTriage, answer, askTools, echoTools, scriptedModelActor, sessionInput } from '../fixtures/sessionFakes.ts';
 
-/** A session's context as it stands when `turn` starts, with nothing spent unless `overrides` say so. */
+/** A session's context as it stands when `turn` starts (the machine's own initial context), with nothing spent unless `overrides` say so. */
 function context(overrides: Partial<SessionContext> = {}, budgets: BudgetsInput = {}): SessionContext {
-  const input = sessionInput(budgets);
-  return {
-    ...input,
-    conversation: [],
-    ledger: [],
-    turn: 1,
-    toolCalls: 0,
-    usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 },
-    delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
-    routingDecision: null,
-    summary: null,
-    contextCalibration: 1,
-    cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
-    lastResponse: null,
-    accepted: [],
-    rejected: [],
-    outcomes: {},
-    outcome: null,
-    consecutiveRepairs: 0,
-    loopCheckFromTurn: 1,
-    refocused: false,
-    notices: [],
-    approvalDeadline: null,
-    interruptRequested: false,
-    pendingInstructions: [],
-    interventions: [],
-    rollbacks: [],
-    takenOverBy: null,
-    manualCalls: [],
-    ...overrides,
-  };
+  const initial = createActor(sessionMachine, { input: sessionInput(budgets) }).getSnapshot().context;
+  return { ...initial, turn: 1, ...overrides };
 }
 
 let nextCall = 0;
