@@ -6,8 +6,8 @@ import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from
 import { agentAllowsTool, type AgentDefinition } from '../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../machines/recovery.ts';
 import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../machines/session.ts';
-import { delegationLimits, type Delegation } from '../machines/delegation.ts';
-import { wallClockDeadline, type SessionContext } from '../machines/sessionContext.ts';
+import { delegationFor } from '../machines/delegation.ts';
+import { wallClockDeadline } from '../machines/sessionContext.ts';
 import type { SessionResult } from '../machines/sessionOutcome.ts';
 import type { ResultShapingLimits } from '../tools/resultShaping.ts';
 import type { SessionFinished, ToolCallCancellation } from '../transport/messages.ts';
@@ -115,23 +115,6 @@ export interface HostedSession {
 
 function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
   return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };
-}
-
-/**
- * What a call to a specialist carries: a session id for it, its depth, and its share of what this
- * session has left (the turn's delegations split it equally).
- */
-function delegationFor(context: SessionContext, callId: string, isDelegation: (tool: string) => boolean): Delegation {
-  const delegations = context.accepted.filter((call) => isDelegation(call.name)).length;
-  return {
-    ...(context.tenant ? { tenant: context.tenant } : {}),
-    ...(context.user ? { user: context.user } : {}),
-    sessionId: `delegation-${callId}`,
-    parentSessionId: context.sessionId,
-    depth: context.depth + 1,
-    depthLeft: Math.max(0, context.delegationDepthLeft - 1),
-    limits: delegationLimits(context, delegations),
-  };
 }
 
 /**

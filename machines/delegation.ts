@@ -84,3 +84,20 @@ export function capBudgets(own: Budgets, limits: DelegationLimits, now: number):
     capped,
   };
 }
+
+/**
+ * What a call to a specialist carries: a session id for it, its depth, and its share of what this
+ * session has left (the turn's delegations split it equally).
+ */
+export function delegationFor(context: SessionContext, callId: string, isDelegation: (tool: string) => boolean): Delegation {
+  const delegations = context.accepted.filter((call) => isDelegation(call.name)).length;
+  return {
+    ...(context.tenant ? { tenant: context.tenant } : {}),
+    ...(context.user ? { user: context.user } : {}),
+    sessionId: `delegation-${callId}`,
+    parentSessionId: context.sessionId,
+    depth: context.depth + 1,
+    depthLeft: Math.max(0, context.delegationDepthLeft - 1),
+    limits: delegationLimits(context, delegations),
+  };
+}
