@@ -79,7 +79,7 @@ export async function prepareRequest(
   if (assembled.summarise) {
     const plan = assembled.summarise;
     try {
-      const result = await writeSummary(deps, input, plan.messages, summary, signal);
+      const result = await writeSummary(deps, { ...input, model }, plan.messages, summary, signal);
       summaryUsage = result.usage;
       written = { text: result.text, throughIndex: plan.throughIndex, throughTurn: plan.throughTurn };
       summary = written;

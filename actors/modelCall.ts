@@ -12,6 +12,7 @@ import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
 import type { ModelTable } from '../models/modelTable.ts';
 import { ContextOverflowError, prepareRequest, type PreparedRequest } from './contextBuilder.ts';
 import { cacheKeyOf, type ResponseCache } from './responseCache.ts';
+import { ContextSettings } from '../machines/contextAssembly.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
 import { GenAiAttribute, recordSpanFailure, startChatSpan, TroupeAttribute } from '../observability/spans.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
@@ -158,7 +159,12 @@ const warnedUnpriced = new Set<string>();
  */
 export function createModelCaller(deps: ModelCallDependencies) {
   const random = deps.random ?? Math.random;
-  return fromPromise<ModelResponse, CallModelInput>(async ({ input, signal }) => {
+  return fromPromise<ModelResponse, CallModelInput>(async ({ input: given, signal }) => {
+    // A call restored from an older checkpoint has no context fields in its input: the defaults stand in.
+    const input: CallModelInput = {
+      ...given, summary: given.summary ?? null, ledger: given.ledger ?? [], calibration: given.calibration ?? 1,
+      contextSettings: given.contextSettings ?? ContextSettings.parse({}),
+    };
     const models = [input.model, ...input.fallbackModels];
     let last: FailureVerdict | undefined;
     let lastError: unknown;
@@ -191,9 +197,10 @@ export function createModelCaller(deps: ModelCallDependencies) {
           const called = await callOnce(deps, { ...input, model, messages: prepared.messages }, signal);
           const response: ModelResponse = {
             ...called,
-            context: { countedInputTokens: prepared.countedInputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
+            context: { countedInputTokens: prepared.countedInputTokens, reportedInputTokens: called.usage.inputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
           };
-          if (cacheKey && response.finishReason !== 'length') deps.cache?.store.set(cacheKey, called, deps.cache.ttlMs);
+          // Only whole answers are reused: not one cut off by the output limit, a filter or a dropped stream.
+          if (cacheKey && (response.finishReason === 'stop' || response.finishReason === 'tool_calls')) deps.cache?.store.set(cacheKey, called, deps.cache.ttlMs);
           if (lost.inputTokens + lost.outputTokens === 0) return response;
           return {
             ...response,

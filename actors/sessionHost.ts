@@ -29,6 +29,7 @@ import { createToolDispatcher } from './toolDispatch.ts';
 import { createRollBack } from './rollBack.ts';
 import type { AlertMonitor } from './alertMonitor.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
+import { noUsage } from '../machines/usage.ts';
 import type { ModelTable } from '../models/modelTable.ts';
 import { scopeKey, type ResponseCache } from './responseCache.ts';
 import { TroupeAttribute } from '../observability/spans.ts';
@@ -250,9 +251,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       try {
         finishOnce(result, final);
       } catch (error) {
-        // A fault here must not take the process (and every other session in it) down.
+        // A fault here must not take the process (and every other session in it) down, nor leave
+        // whoever waits on the session waiting, nor its lease renewed forever.
         logger.error({ err: error }, 'could not report the end of the session');
-        if (final) resolveEnded();
+        const { outcome } = result;
+        resolve({
+          type: 'session.finished', sessionId, seq: events.nextSeq, at: new Date().toISOString(), status: outcome.status, output: outcome.output,
+          stopReason: outcome.stopReason, steps: result.steps ?? 0, toolCalls: result.toolCalls ?? 0, usage: result.usage ?? noUsage, traceId: sessionTrace.traceId, durationMs: 0,
+        });
+        if (final) void (checkpoints?.end() ?? Promise.resolve()).catch(() => undefined).finally(resolveEnded);
       }
     };
     const finishOnce = (result: SessionResult, final: boolean) => {

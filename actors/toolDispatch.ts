@@ -104,7 +104,8 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
       } else {
         const reply = decoded.value;
-        const spent = reply.spent ? { spent: reply.spent } : {};
+        // Only a specialist spends on the session's behalf: spending any other pool reports is ignored.
+        const spent = delegation && reply.spent ? { spent: reply.spent } : {};
         attempt = reply.status === 'ok'
           ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}), ...spent }
           : { ...fail(reply.failure), ...spent };
@@ -154,10 +155,15 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
     const reused = cacheKey ? deps.cache?.store.get<{ result: unknown }>(cacheKey) : undefined;
     if (reused) {
       deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
-      deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: reused.result, durationMs: 0, attempts: 1, cached: true });
+      // Shaped like a fresh result: a large one is summarised for the model and kept under this call's id.
+      const shaped = await shapeLargeResult(deps, call.callId, call.name, reused.result);
+      deps.events.publish({
+        type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: 0, attempts: 1, cached: true,
+        ...(shaped.summarised ? { summarised: true } : {}),
+      });
       deps.trace.addEvent('tool.cache_hit', { 'gen_ai.tool.name': call.name, 'gen_ai.tool.call.id': call.callId });
       deps.logger.info({ callId: call.callId, tool: call.name }, 'tool call answered from the cache');
-      return { status: 'ok', callId: call.callId, result: reused.result, durationMs: 0, attempts: 1, cached: true };
+      return { status: 'ok', callId: call.callId, result: shaped.result, durationMs: 0, attempts: 1, cached: true };
     }
     let nextDelayMs = 0;
     const machine = toolCallMachine.provide({
@@ -227,7 +233,8 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts });
       return outcome;
     }
-    if (cacheKey) deps.cache?.store.set(cacheKey, { result: outcome.result }, deps.cache.ttlMs);
+    // Large results are not kept in the cache (they live in the result store): the cache stays small.
+    if (cacheKey && jsonBytes(outcome.result) <= deps.largeResults.maxBytes) deps.cache?.store.set(cacheKey, { result: outcome.result }, deps.cache.ttlMs);
     const shaped = await shapeLargeResult(deps, call.callId, call.name, outcome.result);
     deps.events.publish({
       type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: outcome.durationMs, attempts,

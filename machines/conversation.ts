@@ -40,6 +40,8 @@ export const ModelResponse = z.object({
   context: z.object({
     /** The request's size as counted before sending, without calibration: the reported input tokens correct the count. */
     countedInputTokens: z.number().int().nonnegative(),
+    /** The input tokens the model reported for this request alone (the session's usage may add a summary's). */
+    reportedInputTokens: z.number().int().nonnegative().optional(),
     /** Counted with the model's own tokenizer (not the estimate). */
     exactCount: z.boolean(),
     summary: ContextSummary.optional(),

@@ -28,18 +28,22 @@ export const DelegationLimits = z.object({
 export type DelegationLimits = z.infer<typeof DelegationLimits>;
 
 /** What a call to a specialist carries besides its task. */
+// Ids that become subject tokens and metric attributes arrive from the wire: checked as strictly as a start request's.
+const sessionIdOnTheWire = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'session ids use letters, digits, "-" and "_" only (at most 128)');
+const attributionOnTheWire = z.string().regex(/^[\w.@:-]{1,128}$/, 'letters, digits and . _ @ : - only (at most 128)');
+
 export const Delegation = z.object({
   /** The specialist's session id, chosen by the delegating session so it can follow its events from the start. */
-  sessionId: z.string(),
-  parentSessionId: z.string(),
+  sessionId: sessionIdOnTheWire,
+  parentSessionId: sessionIdOnTheWire,
   /** The specialist session's depth: 1 under a top-level session. */
   depth: z.number().int().positive(),
   /** How many levels further the specialist may delegate: 0 means it may not. */
   depthLeft: z.number().int().nonnegative(),
   limits: DelegationLimits,
   /** Whom the delegating session works for: the specialist's spend is attributed the same way. */
-  tenant: z.string().optional(),
-  user: z.string().optional(),
+  tenant: attributionOnTheWire.optional(),
+  user: attributionOnTheWire.optional(),
 });
 export type Delegation = z.infer<typeof Delegation>;
 
@@ -48,16 +52,20 @@ export const stepsSpent = (context: Pick<SessionContext, 'turn' | 'delegated'>):
 
 /**
  * What the session has left for one of its `delegations` specialists running this turn: each gets
- * an equal share, so together they can never spend more than the session still may.
+ * an equal share, so together they can never spend more than the session still may. Held back
+ * first is what the session needs to read their answers: one more step, and a model call as large
+ * as its last one.
  */
 export function delegationLimits(context: SessionContext, delegations: number): DelegationLimits {
   const share = Math.max(1, delegations);
   const { budgets, usage } = context;
+  const nextCall = context.lastResponse ? context.lastResponse.usage.inputTokens + context.lastResponse.usage.outputTokens : 0;
+  const nextCost = context.lastResponse?.costUsd ?? 0;
   return {
-    maxSteps: Math.max(0, Math.floor((budgets.maxSteps - stepsSpent(context)) / share)),
-    maxTotalTokens: Math.max(0, Math.floor((budgets.maxTotalTokens - usage.inputTokens - usage.outputTokens) / share)),
+    maxSteps: Math.max(0, Math.floor((budgets.maxSteps - stepsSpent(context) - 1) / share)),
+    maxTotalTokens: Math.max(0, Math.floor((budgets.maxTotalTokens - usage.inputTokens - usage.outputTokens - nextCall) / share)),
     // Rounded down to a micro-dollar: shares multiplied back must never exceed what is left.
-    maxCostUsd: Math.max(0, Math.floor(((budgets.maxCostUsd - usage.costUsd) / share) * 1e6) / 1e6),
+    maxCostUsd: Math.max(0, Math.floor(((budgets.maxCostUsd - usage.costUsd - nextCost) / share) * 1e6) / 1e6),
     deadline: wallClockDeadline(context),
   };
 }
@@ -79,7 +87,9 @@ export function capBudgets(own: Budgets, limits: DelegationLimits, now: number):
       maxSteps: cap(BudgetName.maxSteps, own.maxSteps, limits.maxSteps),
       maxTotalTokens: cap(BudgetName.maxTotalTokens, own.maxTotalTokens, limits.maxTotalTokens),
       maxCostUsd: cap(BudgetName.maxCostUsd, own.maxCostUsd, limits.maxCostUsd),
-      maxWallClockMs: cap(BudgetName.maxWallClockMs, own.maxWallClockMs, Math.max(0, limits.deadline - now)),
+      // A deadline already past means the delegating session was resumed by a person after it (its
+      // wall clock stops while it waits for them): it bounds nothing any more.
+      maxWallClockMs: limits.deadline > now ? cap(BudgetName.maxWallClockMs, own.maxWallClockMs, limits.deadline - now) : own.maxWallClockMs,
     },
     capped,
   };

@@ -89,7 +89,7 @@ export const sessionMachine = setup({
       ...(response.context?.summary ? { summary: response.context.summary } : {}),
       ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
       ...(response.context && !response.cached
-        ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.usage.inputTokens, response.context.exactCount) }
+        ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.context.reportedInputTokens ?? response.usage.inputTokens, response.context.exactCount) }
         : {}),
       usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
       conversation: [

@@ -29,9 +29,20 @@ function remembering(count: TokenCounter, capacity = 50_000): TokenCounter {
   };
 }
 
+// Text that looks like a special token (`<|endoftext|>`, say in a file being read) is counted as
+// plain text, as the endpoint treats it in a message; anything the tokenizer still refuses is estimated.
+const noSpecialTokens = { disallowedSpecial: new Set<string>() };
+const safely = (count: TokenCounter): TokenCounter => (text) => {
+  try {
+    return count(text);
+  } catch {
+    return estimateTokens(text);
+  }
+};
+
 const counters: Record<TokenizerName, TokenCounter> = {
-  o200k_base: remembering((text) => countO200k(text)),
-  cl100k_base: remembering((text) => countCl100k(text)),
+  o200k_base: remembering(safely((text) => countO200k(text, noSpecialTokens))),
+  cl100k_base: remembering(safely((text) => countCl100k(text, noSpecialTokens))),
   estimate: estimateTokens,
 };
 

@@ -48,7 +48,7 @@ export function startInspector(options: { port: number; logger: Logger; captureC
 // Fields that carry what people and models wrote; everything else (states, ids, counts, usage) is kept.
 const contentKeys: ReadonlySet<string> = new Set([
   'conversation', 'messages', 'task', 'instructions', 'content', 'refusal', 'arguments', 'rawArguments', 'result', 'answer',
-  'instruction', 'pendingInstructions', 'manualCalls', 'compensation', 'output',
+  'instruction', 'pendingInstructions', 'manualCalls', 'compensation', 'output', 'summary', 'text', 'partialAnswer', 'detail',
 ]);
 const hidden = '(hidden: set TROUPE_CAPTURE_CONTENT=1 to see it)';
 

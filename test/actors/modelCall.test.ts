@@ -14,6 +14,7 @@ import { ContextSettings } from '../../machines/contextAssembly.ts';
 /** The context fields of a model call's input: nothing summarised yet, default settings. */
 const contextOf = () => ({ summary: null, ledger: [], contextSettings: ContextSettings.parse({}), calibration: 1 });
 import type { SessionEvent } from '../../transport/messages.ts';
+import type { CallModelInput } from '../../machines/sessionProtocol.ts';
 
 /**
  * A stream that stalls mid-answer is the case an OpenAI-compatible endpoint can produce and the
@@ -52,11 +53,10 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  it('aborts the quiet stream, retries, and counts the tokens the failed attempt had streamed', async () => {
-    const published: SessionEvent[] = [];
+  function callerPublishingTo(published: SessionEvent[]) {
     const nc = { publish: (_subject: string, data: string) => void published.push(JSON.parse(data) as SessionEvent) } as unknown as NatsConnection;
     const logger = pino({ level: 'silent' });
-    const caller = createModelCaller({
+    return createModelCaller({
       endpoint: { client: new OpenAI({ baseURL: url, apiKey: 'x' }), providerName: 'test', prices: { stally: { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 } }, timeouts: { idleMs: 200 } },
       tools: () => [],
       trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId: 's', agentName: 'a', model: 'stally' }),
@@ -66,6 +66,11 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
       usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
       retry: RetryPolicy.parse({ maxAttempts: 2, initialDelayMs: 0 }),
     });
+  }
+
+  it('aborts the quiet stream, retries, and counts the tokens the failed attempt had streamed', async () => {
+    const published: SessionEvent[] = [];
+    const caller = callerPublishingTo(published);
     const actor = createActor(caller, { input: { sessionId: 's', turn: 1, model: 'stally', fallbackModels: [], messages: [{ role: 'user', content: 'hi' }], ...contextOf() } });
     actor.start();
     const response = await toPromise(actor);
@@ -77,5 +82,14 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
     expect(response.costUsd).toBeCloseTo(response.usage.inputTokens + response.usage.outputTokens, 6);
     const retry = published.find((e) => e.type === 'model.retrying');
     expect(retry).toMatchObject({ attempt: 2, error: 'stally sent nothing for 200 ms' });
+  });
+
+  it('runs a call restored from a checkpoint written before the context budget, with the default settings', async () => {
+    const published: SessionEvent[] = [];
+    // What a version-1 checkpoint's in-flight call carries: no summary, ledger, settings or calibration.
+    const restored = { sessionId: 's', turn: 1, model: 'stally', fallbackModels: [], messages: [{ role: 'user', content: 'hi' }] } as unknown as CallModelInput;
+    const response = await toPromise(createActor(callerPublishingTo(published), { input: restored }).start());
+    expect(response.content).toBe('The answer is 42.');
+    expect(published.find((e) => e.type === 'context.assembled')).toMatchObject({ breakdown: { outputHeadroom: 4_096 } });
   });
 });

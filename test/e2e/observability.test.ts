@@ -87,9 +87,12 @@ describe('observability across processes: traces, metrics, alerts and logs', () 
   });
 
   it('exports one trace across the orchestrator, the calc pool and the specialist, linked parent to child', async () => {
+    // Each process exports in its own batches: wait for all thirteen spans (the session, two turns, three
+    // model calls, the calc call on both sides of each of its two attempts, the delegation on both sides,
+    // and the specialist's session and turn) before looking at any of them.
     await eventually('every span of the session exported', () =>
-      traceSpans().some((s) => s.name === 'invoke_agent assistant') && traceSpans().some((s) => s.name === 'execute_tool calc_evaluate' && s.service.includes('worker-calc'))
-      && traceSpans().filter((s) => s.name === 'chat scripted').length === 3, 15_000);
+      traceSpans().some((s) => s.name === 'invoke_agent assistant') && traceSpans().filter((s) => s.name === 'execute_tool calc_evaluate' && s.service.includes('worker-calc')).length === 2
+      && traceSpans().filter((s) => s.name === 'chat scripted').length === 3 && traceSpans().length >= 13, 20_000);
     const byId = new Map(traceSpans().map((s) => [s.spanId, s]));
     const parentOf = (s: ReceivedSpan) => byId.get(s.parentSpanId);
     const session = one((s) => s.name === 'invoke_agent assistant', 'the session span');

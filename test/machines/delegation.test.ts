@@ -34,7 +34,8 @@ const halfway = context({ budgets, turn: 3, delegatedSteps: 2, usage: { inputTok
 
 describe('delegationLimits', () => {
   it('gives a single delegation everything the session has left, up to its deadline', () => {
-    expect(delegationLimits(halfway, 1)).toEqual({ maxSteps: 15, maxTotalTokens: 850, maxCostUsd: 0.75, deadline: 61_000 });
+    // One step is held back for the session to read the answer.
+    expect(delegationLimits(halfway, 1)).toEqual({ maxSteps: 14, maxTotalTokens: 850, maxCostUsd: 0.75, deadline: 61_000 });
   });
 
   it('splits what is left equally among the turn’s delegations, rounding steps and tokens down', () => {
@@ -49,13 +50,19 @@ describe('delegationLimits', () => {
   it('counts the steps its specialists took as spent', () => {
     const withoutSpecialists = context({ budgets, turn: 3 });
     const withSpecialists = context({ budgets, turn: 3, delegatedSteps: 6 });
-    expect(delegationLimits(withoutSpecialists, 1).maxSteps).toBe(17);
-    expect(delegationLimits(withSpecialists, 1).maxSteps).toBe(11);
+    expect(delegationLimits(withoutSpecialists, 1).maxSteps).toBe(16);
+    expect(delegationLimits(withSpecialists, 1).maxSteps).toBe(10);
     expect(stepsSpent(withSpecialists)).toBe(9);
   });
 
-  it('counts the current turn as spent', () => {
-    expect(delegationLimits(context({ budgets, turn: 1 }), 1).maxSteps).toBe(19);
+  it('counts the current turn as spent, and holds one step back for reading the answer', () => {
+    expect(delegationLimits(context({ budgets, turn: 1 }), 1).maxSteps).toBe(18);
+  });
+
+  it('holds back a model call as large as the last one, so the session can still read the answers', () => {
+    const lastResponse = { model: 'm', content: null, refusal: null, toolCalls: [], finishReason: 'tool_calls', usage: { inputTokens: 120, outputTokens: 30 }, costUsd: 0.05 };
+    const limits = delegationLimits({ ...halfway, lastResponse }, 2);
+    expect(limits).toMatchObject({ maxTotalTokens: Math.floor((850 - 150) / 2), maxCostUsd: (0.75 - 0.05) / 2 });
   });
 
   it('never gives a negative share when the session has overspent', () => {
@@ -106,11 +113,11 @@ describe('capBudgets', () => {
     expect(capped).toEqual([BudgetName.maxWallClockMs]);
   });
 
-  it('leaves no wall-clock time when the deadline has passed or is now', () => {
+  it('leaves the wall clock alone when the delegating session\'s deadline has passed (a person resumed it after)', () => {
     for (const deadline of [now - 10_000, now]) {
       const { budgets, capped } = capBudgets(own, { maxSteps: 20, maxTotalTokens: 10_000, maxCostUsd: 0.5, deadline }, now);
-      expect(budgets.maxWallClockMs).toBe(0);
-      expect(capped).toEqual([BudgetName.maxWallClockMs]);
+      expect(budgets.maxWallClockMs).toBe(own.maxWallClockMs);
+      expect(capped).toEqual([]);
     }
   });
 
@@ -161,7 +168,7 @@ describe('delegationLimits on random sessions', () => {
       const n = int(next, 1, 5);
       const limits = delegationLimits(context({ budgets: { maxSteps, maxTotalTokens, maxCostUsd }, turn, delegatedSteps, usage }), n);
 
-      const stepsLeft = Math.max(0, maxSteps - turn - delegatedSteps);
+      const stepsLeft = Math.max(0, maxSteps - turn - delegatedSteps - 1);
       const tokensLeft = Math.max(0, maxTotalTokens - usage.inputTokens - usage.outputTokens);
       const costLeft = Math.max(0, maxCostUsd - usage.costUsd);
 
