@@ -52,6 +52,11 @@ export class AlertMonitor {
     if (this.#thresholds.poolErrorRate) this.#errorRate('pool_error_rate', call.pool, failed, this.#thresholds.poolErrorRate);
   }
 
+  /** A session ended: its spend alert is forgotten (its windows of tools, pools and tenants stay). */
+  forgetSession(sessionId: string): void {
+    this.#raised.delete(`session_spend:${sessionId}`);
+  }
+
   /** Spend as it happens: `usd` more for the session (now at `totalUsd`) and its tenant. */
   recordSpend(spend: { sessionId: string; tenant: string | null; usd: number; totalUsd: number }): void {
     const session = this.#thresholds.sessionSpendUsd;

@@ -286,7 +286,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       troupeMetrics().sessions.add(1, { 'gen_ai.agent.name': agent.name, [TroupeAttribute.sessionStatus]: outcome.status, [TroupeAttribute.tenant]: attribution.tenant ?? 'none' });
       if (outcome.status === 'cancelled') cancelOpenToolCalls(outcome.stopReason);
       resolve(event);
-      if (final) void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
+      if (final) {
+        deps.alerts?.forgetSession(sessionId);
+        void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
+      }
     };
     actor.subscribe({
       next: (snapshot) => {

@@ -8,7 +8,8 @@ import { toolCallMachine, type SendToolRequestInput } from '../machines/toolCall
 import type { ToolCallAttempt, ToolCallOutcome } from '../machines/toolCallOutcome.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../tools/toolFailure.ts';
-import { ToolReply, type ToolRequest } from '../transport/messages.ts';
+import { ToolReply, type ToolCallCancellation, type ToolRequest } from '../transport/messages.ts';
+import { subjects } from '../transport/subjects.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { traceHeaders } from '../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
@@ -92,8 +93,15 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     const relay = delegation && tool.specialist !== null
       ? relaySpecialistEvents(deps.nats, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
       : undefined;
-    // A stopped call (its session cancelled or escalated) relays nothing more into the stream.
-    if (relay) signal.addEventListener('abort', () => relay.stop(), { once: true });
+    // A stopped call (its session cancelled or escalated) relays nothing more into the stream, and its
+    // specialist is told to stop: nobody will read its answer, so it must not go on spending.
+    if (relay) {
+      signal.addEventListener('abort', () => {
+        relay.stop();
+        const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: [input.call.callId], reason: 'the delegating session stopped waiting for this answer' };
+        deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+      }, { once: true });
+    }
     let attempt: ToolCallAttempt;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
