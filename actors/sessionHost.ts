@@ -240,6 +240,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let costSeen = actor.getSnapshot().context.usage.costUsd;
+  let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;
   let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
   let parked = false;
   let wasInterrupted = false;
@@ -295,10 +296,14 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       next: (snapshot) => {
         const spent = snapshot.context.usage.costUsd;
         if (spent !== costSeen) {
-          // What this step spent (a model call, or a specialist's answer) belongs to the current turn.
-          sessionTrace.addTurnCost(snapshot.context.turn, spent - costSeen);
+          // A model call's cost belongs to the current turn. A specialist's is added to its turn by the
+          // dispatcher, while that turn's span is still open: one step may already have begun the next.
+          const delegatedSpent = snapshot.context.delegated.usage.costUsd;
+          const modelSpent = spent - costSeen - (delegatedSpent - delegatedSeen);
+          if (modelSpent !== 0) sessionTrace.addTurnCost(snapshot.context.turn, modelSpent);
           deps.alerts?.recordSpend({ sessionId, tenant: attribution.tenant, usd: spent - costSeen, totalUsd: spent });
           costSeen = spent;
+          delegatedSeen = delegatedSpent;
         }
         for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
           publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);

@@ -237,6 +237,8 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       signal.removeEventListener('abort', stop);
     }
     const attempts = outcome.attempts ?? 1;
+    // A specialist's spend belongs to this turn: added now, while the turn's span is still open.
+    if (outcome.spent && outcome.spent.usage.costUsd > 0) deps.trace.addTurnCost(turn, outcome.spent.usage.costUsd);
     if (outcome.status === 'error') {
       deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts });
       return outcome;
