@@ -11,6 +11,7 @@ import { addUsage, type Usage } from '../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../models/priceTable.ts';
 import type { ModelTable } from '../models/modelTable.ts';
 import { ContextOverflowError, prepareRequest, type PreparedRequest } from './contextBuilder.ts';
+import { answerFromCache } from './cachedModelAnswer.ts';
 import { cacheKeyOf, type ResponseCache } from './responseCache.ts';
 import { ContextSettings } from '../machines/contextAssembly.ts';
 import { troupeMetrics } from '../observability/metrics.ts';
@@ -232,24 +233,6 @@ export function createModelCaller(deps: ModelCallDependencies) {
       { cause: lastError },
     );
   });
-}
-
-/**
- * A response reused from the cache: nothing is sent and nothing spent (beyond a summary written
- * for the request); the event and the turn's span say so, with what the original cost.
- */
-function answerFromCache(deps: ModelCallDependencies, input: CallModelInput, reused: ModelResponse, prepared: PreparedRequest, spent: Usage): ModelResponse {
-  const usage = { inputTokens: spent.inputTokens, outputTokens: spent.outputTokens };
-  deps.events.publish({
-    type: 'model.responded', turn: input.turn, model: reused.model, content: reused.content, toolCalls: reused.toolCalls, finishReason: reused.finishReason,
-    usage: { ...usage, costUsd: spent.costUsd }, totals: addUsage(deps.usageSoFar(), spent), durationMs: 0, cached: true, savedUsd: reused.costUsd,
-  });
-  deps.trace.addEvent('model.cache_hit', { 'gen_ai.request.model': input.model, 'troupe.cache.saved_usd': reused.costUsd });
-  deps.logger.info({ turn: input.turn, model: reused.model, savedUsd: reused.costUsd }, 'model request answered from the cache');
-  return {
-    ...reused, usage, costUsd: spent.costUsd, cached: true, savedUsd: reused.costUsd,
-    context: { countedInputTokens: prepared.countedInputTokens, exactCount: prepared.exactCount, ...(prepared.summary ? { summary: prepared.summary } : {}) },
-  };
 }
 
 /** One streamed chat completion on one model: its own `chat {model}` span, no retries. */
