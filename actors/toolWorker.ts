@@ -286,6 +286,8 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       data = encoder.encode(encodeWireMessage({
         type: 'tool.reply', status: 'error', callId: body.callId,
         failure: toolFailure(ToolFailureCode.INVALID_INPUT, `The result is ${data.length} bytes, more than one message can carry (${limit}). Ask for less: a narrower query, a LIMIT, a smaller range.`),
+        // What a specialist spent producing it was spent all the same.
+        ...(body.spent ? { spent: body.spent } : {}),
       } satisfies ToolReply));
     }
     try {

@@ -426,7 +426,11 @@ describe('a result larger than a NATS message', () => {
     description: 'Returns two megabytes.',
     input: z.object({}),
     output: z.object({ blob: z.string() }),
-    handler: () => ({ blob: 'x'.repeat(2 * 1024 * 1024) }),
+    handler: (_input, { reportSpending }) => {
+      // As a specialist would: what producing the result cost travels back even when the result cannot.
+      reportSpending({ usage: { inputTokens: 900, outputTokens: 100, costUsd: 0.01 }, steps: 2, toolCalls: 1 });
+      return { blob: 'x'.repeat(2 * 1024 * 1024) };
+    },
   });
   beforeAll(async () => {
     server = await startNatsServer();
@@ -443,5 +447,6 @@ describe('a result larger than a NATS message', () => {
   it('gets a structured error at once, saying to ask for less', async () => {
     const { reply } = await call(nc, 'dump', 'dump_all', toolRequest('dump_all', {}));
     expect(failureOf(reply)).toMatchObject({ code: 'INVALID_INPUT', retryable: false, message: expect.stringContaining('Ask for less') });
+    expect(reply).toMatchObject({ spent: { usage: { inputTokens: 900, outputTokens: 100, costUsd: 0.01 }, steps: 2, toolCalls: 1 } });
   });
 });
