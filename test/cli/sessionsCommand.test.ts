@@ -1,12 +1,11 @@
 import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
 import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
 import { sessionsCommand } from '../../cli/sessionsCommand.ts';
 import { UsageError } from '../../cli/usageError.ts';
 import { startSession } from '../../client/sessionClient.ts';
-import { defineTool } from '../../tools/defineTool.ts';
+import { vaultTool } from '../fixtures/testTools.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 
 async function run(nc: NatsConnection, args: string[]): Promise<{ code: number; text: string }> {
@@ -21,14 +20,7 @@ describe('troupe sessions', () => {
   let stack: InProcessStack;
   let nc: NatsConnection;
   let worker: ToolWorker;
-  const vaultOpen = defineTool({
-    name: 'vault_open',
-    description: 'Opens a vault door.',
-    input: z.object({ door: z.string() }),
-    output: z.object({ opened: z.string() }),
-    requiresApproval: true,
-    handler: ({ door }) => ({ opened: door }),
-  });
+  const vaultOpen = vaultTool();
 
   beforeAll(async () => {
     stack = await startInProcessStack();

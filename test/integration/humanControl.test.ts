@@ -12,6 +12,7 @@ import {
 } from '../../client/sessionClient.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import { defineTool } from '../../tools/defineTool.ts';
+import { vaultTool } from '../fixtures/testTools.ts';
 import { ToolReply, type SessionEvent } from '../../transport/messages.ts';
 import { subjects } from '../../transport/subjects.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
@@ -38,17 +39,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   let slowAborted = false;
   let slowStarted = false;
 
-  const vaultOpen = defineTool({
-    name: 'vault_open',
-    description: 'Opens a vault door.',
-    input: z.object({ door: z.string() }),
-    output: z.object({ opened: z.string() }),
-    requiresApproval: true,
-    handler: ({ door }) => {
-      vaultOpenings += 1;
-      return { opened: door };
-    },
-  });
+  const vaultOpen = vaultTool(() => (vaultOpenings += 1));
   const slowWait = defineTool({
     name: 'slow_wait',
     description: 'Waits.',

@@ -10,6 +10,7 @@ import { sessionsCommand } from '../../cli/sessionsCommand.ts';
 import { cancelSession, interruptSession, redirectSession, startSession } from '../../client/sessionClient.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import { defineTool } from '../../tools/defineTool.ts';
+import { slowWait } from '../fixtures/testTools.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 
@@ -33,23 +34,6 @@ describe('rollback', () => {
     output: z.object({ posted: z.string() }),
     sideEffects: true,
     handler: ({ line }) => ({ posted: line }),
-  });
-  const slowWait = defineTool({
-    name: 'slow_wait',
-    description: 'Waits until cancelled.',
-    input: z.object({ ms: z.number().int().positive() }),
-    output: z.object({ waited: z.number() }),
-    timeoutMs: 60_000,
-    handler: async ({ ms }, { signal }) => {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      return { waited: ms };
-    },
   });
   const original = Buffer.from([0x00, 0xff, 0x10, 0x0a, 0x68, 0x69]);
 
