@@ -6,12 +6,12 @@ export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.t
 export { defineAgent, AgentDefinitionError, delegateToolName } from './agents/defineAgent.ts';
 export { assistantAgent } from './agents/assistant.ts';
 export { analystAgent } from './agents/analyst.ts';
-export { startSpecialistPool, DelegatedTask, SpecialistAnswer } from './actors/specialistPool.ts';
+export { startSpecialistPool, DelegatedTask, SpecialistAnswer } from './actors/worker/specialistPool.ts';
 export { RoutingPolicy, RoutingRule, TurnKind, routeTurn } from './machines/modelRouting.ts';
-export { startWorker, WorkerConfigurationError } from './actors/toolWorker.ts';
-export { startOrchestrator } from './actors/orchestrator.ts';
-export { ToolCatalog } from './actors/toolCatalog.ts';
-export { toolsRequiringApproval } from './actors/toolCallTriage.ts';
+export { startWorker, WorkerConfigurationError } from './actors/worker/toolWorker.ts';
+export { startOrchestrator } from './actors/orchestrator/orchestrator.ts';
+export { ToolCatalog } from './actors/toolCalls/toolCatalog.ts';
+export { toolsRequiringApproval } from './actors/toolCalls/toolCallTriage.ts';
 export {
   startSession, attachSession, answerSession, cancelSession, approveSession, denySession, interruptSession, redirectSession, continueSession,
   rollbackSession, takeOverSession, callToolInSession, handBackSession,
@@ -26,7 +26,7 @@ export { defaultPriceTable, priceOf } from './models/priceTable.ts';
 export { startTelemetry } from './observability/telemetry.ts';
 export { startInspector } from './observability/inspector.ts';
 export { troupeMetrics, MetricName } from './observability/metrics.ts';
-export { AlertMonitor, AlertThresholds } from './actors/alertMonitor.ts';
+export { AlertMonitor, AlertThresholds } from './observability/alertMonitor.ts';
 export { createLogger } from './observability/logger.ts';
 export { startScriptedModelServer } from './scriptedModel/server.ts';
 export { loadScripts } from './scriptedModel/scriptLibrary.ts';
@@ -35,11 +35,11 @@ export { exampleDomains } from './domains/exampleDomains.ts';
 export type { ToolContext, ToolDefinition, ToolSpec } from './tools/defineTool.ts';
 export type { ToolFailure, ValidationIssue } from './tools/toolFailure.ts';
 export type { AgentDefinition, AgentSpec } from './agents/defineAgent.ts';
-export type { ToolWorker, WorkerOptions } from './actors/toolWorker.ts';
-export type { Orchestrator, OrchestratorOptions } from './actors/orchestrator.ts';
-export type { ModelEndpoint } from './actors/modelCall.ts';
-export type { SpecialistPool, SpecialistPoolOptions } from './actors/specialistPool.ts';
-export type { SessionRuntimeOptions } from './actors/sessionRuntime.ts';
+export type { ToolWorker, WorkerOptions } from './actors/worker/toolWorker.ts';
+export type { Orchestrator, OrchestratorOptions } from './actors/orchestrator/orchestrator.ts';
+export type { ModelEndpoint } from './actors/model/modelCall.ts';
+export type { SpecialistPool, SpecialistPoolOptions } from './actors/worker/specialistPool.ts';
+export type { SessionRuntimeOptions } from './actors/session/sessionRuntime.ts';
 export type { RoutingDecision, TurnFacts } from './machines/modelRouting.ts';
 export type { Delegation, DelegatedSpending, DelegationLimits } from './machines/delegation.ts';
 export type { SessionRun, StartSessionOptions } from './client/sessionClient.ts';

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { Budgets } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { ContextSettings } from '../machines/contextAssembly.ts';
-import { CachingSettings } from '../actors/responseCache.ts';
+import { CachingSettings } from '../actors/model/responseCache.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';

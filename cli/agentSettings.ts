@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { AgentDefinition } from '../agents/defineAgent.ts';
-import type { ModelEndpoint } from '../actors/modelCall.ts';
+import type { ModelEndpoint } from '../actors/model/modelCall.ts';
 import { defaultPriceTable } from '../models/priceTable.ts';
 import type { Environment } from './environment.ts';
 

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { BudgetOverrides } from '../machines/budgets.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
-import { AlertThresholds } from '../actors/alertMonitor.ts';
+import { AlertThresholds } from '../observability/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { ModelTable } from '../models/modelTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { ToolCatalog } from '../actors/toolCatalog.ts';
+import { ToolCatalog } from '../actors/toolCalls/toolCatalog.ts';
 import { delegateToolName } from '../agents/defineAgent.ts';
 import { exampleDomains } from '../domains/exampleDomains.ts';
 import { subjects } from '../transport/subjects.ts';

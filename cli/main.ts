@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
-import { FaultSpecificationError } from '../actors/workerFaults.ts';
-import { WorkerConfigurationError } from '../actors/toolWorker.ts';
+import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
+import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { NatsUnreachableError } from '../transport/natsConnection.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
 import { ConfigurationError } from './environment.ts';

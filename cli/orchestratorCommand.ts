@@ -1,5 +1,5 @@
-import { startOrchestrator } from '../actors/orchestrator.ts';
-import { toolsRequiringApproval } from '../actors/toolCallTriage.ts';
+import { startOrchestrator } from '../actors/orchestrator/orchestrator.ts';
+import { toolsRequiringApproval } from '../actors/toolCalls/toolCallTriage.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
 import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';

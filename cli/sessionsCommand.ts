@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { CheckpointStore, type Checkpoint } from '../actors/checkpointStore.ts';
+import { CheckpointStore, type Checkpoint } from '../actors/durability/checkpointStore.ts';
 import {
   answerSession, approveSession, callToolInSession, cancelSession, continueSession, denySession, handBackSession, interruptSession,
   redirectSession, rollbackSession, takeOverSession,

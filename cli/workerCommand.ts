@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { startSpecialistPool } from '../actors/specialistPool.ts';
-import { startWorker } from '../actors/toolWorker.ts';
-import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/workerFaults.ts';
+import { startSpecialistPool } from '../actors/worker/specialistPool.ts';
+import { startWorker } from '../actors/worker/toolWorker.ts';
+import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/worker/workerFaults.ts';
 import { exampleAgents } from '../agents/exampleAgents.ts';
 import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
 import { connectToNats } from '../transport/natsConnection.ts';

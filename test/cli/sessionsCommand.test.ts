@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { sessionsCommand } from '../../cli/sessionsCommand.ts';
 import { UsageError } from '../../cli/usageError.ts';
 import { startSession } from '../../client/sessionClient.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCatalog } from '../../actors/toolCatalog.ts';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { SessionEvent } from '../../transport/messages.ts';
 import { subjects } from '../../transport/subjects.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCatalog } from '../../actors/toolCatalog.ts';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { costOfCall, defaultPriceTable, priceOf } from '../../models/priceTable.ts';
 import { Alert, type SessionEvent, type SessionFinished } from '../../transport/messages.ts';

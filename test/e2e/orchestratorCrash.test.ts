@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CheckpointStore, checkpointSchemaVersion } from '../../actors/checkpointStore.ts';
-import { SessionLeases } from '../../actors/sessionLeases.ts';
+import { CheckpointStore, checkpointSchemaVersion } from '../../actors/durability/checkpointStore.ts';
+import { SessionLeases } from '../../actors/durability/sessionLeases.ts';
 import { approveSession, attachSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';

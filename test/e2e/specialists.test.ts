@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ToolCatalog } from '../../actors/toolCatalog.ts';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { attachSession, startSession } from '../../client/sessionClient.ts';
 import { demoTask } from '../../cli/demoCommand.ts';
 import { StatsResponse } from '../../transport/serviceProtocol.ts';

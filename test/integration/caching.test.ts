@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { defineAgent } from '../../agents/defineAgent.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';

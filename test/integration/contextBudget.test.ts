@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { defineAgent } from '../../agents/defineAgent.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { defineTool } from '../../tools/defineTool.ts';

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { CheckpointStore } from '../../actors/checkpointStore.ts';
-import type { Orchestrator } from '../../actors/orchestrator.ts';
+import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
+import type { Orchestrator } from '../../actors/orchestrator/orchestrator.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import {
   approveSession, cancelSession, denySession, interruptSession, redirectSession, startSession, type SessionRun,
 } from '../../client/sessionClient.ts';

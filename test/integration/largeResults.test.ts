@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import type { SessionEvent } from '../../transport/messages.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { defineAgent } from '../../agents/defineAgent.ts';
 import { answerSession, startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { sessionsCommand } from '../../cli/sessionsCommand.ts';
 import { cancelSession, interruptSession, redirectSession, startSession } from '../../client/sessionClient.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Orchestrator } from '../../actors/orchestrator.ts';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import type { Orchestrator } from '../../actors/orchestrator/orchestrator.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { attachSession, NoOrchestratorError, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { startWorker, type ToolWorker } from '../../actors/toolWorker.ts';
+import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import { InfoResponse, PingResponse, StatsResponse, type EndpointInfo } from '../../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';

@@ -1,0 +1,168 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import * as z from 'zod';
+import { formatIssuePath } from '../../tools/validation.ts';
+import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
+
+export const checkpointBucket = 'troupe_sessions';
+
+/**
+ * The version of the checkpoint format this code writes. Bump it whenever the session statechart's
+ * states or context change shape, and add a migration from the previous version below (or leave
+ * none, and older checkpoints are refused with a clear error rather than misread).
+ */
+export const checkpointSchemaVersion = 2;
+
+/** Everything needed to resume a session in another process. */
+export const Checkpoint = z.object({
+  schemaVersion: z.literal(checkpointSchemaVersion),
+  sessionId: z.string(),
+  agent: z.string(),
+  task: z.string(),
+  /** `parked` sessions wait for a person (answer, approval, redirect); `running` and `parked` ones are resumed after a crash, `ended` ones never. */
+  status: z.enum(['running', 'parked', 'ended']),
+  /** The session actor's persisted XState snapshot, children (in-flight calls) included. */
+  snapshot: z.record(z.string(), z.unknown()),
+  /** The next event sequence number, so a resumed session's events continue the same numbering. */
+  nextEventSeq: z.number().int().nonnegative(),
+  /** The W3C trace context of the session span: a resumed session stays in the same trace. */
+  traceContext: z.record(z.string(), z.string()),
+  /** Epoch milliseconds: the wall-clock deadline, re-armed on resume. */
+  wallClockDeadline: z.number(),
+  /** For people and tools: the tool calls in flight at this checkpoint (they are re-sent with these ids on resume). */
+  inFlightToolCalls: z.array(z.object({ callId: z.string(), tool: z.string() })),
+  owner: z.string(),
+  updatedAt: z.string(),
+});
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
+/**
+ * Migrations from older formats, keyed by the version they read: each returns the next version's
+ * shape.
+ */
+const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
+  // 2 added delegation, routing, attribution, the context budget and caching to the session's context.
+  1: (old) => ({ ...old, schemaVersion: 2, snapshot: withVersion2Context((old.snapshot ?? {}) as Record<string, unknown>) }),
+};
+
+/**
+ * The context fields version 2 added, filled where absent: a version-1 session is a top-level
+ * session without a routing policy that has delegated nothing, for nobody in particular, with the
+ * default context settings. Also applied to version-2 checkpoints, so that one written before a
+ * field existed reads the same way instead of failing later inside the running session.
+ */
+function withVersion2Context(snapshot: Record<string, unknown>): Record<string, unknown> {
+  const context = (snapshot.context ?? {}) as Record<string, unknown>;
+  return {
+    ...snapshot,
+    context: {
+      routing: null, depth: 0, delegationDepthLeft: 2, routingDecision: null, tenant: null, user: null,
+      summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
+      contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
+      delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
+      ...context,
+    },
+  };
+}
+
+/** A stored checkpoint that this code cannot use; it is left untouched. */
+export class CheckpointUnreadableError extends Error {
+  readonly sessionId: string;
+  constructor(sessionId: string, message: string) {
+    super(`The checkpoint of session ${sessionId} cannot be used: ${message}`);
+    this.name = new.target.name;
+    this.sessionId = sessionId;
+  }
+}
+
+/** Someone else wrote the checkpoint since we read it: we no longer own the session. */
+export class CheckpointConflictError extends Error {
+  constructor(sessionId: string, cause: unknown) {
+    super(`Session ${sessionId} was checkpointed by another owner; this process no longer hosts it.`, { cause });
+    this.name = new.target.name;
+  }
+}
+
+/** Parses a stored checkpoint: current versions load, older ones migrate, anything else is refused. */
+export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
+  if (typeof raw !== 'object' || raw === null || typeof (raw as { schemaVersion?: unknown }).schemaVersion !== 'number') {
+    throw new CheckpointUnreadableError(sessionId, 'it has no schemaVersion, so it was not written by Troupe.');
+  }
+  let value = raw as Record<string, unknown>;
+  let version = value.schemaVersion as number;
+  if (version > checkpointSchemaVersion) {
+    throw new CheckpointUnreadableError(sessionId, `it was written in schema version ${version} by a newer Troupe; this one reads versions up to ${checkpointSchemaVersion}. Upgrade this orchestrator.`);
+  }
+  while (version < checkpointSchemaVersion) {
+    const migrate = migrations[version];
+    if (!migrate) throw new CheckpointUnreadableError(sessionId, `schema version ${version} is too old to migrate to ${checkpointSchemaVersion}.`);
+    value = migrate(value);
+    version = value.schemaVersion as number;
+  }
+  if (version === 2) value = { ...value, snapshot: withVersion2Context((value.snapshot ?? {}) as Record<string, unknown>) };
+  const parsed = Checkpoint.safeParse(value);
+  if (!parsed.success) {
+    throw new CheckpointUnreadableError(sessionId, parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; '));
+  }
+  return parsed.data;
+}
+
+/** Session checkpoints in JetStream KV, written with compare-and-set so two owners can never both write. */
+export class CheckpointStore {
+  readonly #kv: KV;
+
+  private constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  static async open(nc: NatsConnection): Promise<CheckpointStore> {
+    return new CheckpointStore(await new Kvm(nc).create(checkpointBucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 }));
+  }
+
+  /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */
+  async read(sessionId: string): Promise<{ checkpoint: Checkpoint; revision: number } | undefined> {
+    const entry = await this.#kv.get(sessionId);
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    let raw: unknown;
+    try {
+      raw = entry.json();
+    } catch {
+      throw new CheckpointUnreadableError(sessionId, 'it is not JSON.');
+    }
+    return { checkpoint: readCheckpoint(sessionId, raw), revision: entry.revision };
+  }
+
+  /** Writes the first checkpoint of a new session; fails if the session id exists. */
+  async create(checkpoint: Checkpoint): Promise<number> {
+    return await this.#kv.create(checkpoint.sessionId, JSON.stringify(checkpoint));
+  }
+
+  /** Writes a checkpoint over `revision`; throws CheckpointConflictError when someone else wrote since. */
+  async update(checkpoint: Checkpoint, revision: number): Promise<number> {
+    try {
+      return await this.#kv.update(checkpoint.sessionId, JSON.stringify(checkpoint), revision);
+    } catch (error) {
+      if (isWrongLastSequence(error)) throw new CheckpointConflictError(checkpoint.sessionId, error);
+      throw error;
+    }
+  }
+
+  /** Every stored checkpoint, newest first; unreadable ones are reported with their error instead. */
+  async list(): Promise<Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }>> {
+    const found: Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }> = [];
+    for await (const sessionId of await this.#kv.keys()) {
+      try {
+        const stored = await this.read(sessionId);
+        if (stored) found.push({ sessionId, checkpoint: stored.checkpoint });
+      } catch (error) {
+        found.push({ sessionId, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return found.sort((a, b) => (b.checkpoint?.updatedAt ?? '').localeCompare(a.checkpoint?.updatedAt ?? ''));
+  }
+
+  /** Writes raw data under a session id: for tests and tools that need to plant a checkpoint. */
+  async putRaw(sessionId: string, data: string): Promise<number> {
+    return await this.#kv.put(sessionId, data);
+  }
+}

@@ -1,0 +1,238 @@
+import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import * as z from 'zod';
+import { silentLogger } from '../../observability/logger.ts';
+import { ToolReply } from '../../transport/messages.ts';
+
+/** The JetStream KV bucket holding one record per side-effecting tool call, keyed by call id. */
+export const idempotencyBucket = 'troupe_tool_outcomes';
+
+/** How long records live when `open` is given no `ttlMs`: long enough for any retry of a call. */
+export const defaultOutcomeTtlMs = 24 * 60 * 60 * 1000;
+
+const pollIntervalMs = 50;
+// A claim lost to a concurrent writer is re-read and decided again; this many rounds means
+// something keeps rewriting the key, which no well-behaved worker does.
+const maxClaimRounds = 8;
+
+/** The stored value: a call someone is running, or a call's final reply. */
+export const OutcomeRecord = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('running'), instanceId: z.string(), deadline: z.number() }),
+  z.object({ state: z.literal('done'), reply: ToolReply }),
+]);
+export type OutcomeRecord = z.infer<typeof OutcomeRecord>;
+
+/** Who claims a call, and until when the claim holds (the call's deadline, epoch ms). */
+export interface OutcomeClaim {
+  instanceId: string;
+  deadline: number;
+}
+
+/** This caller owns the call: run the handler, then `commit` its reply or `release` the claim. */
+export interface ExecuteDecision {
+  kind: 'execute';
+  /** Records the final reply; later attempts replay it. Never throws for a lost claim (it logs). */
+  commit(reply: ToolReply): Promise<void>;
+  /** Gives the claim up without an outcome, so the next attempt executes. Never throws (it logs). */
+  release(): Promise<void>;
+  /**
+   * Keeps the claim past its deadline: the handler is still running (it outlived the deadline), so
+   * a retry must wait for its outcome rather than run it again. Never throws (it logs).
+   */
+  extend(untilEpochMs: number): Promise<void>;
+}
+
+/** The call already finished: send this reply, do not execute. */
+export interface ReplayDecision {
+  kind: 'replay';
+  reply: ToolReply;
+}
+
+/** Another attempt holds a live claim; wait with `waitForOutcome(callId, until)`. */
+export interface BusyDecision {
+  kind: 'busy';
+  heldBy: string;
+  until: number;
+}
+
+export type OutcomeDecision = ExecuteDecision | ReplayDecision | BusyDecision;
+
+/** The store could not reach a decision (the KV kept changing under it). */
+export class IdempotencyStoreError extends Error {
+  readonly callId: string;
+
+  constructor(callId: string, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    this.callId = callId;
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * KV keys allow only `[-/_=.a-zA-Z0-9]` and no empty tokens; call ids are arbitrary strings, so
+ * they are stored base64url-encoded (an alphabet inside the allowed set, and reversible).
+ */
+export function outcomeKey(callId: string): string {
+  if (callId === '') throw new IdempotencyStoreError(callId, 'A call id must not be empty.');
+  return Buffer.from(callId, 'utf8').toString('base64url');
+}
+
+/** The call id a key was made from: the inverse of {@link outcomeKey}. */
+export function callIdOfKey(key: string): string {
+  return Buffer.from(key, 'base64url').toString('utf8');
+}
+
+function encodeRecord(record: OutcomeRecord): Uint8Array {
+  return encoder.encode(JSON.stringify(record));
+}
+
+type StoredState =
+  | { kind: 'absent' }
+  | { kind: 'record'; record: OutcomeRecord; revision: number }
+  // A deleted/purged marker or a value that is not a valid record: claimable with CAS.
+  | { kind: 'claimable'; revision: number };
+
+/**
+ * Records the outcome of side-effecting tool calls in JetStream KV under the call id, so a call
+ * retried after a lost reply, or re-sent after a worker restart, returns the recorded reply and
+ * never executes twice. Every write is a compare-and-set on the key's revision, so two workers
+ * racing for one call cannot both execute it. Records expire with the bucket's TTL.
+ */
+export class IdempotencyStore {
+  readonly #kv: KV;
+  readonly #logger: Logger;
+
+  private constructor(kv: KV, logger: Logger) {
+    this.#kv = kv;
+    this.#logger = logger;
+  }
+
+  /**
+   * Opens the bucket, creating it (history 1, `ttlMs` as the stream's max age) if missing. An
+   * existing bucket is used as it is: its TTL is not changed.
+   */
+  static async open(nc: NatsConnection, options: { ttlMs?: number; logger?: Logger } = {}): Promise<IdempotencyStore> {
+    const kv = await new Kvm(nc).create(idempotencyBucket, { history: 1, ttl: options.ttlMs ?? defaultOutcomeTtlMs });
+    const logger = (options.logger ?? silentLogger()).child({ component: 'idempotency-store' });
+    return new IdempotencyStore(kv, logger);
+  }
+
+  /**
+   * Decides what to do with an arriving call: `execute` when this caller now owns it (a fresh
+   * call, an expired claim, or a corrupt record taken over), `replay` when it already finished,
+   * `busy` when another attempt's claim is still within its deadline. Throws only when NATS
+   * fails or the key keeps changing under it ({@link IdempotencyStoreError}).
+   */
+  async begin(callId: string, claim: OutcomeClaim): Promise<OutcomeDecision> {
+    const key = outcomeKey(callId);
+    const running = encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline });
+    let lastRace: unknown;
+    for (let round = 0; round < maxClaimRounds; round++) {
+      const stored = await this.#read(key, callId);
+      let revision: number;
+      if (stored.kind === 'record') {
+        const { record } = stored;
+        if (record.state === 'done') return { kind: 'replay', reply: record.reply };
+        if (record.deadline > Date.now()) return { kind: 'busy', heldBy: record.instanceId, until: record.deadline };
+        this.#logger.info({ callId, heldBy: record.instanceId, deadline: record.deadline }, 'taking over an expired claim');
+        revision = stored.revision;
+      } else if (stored.kind === 'claimable') {
+        revision = stored.revision;
+      } else {
+        revision = 0;
+      }
+      try {
+        const claimed = revision === 0 ? await this.#kv.create(key, running) : await this.#kv.update(key, running, revision);
+        return this.#execute(key, callId, claimed, claim.instanceId);
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw error;
+        lastRace = error; // someone wrote the key between our read and our write: look again
+      }
+    }
+    throw new IdempotencyStoreError(callId, `Could not claim call "${callId}": its record kept changing.`, { cause: lastRace });
+  }
+
+  /**
+   * Polls (about every 50 ms) until the call has a recorded reply or `untilEpochMs` passes;
+   * resolves `undefined` at the deadline. Read errors are logged and polling continues.
+   */
+  async waitForOutcome(callId: string, untilEpochMs: number): Promise<ToolReply | undefined> {
+    const key = outcomeKey(callId);
+    for (;;) {
+      try {
+        const stored = await this.#read(key, callId);
+        if (stored.kind === 'record' && stored.record.state === 'done') return stored.record.reply;
+      } catch (error) {
+        this.#logger.warn({ callId, err: error }, 'reading a call outcome failed; still waiting');
+      }
+      const remaining = untilEpochMs - Date.now();
+      if (remaining <= 0) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollIntervalMs, remaining)));
+    }
+  }
+
+  async #read(key: string, callId: string): Promise<StoredState> {
+    const entry: KvEntry | null = await this.#kv.get(key);
+    if (entry === null) return { kind: 'absent' };
+    if (entry.operation !== 'PUT') return { kind: 'claimable', revision: entry.revision };
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(entry.value));
+    } catch (error) {
+      this.#logger.warn({ callId, revision: entry.revision, err: error }, 'stored call outcome is not JSON; treating it as claimable');
+      return { kind: 'claimable', revision: entry.revision };
+    }
+    const parsed = OutcomeRecord.safeParse(json);
+    if (!parsed.success) {
+      this.#logger.warn({ callId, revision: entry.revision, issues: parsed.error.issues }, 'stored call outcome is malformed; treating it as claimable');
+      return { kind: 'claimable', revision: entry.revision };
+    }
+    return { kind: 'record', record: parsed.data, revision: entry.revision };
+  }
+
+  #execute(key: string, callId: string, revision: number, instanceId: string): ExecuteDecision {
+    let settled = false;
+    const once = (action: string): boolean => {
+      if (settled) {
+        this.#logger.warn({ callId, action }, 'claim already committed or released; ignored');
+        return false;
+      }
+      settled = true;
+      return true;
+    };
+    return {
+      kind: 'execute',
+      commit: async (reply) => {
+        if (!once('commit')) return;
+        try {
+          await this.#kv.update(key, encodeRecord({ state: 'done', reply }), revision);
+        } catch (error) {
+          // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
+          // still goes to the caller; only later replays of this call miss it.
+          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not record the call outcome');
+        }
+      },
+      extend: async (untilEpochMs) => {
+        if (settled) return;
+        try {
+          revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs }), revision);
+        } catch (error) {
+          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
+        }
+      },
+      release: async () => {
+        if (!once('release')) return;
+        try {
+          await this.#kv.delete(key, { previousSeq: revision });
+        } catch (error) {
+          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not release the call claim');
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import type { Actor } from 'xstate';
+import type { SessionMachine } from '../../machines/session.ts';
+import { wallClockDeadline } from '../../machines/sessionContext.ts';
+import { checkpointSchemaVersion, CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpointStore.ts';
+import type { Lease, SessionLeases } from './sessionLeases.ts';
+
+export interface SessionCheckpointsOptions {
+  store: CheckpointStore;
+  leases: SessionLeases;
+  lease: Lease;
+  owner: string;
+  identity: { sessionId: string; agent: string; task: string; traceContext: Record<string, string> };
+  /** The revision of the checkpoint this host resumed from; absent for a new session. */
+  revision?: number;
+  nextEventSeq: () => number;
+  logger: Logger;
+  /** Called once when another owner took the session over: stop hosting it, publish nothing. */
+  onLost: () => void;
+}
+
+/**
+ * Keeps one session durable while this process hosts it: a checkpoint after every transition
+ * (writes coalesce, so a burst of transitions costs one write of the latest state), compare-and-set
+ * against its own last revision, and a lease renewed on a heartbeat. Losing either means another
+ * orchestrator owns the session now: `onLost` is called and nothing more is written.
+ */
+export class SessionCheckpoints {
+  readonly #o: SessionCheckpointsOptions;
+  #actor: Actor<SessionMachine> | undefined;
+  #revision: number | undefined;
+  #dirty = false;
+  #writing: Promise<void> | undefined;
+  #lost = false;
+  #heartbeat: NodeJS.Timeout;
+
+  constructor(options: SessionCheckpointsOptions) {
+    this.#o = options;
+    this.#revision = options.revision;
+    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(250, Math.floor(options.leases.ttlMs / 3)));
+    this.#heartbeat.unref();
+  }
+
+  /** Starts checkpointing `actor`: one write now (the first, for a new session), then after each transition. */
+  watch(actor: Actor<SessionMachine>): void {
+    this.#actor = actor;
+    actor.subscribe({ next: () => this.schedule(), error: () => undefined });
+    this.schedule();
+  }
+
+  schedule(): void {
+    if (this.#lost) return;
+    this.#dirty = true;
+    this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
+  }
+
+  /** Resolves once the latest state is written (or writing failed and was logged). */
+  async flush(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  /** The session reached a final state: a last checkpoint, then the lease is gone for good. */
+  async end(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    await this.flush();
+    if (!this.#lost) await this.#o.leases.end(this.#o.identity.sessionId);
+  }
+
+  /** This process stops hosting the session without ending it: flush, then let any orchestrator take it. */
+  async handOver(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    await this.flush();
+    if (!this.#lost) await this.#o.lease.release();
+  }
+
+  async #writeLoop(): Promise<void> {
+    while (this.#dirty && !this.#lost && this.#actor) {
+      this.#dirty = false;
+      const checkpoint = this.#checkpointOf(this.#actor);
+      try {
+        this.#revision = this.#revision === undefined ? await this.#o.store.create(checkpoint) : await this.#o.store.update(checkpoint, this.#revision);
+      } catch (error) {
+        if (error instanceof CheckpointConflictError) {
+          this.#lose(error.message);
+          return;
+        }
+        // Kept running: the next transition tries again with the latest state.
+        this.#o.logger.error({ err: error }, 'could not write the session checkpoint');
+      }
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#lost) return;
+    try {
+      if (!(await this.#o.lease.renew())) this.#lose('its lease was taken by another orchestrator');
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'could not renew the session lease; will retry');
+    }
+  }
+
+  #lose(reason: string): void {
+    if (this.#lost) return;
+    this.#lost = true;
+    clearInterval(this.#heartbeat);
+    this.#o.logger.error({ reason }, 'lost ownership of the session; stopping it here');
+    this.#o.onLost();
+  }
+
+  #checkpointOf(actor: Actor<SessionMachine>): Checkpoint {
+    const snapshot = actor.getSnapshot();
+    const { context } = snapshot;
+    const inFlight = snapshot.matches('running_tools')
+      ? context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => ({ callId: c.callId, tool: c.name }))
+      : [];
+    return {
+      schemaVersion: checkpointSchemaVersion,
+      ...this.#o.identity,
+      // Parked: waiting for a person (an answer, an approval, a redirect), not for a model or a tool.
+      status: snapshot.status !== 'active' ? 'ended'
+        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') || snapshot.matches('manual') ? 'parked' : 'running',
+      snapshot: actor.getPersistedSnapshot() as Record<string, unknown>,
+      nextEventSeq: this.#o.nextEventSeq(),
+      wallClockDeadline: wallClockDeadline(context),
+      inFlightToolCalls: inFlight,
+      owner: this.#o.owner,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+}

@@ -1,0 +1,103 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import * as z from 'zod';
+import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
+
+export const leaseBucket = 'troupe_session_leases';
+
+const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number() });
+type LeaseRecord = z.infer<typeof LeaseRecord>;
+
+/** This process's hold on one session. */
+export interface Lease {
+  readonly sessionId: string;
+  /** Extends the lease; false when it was lost (another owner took it): stop hosting the session then. */
+  renew(): Promise<boolean>;
+  /** Gives the session up so any orchestrator can take it at once (an ended session has no lease at all). */
+  release(): Promise<void>;
+}
+
+/**
+ * Who hosts which session: one key per live session holding its owner and an expiry, taken and
+ * renewed with compare-and-set. An owner that stops renewing (it crashed) loses the session when
+ * the lease expires, and the first orchestrator to take it over resumes it from its checkpoint.
+ * Expiry compares clocks across machines: keep them in sync (NTP), and the TTL well above skew.
+ */
+export class SessionLeases {
+  readonly #kv: KV;
+  readonly #ttlMs: number;
+
+  private constructor(kv: KV, ttlMs: number) {
+    this.#kv = kv;
+    this.#ttlMs = ttlMs;
+  }
+
+  static async open(nc: NatsConnection, options: { ttlMs?: number } = {}): Promise<SessionLeases> {
+    return new SessionLeases(await new Kvm(nc).create(leaseBucket, { history: 1 }), options.ttlMs ?? 6_000);
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  /** Takes the lease of a session nobody holds, or whose holder let it expire; undefined when someone holds it. */
+  async acquire(sessionId: string, owner: string): Promise<Lease | undefined> {
+    const record = (): string => JSON.stringify({ owner, expiresAt: Date.now() + this.#ttlMs } satisfies LeaseRecord);
+    let revision: number;
+    try {
+      const entry = await this.#kv.get(sessionId);
+      if (!entry || entry.operation !== 'PUT') {
+        revision = entry ? await this.#kv.update(sessionId, record(), entry.revision) : await this.#kv.create(sessionId, record());
+      } else {
+        const current = LeaseRecord.safeParse(safeJson(entry.string()));
+        // A corrupt lease protects nothing: treat it as expired.
+        if (current.success && current.data.expiresAt > Date.now() && current.data.owner !== owner) return undefined;
+        revision = await this.#kv.update(sessionId, record(), entry.revision);
+      }
+    } catch (error) {
+      if (isWrongLastSequence(error) || String(error).includes('exists')) return undefined;
+      throw error;
+    }
+    return {
+      sessionId,
+      renew: async () => {
+        try {
+          revision = await this.#kv.update(sessionId, record(), revision);
+          return true;
+        } catch (error) {
+          if (isWrongLastSequence(error)) return false;
+          throw error;
+        }
+      },
+      release: async () => {
+        // An expired record, not a delete: key listings skip deleted keys, and the session must stay findable.
+        await this.#kv.update(sessionId, JSON.stringify({ owner, expiresAt: 0 } satisfies LeaseRecord), revision).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Sessions whose lease has expired or was released without the session ending: candidates for resume. */
+  async orphans(): Promise<string[]> {
+    const found: string[] = [];
+    for await (const key of await this.#kv.keys()) {
+      const entry = await this.#kv.get(key);
+      if (!entry) continue;
+      const current = entry.operation === 'PUT' ? LeaseRecord.safeParse(safeJson(entry.string())) : undefined;
+      if (!current?.success || current.data.expiresAt <= Date.now()) found.push(key);
+    }
+    return found;
+  }
+
+  /** Removes a session's lease for good: it has ended. */
+  async end(sessionId: string): Promise<void> {
+    await this.#kv.purge(sessionId).catch(() => undefined);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

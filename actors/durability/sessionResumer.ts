@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import { CheckpointUnreadableError, type Checkpoint } from './checkpointStore.ts';
+import type { Durability } from '../session/sessionHost.ts';
+import type { Lease } from './sessionLeases.ts';
+
+export interface SessionResumerOptions {
+  durability: Durability;
+  logger: Logger;
+  /** How often to look for sessions whose host stopped renewing their lease. */
+  intervalMs: number;
+  isHosted: (sessionId: string) => boolean;
+  /** Host the session from its checkpoint; the lease is already ours. */
+  resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void;
+  /** The session cannot be resumed (unreadable checkpoint, unknown agent): tell its watchers why. */
+  refuse: (sessionId: string, reason: string) => void;
+}
+
+/**
+ * Takes over sessions whose host died: on an interval (and at once when started), it lists leases
+ * that have expired, takes each with compare-and-set (so exactly one orchestrator wins), reads the
+ * checkpoint and resumes the session from it.
+ */
+export function startSessionResumer(options: SessionResumerOptions): { scanNow(): Promise<void>; stop(): void } {
+  const { durability, logger } = options;
+  let scanning: Promise<void> | undefined;
+  const scan = async () => {
+    for (const sessionId of await durability.leases.orphans()) {
+      if (options.isHosted(sessionId)) continue;
+      const lease = await durability.leases.acquire(sessionId, durability.owner);
+      if (!lease) continue;
+      try {
+        const stored = await durability.checkpoints.read(sessionId);
+        if (!stored || stored.checkpoint.status === 'ended') {
+          await durability.leases.end(sessionId);
+          continue;
+        }
+        options.resume(stored.checkpoint, stored.revision, lease);
+      } catch (error) {
+        const reason = error instanceof CheckpointUnreadableError ? error.message : `resuming failed: ${String(error)}`;
+        logger.error({ sessionId, err: error }, 'cannot resume a session');
+        options.refuse(sessionId, reason);
+        await durability.leases.end(sessionId);
+      }
+    }
+  };
+  const scanNow = () => (scanning ??= scan().catch((error: unknown) => logger.warn({ err: error }, 'resume scan failed')).finally(() => (scanning = undefined)));
+  const timer = setInterval(() => void scanNow(), options.intervalMs);
+  timer.unref();
+  return { scanNow, stop: () => clearInterval(timer) };
+}

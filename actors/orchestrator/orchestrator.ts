@@ -1,0 +1,205 @@
+import type { Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import { assistantAgent } from '../../agents/assistant.ts';
+import type { AgentDefinition } from '../../agents/defineAgent.ts';
+import { noUsage } from '../../machines/usage.ts';
+import { silentLogger } from '../../observability/logger.ts';
+import { SessionStartRequest, type SessionStartReply } from '../../transport/messages.ts';
+import { startServiceResponder } from '../../transport/serviceResponder.ts';
+import { ensureStreams } from '../../transport/streams.ts';
+import { queueGroups, subjects } from '../../transport/subjects.ts';
+import { traceContextOf } from '../../transport/traceCarrier.ts';
+import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
+import { CheckpointStore } from '../durability/checkpointStore.ts';
+import { takeQueuedStarts } from './queuedStarts.ts';
+import { SessionEventPublisher } from '../session/sessionEvents.ts';
+import { hostSession, type Durability, type HostedSession } from '../session/sessionHost.ts';
+import { SessionLeases, type Lease } from '../durability/sessionLeases.ts';
+import { startSessionResumer } from '../durability/sessionResumer.ts';
+import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
+import type { ToolCatalog } from '../toolCalls/toolCatalog.ts';
+
+export interface OrchestratorOptions extends SessionRuntimeOptions {
+  /** The agents sessions may run; the built-in `assistant` when absent. */
+  agents?: AgentDefinition[];
+  /** The agent of start requests that name none; the first agent when absent. */
+  defaultAgent?: string;
+  logger?: Logger;
+  /**
+   * How long a session's lease lasts without renewal: a crashed orchestrator's sessions are resumed
+   * elsewhere within about this long.
+   */
+  leaseTtlMs?: number;
+  /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
+  durable?: boolean;
+}
+
+export interface Orchestrator {
+  readonly catalog: ToolCatalog;
+  /** Sessions running in this process. */
+  sessions(): ReadonlyMap<string, HostedSession>;
+  /**
+   * Stops taking sessions, gives running ones `graceMs` to finish, cancels the rest and waits for
+   * them to publish their outcome. Does not close the NATS connection.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Starts an orchestrator: it discovers tools from the running pools and takes session start
+ * requests from the orchestrators' queue group, so any number of orchestrators share the load.
+ *
+ * @example
+ * const nc = await connectToNats({ url, name: 'orchestrator', logger });
+ * const orchestrator = await startOrchestrator({
+ *   nats: nc,
+ *   model: { client: new OpenAI(), providerName: 'openai', prices: defaultPriceTable },
+ *   defaultModel: 'gpt-4.1-mini',
+ * });
+ */
+export async function startOrchestrator(options: OrchestratorOptions): Promise<Orchestrator> {
+  const logger = (options.logger ?? silentLogger()).child({ component: 'orchestrator' });
+  const agents = new Map((options.agents ?? [assistantAgent]).map((a) => [a.name, a]));
+  const defaultAgent = options.defaultAgent ?? [...agents.keys()][0];
+  if (defaultAgent === undefined || !agents.has(defaultAgent)) {
+    throw new Error(`The default agent "${String(defaultAgent)}" is not among the orchestrator's agents (${[...agents.keys()].join(', ')}).`);
+  }
+  // Streams first: the first session's events must already be captured for replay.
+  await ensureStreams(options.nats).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
+  const runtime = await openSessionRuntime(options, logger);
+  const { catalog } = runtime;
+  const sessions = new Map<string, HostedSession>();
+  let durability: Durability | undefined;
+  if (options.durable !== false) try {
+    durability = {
+      checkpoints: await CheckpointStore.open(options.nats),
+      leases: await SessionLeases.open(options.nats, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
+      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    };
+  } catch (error) {
+    logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
+  }
+  const deps = { ...runtime.hosting, ...(durability ? { durability } : {}) };
+
+  /** Takes a start, however it arrived (a request, or the queue): hosts the session or says why not. */
+  const host = (session: HostedSession) => {
+    sessions.set(session.sessionId, session);
+    void session.ended.then(() => sessions.delete(session.sessionId));
+  };
+  const acceptStart = async (data: Uint8Array, headers: MsgHdrs | undefined): Promise<SessionStartReply> => {
+    const decoded = decodeWireMessage(SessionStartRequest, data, 'The session start request');
+    if (!decoded.ok) {
+      logger.warn({ error: decoded.error }, 'refused a malformed session start request');
+      return { type: 'session.rejected', sessionId: null, reason: decoded.error };
+    }
+    const request = decoded.value;
+    const agentName = request.agent ?? defaultAgent;
+    const agent = agents.get(agentName);
+    if (!agent) {
+      return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` };
+    }
+    const taken = { type: 'session.rejected' as const, sessionId: request.sessionId, reason: `Session id ${request.sessionId} is already in use.` };
+    if (sessions.has(request.sessionId)) return taken;
+    let lease: Lease | undefined;
+    if (durability) {
+      // The lease first, then a check that no checkpoint exists: a session id is never reused.
+      lease = await durability.leases.acquire(request.sessionId, durability.owner);
+      if (!lease) return taken;
+      if (await durability.checkpoints.read(request.sessionId).catch(() => 'unreadable')) {
+        await lease.release();
+        return taken;
+      }
+    }
+    const session = hostSession(deps, {
+      kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),
+      depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}),
+      ...(request.tenant ? { tenant: request.tenant } : {}), ...(request.user ? { user: request.user } : {}),
+    });
+    host(session);
+    return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };
+  };
+  const onStartRequest = (msg: Msg) => void acceptStart(msg.data, msg.headers).then(
+    (reply) => msg.respond(encodeWireMessage(reply)),
+    (error: unknown) => {
+      logger.error({ err: error }, 'could not start a session');
+      msg.respond(encodeWireMessage({ type: 'session.rejected', sessionId: null, reason: `The orchestrator could not start it: ${String(error)}` }));
+    },
+  );
+  const refuse = (sessionId: string, reason: string) =>
+    new SessionEventPublisher(options.nats, sessionId, logger, 1_000_000).publish({
+      type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
+      steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
+    });
+  const resumer = durability
+    ? startSessionResumer({
+        durability,
+        logger,
+        intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
+        isHosted: (sessionId) => sessions.has(sessionId),
+        resume: (checkpoint, revision, lease) => {
+          const agent = agents.get(checkpoint.agent);
+          if (!agent) {
+            refuse(checkpoint.sessionId, `It ran agent "${checkpoint.agent}", which this orchestrator does not have.`);
+            void durability.leases.end(checkpoint.sessionId);
+            return;
+          }
+          host(hostSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
+        },
+        refuse,
+      })
+    : undefined;
+
+  const startRequests: Subscription = options.nats.subscribe(subjects.sessionStart, {
+    queue: queueGroups.orchestrators,
+    callback: (error, msg) => {
+      if (error) logger.error({ err: error }, 'session start subscription error');
+      else onStartRequest(msg);
+    },
+  });
+  // Orchestrators answer the service protocol too, so `nats micro ls` (and `troupe up`) can see them.
+  const responder = startServiceResponder(options.nats, {
+    name: 'troupe-orchestrator',
+    version: '0.1.0',
+    description: 'Troupe orchestrator: hosts agent sessions',
+    metadata: { 'troupe.kind': 'orchestrator' },
+    endpoints: [{ name: 'sessions_start', subject: subjects.sessionStart, queue_group: queueGroups.orchestrators, metadata: null }],
+  });
+  const queue = await takeQueuedStarts(options.nats, logger, async (data, headers) => {
+    const reply = await acceptStart(data, headers);
+    // A queued start has nobody waiting on a reply: a refusal becomes the session's last event instead.
+    if (reply.type === 'session.rejected' && reply.sessionId) refuse(reply.sessionId, reply.reason);
+  });
+  void resumer?.scanNow();
+  await options.nats.flush();
+  logger.info({ agents: [...agents.keys()], tools: catalog.list().map((t) => t.name) }, 'orchestrator ready');
+
+  return {
+    catalog,
+    sessions: () => sessions,
+    async stop({ graceMs = 10_000 } = {}) {
+      resumer?.stop();
+      await queue?.close();
+      await startRequests.drain();
+      const running = [...sessions.values()];
+      if (running.length > 0) {
+        logger.info({ sessions: running.length, graceMs }, 'waiting for running sessions before stopping');
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([Promise.all(running.map((s) => s.ended)), grace]);
+        clearTimeout(timer);
+        // With durability the rest are handed over (checkpointed, lease released) for another orchestrator
+        // to resume; without it, they cannot outlive this process and are cancelled.
+        for (const session of [...sessions.values()]) {
+          if (durability) await session.handOver();
+          else session.cancel('the orchestrator is shutting down');
+        }
+        await Promise.all(running.map((s) => s.ended));
+      }
+      await runtime.stop();
+      responder.stop();
+      logger.info('orchestrator stopped');
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Actor } from 'xstate';
+import type { SessionMachine } from '../../machines/session.ts';
+import { SessionControl, type SessionControlReply } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
+import type { SessionEventPublisher } from './sessionEvents.ts';
+import type { SessionTrace } from './sessionTrace.ts';
+
+/**
+ * Answers a session's control subject for as long as this process hosts it: cancel, approve and
+ * deny, interrupt, redirect and continue, and a person's answer to an escalated session. Every
+ * message gets an acknowledgement saying whether it was accepted and, if not, why.
+ */
+export function serveSessionControl(
+  nc: NatsConnection,
+  actor: Actor<SessionMachine>,
+  trace: SessionTrace,
+  events: SessionEventPublisher,
+  logger: Logger,
+): Subscription {
+  const sessionId = actor.getSnapshot().context.sessionId;
+  const decide = (command: SessionControl): SessionControlReply => {
+    const snapshot = actor.getSnapshot();
+    const refuse = (reason: string): SessionControlReply => ({ type: 'session.control.ack', accepted: false, reason });
+    const accept = (): SessionControlReply => ({ type: 'session.control.ack', accepted: true });
+    if (snapshot.status !== 'active') return refuse('the session has ended');
+    switch (command.type) {
+      case 'session.cancel':
+        logger.info({ reason: command.reason }, 'session cancelled');
+        actor.send({ type: 'session.cancel', reason: command.reason });
+        return accept();
+      case 'session.answer':
+        if (!snapshot.matches('escalated')) return refuse('the session is not waiting for an answer');
+        logger.info('a person answered the escalated session; resuming');
+        trace.resume();
+        actor.send({ type: 'session.answer', answer: command.answer });
+        return accept();
+      case 'session.approve':
+      case 'session.deny': {
+        if (!snapshot.matches('awaiting_approval')) return refuse('no call is waiting for approval');
+        const waiting = snapshot.context.accepted.filter((c) => c.requiresApproval && !c.approval).map((c) => c.callId);
+        const unknown = (command.callIds ?? []).filter((id) => !waiting.includes(id));
+        if (unknown.length > 0) return refuse(`not waiting for approval: ${unknown.join(', ')} (waiting: ${waiting.join(', ')})`);
+        const decided = command.callIds ?? waiting;
+        // Published before the actor acts on it: the decision's event comes before the events it causes.
+        if (command.type === 'session.approve') {
+          events.publish({ type: 'approval.decided', decision: 'approved', by: command.by, callIds: decided });
+          actor.send({ type: 'session.approve', by: command.by, at: new Date().toISOString(), callIds: decided });
+        } else {
+          events.publish({ type: 'approval.decided', decision: 'denied', by: command.by, callIds: decided, reason: command.reason });
+          actor.send({ type: 'session.deny', by: command.by, reason: command.reason, callIds: decided });
+        }
+        trace.addEvent(`approval.${command.type === 'session.approve' ? 'approved' : 'denied'}`, { by: command.by, calls: decided.length });
+        logger.info({ by: command.by, callIds: decided, decision: command.type }, 'approval decided');
+        return accept();
+      }
+      case 'session.interrupt':
+        actor.send({ type: 'session.interrupt' });
+        logger.info('interrupt requested: the session pauses before its next model call');
+        return accept();
+      case 'session.redirect':
+        events.publish({ type: 'session.redirected', instruction: command.instruction });
+        actor.send({ type: 'session.redirect', instruction: command.instruction });
+        logger.info('redirected with a new instruction');
+        return accept();
+      case 'session.rollback':
+        if (!snapshot.matches('interrupted') && !snapshot.matches('escalated')) return refuse('roll back a session that is paused: interrupt it first');
+        logger.info({ toTurn: command.toTurn, by: command.by }, 'rolling back');
+        actor.send({ type: 'session.rollback', toTurn: command.toTurn, by: command.by });
+        return accept();
+      case 'session.takeover':
+        if (!snapshot.matches('escalated')) return refuse('only an escalated session can be taken over');
+        events.publish({ type: 'session.taken_over', by: command.by });
+        actor.send({ type: 'session.takeover', by: command.by });
+        logger.info({ by: command.by }, 'taken over by a person');
+        return accept();
+      case 'session.manual_call':
+        if (!snapshot.matches({ manual: 'idle' })) {
+          return refuse(snapshot.matches('manual') ? 'the previous manual call is still running' : 'the session is not taken over');
+        }
+        actor.send({ type: 'session.manual_call', toolCallId: `manual_${randomUUID().slice(0, 8)}`, tool: command.tool, arguments: JSON.stringify(command.arguments) });
+        return accept();
+      case 'session.handback':
+        if (!snapshot.matches('manual')) return refuse('the session is not taken over');
+        events.publish({ type: 'session.handed_back', by: snapshot.context.takenOverBy ?? 'a person', ...(command.instruction ? { instruction: command.instruction } : {}) });
+        actor.send({ type: 'session.handback', ...(command.instruction ? { instruction: command.instruction } : {}) });
+        return accept();
+      case 'session.continue':
+        if (!snapshot.matches('interrupted')) return refuse('the session is not interrupted');
+        actor.send({ type: 'session.continue' });
+        return accept();
+    }
+  };
+  return nc.subscribe(subjects.sessionControl(sessionId), {
+    callback: (_error, msg) => {
+      const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
+      const reply: SessionControlReply = decoded.ok ? decide(decoded.value) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
+      msg.respond(encodeWireMessage(reply));
+    },
+  });
+}

@@ -1,0 +1,41 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { encodeWireMessage } from '../../transport/wireMessage.ts';
+
+/**
+ * Publishes one session's events in order, stamped with a sequence number and a time, so a
+ * watcher can tell a gap from a quiet moment. Publishing never throws into the session.
+ */
+export class SessionEventPublisher {
+  readonly #nc: NatsConnection;
+  readonly #sessionId: string;
+  readonly #logger: Logger;
+  readonly #subject: string;
+  #seq: number;
+
+  /** `firstSeq` continues a resumed session's numbering from its checkpoint. */
+  constructor(nc: NatsConnection, sessionId: string, logger: Logger, firstSeq = 0) {
+    this.#seq = firstSeq;
+    this.#nc = nc;
+    this.#sessionId = sessionId;
+    this.#logger = logger;
+    this.#subject = subjects.sessionEvents(sessionId);
+  }
+
+  /** The sequence number the next event will get. */
+  get nextSeq(): number {
+    return this.#seq;
+  }
+
+  publish(body: SessionEventBody): SessionEvent {
+    const event = { ...body, sessionId: this.#sessionId, seq: this.#seq++, at: new Date().toISOString() } as SessionEvent;
+    try {
+      this.#nc.publish(this.#subject, encodeWireMessage(event));
+    } catch (error) {
+      this.#logger.warn({ err: error, event: event.type }, 'could not publish a session event');
+    }
+    return event;
+  }
+}

@@ -1,0 +1,399 @@
+import { propagation, ROOT_CONTEXT, type Context, type Tracer } from '@opentelemetry/api';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
+import type { Logger } from 'pino';
+import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
+import { agentAllowsTool, type AgentDefinition } from '../../agents/defineAgent.ts';
+import type { RecoveryNotice } from '../../machines/recovery.ts';
+import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../../machines/session.ts';
+import { delegationFor } from '../../machines/delegation.ts';
+import { wallClockDeadline } from '../../machines/sessionContext.ts';
+import type { SessionResult } from '../../machines/sessionOutcome.ts';
+import type { ResultShapingLimits } from '../../tools/resultShaping.ts';
+import type { SessionFinished, ToolCallCancellation } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { encodeWireMessage } from '../../transport/wireMessage.ts';
+import type { Checkpoint, CheckpointStore } from '../durability/checkpointStore.ts';
+import type { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
+import { createModelCaller, type ModelEndpoint } from '../model/modelCall.ts';
+import { publishRecoveryNotice } from './recoveryNotices.ts';
+import type { ResultStore } from '../toolCalls/resultStore.ts';
+import { SessionCheckpoints } from '../durability/sessionCheckpoints.ts';
+import { serveSessionControl } from './sessionControl.ts';
+import { SessionEventPublisher } from './sessionEvents.ts';
+import type { Lease, SessionLeases } from '../durability/sessionLeases.ts';
+import { SessionTrace } from './sessionTrace.ts';
+import type { CatalogTool, ToolCatalog } from '../toolCalls/toolCatalog.ts';
+import { createToolCallTriage, type ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
+import { createToolDispatcher } from '../toolCalls/toolDispatch.ts';
+import { createUndoDispatcher } from '../toolCalls/undoDispatch.ts';
+import type { AlertMonitor } from '../../observability/alertMonitor.ts';
+import { troupeMetrics } from '../../observability/metrics.ts';
+import { noUsage } from '../../machines/usage.ts';
+import type { ModelTable } from '../../models/modelTable.ts';
+import { scopeKey, type ResponseCache } from '../model/responseCache.ts';
+import { TroupeAttribute } from '../../observability/spans.ts';
+
+/** Where sessions are made durable; absent when NATS has no JetStream. */
+export interface Durability {
+  checkpoints: CheckpointStore;
+  leases: SessionLeases;
+  /** This orchestrator's name on leases and checkpoints. */
+  owner: string;
+}
+
+export interface SessionHostDependencies {
+  nats: NatsConnection;
+  catalog: ToolCatalog;
+  breakers: CircuitBreakerRegistry;
+  largeResults: ResultShapingLimits;
+  results?: ResultStore;
+  durability?: Durability;
+  approvalPolicy?: ApprovalPolicy;
+  approvalTimeoutMs: number;
+  endpoint: ModelEndpoint;
+  defaultModel: string;
+  tracer: Tracer;
+  logger: Logger;
+  /** Record message contents and tool arguments and results on spans (`TROUPE_CAPTURE_CONTENT`); off by default. */
+  captureContent?: boolean;
+  /** Context windows and tokenizers per model. */
+  models?: ModelTable;
+  /** Answers kept for reuse (per the agents' caching settings), shared by the process's sessions. */
+  responses?: ResponseCache;
+  /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
+  alerts?: AlertMonitor;
+  /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/** A session to start: its first checkpoint is written before it runs. */
+export interface NewSession {
+  kind: 'new';
+  sessionId: string;
+  task: string;
+  agent: AgentDefinition;
+  /** The trace context the start request carried: the session span becomes its child. */
+  parent: Context;
+  /** The lease this orchestrator took on the session id (with durability). */
+  lease?: Lease;
+  /** 0 for a client's session; a specialist's session is one deeper than the session that delegated to it. */
+  depth: number;
+  /** How many levels of specialists the session may still delegate to. */
+  delegationDepthLeft: number;
+  /** The session that delegated to this one, for a specialist's session. */
+  parentSessionId?: string;
+  /** Whom the session works for, when the caller said. */
+  tenant?: string;
+  user?: string;
+}
+
+/** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
+export interface ResumedSession {
+  kind: 'resume';
+  checkpoint: Checkpoint;
+  revision: number;
+  lease: Lease;
+  agent: AgentDefinition;
+}
+
+/** A session running in this process. */
+export interface HostedSession {
+  readonly sessionId: string;
+  readonly traceId: string;
+  readonly actor: Actor<SessionMachine>;
+  /**
+   * Resolves with the first `session.finished` event: a final state, or `escalated` (the session is
+   * then parked, waiting for a person, and may go on). Never rejects.
+   */
+  readonly finished: Promise<SessionFinished>;
+  /** Resolves when the session reaches a final state, is handed over, or is taken by another owner. */
+  readonly ended: Promise<void>;
+  cancel(reason: string): void;
+  /** Stops hosting the session without ending it, so another orchestrator resumes it from its checkpoint. */
+  handOver(): Promise<void>;
+}
+
+function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
+  return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };
+}
+
+/**
+ * Runs one session: the session statechart with its model and tool-call actors bound to this
+ * process's NATS connection, catalog and model endpoint; its spans, its event stream, its control
+ * subject, and (with durability) a checkpoint after every transition under a renewed lease.
+ * Cleans up after itself when the session ends.
+ */
+export function hostSession(deps: SessionHostDependencies, start: NewSession | ResumedSession): HostedSession {
+  const agent = start.agent;
+  const sessionId = start.kind === 'new' ? start.sessionId : start.checkpoint.sessionId;
+  const task = start.kind === 'new' ? start.task : start.checkpoint.task;
+  const logger = deps.logger.child({ sessionId, agent: agent.name });
+  const model = agent.model ?? deps.defaultModel;
+  const events = new SessionEventPublisher(deps.nats, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
+  // A resumed session's spans hang under the first host's session span: one session, one trace.
+  const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
+  const storedContext = start.kind === 'resume' ? (start.checkpoint.snapshot as { context?: { tenant?: string | null; user?: string | null } }).context : undefined;
+  const attribution = start.kind === 'new' ? { tenant: start.tenant ?? null, user: start.user ?? null } : { tenant: storedContext?.tenant ?? null, user: storedContext?.user ?? null };
+  const depth = start.kind === 'new' ? start.depth : ((start.checkpoint.snapshot as { context?: { depth?: number } }).context?.depth ?? 0);
+  const sessionTrace = new SessionTrace(deps.tracer, parent, {
+    sessionId, agentName: agent.name, model, depth,
+    ...(start.kind === 'new' && start.parentSessionId ? { parentSessionId: start.parentSessionId } : {}),
+    ...(attribution.tenant ? { tenant: attribution.tenant } : {}),
+    ...(attribution.user ? { user: attribution.user } : {}),
+  });
+  if (start.kind === 'resume') sessionTrace.addEvent('session.resumed', { owner: deps.durability?.owner ?? 'unknown' });
+  // An agent never delegates to itself; deeper circles end at the depth limit.
+  const allows = (tool: CatalogTool) => agentAllowsTool(agent, tool.name) && tool.specialist !== agent.name;
+  const mayDelegate = () => actor.getSnapshot().context.delegationDepthLeft > 0;
+  const offered = (tool: CatalogTool) => allows(tool) && (tool.specialist === null || mayDelegate());
+  const shared = { trace: sessionTrace, events, tracer: deps.tracer, logger };
+
+  const machine = sessionMachine.provide({
+    actors: {
+      callModel: createModelCaller({
+        ...shared,
+        retry: agent.modelRetry,
+        endpoint: deps.endpoint,
+        tools: () => deps.catalog.list().filter(offered).map(toFunctionTool),
+        usageSoFar: () => actor.getSnapshot().context.usage,
+        attribution: { agent: agent.name, tenant: attribution.tenant },
+        ...(deps.captureContent ? { captureContent: true } : {}),
+        ...(deps.models ? { models: deps.models } : {}),
+        ...(deps.responses && agent.caching.modelRequests
+          ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
+          : {}),
+      }),
+      rollBack: createUndoDispatcher({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
+      triageToolCalls: createToolCallTriage({
+        catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
+        delegationDepth: () => ({ depth: actor.getSnapshot().context.depth, left: actor.getSnapshot().context.delegationDepthLeft }),
+        ...(deps.approvalPolicy ? { approvalPolicy: deps.approvalPolicy } : {}),
+      }),
+      executeToolCall: createToolDispatcher({
+        ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
+        ...(deps.responses && agent.caching.toolCalls
+          ? { cache: { store: deps.responses, ttlMs: agent.caching.toolCalls.ttlMs, scope: scopeKey(agent.caching.toolCalls.scope, { sessionId, agent: agent.name }) } }
+          : {}),
+        delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
+        ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
+        ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
+      }),
+    },
+  });
+  const inspect = deps.inspect ? { inspect: deps.inspect } : {};
+  const actor: Actor<SessionMachine> =
+    start.kind === 'new'
+      ? createActor(machine, {
+          id: sessionId,
+          input: {
+            sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
+            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
+            depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
+          },
+          ...inspect,
+        })
+      : createActor(machine, {
+          id: sessionId,
+          // Validated as a checkpoint; its inner shape is XState's own persisted snapshot, which wins over
+          // `input` (required by the types): the session's context is its input and more.
+          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<typeof machine>,
+          input: (start.checkpoint.snapshot as { context: SessionInput }).context,
+          ...inspect,
+        });
+
+  let resolveEnded!: () => void;
+  const ended = new Promise<void>((resolve) => (resolveEnded = resolve));
+  let lost = false;
+  const traceContext: Record<string, string> = {};
+  propagation.inject(sessionTrace.sessionContext, traceContext);
+  const checkpoints =
+    deps.durability && (start.kind === 'resume' || start.lease)
+      ? new SessionCheckpoints({
+          store: deps.durability.checkpoints,
+          leases: deps.durability.leases,
+          lease: start.kind === 'resume' ? start.lease : (start.lease as Lease),
+          owner: deps.durability.owner,
+          identity: { sessionId, agent: agent.name, task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
+          ...(start.kind === 'resume' ? { revision: start.revision } : {}),
+          nextEventSeq: () => events.nextSeq,
+          logger,
+          onLost: () => {
+            // Another orchestrator owns the session now: stop here without a word on its stream.
+            lost = true;
+            actor.stop();
+            control.unsubscribe();
+            resolveEnded();
+          },
+        })
+      : undefined;
+
+  // A cancelled session's calls still running on workers are cancelled there too.
+  const cancelOpenToolCalls = (reason: string) => {
+    const { context } = actor.getSnapshot();
+    const open = context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => c.callId);
+    if (open.length === 0) return;
+    const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: open, reason };
+    deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+    logger.info({ callIds: open }, 'cancelling the tool calls still in flight on the workers');
+  };
+  const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
+  let announcedTurn = start.kind === 'resume' ? -1 : 0;
+  let costSeen = actor.getSnapshot().context.usage.costUsd;
+  let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;
+  let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
+  let parked = false;
+  let wasInterrupted = false;
+  let armedApproval: number | null = null;
+  let approvalTimer: NodeJS.Timeout | undefined;
+  void ended.then(() => clearTimeout(approvalTimer));
+  const finished = new Promise<SessionFinished>((resolve) => {
+    const finish = (result: SessionResult, final: boolean) => {
+      try {
+        finishOnce(result, final);
+      } catch (error) {
+        // A fault here must not take the process (and every other session in it) down, nor leave
+        // whoever waits on the session waiting, nor its lease renewed forever.
+        logger.error({ err: error }, 'could not report the end of the session');
+        const { outcome } = result;
+        resolve({
+          type: 'session.finished', sessionId, seq: events.nextSeq, at: new Date().toISOString(), status: outcome.status, output: outcome.output,
+          stopReason: outcome.stopReason, steps: result.steps ?? 0, toolCalls: result.toolCalls ?? 0, usage: result.usage ?? noUsage, traceId: sessionTrace.traceId, durationMs: 0,
+        });
+        if (final) void (checkpoints?.end() ?? Promise.resolve()).catch(() => undefined).finally(resolveEnded);
+      }
+    };
+    const finishOnce = (result: SessionResult, final: boolean) => {
+      if (lost) return;
+      if (final) control.unsubscribe();
+      sessionTrace.end(result);
+      const { outcome } = result;
+      const event = events.publish({
+        type: 'session.finished',
+        status: outcome.status,
+        output: outcome.output,
+        stopReason: outcome.stopReason,
+        ...(outcome.status === 'budget_exhausted' ? { budget: outcome.budget } : {}),
+        ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+        steps: result.steps,
+        toolCalls: result.toolCalls,
+        usage: result.usage,
+        ...(result.delegated.steps > 0 || result.delegated.usage.inputTokens > 0 ? { delegated: result.delegated } : {}),
+        ...(result.cache.modelHits + result.cache.toolHits > 0 ? { cache: result.cache } : {}),
+        traceId: sessionTrace.traceId,
+        durationMs: Date.now() - actor.getSnapshot().context.startedAt,
+      }) as SessionFinished;
+      logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
+      troupeMetrics().sessions.add(1, { 'gen_ai.agent.name': agent.name, [TroupeAttribute.sessionStatus]: outcome.status, [TroupeAttribute.tenant]: attribution.tenant ?? 'none' });
+      if (outcome.status === 'cancelled') cancelOpenToolCalls(outcome.stopReason);
+      resolve(event);
+      if (final) {
+        deps.alerts?.forgetSession(sessionId);
+        void (checkpoints?.end() ?? Promise.resolve()).finally(resolveEnded);
+      }
+    };
+    actor.subscribe({
+      next: (snapshot) => {
+        const spent = snapshot.context.usage.costUsd;
+        if (spent !== costSeen) {
+          // A model call's cost belongs to the current turn. A specialist's is added to its turn by the
+          // dispatcher, while that turn's span is still open: one step may already have begun the next.
+          const delegatedSpent = snapshot.context.delegated.usage.costUsd;
+          const modelSpent = spent - costSeen - (delegatedSpent - delegatedSeen);
+          if (modelSpent !== 0) sessionTrace.addTurnCost(snapshot.context.turn, modelSpent);
+          deps.alerts?.recordSpend({ sessionId, tenant: attribution.tenant, usd: spent - costSeen, totalUsd: spent });
+          costSeen = spent;
+          delegatedSeen = delegatedSpent;
+        }
+        for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
+          publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);
+        }
+        if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
+          if (announcedTurn !== -1) {
+            events.publish({ type: 'turn.started', turn: snapshot.context.turn });
+            const routed = snapshot.context.routingDecision;
+            if (routed) {
+              events.publish({ type: 'model.routed', ...routed });
+              sessionTrace.recordRouting(routed);
+              logger.info({ turn: routed.turn, model: routed.model, rule: routed.rule }, `routed: ${routed.reason}`);
+            }
+          }
+          announcedTurn = snapshot.context.turn;
+        }
+        if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
+        parked = snapshot.matches('escalated');
+        const deadline = snapshot.matches('awaiting_approval') ? snapshot.context.approvalDeadline : null;
+        if (deadline !== armedApproval) {
+          clearTimeout(approvalTimer);
+          armedApproval = deadline;
+          if (deadline !== null) {
+            const { context } = snapshot;
+            const waiting = context.accepted.filter((c) => c.requiresApproval && !c.approval);
+            events.publish({
+              type: 'approval.requested', turn: context.turn, expiresAt: new Date(deadline).toISOString(),
+              calls: waiting.map((c) => ({ callId: c.callId, tool: c.name, arguments: c.arguments })),
+            });
+            sessionTrace.addEvent('approval.requested', { calls: waiting.length });
+            logger.info({ calls: waiting.map((c) => c.name) }, 'waiting for approval');
+            // Armed from the stored deadline, so it holds across a restart too.
+            approvalTimer = setTimeout(() => {
+              events.publish({ type: 'approval.decided', decision: 'expired', by: 'troupe' });
+              sessionTrace.addEvent('approval.expired', { calls: waiting.length });
+              actor.send({ type: 'session.approval_expired' });
+            }, Math.max(0, deadline - Date.now()));
+          }
+        }
+        const interrupted = snapshot.matches('interrupted');
+        if (interrupted && !wasInterrupted) {
+          events.publish({ type: 'session.interrupted', turn: snapshot.context.turn });
+          sessionTrace.addEvent('session.interrupted', { turn: snapshot.context.turn });
+        }
+        wasInterrupted = interrupted;
+      },
+      complete: () => finish(actor.getSnapshot().output as SessionResult, true),
+      error: (error) => {
+        // The machine handles every actor failure itself; reaching here is a bug, still reported as an outcome.
+        logger.error({ err: error }, 'session actor crashed');
+        const { context } = actor.getSnapshot();
+        finish({
+          outcome: { status: 'failed', stopReason: 'internal error', error: String(error), output: null },
+          steps: context.turn, toolCalls: context.toolCalls, usage: context.usage, delegated: context.delegated, cache: context.cache, ledger: context.ledger, interventions: context.interventions,
+        }, true);
+      },
+    });
+  });
+
+  if (start.kind === 'new') {
+    events.publish({
+      type: 'session.started', agent: agent.name, model, task, traceId: sessionTrace.traceId,
+      ...(start.tenant ? { tenant: start.tenant } : {}), ...(start.user ? { user: start.user } : {}),
+    });
+    logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
+  } else {
+    const state = JSON.stringify(start.checkpoint.snapshot.value ?? 'unknown');
+    events.publish({ type: 'session.resumed', owner: deps.durability?.owner ?? 'unknown', state, resentToolCalls: start.checkpoint.inFlightToolCalls });
+    logger.info({ state, resent: start.checkpoint.inFlightToolCalls.length, fromRevision: start.revision }, 'session resumed from its checkpoint');
+  }
+  checkpoints?.watch(actor);
+  actor.start();
+  // The wall-clock budget is a stored deadline; the timer is this process's, re-armed by whoever hosts the session.
+  const deadlineTimer = setTimeout(() => actor.send({ type: 'session.deadline_reached' }), Math.max(0, wallClockDeadline(actor.getSnapshot().context) - Date.now()));
+  deadlineTimer.unref();
+  void ended.then(() => clearTimeout(deadlineTimer));
+
+  return {
+    sessionId,
+    traceId: sessionTrace.traceId,
+    actor,
+    finished,
+    ended,
+    cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
+    async handOver() {
+      lost = true;
+      control.unsubscribe();
+      await checkpoints?.handOver();
+      actor.stop();
+      resolveEnded();
+    },
+  };
+}

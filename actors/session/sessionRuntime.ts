@@ -1,0 +1,123 @@
+import type { Tracer } from '@opentelemetry/api';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { InspectionEvent } from 'xstate';
+import { CircuitBreakerSettings } from '../../machines/circuitBreaker.ts';
+import { troupeTracer } from '../../observability/telemetry.ts';
+import { ResultShapingLimits } from '../../tools/resultShaping.ts';
+import { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
+import type { ModelEndpoint } from '../model/modelCall.ts';
+import { ResultStore } from '../toolCalls/resultStore.ts';
+import { resultsTools } from '../toolCalls/resultsTools.ts';
+import type { SessionHostDependencies } from './sessionHost.ts';
+import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
+import { ToolCatalog } from '../toolCalls/toolCatalog.ts';
+import { AlertMonitor, type AlertThresholds } from '../../observability/alertMonitor.ts';
+import { ResponseCache } from '../model/responseCache.ts';
+import { troupeMetrics } from '../../observability/metrics.ts';
+import type { Alert } from '../../transport/messages.ts';
+import type { ModelTable } from '../../models/modelTable.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { encodeWireMessage } from '../../transport/wireMessage.ts';
+import { startWorker, type ToolWorker } from '../worker/toolWorker.ts';
+
+/** What every process that runs sessions needs, whether it takes them from clients (an orchestrator) or from delegations (a specialist pool). */
+export interface SessionRuntimeOptions {
+  nats: NatsConnection;
+  model: ModelEndpoint;
+  /** The model of agents that name none (`TROUPE_MODEL`). */
+  defaultModel: string;
+  tracer?: Tracer;
+  inspect?: (event: InspectionEvent) => void;
+  /** Discovery interval; pools announcing themselves are seen sooner. */
+  discoveryIntervalMs?: number;
+  /** When a tool's circuit opens and how long it stays open; shared by all sessions of the process. */
+  circuitBreaker?: Partial<CircuitBreakerSettings>;
+  /** When a tool result is too large for the model and gets summarised (the full one stays fetchable). */
+  largeResults?: Partial<ResultShapingLimits>;
+  /** Calls a person must approve beyond the tools that require it themselves, e.g. writes outside a scratch folder. */
+  approvalPolicy?: ApprovalPolicy;
+  /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
+  approvalTimeoutMs?: number;
+  /** Context windows and tokenizers per model (merged over the defaults by the CLI); the defaults when absent. */
+  models?: ModelTable;
+  /** When to raise alerts (error rates, spend); none by default. */
+  alerts?: AlertThresholds;
+  /** Names this process in the alerts it raises; `troupe` by default. */
+  source?: string;
+  /** Record message contents and tool arguments and results on spans; off by default (they may hold personal data). */
+  captureContent?: boolean;
+}
+
+export interface SessionRuntime {
+  readonly catalog: ToolCatalog;
+  /** What `hostSession` needs, durability aside (only orchestrators checkpoint). */
+  readonly hosting: SessionHostDependencies;
+  /** Stops discovery, the breakers and the built-in `results` pool; sessions must have ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens the shared machinery sessions run on: the tool catalog (discovery), one circuit breaker per
+ * tool, and the result store with its `results` pool, so any process can page through any
+ * session's large results. Without JetStream, summaries still work but are not fetchable.
+ */
+export async function openSessionRuntime(options: SessionRuntimeOptions, logger: Logger): Promise<SessionRuntime> {
+  const catalog = new ToolCatalog({
+    nats: options.nats,
+    logger,
+    ...(options.discoveryIntervalMs ? { refreshIntervalMs: options.discoveryIntervalMs } : {}),
+  });
+  await catalog.start();
+  const breakers = new CircuitBreakerRegistry(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
+  let results: ResultStore | undefined;
+  let resultsPool: ToolWorker | undefined;
+  try {
+    results = await ResultStore.open(options.nats);
+    resultsPool = await startWorker({ domain: 'results', tools: resultsTools(results), nats: options.nats, logger });
+  } catch (error) {
+    logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
+  }
+  const source = options.source ?? 'troupe';
+  const alerts = options.alerts
+    ? new AlertMonitor({
+        thresholds: options.alerts,
+        raise: (body) => {
+          const alert: Alert = { ...body, source };
+          logger.warn({ alert }, `alert: ${alert.detail}`);
+          troupeMetrics().alerts.add(1, { 'troupe.alert.kind': alert.kind });
+          try {
+            options.nats.publish(subjects.alerts(alert.kind), encodeWireMessage(alert));
+          } catch (error) {
+            logger.error({ err: error, alert: alert.kind }, 'could not publish an alert');
+          }
+        },
+      })
+    : undefined;
+  return {
+    catalog,
+    hosting: {
+      ...(alerts ? { alerts } : {}),
+      ...(options.captureContent ? { captureContent: true } : {}),
+      ...(options.models ? { models: options.models } : {}),
+      responses: new ResponseCache(),
+      nats: options.nats,
+      catalog,
+      breakers,
+      approvalTimeoutMs: options.approvalTimeoutMs ?? 15 * 60 * 1000,
+      ...(options.approvalPolicy ? { approvalPolicy: options.approvalPolicy } : {}),
+      largeResults: ResultShapingLimits.parse(options.largeResults ?? {}),
+      ...(results ? { results } : {}),
+      endpoint: options.model,
+      defaultModel: options.defaultModel,
+      tracer: options.tracer ?? troupeTracer(),
+      logger,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+    },
+    async stop() {
+      await resultsPool?.stop();
+      catalog.stop();
+      breakers.stop();
+    },
+  };
+}

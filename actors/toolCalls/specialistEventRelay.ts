@@ -1,0 +1,45 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { Delegation } from '../../machines/delegation.ts';
+import { SessionEvent } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { decodeWireMessage } from '../../transport/wireMessage.ts';
+import type { SessionEventPublisher } from '../session/sessionEvents.ts';
+
+/** A running relay; stop it once the delegation's reply has arrived. */
+export interface SpecialistEventRelay {
+  stop(): void;
+}
+
+/**
+ * Follows a specialist's session while the delegating call runs and republishes each of its
+ * events into the delegating session's stream as a `specialist.event`, marked with the
+ * specialist's name and depth. Events a specialist relayed from its own specialists pass through
+ * as they are, so the top-level stream shows the whole tree. The specialist publishes its events
+ * before its reply on the same connection, so every event is here before the reply is.
+ */
+export function relaySpecialistEvents(
+  nc: NatsConnection,
+  delegation: Delegation,
+  relayed: { agent: string; callId: string },
+  into: SessionEventPublisher,
+  logger: Logger,
+): SpecialistEventRelay {
+  const subscription = nc.subscribe(subjects.sessionEvents(delegation.sessionId), {
+    callback: (error, msg) => {
+      if (error) return;
+      const decoded = decodeWireMessage(SessionEvent, msg.data, `An event of specialist ${relayed.agent}`);
+      if (!decoded.ok) {
+        logger.warn({ error: decoded.error, specialistSessionId: delegation.sessionId }, 'not relaying a malformed specialist event');
+        return;
+      }
+      const event = decoded.value;
+      if (event.type === 'specialist.event') {
+        into.publish({ type: 'specialist.event', agent: event.agent, depth: event.depth, callId: event.callId, event: event.event });
+      } else {
+        into.publish({ type: 'specialist.event', agent: relayed.agent, depth: delegation.depth, callId: relayed.callId, event });
+      }
+    },
+  });
+  return { stop: () => subscription.unsubscribe() };
+}

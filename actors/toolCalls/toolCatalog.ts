@@ -1,0 +1,231 @@
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import * as z from 'zod';
+import { silentLogger } from '../../observability/logger.ts';
+import { RetryPolicy } from '../../machines/retryPolicy.ts';
+import { defaultToolTimeoutMs } from '../../tools/defineTool.ts';
+import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../../transport/serviceProtocol.ts';
+import { isNoResponders } from '../../transport/natsConnection.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { decodeWireMessage } from '../../transport/wireMessage.ts';
+
+const missedRoundsBeforeRemoval = 2;
+
+/** A tool as the orchestrator knows it: discovered from a running pool, never from a hand-kept list. */
+export interface CatalogTool {
+  readonly name: string;
+  readonly domain: string;
+  readonly description: string;
+  readonly subject: string;
+  /** The JSON Schema the pool advertised, sent to the model as the function's parameters. */
+  readonly inputSchema: Record<string, unknown>;
+  /** Built from `inputSchema`: the orchestrator's check before a call goes on the wire. */
+  readonly validator: z.ZodType;
+  readonly timeoutMs: number;
+  readonly sideEffects: boolean;
+  readonly retry: RetryPolicy;
+  readonly fallbacks: string[];
+  readonly requiresApproval: boolean;
+  readonly undoable: boolean;
+  /** The agent behind the tool when it delegates to a specialist (`delegate_<agent>`); null for plain tools. */
+  readonly specialist: string | null;
+  /** Service instance ids of the pool members that answered the latest discovery round. */
+  readonly instances: ReadonlySet<string>;
+}
+
+export interface ToolCatalogOptions {
+  nats: NatsConnection;
+  logger?: Logger;
+  /** How often to ask every pool for its tools; announcements refresh sooner. */
+  refreshIntervalMs?: number;
+  /** How long a discovery round waits for more answers after the last one. */
+  quietPeriodMs?: number;
+}
+
+/**
+ * The live list of tools, built from the NATS service protocol: every discovery round sends one
+ * `$SRV.INFO` and gathers the answers of all pool members. Rounds run at start, on an interval,
+ * when a pool announces itself, and on demand (a model naming a tool the catalog has not seen).
+ */
+export class ToolCatalog {
+  readonly #nc: NatsConnection;
+  readonly #logger: Logger;
+  readonly #refreshIntervalMs: number;
+  readonly #quietPeriodMs: number;
+  readonly #validators = new Map<string, z.ZodType>();
+  #tools = new Map<string, CatalogTool>();
+  readonly #misses = new Map<string, number>();
+  #timer: NodeJS.Timeout | undefined;
+  #announcements: Subscription | undefined;
+  #round: Promise<void> | undefined;
+  #followUp: Promise<void> | undefined;
+
+  constructor(options: ToolCatalogOptions) {
+    this.#nc = options.nats;
+    this.#logger = (options.logger ?? silentLogger()).child({ component: 'tool-catalog' });
+    this.#refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
+    this.#quietPeriodMs = options.quietPeriodMs ?? 150;
+  }
+
+  /** Runs the first discovery round and keeps the catalog fresh until {@link stop}. */
+  async start(): Promise<void> {
+    this.#announcements = this.#nc.subscribe(subjects.poolAnnouncements, { callback: () => void this.refresh() });
+    this.#timer = setInterval(() => void this.refresh(), this.#refreshIntervalMs);
+    this.#timer.unref();
+    await this.refresh();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#announcements?.unsubscribe();
+  }
+
+  get(name: string): CatalogTool | undefined {
+    return this.#tools.get(name);
+  }
+
+  list(): CatalogTool[] {
+    return [...this.#tools.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Resolves after a discovery round that started after this call. Callers during a round share
+   * one follow-up round: a pool that announced itself while a round was under way may have missed
+   * that round's request.
+   */
+  refresh(): Promise<void> {
+    if (!this.#round) {
+      this.#round = this.#discover().finally(() => (this.#round = undefined));
+      return this.#round;
+    }
+    this.#followUp ??= this.#round.then(() => {
+      this.#followUp = undefined;
+      return this.refresh();
+    });
+    return this.#followUp;
+  }
+
+  /** Resolves once every named tool is served by at least one pool member, or rejects after `timeoutMs`. */
+  async waitFor(names: string[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const missing = names.filter((n) => !this.#tools.has(n));
+      if (missing.length === 0) return;
+      if (Date.now() >= deadline) throw new Error(`No running pool serves ${missing.join(', ')} after ${timeoutMs} ms.`);
+      await new Promise((r) => setTimeout(r, 100));
+      await this.refresh();
+    }
+  }
+
+  async #discover(): Promise<void> {
+    const found = new Map<string, CatalogTool & { instances: Set<string> }>();
+    try {
+      const replies = await this.#nc.requestMany(subjects.serviceDiscovery('INFO'), undefined, {
+        strategy: 'stall',
+        stall: this.#quietPeriodMs,
+        maxWait: 2_000,
+      });
+      for await (const msg of replies) {
+        const decoded = decodeWireMessage(InfoResponse, msg.data, 'A $SRV.INFO answer');
+        if (!decoded.ok) {
+          this.#logger.warn({ error: decoded.error }, 'ignoring a service that answers discovery with a malformed INFO');
+          continue;
+        }
+        const info = decoded.value;
+        if (info.metadata[toolMetadataKeys.kind] !== toolPoolKind) continue;
+        const domain = info.metadata[toolMetadataKeys.domain] ?? info.name;
+        for (const endpoint of info.endpoints) {
+          // Undo endpoints serve rollbacks, not the model.
+          if (endpoint.metadata?.[toolMetadataKeys.endpointKind] === 'undo') continue;
+          const known = found.get(endpoint.name);
+          if (known) {
+            known.instances.add(info.id);
+            continue;
+          }
+          const tool = this.#toCatalogTool(domain, endpoint.name, endpoint.subject, endpoint.metadata ?? {});
+          if (tool) found.set(tool.name, { ...tool, instances: new Set([info.id]) });
+        }
+      }
+    } catch (error) {
+      // No responders is an answer: no service of any kind is running, so no tool is available.
+      if (!isNoResponders(error)) {
+        // Any other failure keeps the previous catalog: better slightly stale than empty during a NATS blip.
+        this.#logger.warn({ err: error }, 'tool discovery round failed; keeping the previous catalog');
+        return;
+      }
+    }
+    const before = new Set(this.#tools.keys());
+    // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row.
+    const next = new Map<string, CatalogTool>(found);
+    for (const [name, tool] of this.#tools) {
+      if (found.has(name)) {
+        this.#misses.delete(name);
+        continue;
+      }
+      const misses = (this.#misses.get(name) ?? 0) + 1;
+      if (misses < missedRoundsBeforeRemoval) {
+        this.#misses.set(name, misses);
+        next.set(name, tool);
+      } else this.#misses.delete(name);
+    }
+    this.#tools = next;
+    const added = [...next.keys()].filter((n) => !before.has(n));
+    const removed = [...before].filter((n) => !next.has(n));
+    if (added.length > 0 || removed.length > 0) this.#logger.info({ added, removed }, 'tool catalog changed');
+  }
+
+  #toCatalogTool(domain: string, name: string, subject: string, metadata: Record<string, string>): CatalogTool | undefined {
+    const rawSchema = metadata[toolMetadataKeys.inputSchema] ?? '{"type":"object"}';
+    let inputSchema: Record<string, unknown>;
+    try {
+      inputSchema = JSON.parse(rawSchema) as Record<string, unknown>;
+    } catch {
+      this.#logger.warn({ tool: name }, 'ignoring a tool whose advertised input schema is not JSON');
+      return undefined;
+    }
+    const timeoutMs = Number(metadata[toolMetadataKeys.timeoutMs] ?? defaultToolTimeoutMs);
+    const retry = RetryPolicy.safeParse(parseJsonOr(metadata[toolMetadataKeys.retry], {}));
+    const fallbacks = z.array(z.string()).safeParse(parseJsonOr(metadata[toolMetadataKeys.fallbacks], []));
+    if (!retry.success || !fallbacks.success) this.#logger.warn({ tool: name }, 'ignoring a malformed advertised retry policy or fallback list');
+    return {
+      name,
+      domain,
+      description: metadata[toolMetadataKeys.description] ?? '',
+      subject,
+      inputSchema,
+      validator: this.#validatorFor(name, rawSchema, inputSchema),
+      timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : defaultToolTimeoutMs,
+      sideEffects: metadata[toolMetadataKeys.sideEffects] === 'true',
+      retry: retry.success ? retry.data : RetryPolicy.parse({}),
+      fallbacks: fallbacks.success ? fallbacks.data : [],
+      requiresApproval: metadata[toolMetadataKeys.requiresApproval] === 'true',
+      undoable: metadata[toolMetadataKeys.undoable] === 'true',
+      specialist: metadata[toolMetadataKeys.specialist] ?? null,
+      instances: new Set(),
+    };
+  }
+
+  #validatorFor(name: string, rawSchema: string, schema: Record<string, unknown>): z.ZodType {
+    const cached = this.#validators.get(rawSchema);
+    if (cached) return cached;
+    let validator: z.ZodType;
+    try {
+      validator = z.fromJSONSchema(schema);
+    } catch (error) {
+      // The worker validates again with the tool's own zod schema, so nothing unchecked runs.
+      this.#logger.warn({ tool: name, err: error }, 'cannot build a validator from the advertised schema; the worker alone will validate');
+      validator = z.record(z.string(), z.unknown());
+    }
+    this.#validators.set(rawSchema, validator);
+    return validator;
+  }
+}
+
+function parseJsonOr(text: string | undefined, fallback: unknown): unknown {
+  if (text === undefined) return fallback;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return Symbol('malformed');
+  }
+}

@@ -1,0 +1,272 @@
+import { trace, type Span, type Tracer } from '@opentelemetry/api';
+import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstate';
+import { backoffDelayMs, withJitter } from '../../machines/retryPolicy.ts';
+import type { ExecuteToolCallInput } from '../../machines/session.ts';
+import { toolCallMachine, type SendToolRequestInput } from '../../machines/toolCall.ts';
+import type { ToolCallAttempt, ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
+import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
+import { ToolFailureCode, toolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
+import { ToolReply, type ToolCallCancellation, type ToolRequest } from '../../transport/messages.ts';
+import { subjects } from '../../transport/subjects.ts';
+import { isNoResponders } from '../../transport/natsConnection.ts';
+import { traceHeaders } from '../../transport/traceCarrier.ts';
+import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
+import { jsonBytes, shapeToolResult, type ResultShapingLimits } from '../../tools/resultShaping.ts';
+import type { Delegation } from '../../machines/delegation.ts';
+import { troupeMetrics } from '../../observability/metrics.ts';
+import type { AlertMonitor } from '../../observability/alertMonitor.ts';
+import { cacheKeyOf, type ResponseCache } from '../model/responseCache.ts';
+import type { CircuitBreakerRegistry } from './circuitBreakerRegistry.ts';
+import { relaySpecialistEvents } from './specialistEventRelay.ts';
+import type { ResultStore } from './resultStore.ts';
+import type { SessionEventPublisher } from '../session/sessionEvents.ts';
+import type { SessionTrace } from '../session/sessionTrace.ts';
+import type { ToolCatalog } from './toolCatalog.ts';
+
+export interface ToolDispatchDependencies {
+  nats: NatsConnection;
+  catalog: ToolCatalog;
+  breakers: CircuitBreakerRegistry;
+  trace: SessionTrace;
+  events: SessionEventPublisher;
+  tracer: Tracer;
+  logger: Logger;
+  inspect?: (event: InspectionEvent) => void;
+  /** In [0, 1): the jitter source; injectable so tests can pin it. */
+  random?: () => number;
+  /** When a result is too large for the model, and where the full one is kept. */
+  largeResults: ResultShapingLimits;
+  results?: ResultStore;
+  /** Told every call's outcome, for error-rate alerts. */
+  alerts?: AlertMonitor;
+  /** Record arguments and results on the `execute_tool` span; off by default. */
+  captureContent?: boolean;
+  /** Calls of tools without side effects answered from here, by tool and arguments, within the scope and time. */
+  cache?: { store: ResponseCache; ttlMs: number; scope: string };
+  /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
+  delegationFor?: (callId: string) => Delegation;
+}
+
+// The reply needs a moment to travel back after the worker gives up at the deadline.
+const replyGraceMs = 250;
+
+function failureOfRequest(error: unknown, tool: string, timeoutMs: number): ToolFailure {
+  if (isNoResponders(error)) {
+    return toolFailure(ToolFailureCode.UNAVAILABLE, `No worker of the pool serving "${tool}" is running. The tool is unavailable right now.`);
+  }
+  const cause = error instanceof RequestError ? error.cause : error;
+  if (cause instanceof TimeoutError) return toolFailure(ToolFailureCode.TIMEOUT, `"${tool}" did not answer within ${timeoutMs} ms.`);
+  const message = error instanceof Error ? error.message : String(error);
+  return toolFailure(ToolFailureCode.UNAVAILABLE, `The call to "${tool}" could not be delivered: ${message}`);
+}
+
+/**
+ * One attempt: the circuit breaker's admission, then a NATS request carrying the trace context and
+ * the attempt's deadline. Resolves with the attempt's outcome; never rejects.
+ */
+function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input: SendToolRequestInput) => Span) {
+  return fromPromise<ToolCallAttempt, SendToolRequestInput>(async ({ input, signal }) => {
+    const started = performance.now();
+    const elapsed = () => Number((performance.now() - started).toFixed(3));
+    const span = spanOf(input);
+    const fail = (failure: ToolFailure): ToolCallAttempt => ({ status: 'error', failure, durationMs: elapsed() });
+    const tool = deps.catalog.get(input.tool);
+    if (!tool) return fail(toolFailure(ToolFailureCode.UNAVAILABLE, `No running pool serves "${input.tool}".`));
+    const admission = deps.breakers.admit(tool.name);
+    if (!admission.admitted) {
+      return fail({
+        code: ToolFailureCode.UNAVAILABLE,
+        retryable: false,
+        message: `"${tool.name}" is unavailable: its recent calls kept failing, so its circuit is ${admission.state}. It will be tried again in about ${Math.ceil(admission.retryInMs / 1000)} s; use another approach meanwhile.`,
+      });
+    }
+    const delegation = tool.specialist !== null ? deps.delegationFor?.(input.call.callId) : undefined;
+    const request: ToolRequest = {
+      type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
+      arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
+      ...(input.call.approval ? { approval: input.call.approval } : {}),
+      ...(delegation ? { delegation } : {}),
+    };
+    // Subscribed before the request goes out, so the specialist's first event is not missed.
+    const relay = delegation && tool.specialist !== null
+      ? relaySpecialistEvents(deps.nats, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
+      : undefined;
+    // A stopped call (its session cancelled or escalated) relays nothing more into the stream, and its
+    // specialist is told to stop: nobody will read its answer, so it must not go on spending.
+    if (relay) {
+      signal.addEventListener('abort', () => {
+        relay.stop();
+        const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: [input.call.callId], reason: 'the delegating session stopped waiting for this answer' };
+        deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+      }, { once: true });
+    }
+    let attempt: ToolCallAttempt;
+    try {
+      const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
+      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), { timeout: tool.timeoutMs + replyGraceMs, headers: traceHeaders(parent) });
+      const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
+      if (!decoded.ok) {
+        deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');
+        attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
+      } else {
+        const reply = decoded.value;
+        // Only a specialist spends on the session's behalf: spending any other pool reports is ignored.
+        const spent = delegation && reply.spent ? { spent: reply.spent } : {};
+        attempt = reply.status === 'ok'
+          ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}), ...spent }
+          : { ...fail(reply.failure), ...spent };
+      }
+    } catch (error) {
+      attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));
+    } finally {
+      relay?.stop();
+    }
+    const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket);
+    if (changed) {
+      deps.events.publish({ type: 'tool.breaker.changed', tool: changed.tool, from: changed.from, to: changed.to });
+      span.addEvent('circuit_breaker.changed', { 'troupe.tool.name': changed.tool, from: changed.from, to: changed.to });
+    }
+    if (attempt.status === 'error') deps.logger.warn({ callId: input.call.callId, tool: tool.name, attempt: input.attempt, code: attempt.failure.code }, attempt.failure.message);
+    return attempt;
+  });
+}
+
+/**
+ * The session's `executeToolCall` actor: runs the call as a `toolCall` statechart (retries with
+ * backoff and jitter, fallbacks, the circuit breaker) and resolves with its outcome. It owns the
+ * call's `execute_tool` span, which covers every attempt, and announces retries and fallbacks as
+ * events, span events and log lines. Aborting it (the session ended) stops the call.
+ */
+export function createToolDispatcher(deps: ToolDispatchDependencies) {
+  const random = deps.random ?? Math.random;
+  const spans = new Map<string, Span>();
+  // XState starts an invoked actor before it runs custom entry actions, so the first attempt may
+  // need the call's span before announceStart: whichever comes first starts it.
+  const spanOf = (input: { sessionId: string; turn: number; call: { callId: string; name: string } }): Span => {
+    let span = spans.get(input.call.callId);
+    if (!span) {
+      span = startToolCallSpan(deps.tracer, deps.trace.turnContext(input.turn), {
+        sessionId: input.sessionId, tool: input.call.name, callId: input.call.callId, side: 'orchestrator',
+      });
+      spans.set(input.call.callId, span);
+    }
+    return span;
+  };
+  const sendToolRequest = createToolRequestSender(deps, spanOf);
+  return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
+    const { call, turn } = input;
+    // Only calls that change nothing, need nobody's approval and start no session of their own are reused.
+    const cacheable = deps.cache && !call.sideEffects && !call.requiresApproval && deps.catalog.get(call.name)?.specialist == null;
+    const cacheKey = cacheable && deps.cache ? cacheKeyOf([deps.cache.scope, call.name, call.arguments]) : undefined;
+    const reused = cacheKey ? deps.cache?.store.get<{ result: unknown }>(cacheKey) : undefined;
+    if (reused) {
+      deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
+      // Shaped like a fresh result: a large one is summarised for the model and kept under this call's id.
+      const shaped = await shapeLargeResult(deps, call.callId, call.name, reused.result);
+      deps.events.publish({
+        type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: 0, attempts: 1, cached: true,
+        ...(shaped.summarised ? { summarised: true } : {}),
+      });
+      deps.trace.addEvent('tool.cache_hit', { 'gen_ai.tool.name': call.name, 'gen_ai.tool.call.id': call.callId });
+      deps.logger.info({ callId: call.callId, tool: call.name }, 'tool call answered from the cache');
+      return { status: 'ok', callId: call.callId, result: shaped.result, durationMs: 0, attempts: 1, cached: true };
+    }
+    let nextDelayMs = 0;
+    const machine = toolCallMachine.provide({
+      actors: { sendToolRequest },
+      delays: { retryBackoff: () => nextDelayMs },
+      actions: {
+        announceStart: () => {
+          spanOf(input);
+          deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
+        },
+        announceRetry: ({ context }) => {
+          nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
+          const failure = context.lastFailure as ToolFailure;
+          deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
+          spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
+          troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
+          deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
+        },
+        announceFallback: ({ context }) => {
+          const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
+          const failure = context.lastFailure as ToolFailure;
+          deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
+          spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
+          deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
+        },
+        announceFinish: ({ context }) => {
+          const outcome = context.outcome;
+          const span = spans.get(call.callId);
+          spans.delete(call.callId);
+          if (!outcome || !span) return;
+          const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
+          troupeMetrics().toolCalls.add(1, {
+            'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
+            ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
+          });
+          troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
+          deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
+          if (deps.captureContent) {
+            span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
+            if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
+          }
+          span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+          span.setAttribute('troupe.tool.attempts', context.totalAttempts);
+          if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+          span.end();
+        },
+      },
+    });
+    const actor = createActor(machine, { input, id: `tool:${call.callId}`, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+    const stop = () => {
+      actor.stop();
+      const span = spans.get(call.callId);
+      spans.delete(call.callId);
+      span?.addEvent('cancelled');
+      span?.end();
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    actor.start();
+    let outcome: ToolCallOutcome;
+    try {
+      outcome = await toPromise(actor);
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+    const attempts = outcome.attempts ?? 1;
+    // A specialist's spend belongs to this turn: added now, while the turn's span is still open.
+    if (outcome.spent && outcome.spent.usage.costUsd > 0) deps.trace.addTurnCost(turn, outcome.spent.usage.costUsd);
+    if (outcome.status === 'error') {
+      deps.events.publish({ type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'error', failure: outcome.failure, durationMs: outcome.durationMs, attempts });
+      return outcome;
+    }
+    // Large results are not kept in the cache (they live in the result store): the cache stays small.
+    if (cacheKey && jsonBytes(outcome.result) <= deps.largeResults.maxBytes) deps.cache?.store.set(cacheKey, { result: outcome.result }, deps.cache.ttlMs);
+    const shaped = await shapeLargeResult(deps, call.callId, call.name, outcome.result);
+    deps.events.publish({
+      type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: outcome.durationMs, attempts,
+      ...(outcome.servedBy ? { servedBy: outcome.servedBy } : {}), ...(shaped.summarised ? { summarised: true } : {}),
+    });
+    return { ...outcome, result: shaped.result };
+  });
+}
+
+/** Keeps a result too large for the model in the result store and hands the model a summary instead. */
+async function shapeLargeResult(deps: ToolDispatchDependencies, callId: string, tool: string, result: unknown): Promise<{ result: unknown; summarised: boolean }> {
+  const bytes = jsonBytes(result);
+  if (bytes <= deps.largeResults.maxBytes) return { result, summarised: false };
+  let fetchable = false;
+  if (deps.results) {
+    try {
+      await deps.results.put(callId, result);
+      fetchable = true;
+    } catch (error) {
+      deps.logger.warn({ err: error, callId }, 'could not keep a large result; the model gets the summary only');
+    }
+  }
+  deps.logger.info({ callId, tool, bytes, fetchable }, 'result too large for the model: sending a summary');
+  return { result: shapeToolResult(callId, result, deps.largeResults, fetchable), summarised: true };
+}

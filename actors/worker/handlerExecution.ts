@@ -1,0 +1,102 @@
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { DelegatedSpending } from '../../machines/delegation.ts';
+import type { ToolDefinition } from '../../tools/defineTool.ts';
+import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
+import { validateToolArguments } from '../../tools/validation.ts';
+import type { ToolReply, ToolRequest } from '../../transport/messages.ts';
+
+/** What running a request produced. */
+export interface Execution {
+  reply: ToolReply;
+  /**
+   * Set when the handler outlived the deadline (a TIMEOUT was replied) and is still running: it
+   * resolves with what the handler really did, which may include a side effect.
+   */
+  stillRunning?: Promise<ToolReply>;
+}
+
+/**
+ * Runs one decoded request against its tool: the deadline, the arguments against the tool's zod
+ * schema, the handler with an abort signal that fires at the deadline, and the result against the
+ * output schema. Every failure becomes a structured reply; this never throws.
+ */
+export async function executeToolRequest(
+  tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal, trace: Context = ROOT_CONTEXT,
+): Promise<Execution> {
+  let spent: DelegatedSpending | undefined;
+  const failure = (f: ToolFailure): ToolReply => {
+    logger.info({ code: f.code }, `tool call failed: ${f.message}`);
+    return { type: 'tool.reply', status: 'error', callId: request.callId, failure: f, ...(spent ? { spent } : {}) };
+  };
+  const fail = (f: ToolFailure): Execution => ({ reply: failure(f) });
+  if (request.tool !== tool.name) {
+    return fail(toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint serves "${tool.name}", not "${request.tool}".`));
+  }
+  const remainingMs = request.deadline - Date.now();
+  if (remainingMs <= 0) return fail(toolFailure(ToolFailureCode.TIMEOUT, `The call to ${tool.name} reached the worker after its deadline.`));
+  const validated = validateToolArguments(tool.name, tool.input, request.arguments);
+  if (!validated.ok) return fail(validated.failure);
+  // Cancelled while it waited (say, for its idempotency claim): it never starts.
+  if (cancel?.aborted) return fail({ code: ToolFailureCode.INTERNAL, retryable: false, message: `${tool.name} was cancelled with its session before it started.` });
+  const abort = new AbortController();
+  // A cancelled session aborts the handler too; the reply says so (nobody retries a cancelled call).
+  const onCancel = () => abort.abort(new Error('cancelled'));
+  cancel?.addEventListener('abort', onCancel, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const deadlinePassed = new Promise<'deadline'>((resolve) => {
+    timer = setTimeout(() => {
+      abort.abort(new Error('deadline passed'));
+      resolve('deadline');
+    }, remainingMs);
+  });
+  try {
+    const context = {
+      signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger, trace,
+      ...(request.delegation ? { delegation: request.delegation } : {}),
+      reportSpending: (reported: DelegatedSpending) => (spent = reported),
+    };
+    let compensation: unknown;
+    const handled: Promise<ToolReply> = Promise.resolve()
+      .then(async () => {
+        // What undoing will need is captured first: after the handler, the state to restore is gone.
+        if (tool.compensation) compensation = (await tool.compensation.capture(validated.value, context)) ?? null;
+        return await tool.handler(validated.value, context);
+      })
+      .then(
+        (result) => {
+          const output = tool.output.safeParse(result);
+          if (!output.success) {
+            logger.error({ issues: output.error.issues }, 'tool returned output that breaks its own schema');
+            return failure(toolFailure(ToolFailureCode.INTERNAL, `${tool.name} produced a result that does not match its declared output.`));
+          }
+          logger.info('tool call succeeded');
+          return {
+            type: 'tool.reply' as const, status: 'ok' as const, callId: request.callId, result: output.data,
+            ...(tool.compensation ? { compensation } : {}),
+            ...(spent ? { spent } : {}),
+          };
+        },
+        (error: unknown) => {
+          const f = toToolFailure(error);
+          if (f.code === ToolFailureCode.INTERNAL) logger.error({ err: error }, 'tool handler threw');
+          return failure(f);
+        },
+      );
+    const cancelled = new Promise<'cancelled'>((resolve) => {
+      if (cancel?.aborted) resolve('cancelled');
+      cancel?.addEventListener('abort', () => resolve('cancelled'), { once: true });
+    });
+    const first = await Promise.race([handled, deadlinePassed, cancelled]);
+    if (first === 'cancelled') {
+      return { ...fail({ code: ToolFailureCode.INTERNAL, retryable: false, message: `${tool.name} was cancelled with its session.` }), stillRunning: handled };
+    }
+    if (first === 'deadline') {
+      return { ...fail(toolFailure(ToolFailureCode.TIMEOUT, `${tool.name} did not finish within its deadline (${remainingMs} ms).`)), stillRunning: handled };
+    }
+    return { reply: first };
+  } finally {
+    clearTimeout(timer);
+    cancel?.removeEventListener('abort', onCancel);
+  }
+}

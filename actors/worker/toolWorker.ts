@@ -1,0 +1,364 @@
+import { context as otelContext, trace, type Context, type Tracer } from '@opentelemetry/api';
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { silentLogger } from '../../observability/logger.ts';
+import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
+import { troupeTracer } from '../../observability/telemetry.ts';
+import { toolInputJsonSchema, type ToolDefinition } from '../../tools/defineTool.ts';
+import { ToolFailureCode, toolFailure, toToolFailure } from '../../tools/toolFailure.ts';
+import { PoolAnnouncement, ToolCallCancellation, ToolRequest, ToolUndoRequest, type ToolReply } from '../../transport/messages.ts';
+import { toolMetadataKeys, toolPoolKind, type EndpointInfo } from '../../transport/serviceProtocol.ts';
+import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';
+import { poolServiceName, queueGroups, specialistServiceName, subjectTokenPattern, subjects } from '../../transport/subjects.ts';
+import { traceContextOf } from '../../transport/traceCarrier.ts';
+import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
+import { IdempotencyStore } from '../durability/idempotencyStore.ts';
+import { executeToolRequest } from './handlerExecution.ts';
+import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// How long a side-effecting call whose handler outlived its deadline keeps its claim: retries wait
+// for its real outcome this long before giving up with TIMEOUT (and never run it again meanwhile).
+const lateHandlerClaimMs = 10 * 60 * 1000;
+
+export interface WorkerOptions {
+  /** The tool domain this process serves; every tool's name must start with `<domain>_`. */
+  domain: string;
+  tools: ToolDefinition[];
+  nats: NatsConnection;
+  logger?: Logger;
+  tracer?: Tracer;
+  /** Semantic version reported to the NATS service protocol. */
+  version?: string;
+  /** Faults to inject (tests, chaos drills); `TROUPE_FAULTS` in the CLI. */
+  faults?: FaultSpecification;
+  /**
+   * Where outcomes of side-effecting calls are recorded so a retried call never runs twice. Opened
+   * in JetStream KV when absent and any tool has side effects; `false` turns the guarantee off.
+   */
+  idempotency?: IdempotencyStore | false;
+  /**
+   * Serve the tools as a specialist agent's pool (service `troupe-agent-<name>`, its own queue
+   * group and subject) instead of a tool domain's; see `startSpecialistPool`.
+   */
+  specialist?: string;
+}
+
+/** One member of a tool domain's worker pool. */
+export interface ToolWorker {
+  readonly domain: string;
+  readonly instanceId: string;
+  /** Calls being handled right now. */
+  inFlight(): number;
+  /**
+   * Drains: stops taking new calls (the pool's other members get them), waits for the calls in
+   * flight to finish, then leaves the service protocol. Does not close the NATS connection.
+   */
+  stop(): Promise<void>;
+}
+
+/** Thrown at start for a worker that could never serve its tools. */
+export class WorkerConfigurationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Serves one domain's tools as a NATS service in the domain's queue group: start more processes
+ * with the same domain to scale the pool. Every request is decoded, its arguments validated
+ * against the tool's zod schema, run with its deadline, and its output checked against the output
+ * schema; every failure becomes a structured error reply, never a crash.
+ *
+ * @example
+ * const nc = await connectToNats({ url, name: 'worker-calc', logger });
+ * const worker = await startWorker({ domain: 'calc', tools: calcTools(), nats: nc, logger });
+ * process.once('SIGTERM', () => void worker.stop().then(() => nc.drain()));
+ */
+export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
+  const { domain, tools, nats: nc } = options;
+  const logger = (options.logger ?? silentLogger()).child({ domain });
+  const tracer = options.tracer ?? troupeTracer();
+  if (!subjectTokenPattern.test(domain)) throw new WorkerConfigurationError(`Domain "${domain}" must be letters, digits, "-" or "_".`);
+  if (tools.length === 0) throw new WorkerConfigurationError(`The ${domain} worker has no tools to serve.`);
+  if (options.specialist && tools.length !== 1) throw new WorkerConfigurationError(`A specialist pool serves one tool, its delegate_${options.specialist}.`);
+  for (const tool of tools) {
+    if (tool.domain !== domain) {
+      throw new WorkerConfigurationError(`Tool "${tool.name}" belongs to domain "${tool.domain}", not "${domain}".`);
+    }
+  }
+  const byName = new Map(tools.map((t) => [t.name, t]));
+  const faults = options.faults ? new FaultInjector(options.faults) : undefined;
+  let outcomes: IdempotencyStore | undefined;
+  if (options.idempotency !== false && tools.some((t) => t.sideEffects)) {
+    try {
+      outcomes = options.idempotency ?? (await IdempotencyStore.open(nc, { logger }));
+    } catch (error) {
+      throw new WorkerConfigurationError(
+        `The ${domain} pool has side-effecting tools, whose outcomes are recorded in JetStream KV so retries never run them twice, but JetStream is not available (start nats-server with -js): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+  const { specialist } = options;
+  const queue = specialist ? queueGroups.specialist(specialist) : queueGroups.pool(domain);
+  const subjectOf = (tool: ToolDefinition) => (specialist ? subjects.delegation(specialist) : subjects.tool(domain, tool.name));
+  const specialistMetadata: Record<string, string> = specialist ? { [toolMetadataKeys.specialist]: specialist } : {};
+  const responder: ServiceResponder = startServiceResponder(nc, {
+    name: specialist ? specialistServiceName(specialist) : poolServiceName(domain),
+    version: options.version ?? '0.1.0',
+    description: specialist ? `Troupe specialist "${specialist}"` : `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
+    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain, ...specialistMetadata },
+    endpoints: tools.map((tool): EndpointInfo => ({
+      name: tool.name,
+      subject: subjectOf(tool),
+      queue_group: queue,
+      metadata: {
+        ...specialistMetadata,
+        [toolMetadataKeys.description]: tool.description,
+        [toolMetadataKeys.inputSchema]: JSON.stringify(toolInputJsonSchema(tool)),
+        [toolMetadataKeys.timeoutMs]: String(tool.timeoutMs),
+        [toolMetadataKeys.sideEffects]: String(tool.sideEffects),
+        [toolMetadataKeys.retry]: JSON.stringify(tool.retry),
+        [toolMetadataKeys.fallbacks]: JSON.stringify(tool.fallbacks),
+        [toolMetadataKeys.requiresApproval]: String(tool.requiresApproval),
+        [toolMetadataKeys.undoable]: String(tool.compensation !== undefined),
+      },
+    })).concat(
+      tools.filter((tool) => tool.compensation).map((tool): EndpointInfo => ({
+        name: `${tool.name}__undo`,
+        subject: subjects.toolUndo(domain, tool.name),
+        queue_group: queue,
+        metadata: { [toolMetadataKeys.endpointKind]: 'undo' },
+      })),
+    ),
+  });
+  const instanceLogger = logger.child({ instanceId: responder.id });
+  const inFlight = new Set<Promise<void>>();
+  // Calls running here by call id, so a cancellation broadcast reaches the one handler running it.
+  const cancellations = new Map<string, AbortController>();
+  let draining = false;
+
+  const handle = async (tool: ToolDefinition, msg: Msg): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const parent = traceContextOf(msg.headers);
+    const decoded = decodeWireMessage(ToolRequest, msg.data, `The request to ${tool.name}`);
+    if (!decoded.ok) {
+      instanceLogger.warn({ tool: tool.name, error: decoded.error }, 'malformed tool request refused');
+      reply(msg, { type: 'tool.reply', status: 'error', callId: 'unknown', failure: toolFailure(ToolFailureCode.INVALID_INPUT, decoded.error) });
+      responder.record(tool.name, Number(process.hrtime.bigint() - started), decoded.error);
+      return;
+    }
+    const request = decoded.value;
+    const span = startToolCallSpan(tracer, parent, { sessionId: request.sessionId, tool: tool.name, callId: request.callId, side: 'worker' });
+    span.setAttribute(TroupeAttribute.workerInstance, responder.id);
+    span.setAttribute(TroupeAttribute.toolDomain, domain);
+    const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: tool.name });
+    const spanContext = trace.setSpan(parent, span);
+    const outcome = await otelContext.with(spanContext, () => respondTo(tool, request, callLogger, spanContext));
+    if (outcome?.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+    span.setAttribute(TroupeAttribute.toolStatus, outcome?.status ?? 'no_reply');
+    span.end();
+    if (outcome) reply(msg, outcome);
+    responder.record(tool.name, Number(process.hrtime.bigint() - started), outcome?.status === 'error' ? outcome.failure.message : undefined);
+  };
+
+  /** What the worker sends for one call: `undefined` when a fault says to send nothing. */
+  const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger, traceContext: Context): Promise<ToolReply | undefined> => {
+    if (tool.requiresApproval && !request.approval) {
+      callLogger.warn('refused a call that requires approval but carries none');
+      return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(ToolFailureCode.FORBIDDEN, `${tool.name} runs only with a person's approval, and this call carries none.`) };
+    }
+    const fault = faults?.next(tool.name);
+    if (fault) callLogger.warn({ fault }, `injecting fault: ${fault.kind}`);
+    switch (fault?.kind) {
+      case 'crash':
+        // What a kill -9 looks like to the pool: the process is gone mid-call, no reply, no clean-up.
+        process.kill(process.pid, 'SIGKILL');
+        return undefined;
+      case 'error':
+        return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(fault.code, fault.message) };
+      case 'timeout':
+        await sleep(Math.max(0, request.deadline - Date.now()));
+        return undefined;
+      case 'delay':
+        await sleep(fault.delayMs);
+        break;
+    }
+    const cancel = new AbortController();
+    cancellations.set(request.callId, cancel);
+    let reply: ToolReply;
+    try {
+      reply = tool.sideEffects && outcomes
+        ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal, traceContext)
+        : (await executeToolRequest(tool, request, callLogger, cancel.signal, traceContext)).reply;
+    } finally {
+      cancellations.delete(request.callId);
+    }
+    return fault?.kind === 'drop_reply' ? undefined : reply;
+  };
+
+  /** A side-effecting call runs at most once per call id; a retry gets the recorded outcome. */
+  const executeOnce = async (
+    store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger, cancel: AbortSignal, traceContext: Context,
+  ): Promise<ToolReply> => {
+    let decision;
+    try {
+      decision = await store.begin(request.callId, { instanceId: responder.id, deadline: request.deadline });
+    } catch (error) {
+      callLogger.error({ err: error }, 'cannot reach the idempotency store; refusing to run a side-effecting call without it');
+      return { type: 'tool.reply', status: 'error', callId: request.callId,
+        failure: toolFailure(ToolFailureCode.UNAVAILABLE, `${tool.name} cannot guarantee it runs only once right now (its outcome store is unreachable).`) };
+    }
+    if (decision.kind === 'replay') {
+      callLogger.info('replaying the recorded outcome of an earlier attempt; not executing again');
+      return decision.reply;
+    }
+    if (decision.kind === 'busy') {
+      callLogger.info({ heldBy: decision.heldBy }, 'another attempt of this call is running; waiting for its outcome');
+      const recorded = await store.waitForOutcome(request.callId, request.deadline);
+      return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
+        failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
+    }
+    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger, cancel, traceContext);
+    if (stillRunning) {
+      // The handler outlived its deadline and may still change something: retries must wait for it,
+      // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
+      await decision.extend(Date.now() + lateHandlerClaimMs);
+      void stillRunning.then((late) => decision.commit(late));
+      return reply;
+    }
+    // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
+    if (reply.status === 'error' && reply.failure.retryable) await decision.release();
+    else await decision.commit(reply);
+    return reply;
+  };
+
+  /** Undoes one executed call from what its compensation captured; answers like a tool call. */
+  const undoCall = async (name: string, compensation: NonNullable<ToolDefinition['compensation']>, msg: Msg): Promise<void> => {
+    const decoded = decodeWireMessage(ToolUndoRequest, msg.data, `The undo request for ${name}`);
+    if (!decoded.ok) {
+      reply(msg, { type: 'tool.reply', status: 'error', callId: 'unknown', failure: toolFailure(ToolFailureCode.INVALID_INPUT, decoded.error) });
+      return;
+    }
+    const request = decoded.value;
+    const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: name, undo: true });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('deadline passed')), Math.max(0, request.deadline - Date.now()));
+    try {
+      await compensation.undo(request.compensation, {
+        signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger,
+        trace: traceContextOf(msg.headers), reportSpending: () => {},
+      });
+      callLogger.info('call undone');
+      responder.record(`${name}__undo`, 0);
+      reply(msg, { type: 'tool.reply', status: 'ok', callId: request.callId, result: null });
+    } catch (error) {
+      const failure = toToolFailure(error);
+      callLogger.warn({ err: error }, 'could not undo the call');
+      responder.record(`${name}__undo`, 0, failure.message);
+      reply(msg, { type: 'tool.reply', status: 'error', callId: request.callId, failure });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const reply = (msg: Msg, body: ToolReply): void => {
+    if (!msg.reply) {
+      instanceLogger.warn({ subject: msg.subject }, 'tool request without a reply subject; result dropped');
+      return;
+    }
+    // The service protocol's error headers, so generic NATS tooling counts and shows failures too.
+    const h = body.status === 'error' ? natsHeaders() : undefined;
+    if (h && body.status === 'error') {
+      // Header values cannot hold line breaks; a failure message (a JSON parse error, a stack-ish message) may.
+      h.set('Nats-Service-Error', body.failure.message.replace(/[\r\n]+/g, ' ').slice(0, 512));
+      h.set('Nats-Service-Error-Code', body.failure.code === ToolFailureCode.INTERNAL ? '500' : '400');
+    }
+    let data = encoder.encode(encodeWireMessage(body));
+    // A reply over the server's max_payload would never arrive: the caller would time out and retry.
+    const limit = nc.info?.max_payload ?? 1024 * 1024;
+    if (data.length > limit - 4_096) {
+      instanceLogger.warn({ subject: msg.subject, bytes: data.length, limit }, 'tool result too large for a NATS message');
+      data = encoder.encode(encodeWireMessage({
+        type: 'tool.reply', status: 'error', callId: body.callId,
+        failure: toolFailure(ToolFailureCode.INVALID_INPUT, `The result is ${data.length} bytes, more than one message can carry (${limit}). Ask for less: a narrower query, a LIMIT, a smaller range.`),
+        // What a specialist spent producing it was spent all the same.
+        ...(body.spent ? { spent: body.spent } : {}),
+      } satisfies ToolReply));
+    }
+    try {
+      msg.respond(data, h ? { headers: h } : undefined);
+    } catch (error) {
+      instanceLogger.error({ err: error, subject: msg.subject }, 'could not send the reply');
+    }
+  };
+
+  const subscriptions: Subscription[] = tools.map((tool) =>
+    nc.subscribe(subjectOf(tool), {
+      queue,
+      callback: (error, msg) => {
+        if (error) {
+          instanceLogger.error({ err: error }, 'subscription error');
+          return;
+        }
+        const work = handle(tool, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'tool request handling failed'));
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work));
+      },
+    }),
+  );
+  for (const tool of tools) {
+    const compensation = tool.compensation;
+    if (!compensation) continue;
+    subscriptions.push(
+      nc.subscribe(subjects.toolUndo(domain, tool.name), {
+        queue,
+        callback: (_error, msg) => {
+          const work = undoCall(tool.name, compensation, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'undo handling failed'));
+          inFlight.add(work);
+          void work.finally(() => inFlight.delete(work));
+        },
+      }),
+    );
+  }
+  subscriptions.push(
+    nc.subscribe(subjects.toolCallCancellations, {
+      callback: (_error, msg) => {
+        const decoded = decodeWireMessage(ToolCallCancellation, msg.data, 'A tool-call cancellation');
+        if (!decoded.ok) {
+          instanceLogger.warn({ error: decoded.error }, 'ignoring a malformed cancellation');
+          return;
+        }
+        for (const callId of decoded.value.callIds) {
+          const running = cancellations.get(callId);
+          if (!running) continue;
+          instanceLogger.info({ callId, reason: decoded.value.reason }, 'cancelling a call in flight');
+          running.abort();
+        }
+      },
+    }),
+  );
+  await nc.flush();
+  const announcement: PoolAnnouncement = { type: 'pool.started', domain, instanceId: responder.id, tools: [...byName.keys()] };
+  nc.publish(subjects.poolAnnouncements, encodeWireMessage(announcement));
+  instanceLogger.info({ tools: [...byName.keys()], queue }, `worker serving ${domain}`);
+
+  return {
+    domain,
+    instanceId: responder.id,
+    inFlight: () => inFlight.size,
+    async stop() {
+      if (draining) return;
+      draining = true;
+      instanceLogger.info({ inFlight: inFlight.size }, 'draining: no new calls, finishing the ones in flight');
+      await Promise.all(subscriptions.map((sub) => sub.drain()));
+      await Promise.allSettled([...inFlight]);
+      responder.stop();
+      instanceLogger.info('worker stopped');
+    },
+  };
+}

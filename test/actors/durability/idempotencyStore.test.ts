@@ -1,0 +1,162 @@
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callIdOfKey, idempotencyBucket, IdempotencyStore, outcomeKey, type OutcomeDecision } from '../../../actors/durability/idempotencyStore.ts';
+import { toolFailure, ToolFailureCode } from '../../../tools/toolFailure.ts';
+import type { ToolReply } from '../../../transport/messages.ts';
+import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+
+let server: NatsServerProcess;
+let ncA: NatsConnection;
+let ncB: NatsConnection;
+let storeA: IdempotencyStore;
+let storeB: IdempotencyStore;
+let counter = 0;
+
+const newCallId = (): string => `call-${++counter}-${Math.random().toString(36).slice(2)}`;
+const okReply = (callId: string, result: unknown = { written: true }): ToolReply => ({ type: 'tool.reply', status: 'ok', callId, result });
+const claim = (instanceId: string, deadlineInMs = 10_000) => ({ instanceId, deadline: Date.now() + deadlineInMs });
+
+function expectExecute(decision: OutcomeDecision): Extract<OutcomeDecision, { kind: 'execute' }> {
+  if (decision.kind !== 'execute') throw new Error(`expected execute, got ${JSON.stringify(decision)}`);
+  return decision;
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  ncA = await connect({ servers: server.url });
+  ncB = await connect({ servers: server.url });
+  storeA = await IdempotencyStore.open(ncA);
+  storeB = await IdempotencyStore.open(ncB);
+});
+
+afterAll(async () => {
+  await ncA?.close();
+  await ncB?.close();
+  await server?.stop();
+});
+
+describe('outcomeKey', () => {
+  it('encodes any call id into the KV key alphabet, reversibly', () => {
+    for (const callId of ['call:1 2', 'sess/x.y*>', 'ünïcødé', 'a']) {
+      const key = outcomeKey(callId);
+      expect(key).toMatch(/^[-/_=.a-zA-Z0-9]+$/);
+      expect(callIdOfKey(key)).toBe(callId);
+    }
+  });
+});
+
+describe('IdempotencyStore', () => {
+  it('lets the first attempt of a call execute', async () => {
+    const decision = await storeA.begin(newCallId(), claim('worker-a'));
+    expect(decision.kind).toBe('execute');
+  });
+
+  it('replays the committed reply to a later attempt instead of executing again', async () => {
+    const callId = newCallId();
+    const reply = okReply(callId, { path: 'notes.txt', bytes: 12 });
+    await expectExecute(await storeA.begin(callId, claim('worker-a'))).commit(reply);
+    expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+    expect(await storeA.begin(callId, claim('worker-a'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('replays a committed error reply too', async () => {
+    const callId = newCallId();
+    const reply: ToolReply = { type: 'tool.reply', status: 'error', callId, failure: toolFailure(ToolFailureCode.FORBIDDEN, 'read-only') };
+    await expectExecute(await storeA.begin(callId, claim('worker-a'))).commit(reply);
+    expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('gives exactly one of two concurrent attempts the call; the other is busy', async () => {
+    for (let i = 0; i < 5; i++) {
+      const callId = newCallId();
+      const deadline = Date.now() + 10_000;
+      const decisions = await Promise.all([
+        storeA.begin(callId, { instanceId: 'worker-a', deadline }),
+        storeB.begin(callId, { instanceId: 'worker-b', deadline }),
+      ]);
+      const kinds = decisions.map((d) => d.kind).sort();
+      expect(kinds).toEqual(['busy', 'execute']);
+      const busy = decisions.find((d) => d.kind === 'busy');
+      expect(busy).toMatchObject({ until: deadline });
+      expect(['worker-a', 'worker-b']).toContain((busy as { heldBy: string }).heldBy);
+    }
+  });
+
+  it('reports who holds a live claim and until when', async () => {
+    const callId = newCallId();
+    const held = claim('worker-a');
+    expectExecute(await storeA.begin(callId, held));
+    expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'busy', heldBy: 'worker-a', until: held.deadline });
+  });
+
+  it('takes over a claim whose deadline has passed', async () => {
+    const callId = newCallId();
+    const stale = expectExecute(await storeA.begin(callId, { instanceId: 'worker-dead', deadline: Date.now() - 1 }));
+    const taken = expectExecute(await storeB.begin(callId, claim('worker-b')));
+    const reply = okReply(callId);
+    await taken.commit(reply);
+    // The dead attempt's late commit loses the compare-and-set and does not overwrite.
+    await expect(stale.commit(okReply(callId, 'stale'))).resolves.toBeUndefined();
+    expect(await storeA.begin(callId, claim('worker-a'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('takes over a corrupt record instead of throwing', async () => {
+    const kv = await new Kvm(ncA).open(idempotencyBucket);
+    for (const garbage of ['{not json', JSON.stringify({ state: 'done', reply: { status: 'maybe' } }), '']) {
+      const callId = newCallId();
+      await kv.put(outcomeKey(callId), garbage);
+      const decision = expectExecute(await storeA.begin(callId, claim('worker-a')));
+      const reply = okReply(callId);
+      await decision.commit(reply);
+      expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+    }
+  });
+
+  it('lets the next attempt execute after a release', async () => {
+    const callId = newCallId();
+    await expectExecute(await storeA.begin(callId, claim('worker-a'))).release();
+    const again = expectExecute(await storeB.begin(callId, claim('worker-b')));
+    const reply = okReply(callId);
+    await again.commit(reply);
+    expect(await storeA.begin(callId, claim('worker-a'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('handles call ids with colons, spaces and slashes', async () => {
+    const callId = `session 1:turn 2/call_${newCallId()}`;
+    const reply = okReply(callId);
+    await expectExecute(await storeA.begin(callId, claim('worker-a'))).commit(reply);
+    expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('waitForOutcome resolves when another instance commits', async () => {
+    const callId = newCallId();
+    const decision = expectExecute(await storeA.begin(callId, claim('worker-a')));
+    const reply = okReply(callId);
+    const waiting = storeB.waitForOutcome(callId, Date.now() + 5_000);
+    setTimeout(() => void decision.commit(reply), 120);
+    expect(await waiting).toEqual(reply);
+  });
+
+  it('waitForOutcome resolves undefined at its deadline', async () => {
+    const callId = newCallId();
+    expectExecute(await storeA.begin(callId, claim('worker-a')));
+    const started = Date.now();
+    const until = started + 200;
+    expect(await storeB.waitForOutcome(callId, until)).toBeUndefined();
+    expect(Date.now()).toBeGreaterThanOrEqual(until);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('keeps the bucket and its records when opened again', async () => {
+    const callId = newCallId();
+    const reply = okReply(callId);
+    await expectExecute(await storeA.begin(callId, claim('worker-a'))).commit(reply);
+    const reopened = await IdempotencyStore.open(ncB);
+    const reopenedAgain = await IdempotencyStore.open(ncB, { ttlMs: 60_000 });
+    expect(await reopened.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+    expect(await reopenedAgain.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
+    const status = await (await new Kvm(ncA).open(idempotencyBucket)).status();
+    expect(status.history).toBe(1);
+  });
+});
