@@ -1,5 +1,7 @@
 /**
- * Troupe's public API. Values first, then types; nothing internal is re-exported wholesale.
+ * Troupe's public API. Values first, then types; nothing internal is re-exported wholesale. What
+ * only tests need (a nats-server, the scripted model, a whole deployment in one process) is in
+ * `troupe/testing`.
  */
 export { defineTool, toolInputJsonSchema, ToolDefinitionError } from './tools/defineTool.ts';
 export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.ts';
@@ -28,8 +30,6 @@ export { startInspector } from './observability/inspector.ts';
 export { troupeMetrics, MetricName } from './observability/metrics.ts';
 export { AlertMonitor, AlertThresholds } from './observability/alertMonitor.ts';
 export { createLogger } from './observability/logger.ts';
-export { startScriptedModelServer } from './scriptedModel/server.ts';
-export { loadScripts } from './scriptedModel/scriptLibrary.ts';
 export { exampleDomains } from './domains/exampleDomains.ts';
 
 export type { ToolContext, ToolDefinition, ToolSpec } from './tools/defineTool.ts';

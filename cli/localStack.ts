@@ -11,7 +11,8 @@ import { exampleDomains } from '../domains/exampleDomains.ts';
 import { subjects } from '../transport/subjects.ts';
 import type { Environment } from './environment.ts';
 
-const cliMain = fileURLToPath(new URL('./main.ts', import.meta.url));
+// main.ts in a checkout, main.js in the built package: whichever this module is.
+const cliMain = fileURLToPath(new URL(`./main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 /** A stack a `troupe demo` or `troupe up` started; {@link stop} ends exactly what it started. */
 export interface LocalStack {

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { QueryResult } from './dbTools.ts';
 
-const childScript = fileURLToPath(new URL('./queryChild.ts', import.meta.url));
+// The child is a sibling module: queryChild.ts in a checkout, queryChild.js in the built package.
+const childScript = fileURLToPath(new URL(`./queryChild${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 
 type Reply = { id: number; ok: QueryResult } | { id: number; error: { code: ToolFailureCode; message: string } };
 
