@@ -7,17 +7,21 @@ import { ConfigurationError, defaultModelOf, readEnvironment } from './environme
 import { startProcessRole } from './processLifecycle.ts';
 import { startInspector } from '../observability/inspector.ts';
 import { defaultModelTable } from '../models/modelTable.ts';
-import { parseInspectArgs } from './inspectArgs.ts';
+import { inspectOptions, inspectionOf, parseCommandArgs } from './inspectArgs.ts';
 
-/** `troupe orchestrator [--inspect [--inspect-port N]]`: hosts sessions until SIGTERM, then lets running ones finish. */
+const orchestratorUsage = 'usage: troupe orchestrator [--agents <file>] [--inspect [--inspect-port 8080]]';
+
+/** `troupe orchestrator [--agents <file>] [--inspect [--inspect-port N]]`: hosts sessions until SIGTERM, then lets running ones finish. */
 export async function orchestratorCommand(args: string[]): Promise<void> {
-  const inspection = parseInspectArgs(args, 'usage: troupe orchestrator [--inspect [--inspect-port 8080]]');
+  const { values } = parseCommandArgs(args, { agents: { type: 'string' }, ...inspectOptions }, orchestratorUsage);
+  const inspection = inspectionOf(values, orchestratorUsage);
   const env = readEnvironment();
   const role = startProcessRole('orchestrator', env.LOG_LEVEL, env.TROUPE_REDACT);
   // What this process runs with, for whoever reads its log; keys and other secrets are redacted.
   role.logger.info({ config: env }, 'configuration');
-  const known = await loadAgents(env);
-  const defaultAgent = env.TROUPE_DEFAULT_AGENT ?? 'assistant';
+  const known = await loadAgents(env, values.agents);
+  // Without TROUPE_DEFAULT_AGENT, a deployment's own first agent, else the example assistant.
+  const defaultAgent = env.TROUPE_DEFAULT_AGENT ?? (Object.keys(known)[0] as string);
   const chosen = known[defaultAgent];
   if (!chosen) throw new ConfigurationError(`TROUPE_DEFAULT_AGENT: there is no agent "${defaultAgent}". Agents: ${Object.keys(known).join(', ')}.`);
   // The deployment's overrides (budgets, routing, fallbacks, depth) apply to the default agent.

@@ -12,28 +12,48 @@ import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 import { startInspector } from '../observability/inspector.ts';
 import { defaultModelTable } from '../models/modelTable.ts';
-import { parseInspectArgs } from './inspectArgs.ts';
+import { inspectOptions, inspectionOf, parseCommandArgs } from './inspectArgs.ts';
+import { loadToolModule } from './toolModules.ts';
+import { subjectTokenPattern } from '../transport/subjects.ts';
 
-const workerUsage = `usage: troupe worker <domain>          (domains: ${Object.keys(exampleDomains).join(', ')})
-       troupe worker --agent <name> [--inspect [--inspect-port 8080]]   (agents: ${Object.keys(exampleAgents).join(', ')}, or yours with TROUPE_AGENTS)`;
+const workerUsage = `usage: troupe worker <domain>                   serve an example domain (${Object.keys(exampleDomains).join(', ')})
+       troupe worker <domain> --module <file>   serve the tools your module exports as the <domain> pool
+       troupe worker --agent <name> [--agents <file>] [--inspect [--inspect-port 8080]]
+                                                serve an agent as a specialist pool (${Object.keys(exampleAgents).join(', ')}, or yours)`;
 
-/** `troupe worker <domain>` or `troupe worker --agent <name>`: one member of a pool, until SIGTERM drains it. */
+const workerOptions = {
+  agent: { type: 'string' },
+  agents: { type: 'string' },
+  module: { type: 'string' },
+  ...inspectOptions,
+} as const;
+
+/**
+ * `troupe worker <domain> [--module <file>]` or `troupe worker --agent <name> [--agents <file>]`:
+ * one member of a pool, until SIGTERM drains it.
+ */
 export async function workerCommand(args: string[]): Promise<void> {
-  if (args[0] === '--agent') {
-    if (args.length < 2 || !args[1] || args[1].startsWith('-')) throw new UsageError(workerUsage);
-    await serveSpecialist(args[1], parseInspectArgs(args.slice(2), workerUsage));
+  const { values, positionals } = parseCommandArgs(args, workerOptions, workerUsage, true);
+  if (values.agent !== undefined) {
+    if (positionals.length > 0 || values.module !== undefined) throw new UsageError(`--agent serves a specialist, not a tool domain: drop ${positionals.length > 0 ? `"${positionals[0]}"` : '--module'}.\n${workerUsage}`);
+    await serveSpecialist(values.agent, values.agents, inspectionOf(values, workerUsage));
     return;
   }
-  const domain = args[0];
-  const known = Object.keys(exampleDomains);
-  if (args.includes('--inspect')) {
+  if (values.inspect || values['inspect-port'] !== undefined) {
     throw new UsageError('A tool pool runs no statecharts (its tools are plain handlers): --inspect applies to `troupe orchestrator` and `troupe worker --agent <name>`.');
   }
-  if (!domain || args.length > 1) throw new UsageError(workerUsage);
-  if (!known.includes(domain)) throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}.`);
+  if (values.agents !== undefined) throw new UsageError(`--agents goes with --agent <name> (or troupe orchestrator).\n${workerUsage}`);
+  const [domain, ...extra] = positionals;
+  if (!domain || extra.length > 0) throw new UsageError(workerUsage);
+  if (!subjectTokenPattern.test(domain)) throw new UsageError(`"${domain}" is not a domain name: use letters, digits, "-" or "_".`);
+  const known = Object.keys(exampleDomains);
+  if (values.module === undefined && !known.includes(domain)) {
+    throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}; serve your own with \`troupe worker ${domain} --module <file>\`.`);
+  }
   const env = readEnvironment();
+  // A module that cannot be served stops the process before it starts telemetry or joins the pool.
+  const defined = values.module !== undefined ? await loadToolModule(values.module, domain) : exampleDomains[domain as ExampleDomain]({ workspace: resolve(env.TROUPE_WORKSPACE) });
   const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL, env.TROUPE_REDACT);
-  const defined = exampleDomains[domain as ExampleDomain]({ workspace: resolve(env.TROUPE_WORKSPACE) });
   const tools = env.TROUPE_TOOL_TIMEOUT_MS ? defined.map((t) => ({ ...t, timeoutMs: env.TROUPE_TOOL_TIMEOUT_MS as number })) : defined;
   const faults = faultSpecificationFromEnv();
   if (faults) {
@@ -49,11 +69,11 @@ export async function workerCommand(args: string[]): Promise<void> {
 }
 
 /** A member of a specialist's pool: its sessions run here, calling the tool pools over NATS. */
-async function serveSpecialist(name: string, inspection: { port: number } | undefined): Promise<void> {
+async function serveSpecialist(name: string, agentsFlag: string | undefined, inspection: { port: number } | undefined): Promise<void> {
   const env = readEnvironment();
-  const known = await loadAgents(env);
+  const known = await loadAgents(env, agentsFlag);
   const defined = known[name];
-  if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with TROUPE_AGENTS).`);
+  if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with --agents <file>).`);
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   role.logger.info({ config: env }, 'configuration');
   const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;

@@ -41,6 +41,15 @@ export default [defineAgent({ name: 'analyst', instructions: 'My own analyst.' }
     expect(agents.writer?.name).toBe('writer');
   });
 
+  it('takes the --agents flag over TROUPE_AGENTS, with the module\'s agents first (the first is the orchestrator\'s default)', async () => {
+    const path = moduleWith(`import { defineAgent } from '${defineAgentModule}';
+export const fx = defineAgent({ name: 'fx', instructions: 'Converts money.' });`);
+    expect(Object.keys(await loadAgents(readEnvironment({ TROUPE_AGENTS: '/nonexistent/agents.ts' }), path))).toEqual(['fx', 'assistant', 'analyst']);
+    const error = await loadAgents(readEnvironment({}), '/nonexistent/agents.ts').then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(/^--agents: cannot load \/nonexistent\/agents\.ts/);
+  });
+
   it('refuses an export that is not an agent, naming it and what is wrong', async () => {
     const error = await loadingErrorOf(moduleWith(`export const helper = { name: 'Bad Name' };`));
     expect(error.message).toMatch(/TROUPE_AGENTS: export "helper" of .* is not an agent \(build it with defineAgent\): name: .*; instructions: /);
