@@ -4,6 +4,7 @@ import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
 import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { NatsUnreachableError } from '../transport/natsConnection.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
+import { initCommand } from './initCommand.ts';
 import { ConfigurationError } from './environment.ts';
 import { StackStartError } from './localStack.ts';
 import { modelServeCommand } from './modelServeCommand.ts';
@@ -19,15 +20,20 @@ const usage = `troupe — production AI agents as statecharts over NATS
 usage:
   troupe demo                      start everything needed, run the demo task, stop
   troupe up                        start the same stack and leave it running
+  troupe init <dir>                write a starter project: a tool domain, an agent, an end-to-end test
   troupe run "<task>" [--json] [--agent <name>] [--timeout <s>]
                                    run a session on the running stack and follow it
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
   troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
-  troupe orchestrator [--inspect]  host sessions (--inspect: watch their statecharts in the Stately inspector)
+  troupe orchestrator [--agents <file>] [--inspect]
+                                   host sessions of the agents (yours from --agents; --inspect: watch their statecharts)
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
-  troupe worker --agent <name>     serve an agent (analyst, or yours via TROUPE_AGENTS) as a specialist pool member
+  troupe worker <domain> --module <file>
+                                   serve the tools your module exports as the <domain> pool
+  troupe worker --agent <name> [--agents <file>]
+                                   serve an agent (analyst, or yours from --agents) as a specialist pool member
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
 
@@ -41,6 +47,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return await demoCommand(rest);
     case 'up':
       return await upCommand(rest);
+    case 'init':
+      return await initCommand(rest);
     case 'run':
       return await runCommand(rest);
     case 'sessions':
