@@ -45,7 +45,7 @@ export interface TestDeployment {
   readonly nats: NatsConnection;
   readonly orchestrator: Orchestrator;
   readonly workers: readonly ToolWorker[];
-  /** Starts a session and resolves with how it finished: `result.status`, `result.output`, usage, cost. */
+  /** Starts a session and resolves with how it finished: `status`, `output`, steps, tool calls, usage and cost. */
   run(task: string, options?: Omit<StartSessionOptions, 'task'>): Promise<SessionFinished>;
   /** Stops everything it started, in order; safe to call twice. */
   stop(): Promise<void>;
@@ -61,7 +61,7 @@ export interface TestDeployment {
  * @example
  * const deployment = await startTestDeployment({ domains: { fx: fxTools }, agents: [fxAgent], scripts: ['./scripts'] });
  * const finished = await deployment.run('Convert 100 EUR to USD');
- * expect(finished.result.status).toBe('completed');
+ * expect(finished.status).toBe('completed');
  * await deployment.stop();
  */
 export async function startTestDeployment(options: TestDeploymentOptions = {}): Promise<TestDeployment> {

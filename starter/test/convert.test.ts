@@ -17,12 +17,13 @@ describe('the cashier', () => {
 
   it('converts with the fx pool and answers with its figure', async () => {
     const finished = await deployment.run('Convert 100 EUR to USD');
-    expect(finished.result.status).toBe('completed');
-    expect(finished.result.output).toBe('100 EUR is 108 USD (rate 1.08).');
+    expect(finished.status).toBe('completed');
+    expect(finished.output).toBe('100 EUR is 108 USD (rate 1.08).');
+    expect(finished.toolCalls).toBe(1);
   });
 
   it('tells the model about a currency it does not know, as a failure it can act on', async () => {
-    const failure = await fx.convert.handler({ amount: 1, from: 'XXX', to: 'USD' }, {} as never).then(() => undefined, (e: unknown) => e);
-    expect(failure).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('Unknown currency XXX') });
+    await expect(async () => await fx.convert.handler({ amount: 1, from: 'XXX', to: 'USD' }, {} as never))
+      .rejects.toMatchObject({ code: 'INVALID_INPUT', message: expect.stringContaining('Unknown currency XXX') });
   });
 });
