@@ -52,3 +52,28 @@ describe('compose.yaml', () => {
     expect(composeFile).toContain('JAEGER_URL: http://jaeger:16686');
   });
 });
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8');
+  const dockerignore = readFileSync(fileURLToPath(new URL('../../.dockerignore', import.meta.url)), 'utf8').split('\n');
+  const stages = dockerfile.split(/^FROM /m).slice(1);
+
+  it('builds the package in one stage and runs the packed package, production dependencies only, as a non-root user', () => {
+    expect(stages).toHaveLength(2);
+    expect(stages[0]).toMatch(/^node:24\S* AS build/);
+    expect(stages[0]).toContain('npm ci');
+    expect(stages[0]).toMatch(/bash bin\/build[\s\S]*npm pack --ignore-scripts/);
+    expect(stages[1]).toMatch(/^node:24/);
+    expect(stages[1]).toContain('npm install --omit=dev');
+    expect(stages[1]).toMatch(/^USER node$/m);
+    expect(stages[1]).toContain('ENTRYPOINT ["/app/node_modules/.bin/troupe"]');
+    // The checkout's wrapper installs a Node of its own: an image never runs it.
+    expect(dockerfile).not.toMatch(/^RUN .*bin\/toolchain/m);
+  });
+
+  it('keeps what the build must not copy out of its context, and compose builds every service from it', () => {
+    expect(dockerignore).toEqual(expect.arrayContaining(['.git', 'node_modules', '.toolchain', 'dist', 'test', 'bench', '.troupe']));
+    expect(composeFile).toMatch(/^ {2}build: \.$/m);
+    expect(composeFile).not.toContain('dockerfile_inline');
+  });
+});
