@@ -51,6 +51,24 @@ export const convert = defineTool({
 });
 `;
 
+// A user's own process, written against the public API only: connect, serve a pool, drain on SIGTERM.
+const poolScript = `import { connectToNats, createLogger, defineTool, startWorker } from 'troupe';
+import * as z from 'zod';
+
+const lookup = defineTool({
+  name: 'kb_lookup',
+  description: 'Looks a word up.',
+  input: z.object({ word: z.string() }),
+  output: z.object({ meaning: z.string() }),
+  handler: ({ word }) => ({ meaning: word === 'troupe' ? 'a company of players' : 'unknown' }),
+});
+const logger = createLogger({ name: 'kb-pool' });
+const nc = await connectToNats({ url: process.env.NATS_URL, name: 'kb-pool', logger });
+const worker = await startWorker({ domain: 'kb', tools: [lookup], nats: nc, logger });
+console.log('kb pool ready');
+process.once('SIGTERM', async () => { await worker.stop(); await nc.drain(); });
+`;
+
 const agentsModule = `import { defineAgent } from 'troupe';
 export const cashier = defineAgent({ name: 'cashier', instructions: 'Convert money with fx_convert.', tools: ['fx_*'] });
 `;
@@ -61,6 +79,15 @@ const script = {
   steps: [
     { toolCalls: [{ id: 'call_fx', name: 'fx_convert', arguments: { amount: 100, from: 'EUR', to: 'USD' } }] },
     { content: 'That is {{tool:call_fx:result.amount}} USD.' },
+  ],
+};
+
+const lookupScript = {
+  name: 'packed-lookup',
+  match: { userIncludes: 'packed lookup' },
+  steps: [
+    { toolCalls: [{ id: 'call_kb', name: 'kb_lookup', arguments: { word: 'troupe' } }] },
+    { content: 'A troupe is {{tool:call_kb:result.meaning}}.' },
   ],
 };
 
@@ -129,17 +156,19 @@ describe('the packed package', () => {
     expect(JSON.parse(output)).toEqual({ main: [], testing: ['bundledScriptsDir', 'freePort', 'loadScripts', 'startNatsServer', 'startScriptedModelServer', 'startTestDeployment'] });
   });
 
-  it('runs a session on a pool served from the user\'s module, with the installed troupe command', async () => {
+  it('runs sessions on a pool served from the user\'s module by the installed troupe command, and on a pool the user\'s own script serves', async () => {
     writeFileSync(join(project, 'fx.mjs'), fxModule);
+    writeFileSync(join(project, 'pool.mjs'), poolScript);
     writeFileSync(join(project, 'agents.mjs'), agentsModule);
     mkdirSync(join(project, 'scripts'));
     writeFileSync(join(project, 'scripts', 'convert.json'), JSON.stringify(script));
+    writeFileSync(join(project, 'scripts', 'lookup.json'), JSON.stringify(lookupScript));
     const troupe = join(project, 'node_modules', '.bin', 'troupe');
     const modelPort = await freePort();
-    const deployment = { NATS_URL: nats.url, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'scripted', TROUPE_MODEL: 'scripted', TROUPE_NAMESPACE: 'packed' };
+    const deployment = { NATS_URL: nats.url, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'scripted', TROUPE_MODEL: 'scripted' };
     const outputs = new Map<ChildProcess, string>();
-    const start = (args: string[]) => {
-      const child = spawn(troupe, args, { cwd: project, env: { ...env, ...deployment }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const start = (args: string[], command = troupe) => {
+      const child = spawn(command, args, { cwd: project, env: { ...env, ...deployment }, stdio: ['ignore', 'pipe', 'pipe'] });
       outputs.set(child, '');
       child.stdout?.on('data', (c: Buffer) => outputs.set(child, outputs.get(child) + c.toString()));
       child.stderr?.on('data', (c: Buffer) => outputs.set(child, outputs.get(child) + c.toString()));
@@ -155,10 +184,14 @@ describe('the packed package', () => {
     };
     await until(start(['model', 'serve', '--port', String(modelPort), '--scripts', './scripts']), 'scripted model listening');
     await until(start(['worker', 'fx', '--module', './fx.mjs']), 'worker serving fx');
+    await until(start(['pool.mjs'], 'node'), 'kb pool ready');
     await until(start(['orchestrator', '--agents', './agents.mjs']), 'orchestrator ready');
     const run = await sh(troupe, ['run', '--json', '--timeout', '60', 'a packed convert of 100 EUR'], project, deployment);
     const finished = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}');
     expect({ code: run.code, status: finished.status, output: finished.output, toolCalls: finished.toolCalls }).toEqual({ code: 0, status: 'completed', output: 'That is 108 USD.', toolCalls: 1 });
+    const lookup = await sh(troupe, ['run', '--json', '--agent', 'assistant', '--timeout', '60', 'a packed lookup of troupe'], project, deployment);
+    const lookedUp = JSON.parse(lookup.stdout.trim().split('\n').at(-1) ?? '{}');
+    expect({ code: lookup.code, status: lookedUp.status, output: lookedUp.output }).toEqual({ code: 0, status: 'completed', output: 'A troupe is a company of players.' });
   }, 120_000);
 
   it('stops with one clear line (exit 2) on a module that cannot be served', async () => {
