@@ -20,7 +20,9 @@ export {
   NoOrchestratorError, SessionRejectedError,
 } from './client/sessionClient.ts';
 export { connectToNats, NatsUnreachableError, defaultNatsUrl } from './transport/natsConnection.ts';
-export { subjects, queueGroups } from './transport/subjects.ts';
+// Every NATS name of a deployment comes from its namespace: wireNames('staging').subjects.tool('calc', 'calc_evaluate').
+export { wireNames, defaultNamespace, namespacePattern, InvalidNamespaceError, serviceDiscoverySubject } from './transport/subjects.ts';
+export { orchestratorAnswers } from './client/orchestratorProbe.ts';
 export { sessionMachine } from './machines/session.ts';
 export { Budgets, BudgetName } from './machines/budgets.ts';
 export { SessionStatus } from './machines/sessionOutcome.ts';
@@ -42,7 +44,9 @@ export type { SpecialistPool, SpecialistPoolOptions } from './actors/worker/spec
 export type { SessionRuntimeOptions } from './actors/session/sessionRuntime.ts';
 export type { RoutingDecision, TurnFacts } from './machines/modelRouting.ts';
 export type { Delegation, DelegatedSpending, DelegationLimits } from './machines/delegation.ts';
-export type { SessionRun, StartSessionOptions } from './client/sessionClient.ts';
+export type { SessionRun, StartSessionOptions, NamespaceOption } from './client/sessionClient.ts';
+export type { WireNames } from './transport/subjects.ts';
+export type { ToolCatalogOptions } from './actors/toolCalls/toolCatalog.ts';
 export type { SessionEvent, SessionFinished } from './transport/messages.ts';
 export type { SessionResult, SessionOutcome } from './machines/sessionOutcome.ts';
 export type { PriceTable, ModelPrice } from './models/priceTable.ts';

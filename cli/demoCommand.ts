@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '../observability/logger.ts';
+import { defaultNamespace } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
 import { startLocalStack } from './localStack.ts';
 import { followSession } from './runCommand.ts';
@@ -35,7 +36,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   try {
     say(`task: ${demoTask}\n`);
-    const finished = await followSession(stack.nats, { task: demoTask, json: options.json, timeoutMs: 300_000 });
+    const finished = await followSession(stack.nats, { task: demoTask, json: options.json, timeoutMs: 300_000, namespace: env.TROUPE_NAMESPACE });
     return finished.status === 'completed' && !interrupted ? 0 : 1;
   } finally {
     say('stopping the stack');
@@ -49,7 +50,8 @@ export async function upCommand(args: string[]): Promise<number> {
   const env = readEnvironment();
   const say = (line: string) => process.stdout.write(`· ${line}\n`);
   const stack = await startLocalStack({ env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say });
-  say(`ready. In another terminal: NATS_URL=${stack.natsUrl} bin/troupe run "<task>"   (Ctrl-C stops everything)`);
+  const namespace = env.TROUPE_NAMESPACE === defaultNamespace ? '' : ` --namespace ${env.TROUPE_NAMESPACE}`;
+  say(`ready. In another terminal: NATS_URL=${stack.natsUrl} bin/troupe run${namespace} "<task>"   (Ctrl-C stops everything)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

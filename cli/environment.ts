@@ -5,6 +5,7 @@ import { AlertThresholds } from '../observability/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { ModelTable } from '../models/modelTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
+import { defaultNamespace, namespacePattern, namespaceRule } from '../transport/subjects.ts';
 import { formatIssuePath } from '../tools/validation.ts';
 
 const jsonOf = <T extends z.ZodType>(schema: T) =>
@@ -27,6 +28,11 @@ const jsonOf = <T extends z.ZodType>(schema: T) =>
 /** Every environment variable Troupe reads, in one place, validated at start-up. */
 export const Environment = z.object({
   NATS_URL: z.string().regex(/^(nats|tls|ws|wss):\/\//, 'must be a nats:// (or tls://, ws://) URL').default(defaultNatsUrl),
+  /**
+   * The deployment's namespace (`--namespace`): it prefixes every subject, queue group, service,
+   * stream, bucket and object store, so deployments sharing a NATS cluster need different ones.
+   */
+  TROUPE_NAMESPACE: z.string().regex(namespacePattern, `must be ${namespaceRule}`).default(defaultNamespace),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   TROUPE_MODEL: z.string().min(1).optional(),

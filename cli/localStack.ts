@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { ToolCatalog } from '../actors/toolCalls/toolCatalog.ts';
 import { delegateToolName } from '../agents/defineAgent.ts';
 import { exampleDomains } from '../domains/exampleDomains.ts';
-import { subjects } from '../transport/subjects.ts';
+import { orchestratorAnswers } from '../client/orchestratorProbe.ts';
 import type { Environment } from './environment.ts';
 
 // main.ts in a checkout, main.js in the built package: whichever this module is.
@@ -138,7 +138,7 @@ export async function startLocalStack(options: {
 
     const scriptedModel = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
     let modelUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl };
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, TROUPE_NAMESPACE: env.TROUPE_NAMESPACE };
     if (scriptedModel) {
       const port = await freePort();
       const managed = await launch('model', process.execPath, [cliMain, 'model', 'serve', '--port', String(port)], childEnv);
@@ -159,7 +159,7 @@ export async function startLocalStack(options: {
     const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], childEnv);
 
     const nats = await connect({ servers: natsUrl, name: 'troupe-stack' });
-    const catalog = new ToolCatalog({ nats, logger: options.logger });
+    const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
     const expected = [
       ...domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name)),
       delegateToolName('analyst'),
@@ -168,14 +168,14 @@ export async function startLocalStack(options: {
       await catalog.waitFor(expected, 30_000);
       await waitFor(
         'the orchestrator',
-        async () => (await nats.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
+        () => orchestratorAnswers(nats, { namespace: env.TROUPE_NAMESPACE }),
         30_000,
         orchestrator,
       );
     } finally {
       catalog.stop();
     }
-    say(`started an orchestrator, ${perDomain} workers for each of ${domains.join(', ')} and ${perDomain} analyst specialists (logs in ${logDir})`);
+    say(`started an orchestrator, ${perDomain} workers for each of ${domains.join(', ')} and ${perDomain} analyst specialists in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,
       modelUrl,

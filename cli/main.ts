@@ -8,6 +8,7 @@ import { initCommand } from './initCommand.ts';
 import { ConfigurationError } from './environment.ts';
 import { StackStartError } from './localStack.ts';
 import { modelServeCommand } from './modelServeCommand.ts';
+import { takeNamespaceArg } from './namespaceArg.ts';
 import { orchestratorCommand } from './orchestratorCommand.ts';
 import { runCommand } from './runCommand.ts';
 import { sessionsCommand } from './sessionsCommand.ts';
@@ -37,11 +38,16 @@ usage:
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
 
+every command that talks to NATS takes
+  --namespace <ns>                 the deployment to join or talk to (TROUPE_NAMESPACE, default troupe);
+                                   deployments that share a NATS cluster need different namespaces
+
 configuration: environment variables, see README.md (NATS_URL, OPENAI_BASE_URL, OPENAI_API_KEY, TROUPE_MODEL, …)`;
 
 /** Exit codes: 0 success (a completed session), 1 a session that did not complete, 2 a usage or configuration error, 3 infrastructure. */
 async function main(argv: string[]): Promise<number | undefined> {
-  const [command, ...rest] = argv;
+  // Read before any command, so every command (and every process demo|up starts) has it in its environment.
+  const [command, ...rest] = takeNamespaceArg(argv);
   switch (command) {
     case 'demo':
       return await demoCommand(rest);

@@ -30,6 +30,7 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
   const nc = await connectToNats({ url: env.NATS_URL, name: 'troupe-orchestrator', logger: role.logger });
   const orchestrator = await startOrchestrator({
     nats: nc,
+    namespace: env.TROUPE_NAMESPACE,
     model: modelEndpointOf(env),
     defaultModel: defaultModelOf(env),
     agents,

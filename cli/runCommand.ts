@@ -19,6 +19,8 @@ export interface RunOptions {
   user?: string;
   json: boolean;
   timeoutMs: number;
+  /** The deployment the session runs in (`TROUPE_NAMESPACE`; cli/main.ts takes `--namespace` before these flags are parsed); `troupe` when absent. */
+  namespace?: string;
 }
 
 export function parseRunArgs(args: string[]): RunOptions {
@@ -58,10 +60,14 @@ export function parseRunArgs(args: string[]): RunOptions {
  */
 export async function followSession(nc: NatsConnection, options: RunOptions, out: NodeJS.WriteStream = process.stdout): Promise<SessionFinished> {
   const onInvalidEvent = (error: string) => process.stderr.write(`troupe: skipped a malformed event: ${error}\n`);
+  const where = options.namespace ? { namespace: options.namespace } : {};
   const run = options.attach
-    ? { ...(await attachSession(nc, options.attach, { onInvalidEvent })), sessionId: options.attach, queued: false, cancel: (reason?: string) => cancelSession(nc, options.attach as string, reason).then((r) => r.accepted) }
+    ? {
+        ...(await attachSession(nc, options.attach, { onInvalidEvent, ...where })), sessionId: options.attach, queued: false,
+        cancel: (reason?: string) => cancelSession(nc, options.attach as string, reason, where).then((r) => r.accepted),
+      }
     : await startSession(nc, {
-        task: options.task ?? '', onInvalidEvent,
+        task: options.task ?? '', onInvalidEvent, ...where,
         ...(options.agent ? { agent: options.agent } : {}), ...(options.tenant ? { tenant: options.tenant } : {}), ...(options.user ? { user: options.user } : {}),
       });
   if (run.queued) process.stderr.write(`troupe: no orchestrator is running; session ${run.sessionId} is queued and starts when one does\n`);
@@ -107,7 +113,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const logger = createLogger({ name: 'run', level: 'warn' });
   const nc = await connectToNats({ url: env.NATS_URL, name: 'troupe-run', logger });
   try {
-    const finished = await followSession(nc, options);
+    const finished = await followSession(nc, { ...options, namespace: env.TROUPE_NAMESPACE });
     return finished.status === 'completed' ? 0 : 1;
   } finally {
     await nc.drain();

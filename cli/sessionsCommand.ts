@@ -9,6 +9,7 @@ import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
+import { wireNames } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
 import { UsageError } from './usageError.ts';
 
@@ -56,9 +57,9 @@ function describeCheckpoint(checkpoint: Checkpoint): string {
 /**
  * `troupe sessions …`: see and steer sessions from any machine on the same NATS. Reads come from
  * the checkpoints; commands go to the orchestrator hosting the session, which says whether it
- * accepted them and, if not, why.
+ * accepted them and, if not, why. The deployment is `io.namespace`, else `TROUPE_NAMESPACE`.
  */
-export async function sessionsCommand(args: string[], io: { nc?: NatsConnection; out?: NodeJS.WritableStream } = {}): Promise<number> {
+export async function sessionsCommand(args: string[], io: { nc?: NatsConnection; namespace?: string; out?: NodeJS.WritableStream } = {}): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseArgs({
     args: rest,
@@ -80,7 +81,11 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
     if (!id) throw new UsageError(usage);
     return id;
   };
-  const nc = io.nc ?? (await connectToNats({ url: readEnvironment().NATS_URL, name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }) }));
+  // A caller that brings its own connection brings its namespace too (or means the default one).
+  const env = io.nc ? undefined : readEnvironment();
+  const names = wireNames(io.namespace ?? env?.TROUPE_NAMESPACE);
+  const where = { namespace: names.namespace };
+  const nc = io.nc ?? (await connectToNats({ url: (env ?? readEnvironment()).NATS_URL, name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }) }));
   const report = (result: { accepted: boolean; reason?: string }, done: string): number => {
     if (result.accepted) say(done);
     else say(`refused: ${result.reason ?? 'no reason given'}`);
@@ -89,7 +94,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   try {
     switch (sub) {
       case 'list': {
-        const sessions = await (await CheckpointStore.open(nc)).list();
+        const sessions = await (await CheckpointStore.open(nc, names)).list();
         if (values.json) {
           for (const s of sessions) say(JSON.stringify(s.checkpoint ? { sessionId: s.sessionId, status: s.checkpoint.status, state: stateOf(s.checkpoint), agent: s.checkpoint.agent, updatedAt: s.checkpoint.updatedAt, task: s.checkpoint.task } : s));
         } else if (sessions.length === 0) say('no sessions');
@@ -102,7 +107,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       }
       case 'show': {
         const id = needId();
-        const stored = await (await CheckpointStore.open(nc)).read(id);
+        const stored = await (await CheckpointStore.open(nc, names)).read(id);
         if (!stored) {
           say(`no session ${id}`);
           return 1;
@@ -111,33 +116,33 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         return 0;
       }
       case 'approve':
-        return report(await approveSession(nc, needId(), { ...(values.by ? { by: values.by } : {}), ...(values.call ? { callIds: values.call } : {}) }), 'approved');
+        return report(await approveSession(nc, needId(), { ...where, ...(values.by ? { by: values.by } : {}), ...(values.call ? { callIds: values.call } : {}) }), 'approved');
       case 'deny':
         return report(await denySession(nc, needId(), {
-          ...(values.by ? { by: values.by } : {}), ...(values.reason ? { reason: values.reason } : {}), ...(values.call ? { callIds: values.call } : {}),
+          ...where, ...(values.by ? { by: values.by } : {}), ...(values.reason ? { reason: values.reason } : {}), ...(values.call ? { callIds: values.call } : {}),
         }), 'denied');
       case 'interrupt':
-        return report(await interruptSession(nc, needId()), 'interrupt requested: the session pauses before its next model call');
+        return report(await interruptSession(nc, needId(), where), 'interrupt requested: the session pauses before its next model call');
       case 'redirect': {
         const instruction = positionals[1];
         if (!instruction) throw new UsageError(`redirect needs the new instruction\n${usage}`);
-        return report(await redirectSession(nc, needId(), instruction), 'redirected');
+        return report(await redirectSession(nc, needId(), instruction, where), 'redirected');
       }
       case 'cancel':
-        return report(await cancelSession(nc, needId(), values.reason ?? 'cancelled from the command line'), 'cancelled');
+        return report(await cancelSession(nc, needId(), values.reason ?? 'cancelled from the command line', where), 'cancelled');
       case 'resume': {
         const id = needId();
         const answer = positionals[1];
         if (answer) {
-          const answered = await answerSession(nc, id, answer);
+          const answered = await answerSession(nc, id, answer, where);
           // An interrupted session takes the text as a new instruction instead.
-          if (!answered.accepted && answered.reason === 'the session is not waiting for an answer') return report(await redirectSession(nc, id, answer), 'resumed with the new instruction');
+          if (!answered.accepted && answered.reason === 'the session is not waiting for an answer') return report(await redirectSession(nc, id, answer, where), 'resumed with the new instruction');
           return report(answered, 'answered; the session resumes');
         }
-        return report(await continueSession(nc, id), 'resumed');
+        return report(await continueSession(nc, id, where), 'resumed');
       }
       case 'takeover':
-        return report(await takeOverSession(nc, needId(), values.by ?? 'a person'), 'taken over: call tools with troupe sessions call, then troupe sessions handback');
+        return report(await takeOverSession(nc, needId(), values.by ?? 'a person', where), 'taken over: call tools with troupe sessions call, then troupe sessions handback');
       case 'call': {
         const id = needId();
         const [, tool, json] = positionals;
@@ -149,10 +154,10 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
           throw new UsageError(`the arguments are not JSON: ${json}`);
         }
         if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('the arguments must be a JSON object');
-        const store = await CheckpointStore.open(nc);
+        const store = await CheckpointStore.open(nc, names);
         const before = (await store.read(id))?.checkpoint;
         const made = before ? contextOf(before).manualCalls.length : 0;
-        const sent = await callToolInSession(nc, id, tool, args as Record<string, unknown>);
+        const sent = await callToolInSession(nc, id, tool, args as Record<string, unknown>, where);
         if (!sent.accepted) return report(sent, '');
         // The call's answer is recorded with the session; it is what the model will read after the hand-back.
         for (let i = 0; i < 600; i++) {
@@ -168,12 +173,12 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         return 1;
       }
       case 'handback':
-        return report(await handBackSession(nc, needId(), positionals[1]), 'handed back to the model');
+        return report(await handBackSession(nc, needId(), positionals[1], where), 'handed back to the model');
       case 'rollback': {
         const id = needId();
         const toTurn = Number(values.to);
         if (values.to === undefined || !Number.isInteger(toTurn) || toTurn < 0) throw new UsageError(`rollback needs --to <turn>, a whole number\n${usage}`);
-        const store = await CheckpointStore.open(nc);
+        const store = await CheckpointStore.open(nc, names);
         let stored = await store.read(id);
         if (!stored) {
           say(`no session ${id}`);
@@ -192,7 +197,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         say(plan.length === 0 ? `nothing was executed after turn ${toTurn}` : [`rolling back to the end of turn ${toTurn}:`, ...plan.map(planLine)].join('\n'));
         if (values['dry-run']) return 0;
         const before = contextOf(stored.checkpoint).rollbacks.length;
-        const sent = await rollbackSession(nc, id, { toTurn, ...(values.by ? { by: values.by } : {}) });
+        const sent = await rollbackSession(nc, id, { toTurn, ...where, ...(values.by ? { by: values.by } : {}) });
         if (!sent.accepted) return report(sent, '');
         // The report comes back in the session's checkpoint once the undo requests are answered.
         for (let i = 0; i < 300; i++) {

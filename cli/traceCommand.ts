@@ -10,10 +10,10 @@ import { UsageError } from './usageError.ts';
 const usage = 'usage: troupe trace <sessionId> [--json]   (reads Jaeger at JAEGER_URL, e.g. http://localhost:16686)';
 
 /** The session's trace id, from its event stream (every session event stream starts with it). */
-async function traceIdOf(natsUrl: string, sessionId: string): Promise<string> {
+async function traceIdOf(natsUrl: string, namespace: string, sessionId: string): Promise<string> {
   const nc = await connectToNats({ url: natsUrl, name: 'troupe-trace', logger: createLogger({ name: 'trace', level: 'warn' }) });
   try {
-    const feed = await followSessionEvents(nc, sessionId);
+    const feed = await followSessionEvents(nc, sessionId, { namespace });
     if (!feed.replayable) throw new ConfigurationError('JetStream is not available, so the session\'s trace id cannot be looked up: pass the trace id instead (troupe trace --trace-id <id>).');
     const timer = setTimeout(() => feed.stop(), 5_000);
     try {
@@ -24,7 +24,7 @@ async function traceIdOf(natsUrl: string, sessionId: string): Promise<string> {
       clearTimeout(timer);
       feed.stop();
     }
-    throw new UsageError(`No events of session ${sessionId} were found: is the id right, and did the session run on this NATS?`);
+    throw new UsageError(`No events of session ${sessionId} were found: is the id right, and did the session run on this NATS, in namespace ${namespace}?`);
   } finally {
     await nc.drain();
   }
@@ -37,7 +37,7 @@ export async function traceCommand(args: string[]): Promise<number> {
   if (values['trace-id'] === undefined && (positionals.length !== 1 || !sessionId || !subjectTokenPattern.test(sessionId))) throw new UsageError(usage);
   const env = readEnvironment();
   if (!env.JAEGER_URL) throw new ConfigurationError('troupe trace reads Jaeger\'s query API: set JAEGER_URL (e.g. http://localhost:16686).');
-  const traceId = values['trace-id'] ?? (await traceIdOf(env.NATS_URL, sessionId as string));
+  const traceId = values['trace-id'] ?? (await traceIdOf(env.NATS_URL, env.TROUPE_NAMESPACE, sessionId as string));
   if (!/^[0-9a-f]{32}$/.test(traceId)) throw new UsageError(`"${traceId}" is not a trace id (32 hex digits)`);
   const url = new URL(`/api/v3/traces/${traceId}`, env.JAEGER_URL);
   let response: Response;

@@ -61,7 +61,7 @@ export async function workerCommand(args: string[]): Promise<void> {
     role.logger.warn({ faults, ...(unknown.length > 0 ? { unknownTools: unknown } : {}) }, 'fault injection is on (TROUPE_FAULTS)');
   }
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-worker-${domain}`, logger: role.logger });
-  const worker = await startWorker({ domain, tools, nats: nc, logger: role.logger, ...(faults ? { faults } : {}) });
+  const worker = await startWorker({ domain, tools, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger, ...(faults ? { faults } : {}) });
   role.onShutdown(async () => {
     await worker.stop();
     await nc.drain();
@@ -79,6 +79,7 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
   const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;
   const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
   const pool = await startSpecialistPool({
+    namespace: env.TROUPE_NAMESPACE,
     agent: withDeploymentSettings(defined, env),
     nats: nc,
     model: modelEndpointOf(env),

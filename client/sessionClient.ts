@@ -5,7 +5,7 @@ import { SessionControlReply, SessionStartReply, type SessionControl, type Sessi
 import { ensureStreams } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
-import { subjects } from '../transport/subjects.ts';
+import { wireNames, type WireNames } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 
 /** No orchestrator answered the start request. */
@@ -26,7 +26,13 @@ export class SessionRejectedError extends Error {
   }
 }
 
-export interface StartSessionOptions {
+/** Which deployment's sessions a client function reaches. */
+export interface NamespaceOption {
+  /** The deployment's namespace (`TROUPE_NAMESPACE`); `troupe` when absent. */
+  namespace?: string;
+}
+
+export interface StartSessionOptions extends NamespaceOption {
   task: string;
   agent?: string;
   /** Whom the work is for: the session's spend is reported per tenant and per user (metrics, alerts, events). */
@@ -62,11 +68,15 @@ export interface SessionRun {
   detach(): void;
 }
 
-const ensured = new WeakSet<NatsConnection>();
-async function ensureStreamsOnce(nc: NatsConnection): Promise<void> {
-  if (ensured.has(nc)) return;
+// Per connection, the namespaces whose streams are known to exist.
+const ensured = new WeakMap<NatsConnection, Set<string>>();
+async function ensureStreamsOnce(nc: NatsConnection, names: WireNames): Promise<void> {
+  if (ensured.get(nc)?.has(names.namespace)) return;
   // Without JetStream, sessions still run; only replay and queued starts are unavailable.
-  await ensureStreams(nc).then(() => ensured.add(nc), () => undefined);
+  await ensureStreams(nc, names).then(
+    () => void ensured.set(nc, (ensured.get(nc) ?? new Set()).add(names.namespace)),
+    () => undefined,
+  );
 }
 
 /**
@@ -80,9 +90,10 @@ async function ensureStreamsOnce(nc: NatsConnection): Promise<void> {
  * const { status, output } = await run.finished;
  */
 export async function startSession(nc: NatsConnection, options: StartSessionOptions): Promise<SessionRun> {
+  const names = wireNames(options.namespace);
   const sessionId = options.sessionId ?? randomUUID();
-  await ensureStreamsOnce(nc);
-  const feed = await followSessionEvents(nc, sessionId, options.onInvalidEvent ? { onInvalidEvent: options.onInvalidEvent } : {});
+  await ensureStreamsOnce(nc, names);
+  const feed = await followSessionEvents(nc, sessionId, { namespace: names.namespace, ...(options.onInvalidEvent ? { onInvalidEvent: options.onInvalidEvent } : {}) });
   const request: SessionStartRequest = {
     type: 'session.start',
     sessionId,
@@ -94,7 +105,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
   let traceId: string | undefined;
   let queued = false;
   try {
-    const msg = await nc.request(subjects.sessionStart, encodeWireMessage(request), { timeout: options.acceptTimeoutMs ?? 10_000 });
+    const msg = await nc.request(names.subjects.sessionStart, encodeWireMessage(request), { timeout: options.acceptTimeoutMs ?? 10_000 });
     const decoded = decodeWireMessage(SessionStartReply, msg.data, 'The orchestrator reply');
     if (!decoded.ok) throw new Error(decoded.error);
     if (decoded.value.type === 'session.rejected') throw new SessionRejectedError(decoded.value.reason);
@@ -105,7 +116,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
       throw isNoResponders(error) ? new NoOrchestratorError(error) : error;
     }
     // The message id makes a retried publish of the same start a no-op in the queue.
-    await jetstream(nc).publish(subjects.queuedSessionStarts, encodeWireMessage(request), { msgID: sessionId });
+    await jetstream(nc).publish(names.subjects.queuedSessionStarts, encodeWireMessage(request), { msgID: sessionId });
     queued = true;
   }
   void feed.finished.then((event) => (traceId ??= event.traceId));
@@ -118,7 +129,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     events: feed.events,
     finished: feed.finished,
     async cancel(reason = 'cancelled by the client') {
-      return (await cancelSession(nc, sessionId, reason)).accepted;
+      return (await cancelSession(nc, sessionId, reason, { namespace: names.namespace })).accepted;
     },
     detach: () => feed.stop(),
   };
@@ -131,16 +142,18 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
 export async function attachSession(
   nc: NatsConnection,
   sessionId: string,
-  options: { onInvalidEvent?: (error: string) => void } = {},
+  options: { onInvalidEvent?: (error: string) => void } & NamespaceOption = {},
 ): Promise<SessionEventFeed> {
-  await ensureStreamsOnce(nc);
+  await ensureStreamsOnce(nc, wireNames(options.namespace));
   return await followSessionEvents(nc, sessionId, options);
 }
 
-async function sendControl(nc: NatsConnection, sessionId: string, message: SessionControl): Promise<{ accepted: boolean; reason?: string }> {
+async function sendControl(
+  nc: NatsConnection, sessionId: string, message: SessionControl, options: NamespaceOption,
+): Promise<{ accepted: boolean; reason?: string }> {
   let msg;
   try {
-    msg = await nc.request(subjects.sessionControl(sessionId), encodeWireMessage(message), { timeout: 5_000 });
+    msg = await nc.request(wireNames(options.namespace).subjects.sessionControl(sessionId), encodeWireMessage(message), { timeout: 5_000 });
   } catch (error) {
     if (isNoResponders(error)) return { accepted: false, reason: `No orchestrator hosts session ${sessionId}.` };
     throw error;
@@ -154,58 +167,60 @@ async function sendControl(nc: NatsConnection, sessionId: string, message: Sessi
  * Answers a session that was escalated to a person: the answer goes to the model and the loop
  * resumes on the orchestrator that hosts it. Resolves with whether it was accepted, and why not.
  */
-export async function answerSession(nc: NatsConnection, sessionId: string, answer: string): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.answer', answer });
+export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.answer', answer }, options);
 }
 
 /** Approves calls waiting for approval (the listed call ids, or all of them). */
-export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } = {}): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.approve', by: options.by ?? 'a person', ...(options.callIds ? { callIds: options.callIds } : {}) });
+export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } & NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.approve', by: options.by ?? 'a person', ...(options.callIds ? { callIds: options.callIds } : {}) }, options);
 }
 
 /** Denies calls waiting for approval; the model is told, with the reason. */
-export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } & NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, {
     type: 'session.deny', by: options.by ?? 'a person', reason: options.reason ?? 'denied', ...(options.callIds ? { callIds: options.callIds } : {}),
-  });
+  }, options);
 }
 
 /** Pauses a session at its next safe point (before its next model call). */
-export async function interruptSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.interrupt' });
+export async function interruptSession(nc: NatsConnection, sessionId: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.interrupt' }, options);
 }
 
 /** Gives a session a new instruction; it reaches the model before its next call, and resumes an interrupted session. */
-export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.redirect', instruction });
+export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.redirect', instruction }, options);
 }
 
 /** Undoes a paused session's executed calls after `toTurn`, newest first; the report arrives as a `session.rolled_back` event. */
-export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string }): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' });
+export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string } & NamespaceOption): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' }, options);
 }
 
 /** Takes an escalated session over: the model waits while the person calls tools through it. */
-export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person'): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.takeover', by });
+export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person', options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.takeover', by }, options);
 }
 
 /** A tool call by the person who took the session over; its events and ledger entry follow like the model's. */
-export async function callToolInSession(nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.manual_call', tool, arguments: args });
+export async function callToolInSession(
+  nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>, options: NamespaceOption = {},
+): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.manual_call', tool, arguments: args }, options);
 }
 
 /** Gives a taken-over session back to the model, with what the person did and an optional instruction. */
-export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.handback', ...(instruction ? { instruction } : {}) });
+export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.handback', ...(instruction ? { instruction } : {}) }, options);
 }
 
 /** Resumes an interrupted session as it was. */
-export async function continueSession(nc: NatsConnection, sessionId: string): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.continue' });
+export async function continueSession(nc: NatsConnection, sessionId: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.continue' }, options);
 }
 
 /** Cancels a running or parked session by id, from any process. */
-export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client'): Promise<{ accepted: boolean; reason?: string }> {
-  return await sendControl(nc, sessionId, { type: 'session.cancel', reason });
+export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+  return await sendControl(nc, sessionId, { type: 'session.cancel', reason }, options);
 }

@@ -1,7 +1,7 @@
 import { jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { SessionEvent, type SessionFinished } from '../transport/messages.ts';
-import { streamNames, subjects } from '../transport/subjects.ts';
+import { wireNames } from '../transport/subjects.ts';
 import { decodeWireMessage } from '../transport/wireMessage.ts';
 
 /** One session's events as a client sees them. */
@@ -16,16 +16,18 @@ export interface SessionEventFeed {
 }
 
 /**
- * Follows a session's events from its first: an ordered JetStream consumer on the events stream,
- * so a late client replays what it missed and keeps following across orchestrator crashes. Events
- * re-published after a resume carry sequence numbers already seen and are skipped. Without
- * JetStream it falls back to a core subscription, which sees only what happens from now on.
+ * Follows a session's events from its first: an ordered JetStream consumer on the events stream of
+ * the session's deployment (`namespace`, `troupe` when absent), so a late client replays what it
+ * missed and keeps following across orchestrator crashes. Events re-published after a resume carry
+ * sequence numbers already seen and are skipped. Without JetStream it falls back to a core
+ * subscription, which sees only what happens from now on.
  */
 export async function followSessionEvents(
   nc: NatsConnection,
   sessionId: string,
-  options: { onInvalidEvent?: (error: string) => void } = {},
+  options: { onInvalidEvent?: (error: string) => void; namespace?: string } = {},
 ): Promise<SessionEventFeed> {
+  const names = wireNames(options.namespace);
   const buffered: SessionEvent[] = [];
   let wake: (() => void) | undefined;
   let ended = false;
@@ -55,8 +57,8 @@ export async function followSessionEvents(
 
   let replayable = true;
   try {
-    const consumer = await jetstream(nc).consumers.get(streamNames.sessionEvents, {
-      filter_subjects: subjects.sessionEvents(sessionId),
+    const consumer = await jetstream(nc).consumers.get(names.streams.sessionEvents, {
+      filter_subjects: names.subjects.sessionEvents(sessionId),
       deliver_policy: 'all',
     });
     const messages: ConsumerMessages = await consumer.consume();
@@ -66,7 +68,7 @@ export async function followSessionEvents(
     })();
   } catch {
     replayable = false;
-    const subscription: Subscription = nc.subscribe(subjects.sessionEvents(sessionId), { callback: (_error, msg) => receive(msg.data) });
+    const subscription: Subscription = nc.subscribe(names.subjects.sessionEvents(sessionId), { callback: (_error, msg) => receive(msg.data) });
     stopSource = () => subscription.unsubscribe();
     await nc.flush();
   }

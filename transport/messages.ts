@@ -331,7 +331,7 @@ export type SessionEventBody = SessionEvent extends infer E ? (E extends Session
 export const AlertKind = z.enum(['tool_error_rate', 'pool_error_rate', 'session_spend', 'tenant_spend']);
 export type AlertKind = z.infer<typeof AlertKind>;
 
-/** A threshold crossed, published on `troupe.alerts.<kind>` (and logged, and counted in `troupe.alerts`). */
+/** A threshold crossed, published on `<namespace>.alerts.<kind>` (and logged, and counted in `troupe.alerts`). */
 export const Alert = z.object({
   type: z.literal('alert.raised'),
   kind: AlertKind,

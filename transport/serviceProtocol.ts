@@ -56,6 +56,11 @@ export type StatsResponse = z.infer<typeof StatsResponse>;
 /** Metadata keys under which a pool advertises its tools to orchestrators. */
 export const toolMetadataKeys = {
   kind: 'troupe.kind',
+  /**
+   * The deployment's namespace, on every Troupe service: `$SRV` discovery is global in NATS, so
+   * orchestrators keep to the pools that carry their own. A pool without it is of `troupe`.
+   */
+  namespace: 'troupe.namespace',
   domain: 'troupe.domain',
   description: 'troupe.tool.description',
   inputSchema: 'troupe.tool.input_schema',

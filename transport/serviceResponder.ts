@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import type { EndpointInfo, EndpointStats, InfoResponse, PingResponse, StatsResponse } from './serviceProtocol.ts';
-import { subjects } from './subjects.ts';
+import { serviceDiscoverySubject } from './subjects.ts';
 import { encodeWireMessage } from './wireMessage.ts';
 
 export interface ServiceIdentity {
@@ -48,7 +48,7 @@ export function startServiceResponder(nc: NatsConnection, identity: ServiceIdent
   };
   const subscriptions: Subscription[] = [];
   for (const verb of ['PING', 'INFO', 'STATS'] as const) {
-    for (const subject of [subjects.serviceDiscovery(verb), subjects.serviceDiscovery(verb, identity.name), subjects.serviceDiscovery(verb, identity.name, id)]) {
+    for (const subject of [serviceDiscoverySubject(verb), serviceDiscoverySubject(verb, identity.name), serviceDiscoverySubject(verb, identity.name, id)]) {
       subscriptions.push(nc.subscribe(subject, { callback: (_error, msg) => void msg.respond(encodeWireMessage(answers[verb]())) }));
     }
   }

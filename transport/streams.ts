@@ -1,27 +1,28 @@
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { streamNames, subjects } from './subjects.ts';
+import type { WireNames } from './subjects.ts';
 
 const week = 7 * 24 * 60 * 60 * 1000;
 
 /**
- * Creates Troupe's streams if they are missing; safe to call from every process, any number of
- * times. Core-NATS publishes on the captured subjects are stored without the publisher waiting
- * for an acknowledgement, so sessions pay nothing per event for durability.
+ * Creates the streams of the deployment `names` belongs to if they are missing; safe to call from
+ * every process, any number of times. Core-NATS publishes on the captured subjects are stored
+ * without the publisher waiting for an acknowledgement, so sessions pay nothing per event for
+ * durability.
  */
-export async function ensureStreams(nc: NatsConnection): Promise<void> {
+export async function ensureStreams(nc: NatsConnection, names: WireNames): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const wanted = [
     {
-      name: streamNames.sessionEvents,
-      subjects: [subjects.allSessionEvents],
+      name: names.streams.sessionEvents,
+      subjects: [names.subjects.allSessionEvents],
       retention: RetentionPolicy.Limits,
       max_age: nanos(week),
       duplicate_window: nanos(2 * 60 * 1000),
     },
     {
-      name: streamNames.queuedStarts,
-      subjects: [subjects.queuedSessionStarts],
+      name: names.streams.queuedStarts,
+      subjects: [names.subjects.queuedSessionStarts],
       retention: RetentionPolicy.Workqueue,
       max_age: nanos(week),
       duplicate_window: nanos(10 * 60 * 1000),

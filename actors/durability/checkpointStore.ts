@@ -3,8 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
-
-export const checkpointBucket = 'troupe_sessions';
+import type { WireNames } from '../../transport/subjects.ts';
 
 /**
  * The version of the checkpoint format this code writes. Bump it whenever the session statechart's
@@ -115,8 +114,9 @@ export class CheckpointStore {
     this.#kv = kv;
   }
 
-  static async open(nc: NatsConnection): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Kvm(nc).create(checkpointBucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 }));
+  /** Opens the deployment's checkpoint bucket (`<namespace>_sessions`), creating it if missing. */
+  static async open(nc: NatsConnection, names: WireNames): Promise<CheckpointStore> {
+    return new CheckpointStore(await new Kvm(nc).create(names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 }));
   }
 
   /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */

@@ -5,9 +5,7 @@ import type { Logger } from 'pino';
 import * as z from 'zod';
 import { silentLogger } from '../../observability/logger.ts';
 import { ToolReply } from '../../transport/messages.ts';
-
-/** The JetStream KV bucket holding one record per side-effecting tool call, keyed by call id. */
-export const idempotencyBucket = 'troupe_tool_outcomes';
+import type { WireNames } from '../../transport/subjects.ts';
 
 /** How long records live when `open` is given no `ttlMs`: long enough for any retry of a call. */
 export const defaultOutcomeTtlMs = 24 * 60 * 60 * 1000;
@@ -113,11 +111,11 @@ export class IdempotencyStore {
   }
 
   /**
-   * Opens the bucket, creating it (history 1, `ttlMs` as the stream's max age) if missing. An
-   * existing bucket is used as it is: its TTL is not changed.
+   * Opens the deployment's bucket (`<namespace>_tool_outcomes`), creating it (history 1, `ttlMs`
+   * as the stream's max age) if missing. An existing bucket is used as it is: its TTL is not changed.
    */
-  static async open(nc: NatsConnection, options: { ttlMs?: number; logger?: Logger } = {}): Promise<IdempotencyStore> {
-    const kv = await new Kvm(nc).create(idempotencyBucket, { history: 1, ttl: options.ttlMs ?? defaultOutcomeTtlMs });
+  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; logger?: Logger } = {}): Promise<IdempotencyStore> {
+    const kv = await new Kvm(nc).create(names.buckets.toolOutcomes, { history: 1, ttl: options.ttlMs ?? defaultOutcomeTtlMs });
     const logger = (options.logger ?? silentLogger()).child({ component: 'idempotency-store' });
     return new IdempotencyStore(kv, logger);
   }

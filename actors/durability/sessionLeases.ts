@@ -2,8 +2,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
-
-export const leaseBucket = 'troupe_session_leases';
+import type { WireNames } from '../../transport/subjects.ts';
 
 const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number() });
 type LeaseRecord = z.infer<typeof LeaseRecord>;
@@ -32,8 +31,9 @@ export class SessionLeases {
     this.#ttlMs = ttlMs;
   }
 
-  static async open(nc: NatsConnection, options: { ttlMs?: number } = {}): Promise<SessionLeases> {
-    return new SessionLeases(await new Kvm(nc).create(leaseBucket, { history: 1 }), options.ttlMs ?? 6_000);
+  /** Opens the deployment's lease bucket (`<namespace>_session_leases`), creating it if missing. */
+  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number } = {}): Promise<SessionLeases> {
+    return new SessionLeases(await new Kvm(nc).create(names.buckets.leases, { history: 1 }), options.ttlMs ?? 6_000);
   }
 
   get ttlMs(): number {

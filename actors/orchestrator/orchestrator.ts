@@ -9,7 +9,8 @@ import { silentLogger } from '../../observability/logger.ts';
 import { SessionStartRequest, type SessionStartReply } from '../../transport/messages.ts';
 import { startServiceResponder } from '../../transport/serviceResponder.ts';
 import { ensureStreams } from '../../transport/streams.ts';
-import { queueGroups, subjects } from '../../transport/subjects.ts';
+import { toolMetadataKeys } from '../../transport/serviceProtocol.ts';
+import { wireNames } from '../../transport/subjects.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
@@ -66,16 +67,17 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   if (defaultAgent === undefined || !agents.has(defaultAgent)) {
     throw new Error(`The default agent "${String(defaultAgent)}" is not among the orchestrator's agents (${[...agents.keys()].join(', ')}).`);
   }
+  const names = wireNames(options.namespace);
   // Streams first: the first session's events must already be captured for replay.
-  await ensureStreams(options.nats).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
+  await ensureStreams(options.nats, names).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
   const runtime = await openSessionRuntime(options, logger);
   const { catalog } = runtime;
   const sessions = new Map<string, HostedSession>();
   let durability: Durability | undefined;
   if (options.durable !== false) try {
     durability = {
-      checkpoints: await CheckpointStore.open(options.nats),
-      leases: await SessionLeases.open(options.nats, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
+      checkpoints: await CheckpointStore.open(options.nats, names),
+      leases: await SessionLeases.open(options.nats, names, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
       owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     };
   } catch (error) {
@@ -128,7 +130,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     },
   );
   const refuse = (sessionId: string, reason: string) =>
-    new SessionEventPublisher(options.nats, sessionId, logger, 1_000_000).publish({
+    new SessionEventPublisher(options.nats, names, sessionId, logger, 1_000_000).publish({
       type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
       steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
     });
@@ -151,8 +153,8 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
       })
     : undefined;
 
-  const startRequests: Subscription = options.nats.subscribe(subjects.sessionStart, {
-    queue: queueGroups.orchestrators,
+  const startRequests: Subscription = options.nats.subscribe(names.subjects.sessionStart, {
+    queue: names.queueGroups.orchestrators,
     callback: (error, msg) => {
       if (error) logger.error({ err: error }, 'session start subscription error');
       else onStartRequest(msg);
@@ -160,13 +162,13 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   });
   // Orchestrators answer the service protocol too, so `nats micro ls` (and `troupe up`) can see them.
   const responder = startServiceResponder(options.nats, {
-    name: 'troupe-orchestrator',
+    name: names.services.orchestrator,
     version: '0.1.0',
     description: 'Troupe orchestrator: hosts agent sessions',
-    metadata: { 'troupe.kind': 'orchestrator' },
-    endpoints: [{ name: 'sessions_start', subject: subjects.sessionStart, queue_group: queueGroups.orchestrators, metadata: null }],
+    metadata: { [toolMetadataKeys.kind]: 'orchestrator', [toolMetadataKeys.namespace]: names.namespace },
+    endpoints: [{ name: 'sessions_start', subject: names.subjects.sessionStart, queue_group: names.queueGroups.orchestrators, metadata: null }],
   });
-  const queue = await takeQueuedStarts(options.nats, logger, async (data, headers) => {
+  const queue = await takeQueuedStarts(options.nats, names, logger, async (data, headers) => {
     const reply = await acceptStart(data, headers);
     // A queued start has nobody waiting on a reply: a refusal becomes the session's last event instead.
     if (reply.type === 'session.rejected' && reply.sessionId) refuse(reply.sessionId, reply.reason);

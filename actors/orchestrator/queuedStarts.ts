@@ -2,29 +2,30 @@ import { AckPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@
 import { nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ensureStreams } from '../../transport/streams.ts';
-import { queuedStartsConsumer, streamNames } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 
 /**
- * Takes session starts that were queued while no orchestrator ran, one orchestrator each (a work
- * queue with one durable consumer shared by all of them). Each start is acknowledged once it is
- * hosted or refused. Resolves undefined when JetStream is not available.
+ * Takes the deployment's session starts that were queued while no orchestrator ran, one
+ * orchestrator each (a work queue with one durable consumer shared by all of them). Each start is
+ * acknowledged once it is hosted or refused. Resolves undefined when JetStream is not available.
  */
 export async function takeQueuedStarts(
   nc: NatsConnection,
+  names: WireNames,
   logger: Logger,
   take: (data: Uint8Array, headers: MsgHdrs | undefined) => Promise<void>,
 ): Promise<{ close(): Promise<void> } | undefined> {
   let messages: ConsumerMessages;
   try {
-    await ensureStreams(nc);
+    await ensureStreams(nc, names);
     const jsm = await jetstreamManager(nc);
-    await jsm.consumers.add(streamNames.queuedStarts, {
-      durable_name: queuedStartsConsumer,
+    await jsm.consumers.add(names.streams.queuedStarts, {
+      durable_name: names.consumers.queuedStarts,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(30_000),
       max_deliver: 5,
     });
-    const consumer = await jetstream(nc).consumers.get(streamNames.queuedStarts, queuedStartsConsumer);
+    const consumer = await jetstream(nc).consumers.get(names.streams.queuedStarts, names.consumers.queuedStarts);
     messages = await consumer.consume({ max_messages: 16 });
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: starts are not queued while no orchestrator runs, and events are not replayable');

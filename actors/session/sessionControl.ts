@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { SessionMachine } from '../../machines/session.ts';
 import { SessionControl, type SessionControlReply } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
@@ -16,6 +16,7 @@ import type { SessionTrace } from './sessionTrace.ts';
  */
 export function serveSessionControl(
   nc: NatsConnection,
+  names: WireNames,
   actor: Actor<SessionMachine>,
   trace: SessionTrace,
   events: SessionEventPublisher,
@@ -94,7 +95,7 @@ export function serveSessionControl(
         return accept();
     }
   };
-  return nc.subscribe(subjects.sessionControl(sessionId), {
+  return nc.subscribe(names.subjects.sessionControl(sessionId), {
     callback: (_error, msg) => {
       const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
       const reply: SessionControlReply = decoded.ok ? decide(decoded.value) : { type: 'session.control.ack', accepted: false, reason: decoded.error };

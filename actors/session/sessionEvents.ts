@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
 
 /**
@@ -15,13 +15,16 @@ export class SessionEventPublisher {
   readonly #subject: string;
   #seq: number;
 
-  /** `firstSeq` continues a resumed session's numbering from its checkpoint. */
-  constructor(nc: NatsConnection, sessionId: string, logger: Logger, firstSeq = 0) {
+  /**
+   * Publishes on the session's events subject of the deployment `names` belongs to; `firstSeq`
+   * continues a resumed session's numbering from its checkpoint.
+   */
+  constructor(nc: NatsConnection, names: WireNames, sessionId: string, logger: Logger, firstSeq = 0) {
     this.#seq = firstSeq;
     this.#nc = nc;
     this.#sessionId = sessionId;
     this.#logger = logger;
-    this.#subject = subjects.sessionEvents(sessionId);
+    this.#subject = names.subjects.sessionEvents(sessionId);
   }
 
   /** The sequence number the next event will get. */

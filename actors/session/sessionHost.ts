@@ -11,7 +11,7 @@ import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import type { ResultShapingLimits } from '../../tools/resultShaping.ts';
 import type { SessionFinished, ToolCallCancellation } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { Checkpoint, CheckpointStore } from '../durability/checkpointStore.ts';
 import type { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
@@ -44,6 +44,8 @@ export interface Durability {
 
 export interface SessionHostDependencies {
   nats: NatsConnection;
+  /** The deployment's names: the session's events, controls and tool calls use its subjects. */
+  names: WireNames;
   catalog: ToolCatalog;
   breakers: CircuitBreakerRegistry;
   largeResults: ResultShapingLimits;
@@ -130,7 +132,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const task = start.kind === 'new' ? start.task : start.checkpoint.task;
   const logger = deps.logger.child({ sessionId, agent: agent.name });
   const model = agent.model ?? deps.defaultModel;
-  const events = new SessionEventPublisher(deps.nats, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
+  const events = new SessionEventPublisher(deps.nats, deps.names, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
   // A resumed session's spans hang under the first host's session span: one session, one trace.
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
   const storedContext = start.kind === 'resume' ? (start.checkpoint.snapshot as { context?: { tenant?: string | null; user?: string | null } }).context : undefined;
@@ -164,14 +166,14 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
           : {}),
       }),
-      rollBack: createUndoDispatcher({ nats: deps.nats, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
+      rollBack: createUndoDispatcher({ nats: deps.nats, names: deps.names, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
       triageToolCalls: createToolCallTriage({
         catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
         delegationDepth: () => ({ depth: actor.getSnapshot().context.depth, left: actor.getSnapshot().context.delegationDepthLeft }),
         ...(deps.approvalPolicy ? { approvalPolicy: deps.approvalPolicy } : {}),
       }),
       executeToolCall: createToolDispatcher({
-        ...shared, nats: deps.nats, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
+        ...shared, nats: deps.nats, names: deps.names, catalog: deps.catalog, breakers: deps.breakers, largeResults: deps.largeResults,
         ...(deps.responses && agent.caching.toolCalls
           ? { cache: { store: deps.responses, ttlMs: agent.caching.toolCalls.ttlMs, scope: scopeKey(agent.caching.toolCalls.scope, { sessionId, agent: agent.name }) } }
           : {}),
@@ -234,10 +236,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     const open = context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => c.callId);
     if (open.length === 0) return;
     const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: open, reason };
-    deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+    deps.nats.publish(deps.names.subjects.toolCallCancellations, encodeWireMessage(cancellation));
     logger.info({ callIds: open }, 'cancelling the tool calls still in flight on the workers');
   };
-  const control: Subscription = serveSessionControl(deps.nats, actor, sessionTrace, events, logger);
+  const control: Subscription = serveSessionControl(deps.nats, deps.names, actor, sessionTrace, events, logger);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let costSeen = actor.getSnapshot().context.usage.costUsd;
   let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;

@@ -17,13 +17,19 @@ import { ResponseCache } from '../model/responseCache.ts';
 import { troupeMetrics } from '../../observability/metrics.ts';
 import type { Alert } from '../../transport/messages.ts';
 import type { ModelTable } from '../../models/modelTable.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { wireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
 import { startWorker, type ToolWorker } from '../worker/toolWorker.ts';
 
 /** What every process that runs sessions needs, whether it takes them from clients (an orchestrator) or from delegations (a specialist pool). */
 export interface SessionRuntimeOptions {
   nats: NatsConnection;
+  /**
+   * The deployment this process belongs to (`TROUPE_NAMESPACE`): it prefixes every subject, queue
+   * group, service, stream, bucket and object store the process uses, and discovery sees only pools
+   * of the same namespace. `troupe` when absent. Throws InvalidNamespaceError for one that cannot be.
+   */
+  namespace?: string;
   model: ModelEndpoint;
   /** The model of agents that name none (`TROUPE_MODEL`). */
   defaultModel: string;
@@ -63,8 +69,10 @@ export interface SessionRuntime {
  * session's large results. Without JetStream, summaries still work but are not fetchable.
  */
 export async function openSessionRuntime(options: SessionRuntimeOptions, logger: Logger): Promise<SessionRuntime> {
+  const names = wireNames(options.namespace);
   const catalog = new ToolCatalog({
     nats: options.nats,
+    namespace: names.namespace,
     logger,
     ...(options.discoveryIntervalMs ? { refreshIntervalMs: options.discoveryIntervalMs } : {}),
   });
@@ -73,8 +81,8 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
   let results: ResultStore | undefined;
   let resultsPool: ToolWorker | undefined;
   try {
-    results = await ResultStore.open(options.nats);
-    resultsPool = await startWorker({ domain: 'results', tools: resultsTools(results), nats: options.nats, logger });
+    results = await ResultStore.open(options.nats, names);
+    resultsPool = await startWorker({ domain: 'results', tools: resultsTools(results), nats: options.nats, namespace: names.namespace, logger });
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
   }
@@ -87,7 +95,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
           logger.warn({ alert }, `alert: ${alert.detail}`);
           troupeMetrics().alerts.add(1, { 'troupe.alert.kind': alert.kind });
           try {
-            options.nats.publish(subjects.alerts(alert.kind), encodeWireMessage(alert));
+            options.nats.publish(names.subjects.alerts(alert.kind), encodeWireMessage(alert));
           } catch (error) {
             logger.error({ err: error, alert: alert.kind }, 'could not publish an alert');
           }
@@ -102,6 +110,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
       ...(options.models ? { models: options.models } : {}),
       responses: new ResponseCache(),
       nats: options.nats,
+      names,
       catalog,
       breakers,
       approvalTimeoutMs: options.approvalTimeoutMs ?? 15 * 60 * 1000,

@@ -1,8 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { nanos } from '@nats-io/transport-node';
-
-export const resultsBucket = 'troupe_results';
+import type { WireNames } from '../../transport/subjects.ts';
 
 /**
  * Full results of tool calls that were too large to hand to the model, kept in the JetStream
@@ -15,8 +14,9 @@ export class ResultStore {
     this.#store = store;
   }
 
-  static async open(nc: NatsConnection, options: { ttlMs?: number } = {}): Promise<ResultStore> {
-    const store = await new Objm(nc).create(resultsBucket, {
+  /** Opens the deployment's object store (`<namespace>_results`), creating it if missing. */
+  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number } = {}): Promise<ResultStore> {
+    const store = await new Objm(nc).create(names.objectStores.results, {
       description: 'Full results of large tool calls, by call id',
       ttl: nanos(options.ttlMs ?? 24 * 60 * 60 * 1000),
     });

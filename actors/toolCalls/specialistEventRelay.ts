@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Delegation } from '../../machines/delegation.ts';
 import { SessionEvent } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 
@@ -20,12 +20,13 @@ export interface SpecialistEventRelay {
  */
 export function relaySpecialistEvents(
   nc: NatsConnection,
+  names: WireNames,
   delegation: Delegation,
   relayed: { agent: string; callId: string },
   into: SessionEventPublisher,
   logger: Logger,
 ): SpecialistEventRelay {
-  const subscription = nc.subscribe(subjects.sessionEvents(delegation.sessionId), {
+  const subscription = nc.subscribe(names.subjects.sessionEvents(delegation.sessionId), {
     callback: (error, msg) => {
       if (error) return;
       const decoded = decodeWireMessage(SessionEvent, msg.data, `An event of specialist ${relayed.agent}`);

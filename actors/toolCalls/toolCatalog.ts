@@ -6,7 +6,7 @@ import { RetryPolicy } from '../../machines/retryPolicy.ts';
 import { defaultToolTimeoutMs } from '../../tools/defineTool.ts';
 import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../../transport/serviceProtocol.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { defaultNamespace, serviceDiscoverySubject, wireNames, type WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 
 const missedRoundsBeforeRemoval = 2;
@@ -35,6 +35,8 @@ export interface CatalogTool {
 
 export interface ToolCatalogOptions {
   nats: NatsConnection;
+  /** Discover only the pools of this deployment (`TROUPE_NAMESPACE`); `troupe` when absent. */
+  namespace?: string;
   logger?: Logger;
   /** How often to ask every pool for its tools; announcements refresh sooner. */
   refreshIntervalMs?: number;
@@ -44,11 +46,14 @@ export interface ToolCatalogOptions {
 
 /**
  * The live list of tools, built from the NATS service protocol: every discovery round sends one
- * `$SRV.INFO` and gathers the answers of all pool members. Rounds run at start, on an interval,
- * when a pool announces itself, and on demand (a model naming a tool the catalog has not seen).
+ * `$SRV.INFO` and gathers the answers of all pool members of the catalog's namespace (`$SRV` is
+ * global, so pools of other deployments answer too and are skipped by their metadata). Rounds run
+ * at start, on an interval, when a pool announces itself, and on demand (a model naming a tool
+ * the catalog has not seen).
  */
 export class ToolCatalog {
   readonly #nc: NatsConnection;
+  readonly #names: WireNames;
   readonly #logger: Logger;
   readonly #refreshIntervalMs: number;
   readonly #quietPeriodMs: number;
@@ -62,6 +67,7 @@ export class ToolCatalog {
 
   constructor(options: ToolCatalogOptions) {
     this.#nc = options.nats;
+    this.#names = wireNames(options.namespace);
     this.#logger = (options.logger ?? silentLogger()).child({ component: 'tool-catalog' });
     this.#refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
     this.#quietPeriodMs = options.quietPeriodMs ?? 150;
@@ -69,7 +75,7 @@ export class ToolCatalog {
 
   /** Runs the first discovery round and keeps the catalog fresh until {@link stop}. */
   async start(): Promise<void> {
-    this.#announcements = this.#nc.subscribe(subjects.poolAnnouncements, { callback: () => void this.refresh() });
+    this.#announcements = this.#nc.subscribe(this.#names.subjects.poolAnnouncements, { callback: () => void this.refresh() });
     this.#timer = setInterval(() => void this.refresh(), this.#refreshIntervalMs);
     this.#timer.unref();
     await this.refresh();
@@ -120,7 +126,7 @@ export class ToolCatalog {
   async #discover(): Promise<void> {
     const found = new Map<string, CatalogTool & { instances: Set<string> }>();
     try {
-      const replies = await this.#nc.requestMany(subjects.serviceDiscovery('INFO'), undefined, {
+      const replies = await this.#nc.requestMany(serviceDiscoverySubject('INFO'), undefined, {
         strategy: 'stall',
         stall: this.#quietPeriodMs,
         maxWait: 2_000,
@@ -133,6 +139,8 @@ export class ToolCatalog {
         }
         const info = decoded.value;
         if (info.metadata[toolMetadataKeys.kind] !== toolPoolKind) continue;
+        // Pools from before namespaces existed carry none: they are of the default namespace, as their subjects are.
+        if ((info.metadata[toolMetadataKeys.namespace] ?? defaultNamespace) !== this.#names.namespace) continue;
         const domain = info.metadata[toolMetadataKeys.domain] ?? info.name;
         for (const endpoint of info.endpoints) {
           // Undo endpoints serve rollbacks, not the model.

@@ -9,7 +9,7 @@ import type { ToolCallAttempt, ToolCallOutcome } from '../../machines/toolCallOu
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
 import { ToolReply, type ToolCallCancellation, type ToolRequest } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
 import { traceHeaders } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
@@ -27,6 +27,8 @@ import type { ToolCatalog } from './toolCatalog.ts';
 
 export interface ToolDispatchDependencies {
   nats: NatsConnection;
+  /** The deployment's names: cancellations and specialists' events travel on its subjects. */
+  names: WireNames;
   catalog: ToolCatalog;
   breakers: CircuitBreakerRegistry;
   trace: SessionTrace;
@@ -91,7 +93,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     };
     // Subscribed before the request goes out, so the specialist's first event is not missed.
     const relay = delegation && tool.specialist !== null
-      ? relaySpecialistEvents(deps.nats, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
+      ? relaySpecialistEvents(deps.nats, deps.names, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
       : undefined;
     // A stopped call (its session cancelled or escalated) relays nothing more into the stream, and its
     // specialist is told to stop: nobody will read its answer, so it must not go on spending.
@@ -99,7 +101,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
       signal.addEventListener('abort', () => {
         relay.stop();
         const cancellation: ToolCallCancellation = { type: 'tool.cancel', callIds: [input.call.callId], reason: 'the delegating session stopped waiting for this answer' };
-        deps.nats.publish(subjects.toolCallCancellations, encodeWireMessage(cancellation));
+        deps.nats.publish(deps.names.subjects.toolCallCancellations, encodeWireMessage(cancellation));
       }, { once: true });
     }
     let attempt: ToolCallAttempt;

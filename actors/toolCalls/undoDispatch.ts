@@ -6,7 +6,7 @@ import type { RollbackReport } from '../../machines/rollback.ts';
 import type { RollBackInput } from '../../machines/session.ts';
 import { ToolReply, type ToolUndoRequest } from '../../transport/messages.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
-import { subjects } from '../../transport/subjects.ts';
+import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 
@@ -17,7 +17,7 @@ const undoTimeoutMs = 30_000;
  * call's captured compensation to its pool's undo endpoint. Never rejects: a call that could not
  * be undone is reported as such, with the reason, and the rest go on.
  */
-export function createUndoDispatcher(deps: { nats: NatsConnection; ledger: () => LedgerEntry[]; events: SessionEventPublisher; logger: Logger }) {
+export function createUndoDispatcher(deps: { nats: NatsConnection; names: WireNames; ledger: () => LedgerEntry[]; events: SessionEventPublisher; logger: Logger }) {
   return fromPromise<RollbackReport, RollBackInput>(async ({ input }) => {
     const ledger = deps.ledger();
     const steps = [];
@@ -33,7 +33,7 @@ export function createUndoDispatcher(deps: { nats: NatsConnection; ledger: () =>
         compensation: entry?.compensation ?? null, deadline: Date.now() + undoTimeoutMs,
       };
       try {
-        const msg = await deps.nats.request(subjects.toolUndo(domain, step.tool), encodeWireMessage(request), { timeout: undoTimeoutMs + 250 });
+        const msg = await deps.nats.request(deps.names.subjects.toolUndo(domain, step.tool), encodeWireMessage(request), { timeout: undoTimeoutMs + 250 });
         const reply = decodeWireMessage(ToolReply, msg.data, `The undo reply of ${step.tool}`);
         if (reply.ok && reply.value.status === 'ok') steps.push({ ...step, result: 'undone' as const });
         else steps.push({ ...step, result: 'failed' as const, message: reply.ok && reply.value.status === 'error' ? reply.value.failure.message : reply.ok ? 'no reason given' : reply.error });

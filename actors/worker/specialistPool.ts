@@ -86,9 +86,9 @@ function specialistFailure(agent: string, finished: SessionFinished, capped: str
 }
 
 /**
- * Serves `agent` as a specialist: a NATS service in the `troupe-agent-<name>` queue group whose one
- * endpoint is the `delegate_<name>` tool other agents see. Each call runs the agent's own session
- * statechart here, with its prompt, model and tools (called over NATS on the tool pools), budgets
+ * Serves `agent` as a specialist: a NATS service in the `<namespace>-agent-<name>` queue group
+ * whose one endpoint is the `delegate_<name>` tool other agents see. Each call runs the agent's own
+ * session statechart here, with its prompt, model and tools (called over NATS on the tool pools), budgets
  * capped by what the delegating session has left, its spans under the delegating call's span and
  * its events relayed into the delegating session's stream. Start more processes to scale the pool.
  *
@@ -154,7 +154,10 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
   }) as unknown as ToolDefinition;
   let worker: ToolWorker;
   try {
-    worker = await startWorker({ domain: 'delegate', tools: [tool], nats: options.nats, logger, specialist: agent.name, ...(options.tracer ? { tracer: options.tracer } : {}) });
+    worker = await startWorker({
+      domain: 'delegate', tools: [tool], nats: options.nats, logger, specialist: agent.name,
+      ...(options.namespace ? { namespace: options.namespace } : {}), ...(options.tracer ? { tracer: options.tracer } : {}),
+    });
   } catch (error) {
     await runtime.stop();
     throw error;

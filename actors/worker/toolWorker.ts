@@ -9,7 +9,7 @@ import { ToolFailureCode, toolFailure, toToolFailure } from '../../tools/toolFai
 import { PoolAnnouncement, ToolCallCancellation, ToolRequest, ToolUndoRequest, type ToolReply } from '../../transport/messages.ts';
 import { toolMetadataKeys, toolPoolKind, type EndpointInfo } from '../../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';
-import { poolServiceName, queueGroups, specialistServiceName, subjectTokenPattern, subjects } from '../../transport/subjects.ts';
+import { subjectTokenPattern, wireNames } from '../../transport/subjects.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { IdempotencyStore } from '../durability/idempotencyStore.ts';
@@ -27,6 +27,12 @@ export interface WorkerOptions {
   domain: string;
   tools: ToolDefinition[];
   nats: NatsConnection;
+  /**
+   * The deployment the pool belongs to (`TROUPE_NAMESPACE`): its subjects, queue group, service
+   * name and outcome bucket start with it, and only orchestrators of the same namespace see it.
+   * `troupe` when absent. Throws InvalidNamespaceError for one that cannot be.
+   */
+  namespace?: string;
   logger?: Logger;
   tracer?: Tracer;
   /** Semantic version reported to the NATS service protocol. */
@@ -35,11 +41,11 @@ export interface WorkerOptions {
   faults?: FaultSpecification;
   /**
    * Where outcomes of side-effecting calls are recorded so a retried call never runs twice. Opened
-   * in JetStream KV when absent and any tool has side effects; `false` turns the guarantee off.
+   * in the namespace's JetStream KV bucket when absent and any tool has side effects; `false` turns the guarantee off.
    */
   idempotency?: IdempotencyStore | false;
   /**
-   * Serve the tools as a specialist agent's pool (service `troupe-agent-<name>`, its own queue
+   * Serve the tools as a specialist agent's pool (service `<namespace>-agent-<name>`, its own queue
    * group and subject) instead of a tool domain's; see `startSpecialistPool`.
    */
   specialist?: string;
@@ -83,6 +89,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   const { domain, tools, nats: nc } = options;
   const logger = (options.logger ?? silentLogger()).child({ domain });
   const tracer = options.tracer ?? troupeTracer();
+  const names = wireNames(options.namespace);
   if (!subjectTokenPattern.test(domain)) throw new WorkerConfigurationError(`Domain "${domain}" must be letters, digits, "-" or "_".`);
   if (tools.length === 0) throw new WorkerConfigurationError(`The ${domain} worker has no tools to serve.`);
   if (options.specialist && tools.length !== 1) throw new WorkerConfigurationError(`A specialist pool serves one tool, its delegate_${options.specialist}.`);
@@ -96,7 +103,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   let outcomes: IdempotencyStore | undefined;
   if (options.idempotency !== false && tools.some((t) => t.sideEffects)) {
     try {
-      outcomes = options.idempotency ?? (await IdempotencyStore.open(nc, { logger }));
+      outcomes = options.idempotency ?? (await IdempotencyStore.open(nc, names, { logger }));
     } catch (error) {
       throw new WorkerConfigurationError(
         `The ${domain} pool has side-effecting tools, whose outcomes are recorded in JetStream KV so retries never run them twice, but JetStream is not available (start nats-server with -js): ${error instanceof Error ? error.message : String(error)}`,
@@ -104,14 +111,14 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     }
   }
   const { specialist } = options;
-  const queue = specialist ? queueGroups.specialist(specialist) : queueGroups.pool(domain);
-  const subjectOf = (tool: ToolDefinition) => (specialist ? subjects.delegation(specialist) : subjects.tool(domain, tool.name));
+  const queue = specialist ? names.queueGroups.specialist(specialist) : names.queueGroups.pool(domain);
+  const subjectOf = (tool: ToolDefinition) => (specialist ? names.subjects.delegation(specialist) : names.subjects.tool(domain, tool.name));
   const specialistMetadata: Record<string, string> = specialist ? { [toolMetadataKeys.specialist]: specialist } : {};
   const responder: ServiceResponder = startServiceResponder(nc, {
-    name: specialist ? specialistServiceName(specialist) : poolServiceName(domain),
+    name: specialist ? names.services.specialist(specialist) : names.services.pool(domain),
     version: options.version ?? '0.1.0',
     description: specialist ? `Troupe specialist "${specialist}"` : `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
-    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.domain]: domain, ...specialistMetadata },
+    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.namespace]: names.namespace, [toolMetadataKeys.domain]: domain, ...specialistMetadata },
     endpoints: tools.map((tool): EndpointInfo => ({
       name: tool.name,
       subject: subjectOf(tool),
@@ -130,7 +137,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     })).concat(
       tools.filter((tool) => tool.compensation).map((tool): EndpointInfo => ({
         name: `${tool.name}__undo`,
-        subject: subjects.toolUndo(domain, tool.name),
+        subject: names.subjects.toolUndo(domain, tool.name),
         queue_group: queue,
         metadata: { [toolMetadataKeys.endpointKind]: 'undo' },
       })),
@@ -315,7 +322,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     const compensation = tool.compensation;
     if (!compensation) continue;
     subscriptions.push(
-      nc.subscribe(subjects.toolUndo(domain, tool.name), {
+      nc.subscribe(names.subjects.toolUndo(domain, tool.name), {
         queue,
         callback: (_error, msg) => {
           const work = undoCall(tool.name, compensation, msg).catch((failure: unknown) => instanceLogger.error({ err: failure }, 'undo handling failed'));
@@ -326,7 +333,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     );
   }
   subscriptions.push(
-    nc.subscribe(subjects.toolCallCancellations, {
+    nc.subscribe(names.subjects.toolCallCancellations, {
       callback: (_error, msg) => {
         const decoded = decodeWireMessage(ToolCallCancellation, msg.data, 'A tool-call cancellation');
         if (!decoded.ok) {
@@ -344,7 +351,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   );
   await nc.flush();
   const announcement: PoolAnnouncement = { type: 'pool.started', domain, instanceId: responder.id, tools: [...byName.keys()] };
-  nc.publish(subjects.poolAnnouncements, encodeWireMessage(announcement));
+  nc.publish(names.subjects.poolAnnouncements, encodeWireMessage(announcement));
   instanceLogger.info({ tools: [...byName.keys()], queue }, `worker serving ${domain}`);
 
   return {

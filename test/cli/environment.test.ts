@@ -15,6 +15,7 @@ describe('readEnvironment', () => {
   it('fills the defaults when nothing is set', () => {
     expect(readEnvironment({})).toStrictEqual({
       NATS_URL: 'nats://127.0.0.1:4222',
+      TROUPE_NAMESPACE: 'troupe',
       TROUPE_MODEL_PROVIDER: 'openai',
       TROUPE_SCRIPTED_MODEL: '0',
       TROUPE_WORKSPACE: './workspace',
@@ -48,6 +49,12 @@ describe('readEnvironment', () => {
     const error = configurationErrorOf({ NATS_URL: 'http://127.0.0.1:4222' });
     expect(error.message).toContain('NATS_URL: must be a nats:// (or tls://, ws://) URL');
     expect(error.name).toBe('ConfigurationError');
+  });
+
+  it('takes a TROUPE_NAMESPACE and refuses one that cannot prefix NATS names, saying what would', () => {
+    expect(readEnvironment({ TROUPE_NAMESPACE: 'staging' }).TROUPE_NAMESPACE).toBe('staging');
+    const error = configurationErrorOf({ TROUPE_NAMESPACE: 'Staging.EU' });
+    expect(error.message).toBe('Invalid environment:\n  TROUPE_NAMESPACE: must be a lower-case letter, then lower-case letters, digits, "-" or "_", at most 32 characters');
   });
 
   it('refuses an OPENAI_BASE_URL that is not a URL and an unknown LOG_LEVEL', () => {

@@ -3,6 +3,9 @@ import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
 import { followSession, parseRunArgs } from '../../cli/runCommand.ts';
 import { UsageError } from '../../cli/usageError.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 function errorOf(args: string[]): unknown {
   try {
@@ -77,7 +80,7 @@ describe('followSession', () => {
     const nc = await connect({ servers: inject('natsUrl') });
     try {
       const sink = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
-      await expect(followSession(nc, { attach: 'nobody-runs-this', json: true, timeoutMs: 200 }, sink)).rejects.toThrow(
+      await expect(followSession(nc, { attach: 'nobody-runs-this', json: true, timeoutMs: 200, namespace }, sink)).rejects.toThrow(
         'stopped following session nobody-runs-this before it finished',
       );
     } finally {

@@ -7,12 +7,15 @@ import { UsageError } from '../../cli/usageError.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { vaultTool } from '../fixtures/testTools.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 async function run(nc: NatsConnection, args: string[]): Promise<{ code: number; text: string }> {
   const out = new PassThrough();
   let text = '';
   out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const code = await sessionsCommand(args, { nc, out });
+  const code = await sessionsCommand(args, { nc, namespace, out });
   return { code, text };
 }
 
@@ -25,7 +28,7 @@ describe('troupe sessions', () => {
   beforeAll(async () => {
     stack = await startInProcessStack();
     nc = await stack.connection('cli');
-    worker = await startWorker({ domain: 'vault', tools: [vaultOpen], nats: await stack.connection('worker-vault') });
+    worker = await startWorker({ namespace, domain: 'vault', tools: [vaultOpen], nats: await stack.connection('worker-vault') });
     await stack.startOrchestrator();
   });
   afterAll(async () => {
@@ -34,7 +37,7 @@ describe('troupe sessions', () => {
   });
 
   it('lists and shows a session waiting for approval, then approves it from the command line', async () => {
-    const session = await startSession(nc, { task: 'Please open the vault.' });
+    const session = await startSession(nc, { namespace, task: 'Please open the vault.' });
     for await (const event of session.events) if (event.type === 'approval.requested') break;
 
     const listed = await run(nc, ['list']);

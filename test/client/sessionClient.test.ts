@@ -8,8 +8,11 @@ import {
   type SessionFinished,
   type SessionStartReply,
 } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
 import { startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { testWireNames } from '../fixtures/testNamespace.ts';
+
+const names = testWireNames();
+const { namespace, subjects } = names;
 
 const usage = { inputTokens: 12, outputTokens: 3, costUsd: 0.0001 };
 
@@ -103,7 +106,7 @@ describe('startSession', () => {
       },
     );
     await orchestratorNc.flush();
-    const run = await startSession(clientNc, { task: 'the task', sessionId: 'early-event', agent: 'assistant' });
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'early-event', agent: 'assistant' });
     expect(run).toMatchObject({ sessionId: 'early-event', traceId: 'trace-1' });
     expect(fake.requests).toEqual([{ type: 'session.start', sessionId: 'early-event', task: 'the task', agent: 'assistant' }]);
     const events = await collect(run.events);
@@ -120,7 +123,7 @@ describe('startSession', () => {
       return accepted(request);
     });
     await orchestratorNc.flush();
-    const run = await startSession(clientNc, { task: 'the task' });
+    const run = await startSession(clientNc, { namespace, task: 'the task' });
     expect(run.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(fake.requests[0]).toEqual({ type: 'session.start', sessionId: run.sessionId, task: 'the task' });
     expect((await run.finished).sessionId).toBe(run.sessionId);
@@ -129,13 +132,13 @@ describe('startSession', () => {
   it('throws SessionRejectedError with the reason of a rejection', async () => {
     serve((request) => ({ type: 'session.rejected', sessionId: request.sessionId, reason: 'there is no agent named "nobody"' }));
     await orchestratorNc.flush();
-    const error = await startSession(clientNc, { task: 'the task', agent: 'nobody' }).catch((e: unknown) => e);
+    const error = await startSession(clientNc, { namespace, task: 'the task', agent: 'nobody' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SessionRejectedError);
     expect(error).toMatchObject({ reason: 'there is no agent named "nobody"', message: 'The session was refused: there is no agent named "nobody"' });
   });
 
   it('throws NoOrchestratorError when no orchestrator listens', async () => {
-    await expect(startSession(clientNc, { whenNoOrchestrator: 'fail', task: 'the task', acceptTimeoutMs: 2_000 })).rejects.toBeInstanceOf(NoOrchestratorError);
+    await expect(startSession(clientNc, { namespace, whenNoOrchestrator: 'fail', task: 'the task', acceptTimeoutMs: 2_000 })).rejects.toBeInstanceOf(NoOrchestratorError);
   });
 
   it('reports malformed events to onInvalidEvent, skips them, and keeps delivering later ones', async () => {
@@ -153,7 +156,7 @@ describe('startSession', () => {
     );
     await orchestratorNc.flush();
     const invalid: string[] = [];
-    const run = await startSession(clientNc, { task: 'the task', sessionId: 'malformed', onInvalidEvent: (error) => invalid.push(error) });
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'malformed', onInvalidEvent: (error) => invalid.push(error) });
     const events = await collect(run.events);
     expect(events.map((e) => e.type)).toEqual(['session.started', 'turn.started', 'session.finished']);
     expect(invalid).toHaveLength(2);
@@ -170,7 +173,7 @@ describe('startSession', () => {
       },
     );
     await orchestratorNc.flush();
-    const run = await startSession(clientNc, { task: 'the task', sessionId: 'unread' });
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'unread' });
     const finished: SessionFinished = await run.finished;
     expect(finished).toEqual({ ...finishedBody(), sessionId: 'unread', seq: 1, at: new Date(0).toISOString() });
   });
@@ -185,7 +188,7 @@ describe('startSession', () => {
       },
     );
     await orchestratorNc.flush();
-    const run = await startSession(clientNc, { task: 'the task', sessionId: 'ends' });
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'ends' });
     const iterator = run.events[Symbol.asyncIterator]();
     expect((await iterator.next()).value).toMatchObject({ type: 'session.started' });
     expect((await iterator.next()).value).toMatchObject({ type: 'session.finished' });
@@ -207,7 +210,7 @@ describe('startSession', () => {
       }),
     );
     await orchestratorNc.flush();
-    const run = await startSession(clientNc, { task: 'the task', sessionId: 'cancel-me' });
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'cancel-me' });
     expect(await run.cancel('changed my mind')).toBe(true);
     expect(reasons).toEqual(['changed my mind']);
     run.detach();

@@ -5,8 +5,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { SessionEvent } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 import { freePort, startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
@@ -35,14 +36,14 @@ describe('a session across separate processes', () => {
     };
     services.push(startTroupe(['model', 'serve', '--port', String(modelPort), '--scripts', testScriptsDir], env));
     services.push(startTroupe(['worker', 'calc'], env), startTroupe(['worker', 'files'], env), startTroupe(['orchestrator'], env));
-    const catalog = new ToolCatalog({ nats: nc });
+    // Every process joins the test file's namespace (startTroupe sets TROUPE_NAMESPACE).
+    const namespace = testNamespace();
+    const catalog = new ToolCatalog({ nats: nc, namespace });
     await eventually('both pools discovered', async () => {
       await catalog.refresh();
       return catalog.get('calc_evaluate') !== undefined && catalog.get('files_write') !== undefined;
     }, 30_000, services);
-    await eventually('the orchestrator answering', async () =>
-      (await nc.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
-    30_000, services);
+    await eventually('the orchestrator answering', () => orchestratorAnswers(nc, { namespace }), 30_000, services);
 
     const run = startTroupe(['run', '--json', 'Please use two pools.'], env);
     runExit = await run.exited;

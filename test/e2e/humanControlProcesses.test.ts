@@ -35,8 +35,8 @@ describe('durable starts and human control across processes', () => {
   it('resolves escalated sessions from the command line: one answered, one taken over in manual mode', async () => {
     stack = await startProcessStack();
     await stack.startWorker('files');
-    const answered = await startSession(stack.client, { task: 'Please get stuck on the report.' });
-    const takenOver = await startSession(stack.client, { task: 'Please get stuck on the report.' });
+    const answered = await startSession(stack.client, { namespace: stack.namespace, task: 'Please get stuck on the report.' });
+    const takenOver = await startSession(stack.client, { namespace: stack.namespace, task: 'Please get stuck on the report.' });
     expect(await answered.finished).toMatchObject({ status: 'escalated' });
     expect(await takenOver.finished).toMatchObject({ status: 'escalated' });
 
@@ -66,7 +66,7 @@ describe('durable starts and human control across processes', () => {
     await stack.startWorker('files');
     await writeFile(join(stack.workspace, 'ledger.txt'), 'original');
     const current = stack;
-    const run = await startSession(current.client, { task: 'Please edit the ledger from the command line.' });
+    const run = await startSession(current.client, { namespace: current.namespace, task: 'Please edit the ledger from the command line.' });
     for await (const event of run.events) {
       if (event.type === 'turn.started' && event.turn === 2) expect((await current.troupe(['sessions', 'interrupt', run.sessionId])).code).toBe(0);
       if (event.type === 'session.interrupted' && !(await readFile(join(current.workspace, 'ledger.txt'), 'utf8')).startsWith('original')) {

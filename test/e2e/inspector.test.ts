@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSession } from '../../client/sessionClient.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 import { freePort } from '../setup/natsServerProcess.ts';
@@ -25,9 +25,7 @@ describe('the statechart inspector (--inspect)', () => {
     await stack.startWorker('calc');
     port = await freePort();
     orchestrator = startTroupe(['orchestrator', '--inspect', '--inspect-port', String(port)], stack.env);
-    await eventually('the orchestrator answering', async () =>
-      (await stack.client.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
-    30_000, [orchestrator]);
+    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), 30_000, [orchestrator]);
     // What the Stately inspector page does: connect to the relay and read what the process reports.
     socket = new WebSocket(`ws://127.0.0.1:${port}`);
     socket.addEventListener('message', (message) => received.push(JSON.parse(String(message.data)) as InspectionMessage));
@@ -50,7 +48,7 @@ describe('the statechart inspector (--inspect)', () => {
   });
 
   it('reports every session\'s statechart, its tool calls and their snapshots as they change', async () => {
-    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please compute two plus two.' });
     const finished = await run.finished;
     expect(finished.status).toBe('completed');
     await eventually('the session reported', () => received.some((m) => m.type === '@xstate.snapshot' && m.snapshot?.value === 'completed'), 10_000, [orchestrator]);

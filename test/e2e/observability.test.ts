@@ -5,7 +5,8 @@ import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { costOfCall, defaultPriceTable, priceOf } from '../../models/priceTable.ts';
 import { Alert, type SessionEvent, type SessionFinished } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
+import { wireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { metricPoints, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
@@ -41,22 +42,20 @@ describe('observability across processes: traces, metrics, alerts and logs', () 
       TROUPE_PROMETHEUS_PORT: String(prometheusPort),
       TROUPE_ALERTS: '{"toolErrorRate":{"threshold":0.75,"minCalls":4},"sessionSpendUsd":1000}',
     });
-    const catalog = new ToolCatalog({ nats: stack.client, quietPeriodMs: 100 });
+    const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
     await eventually('the analyst discovered', async () => {
       await catalog.refresh();
       return catalog.get('delegate_analyst') !== undefined;
     }, 30_000, [analyst]);
-    await eventually('the orchestrator answering', async () =>
-      (await stack.client.request(subjects.serviceDiscovery('PING', 'troupe-orchestrator'), undefined, { timeout: 500 }).catch(() => undefined)) !== undefined,
-    30_000, [orchestrator]);
-    stack.client.subscribe(subjects.allAlerts, {
+    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), 30_000, [orchestrator]);
+    stack.client.subscribe(wireNames(stack.namespace).subjects.allAlerts, {
       callback: (_error, msg) => {
         const decoded = decodeWireMessage(Alert, msg.data, 'alert');
         if (decoded.ok) alerts.push(decoded.value);
       },
     });
 
-    const run = await startSession(stack.client, { task: '[observe] Compute and ask.', tenant: 'acme', user: 'ada' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: '[observe] Compute and ask.', tenant: 'acme', user: 'ada' });
     for await (const event of run.events) events.push(event);
     finished = await run.finished;
   }, 120_000);
@@ -171,7 +170,7 @@ describe('observability across processes: traces, metrics, alerts and logs', () 
   });
 
   it('raises an alert on NATS, in the log and as a metric when a tool\'s error rate crosses its threshold', async () => {
-    const run = await startSession(stack.client, { task: '[error-burst] Read them all.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: '[error-burst] Read them all.' });
     await run.finished;
     await eventually('the alert published', () => alerts.length > 0, 10_000, [orchestrator]);
     expect(alerts).toEqual([expect.objectContaining({

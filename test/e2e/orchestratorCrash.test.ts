@@ -7,6 +7,7 @@ import { approveSession, attachSession, startSession } from '../../client/sessio
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
 import { startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { wireNames } from '../../transport/subjects.ts';
 
 const executions = (logs: LogLine[], tool: string) => logs.filter((l) => l.msg === 'tool call succeeded' && l.tool === tool).length;
 const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
@@ -26,7 +27,7 @@ describe('an orchestrator killed with SIGKILL mid-session', () => {
     stack = await startProcessStack({ env: { TROUPE_TOOL_TIMEOUT_MS: '3000' } });
     const worker = await stack.startWorker('files', workerEnv);
     const first = stack.orchestrator;
-    const run = await startSession(stack.client, { task: 'Please survive an orchestrator crash.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please survive an orchestrator crash.' });
     const events: SessionEvent[] = [];
     for await (const event of run.events) {
       events.push(event);
@@ -74,14 +75,14 @@ describe('checkpoints that cannot be read', () => {
 
   it('refuses a checkpoint of an unknown schema version with a clear error, never misreading it', async () => {
     stack = await startProcessStack();
-    const checkpoints = await CheckpointStore.open(stack.client);
-    const leases = await SessionLeases.open(stack.client, { ttlMs: 1_000 });
+    const checkpoints = await CheckpointStore.open(stack.client, wireNames(stack.namespace));
+    const leases = await SessionLeases.open(stack.client, wireNames(stack.namespace), { ttlMs: 1_000 });
     const future = checkpointSchemaVersion + 1;
     await checkpoints.putRaw('from-the-future', JSON.stringify({ schemaVersion: future, sessionId: 'from-the-future', snapshot: {} }));
     // An abandoned lease makes the session a candidate for resume.
     const lease = await leases.acquire('from-the-future', 'a-crashed-orchestrator');
     await lease?.release();
-    const feed = await attachSession(stack.client, 'from-the-future');
+    const feed = await attachSession(stack.client, 'from-the-future', { namespace: stack.namespace });
     const finished = await feed.finished;
     expect(finished).toMatchObject({ status: 'failed', stopReason: 'rejected' });
     expect(finished.error).toBe(
@@ -101,7 +102,7 @@ describe('an orchestrator killed while a session waits for approval', () => {
   it('is approved on the orchestrator that took over, and the call runs once', async () => {
     stack = await startProcessStack({ env: { TROUPE_REQUIRE_APPROVAL: 'files_write' } });
     const worker = await stack.startWorker('files');
-    const run = await startSession(stack.client, { task: 'Please survive an orchestrator crash.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please survive an orchestrator crash.' });
     let requests = 0;
     for await (const event of run.events) {
       if (event.type !== 'approval.requested') continue;
@@ -110,7 +111,7 @@ describe('an orchestrator killed while a session waits for approval', () => {
         stack.orchestrator.child.kill('SIGKILL');
         standby = startTroupe(['orchestrator'], stack.env);
       } else {
-        expect(await approveSession(stack.client, run.sessionId, { by: 'ops' })).toEqual({ accepted: true });
+        expect(await approveSession(stack.client, run.sessionId, { namespace: stack.namespace, by: 'ops' })).toEqual({ accepted: true });
       }
     }
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });

@@ -8,7 +8,7 @@ import { attachSession, startSession } from '../../client/sessionClient.ts';
 import { demoTask } from '../../cli/demoCommand.ts';
 import { StatsResponse } from '../../transport/serviceProtocol.ts';
 import { ToolReply, type SessionEvent, type SessionFinished, type ToolRequest } from '../../transport/messages.ts';
-import { specialistServiceName, subjects } from '../../transport/subjects.ts';
+import { serviceDiscoverySubject, wireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
@@ -20,7 +20,7 @@ type Relayed = Extract<SessionEvent, { type: 'specialist.event' }>;
 
 /** Runs a session to its end through the client library and returns every event it published. */
 async function runSession(stack: ProcessStack, task: string, agent?: string): Promise<{ events: SessionEvent[]; finished: SessionFinished }> {
-  const run = await startSession(stack.client, { task, ...(agent ? { agent } : {}) });
+  const run = await startSession(stack.client, { namespace: stack.namespace, task, ...(agent ? { agent } : {}) });
   const events: SessionEvent[] = [];
   for await (const event of run.events) events.push(event);
   return { events, finished: await run.finished };
@@ -44,7 +44,7 @@ describe('specialists served as worker pools, in separate processes', () => {
     await stack.startWorker('files');
     specialists.push(startTroupe(['worker', '--agent', 'analyst'], stack.env), startTroupe(['worker', '--agent', 'analyst'], stack.env));
     specialists.push(startTroupe(['worker', '--agent', 'planner'], stack.env));
-    const catalog = new ToolCatalog({ nats: stack.client, quietPeriodMs: 100 });
+    const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
     await eventually('two analysts and a planner discovered', async () => {
       await catalog.refresh();
       return (catalog.get('delegate_analyst')?.instances.size ?? 0) === 2 && catalog.get('delegate_planner') !== undefined;
@@ -139,7 +139,7 @@ describe('specialists served as worker pools, in separate processes', () => {
   }, 60_000);
 
   it('carries a cancellation to the specialist and to its tool calls in flight', async () => {
-    const run = await startSession(stack.client, { task: '[delegate-slow] Count.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: '[delegate-slow] Count.' });
     const events: SessionEvent[] = [];
     const reading = (async () => {
       for await (const event of run.events) events.push(event);
@@ -154,7 +154,7 @@ describe('specialists served as worker pools, in separate processes', () => {
     expect(finished.status).toBe('cancelled');
 
     // The specialist's own session ends cancelled: its stream says so, whoever reads it.
-    const specialistRun = await attachSession(stack.client, specialistSessionId);
+    const specialistRun = await attachSession(stack.client, specialistSessionId, { namespace: stack.namespace });
     const specialistFinished = await specialistRun.finished;
     specialistRun.stop();
     expect(specialistFinished).toMatchObject({ status: 'cancelled' });
@@ -166,7 +166,7 @@ describe('specialists served as worker pools, in separate processes', () => {
 
   it('shares delegated tasks between the members of a specialist pool (queue group)', async () => {
     const statsOf = async () => {
-      const replies = await stack.client.requestMany(subjects.serviceDiscovery('STATS', specialistServiceName('analyst')), undefined, { strategy: 'stall', stall: 300, maxWait: 3_000 });
+      const replies = await stack.client.requestMany(serviceDiscoverySubject('STATS', wireNames(stack.namespace).services.specialist('analyst')), undefined, { strategy: 'stall', stall: 300, maxWait: 3_000 });
       const perInstance = new Map<string, number>();
       for await (const msg of replies) {
         const decoded = decodeWireMessage(StatsResponse, msg.data, 'stats');
@@ -181,7 +181,7 @@ describe('specialists served as worker pools, in separate processes', () => {
         type: 'tool.request', sessionId: 'load-test', callId: `load-${i}-${randomUUID()}`, tool: 'delegate_analyst',
         arguments: { task: `[analyst-light] Say hello (${i}).` }, deadline: Date.now() + 30_000,
       };
-      const msg = await stack.client.request(subjects.delegation('analyst'), encodeWireMessage(request), { timeout: 30_000 });
+      const msg = await stack.client.request(wireNames(stack.namespace).subjects.delegation('analyst'), encodeWireMessage(request), { timeout: 30_000 });
       return decodeWireMessage(ToolReply, msg.data, 'reply');
     });
     const replies = await Promise.all(tasks);

@@ -34,7 +34,7 @@ describe('tool-call failures across processes', () => {
     stack = await startProcessStack({ env: fastDeadlines });
     // The first member holds the call long enough to be killed while it has it.
     const doomed = await stack.startWorker('files', { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'delay', delayMs: 10_000, times: 1 }] }) });
-    const run = await startSession(stack.client, { task: 'Please write the ledger file once.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please write the ledger file once.' });
     let survivor: Awaited<ReturnType<ProcessStack['startWorker']>> | undefined;
     const events = await follow(run, async (event) => {
       if (event.type === 'tool.call.started') {
@@ -55,7 +55,7 @@ describe('tool-call failures across processes', () => {
   it('never runs a side-effecting call twice when its reply is lost: the retry replays the recorded outcome', async () => {
     stack = await startProcessStack({ env: fastDeadlines });
     const worker = await stack.startWorker('files', { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'drop_reply', times: 1 }] }) });
-    const run = await startSession(stack.client, { task: 'Please write the ledger file once.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please write the ledger file once.' });
     const events = await follow(run);
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'wrote 12 bytes' });
     const logs = stack.logsOf(worker);
@@ -68,7 +68,7 @@ describe('tool-call failures across processes', () => {
   it('retries a flaky pool with backoff until it answers, each retry an event', async () => {
     stack = await startProcessStack();
     await stack.startWorker('calc', { TROUPE_FAULTS: JSON.stringify({ calc_evaluate: [{ kind: 'error', code: 'UNAVAILABLE', times: 2 }] }) });
-    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please compute two plus two.' });
     const events = await follow(run);
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'the sum is 4' });
     const retries = ofType(events, 'tool.call.retrying');
@@ -80,7 +80,7 @@ describe('tool-call failures across processes', () => {
   it('tells the model INVALID_INPUT at once, without retrying', async () => {
     stack = await startProcessStack();
     await stack.startWorker('calc', { TROUPE_FAULTS: JSON.stringify({ calc_evaluate: [{ kind: 'error', code: 'INVALID_INPUT', message: 'no', times: 1 }] }) });
-    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please compute two plus two.' });
     const events = await follow(run);
     expect(ofType(events, 'tool.call.retrying')).toHaveLength(0);
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'error', attempts: 1, failure: { code: 'INVALID_INPUT' } });
@@ -89,7 +89,7 @@ describe('tool-call failures across processes', () => {
   it('drains a worker on SIGTERM: the call in flight finishes and the worker exits cleanly', async () => {
     stack = await startProcessStack();
     const worker = await stack.startWorker('calc', { TROUPE_FAULTS: JSON.stringify({ calc_evaluate: [{ kind: 'delay', delayMs: 1_500, times: 1 }] }) });
-    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please compute two plus two.' });
     const events = await follow(run, async (event) => {
       if (event.type === 'tool.call.started') {
         await new Promise((r) => setTimeout(r, 300));
@@ -104,7 +104,7 @@ describe('tool-call failures across processes', () => {
   it('survives a nats-server restart in the middle of a session', async () => {
     stack = await startProcessStack();
     await stack.startWorker('calc', { TROUPE_FAULTS: JSON.stringify({ calc_evaluate: [{ kind: 'delay', delayMs: 2_000, times: 1 }] }) });
-    const run = await startSession(stack.client, { task: 'Please compute two plus two.' });
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please compute two plus two.' });
     const current = stack;
     await follow(run, async (event) => {
       if (event.type === 'tool.call.started') current.nats = await current.nats.restart();

@@ -7,6 +7,9 @@ import type { ToolDefinition } from '../../tools/defineTool.ts';
 import { costOfCall, defaultPriceTable, priceOf } from '../../models/priceTable.ts';
 import type { SessionEvent, SessionFinished } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 describe('caching model requests and tool calls', () => {
   let stack: InProcessStack;
@@ -17,7 +20,7 @@ describe('caching model requests and tool calls', () => {
     stack = await startInProcessStack();
     // Counts what really runs, so a cached answer is seen not to.
     const tools = calcTools().map((tool): ToolDefinition => ({ ...tool, handler: (input, context) => ((executions += 1), tool.handler(input, context)) }));
-    worker = await startWorker({ domain: 'calc', tools, nats: await stack.connection('calc') });
+    worker = await startWorker({ namespace, domain: 'calc', tools, nats: await stack.connection('calc') });
     const orchestrator = await stack.startOrchestrator({
       agents: [
         defineAgent({ name: 'thrifty', instructions: 'You compute.', caching: { modelRequests: { scope: 'agent', ttlMs: 60_000 }, toolCalls: { scope: 'session' } } }),
@@ -34,7 +37,7 @@ describe('caching model requests and tool calls', () => {
   });
 
   async function run(agent: string): Promise<{ events: SessionEvent[]; finished: SessionFinished }> {
-    const session = await startSession(await stack.connection(`client-${agent}`), { task: '[cached-lookups] What is 6 * 7?', agent });
+    const session = await startSession(await stack.connection(`client-${agent}`), { namespace, task: '[cached-lookups] What is 6 * 7?', agent });
     const events: SessionEvent[] = [];
     for await (const event of session.events) events.push(event);
     return { events, finished: await session.finished };

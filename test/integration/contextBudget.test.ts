@@ -9,6 +9,9 @@ import { startSession } from '../../client/sessionClient.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 const window = 6_000;
 const headroom = 1_000;
@@ -58,7 +61,7 @@ describe('a long session within a small context window', () => {
       });
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    worker = await startWorker({ domain: 'bulk', tools: [bulkFetch], nats: await stack.connection('bulk') });
+    worker = await startWorker({ namespace, domain: 'bulk', tools: [bulkFetch], nats: await stack.connection('bulk') });
     await stack.startOrchestrator({
       agents: [defineAgent({
         name: 'reader', instructions: 'You read every page.', model: 'scripted-small',
@@ -77,7 +80,7 @@ describe('a long session within a small context window', () => {
   });
 
   it('completes thirty turns of large results, with summaries in place of old turns and every request under budget', async () => {
-    const run = await startSession(await stack.connection('client'), { task: '[long-haul] Read all thirty pages.', agent: 'reader' });
+    const run = await startSession(await stack.connection('client'), { namespace, task: '[long-haul] Read all thirty pages.', agent: 'reader' });
     const events: SessionEvent[] = [];
     for await (const event of run.events) events.push(event);
     const finished = await run.finished;

@@ -10,12 +10,16 @@ import { answerSession, startSession } from '../../client/sessionClient.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { wireNames } from '../../transport/subjects.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 async function cli(nc: NatsConnection, args: string[]) {
   const out = new PassThrough();
   let text = '';
   out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  return { code: await sessionsCommand(args, { nc, out }), text };
+  return { code: await sessionsCommand(args, { nc, namespace, out }), text };
 }
 
 describe('an escalated session resolved by a person', () => {
@@ -26,7 +30,7 @@ describe('an escalated session resolved by a person', () => {
   beforeAll(async () => {
     stack = await startInProcessStack();
     nc = await stack.connection('person');
-    worker = await startWorker({ domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('files') });
+    worker = await startWorker({ namespace, domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('files') });
     await stack.startOrchestrator();
   });
   afterAll(async () => {
@@ -35,14 +39,14 @@ describe('an escalated session resolved by a person', () => {
   });
 
   async function escalate(): Promise<string> {
-    const run = await startSession(nc, { task: 'Please get stuck on the report.' });
+    const run = await startSession(nc, { namespace, task: 'Please get stuck on the report.' });
     expect(await run.finished).toMatchObject({ status: 'escalated' });
     return run.sessionId;
   }
 
   it('resumes with a person’s answer', async () => {
     const sessionId = await escalate();
-    expect(await answerSession(nc, sessionId, 'The report is in notes/report.txt.')).toEqual({ accepted: true });
+    expect(await answerSession(nc, sessionId, 'The report is in notes/report.txt.', { namespace })).toEqual({ accepted: true });
     const done = await waitForEnd(sessionId);
     expect(done.snapshot.value).toBe('completed');
     expect((done.snapshot.context as SessionContext).outcome).toMatchObject({ output: 'back in control; I was told: The report is in notes/report.txt.' });
@@ -77,7 +81,7 @@ describe('an escalated session resolved by a person', () => {
   });
 
   async function waitForEnd(sessionId: string) {
-    const store = await CheckpointStore.open(nc);
+    const store = await CheckpointStore.open(nc, wireNames(namespace));
     for (let i = 0; i < 200; i++) {
       const stored = await store.read(sessionId);
       if (stored?.checkpoint.status === 'ended') return stored.checkpoint;

@@ -14,8 +14,11 @@ import { filesTools } from '../../domains/files/filesTools.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import { vaultTool } from '../fixtures/testTools.ts';
 import { ToolReply, type SessionEvent } from '../../transport/messages.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { wireNames } from '../../transport/subjects.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
   events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
@@ -70,7 +73,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     stack = await startInProcessStack();
     nc = await stack.connection('person');
     for (const [domain, tools] of [['vault', [vaultOpen]], ['slow', [slowWait]], ['files', filesTools({ workspace: stack.workspace })]] as const) {
-      workers.push(await startWorker({ domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
+      workers.push(await startWorker({ namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
     orchestrator = await stack.startOrchestrator(options);
   });
@@ -81,7 +84,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   /** What people did, as the session's last checkpoint records it (written just after it ends). */
   async function finalInterventions(sessionId: string) {
-    const store = await CheckpointStore.open(nc);
+    const store = await CheckpointStore.open(nc, wireNames(namespace));
     for (let i = 0; i < 50; i++) {
       const stored = await store.read(sessionId);
       if (stored?.checkpoint.status === 'ended') return (stored.checkpoint.snapshot.context as SessionContext).interventions;
@@ -92,9 +95,9 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   it('waits for approval with the exact call, runs it once approved, and records who approved', async () => {
     vaultOpenings = 0;
-    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'approval.requested') expect(await approveSession(nc, run.sessionId, { by: 'alice' })).toEqual({ accepted: true });
+      if (event.type === 'approval.requested') expect(await approveSession(nc, run.sessionId, { namespace, by: 'alice' })).toEqual({ accepted: true });
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'vault said {"ok":true,"result":{"opened":"north"}}' });
     expect(ofType(events, 'approval.requested')[0]?.calls).toEqual([expect.objectContaining({ tool: 'vault_open', arguments: { door: 'north' } })]);
@@ -105,9 +108,9 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   it('tells the model when a person denies the call, and never runs it', async () => {
     vaultOpenings = 0;
-    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
     await follow(run, async (event) => {
-      if (event.type === 'approval.requested') await denySession(nc, run.sessionId, { by: 'bob', reason: 'not today' });
+      if (event.type === 'approval.requested') await denySession(nc, run.sessionId, { namespace, by: 'bob', reason: 'not today' });
     });
     const { output } = await run.finished;
     expect(JSON.parse((output ?? '').replace('vault said ', ''))).toMatchObject({
@@ -117,7 +120,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   });
 
   it('denies a call whose approval expires, and says so', async () => {
-    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
     const events = await follow(run);
     expect((await run.finished).output).toContain('the approval expired before anyone decided');
     expect(ofType(events, 'approval.decided')).toEqual([expect.objectContaining({ decision: 'expired' })]);
@@ -125,14 +128,14 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   it('has the worker refuse a call that requires approval but carries none', async () => {
     const request = { type: 'tool.request', sessionId: 'rogue', callId: 'rogue-1', tool: 'vault_open', arguments: { door: 'south' }, deadline: Date.now() + 5_000 };
-    const reply = ToolReply.parse((await nc.request(subjects.tool('vault', 'vault_open'), JSON.stringify(request), { timeout: 5_000 })).json());
+    const reply = ToolReply.parse((await nc.request(wireNames(namespace).subjects.tool('vault', 'vault_open'), JSON.stringify(request), { timeout: 5_000 })).json());
     expect(reply).toMatchObject({ status: 'error', failure: { code: 'FORBIDDEN' } });
   });
 
   it('applies the deployment policy: a write in scratch/ runs, one outside waits for a person', async () => {
-    const run = await startSession(nc, { task: 'Please write under a policy.' });
+    const run = await startSession(nc, { namespace, task: 'Please write under a policy.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'approval.requested') await approveSession(nc, run.sessionId, { by: 'carol' });
+      if (event.type === 'approval.requested') await approveSession(nc, run.sessionId, { namespace, by: 'carol' });
     });
     expect((await run.finished).output).toBe('scratch true, report true');
     expect(ofType(events, 'approval.requested')[0]?.calls.map((c) => c.arguments.path)).toEqual(['report.txt']);
@@ -140,10 +143,10 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   });
 
   it('pauses at the next safe point when interrupted, and goes on with a person’s new instruction', async () => {
-    const run = await startSession(nc, { task: 'Please take a slow step.' });
+    const run = await startSession(nc, { namespace, task: 'Please take a slow step.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId)).toEqual({ accepted: true });
-      if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.');
+      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId, { namespace })).toEqual({ accepted: true });
+      if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.', { namespace });
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'heard: Summarise what you have instead.' });
     // The turn in progress finished before the pause: its tool call was answered, then the session waited.
@@ -155,13 +158,13 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   it('cancels the tool call in flight on the worker when the session is cancelled', async () => {
     slowAborted = false;
     slowStarted = false;
-    const run = await startSession(nc, { task: 'Please take a very long step.' });
+    const run = await startSession(nc, { namespace, task: 'Please take a very long step.' });
     await follow(run, async (event) => {
       if (event.type !== 'tool.call.started') return;
       // Cancel once the handler runs on the worker: that is the call this test needs in flight.
       const deadline = Date.now() + 10_000;
       while (!slowStarted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      await cancelSession(nc, run.sessionId, 'changed my mind');
+      await cancelSession(nc, run.sessionId, 'changed my mind', { namespace });
     });
     expect(await run.finished).toMatchObject({ status: 'cancelled', stopReason: 'cancelled: changed my mind' });
     const deadline = Date.now() + 5_000;
@@ -172,7 +175,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
 
   it('keeps a session waiting for approval across an orchestrator restart', async () => {
     vaultOpenings = 0;
-    const run = await startSession(nc, { task: 'Please open the vault.' });
+    const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
     let requests = 0;
     const events = await follow(run, async (event) => {
       if (event.type !== 'approval.requested') return;
@@ -182,7 +185,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
         await orchestrator.stop({ graceMs: 0 });
         orchestrator = await stack.startOrchestrator(options);
       } else {
-        await approveSession(nc, run.sessionId, { by: 'dana' });
+        await approveSession(nc, run.sessionId, { namespace, by: 'dana' });
       }
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'vault said {"ok":true,"result":{"opened":"north"}}' });

@@ -5,6 +5,9 @@ import { startSession } from '../../client/sessionClient.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 describe('large tool results', () => {
   let stack: InProcessStack;
@@ -19,7 +22,7 @@ describe('large tool results', () => {
 
   beforeAll(async () => {
     stack = await startInProcessStack();
-    worker = await startWorker({ domain: 'bulk', tools: [bulkRows], nats: await stack.connection('worker-bulk') });
+    worker = await startWorker({ namespace, domain: 'bulk', tools: [bulkRows], nats: await stack.connection('worker-bulk') });
     await stack.startOrchestrator();
   });
   afterAll(async () => {
@@ -28,7 +31,7 @@ describe('large tool results', () => {
   });
 
   it('never hands the model ten thousand rows: it gets a summary and pages through the rest with results_fetch', async () => {
-    const run = await startSession(await stack.connection('client'), { task: 'Please read ten thousand rows.' });
+    const run = await startSession(await stack.connection('client'), { namespace, task: 'Please read ten thousand rows.' });
     const events: SessionEvent[] = [];
     for await (const event of run.events) events.push(event);
     const finished = await run.finished;

@@ -8,12 +8,16 @@ import { defineTool } from '../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { wireNames } from '../../transport/subjects.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
   events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 async function run(stack: InProcessStack, task: string) {
-  const session = await startSession(await stack.connection('client'), { task });
+  const session = await startSession(await stack.connection('client'), { namespace, task });
   const events: SessionEvent[] = [];
   for await (const event of session.events) events.push(event);
   return { session, events, finished: await session.finished };
@@ -49,7 +53,7 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
   beforeAll(async () => {
     stack = await startInProcessStack();
     for (const [domain, tools] of [['calc', calcTools()], ['primary', [primaryLookup]], ['backup', [backupLookup]]] as const) {
-      workers.push(await startWorker({ domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
+      workers.push(await startWorker({ namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
     await stack.startOrchestrator({
       agents: [defineAgent({
@@ -99,7 +103,7 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
 
   it('refocuses a looping session, then parks it as escalated; a person’s answer resumes it', async () => {
     const nc = await stack.connection('client-loop');
-    const session = await startSession(nc, { task: 'Please go round in circles.' });
+    const session = await startSession(nc, { namespace, task: 'Please go round in circles.' });
     const events: SessionEvent[] = [];
     for await (const event of session.events) events.push(event);
     const parked = await session.finished;
@@ -110,7 +114,7 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
     // The session waits; a person answers and it goes on to completion.
     const resumed: SessionEvent[] = [];
     const done = new Promise<void>((resolve) => {
-      const sub = nc.subscribe(`troupe.sessions.${session.sessionId}.events`, {
+      const sub = nc.subscribe(wireNames(namespace).subjects.sessionEvents(session.sessionId), {
         callback: (_e, msg) => {
           const event = msg.json<SessionEvent>();
           resumed.push(event);
@@ -122,10 +126,10 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
       });
     });
     await nc.flush();
-    expect(await answerSession(nc, session.sessionId, 'Stop computing; report what you have.')).toEqual({ accepted: true });
+    expect(await answerSession(nc, session.sessionId, 'Stop computing; report what you have.', { namespace })).toEqual({ accepted: true });
     await done;
     expect(resumed.at(-1)).toMatchObject({ type: 'session.finished', status: 'completed', output: "resumed with the person's answer" });
-    expect(await answerSession(nc, session.sessionId, 'too late')).toMatchObject({ accepted: false });
+    expect(await answerSession(nc, session.sessionId, 'too late', { namespace })).toMatchObject({ accepted: false });
   });
 
   it('falls back to another tool when one is unavailable, then opens its circuit and fails fast', async () => {

@@ -13,12 +13,15 @@ import { defineTool } from '../../tools/defineTool.ts';
 import { slowWait } from '../fixtures/testTools.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 async function cli(nc: NatsConnection, args: string[]) {
   const out = new PassThrough();
   let text = '';
   out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const code = await sessionsCommand(args, { nc, out });
+  const code = await sessionsCommand(args, { nc, namespace, out });
   return { code, text };
 }
 
@@ -41,9 +44,9 @@ describe('rollback', () => {
     stack = await startInProcessStack();
     nc = await stack.connection('person');
     await writeFile(join(stack.workspace, 'existing.bin'), original);
-    workers.push(await startWorker({ domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('files') }));
-    workers.push(await startWorker({ domain: 'ledger', tools: [ledgerAppend], nats: await stack.connection('ledger') }));
-    workers.push(await startWorker({ domain: 'slow', tools: [slowWait], nats: await stack.connection('slow') }));
+    workers.push(await startWorker({ namespace, domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('files') }));
+    workers.push(await startWorker({ namespace, domain: 'ledger', tools: [ledgerAppend], nats: await stack.connection('ledger') }));
+    workers.push(await startWorker({ namespace, domain: 'slow', tools: [slowWait], nats: await stack.connection('slow') }));
     await stack.startOrchestrator();
   });
   afterAll(async () => {
@@ -52,19 +55,19 @@ describe('rollback', () => {
   });
 
   it('restores the sandbox byte for byte, and says what could not be undone before and after', async () => {
-    const run = await startSession(nc, { task: 'Please edit some files.' });
+    const run = await startSession(nc, { namespace, task: 'Please edit some files.' });
     let dryRun = '';
     let done = { code: -1, text: '' };
     const events: SessionEvent[] = [];
     for await (const event of run.events) {
       events.push(event);
-      if (event.type === 'turn.started' && event.turn === 3) await interruptSession(nc, run.sessionId);
+      if (event.type === 'turn.started' && event.turn === 3) await interruptSession(nc, run.sessionId, { namespace });
       // After the rollback the session is paused again (interrupted) until the person redirects it.
       if (event.type === 'session.interrupted' && !dryRun) {
         expect(await readFile(join(stack.workspace, 'existing.bin'), 'utf8')).toBe('overwritten');
         dryRun = (await cli(nc, ['rollback', run.sessionId, '--to', '0', '--dry-run'])).text;
         done = await cli(nc, ['rollback', run.sessionId, '--to', '0', '--by', 'fran']);
-        await redirectSession(nc, run.sessionId, 'Stop here.');
+        await redirectSession(nc, run.sessionId, 'Stop here.', { namespace });
       }
     }
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'after the rollback: Stop here.' });
@@ -94,12 +97,12 @@ describe('rollback', () => {
   });
 
   it('refuses to roll back a session that is not paused', async () => {
-    const run = await startSession(nc, { task: 'Please take a very long step.' });
+    const run = await startSession(nc, { namespace, task: 'Please take a very long step.' });
     for await (const event of run.events) {
       if (event.type === 'tool.call.started') {
         const refused = await cli(nc, ['rollback', run.sessionId, '--to', '0']);
         expect(refused).toEqual({ code: 1, text: 'nothing was executed after turn 0\nrefused: roll back a session that is paused: interrupt it first\n' });
-        await cancelSession(nc, run.sessionId);
+        await cancelSession(nc, run.sessionId, undefined, { namespace });
       }
     }
     expect((await run.finished).status).toBe('cancelled');

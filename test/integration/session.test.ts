@@ -9,6 +9,9 @@ import { filesTools } from '../../domains/files/filesTools.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { latePing, parityCheckEven, slowWait } from '../fixtures/testTools.ts';
+import { testNamespace } from '../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 async function collect(events: AsyncIterable<SessionEvent>): Promise<SessionEvent[]> {
   const all: SessionEvent[] = [];
@@ -30,7 +33,7 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
       ['files', filesTools({ workspace: stack.workspace })],
       ['parity', [parityCheckEven]],
     ] as const) {
-      workers.push(await startWorker({ domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
+      workers.push(await startWorker({ namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
     orchestrator = await stack.startOrchestrator();
   });
@@ -49,7 +52,7 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
 
   it('completes a session that calls tools in two pools, with every event in order', async () => {
     const nc = await stack.connection('client');
-    const run = await startSession(nc, { task: 'Please use two pools.' });
+    const run = await startSession(nc, { namespace, task: 'Please use two pools.' });
     const events = await collect(run.events);
     const finished = await run.finished;
     expect(finished).toMatchObject({ status: 'completed', stopReason: 'answered', steps: 3, toolCalls: 3 });
@@ -67,7 +70,7 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
 
   it('runs concurrent sessions independently', async () => {
     const nc = await stack.connection('client-concurrent');
-    const runs = await Promise.all(Array.from({ length: 6 }, () => startSession(nc, { task: 'Please use two pools.' })));
+    const runs = await Promise.all(Array.from({ length: 6 }, () => startSession(nc, { namespace, task: 'Please use two pools.' })));
     const results = await Promise.all(runs.map((r) => r.finished));
     expect(results.map((r) => r.status)).toEqual(Array(6).fill('completed'));
     expect(new Set(results.map((r) => r.sessionId)).size).toBe(6);
@@ -76,7 +79,7 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
 
   it('returns validation failures from both sides to the model as structured errors', async () => {
     const nc = await stack.connection('client-validation');
-    const run = await startSession(nc, { task: 'Please send invalid arguments.' });
+    const run = await startSession(nc, { namespace, task: 'Please send invalid arguments.' });
     const events = await collect(run.events);
     const finished = await run.finished;
     expect(finished.status).toBe('completed');
@@ -93,9 +96,9 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
 
   it('picks up a pool started after the orchestrator', async () => {
     expect(orchestrator.catalog.get('late_ping')).toBeUndefined();
-    const late = await startWorker({ domain: 'late', tools: [latePing], nats: await stack.connection('worker-late') });
+    const late = await startWorker({ namespace, domain: 'late', tools: [latePing], nats: await stack.connection('worker-late') });
     try {
-      const run = await startSession(await stack.connection('client-late'), { task: 'Please call the late pool.' });
+      const run = await startSession(await stack.connection('client-late'), { namespace, task: 'Please call the late pool.' });
       const finished = await run.finished;
       expect(finished).toMatchObject({ status: 'completed', output: 'late pool said HELLO' });
     } finally {
@@ -106,7 +109,7 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
   it('tells the model a pool with no running worker is UNAVAILABLE instead of waiting', async () => {
     const parity = workers.find((w) => w.domain === 'parity');
     await parity?.stop();
-    const run = await startSession(await stack.connection('client-gone'), { task: 'Please call a pool that is gone.' });
+    const run = await startSession(await stack.connection('client-gone'), { namespace, task: 'Please call a pool that is gone.' });
     const finished = await run.finished;
     expect(finished.status).toBe('completed');
     const answer = JSON.parse((finished.output ?? '').replace('the tool said ', ''));
@@ -115,14 +118,14 @@ describe('a session across a real nats-server, the scripted model over HTTP, and
 
   it('refuses an unknown agent and a malformed task with a reason', async () => {
     const nc = await stack.connection('client-refused');
-    await expect(startSession(nc, { task: 'hi', agent: 'nobody' })).rejects.toThrow(SessionRejectedError);
-    await expect(startSession(nc, { task: '   ' })).rejects.toThrow(/the task is empty/);
+    await expect(startSession(nc, { namespace, task: 'hi', agent: 'nobody' })).rejects.toThrow(SessionRejectedError);
+    await expect(startSession(nc, { namespace, task: '   ' })).rejects.toThrow(/the task is empty/);
   });
 
   it('cancels a running session on request while a tool call is in flight', async () => {
-    const slow = await startWorker({ domain: 'slow', tools: [slowWait], nats: await stack.connection('worker-slow') });
+    const slow = await startWorker({ namespace, domain: 'slow', tools: [slowWait], nats: await stack.connection('worker-slow') });
     try {
-      const run = await startSession(await stack.connection('client-cancel'), { task: 'Please wait on a slow tool.' });
+      const run = await startSession(await stack.connection('client-cancel'), { namespace, task: 'Please wait on a slow tool.' });
       for await (const event of run.events) if (event.type === 'tool.call.started') break;
       expect(await run.cancel('test cancels')).toBe(true);
       const finished = await run.finished;
@@ -143,17 +146,17 @@ describe('sessions without an orchestrator running', () => {
   });
 
   it('says no orchestrator is running when asked not to queue', async () => {
-    await expect(startSession(await stack.connection('lonely'), { task: 'anything', whenNoOrchestrator: 'fail' })).rejects.toThrow(NoOrchestratorError);
+    await expect(startSession(await stack.connection('lonely'), { namespace, task: 'anything', whenNoOrchestrator: 'fail' })).rejects.toThrow(NoOrchestratorError);
   });
 
   it('queues a start while no orchestrator runs; the first one to start takes it, and a late client replays everything', async () => {
     const nc = await stack.connection('early-client');
-    const run = await startSession(nc, { task: 'Please use two pools.' });
+    const run = await startSession(nc, { namespace, task: 'Please use two pools.' });
     expect(run.queued).toBe(true);
     expect(run.traceId).toBeUndefined();
     const workers = [
-      await startWorker({ domain: 'calc', tools: calcTools(), nats: await stack.connection('late-calc') }),
-      await startWorker({ domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('late-files') }),
+      await startWorker({ namespace, domain: 'calc', tools: calcTools(), nats: await stack.connection('late-calc') }),
+      await startWorker({ namespace, domain: 'files', tools: filesTools({ workspace: stack.workspace }), nats: await stack.connection('late-files') }),
     ];
     try {
       await stack.startOrchestrator();
@@ -163,7 +166,7 @@ describe('sessions without an orchestrator running', () => {
       expect(run.traceId).toBe(finished.traceId);
 
       // A client that attaches after the end sees the whole history, in order.
-      const late = await attachSession(await stack.connection('late-client'), run.sessionId);
+      const late = await attachSession(await stack.connection('late-client'), run.sessionId, { namespace });
       expect(late.replayable).toBe(true);
       expect(await collect(late.events)).toEqual(events);
     } finally {

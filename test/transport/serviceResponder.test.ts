@@ -5,8 +5,11 @@ import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts'
 import { defineTool } from '../../tools/defineTool.ts';
 import { InfoResponse, PingResponse, StatsResponse, type EndpointInfo } from '../../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';
-import { subjects } from '../../transport/subjects.ts';
+import { serviceDiscoverySubject } from '../../transport/subjects.ts';
 import { startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { testWireNames } from '../fixtures/testNamespace.ts';
+
+const names = testWireNames();
 
 async function ask<T>(nc: NatsConnection, subject: string, schema: z.ZodType<T>): Promise<T> {
   const msg = await nc.request(subject, undefined, { timeout: 2_000 });
@@ -58,14 +61,14 @@ describe('startServiceResponder', () => {
 
   it('answers PING in each subject form', async () => {
     for (const [, name, id] of forms()) {
-      const ping = await ask(clientNc, subjects.serviceDiscovery('PING', name, id), PingResponse);
+      const ping = await ask(clientNc, serviceDiscoverySubject('PING', name, id), PingResponse);
       expect(ping).toEqual({ type: 'io.nats.micro.v1.ping_response', name: 'svc-test', id: responder.id, version: '1.2.3', metadata: { owner: 'tests' } });
     }
   });
 
   it('answers INFO in each subject form with the description and endpoints', async () => {
     for (const [, name, id] of forms()) {
-      const info = await ask(clientNc, subjects.serviceDiscovery('INFO', name, id), InfoResponse);
+      const info = await ask(clientNc, serviceDiscoverySubject('INFO', name, id), InfoResponse);
       expect(info).toEqual({
         type: 'io.nats.micro.v1.info_response',
         name: 'svc-test',
@@ -80,7 +83,7 @@ describe('startServiceResponder', () => {
 
   it('answers STATS in each subject form with zeroed counters and the start time', async () => {
     for (const [, name, id] of forms()) {
-      const stats = await ask(clientNc, subjects.serviceDiscovery('STATS', name, id), StatsResponse);
+      const stats = await ask(clientNc, serviceDiscoverySubject('STATS', name, id), StatsResponse);
       expect(stats).toMatchObject({ type: 'io.nats.micro.v1.stats_response', name: 'svc-test', id: responder.id, version: '1.2.3' });
       expect(Number.isNaN(Date.parse(stats.started))).toBe(false);
       expect(stats.endpoints.map((e) => [e.name, e.subject, e.queue_group, e.num_requests, e.num_errors, e.last_error])).toEqual([
@@ -91,8 +94,8 @@ describe('startServiceResponder', () => {
   });
 
   it('does not answer another service name or another instance id', async () => {
-    await expect(clientNc.request(subjects.serviceDiscovery('PING', 'other-svc'), undefined, { timeout: 2_000 })).rejects.toThrow(/no responders/i);
-    await expect(clientNc.request(subjects.serviceDiscovery('INFO', 'svc-test', 'NOT-THIS-ONE'), undefined, { timeout: 2_000 })).rejects.toThrow(
+    await expect(clientNc.request(serviceDiscoverySubject('PING', 'other-svc'), undefined, { timeout: 2_000 })).rejects.toThrow(/no responders/i);
+    await expect(clientNc.request(serviceDiscoverySubject('INFO', 'svc-test', 'NOT-THIS-ONE'), undefined, { timeout: 2_000 })).rejects.toThrow(
       /no responders/i,
     );
   });
@@ -103,7 +106,7 @@ describe('startServiceResponder', () => {
     responder.record('alpha', 2_000, 'the latest failure');
     responder.record('beta', 500);
     responder.record('gamma', 9_999, 'an endpoint the service does not have');
-    const stats = await ask(clientNc, subjects.serviceDiscovery('STATS', 'svc-test'), StatsResponse);
+    const stats = await ask(clientNc, serviceDiscoverySubject('STATS', 'svc-test'), StatsResponse);
     expect(stats.endpoints).toEqual([
       {
         name: 'alpha', subject: 'svc.alpha', queue_group: 'svc',
@@ -121,12 +124,12 @@ describe('startServiceResponder', () => {
     try {
       const shortLived = startServiceResponder(nc, { name: 'svc-gone', version: '0.0.1', description: '', metadata: {}, endpoints: [] });
       await nc.flush();
-      await expect(ask(clientNc, subjects.serviceDiscovery('PING', 'svc-gone'), PingResponse)).resolves.toMatchObject({ id: shortLived.id });
+      await expect(ask(clientNc, serviceDiscoverySubject('PING', 'svc-gone'), PingResponse)).resolves.toMatchObject({ id: shortLived.id });
       shortLived.stop();
       await nc.flush();
       for (const verb of ['PING', 'INFO', 'STATS'] as const) {
         for (const [name, id] of [['svc-gone', undefined], ['svc-gone', shortLived.id]] as const) {
-          await expect(clientNc.request(subjects.serviceDiscovery(verb, name, id), undefined, { timeout: 2_000 })).rejects.toThrow(/no responders/i);
+          await expect(clientNc.request(serviceDiscoverySubject(verb, name, id), undefined, { timeout: 2_000 })).rejects.toThrow(/no responders/i);
         }
       }
     } finally {
@@ -160,14 +163,14 @@ describe('the service protocol of a tool worker', () => {
 
   const callLookup = async (args: Record<string, unknown>) => {
     const body = { type: 'tool.request', sessionId: 's-1', callId: `c-${Math.random()}`, tool: 'meta_lookup', arguments: args, deadline: Date.now() + 5_000 };
-    return (await clientNc.request(subjects.tool('meta', 'meta_lookup'), JSON.stringify(body), { timeout: 2_000 })).json<{ status: string }>();
+    return (await clientNc.request(names.subjects.tool('meta', 'meta_lookup'), JSON.stringify(body), { timeout: 2_000 })).json<{ status: string }>();
   };
 
   beforeAll(async () => {
     server = await startNatsServer();
     workerNc = await connect({ servers: server.url, name: 'worker-meta' });
     clientNc = await connect({ servers: server.url, name: 'client' });
-    worker = await startWorker({ domain: 'meta', tools: [lookup, noop], nats: workerNc, version: '2.0.0' });
+    worker = await startWorker({ domain: 'meta', tools: [lookup, noop], nats: workerNc, namespace: names.namespace, version: '2.0.0' });
   });
 
   afterAll(async () => {
@@ -177,13 +180,16 @@ describe('the service protocol of a tool worker', () => {
     await server?.stop();
   });
 
-  it('advertises the pool and each tool in INFO metadata', async () => {
-    const info = await ask(clientNc, subjects.serviceDiscovery('INFO', 'troupe-meta'), InfoResponse);
-    expect(info).toMatchObject({ name: 'troupe-meta', id: worker.instanceId, version: '2.0.0', metadata: { 'troupe.kind': 'tool-pool', 'troupe.domain': 'meta' } });
+  it('advertises the pool, its namespace and each tool in INFO metadata', async () => {
+    const info = await ask(clientNc, serviceDiscoverySubject('INFO', names.services.pool('meta')), InfoResponse);
+    expect(info).toMatchObject({
+      name: `${names.namespace}-meta`, id: worker.instanceId, version: '2.0.0',
+      metadata: { 'troupe.kind': 'tool-pool', 'troupe.namespace': names.namespace, 'troupe.domain': 'meta' },
+    });
     expect(info.description).toContain('meta_lookup');
     expect(info.endpoints.map((e) => [e.name, e.subject, e.queue_group])).toEqual([
-      ['meta_lookup', 'troupe.tools.meta.meta_lookup', 'troupe-meta'],
-      ['meta_noop', 'troupe.tools.meta.meta_noop', 'troupe-meta'],
+      ['meta_lookup', `${names.namespace}.tools.meta.meta_lookup`, `${names.namespace}-meta`],
+      ['meta_noop', `${names.namespace}.tools.meta.meta_noop`, `${names.namespace}-meta`],
     ]);
     const metadata = info.endpoints[0]?.metadata ?? {};
     expect(metadata).toMatchObject({
@@ -204,7 +210,7 @@ describe('the service protocol of a tool worker', () => {
     expect(await callLookup({ key: 'a' })).toMatchObject({ status: 'ok' });
     expect(await callLookup({ key: 'b', limit: 3 })).toMatchObject({ status: 'ok' });
     expect(await callLookup({ key: '' })).toMatchObject({ status: 'error' });
-    const stats = await ask(clientNc, subjects.serviceDiscovery('STATS', 'troupe-meta', worker.instanceId), StatsResponse);
+    const stats = await ask(clientNc, serviceDiscoverySubject('STATS', names.services.pool('meta'), worker.instanceId), StatsResponse);
     const lookupStats = stats.endpoints.find((e) => e.name === 'meta_lookup');
     expect(lookupStats).toMatchObject({ num_requests: 3, num_errors: 1 });
     expect(lookupStats?.last_error).toContain('Invalid arguments for tool "meta_lookup"');

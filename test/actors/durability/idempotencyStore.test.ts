@@ -1,10 +1,13 @@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callIdOfKey, idempotencyBucket, IdempotencyStore, outcomeKey, type OutcomeDecision } from '../../../actors/durability/idempotencyStore.ts';
+import { callIdOfKey, IdempotencyStore, outcomeKey, type OutcomeDecision } from '../../../actors/durability/idempotencyStore.ts';
 import { toolFailure, ToolFailureCode } from '../../../tools/toolFailure.ts';
 import type { ToolReply } from '../../../transport/messages.ts';
 import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { testWireNames } from '../../fixtures/testNamespace.ts';
+
+const names = testWireNames();
 
 let server: NatsServerProcess;
 let ncA: NatsConnection;
@@ -26,8 +29,8 @@ beforeAll(async () => {
   server = await startNatsServer();
   ncA = await connect({ servers: server.url });
   ncB = await connect({ servers: server.url });
-  storeA = await IdempotencyStore.open(ncA);
-  storeB = await IdempotencyStore.open(ncB);
+  storeA = await IdempotencyStore.open(ncA, names);
+  storeB = await IdempotencyStore.open(ncB, names);
 });
 
 afterAll(async () => {
@@ -102,7 +105,7 @@ describe('IdempotencyStore', () => {
   });
 
   it('takes over a corrupt record instead of throwing', async () => {
-    const kv = await new Kvm(ncA).open(idempotencyBucket);
+    const kv = await new Kvm(ncA).open(names.buckets.toolOutcomes);
     for (const garbage of ['{not json', JSON.stringify({ state: 'done', reply: { status: 'maybe' } }), '']) {
       const callId = newCallId();
       await kv.put(outcomeKey(callId), garbage);
@@ -152,11 +155,11 @@ describe('IdempotencyStore', () => {
     const callId = newCallId();
     const reply = okReply(callId);
     await expectExecute(await storeA.begin(callId, claim('worker-a'))).commit(reply);
-    const reopened = await IdempotencyStore.open(ncB);
-    const reopenedAgain = await IdempotencyStore.open(ncB, { ttlMs: 60_000 });
+    const reopened = await IdempotencyStore.open(ncB, names);
+    const reopenedAgain = await IdempotencyStore.open(ncB, names, { ttlMs: 60_000 });
     expect(await reopened.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
     expect(await reopenedAgain.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply });
-    const status = await (await new Kvm(ncA).open(idempotencyBucket)).status();
+    const status = await (await new Kvm(ncA).open(names.buckets.toolOutcomes)).status();
     expect(status.history).toBe(1);
   });
 });

@@ -15,6 +15,7 @@ import { ContextSettings } from '../../../machines/contextAssembly.ts';
 const contextOf = () => ({ summary: null, ledger: [], contextSettings: ContextSettings.parse({}), calibration: 1 });
 import type { SessionEvent } from '../../../transport/messages.ts';
 import type { CallModelInput } from '../../../machines/sessionProtocol.ts';
+import { wireNames } from '../../../transport/subjects.ts';
 
 /**
  * A stream that stalls mid-answer is the case an OpenAI-compatible endpoint can produce and the
@@ -60,7 +61,7 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
       endpoint: { client: new OpenAI({ baseURL: url, apiKey: 'x' }), providerName: 'test', prices: { stally: { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 } }, timeouts: { idleMs: 200 } },
       tools: () => [],
       trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId: 's', agentName: 'a', model: 'stally' }),
-      events: new SessionEventPublisher(nc, 's', logger),
+      events: new SessionEventPublisher(nc, wireNames(), 's', logger),
       tracer: trace.getTracer('test'),
       logger,
       usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),

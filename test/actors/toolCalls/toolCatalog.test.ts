@@ -5,8 +5,11 @@ import { ToolCatalog, type CatalogTool } from '../../../actors/toolCalls/toolCat
 import { startWorker, type ToolWorker } from '../../../actors/worker/toolWorker.ts';
 import { defineTool } from '../../../tools/defineTool.ts';
 import type { InfoResponse } from '../../../transport/serviceProtocol.ts';
-import { subjects } from '../../../transport/subjects.ts';
+import { serviceDiscoverySubject } from '../../../transport/subjects.ts';
 import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { testNamespace } from '../../fixtures/testNamespace.ts';
+
+const namespace = testNamespace();
 
 const lookupTool = (domain: string) =>
   defineTool({
@@ -37,16 +40,16 @@ describe('ToolCatalog', () => {
   let catalogs: ToolCatalog[] = [];
   let subscriptions: Subscription[] = [];
 
-  const startPool = async (domain: string): Promise<ToolWorker> => {
+  const startPool = async (domain: string, inNamespace = namespace): Promise<ToolWorker> => {
     const nc = await connect({ servers: server.url, name: `worker-${domain}` });
     connections.push(nc);
-    const worker = await startWorker({ domain, tools: [lookupTool(domain)], nats: nc });
+    const worker = await startWorker({ domain, tools: [lookupTool(domain)], nats: nc, namespace: inNamespace });
     workers.push(worker);
     return worker;
   };
-  const newCatalog = (options: { refreshIntervalMs?: number; quietPeriodMs?: number } = {}): ToolCatalog => {
+  const newCatalog = (options: { refreshIntervalMs?: number; quietPeriodMs?: number; namespace?: string } = {}): ToolCatalog => {
     // A long interval: anything that appears sooner came from refresh() or an announcement.
-    const catalog = new ToolCatalog({ nats: catalogNc, refreshIntervalMs: options.refreshIntervalMs ?? 60_000, quietPeriodMs: options.quietPeriodMs ?? 100 });
+    const catalog = new ToolCatalog({ nats: catalogNc, namespace: options.namespace ?? namespace, refreshIntervalMs: options.refreshIntervalMs ?? 60_000, quietPeriodMs: options.quietPeriodMs ?? 100 });
     catalogs.push(catalog);
     return catalog;
   };
@@ -92,7 +95,7 @@ describe('ToolCatalog', () => {
       name: 'alpha_lookup',
       domain: 'alpha',
       description: 'Looks a key up in alpha.',
-      subject: 'troupe.tools.alpha.alpha_lookup',
+      subject: `${namespace}.tools.alpha.alpha_lookup`,
       timeoutMs: 1_234,
       sideEffects: true,
     });
@@ -157,15 +160,42 @@ describe('ToolCatalog', () => {
       endpoints: [{ name: 'billing_charge', subject: 'billing.charge', queue_group: 'q', metadata: null }],
     };
     subscriptions = [
-      rogue.subscribe(subjects.serviceDiscovery('INFO'), { callback: (_e, msg) => void msg.respond('this is not json') }),
-      rogue.subscribe(subjects.serviceDiscovery('INFO'), { callback: (_e, msg) => void msg.respond(JSON.stringify({ type: 'io.nats.micro.v1.info_response' })) }),
-      rogue.subscribe(subjects.serviceDiscovery('INFO'), { callback: (_e, msg) => void msg.respond(JSON.stringify(notATroupePool)) }),
+      rogue.subscribe(serviceDiscoverySubject('INFO'), { callback: (_e, msg) => void msg.respond('this is not json') }),
+      rogue.subscribe(serviceDiscoverySubject('INFO'), { callback: (_e, msg) => void msg.respond(JSON.stringify({ type: 'io.nats.micro.v1.info_response' })) }),
+      rogue.subscribe(serviceDiscoverySubject('INFO'), { callback: (_e, msg) => void msg.respond(JSON.stringify(notATroupePool)) }),
     ];
     await rogue.flush();
     await startPool('delta');
     const catalog = newCatalog();
     await expect(catalog.refresh()).resolves.toBeUndefined();
     expect(catalog.list().map((t) => t.name)).toEqual(['delta_lookup']);
+  });
+
+  it('lists only the pools of its own namespace, though every deployment answers $SRV discovery', async () => {
+    const ours = await startPool('alpha');
+    const theirs = await startPool('alpha', `${namespace}-b`);
+    const catalog = newCatalog();
+    const theirCatalog = newCatalog({ namespace: `${namespace}-b` });
+    await Promise.all([catalog.refresh(), theirCatalog.refresh()]);
+    expect(catalog.get('alpha_lookup')).toMatchObject({ subject: `${namespace}.tools.alpha.alpha_lookup`, instances: new Set([ours.instanceId]) });
+    expect(theirCatalog.get('alpha_lookup')).toMatchObject({ subject: `${namespace}-b.tools.alpha.alpha_lookup`, instances: new Set([theirs.instanceId]) });
+  });
+
+  it('takes a pool that advertises no namespace (from before namespaces) as one of the default namespace', async () => {
+    const legacy = await connect({ servers: server.url, name: 'legacy-pool' });
+    connections.push(legacy);
+    const legacyPool: InfoResponse = {
+      type: 'io.nats.micro.v1.info_response', name: 'troupe-legacy', id: 'LEGACY1', version: '0.1.0', description: 'A pool from before namespaces.',
+      metadata: { 'troupe.kind': 'tool-pool', 'troupe.domain': 'legacy' },
+      endpoints: [{ name: 'legacy_lookup', subject: 'troupe.tools.legacy.legacy_lookup', queue_group: 'troupe-legacy', metadata: null }],
+    };
+    subscriptions = [legacy.subscribe(serviceDiscoverySubject('INFO'), { callback: (_e, msg) => void msg.respond(JSON.stringify(legacyPool)) })];
+    await legacy.flush();
+    const ours = newCatalog();
+    const byDefault = newCatalog({ namespace: 'troupe' });
+    await Promise.all([ours.refresh(), byDefault.refresh()]);
+    expect(ours.get('legacy_lookup')).toBeUndefined();
+    expect(byDefault.get('legacy_lookup')).toMatchObject({ domain: 'legacy', subject: 'troupe.tools.legacy.legacy_lookup' });
   });
 
   it('drops a pool member, then the pool, once they stop', async () => {

@@ -5,10 +5,12 @@ import { startWorker, WorkerConfigurationError, type ToolWorker } from '../../..
 import { defineTool } from '../../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../../tools/toolFailure.ts';
 import { ToolReply, type ToolRequest } from '../../../transport/messages.ts';
-import { subjects } from '../../../transport/subjects.ts';
 import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 const encoder = new TextEncoder();
+const names = testWireNames();
+const { namespace } = names;
 
 function toolRequest(tool: string, args: Record<string, unknown>, overrides: Partial<ToolRequest> = {}): ToolRequest {
   return {
@@ -29,7 +31,7 @@ function decodeReply(msg: Msg): ToolReply {
 /** Sends a raw request the way the orchestrator does and returns the decoded reply with its message. */
 async function call(nc: NatsConnection, domain: string, tool: string, body: unknown): Promise<{ reply: ToolReply; msg: Msg }> {
   const data = typeof body === 'string' ? encoder.encode(body) : encoder.encode(JSON.stringify(body));
-  const msg = await nc.request(subjects.tool(domain, tool), data, { timeout: 5_000 });
+  const msg = await nc.request(names.subjects.tool(domain, tool), data, { timeout: 5_000 });
   return { reply: decodeReply(msg), msg };
 }
 
@@ -115,7 +117,7 @@ describe('startWorker', () => {
     server = await startNatsServer();
     workerNc = await connect({ servers: server.url, name: 'worker-echo' });
     clientNc = await connect({ servers: server.url, name: 'client' });
-    worker = await startWorker({ domain: 'echo', tools: [shout, slow, forbidden, crash, multiline, liar], nats: workerNc });
+    worker = await startWorker({ domain: 'echo', tools: [shout, slow, forbidden, crash, multiline, liar], nats: workerNc, namespace });
   });
 
   afterAll(async () => {
@@ -240,15 +242,15 @@ describe('startWorker', () => {
       output: z.object({}),
       handler: () => ({}),
     });
-    await expect(startWorker({ domain: 'echo', tools: [shout, other], nats: workerNc })).rejects.toThrow(
+    await expect(startWorker({ domain: 'echo', tools: [shout, other], nats: workerNc, namespace })).rejects.toThrow(
       new WorkerConfigurationError('Tool "other_thing" belongs to domain "other", not "echo".'),
     );
-    await expect(startWorker({ domain: 'echo', tools: [shout, other], nats: workerNc })).rejects.toBeInstanceOf(WorkerConfigurationError);
+    await expect(startWorker({ domain: 'echo', tools: [shout, other], nats: workerNc, namespace })).rejects.toBeInstanceOf(WorkerConfigurationError);
   });
 
   it('refuses a domain that is not a subject token and an empty tool list', async () => {
-    await expect(startWorker({ domain: 'echo.star', tools: [shout], nats: workerNc })).rejects.toBeInstanceOf(WorkerConfigurationError);
-    await expect(startWorker({ domain: 'echo', tools: [], nats: workerNc })).rejects.toBeInstanceOf(WorkerConfigurationError);
+    await expect(startWorker({ domain: 'echo.star', tools: [shout], nats: workerNc, namespace })).rejects.toBeInstanceOf(WorkerConfigurationError);
+    await expect(startWorker({ domain: 'echo', tools: [], nats: workerNc, namespace })).rejects.toBeInstanceOf(WorkerConfigurationError);
   });
 });
 
@@ -292,7 +294,7 @@ describe('ToolWorker.stop', () => {
       output: z.object({ pong: z.boolean() }),
       handler: () => ({ pong: true }),
     });
-    const worker = await startWorker({ domain: 'gate', tools: [hold, ping], nats: workerNc });
+    const worker = await startWorker({ domain: 'gate', tools: [hold, ping], nats: workerNc, namespace });
 
     const held = call(clientNc, 'gate', 'gate_hold', toolRequest('gate_hold', {}));
     await entered.opened;
@@ -346,7 +348,7 @@ describe('a pool of two workers of one domain', () => {
     for (const counts of handledBy) {
       const nc = await connect({ servers: server.url, name: 'worker-pair' });
       connections.push(nc);
-      workers.push(await startWorker({ domain: 'pair', tools: [countingTool(counts)], nats: nc }));
+      workers.push(await startWorker({ domain: 'pair', tools: [countingTool(counts)], nats: nc, namespace }));
     }
     connections.push(await connect({ servers: server.url, name: 'client' }));
   });
@@ -398,7 +400,7 @@ describe('a side-effecting call whose handler outlives its deadline', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
-    worker = await startWorker({ domain: 'ledger', tools: [slowWrite], nats: nc });
+    worker = await startWorker({ domain: 'ledger', tools: [slowWrite], nats: nc, namespace });
   });
   afterAll(async () => {
     await worker?.stop();
@@ -435,7 +437,7 @@ describe('a result larger than a NATS message', () => {
   beforeAll(async () => {
     server = await startNatsServer();
     nc = await connect({ servers: server.url });
-    worker = await startWorker({ domain: 'dump', tools: [huge], nats: nc });
+    worker = await startWorker({ domain: 'dump', tools: [huge], nats: nc, namespace });
   });
   afterAll(async () => {
     await worker?.stop();
