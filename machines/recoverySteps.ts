@@ -5,6 +5,8 @@ import { latestText, type SessionContext } from './sessionContext.ts';
 
 export const loopEvidence = (context: SessionContext) => detectLoop(context.ledger, context.recovery.loop, context.loopCheckFromTurn);
 export const repairsExhausted = (context: SessionContext) => context.consecutiveRepairs >= context.recovery.maxConsecutiveRepairs;
+/** Whether one more repair turn would still leave the session under `maxConsecutiveRepairs`. */
+export const aRepairIsLeft = (context: SessionContext) => context.consecutiveRepairs + 1 < context.recovery.maxConsecutiveRepairs;
 
 /** An empty reply, a refusal or a cut-off reply goes back to the model with an instruction. */
 export function requestRepair(context: SessionContext): Partial<SessionContext> {

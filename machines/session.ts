@@ -6,7 +6,7 @@ import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
 import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
 import type { Intervention } from './ledger.ts';
-import { escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
+import { aRepairIsLeft, escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, sessionResultOf, type SessionContext, type SessionInput } from './sessionContext.ts';
 export { sessionResultOf } from './sessionContext.ts';
 import { noCacheUse, type SessionResult } from './sessionOutcome.ts';
@@ -15,6 +15,7 @@ import {
 } from './humanControlSteps.ts';
 import { rollbackPlan, type RollbackReport } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
+import { asksForTooManyToolCalls, callsToTriage, rejectTooManyToolCalls, screenModelResponse } from './toolCallScreening.ts';
 import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage, noUsage } from './usage.ts';
 
@@ -65,8 +66,8 @@ export const sessionMachine = setup({
   },
   guards: {
     budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
-    asksForTooManyToolCalls: ({ context }) =>
-      (context.lastResponse?.toolCalls.length ?? 0) > context.budgets.maxToolCallsPerTurn,
+    asksForTooManyToolCalls: ({ context }) => asksForTooManyToolCalls(context),
+    aRepairIsLeft: ({ context }) => aRepairIsLeft(context),
     // Text cut off by the output limit or a content filter is not an answer: it goes back for repair.
     isFinalAnswer: ({ context }) =>
       context.lastResponse !== null && context.lastResponse.toolCalls.length === 0 && context.lastResponse.refusal === null &&
@@ -77,6 +78,7 @@ export const sessionMachine = setup({
     alreadyRefocused: ({ context }) => context.refocused,
     hasAcceptedCalls: ({ context }) => context.accepted.length > 0,
     hasToolCalls: ({ context }) => (context.lastResponse?.toolCalls.length ?? 0) > 0,
+    hasCallsToTriage: ({ context }) => callsToTriage(context).length > 0,
     needsApproval: ({ context }) => context.accepted.some((c) => c.requiresApproval && !c.approval),
     interruptRequested: ({ context }) => context.interruptRequested,
     allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
@@ -84,25 +86,32 @@ export const sessionMachine = setup({
   actions: {
     startTurn: assign({ turn: ({ context }) => context.turn + 1 }),
     routeTurn: assign(({ context }) => ({ routingDecision: routeCurrentTurn(context) })),
-    recordModelResponse: assign(({ context }, response: ModelResponse) => ({
-      lastResponse: response,
-      ...(response.context?.summary ? { summary: response.context.summary } : {}),
-      ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
-      ...(response.context && !response.cached
-        ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.context.reportedInputTokens ?? response.usage.inputTokens, response.context.exactCount) }
-        : {}),
-      usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
-      conversation: [
-        ...context.conversation,
-        response.toolCalls.length > 0
-          ? { role: 'assistant' as const, content: response.content, toolCalls: response.toolCalls }
-          : { role: 'assistant' as const, content: response.content },
-      ],
-      accepted: [],
-      rejected: [],
-      outcomes: {},
+    // Recorded screened: every tool call under an id of its own, the ones that cannot run already answered.
+    recordModelResponse: assign(({ context }, received: ModelResponse) => {
+      const { response, rejected } = screenModelResponse(received);
+      return {
+        lastResponse: response,
+        ...(response.context?.summary ? { summary: response.context.summary } : {}),
+        ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
+        ...(response.context && !response.cached
+          ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.context.reportedInputTokens ?? response.usage.inputTokens, response.context.exactCount) }
+          : {}),
+        usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
+        conversation: [
+          ...context.conversation,
+          response.toolCalls.length > 0
+            ? { role: 'assistant' as const, content: response.content, toolCalls: response.toolCalls }
+            : { role: 'assistant' as const, content: response.content },
+        ],
+        accepted: [],
+        rejected,
+        outcomes: {},
+      };
+    }),
+    recordTriage: assign(({ context }, triage: ToolCallTriage) => ({
+      accepted: triage.accepted, rejected: [...context.rejected, ...triage.rejected], approvalDeadline: triage.approvalDeadline ?? null,
     })),
-    recordTriage: assign((_, triage: ToolCallTriage) => ({ accepted: triage.accepted, rejected: triage.rejected, approvalDeadline: triage.approvalDeadline ?? null })),
+    rejectTooManyToolCalls: assign(({ context }) => rejectTooManyToolCalls(context)),
     recordToolCallOutcome: assign(({ context }, outcome: ToolCallOutcome) => ({
       outcomes: { ...context.outcomes, [outcome.callId]: outcome },
       ...(outcome.status === 'ok' && outcome.cached ? { cache: { ...context.cache, toolHits: context.cache.toolHits + 1 } } : {}),
@@ -258,13 +267,18 @@ export const sessionMachine = setup({
       states: {
         routing: {
           always: [
+            // Too many calls: none runs, and the model is told the limit; the budget ends the session
+            // only when the repairs have run out.
             {
-              guard: 'asksForTooManyToolCalls',
+              guard: and(['asksForTooManyToolCalls', not('aRepairIsLeft')]),
               target: '#session.budget_exhausted',
               actions: { type: 'recordBudgetStop', params: BudgetName.maxToolCallsPerTurn },
             },
+            { guard: 'asksForTooManyToolCalls', target: '#session.observing', actions: 'rejectTooManyToolCalls' },
             { guard: 'isFinalAnswer', target: '#session.completed', actions: 'recordAnswer' },
-            { guard: 'hasToolCalls', target: 'triaging_tool_calls' },
+            { guard: 'hasCallsToTriage', target: 'triaging_tool_calls' },
+            // Every call was already answered by the screening (say, each one lacked a tool name).
+            { guard: 'hasToolCalls', target: '#session.observing' },
             // Neither an answer nor tool calls (empty, or a refusal): ask the model to repair it.
             { target: '#session.repairing', actions: 'askForRepair' },
           ],
@@ -273,7 +287,7 @@ export const sessionMachine = setup({
           invoke: {
             id: 'triageToolCalls',
             src: 'triageToolCalls',
-            input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, toolCalls: context.lastResponse?.toolCalls ?? [] }),
+            input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, toolCalls: callsToTriage(context) }),
             onDone: { target: 'triaged', actions: { type: 'recordTriage', params: ({ event }) => event.output } },
             onError: {
               target: '#session.failed',

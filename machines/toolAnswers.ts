@@ -51,7 +51,7 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
   const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
   const notices: RecoveryNotice[] = repaired
     ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,
-        reason: context.rejected.map((r) => `${r.name}: ${r.failure.code}`).join(', ') }]
+        reason: repairReason(context.rejected) }]
     : context.notices;
   return {
     conversation: [...context.conversation, ...messages],
@@ -63,6 +63,20 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
     rejected: [],
     outcomes: {},
   };
+}
+
+/**
+ * What a repair turn corrected, for its notice: the tools by failure (and by the screening rule
+ * broken, when there is one), each named once: ten calls refused for one reason make one entry.
+ */
+function repairReason(rejected: RejectedToolCall[]): string {
+  const byCause = new Map<string, Set<string>>();
+  for (const r of rejected) {
+    const rule = r.failure.details?.rule;
+    const cause = `${r.failure.code}${typeof rule === 'string' ? ` (${rule})` : ''}`;
+    byCause.set(cause, (byCause.get(cause) ?? new Set()).add(r.name || '(no tool name)'));
+  }
+  return [...byCause].map(([cause, names]) => `${[...names].join(', ')}: ${cause}`).join('; ');
 }
 
 /**

@@ -3,6 +3,7 @@ import { createActor, fromPromise, initialTransition, toPromise, transition, wai
 import { getShortestPaths } from 'xstate/graph';
 import type { BudgetsInput } from '../../machines/budgets.ts';
 import { RetryPolicy } from '../../machines/retryPolicy.ts';
+import { RecoverySettings } from '../../machines/recovery.ts';
 import type { ModelResponse } from '../../machines/conversation.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type SessionEvent } from '../../machines/session.ts';
@@ -143,6 +144,88 @@ describe('sessionMachine', () => {
     });
   });
 
+  describe('tool calls the model got wrong in its reply', () => {
+    const toolMessagesOf = (messages: CallModelInput['messages'] = []) =>
+      messages.flatMap((m) => (m.role === 'tool' ? [{ id: m.toolCallId, answer: JSON.parse(m.content) as { ok: boolean; error?: { code: string; message: string } } }] : []));
+
+    it('asks again, naming the limit, when the model makes more tool calls than maxToolCallsPerTurn', async () => {
+      const tooMany = askTools([{ id: 'a', name: 'calc_evaluate' }, { id: 'b', name: 'calc_evaluate' }, { id: 'c', name: 'files_read' }]);
+      const { result, model, tools, snapshot } = await runSession(
+        [tooMany, askTools([{ id: 'd', name: 'calc_evaluate' }, { id: 'e', name: 'files_read' }]), answer('done in two')],
+        { maxToolCallsPerTurn: 2 },
+      );
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'done in two' });
+      // None of the three ran; each got one answer that says why and how many are allowed.
+      expect(tools.calls.map((c) => c.call.toolCallId)).toEqual(['d', 'e']);
+      const answered = toolMessagesOf(model.calls[1]?.messages);
+      expect(answered.map((a) => a.id)).toEqual(['a', 'b', 'c']);
+      for (const { answer: reply } of answered) {
+        expect(reply).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+        expect(reply.error?.message).toContain('You asked for 3 tool calls in one reply; at most 2 are allowed per turn, so none of them ran.');
+      }
+      expect(snapshot.context.notices).toEqual([
+        { kind: 'repair', turn: 1, consecutive: 1, reason: 'calc_evaluate, files_read: INVALID_INPUT (maxToolCallsPerTurn)' },
+      ]);
+      model.assertAllUsed();
+    });
+
+    it('ends budget_exhausted at maxToolCallsPerTurn only once the repairs are exhausted', async () => {
+      const tooMany = askTools([{ id: 'a', name: 'calc_evaluate' }, { id: 'b', name: 'calc_evaluate' }]);
+      const { result, model, tools } = await runSession([tooMany, tooMany, { ...tooMany, content: 'still too many' }], { maxToolCallsPerTurn: 1 });
+      expect(result.outcome).toEqual({
+        status: 'budget_exhausted', stopReason: 'budget exhausted: maxToolCallsPerTurn', budget: 'maxToolCallsPerTurn', output: 'still too many',
+      });
+      expect(tools.calls).toHaveLength(0);
+      model.assertAllUsed();
+    });
+
+    it('runs the first call of a duplicated tool-call id and answers the duplicate under an id of its own', async () => {
+      const { result, model, tools, snapshot } = await runSession([
+        askTools([{ id: 'a', name: 'calc_evaluate', arguments: '{"expression":"1+1"}' }, { id: 'a', name: 'files_read', arguments: '{"path":"x"}' }]),
+        answer('ok'),
+      ]);
+      expect(result.outcome.status).toBe('completed');
+      expect(tools.calls.map((c) => c.call.name)).toEqual(['calc_evaluate']);
+      const sent = model.calls[1]?.messages ?? [];
+      // The API's rule: every call of the assistant message has exactly one tool message with its id.
+      const assistant = sent.find((m) => m.role === 'assistant');
+      expect(assistant?.role === 'assistant' && assistant.toolCalls?.map((c) => c.id)).toEqual(['a', 'a_2']);
+      const answered = toolMessagesOf(sent);
+      expect(answered.map((a) => a.id)).toEqual(['a', 'a_2']);
+      expect(answered[0]?.answer).toEqual({ ok: true, result: { echo: { expression: '1+1' } } });
+      expect(answered[1]?.answer).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT' } });
+      expect(answered[1]?.answer.error?.message).toBe(
+        'Your reply used the tool call id "a" for more than one call. The first call with that id (calc_evaluate) is answered under it; this one (files_read) did not run, and is answered under the id "a_2". Give every tool call its own id, and ask for this call again if you still need it.',
+      );
+      expect(snapshot.context.ledger.map((e) => [e.toolCallId, e.tool, e.status])).toEqual([['a', 'calc_evaluate', 'ok'], ['a_2', 'files_read', 'rejected']]);
+    });
+
+    it('runs an exact repeat of a call (same id, tool and arguments) once, and says so', async () => {
+      const call = { id: 'a', name: 'calc_evaluate', arguments: '{"expression":"1+1"}' };
+      const { model, tools } = await runSession([askTools([call, call]), answer('ok')]);
+      expect(tools.calls).toHaveLength(1);
+      const answered = toolMessagesOf(model.calls[1]?.messages);
+      expect(answered.map((a) => a.id)).toEqual(['a', 'a_2']);
+      expect(answered[1]?.answer.error?.message).toBe(
+        'This call repeats an earlier call of your reply exactly (id "a", calc_evaluate, the same arguments): it ran once, and was not run again.',
+      );
+    });
+
+    it('answers a tool call that arrived without a tool name with a repair, not as an unknown tool', async () => {
+      const { model, tools } = await runSession([
+        askTools([{ id: 'a', name: '', arguments: '{"expression":"2"}' }, { id: 'b', name: 'calc_evaluate', arguments: '{"expression":"3"}' }]),
+        answer('ok'),
+      ]);
+      expect(tools.calls.map((c) => c.call.toolCallId)).toEqual(['b']);
+      const answered = toolMessagesOf(model.calls[1]?.messages);
+      expect(answered.map((a) => a.id)).toEqual(['a', 'b']);
+      expect(answered[0]?.answer.error).toMatchObject({
+        code: 'INVALID_INPUT',
+        message: 'A tool call of your reply (id "a", arguments {"expression":"2"}) arrived without a tool name, so it did not run. Ask for it again, naming the tool.',
+      });
+    });
+  });
+
   it('sends a reply cut off at the output limit back for repair instead of taking it as the answer', async () => {
     const { result, model } = await runSession([{ ...answer('The total is 13 4'), finishReason: 'length' }, answer('The total is 13497.71.')]);
     expect(result.outcome).toMatchObject({ status: 'completed', output: 'The total is 13497.71.' });
@@ -265,14 +348,6 @@ describe('sessionMachine', () => {
       expect(result.toolCalls).toBe(1);
     });
 
-    it('stops at maxToolCallsPerTurn without running any of the calls', async () => {
-      const { result, tools } = await runSession(
-        [askTools([{ id: 'a', name: 'calc_evaluate' }, { id: 'b', name: 'calc_evaluate' }, { id: 'c', name: 'calc_evaluate' }])],
-        { maxToolCallsPerTurn: 2 },
-      );
-      expect(result.outcome).toMatchObject({ status: 'budget_exhausted', budget: 'maxToolCallsPerTurn' });
-      expect(tools.calls).toHaveLength(0);
-    });
 
     it('stops at maxTotalTokens before the next model call', async () => {
       const { result, model } = await runSession(
@@ -361,10 +436,16 @@ describe('sessionMachine', () => {
       if (snapshot.matches('running_tools')) always.push(done('tool:c1', { status: 'ok', callId: 'c1', result: 2, durationMs: 1 }));
       return always as SessionEvent[];
     };
+    // Two repairs: a reply with too many tool calls is sent back once, and ends the session the second time.
+    const graphInput = () => sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }, { recovery: RecoverySettings.parse({ maxConsecutiveRepairs: 2 }) });
     const paths = getShortestPaths(sessionMachine, {
-      input: sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }),
+      input: graphInput(),
       events,
-      serializeState: (snapshot) => JSON.stringify({ value: snapshot.value, turn: snapshot.context.turn, status: snapshot.status }),
+      serializeState: (snapshot) =>
+        JSON.stringify({
+          value: snapshot.value, turn: snapshot.context.turn, repairs: snapshot.context.consecutiveRepairs, status: snapshot.status,
+          stopReason: snapshot.context.outcome?.stopReason,
+        }),
     });
     const finalStates = ['completed', 'budget_exhausted', 'escalated', 'failed', 'cancelled'] as const;
 
@@ -373,7 +454,7 @@ describe('sessionMachine', () => {
       const path = paths.find((p) => p.state.value === final && (final === 'escalated' || p.state.status === 'done'));
       expect(path, `no generated path ends in ${final}`).toBeDefined();
       // Replaying the path's events through the pure transition function lands in the same final state.
-      let [snapshot] = initialTransition(sessionMachine, sessionInput({ maxSteps: 2, maxToolCallsPerTurn: 1 }));
+      let [snapshot] = initialTransition(sessionMachine, graphInput());
       for (const step of path?.steps.slice(1) ?? []) [snapshot] = transition(sessionMachine, snapshot, step.event);
       expect(snapshot.value).toBe(final);
       expect(snapshot.context.outcome?.status).toBe(final);
