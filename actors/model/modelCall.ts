@@ -12,6 +12,7 @@ import { costOfCall, priceOf, type PriceTable } from '../../models/priceTable.ts
 import type { ModelTable } from '../../models/modelTable.ts';
 import { ContextOverflowError, prepareRequest, type PreparedRequest } from './contextBuilder.ts';
 import { answerFromCache } from './cachedModelAnswer.ts';
+import { ToolCallDeltas } from './toolCallDeltas.ts';
 import { cacheKeyOf, type ResponseCache } from './responseCache.ts';
 import { ContextSettings } from '../../machines/contextAssembly.ts';
 import { troupeMetrics } from '../../observability/metrics.ts';
@@ -154,9 +155,9 @@ const warnedUnpriced = new Set<string>();
 
 /**
  * The session's `callModel` actor: one streamed chat completion, its tool calls accumulated from
- * the deltas, usage and cost recorded on the `chat {model}` span and in a `model.responded`
- * event. A failure rejects (the statechart decides what happens next); aborting the actor aborts
- * the HTTP request.
+ * the deltas (by `ToolCallDeltas`: none merged or dropped, with or without an `index`), usage and
+ * cost recorded on the `chat {model}` span and in a `model.responded` event. A failure rejects
+ * (the statechart decides what happens next); aborting the actor aborts the HTTP request.
  */
 export function createModelCaller(deps: ModelCallDependencies) {
   const random = deps.random ?? Math.random;
@@ -266,7 +267,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
     let idle = setTimeout(stall(`${input.model} sent nothing for ${idleMs} ms`), idleMs);
     let streamed = false;
     let content = '';
-    const calls: Array<{ id: string; name: string; arguments: string }> = [];
+    const calls = new ToolCallDeltas();
     try {
       const tools = deps.tools();
       const stream = await endpoint.client.chat.completions.create(
@@ -296,20 +297,13 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
         if (!choice) continue;
         if (choice.delta.content) content += choice.delta.content;
         if (choice.delta.refusal) refusal += choice.delta.refusal;
-        for (const delta of choice.delta.tool_calls ?? []) {
-          const call = (calls[delta.index] ??= { id: '', name: '', arguments: '' });
-          if (delta.id) call.id = delta.id;
-          if (delta.function?.name) call.name += delta.function.name;
-          if (delta.function?.arguments) call.arguments += delta.function.arguments;
-        }
+        for (const delta of choice.delta.tool_calls ?? []) calls.add(delta);
         if (choice.finish_reason) finishReason = choice.finish_reason;
       }
       // An aborted stream can end quietly instead of throwing: what it produced is not an answer.
       if (stalled) throw new ModelStallError(stalled);
       if (signal.aborted) throw signal.reason;
-      const toolCalls: ModelToolCall[] = calls
-        .filter((c) => c !== undefined)
-        .map((c, index) => ({ id: c.id || `call_${input.turn}_${index}`, name: c.name, arguments: c.arguments }));
+      const toolCalls: ModelToolCall[] = calls.toolCalls(input.turn);
       const text = content !== '' ? content : null;
       const usage = reported
         ? { inputTokens: reported.prompt_tokens, outputTokens: reported.completion_tokens }
@@ -375,7 +369,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       if (streamed && !signal.aborted) {
         throw new PartialAttemptError(error, {
           inputTokens: estimateTokens(JSON.stringify(input.messages)),
-          outputTokens: estimateTokens(content + JSON.stringify(calls)),
+          outputTokens: estimateTokens(content + JSON.stringify(calls.toolCalls(input.turn))),
         });
       }
       throw error;

@@ -94,3 +94,54 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
     expect(published.find((e) => e.type === 'context.assembled')).toMatchObject({ breakdown: { outputHeadroom: 4_096 } });
   });
 });
+
+/**
+ * Some OpenAI-compatible endpoints stream each tool call whole, in one delta without an `index`.
+ * The scripted model always numbers its deltas, so this server plays such an endpoint.
+ */
+describe('createModelCaller against an endpoint whose tool-call deltas carry no index', () => {
+  let url = '';
+  const server = createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = (delta: object, finishReason: string | null = null) =>
+      res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'unindexed', choices: [{ index: 0, delta, finish_reason: finishReason }] })}\n\n`);
+    chunk({ role: 'assistant', content: null });
+    chunk({ tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'calc_evaluate', arguments: '{"expression":"1+1"}' } }] });
+    chunk({ tool_calls: [{ id: 'call_b', type: 'function', function: { name: 'files_read', arguments: '{"path":"notes.txt"}' } }] });
+    chunk({}, 'tool_calls');
+    res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'unindexed', choices: [], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } })}\n\n`);
+    res.end('data: [DONE]\n\n');
+  });
+
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/v1`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('keeps every tool call of a stream whose deltas carry no index, none merged or dropped', async () => {
+    const nc = { publish: () => undefined } as unknown as NatsConnection;
+    const logger = pino({ level: 'silent' });
+    const caller = createModelCaller({
+      endpoint: { client: new OpenAI({ baseURL: url, apiKey: 'x' }), providerName: 'test', prices: {} },
+      tools: () => [],
+      trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId: 's', agentName: 'a', model: 'unindexed' }),
+      events: new SessionEventPublisher(nc, wireNames(), 's', logger),
+      tracer: trace.getTracer('test'),
+      logger,
+      usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
+      retry: RetryPolicy.parse({ maxAttempts: 1 }),
+    });
+    const input = { sessionId: 's', turn: 1, model: 'unindexed', fallbackModels: [], messages: [{ role: 'user' as const, content: 'hi' }], ...contextOf() };
+    const response = await toPromise(createActor(caller, { input }).start());
+    expect(response.toolCalls).toEqual([
+      { id: 'call_a', name: 'calc_evaluate', arguments: '{"expression":"1+1"}' },
+      { id: 'call_b', name: 'files_read', arguments: '{"path":"notes.txt"}' },
+    ]);
+  });
+});
