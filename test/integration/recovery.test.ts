@@ -101,6 +101,20 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
     expect(ofType(events, 'tool.call.rejected').map((r) => r.failure.code)).toEqual(['INVALID_INPUT', 'UNKNOWN_TOOL']);
   });
 
+  it('answers every call of a reply with more tool calls than maxToolCallsPerTurn with the limit, runs none, and goes on', async () => {
+    const { finished, events } = await run(stack, 'Please make too many tool calls.');
+    expect(finished).toMatchObject({ status: 'completed', output: 'the nine got INVALID_INPUT; the one got 3' });
+    expect(ofType(events, 'tool.call.started').map((e) => e.arguments)).toEqual([{ expression: '1 + 2' }]);
+    expect(ofType(events, 'session.repair').map((r) => [r.turn, r.consecutive, r.reason])).toEqual([[1, 1, 'calc_evaluate: INVALID_INPUT (maxToolCallsPerTurn)']]);
+  });
+
+  it('runs the first of two calls sharing a tool-call id and answers the second under an id of its own', async () => {
+    const { finished, events } = await run(stack, 'Please reuse a tool call id.');
+    expect(finished).toMatchObject({ status: 'completed', output: 'the first got 4, the second INVALID_INPUT' });
+    expect(ofType(events, 'tool.call.started').map((e) => e.arguments)).toEqual([{ expression: '2 + 2' }]);
+    expect(ofType(events, 'tool.call.finished')).toHaveLength(1);
+  });
+
   it('refocuses a looping session, then parks it as escalated; a person’s answer resumes it', async () => {
     const nc = await stack.connection('client-loop');
     const session = await startSession(nc, { namespace, task: 'Please go round in circles.' });
