@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSession, type SessionRun } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
+import { eventually } from '../fixtures/troupeProcess.ts';
 
 // Attempts time out fast so a dead worker is noticed in about a second, not the default 30.
 const fastDeadlines = { TROUPE_TOOL_TIMEOUT_MS: '1200' };
@@ -32,14 +33,23 @@ describe('tool-call failures across processes', () => {
 
   it('survives a worker killed with SIGKILL mid-call: the call is retried on another member and runs once', async () => {
     stack = await startProcessStack({ env: fastDeadlines });
-    // The first member holds the call long enough to be killed while it has it.
-    const doomed = await stack.startWorker('files', { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'delay', delayMs: 10_000, times: 1 }] }) });
+    // The first member holds every call it gets (it never runs one) until it is killed with it.
+    const doomed = await stack.startWorker('files', { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'delay', delayMs: 600_000 }] }) });
     const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please write the ledger file once.' });
     let survivor: Awaited<ReturnType<ProcessStack['startWorker']>> | undefined;
     const events = await follow(run, async (event) => {
-      if (event.type === 'tool.call.started') {
-        survivor = await stack?.startWorker('files');
+      if (event.type !== 'tool.call.started' || !stack) return;
+      const { orchestrator } = stack;
+      await eventually('the doomed member holding the call', () => stack?.logsOf(doomed).some((l) => l.msg === 'injecting fault: delay') === true, 30_000, [doomed]);
+      // The orchestrator waits, frozen, while the other member starts and this one dies: its retries
+      // must not run out before the new member is up, however long a process takes to start.
+      orchestrator.pause();
+      try {
+        survivor = await stack.startWorker('files');
         doomed.child.kill('SIGKILL');
+        await doomed.exited;
+      } finally {
+        orchestrator.resume();
       }
     });
     const finished = await run.finished;
