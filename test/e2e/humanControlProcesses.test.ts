@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSession } from '../../client/sessionClient.ts';
 import { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { startTroupe } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe } from '../fixtures/troupeProcess.ts';
 
 const jsonLines = (output: string) => output.split('\n').filter((l) => l.startsWith('{')).map((l) => SessionEvent.parse(JSON.parse(l)));
 
@@ -19,11 +19,11 @@ describe('durable starts and human control across processes', () => {
     stack = await startProcessStack({ orchestrator: false });
     await stack.startWorker('files');
     const client = startTroupe(['run', '--json', 'Please write the ledger file once.'], stack.env);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // The orchestrator starts only once the client has queued its start (however long the client took to start).
+    await eventually('the client queuing its start', () => client.output().includes('is queued and starts when one does'), 30_000, [client]);
     expect(client.exitCode()).toBeNull();
     await stack.startOrchestrator();
     expect(await client.exited).toBe(0);
-    expect(client.output()).toContain('is queued and starts when one does');
     const events = jsonLines(client.output());
     expect(events.at(-1)).toMatchObject({ type: 'session.finished', status: 'completed', output: 'wrote 12 bytes' });
 
@@ -66,9 +66,18 @@ describe('durable starts and human control across processes', () => {
     await stack.startWorker('files');
     await writeFile(join(stack.workspace, 'ledger.txt'), 'original');
     const current = stack;
+    // The model holds its first answer until the person's interrupt is in: the session cannot run past
+    // its next safe point before the command line acts, however slowly the command's process starts.
+    current.model.pause();
     const run = await startSession(current.client, { namespace: current.namespace, task: 'Please edit the ledger from the command line.' });
     for await (const event of run.events) {
-      if (event.type === 'turn.started' && event.turn === 2) expect((await current.troupe(['sessions', 'interrupt', run.sessionId])).code).toBe(0);
+      if (event.type === 'turn.started' && event.turn === 1) {
+        try {
+          expect((await current.troupe(['sessions', 'interrupt', run.sessionId])).code).toBe(0);
+        } finally {
+          current.model.resume();
+        }
+      }
       if (event.type === 'session.interrupted' && !(await readFile(join(current.workspace, 'ledger.txt'), 'utf8')).startsWith('original')) {
         const rolledBack = await current.troupe(['sessions', 'rollback', run.sessionId, '--to', '0', '--by', 'ops']);
         expect(rolledBack.output).toContain('turn 1  files_write      will be undone → undone');
@@ -78,6 +87,6 @@ describe('durable starts and human control across processes', () => {
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'told: Report and stop.' });
     expect(await readFile(join(stack.workspace, 'ledger.txt'), 'utf8')).toBe('original');
     const shown = await stack.troupe(['sessions', 'show', run.sessionId]);
-    expect(shown.output).toMatch(/interventions:\n {2}turn 2 {2}interrupted\n {2}turn 2 {2}rolled_back by ops: to turn 0\n {2}turn 2 {2}redirected: Report and stop\./);
+    expect(shown.output).toMatch(/interventions:\n {2}turn 1 {2}interrupted\n {2}turn 1 {2}rolled_back by ops: to turn 0\n {2}turn 1 {2}redirected: Report and stop\./);
   }, 60_000);
 });
