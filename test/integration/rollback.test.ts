@@ -29,6 +29,9 @@ describe('rollback', () => {
   let stack: InProcessStack;
   let nc: NatsConnection;
   const workers: ToolWorker[] = [];
+  // Holds turn 3 until the person's interrupt is in, so the session cannot finish before it lands.
+  let openLedger!: () => void;
+  const ledgerOpen = new Promise<void>((resolve) => (openLedger = resolve));
   // A side effect with no compensation: it cannot be undone, and rollbacks must say so.
   const ledgerAppend = defineTool({
     name: 'ledger_append',
@@ -36,7 +39,10 @@ describe('rollback', () => {
     input: z.object({ line: z.string() }),
     output: z.object({ posted: z.string() }),
     sideEffects: true,
-    handler: ({ line }) => ({ posted: line }),
+    handler: async ({ line }) => {
+      await ledgerOpen;
+      return { posted: line };
+    },
   });
   const original = Buffer.from([0x00, 0xff, 0x10, 0x0a, 0x68, 0x69]);
 
@@ -61,7 +67,10 @@ describe('rollback', () => {
     const events: SessionEvent[] = [];
     for await (const event of run.events) {
       events.push(event);
-      if (event.type === 'turn.started' && event.turn === 3) await interruptSession(nc, run.sessionId, { namespace });
+      if (event.type === 'turn.started' && event.turn === 3) {
+        expect(await interruptSession(nc, run.sessionId, { namespace })).toEqual({ accepted: true });
+        openLedger();
+      }
       // After the rollback the session is paused again (interrupted) until the person redirects it.
       if (event.type === 'session.interrupted' && !dryRun) {
         expect(await readFile(join(stack.workspace, 'existing.bin'), 'utf8')).toBe('overwritten');
