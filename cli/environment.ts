@@ -65,11 +65,9 @@ export const Environment = z.object({
   TROUPE_ALERTS: jsonOf(AlertThresholds).optional(),
   /** Record message contents and tool arguments and results on spans (they may hold personal data). */
   TROUPE_CAPTURE_CONTENT: z.enum(['0', '1', 'false', 'true']).transform((v) => v === '1' || v === 'true').default(false),
-  /** Serve metrics for Prometheus to scrape on this port (`/metrics`). */
+  /** Serve metrics for Prometheus to scrape on this port (`/metrics`); read again with the `OTEL_*` variables by `observability/otelEnvironment.ts`. */
   TROUPE_PROMETHEUS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
   TROUPE_PROMETHEUS_HOST: z.string().min(1).optional(),
-  /** How often metrics are pushed over OTLP, in milliseconds (the OpenTelemetry variable). */
-  OTEL_METRIC_EXPORT_INTERVAL: z.coerce.number().int().positive().optional(),
   /** More log fields to redact, as pino paths, comma-separated (e.g. `customer.email,*.ssn`). */
   TROUPE_REDACT: z.string().regex(/^[\w.*\[\]"'-]+(,[\w.*\[\]"'-]+)*$/, 'pino paths separated by commas, no spaces').transform((s) => s.split(',')).optional(),
   /** Jaeger's query API (the UI's address, e.g. http://localhost:16686), for `troupe trace`. */
