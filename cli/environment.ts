@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { BudgetOverrides } from '../machines/budgets.ts';
+import { TimerDelayMs } from '../machines/timerDelay.ts';
 import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { AlertThresholds } from '../observability/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
@@ -57,10 +58,10 @@ export const Environment = z.object({
   TROUPE_DEFAULT_AGENT: z.string().min(1).optional(),
   /** Tools that need a person's approval in this deployment: names or `<domain>_*`, comma-separated. */
   TROUPE_REQUIRE_APPROVAL: z.string().regex(/^[a-z0-9_*]+(,[a-z0-9_*]+)*$/, 'tool names or <domain>_*, separated by commas').optional(),
-  /** How long a call waits for approval before it is denied. */
-  TROUPE_APPROVAL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
-  /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs`. */
-  TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  /** How long a call waits for approval before it is denied (a timer: at most 2^31−1 ms). */
+  TROUPE_APPROVAL_TIMEOUT_MS: z.coerce.number().pipe(TimerDelayMs).optional(),
+  /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs` (a timer: at most 2^31−1 ms). */
+  TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().pipe(TimerDelayMs).optional(),
   /** JSON alert thresholds for processes that run sessions (orchestrators, specialist pools). */
   TROUPE_ALERTS: jsonOf(AlertThresholds).optional(),
   /** Record message contents and tool arguments and results on spans (they may hold personal data). */

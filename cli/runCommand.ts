@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { attachSession, cancelSession, startSession } from '../client/sessionClient.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
+import { maxTimerDelayMs } from '../machines/timerDelay.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { SessionEvent, SessionFinished } from '../transport/messages.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
@@ -43,6 +44,10 @@ export function parseRunArgs(args: string[]): RunOptions {
   } else if (positionals.length !== 1 || !positionals[0]?.trim()) throw new UsageError(usage);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not "${values.timeout}"`);
+  // The timeout is a timer, and a longer one than a timer can wait would fire at once.
+  if (timeout * 1000 > maxTimerDelayMs) {
+    throw new UsageError(`--timeout must be at most ${Math.floor(maxTimerDelayMs / 1000)} seconds (about 24.8 days, the longest delay a timer can wait), not "${values.timeout}"`);
+  }
   return {
     json: values.json,
     timeoutMs: timeout * 1000,

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { TimerDelayMs } from './timerDelay.ts';
 
 /** The limits one session may spend, configured per agent. */
 export const Budgets = z.object({
@@ -9,7 +10,8 @@ export const Budgets = z.object({
   /** Input plus output tokens over the whole session. */
   maxTotalTokens: z.number().int().positive().default(200_000),
   maxCostUsd: z.number().positive().default(1),
-  maxWallClockMs: z.number().int().positive().default(300_000),
+  /** The host arms a timer for it: bounded so that it cannot fire at once. */
+  maxWallClockMs: TimerDelayMs.default(300_000),
 });
 export type Budgets = z.infer<typeof Budgets>;
 

@@ -3,6 +3,7 @@ import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { DelegatedSpending, Delegation } from '../machines/delegation.ts';
 import { RetryPolicy, type RetryPolicyInput } from '../machines/retryPolicy.ts';
+import { maxTimerDelayMs, maxTimerDelayText } from '../machines/timerDelay.ts';
 
 /** What a handler gets besides its arguments. */
 export interface ToolContext {
@@ -32,7 +33,7 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
   handler: (input: z.output<Input>, context: ToolContext) => Promise<z.input<Output>> | z.input<Output>;
   /** True when the tool changes something outside the worker (a file written, a message sent). */
   sideEffects?: boolean;
-  /** How long one attempt may run; the orchestrator sends this as the attempt's deadline. */
+  /** How long one attempt may run; the orchestrator sends this as the attempt's deadline. At most 2^31−1 ms (a timer's limit). */
   timeoutMs?: number;
   /** How the orchestrator retries retryable failures (timeouts, unavailable pools, internal errors). */
   retry?: RetryPolicyInput;
@@ -108,6 +109,10 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
   const timeoutMs = spec.timeoutMs ?? defaultToolTimeoutMs;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new ToolDefinitionError(`Tool "${spec.name}" has timeoutMs ${timeoutMs}; it must be a positive integer.`);
+  }
+  // Worker and orchestrator arm timers with it: a longer one would fire at once.
+  if (timeoutMs > maxTimerDelayMs) {
+    throw new ToolDefinitionError(`Tool "${spec.name}" has timeoutMs ${timeoutMs}; it must be at most ${maxTimerDelayText}.`);
   }
   const retry = RetryPolicy.safeParse(spec.retry ?? {});
   if (!retry.success) {

@@ -5,6 +5,7 @@ import { DelegatedSpending, Delegation } from '../machines/delegation.ts';
 import { ContextBreakdown, ContextRemoval } from '../machines/contextAssembly.ts';
 import { RoutingDecision } from '../machines/modelRouting.ts';
 import { RollbackReport } from '../machines/rollback.ts';
+import { deadlineWithinTimerRange, maxTimerDelayMs } from '../machines/timerDelay.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
 import { CacheUse, SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
@@ -21,6 +22,15 @@ const Attribution = z.string().regex(/^[\w.@:-]{1,128}$/, 'letters, digits and .
 
 const SessionId = z.string().regex(subjectTokenPattern, 'session ids use letters, digits, "-" and "_" only (at most 128)');
 
+/**
+ * Epoch milliseconds, seen from the receiver's clock no further away than a timer can wait: the
+ * receiver arms timers with it, and a longer one would fire at once, abandoning the call as soon
+ * as it began. Read against the clock when decoded, so such a message is refused with this issue.
+ */
+const Deadline = z.number().int().positive().refine((deadline) => deadlineWithinTimerRange(deadline, Date.now()), {
+  message: `must be at most ${maxTimerDelayMs} ms from now (about 24.8 days, the longest delay a timer can wait)`,
+});
+
 // ── Tool calls: orchestrator ⇄ worker pool ─────────────────────────────────────────────────────
 export const ToolRequest = z.object({
   type: z.literal('tool.request'),
@@ -30,7 +40,7 @@ export const ToolRequest = z.object({
   tool: z.string().min(1),
   arguments: z.record(z.string(), z.unknown()),
   /** Epoch milliseconds; the worker abandons the call after it. */
-  deadline: z.number().int().positive(),
+  deadline: Deadline,
   /** Who approved the call, for tools that require approval; the worker refuses such a call without it. */
   approval: z.object({ by: z.string(), at: z.string() }).optional(),
   /** Set on calls to a specialist: its session id, depth and the budget it may spend at most. */
@@ -57,7 +67,7 @@ export const ToolUndoRequest = z.object({
   callId: z.string(),
   tool: z.string(),
   compensation: z.unknown(),
-  deadline: z.number().int().positive(),
+  deadline: Deadline,
 });
 export type ToolUndoRequest = z.infer<typeof ToolUndoRequest>;
 

@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { CircuitBreakerSettings } from '../../machines/circuitBreaker.ts';
+import { maxTimerDelayText, TimerDelayMs } from '../../machines/timerDelay.ts';
 import { troupeTracer } from '../../observability/tracer.ts';
 import { ResultShapingLimits } from '../../tools/resultShaping.ts';
 import { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
@@ -43,7 +44,7 @@ export interface SessionRuntimeOptions {
   largeResults?: Partial<ResultShapingLimits>;
   /** Calls a person must approve beyond the tools that require it themselves, e.g. writes outside a scratch folder. */
   approvalPolicy?: ApprovalPolicy;
-  /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default. */
+  /** How long a call waits for approval before it is denied (the model is told); 15 minutes by default, at most 2^31−1 ms. */
   approvalTimeoutMs?: number;
   /** Context windows and tokenizers per model (merged over the defaults by the CLI); the defaults when absent. */
   models?: ModelTable;
@@ -69,6 +70,10 @@ export interface SessionRuntime {
  * session's large results. Without JetStream, summaries still work but are not fetchable.
  */
 export async function openSessionRuntime(options: SessionRuntimeOptions, logger: Logger): Promise<SessionRuntime> {
+  // The approval deadline is armed as a timer: a longer wait than a timer can hold would deny at once.
+  if (options.approvalTimeoutMs !== undefined && !TimerDelayMs.safeParse(options.approvalTimeoutMs).success) {
+    throw new Error(`approvalTimeoutMs is ${options.approvalTimeoutMs}: it must be a positive whole number of milliseconds, at most ${maxTimerDelayText}.`);
+  }
   const names = wireNames(options.namespace);
   const catalog = new ToolCatalog({
     nats: options.nats,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import * as z from 'zod';
 import { silentLogger } from '../../observability/logger.ts';
 import { RetryPolicy } from '../../machines/retryPolicy.ts';
+import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
 import { defaultToolTimeoutMs } from '../../tools/defineTool.ts';
 import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../../transport/serviceProtocol.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
@@ -202,7 +203,8 @@ export class ToolCatalog {
       subject,
       inputSchema,
       validator: this.#validatorFor(name, rawSchema, inputSchema),
-      timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? timeoutMs : defaultToolTimeoutMs,
+      // A pool of another version may advertise more than a timer can wait; the deadline sent must stay within it.
+      timeoutMs: Number.isFinite(timeoutMs) && timeoutMs > 0 ? Math.min(timeoutMs, maxTimerDelayMs) : defaultToolTimeoutMs,
       sideEffects: metadata[toolMetadataKeys.sideEffects] === 'true',
       retry: retry.success ? retry.data : RetryPolicy.parse({}),
       fallbacks: fallbacks.success ? fallbacks.data : [],

@@ -3,6 +3,7 @@ import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transp
 import type { Logger } from 'pino';
 import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { backoffDelayMs, withJitter } from '../../machines/retryPolicy.ts';
+import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
 import type { ExecuteToolCallInput } from '../../machines/session.ts';
 import { toolCallMachine, type SendToolRequestInput } from '../../machines/toolCall.ts';
 import type { ToolCallAttempt, ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
@@ -107,7 +108,9 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     let attempt: ToolCallAttempt;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
-      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), { timeout: tool.timeoutMs + replyGraceMs, headers: traceHeaders(parent) });
+      // The grace must not push the wait past what a timer can hold (it would fire at once).
+      const timeout = Math.min(tool.timeoutMs + replyGraceMs, maxTimerDelayMs);
+      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), { timeout, headers: traceHeaders(parent) });
       const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
       if (!decoded.ok) {
         deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import * as z from 'zod';
 import { agentDescription, delegateToolName, specialistNamePattern, type AgentDefinition } from '../../agents/defineAgent.ts';
 import { capBudgets, type DelegatedSpending } from '../../machines/delegation.ts';
+import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
 import { Usage } from '../../machines/usage.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { defineTool, type ToolContext, type ToolDefinition } from '../../tools/defineTool.ts';
@@ -148,7 +149,8 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     input: DelegatedTask,
     output: SpecialistAnswer,
     handler: delegate,
-    timeoutMs: agent.budgets.maxWallClockMs + answerMarginMs,
+    // The margin must not push it past what a timer can wait (the session's own clock is bounded already).
+    timeoutMs: Math.min(agent.budgets.maxWallClockMs + answerMarginMs, maxTimerDelayMs),
     // A delegation is a whole session: never re-run behind the delegating model's back.
     retry: { maxAttempts: 1 },
   }) as unknown as ToolDefinition;

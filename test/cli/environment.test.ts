@@ -95,6 +95,17 @@ describe('readEnvironment', () => {
     expect(error.message).toMatch(/TROUPE_BUDGETS: maxSteps: /);
     expect(error.message).toMatch(/TROUPE_BUDGETS: maxCostUsd: /);
   });
+
+  // Node keeps timer delays in 32 bits: a longer timeout fires after 1 ms instead of never.
+  it('refuses timeouts a timer cannot wait (over 2^31−1 ms) instead of letting them fire at once', () => {
+    const bound = 'must be at most 2147483647 ms (about 24.8 days), the longest delay a timer can wait';
+    expect(configurationErrorOf({ TROUPE_APPROVAL_TIMEOUT_MS: '2147483648' }).message).toContain(`TROUPE_APPROVAL_TIMEOUT_MS: ${bound}`);
+    expect(configurationErrorOf({ TROUPE_TOOL_TIMEOUT_MS: '1e12' }).message).toContain(`TROUPE_TOOL_TIMEOUT_MS: ${bound}`);
+    expect(configurationErrorOf({ TROUPE_BUDGETS: '{"maxWallClockMs":3000000000}' }).message).toContain(`TROUPE_BUDGETS: maxWallClockMs: ${bound}`);
+    expect(readEnvironment({ TROUPE_APPROVAL_TIMEOUT_MS: '2147483647', TROUPE_TOOL_TIMEOUT_MS: '60000' })).toMatchObject({
+      TROUPE_APPROVAL_TIMEOUT_MS: 2_147_483_647, TROUPE_TOOL_TIMEOUT_MS: 60_000,
+    });
+  });
 });
 
 describe('agent settings', () => {

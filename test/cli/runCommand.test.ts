@@ -72,6 +72,14 @@ describe('parseRunArgs', () => {
     // Written as two arguments, a negative number looks like a flag to parseArgs.
     expect(errorOf(['the task', '--timeout', '-5'])).toMatchObject({ code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
   });
+
+  // Regression: Node fires a timer longer than 2^31−1 ms after 1 ms, so `--timeout 3000000` gave up at once.
+  it('refuses a timeout longer than a timer can wait instead of giving up at once', () => {
+    const error = errorOf(['the task', '--timeout', '2147484']);
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toBe('--timeout must be at most 2147483 seconds (about 24.8 days, the longest delay a timer can wait), not "2147484"');
+    expect(parseRunArgs(['the task', '--timeout', '2147483'])).toMatchObject({ timeoutMs: 2_147_483_000 });
+  });
 });
 
 describe('followSession', () => {

@@ -195,6 +195,16 @@ describe('startWorker', () => {
     expect(slowSignals.at(-1)?.aborted).toBe(true);
   });
 
+  // Regression: a deadline further than 2^31−1 ms away armed a timer that fired at once, so the call timed out as it began.
+  it('refuses a deadline further away than a timer can wait with INVALID_INPUT, without running the handler', async () => {
+    const before = invocations.slow;
+    const request = toolRequest('echo_slow', {}, { deadline: Date.now() + 3_000_000_000 });
+    const { reply } = await call(clientNc, 'echo', 'echo_slow', request);
+    expect(failureOf(reply)).toMatchObject({ code: 'INVALID_INPUT', retryable: false });
+    expect(failureOf(reply).message).toContain('deadline: must be at most 2147483647 ms from now (about 24.8 days, the longest delay a timer can wait)');
+    expect(invocations.slow).toBe(before);
+  });
+
   it('passes a ToolError thrown by the handler through with its code and message', async () => {
     const { reply } = await call(clientNc, 'echo', 'echo_forbidden', toolRequest('echo_forbidden', {}));
     expect(failureOf(reply)).toEqual({ code: 'FORBIDDEN', message: 'Writing outside the workspace is not allowed.', retryable: false });
