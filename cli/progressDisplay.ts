@@ -1,12 +1,21 @@
 import type { SessionEvent } from '../transport/messages.ts';
+import { terminalLine, terminalText } from './terminalText.ts';
 
 const maxShown = 160;
 const clip = (text: string) => (text.length > maxShown ? `${text.slice(0, maxShown - 1)}…` : text);
 const money = (usd: number) => `$${usd.toFixed(usd < 0.01 ? 5 : 4)}`;
 const tokens = (n: number) => n.toLocaleString('en-US');
 
-/** One readable line per event, or undefined for events a person need not see. */
+/**
+ * One readable line per event, or undefined for events a person need not see. Safe to print: the
+ * models', tools' and people's text in it carries no escape sequence or control character.
+ */
 export function describeEvent(event: SessionEvent): string | undefined {
+  const line = describeEventAsIs(event);
+  return line === undefined ? undefined : terminalLine(line);
+}
+
+function describeEventAsIs(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
       return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model}${event.tenant ? ` · tenant ${event.tenant}` : ''}${event.user ? ` · user ${event.user}` : ''} · trace ${event.traceId}`;
@@ -111,14 +120,17 @@ function unreachable(event: never): undefined {
   return undefined;
 }
 
-/** The closing block: status, the answer, and what the session spent. */
+/**
+ * The closing block: status, the answer, and what the session spent. Safe to print: the answer
+ * keeps its line breaks and tabs, and loses any escape sequence or other control character.
+ */
 export function describeOutcome(event: Extract<SessionEvent, { type: 'session.finished' }>): string {
   const lines = [
     '',
-    `■ ${event.status}${event.status === 'completed' ? '' : ` (${event.stopReason})`}`,
+    terminalLine(`■ ${event.status}${event.status === 'completed' ? '' : ` (${event.stopReason})`}`),
   ];
-  if (event.error) lines.push(`  error: ${event.error}`);
-  if (event.output) lines.push('', event.output, '');
+  if (event.error) lines.push(terminalLine(`  error: ${event.error}`));
+  if (event.output) lines.push('', terminalText(event.output), '');
   lines.push(
     `  steps ${event.steps} · tool calls ${event.toolCalls} · tokens ${tokens(event.usage.inputTokens)} in / ${tokens(event.usage.outputTokens)} out · cost ${money(event.usage.costUsd)} · ${(event.durationMs / 1000).toFixed(1)} s`,
     `  trace ${event.traceId}`,

@@ -8,6 +8,7 @@ import type { SessionEvent, SessionFinished } from '../transport/messages.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
 import { readEnvironment } from './environment.ts';
 import { describeEvent, describeOutcome, LiveStatusLine } from './progressDisplay.ts';
+import { terminalJson, terminalLine } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 
 export interface RunOptions {
@@ -64,7 +65,8 @@ export function parseRunArgs(args: string[]): RunOptions {
  * event; the caller turns its status into the exit code.
  */
 export async function followSession(nc: NatsConnection, options: RunOptions, out: NodeJS.WriteStream = process.stdout): Promise<SessionFinished> {
-  const onInvalidEvent = (error: string) => process.stderr.write(`troupe: skipped a malformed event: ${error}\n`);
+  // The decoder's message may quote the malformed event's own text.
+  const onInvalidEvent = (error: string) => process.stderr.write(`troupe: skipped a malformed event: ${terminalLine(error)}\n`);
   const where = options.namespace ? { namespace: options.namespace } : {};
   const run = options.attach
     ? {
@@ -90,7 +92,7 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
   try {
     for await (const event of run.events) {
       last = event;
-      if (options.json) out.write(`${JSON.stringify(event)}\n`);
+      if (options.json) out.write(`${terminalJson(event)}\n`);
       else if (live) live.show(event);
       else {
         const line = describeEvent(event);

@@ -11,6 +11,7 @@ import { createLogger } from '../observability/logger.ts';
 import { connectToNats } from '../transport/natsConnection.ts';
 import { wireNames } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
+import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 
 const usage = `usage:
@@ -75,7 +76,10 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
     allowPositionals: true,
   });
   const out = io.out ?? process.stdout;
-  const say = (text: string) => void out.write(`${text}\n`);
+  // Tasks, answers, tool names, arguments and messages come from clients, models and tools: never
+  // print their escape sequences or control characters; JSON stays the same JSON.
+  const say = (text: string) => void out.write(`${terminalText(text)}\n`);
+  const sayJson = (value: unknown) => void out.write(`${terminalJson(value)}\n`);
   const needId = (): string => {
     const id = positionals[0];
     if (!id) throw new UsageError(usage);
@@ -96,12 +100,12 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       case 'list': {
         const sessions = await (await CheckpointStore.open(nc, names)).list();
         if (values.json) {
-          for (const s of sessions) say(JSON.stringify(s.checkpoint ? { sessionId: s.sessionId, status: s.checkpoint.status, state: stateOf(s.checkpoint), agent: s.checkpoint.agent, updatedAt: s.checkpoint.updatedAt, task: s.checkpoint.task } : s));
+          for (const s of sessions) sayJson(s.checkpoint ? { sessionId: s.sessionId, status: s.checkpoint.status, state: stateOf(s.checkpoint), agent: s.checkpoint.agent, updatedAt: s.checkpoint.updatedAt, task: s.checkpoint.task } : s);
         } else if (sessions.length === 0) say('no sessions');
         else for (const s of sessions) {
-          say(s.checkpoint
-            ? `${s.sessionId}  ${s.checkpoint.status.padEnd(7)} ${stateOf(s.checkpoint).padEnd(18)} ${s.checkpoint.updatedAt}  ${s.checkpoint.task.slice(0, 60)}`
-            : `${s.sessionId}  unreadable: ${s.error}`);
+          say(terminalLine(s.checkpoint
+            ? `${s.sessionId}  ${s.checkpoint.status.padEnd(7)} ${stateOf(s.checkpoint).padEnd(18)} ${s.checkpoint.updatedAt}  ${terminalLine(s.checkpoint.task).slice(0, 60)}`
+            : `${s.sessionId}  unreadable: ${s.error}`));
         }
         return 0;
       }
@@ -112,7 +116,8 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
           say(`no session ${id}`);
           return 1;
         }
-        say(values.json ? JSON.stringify(stored.checkpoint) : describeCheckpoint(stored.checkpoint));
+        if (values.json) sayJson(stored.checkpoint);
+        else say(describeCheckpoint(stored.checkpoint));
         return 0;
       }
       case 'approve':

@@ -5,6 +5,7 @@ import { describeTraceTree, traceTree, type TraceNode } from '../observability/t
 import { connectToNats } from '../transport/natsConnection.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
 import { ConfigurationError, readEnvironment } from './environment.ts';
+import { terminalJson, terminalLine } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 
 const usage = 'usage: troupe trace <sessionId> [--json]   (reads Jaeger at JAEGER_URL, e.g. http://localhost:16686)';
@@ -53,7 +54,7 @@ export async function traceCommand(args: string[]): Promise<number> {
   if (!response.ok) throw new ConfigurationError(`Jaeger answered ${response.status} for ${url.href}: ${(await response.text()).slice(0, 300)}`);
   const roots = traceTree(await response.json());
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ traceId, spans: roots })}\n`);
+    process.stdout.write(`${terminalJson({ traceId, spans: roots })}\n`);
     return 0;
   }
   const all: TraceNode[] = [];
@@ -67,7 +68,8 @@ export async function traceCommand(args: string[]): Promise<number> {
   const tokensOut = chats.reduce((s, n) => s + (n.outputTokens ?? 0), 0);
   const cost = chats.reduce((s, n) => s + (n.costUsd ?? 0), 0);
   process.stdout.write(`trace ${traceId}${sessionId ? ` · session ${sessionId}` : ''}\n`);
-  for (const line of describeTraceTree(roots)) process.stdout.write(`${line}\n`);
+  // Span names and error messages carry tool and model text.
+  for (const line of describeTraceTree(roots)) process.stdout.write(`${terminalLine(line)}\n`);
   process.stdout.write(`\n${all.length} spans · ${new Set(all.map((n) => n.service)).size} services · ${chats.length} model calls · ${tokensIn} in / ${tokensOut} out · $${cost.toFixed(6)}\n`);
   return 0;
 }

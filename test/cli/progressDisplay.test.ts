@@ -107,6 +107,23 @@ describe('describeEvent', () => {
     expect(line).toBe('  ✗ files_read 3 ms · NOT_FOUND: There is no file notes/a.txt.');
   });
 
+  // Regression: a model or tool could clear the screen, retitle the window or plant a hidden link through its text.
+  it('strips escape sequences and control characters from model and tool text, keeping the words', () => {
+    const said = describeEvent({
+      ...base, type: 'model.responded', turn: 1, model: 'scripted', content: 'Done.\x1b]0;pwned\x07\x1b[2J\rHidden\x08\x9b31m red\u202e',
+      toolCalls: [{ id: 'a', name: 'calc\x1b[31m_evaluate', arguments: '{}' }], finishReason: 'stop',
+      usage: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, totals: { inputTokens: 1, outputTokens: 1, costUsd: 0 }, durationMs: 1,
+    });
+    expect(said).toBe('  model scripted "Done. Hidden red" → calc_evaluate · 1 in / 1 out · $0.00000 (total 2 tok, $0.00000)');
+    const failed = describeEvent({
+      ...base, type: 'tool.call.finished', turn: 1, callId: 'c1', tool: 'files_read', status: 'error', durationMs: 3,
+      failure: { code: 'NOT_FOUND', message: 'No \x1b]8;;https://evil.example\x1b\\file\x1b]8;;\x1b\\ here.', retryable: false },
+    });
+    expect(failed).toBe('  ✗ files_read 3 ms · NOT_FOUND: No file here.');
+    const result = describeEvent({ ...base, type: 'tool.call.finished', turn: 1, callId: 'c1', tool: 'files_read', status: 'ok', result: { text: 'a\u009b2Jb' }, durationMs: 3 });
+    expect(result).toBe('  ✓ files_read 3 ms · {"text":"ab"}');
+  });
+
   it('returns nothing for session.finished, which describeOutcome covers', () => {
     const event: SessionEvent = finished();
     expect(describeEvent(event)).toBeUndefined();
@@ -136,6 +153,13 @@ describe('describeOutcome', () => {
       '  steps 3 · tool calls 2 · tokens 12,345 in / 678 out · cost $0.0123 · 20.0 s',
       '  trace trace-abc',
     ]);
+  });
+
+  // Regression: the final answer reached the terminal as the model wrote it, escape sequences and all.
+  it('keeps the answer’s line breaks and tabs but none of its escape sequences or control characters', () => {
+    const text = describeOutcome(finished({ output: 'Line one\x1b[1A\x1b[2K\r\nLine\ttwo\x1b]52;c;cHduZWQ=\x07\x00', error: 'bad\x1b[5m', status: 'failed', stopReason: 'x' }));
+    expect(text.split('\n').slice(0, 6)).toEqual(['', '■ failed (x)', '  error: bad', '', 'Line one', 'Line\ttwo']);
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   });
 
   it('shows the error of a failed session', () => {

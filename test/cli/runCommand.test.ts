@@ -1,8 +1,9 @@
 import { PassThrough } from 'node:stream';
 import { connect } from '@nats-io/transport-node';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followSession, parseRunArgs } from '../../cli/runCommand.ts';
 import { UsageError } from '../../cli/usageError.ts';
+import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 
 const namespace = testNamespace();
@@ -94,5 +95,40 @@ describe('followSession', () => {
     } finally {
       await nc.close();
     }
+  });
+});
+
+describe('followSession printing a session whose model writes escape sequences', () => {
+  let stack: InProcessStack;
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+    await stack.startOrchestrator();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  async function follow(json: boolean): Promise<string> {
+    let text = '';
+    const sink = Object.assign(new PassThrough(), { isTTY: false }) as unknown as NodeJS.WriteStream;
+    sink.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const finished = await followSession(await stack.connection('run'), { task: 'Please print escape sequences.', json, timeoutMs: 30_000, namespace: stack.namespace }, sink);
+    expect(finished.status).toBe('completed');
+    return text;
+  }
+
+  // Regression: a model could clear the screen, retitle the window or write the clipboard through `troupe run`.
+  it('prints the model’s and the tools’ text without escape sequences or control characters, the answer’s lines kept', async () => {
+    const text = await follow(false);
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(text).toContain('→ no_such_tool');
+    expect(text).toContain('\nDone.\nSecond line\twith a tab and no more.\n');
+  });
+
+  it('keeps --json lines the same JSON, with every control character escaped', async () => {
+    const text = await follow(true);
+    expect(text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    const finished = text.trim().split('\n').map((line) => JSON.parse(line) as { type: string; output?: string }).find((e) => e.type === 'session.finished');
+    expect(finished?.output).toBe('Done.\x1b]0;pwned\x07\r\nSecond\x1b[2J line\twith a tab\x9b31m\x1b]52;c;cHduZWQ=\x07 and no more.\b');
   });
 });

@@ -55,6 +55,19 @@ describe('troupe sessions', () => {
     expect(after).toMatchObject({ status: 'ended', snapshot: { value: 'completed' } });
   });
 
+  // Regression: `sessions show` printed the model's answer and tool names with their escape sequences.
+  it('shows a session without the escape sequences and control characters its model wrote; --json keeps them, escaped', async () => {
+    const session = await startSession(nc, { namespace, task: 'Please print escape sequences.' });
+    expect(await session.finished).toMatchObject({ status: 'completed' });
+    const shown = await run(nc, ['show', session.sessionId]);
+    expect(shown.text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(shown.text).toContain('Done.\nSecond line\twith a tab and no more.');
+    expect(shown.text).toMatch(/rejected\s+no_such_tool .*UNKNOWN_TOOL/);
+    const json = await run(nc, ['show', session.sessionId, '--json']);
+    expect(json.text).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+    expect(JSON.parse(json.text).snapshot.context.outcome.output).toContain('\x1b]0;pwned\x07');
+  });
+
   it('says why a command was refused, with exit code 1', async () => {
     expect(await run(nc, ['interrupt', 'no-such-session'])).toEqual({ code: 1, text: 'refused: No orchestrator hosts session no-such-session.\n' });
     expect(await run(nc, ['show', 'no-such-session'])).toEqual({ code: 1, text: 'no session no-such-session\n' });
