@@ -59,7 +59,8 @@ const shutdownLimitMillis = 5_000;
  * variables (see `readOtelSettings`): spans, metrics and log records, their exporters (OTLP over
  * `http/protobuf`, `http/json` or `grpc`, `console`, `prometheus` for metrics), the resource,
  * the sampler, W3C trace context and async context. Registered globally, so call it once per
- * process, first thing; it throws a `TelemetryConfigurationError` when a variable is wrong.
+ * process, first thing. It throws a `TelemetryConfigurationError` when a variable is wrong, and
+ * nothing else: should the SDK itself fail to start, the process runs on without telemetry.
  *
  * A host application that registered its own SDK first keeps it: when a tracer provider is
  * already registered, this registers nothing, reads no `OTEL_*` variable and returns a telemetry
@@ -81,6 +82,16 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     options.logger.info('OpenTelemetry is off (OTEL_SDK_DISABLED=true)');
     return inactive;
   }
+  try {
+    return startSdk(options, settings);
+  } catch (error) {
+    // The settings were checked, so this is the SDK's own failure: it costs the process its telemetry, not its work.
+    options.logger.warn({ err: error, [diagnosticField]: true }, 'OpenTelemetry could not start; the process runs without telemetry');
+    return inactive;
+  }
+}
+
+function startSdk(options: TelemetryOptions, settings: OtelSettings): Telemetry {
   const diagnostics = diagnosticLogger(options.logger.child({ [diagnosticField]: true }));
   // Set first so that exporters' complaints while they are built reach the log.
   diag.setLogger(diagnostics, diagLevels[settings.logLevel]);
