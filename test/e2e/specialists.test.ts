@@ -38,7 +38,7 @@ describe('specialists served as worker pools, in separate processes', () => {
 
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
-    stack = await startProcessStack({ env: { TROUPE_AGENTS: testAgents, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } });
+    stack = await startProcessStack({ env: { TROUPE_AGENTS: testAgents, TROUPE_DEFAULT_AGENT: 'assistant', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' } });
     dbWorker = await stack.startWorker('db');
     await stack.startWorker('calc');
     await stack.startWorker('files');
