@@ -16,10 +16,25 @@ export interface BreakerTransition {
   to: CircuitState;
 }
 
-// Failures that say the pool is unwell. A caller's mistake (bad input, not found) says it is alive.
 const poolFailures: ReadonlySet<string> = new Set([ToolFailureCode.TIMEOUT, ToolFailureCode.UNAVAILABLE, ToolFailureCode.INTERNAL]);
 
-/** Whether an attempt's failure counts against the tool's circuit. */
+/**
+ * Whether an attempt's failure counts against the tool's circuit, which every session of the
+ * orchestrator shares: so one caller's bad calls must never open it for everyone, while a pool
+ * that fails many callers must.
+ *
+ * - The pool's failures count: `UNAVAILABLE` (no worker answers, the call could not be delivered,
+ *   the pool cannot run it right now), `INTERNAL` (the tool or the worker broke) and `TIMEOUT`
+ *   (no answer in time). A `TIMEOUT` may be the call's own doing (a runaway query), so timeouts
+ *   alone open the circuit only when they come from two sessions or more: the registry passes the
+ *   session along, and the breaker (`machines/circuitBreaker.ts`) holds that rule.
+ * - The caller's failures do not count: `INVALID_INPUT` (bad arguments, or a request or a result
+ *   too large for a NATS message), `UNKNOWN_TOOL`, `NOT_FOUND`, `FORBIDDEN`, and
+ *   `SPECIALIST_FAILED` (the specialist answered; its session did not succeed). Such a reply
+ *   proves the pool alive, so it ends a run of failures like a success.
+ * - Not recorded at all: a call refused before it was sent (its request too large to send, its
+ *   circuit open): it says nothing about the pool. See {@link CircuitBreakerRegistry.release}.
+ */
 export function countsAgainstCircuit(failure: ToolFailure | undefined): boolean {
   return failure !== undefined && poolFailures.has(failure.code);
 }
@@ -64,12 +79,15 @@ export class CircuitBreakerRegistry {
    * Records an attempt's outcome; returns the transition it caused, if any. With its admission
    * ticket, a result from before the circuit last opened is ignored, and while probing only the
    * probe's own result decides (a late timeout of an older call says nothing about the pool now).
+   * `sessionId` is the caller's: timeouts from one session alone never open the circuit (a
+   * timeout of an unnamed caller counts like any pool failure).
    */
-  record(tool: string, failure: ToolFailure | undefined, ticket?: AdmissionTicket): BreakerTransition | undefined {
+  record(tool: string, failure: ToolFailure | undefined, ticket?: AdmissionTicket, sessionId?: string): BreakerTransition | undefined {
     const breaker = this.#breakerOf(tool);
     const from = breaker.actor.getSnapshot().value as CircuitState;
     if (ticket && (ticket.generation !== breaker.generation || (from === 'probing' && !ticket.probe))) return undefined;
-    breaker.actor.send({ type: countsAgainstCircuit(failure) ? 'breaker.failure' : 'breaker.success' });
+    const timedOutFor = failure?.code === ToolFailureCode.TIMEOUT && sessionId !== undefined ? { timedOutFor: sessionId } : {};
+    breaker.actor.send(countsAgainstCircuit(failure) ? { type: 'breaker.failure', ...timedOutFor } : { type: 'breaker.success' });
     const to = breaker.actor.getSnapshot().value as CircuitState;
     if (from === to) return undefined;
     if (to === 'open') {
@@ -78,6 +96,19 @@ export class CircuitBreakerRegistry {
     }
     this.#logger.warn({ tool, from, to }, `circuit for ${tool}: ${from} → ${to}`);
     return { tool, from, to };
+  }
+
+  /**
+   * An admitted call that was never sent after all (refused for the caller's own reason): its
+   * outcome says nothing about the pool, so nothing is recorded, and a probe's turn is given back
+   * so that the next call may probe instead of the circuit waiting for an outcome that never comes.
+   */
+  release(tool: string, ticket: AdmissionTicket): BreakerTransition | undefined {
+    const breaker = this.#breakerOf(tool);
+    const from = breaker.actor.getSnapshot().value as CircuitState;
+    if (!ticket.probe || ticket.generation !== breaker.generation || from !== 'probing') return undefined;
+    breaker.actor.send({ type: 'breaker.release' });
+    return { tool, from, to: breaker.actor.getSnapshot().value as CircuitState };
   }
 
   stop(): void {

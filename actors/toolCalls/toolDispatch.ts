@@ -55,6 +55,23 @@ export interface ToolDispatchDependencies {
 // The reply needs a moment to travel back after the worker gives up at the deadline.
 const replyGraceMs = 250;
 
+// Room kept in a message for its headers (the trace context) besides the body, as the worker keeps for replies.
+const headerRoomBytes = 4_096;
+const defaultMaxPayload = 1024 * 1024;
+
+/** The caller's arguments make a request larger than the server carries: the model is told the limit. */
+function requestTooLarge(tool: string, bytes: number, maxBytes: number): ToolFailure {
+  return {
+    code: ToolFailureCode.INVALID_INPUT,
+    retryable: false,
+    message: `The arguments for "${tool}" are too large to send: the request is ${bytes} bytes, and a request may be at most ${maxBytes} bytes. Send less per call: split the work into smaller calls, or pass a reference (a path, an id) instead of the content itself.`,
+    details: { requestBytes: bytes, maxRequestBytes: maxBytes },
+  };
+}
+
+// The client refuses to publish more than the server's max_payload (nats.js InvalidArgumentError).
+const exceedsMaxPayload = (error: unknown): boolean => error instanceof Error && error.message.includes('max_payload');
+
 function failureOfRequest(error: unknown, tool: string, timeoutMs: number): ToolFailure {
   if (isNoResponders(error)) {
     return toolFailure(ToolFailureCode.UNAVAILABLE, `No worker of the pool serving "${tool}" is running. The tool is unavailable right now.`);
@@ -77,6 +94,19 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     const fail = (failure: ToolFailure): ToolCallAttempt => ({ status: 'error', failure, durationMs: elapsed() });
     const tool = deps.catalog.get(input.tool);
     if (!tool) return fail(toolFailure(ToolFailureCode.UNAVAILABLE, `No running pool serves "${input.tool}".`));
+    const delegation = tool.specialist !== null ? deps.delegationFor?.(input.call.callId) : undefined;
+    const request: ToolRequest = {
+      type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
+      arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
+      ...(input.call.approval ? { approval: input.call.approval } : {}),
+      ...(delegation ? { delegation } : {}),
+    };
+    const body = encodeWireMessage(request);
+    // A request NATS cannot carry is the caller's doing: refused before the circuit is asked, so
+    // it never counts against the pool and never takes a probe's turn.
+    const bytes = Buffer.byteLength(body);
+    const maxBytes = (deps.nats.info?.max_payload ?? defaultMaxPayload) - headerRoomBytes;
+    if (bytes > maxBytes) return fail(requestTooLarge(tool.name, bytes, maxBytes));
     const admission = deps.breakers.admit(tool.name);
     if (!admission.admitted) {
       return fail({
@@ -85,13 +115,6 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         message: `"${tool.name}" is unavailable: its recent calls kept failing, so its circuit is ${admission.state}. It will be tried again in about ${Math.ceil(admission.retryInMs / 1000)} s; use another approach meanwhile.`,
       });
     }
-    const delegation = tool.specialist !== null ? deps.delegationFor?.(input.call.callId) : undefined;
-    const request: ToolRequest = {
-      type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
-      arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
-      ...(input.call.approval ? { approval: input.call.approval } : {}),
-      ...(delegation ? { delegation } : {}),
-    };
     // Subscribed before the request goes out, so the specialist's first event is not missed.
     const relay = delegation && tool.specialist !== null
       ? relaySpecialistEvents(deps.nats, deps.names, delegation, { agent: tool.specialist, callId: input.call.callId }, deps.events, deps.logger)
@@ -106,11 +129,12 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
       }, { once: true });
     }
     let attempt: ToolCallAttempt;
+    let sent = true;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
       // The grace must not push the wait past what a timer can hold (it would fire at once).
       const timeout = Math.min(tool.timeoutMs + replyGraceMs, maxTimerDelayMs);
-      const msg = await deps.nats.request(tool.subject, encodeWireMessage(request), { timeout, headers: traceHeaders(parent) });
+      const msg = await deps.nats.request(tool.subject, body, { timeout, headers: traceHeaders(parent) });
       const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
       if (!decoded.ok) {
         deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');
@@ -124,11 +148,15 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
           : { ...fail(reply.failure), ...spent };
       }
     } catch (error) {
-      attempt = fail(failureOfRequest(error, tool.name, tool.timeoutMs));
+      // The server this connection reached may carry less than the one measured above.
+      sent = !exceedsMaxPayload(error);
+      attempt = fail(sent ? failureOfRequest(error, tool.name, tool.timeoutMs) : requestTooLarge(tool.name, bytes, (deps.nats.info?.max_payload ?? defaultMaxPayload) - headerRoomBytes));
     } finally {
       relay?.stop();
     }
-    const changed = deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket);
+    const changed = sent
+      ? deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket, input.sessionId)
+      : deps.breakers.release(tool.name, admission.ticket);
     if (changed) {
       deps.events.publish({ type: 'tool.breaker.changed', tool: changed.tool, from: changed.from, to: changed.to });
       span.addEvent('circuit_breaker.changed', { 'troupe.tool.name': changed.tool, from: changed.from, to: changed.to });

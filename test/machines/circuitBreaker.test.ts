@@ -32,6 +32,13 @@ describe('CircuitBreakerSettings', () => {
     expect(CircuitBreakerSettings.safeParse({ failureThreshold: 0 }).success).toBe(false);
     expect(CircuitBreakerSettings.safeParse({ cooldownMs: 0 }).success).toBe(false);
   });
+
+  // Regression: the cooldown is an XState delay, and Node fires a timer longer than 2^31−1 ms at once.
+  it('refuses a cooldown longer than a timer can wait, which would half-open the circuit at once', () => {
+    expect(CircuitBreakerSettings.safeParse({ cooldownMs: 2_147_483_648 }).error?.issues[0]?.message).toBe(
+      'must be at most 2147483647 ms (about 24.8 days), the longest delay a timer can wait',
+    );
+  });
 });
 
 describe('circuitBreakerMachine', () => {
@@ -39,7 +46,7 @@ describe('circuitBreakerMachine', () => {
     it('starts closed with no failures counted', () => {
       const [snapshot, actions] = initialTransition(circuitBreakerMachine, settings());
       expect(snapshot.value).toBe('closed');
-      expect(snapshot.context).toEqual({ failureThreshold: 3, cooldownMs: 1_000, consecutiveFailures: 0 });
+      expect(snapshot.context).toEqual({ failureThreshold: 3, cooldownMs: 1_000, consecutiveFailures: 0, timeoutsOnlyFrom: null });
       expect(actions).toEqual([]);
     });
 
@@ -107,6 +114,43 @@ describe('circuitBreakerMachine', () => {
     it('ignores a second probe while one is out', () => {
       const probing = play([failure, failure, failure, cooldownElapsed, probe]);
       expect(transition(circuitBreakerMachine, probing, probe)[0].value).toBe('probing');
+    });
+
+    it('is half open again when the probe is given back unsent, so another call may probe', () => {
+      const probing = play([failure, failure, failure, cooldownElapsed, probe]);
+      expect(transition(circuitBreakerMachine, probing, { type: 'breaker.release' })[0].value).toBe('half_open');
+    });
+  });
+
+  describe('timeouts, which may be the call’s own doing', () => {
+    const timeoutOf = (sessionId: string): CircuitBreakerEvent => ({ type: 'breaker.failure', timedOutFor: sessionId });
+
+    // Regression: one session's runaway queries opened the circuit every session shares.
+    it('never opens on the timeouts of one session alone, however many', () => {
+      const snapshot = play(Array.from({ length: 10 }, () => timeoutOf('s1')));
+      expect(snapshot.value).toBe('closed');
+      expect(snapshot.context).toMatchObject({ consecutiveFailures: 10, timeoutsOnlyFrom: 's1' });
+    });
+
+    it('opens once timeouts come from a second session: the pool fails more than one caller', () => {
+      expect(play([timeoutOf('s1'), timeoutOf('s1'), timeoutOf('s2')]).value).toBe('open');
+      expect(play([timeoutOf('s1'), timeoutOf('s2'), timeoutOf('s1')]).value).toBe('open');
+    });
+
+    it('opens when one session’s timeouts run with a failure that is the pool’s anyway', () => {
+      expect(play([timeoutOf('s1'), timeoutOf('s1'), failure]).value).toBe('open');
+      expect(play([failure, timeoutOf('s1'), timeoutOf('s1')]).value).toBe('open');
+    });
+
+    it('starts afresh after a success', () => {
+      const snapshot = play([timeoutOf('s1'), timeoutOf('s2'), success, timeoutOf('s1'), timeoutOf('s1'), timeoutOf('s1')]);
+      expect(snapshot.value).toBe('closed');
+      expect(snapshot.context.timeoutsOnlyFrom).toBe('s1');
+    });
+
+    it('reopens when the probe times out, whoever sent it', () => {
+      const probing = play([failure, failure, failure, cooldownElapsed, probe]);
+      expect(transition(circuitBreakerMachine, probing, timeoutOf('s1'))[0].value).toBe('open');
     });
   });
 

@@ -26,7 +26,7 @@ describe('countsAgainstCircuit', () => {
     expect(countsAgainstCircuit(fail(code))).toBe(true);
   });
 
-  it.each(['INVALID_INPUT', 'NOT_FOUND', 'FORBIDDEN', 'UNKNOWN_TOOL'] as const)('does not count %s, which is the caller’s mistake', (code) => {
+  it.each(['INVALID_INPUT', 'NOT_FOUND', 'FORBIDDEN', 'UNKNOWN_TOOL', 'SPECIALIST_FAILED'] as const)('does not count %s, which is the caller’s mistake', (code) => {
     expect(countsAgainstCircuit(fail(code))).toBe(false);
   });
 
@@ -204,6 +204,38 @@ describe('CircuitBreakerRegistry', () => {
     registry.record('t', undefined, probe.ticket);
     expect(registry.record('t', fail('TIMEOUT'), stale.ticket)).toBeUndefined();
     expect(registry.state('t')).toBe('closed');
+  });
+
+  // Regression: one session's runaway queries timed out until the circuit every session shares opened.
+  it('never opens on one session’s timeouts alone, and opens when a second session’s calls time out too', () => {
+    const { registry } = breakers();
+    for (let i = 0; i < 5; i++) expect(registry.record('db_query', fail('TIMEOUT'), undefined, 'runaway')).toBeUndefined();
+    expect(registry.state('db_query')).toBe('closed');
+    expect(registry.record('db_query', fail('TIMEOUT'), undefined, 'another')).toEqual({ tool: 'db_query', from: 'closed', to: 'open' });
+    registry.stop();
+  });
+
+  it('opens on one session’s failures that are the pool’s whatever the call (UNAVAILABLE, INTERNAL)', () => {
+    const { registry } = breakers();
+    registry.record('db_query', fail('UNAVAILABLE'), undefined, 's1');
+    registry.record('db_query', fail('INTERNAL'), undefined, 's1');
+    expect(registry.record('db_query', fail('UNAVAILABLE'), undefined, 's1')).toMatchObject({ to: 'open' });
+    registry.stop();
+  });
+
+  it('gives a probe that was never sent back, so the next call probes instead of the circuit waiting forever', () => {
+    const { registry } = breakers({ failureThreshold: 1 });
+    registry.record('t', fail('UNAVAILABLE'));
+    vi.advanceTimersByTime(cooldownMs);
+    const probe = registry.admit('t');
+    if (!probe.admitted) throw new Error('the probe should be admitted');
+    expect(registry.release('t', probe.ticket)).toEqual({ tool: 't', from: 'probing', to: 'half_open' });
+    const next = registry.admit('t');
+    expect(next).toMatchObject({ admitted: true, ticket: { probe: true } });
+    if (next.admitted) expect(registry.record('t', undefined, next.ticket)).toMatchObject({ from: 'probing', to: 'closed' });
+    const closed = registry.admit('t');
+    if (closed.admitted) expect(registry.release('t', closed.ticket)).toBeUndefined();
+    registry.stop();
   });
 
   it('keeps one breaker per tool', () => {
