@@ -28,8 +28,8 @@ const poolFailures: ReadonlySet<string> = new Set([ToolFailureCode.TIMEOUT, Tool
  *   (no answer in time). A `TIMEOUT` may be the call's own doing (a runaway query), so timeouts
  *   alone open the circuit only when they come from two sessions or more: the registry passes the
  *   session along, and the breaker (`machines/circuitBreaker.ts`) holds that rule.
- * - The caller's failures do not count: `INVALID_INPUT` (bad arguments, or a request or a result
- *   too large for a NATS message), `UNKNOWN_TOOL`, `NOT_FOUND`, `FORBIDDEN`, and
+ * - The caller's failures do not count: `INVALID_INPUT` (bad arguments, a result too large for a
+ *   NATS message), `UNKNOWN_TOOL`, `NOT_FOUND`, `FORBIDDEN`, and
  *   `SPECIALIST_FAILED` (the specialist answered; its session did not succeed). Such a reply
  *   proves the pool alive, so it ends a run of failures like a success.
  * - Not recorded at all: a call refused before it was sent (its request too large to send, its
