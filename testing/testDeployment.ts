@@ -30,6 +30,11 @@ export interface TestDeploymentOptions {
   readonly scripts?: readonly string[];
   /** A running NATS to use instead of starting a `nats-server` of its own. */
   readonly natsUrl?: string;
+  /**
+   * The deployment's namespace on NATS (`troupe` by default): give each test its own when several
+   * share one `natsUrl`, so their pools and sessions never meet.
+   */
+  readonly namespace?: string;
   /** Logs of the deployment's parts; silent by default. */
   readonly logger?: Logger;
 }
@@ -66,6 +71,7 @@ export interface TestDeployment {
  */
 export async function startTestDeployment(options: TestDeploymentOptions = {}): Promise<TestDeployment> {
   const logger = options.logger ?? silentLogger();
+  const namespace = options.namespace ? { namespace: options.namespace } : {};
   const cleanups: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error: unknown) => logger.warn({ err: error }, 'could not stop a part of the test deployment'));
@@ -89,7 +95,7 @@ export async function startTestDeployment(options: TestDeploymentOptions = {}): 
     };
     const workers: ToolWorker[] = [];
     for (const [domain, tools] of Object.entries(options.domains ?? {})) {
-      const worker = await startWorker({ domain, tools: [...tools], nats: await connection(`test-worker-${domain}`), logger });
+      const worker = await startWorker({ domain, tools: [...tools], nats: await connection(`test-worker-${domain}`), logger, ...namespace });
       cleanups.push(() => worker.stop());
       workers.push(worker);
     }
@@ -98,6 +104,7 @@ export async function startTestDeployment(options: TestDeploymentOptions = {}): 
       model: { client: new OpenAI({ baseURL: model.url, apiKey: 'scripted', maxRetries: 0 }), providerName: 'openai', prices: defaultPriceTable },
       defaultModel: 'scripted',
       logger,
+      ...namespace,
       ...(options.agents ? { agents: [...options.agents] } : {}),
     });
     cleanups.push(() => orchestrator.stop({ graceMs: 0 }));
@@ -112,7 +119,7 @@ export async function startTestDeployment(options: TestDeploymentOptions = {}): 
       orchestrator,
       workers,
       async run(task, runOptions = {}) {
-        const run = await startSession(nats, { ...runOptions, task });
+        const run = await startSession(nats, { ...namespace, ...runOptions, task });
         return await run.finished;
       },
       stop,

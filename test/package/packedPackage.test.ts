@@ -10,7 +10,7 @@ import { freePort, startNatsServer, type NatsServerProcess } from '../../testing
 const checkout = fileURLToPath(new URL('../..', import.meta.url));
 const execFileAsync = promisify(execFile);
 // The project's Node and npm, first on PATH, as a user's would be: `#!/usr/bin/env node` finds it.
-const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', NO_COLOR: '1' };
+const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', NO_COLOR: '1' };
 delete env.NODE_OPTIONS;
 delete env.TROUPE_AGENTS;
 
@@ -33,10 +33,6 @@ async function succeed(command: string, args: string[], cwd: string, extraEnv: N
   const { code, output } = await sh(command, args, cwd, extraEnv);
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} (in ${cwd}) exited with ${code}:\n${output.slice(-4000)}`);
   return output;
-}
-
-function filesUnder(dir: string, prefix = ''): string[] {
-  return readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? filesUnder(join(dir, name), `${prefix}${name}/`) : [`${prefix}${name}`]));
 }
 
 const fxModule = `import { defineTool } from 'troupe';
@@ -64,7 +60,7 @@ const lookup = defineTool({
 });
 const logger = createLogger({ name: 'kb-pool' });
 const nc = await connectToNats({ url: process.env.NATS_URL, name: 'kb-pool', logger });
-const worker = await startWorker({ domain: 'kb', tools: [lookup], nats: nc, logger });
+const worker = await startWorker({ domain: 'kb', tools: [lookup], nats: nc, logger, namespace: process.env.TROUPE_NAMESPACE });
 console.log('kb pool ready');
 process.once('SIGTERM', async () => { await worker.stop(); await nc.drain(); });
 `;
@@ -165,7 +161,7 @@ describe('the packed package', () => {
     writeFileSync(join(project, 'scripts', 'lookup.json'), JSON.stringify(lookupScript));
     const troupe = join(project, 'node_modules', '.bin', 'troupe');
     const modelPort = await freePort();
-    const deployment = { NATS_URL: nats.url, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'scripted', TROUPE_MODEL: 'scripted' };
+    const deployment = { NATS_URL: nats.url, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'scripted', TROUPE_MODEL: 'scripted', TROUPE_NAMESPACE: 'packed' };
     const outputs = new Map<ChildProcess, string>();
     const start = (args: string[], command = troupe) => {
       const child = spawn(command, args, { cwd: project, env: { ...env, ...deployment }, stdio: ['ignore', 'pipe', 'pipe'] });
