@@ -32,6 +32,21 @@ const Deadline = z.number().int().positive().refine((deadline) => deadlineWithin
 });
 
 // ── Tool calls: orchestrator ⇄ worker pool ─────────────────────────────────────────────────────
+/**
+ * An orchestrator's signature on a tool call it approved or on an undo it asks for
+ * (`transport/callGrants.ts` says what is signed): the worker checks it against the orchestrator
+ * keys it trusts, so no other peer on the bus can approve a call or undo one.
+ */
+export const CallGrant = z.object({
+  /** The signing orchestrator's nkey public key. */
+  signer: z.string().min(1),
+  /** Epoch milliseconds after which the worker refuses the grant. */
+  expiresAt: z.number().int().positive(),
+  /** The ed25519 signature, base64url. */
+  signature: z.string().min(1),
+});
+export type CallGrant = z.infer<typeof CallGrant>;
+
 export const ToolRequest = z.object({
   type: z.literal('tool.request'),
   sessionId: SessionId,
@@ -41,8 +56,11 @@ export const ToolRequest = z.object({
   arguments: z.record(z.string(), z.unknown()),
   /** Epoch milliseconds; the worker abandons the call after it. */
   deadline: Deadline,
-  /** Who approved the call, for tools that require approval; the worker refuses such a call without it. */
-  approval: z.object({ by: z.string(), at: z.string() }).optional(),
+  /**
+   * Who approved the call, for calls that need approval; the worker refuses such a call without it,
+   * and, when it trusts orchestrator keys, without a valid `grant` from one of them.
+   */
+  approval: z.object({ by: z.string(), at: z.string(), grant: CallGrant.optional() }).optional(),
   /** Set on calls to a specialist: its session id, depth and the budget it may spend at most. */
   delegation: Delegation.optional(),
 });
@@ -68,6 +86,10 @@ export const ToolUndoRequest = z.object({
   tool: z.string(),
   compensation: z.unknown(),
   deadline: Deadline,
+  /** Who asked for the rollback. */
+  by: z.string().optional(),
+  /** The orchestrator's signature on the undo; required by workers that trust orchestrator keys. */
+  grant: CallGrant.optional(),
 });
 export type ToolUndoRequest = z.infer<typeof ToolUndoRequest>;
 

@@ -44,6 +44,16 @@ export function serviceDiscoverySubject(verb: 'PING' | 'INFO' | 'STATS', name?: 
 }
 
 /**
+ * Where replies to one NATS user's requests arrive (nats.js `inboxPrefix`): under the standard
+ * `_INBOX`, then the user's nkey public key. A role's permissions let only its own user subscribe
+ * there, so no other role can read its replies; a server that allows `_INBOX.>` still works. Not
+ * namespaced: a public key already names one user in the whole cluster.
+ */
+export function userInboxPrefix(userPublicKey: string): string {
+  return `_INBOX.${userPublicKey}`;
+}
+
+/**
  * Every name of one deployment, built from its namespace. Refuses a namespace that does not match
  * {@link namespacePattern} with an {@link InvalidNamespaceError}.
  *
@@ -66,6 +76,8 @@ export function wireNames(namespace: string = defaultNamespace) {
       delegation: (agent: string) => `${ns}.agents.${agent}.delegate`,
       /** Undo requests for one tool's calls (a rollback), served by the same pool. */
       toolUndo: (domain: string, tool: string) => `${ns}.tools.${domain}.${tool}.undo`,
+      /** Every tool subject of the deployment (requests, undo requests, cancellations): what a session-hosting process may call. */
+      allTools: `${ns}.tools.>`,
       /** Cancellations of tool calls in flight (a session was cancelled): every worker hears them, the one running the call acts. */
       toolCallCancellations: `${ns}.tools.cancel`,
       /** Pools say "I started" here, so orchestrators refresh discovery at once instead of at the next poll. */
