@@ -7,6 +7,8 @@ import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.t
 import { isNoResponders } from '../transport/natsConnection.ts';
 import { wireNames, type WireNames } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
+import { signControl } from '../transport/controlSignatures.ts';
+import type { StatementSigner } from '../transport/signatures.ts';
 
 /** No orchestrator answered the start request. */
 export class NoOrchestratorError extends Error {
@@ -30,6 +32,15 @@ export class SessionRejectedError extends Error {
 export interface NamespaceOption {
   /** The deployment's namespace (`TROUPE_NAMESPACE`); `troupe` when absent. */
   namespace?: string;
+}
+
+/** How a command reaches a session: its deployment, and the operator key it is signed with. */
+export interface ControlOptions extends NamespaceOption {
+  /**
+   * The operator's key (`statementSigner` of its nkey seed): orchestrators that know their
+   * operators accept only signed commands, and record the operator's name as who did it.
+   */
+  signer?: StatementSigner;
 }
 
 export interface StartSessionOptions extends NamespaceOption {
@@ -149,11 +160,13 @@ export async function attachSession(
 }
 
 async function sendControl(
-  nc: NatsConnection, sessionId: string, message: SessionControl, options: NamespaceOption,
+  nc: NatsConnection, sessionId: string, message: SessionControl, options: ControlOptions,
 ): Promise<{ accepted: boolean; reason?: string }> {
+  const subject = wireNames(options.namespace).subjects.sessionControl(sessionId);
+  const body = new TextEncoder().encode(encodeWireMessage(message));
   let msg;
   try {
-    msg = await nc.request(wireNames(options.namespace).subjects.sessionControl(sessionId), encodeWireMessage(message), { timeout: 5_000 });
+    msg = await nc.request(subject, body, { timeout: 5_000, ...(options.signer ? { headers: signControl(options.signer, subject, body) } : {}) });
   } catch (error) {
     if (isNoResponders(error)) return { accepted: false, reason: `No orchestrator hosts session ${sessionId}.` };
     throw error;
@@ -167,60 +180,60 @@ async function sendControl(
  * Answers a session that was escalated to a person: the answer goes to the model and the loop
  * resumes on the orchestrator that hosts it. Resolves with whether it was accepted, and why not.
  */
-export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.answer', answer }, options);
 }
 
 /** Approves calls waiting for approval (the listed call ids, or all of them). */
-export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } & NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } & ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.approve', by: options.by ?? 'a person', ...(options.callIds ? { callIds: options.callIds } : {}) }, options);
 }
 
 /** Denies calls waiting for approval; the model is told, with the reason. */
-export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } & NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } & ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, {
     type: 'session.deny', by: options.by ?? 'a person', reason: options.reason ?? 'denied', ...(options.callIds ? { callIds: options.callIds } : {}),
   }, options);
 }
 
 /** Pauses a session at its next safe point (before its next model call). */
-export async function interruptSession(nc: NatsConnection, sessionId: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function interruptSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.interrupt' }, options);
 }
 
 /** Gives a session a new instruction; it reaches the model before its next call, and resumes an interrupted session. */
-export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.redirect', instruction }, options);
 }
 
 /** Undoes a paused session's executed calls after `toTurn`, newest first; the report arrives as a `session.rolled_back` event. */
-export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string } & NamespaceOption): Promise<{ accepted: boolean; reason?: string }> {
+export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string } & ControlOptions): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' }, options);
 }
 
 /** Takes an escalated session over: the model waits while the person calls tools through it. */
-export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person', options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person', options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.takeover', by }, options);
 }
 
 /** A tool call by the person who took the session over; its events and ledger entry follow like the model's. */
 export async function callToolInSession(
-  nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>, options: NamespaceOption = {},
+  nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>, options: ControlOptions = {},
 ): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.manual_call', tool, arguments: args }, options);
 }
 
 /** Gives a taken-over session back to the model, with what the person did and an optional instruction. */
-export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.handback', ...(instruction ? { instruction } : {}) }, options);
 }
 
 /** Resumes an interrupted session as it was. */
-export async function continueSession(nc: NatsConnection, sessionId: string, options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function continueSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.continue' }, options);
 }
 
 /** Cancels a running or parked session by id, from any process. */
-export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: NamespaceOption = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
   return await sendControl(nc, sessionId, { type: 'session.cancel', reason }, options);
 }

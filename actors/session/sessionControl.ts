@@ -5,6 +5,7 @@ import type { Actor } from 'xstate';
 import type { SessionMachine } from '../../machines/session.ts';
 import { SessionControl, type SessionControlReply } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
+import { checkControlSignature, type OperatorKeys } from '../../transport/controlSignatures.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
@@ -12,7 +13,9 @@ import type { SessionTrace } from './sessionTrace.ts';
 /**
  * Answers a session's control subject for as long as this process hosts it: cancel, approve and
  * deny, interrupt, redirect and continue, and a person's answer to an escalated session. Every
- * message gets an acknowledgement saying whether it was accepted and, if not, why.
+ * message gets an acknowledgement saying whether it was accepted and, if not, why. With
+ * `operators`, only commands signed by one of them are accepted, and approvals, denials,
+ * rollbacks and take-overs record that operator's name, whatever name the message carries.
  */
 export function serveSessionControl(
   nc: NatsConnection,
@@ -21,9 +24,15 @@ export function serveSessionControl(
   trace: SessionTrace,
   events: SessionEventPublisher,
   logger: Logger,
+  operators?: OperatorKeys,
 ): Subscription {
   const sessionId = actor.getSnapshot().context.sessionId;
-  const decide = (command: SessionControl): SessionControlReply => {
+  const decide = (command: SessionControl, operator: string | undefined): SessionControlReply => {
+    // Who did it: the authenticated operator when commands are signed, else the name the sender wrote.
+    const by = (claimed: string) => operator ?? claimed;
+    if (operator !== undefined && 'by' in command && command.by !== operator && command.by !== 'a person') {
+      logger.info({ operator, claimedBy: command.by }, 'the command names someone else; recording the operator who signed it');
+    }
     const snapshot = actor.getSnapshot();
     const refuse = (reason: string): SessionControlReply => ({ type: 'session.control.ack', accepted: false, reason });
     const accept = (): SessionControlReply => ({ type: 'session.control.ack', accepted: true });
@@ -47,15 +56,16 @@ export function serveSessionControl(
         if (unknown.length > 0) return refuse(`not waiting for approval: ${unknown.join(', ')} (waiting: ${waiting.join(', ')})`);
         const decided = command.callIds ?? waiting;
         // Published before the actor acts on it: the decision's event comes before the events it causes.
+        const decider = by(command.by);
         if (command.type === 'session.approve') {
-          events.publish({ type: 'approval.decided', decision: 'approved', by: command.by, callIds: decided });
-          actor.send({ type: 'session.approve', by: command.by, at: new Date().toISOString(), callIds: decided });
+          events.publish({ type: 'approval.decided', decision: 'approved', by: decider, callIds: decided });
+          actor.send({ type: 'session.approve', by: decider, at: new Date().toISOString(), callIds: decided });
         } else {
-          events.publish({ type: 'approval.decided', decision: 'denied', by: command.by, callIds: decided, reason: command.reason });
-          actor.send({ type: 'session.deny', by: command.by, reason: command.reason, callIds: decided });
+          events.publish({ type: 'approval.decided', decision: 'denied', by: decider, callIds: decided, reason: command.reason });
+          actor.send({ type: 'session.deny', by: decider, reason: command.reason, callIds: decided });
         }
-        trace.addEvent(`approval.${command.type === 'session.approve' ? 'approved' : 'denied'}`, { by: command.by, calls: decided.length });
-        logger.info({ by: command.by, callIds: decided, decision: command.type }, 'approval decided');
+        trace.addEvent(`approval.${command.type === 'session.approve' ? 'approved' : 'denied'}`, { by: decider, calls: decided.length });
+        logger.info({ by: decider, callIds: decided, decision: command.type }, 'approval decided');
         return accept();
       }
       case 'session.interrupt':
@@ -69,14 +79,14 @@ export function serveSessionControl(
         return accept();
       case 'session.rollback':
         if (!snapshot.matches('interrupted') && !snapshot.matches('escalated')) return refuse('roll back a session that is paused: interrupt it first');
-        logger.info({ toTurn: command.toTurn, by: command.by }, 'rolling back');
-        actor.send({ type: 'session.rollback', toTurn: command.toTurn, by: command.by });
+        logger.info({ toTurn: command.toTurn, by: by(command.by) }, 'rolling back');
+        actor.send({ type: 'session.rollback', toTurn: command.toTurn, by: by(command.by) });
         return accept();
       case 'session.takeover':
         if (!snapshot.matches('escalated')) return refuse('only an escalated session can be taken over');
-        events.publish({ type: 'session.taken_over', by: command.by });
-        actor.send({ type: 'session.takeover', by: command.by });
-        logger.info({ by: command.by }, 'taken over by a person');
+        events.publish({ type: 'session.taken_over', by: by(command.by) });
+        actor.send({ type: 'session.takeover', by: by(command.by) });
+        logger.info({ by: by(command.by) }, 'taken over by a person');
         return accept();
       case 'session.manual_call':
         if (!snapshot.matches({ manual: 'idle' })) {
@@ -97,8 +107,18 @@ export function serveSessionControl(
   };
   return nc.subscribe(names.subjects.sessionControl(sessionId), {
     callback: (_error, msg) => {
+      let operator: string | undefined;
+      if (operators) {
+        const sender = checkControlSignature(msg.subject, msg.data, msg.headers, operators);
+        if (!sender.ok) {
+          logger.warn({ reason: sender.reason }, 'refused a command that no operator of this deployment signed');
+          msg.respond(encodeWireMessage({ type: 'session.control.ack', accepted: false, reason: sender.reason } satisfies SessionControlReply));
+          return;
+        }
+        operator = sender.operator;
+      }
       const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
-      const reply: SessionControlReply = decoded.ok ? decide(decoded.value) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
+      const reply: SessionControlReply = decoded.ok ? decide(decoded.value, operator) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
       msg.respond(encodeWireMessage(reply));
     },
   });

@@ -33,6 +33,8 @@ import { noUsage } from '../../machines/usage.ts';
 import type { ModelTable } from '../../models/modelTable.ts';
 import { scopeKey, type ResponseCache } from '../model/responseCache.ts';
 import { TroupeAttribute } from '../../observability/spans.ts';
+import type { OperatorKeys } from '../../transport/controlSignatures.ts';
+import type { StatementSigner } from '../../transport/signatures.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
 export interface Durability {
@@ -67,6 +69,10 @@ export interface SessionHostDependencies {
   alerts?: AlertMonitor;
   /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
   inspect?: (event: InspectionEvent) => void;
+  /** Signs approved calls and undo requests for the workers (see `SessionRuntimeOptions.signer`). */
+  signer?: StatementSigner;
+  /** The operators whose signed commands the session's control subject accepts (see `SessionRuntimeOptions.operatorKeys`). */
+  operators?: OperatorKeys;
 }
 
 /** A session to start: its first checkpoint is written before it runs. */
@@ -166,7 +172,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
           : {}),
       }),
-      rollBack: createUndoDispatcher({ nats: deps.nats, names: deps.names, ledger: () => actor.getSnapshot().context.ledger, events, logger }),
+      rollBack: createUndoDispatcher({
+        nats: deps.nats, names: deps.names, ledger: () => actor.getSnapshot().context.ledger, events, logger, ...(deps.signer ? { signer: deps.signer } : {}),
+      }),
       triageToolCalls: createToolCallTriage({
         catalog: deps.catalog, allows, events, approvalTimeoutMs: deps.approvalTimeoutMs,
         delegationDepth: () => ({ depth: actor.getSnapshot().context.depth, left: actor.getSnapshot().context.delegationDepthLeft }),
@@ -180,6 +188,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
         ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
+        ...(deps.signer ? { signer: deps.signer } : {}),
       }),
     },
   });
@@ -239,7 +248,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     deps.nats.publish(deps.names.subjects.toolCallCancellations, encodeWireMessage(cancellation));
     logger.info({ callIds: open }, 'cancelling the tool calls still in flight on the workers');
   };
-  const control: Subscription = serveSessionControl(deps.nats, deps.names, actor, sessionTrace, events, logger);
+  const control: Subscription = serveSessionControl(deps.nats, deps.names, actor, sessionTrace, events, logger, deps.operators);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let costSeen = actor.getSnapshot().context.usage.costUsd;
   let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;

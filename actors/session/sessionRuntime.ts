@@ -21,6 +21,8 @@ import type { ModelTable } from '../../models/modelTable.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
 import { startWorker, type ToolWorker } from '../worker/toolWorker.ts';
+import type { OperatorKeys } from '../../transport/controlSignatures.ts';
+import type { StatementSigner } from '../../transport/signatures.ts';
 
 /** What every process that runs sessions needs, whether it takes them from clients (an orchestrator) or from delegations (a specialist pool). */
 export interface SessionRuntimeOptions {
@@ -54,6 +56,18 @@ export interface SessionRuntimeOptions {
   source?: string;
   /** Record message contents and tool arguments and results on spans; off by default (they may hold personal data). */
   captureContent?: boolean;
+  /**
+   * The key this process signs the calls a person approved, and the undo requests of rollbacks,
+   * with (an orchestrator's own nkey): workers that trust its public key run nothing approved or
+   * undone without its signature. Unsigned when absent, which only workers trusting no key accept.
+   */
+  signer?: StatementSigner;
+  /**
+   * The operators whose signed commands (approve, deny, roll back, …) sessions accept; a session
+   * records the operator's name as who did it. When absent, any peer that can publish to a
+   * session's control subject commands it, under whatever name it writes.
+   */
+  operatorKeys?: OperatorKeys;
 }
 
 export interface SessionRuntime {
@@ -113,6 +127,8 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
       ...(alerts ? { alerts } : {}),
       ...(options.captureContent ? { captureContent: true } : {}),
       ...(options.models ? { models: options.models } : {}),
+      ...(options.signer ? { signer: options.signer } : {}),
+      ...(options.operatorKeys ? { operators: options.operatorKeys } : {}),
       responses: new ResponseCache(),
       nats: options.nats,
       names,

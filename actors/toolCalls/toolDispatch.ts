@@ -25,6 +25,8 @@ import type { ResultStore } from './resultStore.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 import type { SessionTrace } from '../session/sessionTrace.ts';
 import type { ToolCatalog } from './toolCatalog.ts';
+import { approvalStatement, signGrant } from '../../transport/callGrants.ts';
+import type { StatementSigner } from '../../transport/signatures.ts';
 
 export interface ToolDispatchDependencies {
   nats: NatsConnection;
@@ -50,6 +52,8 @@ export interface ToolDispatchDependencies {
   cache?: { store: ResponseCache; ttlMs: number; scope: string };
   /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
   delegationFor?: (callId: string) => Delegation;
+  /** Signs each approved call (its session, id, tool, arguments, approver) until the attempt's deadline, for workers to verify. */
+  signer?: StatementSigner;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
@@ -98,9 +102,14 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     const request: ToolRequest = {
       type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
       arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
-      ...(input.call.approval ? { approval: input.call.approval } : {}),
       ...(delegation ? { delegation } : {}),
     };
+    const approval = input.call.approval;
+    if (approval) {
+      // Signed per attempt, for the tool actually called (a fallback's too) and only until this attempt's deadline.
+      const grant = deps.signer ? { grant: signGrant(deps.signer, approvalStatement(deps.names.namespace, request, approval.by, request.deadline)) } : {};
+      request.approval = { by: approval.by, at: approval.at, ...grant };
+    }
     const body = encodeWireMessage(request);
     // A request NATS cannot carry is the caller's doing: refused before the circuit is asked, so
     // it never counts against the pool and never takes a probe's turn.

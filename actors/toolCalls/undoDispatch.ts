@@ -9,15 +9,20 @@ import { isNoResponders } from '../../transport/natsConnection.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
+import { signGrant, undoStatement } from '../../transport/callGrants.ts';
+import type { StatementSigner } from '../../transport/signatures.ts';
 
 const undoTimeoutMs = 30_000;
 
 /**
  * The session's `rollBack` actor: carries out a rollback plan newest first, sending each undoable
- * call's captured compensation to its pool's undo endpoint. Never rejects: a call that could not
- * be undone is reported as such, with the reason, and the rest go on.
+ * call's captured compensation to its pool's undo endpoint, signed by `signer` when there is one
+ * (workers that trust orchestrator keys undo nothing unsigned). Never rejects: a call that could
+ * not be undone is reported as such, with the reason, and the rest go on.
  */
-export function createUndoDispatcher(deps: { nats: NatsConnection; names: WireNames; ledger: () => LedgerEntry[]; events: SessionEventPublisher; logger: Logger }) {
+export function createUndoDispatcher(deps: {
+  nats: NatsConnection; names: WireNames; ledger: () => LedgerEntry[]; events: SessionEventPublisher; logger: Logger; signer?: StatementSigner;
+}) {
   return fromPromise<RollbackReport, RollBackInput>(async ({ input }) => {
     const ledger = deps.ledger();
     const steps = [];
@@ -30,8 +35,9 @@ export function createUndoDispatcher(deps: { nats: NatsConnection; names: WireNa
       const domain = step.tool.split('_')[0] as string;
       const request: ToolUndoRequest = {
         type: 'tool.undo', sessionId: input.sessionId, callId: step.callId, tool: step.tool,
-        compensation: entry?.compensation ?? null, deadline: Date.now() + undoTimeoutMs,
+        compensation: entry?.compensation ?? null, deadline: Date.now() + undoTimeoutMs, by: input.by,
       };
+      if (deps.signer) request.grant = signGrant(deps.signer, undoStatement(deps.names.namespace, request, input.by, request.deadline));
       try {
         const msg = await deps.nats.request(deps.names.subjects.toolUndo(domain, step.tool), encodeWireMessage(request), { timeout: undoTimeoutMs + 250 });
         const reply = decodeWireMessage(ToolReply, msg.data, `The undo reply of ${step.tool}`);

@@ -15,6 +15,8 @@ import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessag
 import { IdempotencyStore } from '../durability/idempotencyStore.ts';
 import { executeToolRequest } from './handlerExecution.ts';
 import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
+import { approvalRefusal, undoRefusal, type CallAuthority } from './callAuthorization.ts';
+import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -49,6 +51,15 @@ export interface WorkerOptions {
    * group and subject) instead of a tool domain's; see `startSpecialistPool`.
    */
   specialist?: string;
+  /**
+   * Orchestrator nkey public keys (`TROUPE_ORCHESTRATOR_KEYS`) one of which must have signed every
+   * approved call and every undo this pool runs. Without any, an approval is taken at its word and
+   * any peer's undo request runs, which is safe only where every peer on the bus is trusted; the
+   * pool says so in its log when it has tools that need either.
+   */
+  trustedOrchestrators?: readonly string[];
+  /** Calls the deployment requires approval for beyond the tools' own flags (`TROUPE_REQUIRE_APPROVAL`): checked here too, not only by orchestrators. */
+  approvalPolicy?: ApprovalPolicy;
 }
 
 /** One member of a tool domain's worker pool. */
@@ -144,6 +155,17 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     ),
   });
   const instanceLogger = logger.child({ instanceId: responder.id });
+  const authority: CallAuthority = {
+    namespace: names.namespace,
+    trustedOrchestrators: new Set(options.trustedOrchestrators ?? []),
+    ...(options.approvalPolicy ? { approvalPolicy: options.approvalPolicy } : {}),
+  };
+  if (authority.trustedOrchestrators.size === 0 && (options.approvalPolicy || tools.some((t) => t.requiresApproval || t.compensation))) {
+    instanceLogger.warn(
+      { approvals: 'unverified' },
+      'approvals and undo requests are NOT verified: no orchestrator keys are configured (TROUPE_ORCHESTRATOR_KEYS), so any peer on the bus can approve a call or undo one',
+    );
+  }
   const inFlight = new Set<Promise<void>>();
   // Calls running here by call id, so a cancellation broadcast reaches the one handler running it.
   const cancellations = new Map<string, AbortController>();
@@ -175,10 +197,12 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
 
   /** What the worker sends for one call: `undefined` when a fault says to send nothing. */
   const respondTo = async (tool: ToolDefinition, request: ToolRequest, callLogger: Logger, traceContext: Context): Promise<ToolReply | undefined> => {
-    if (tool.requiresApproval && !request.approval) {
-      callLogger.warn('refused a call that requires approval but carries none');
-      return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(ToolFailureCode.FORBIDDEN, `${tool.name} runs only with a person's approval, and this call carries none.`) };
+    const refusal = approvalRefusal(tool, request, authority);
+    if (refusal) {
+      callLogger.warn({ reason: refusal.message }, 'refused a call that needs approval but carries no valid one');
+      return { type: 'tool.reply', status: 'error', callId: request.callId, failure: refusal };
     }
+    if (request.approval) callLogger.info({ approvedBy: request.approval.by, signedBy: request.approval.grant?.signer }, 'running an approved call');
     const fault = faults?.next(tool.name);
     if (fault) callLogger.warn({ fault }, `injecting fault: ${fault.kind}`);
     switch (fault?.kind) {
@@ -253,6 +277,13 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     }
     const request = decoded.value;
     const callLogger = instanceLogger.child({ sessionId: request.sessionId, callId: request.callId, tool: name, undo: true });
+    const refusal = request.tool === name ? undoRefusal(name, request, authority) : toolFailure(ToolFailureCode.INVALID_INPUT, `This endpoint undoes ${name} calls, not ${request.tool}.`);
+    if (refusal) {
+      callLogger.warn({ reason: refusal.message }, 'refused an undo request');
+      responder.record(`${name}__undo`, 0, refusal.message);
+      reply(msg, { type: 'tool.reply', status: 'error', callId: request.callId, failure: refusal });
+      return;
+    }
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('deadline passed')), Math.max(0, request.deadline - Date.now()));
     try {
