@@ -8,6 +8,9 @@ import { ModelTable } from '../models/modelTable.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { defaultNamespace, namespacePattern, namespaceRule } from '../transport/subjects.ts';
 import { formatIssuePath } from '../tools/validation.ts';
+import { parseOperatorKeys } from '../transport/controlSignatures.ts';
+import { isUserPublicKey } from '../transport/signatures.ts';
+import { redactUrlCredentials } from '../observability/redactUrl.ts';
 
 const jsonOf = <T extends z.ZodType>(schema: T) =>
   z.string().transform((text, ctx): z.output<T> => {
@@ -34,6 +37,41 @@ export const Environment = z.object({
    * stream, bucket and object store, so deployments sharing a NATS cluster need different ones.
    */
   TROUPE_NAMESPACE: z.string().regex(namespacePattern, `must be ${namespaceRule}`).default(defaultNamespace),
+  /**
+   * How to authenticate to NATS and check its certificate, named as the `nats` CLI names them
+   * (`--user`, `--password`, `--token`, `--nkey`, `--creds`, `--tlsca`, `--tlscert`, `--tlskey` set
+   * them): at most one way of authenticating; the files are read at connect time.
+   */
+  NATS_USER: z.string().optional(),
+  NATS_PASSWORD: z.string().optional(),
+  NATS_TOKEN: z.string().optional(),
+  /** A file holding an nkey seed, e.g. a role's `<role>.nk` from `troupe auth init`; an orchestrator also signs approvals with it, an operator its commands. */
+  NATS_NKEY: z.string().optional(),
+  NATS_CREDS: z.string().optional(),
+  NATS_CA: z.string().optional(),
+  NATS_CERT: z.string().optional(),
+  NATS_KEY: z.string().optional(),
+  /**
+   * Orchestrator nkey public keys whose signatures a worker requires on approved calls and undo
+   * requests, comma-separated. Without them a worker accepts unsigned approvals (and says so).
+   */
+  TROUPE_ORCHESTRATOR_KEYS: z.string().transform((text, ctx) => {
+    const keys = text.split(',').map((k) => k.trim()).filter((k) => k !== '');
+    for (const key of keys.filter((k) => !isUserPublicKey(k))) ctx.addIssue({ code: 'custom', message: `"${key}" is not an nkey public key (a user key starts with U)` });
+    return keys;
+  }).optional(),
+  /**
+   * The operators whose signed commands orchestrators accept, as `name:<public key>` (or the key
+   * alone), comma-separated; sessions record the name. Without them any peer may command a session.
+   */
+  TROUPE_OPERATOR_KEYS: z.string().transform((text, ctx) => {
+    try {
+      return parseOperatorKeys(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  }).optional(),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   TROUPE_MODEL: z.string().min(1).optional(),
@@ -94,6 +132,22 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     throw new ConfigurationError(`Invalid environment:\n${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * The environment as a process may log it: credentials in URLs and NATS passwords and tokens
+ * replaced (keys such as `OPENAI_API_KEY` are redacted by the logger itself), operator keys as
+ * the names and keys they are.
+ */
+export function loggableEnvironment(env: Environment): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...env };
+  for (const key of ['NATS_URL', 'OPENAI_BASE_URL', 'JAEGER_URL'] as const) {
+    const value = env[key];
+    if (value !== undefined) shown[key] = redactUrlCredentials(value);
+  }
+  for (const key of ['NATS_PASSWORD', 'NATS_TOKEN'] as const) if (env[key] !== undefined) shown[key] = '[redacted]';
+  if (env.TROUPE_OPERATOR_KEYS) shown.TROUPE_OPERATOR_KEYS = Object.fromEntries(env.TROUPE_OPERATOR_KEYS);
+  return shown;
 }
 
 /** The model agents use when they name none: the scripted one offline, a small real one otherwise. */

@@ -5,8 +5,8 @@ import { subjectTokenPattern } from '../transport/subjects.ts';
 import { maxTimerDelayMs } from '../machines/timerDelay.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { SessionEvent, SessionFinished } from '../transport/messages.ts';
-import { connectToNats } from '../transport/natsConnection.ts';
 import { readEnvironment } from './environment.ts';
+import { connectProcess } from './natsSettings.ts';
 import { describeEvent, describeOutcome, LiveStatusLine } from './progressDisplay.ts';
 import { terminalJson, terminalLine } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
@@ -118,7 +118,7 @@ export async function runCommand(args: string[]): Promise<number> {
   const options = parseRunArgs(args);
   const env = readEnvironment();
   const logger = createLogger({ name: 'run', level: 'warn' });
-  const nc = await connectToNats({ url: env.NATS_URL, name: 'troupe-run', logger });
+  const nc = await connectProcess(env, { name: 'troupe-run', logger, longRunning: false });
   try {
     const finished = await followSession(nc, { ...options, namespace: env.TROUPE_NAMESPACE });
     return finished.status === 'completed' ? 0 : 1;

@@ -8,9 +8,9 @@ import {
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
-import { connectToNats } from '../transport/natsConnection.ts';
 import { wireNames } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
+import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 
@@ -88,8 +88,11 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   // A caller that brings its own connection brings its namespace too (or means the default one).
   const env = io.nc ? undefined : readEnvironment();
   const names = wireNames(io.namespace ?? env?.TROUPE_NAMESPACE);
-  const where = { namespace: names.namespace };
-  const nc = io.nc ?? (await connectToNats({ url: (env ?? readEnvironment()).NATS_URL, name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }) }));
+  // Commands are signed with the operator's own nkey when it connects with one: orchestrators that
+  // know their operators take no other, and record who did it from the signature.
+  const signer = env ? nkeySignerOf(env) : undefined;
+  const where = { namespace: names.namespace, ...(signer ? { signer } : {}) };
+  const nc = io.nc ?? (await connectProcess(env ?? readEnvironment(), { name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }), longRunning: false }));
   const report = (result: { accepted: boolean; reason?: string }, done: string): number => {
     if (result.accepted) say(done);
     else say(`refused: ${result.reason ?? 'no reason given'}`);

@@ -2,17 +2,18 @@ import { parseArgs } from 'node:util';
 import { followSessionEvents } from '../client/sessionEventFeed.ts';
 import { createLogger } from '../observability/logger.ts';
 import { describeTraceTree, traceTree, type TraceNode } from '../observability/traceTree.ts';
-import { connectToNats } from '../transport/natsConnection.ts';
+import { connectProcess } from './natsSettings.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
-import { ConfigurationError, readEnvironment } from './environment.ts';
+import { ConfigurationError, readEnvironment, type Environment } from './environment.ts';
 import { terminalJson, terminalLine } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 
 const usage = 'usage: troupe trace <sessionId> [--json]   (reads Jaeger at JAEGER_URL, e.g. http://localhost:16686)';
 
 /** The session's trace id, from its event stream (every session event stream starts with it). */
-async function traceIdOf(natsUrl: string, namespace: string, sessionId: string): Promise<string> {
-  const nc = await connectToNats({ url: natsUrl, name: 'troupe-trace', logger: createLogger({ name: 'trace', level: 'warn' }) });
+async function traceIdOf(env: Environment, sessionId: string): Promise<string> {
+  const namespace = env.TROUPE_NAMESPACE;
+  const nc = await connectProcess(env, { name: 'troupe-trace', logger: createLogger({ name: 'trace', level: 'warn' }), longRunning: false });
   try {
     const feed = await followSessionEvents(nc, sessionId, { namespace });
     if (!feed.replayable) throw new ConfigurationError('JetStream is not available, so the session\'s trace id cannot be looked up: pass the trace id instead (troupe trace --trace-id <id>).');
@@ -38,7 +39,7 @@ export async function traceCommand(args: string[]): Promise<number> {
   if (values['trace-id'] === undefined && (positionals.length !== 1 || !sessionId || !subjectTokenPattern.test(sessionId))) throw new UsageError(usage);
   const env = readEnvironment();
   if (!env.JAEGER_URL) throw new ConfigurationError('troupe trace reads Jaeger\'s query API: set JAEGER_URL (e.g. http://localhost:16686).');
-  const traceId = values['trace-id'] ?? (await traceIdOf(env.NATS_URL, env.TROUPE_NAMESPACE, sessionId as string));
+  const traceId = values['trace-id'] ?? (await traceIdOf(env, sessionId as string));
   if (!/^[0-9a-f]{32}$/.test(traceId)) throw new UsageError(`"${traceId}" is not a trace id (32 hex digits)`);
   const url = new URL(`/api/v3/traces/${traceId}`, env.JAEGER_URL);
   let response: Response;

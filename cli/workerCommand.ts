@@ -4,10 +4,11 @@ import { startWorker } from '../actors/worker/toolWorker.ts';
 import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/worker/workerFaults.ts';
 import { exampleAgents } from '../agents/exampleAgents.ts';
 import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
-import { connectToNats } from '../transport/natsConnection.ts';
+import { toolsRequiringApproval } from '../actors/toolCalls/toolCallTriage.ts';
 import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
-import { defaultModelOf, readEnvironment } from './environment.ts';
+import { defaultModelOf, loggableEnvironment, readEnvironment } from './environment.ts';
+import { connectProcess } from './natsSettings.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 import { startInspector } from '../observability/inspector.ts';
@@ -60,8 +61,13 @@ export async function workerCommand(args: string[]): Promise<void> {
     const unknown = unknownFaultTools(faults, tools.map((t) => t.name));
     role.logger.warn({ faults, ...(unknown.length > 0 ? { unknownTools: unknown } : {}) }, 'fault injection is on (TROUPE_FAULTS)');
   }
-  const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-worker-${domain}`, logger: role.logger });
-  const worker = await startWorker({ domain, tools, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger, ...(faults ? { faults } : {}) });
+  const nc = await connectProcess(env, { name: `troupe-worker-${domain}`, logger: role.logger, longRunning: true });
+  const worker = await startWorker({
+    domain, tools, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger, ...(faults ? { faults } : {}),
+    ...(env.TROUPE_ORCHESTRATOR_KEYS ? { trustedOrchestrators: env.TROUPE_ORCHESTRATOR_KEYS } : {}),
+    // The deployment's approval rule binds the pool too, so a peer cannot skip the orchestrator's.
+    ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
+  });
   role.onShutdown(async () => {
     await worker.stop();
     await nc.drain();
@@ -75,9 +81,9 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
   const defined = known[name];
   if (!defined) throw new UsageError(`There is no agent "${name}". Agents: ${Object.keys(known).join(', ')} (add your own with --agents <file>).`);
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
-  role.logger.info({ config: env }, 'configuration');
+  role.logger.info({ config: loggableEnvironment(env) }, 'configuration');
   const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;
-  const nc = await connectToNats({ url: env.NATS_URL, name: `troupe-specialist-${name}`, logger: role.logger });
+  const nc = await connectProcess(env, { name: `troupe-specialist-${name}`, logger: role.logger, longRunning: true });
   const pool = await startSpecialistPool({
     namespace: env.TROUPE_NAMESPACE,
     agent: withDeploymentSettings(defined, env),
@@ -90,6 +96,7 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
     ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,
     ...(inspector ? { inspect: inspector.inspect } : {}),
+    ...(env.TROUPE_OPERATOR_KEYS ? { operatorKeys: env.TROUPE_OPERATOR_KEYS } : {}),
   });
   role.onShutdown(async () => {
     await pool.stop();
