@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../observability/logger.ts';
 import { defaultNamespace } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
+import { readAuthSetup, type AuthSetup } from './authSetup.ts';
 import { startLocalStack } from './localStack.ts';
 import { followSession } from './runCommand.ts';
 import { UsageError } from './usageError.ts';
@@ -11,7 +12,11 @@ export const demoTask =
   'Using the shop database, find the revenue of paid and shipped orders in 2025 by product category, ' +
   'compute the average revenue per category, and write a short report to reports/revenue-2025.md.';
 
-const stackOptions = { 'log-dir': { type: 'string', default: '.troupe/logs' }, 'workers-per-domain': { type: 'string', default: '2' } } as const;
+const stackOptions = {
+  'log-dir': { type: 'string', default: '.troupe/logs' },
+  'workers-per-domain': { type: 'string', default: '2' },
+  auth: { type: 'string' },
+} as const;
 
 function stackArgs(args: string[], extra: { json?: boolean } = {}) {
   const { values } = parseArgs({
@@ -22,7 +27,21 @@ function stackArgs(args: string[], extra: { json?: boolean } = {}) {
   });
   const perDomain = Number(values['workers-per-domain']);
   if (!Number.isInteger(perDomain) || perDomain < 1 || perDomain > 16) throw new UsageError('--workers-per-domain must be a whole number from 1 to 16');
-  return { logDir: values['log-dir'] as string, perDomain, json: (values as { json?: boolean }).json ?? false };
+  const auth = values.auth !== undefined ? readAuthSetup(values.auth) : undefined;
+  // The setup's namespace, unless one was given: its permissions are for that namespace's subjects.
+  if (auth && !process.env.TROUPE_NAMESPACE) process.env.TROUPE_NAMESPACE = auth.manifest.namespace;
+  return { logDir: values['log-dir'] as string, perDomain, json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
+}
+
+/** How a person reaches the stack from another terminal, as a client and as an operator. */
+function connectHints(natsUrl: string, namespace: string, auth: AuthSetup | undefined): string[] {
+  const ns = namespace === defaultNamespace ? '' : ` --namespace ${namespace}`;
+  const ca = auth?.caFile ? ` NATS_CA=${auth.caFile}` : '';
+  if (!auth) return [`ready. In another terminal: NATS_URL=${natsUrl} bin/troupe run${ns} "<task>"   (Ctrl-C stops everything)`];
+  return [
+    `ready. In another terminal, as the client: NATS_URL=${natsUrl}${ca} bin/troupe run${ns} --nkey ${auth.seedFile('client')} "<task>"`,
+    `  as an operator: NATS_URL=${natsUrl}${ca} bin/troupe sessions${ns} --nkey ${auth.seedFile('operator')} list   (Ctrl-C stops everything)`,
+  ];
 }
 
 /** `troupe demo`: the whole system in one command, one task through all three pools, then a clean stop. */
@@ -30,7 +49,9 @@ export async function demoCommand(args: string[]): Promise<number> {
   const options = stackArgs(args, { json: true });
   const env = readEnvironment();
   const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
-  const stack = await startLocalStack({ env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say });
+  const stack = await startLocalStack({
+    env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say, ...(options.auth ? { auth: options.auth } : {}),
+  });
   let interrupted = false;
   const onSignal = () => (interrupted = true);
   process.once('SIGINT', onSignal);
@@ -49,9 +70,10 @@ export async function upCommand(args: string[]): Promise<number> {
   const options = stackArgs(args);
   const env = readEnvironment();
   const say = (line: string) => process.stdout.write(`· ${line}\n`);
-  const stack = await startLocalStack({ env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say });
-  const namespace = env.TROUPE_NAMESPACE === defaultNamespace ? '' : ` --namespace ${env.TROUPE_NAMESPACE}`;
-  say(`ready. In another terminal: NATS_URL=${stack.natsUrl} bin/troupe run${namespace} "<task>"   (Ctrl-C stops everything)`);
+  const stack = await startLocalStack({
+    env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, say, ...(options.auth ? { auth: options.auth } : {}),
+  });
+  for (const line of connectHints(stack.natsUrl, env.TROUPE_NAMESPACE, options.auth)) say(line);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

@@ -3,13 +3,17 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AuthorizationError, connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { ToolCatalog } from '../actors/toolCalls/toolCatalog.ts';
 import { delegateToolName } from '../agents/defineAgent.ts';
 import { exampleDomains } from '../domains/exampleDomains.ts';
 import { orchestratorAnswers } from '../client/orchestratorProbe.ts';
-import type { Environment } from './environment.ts';
+import { connectToNats, NatsAccessDeniedError, NatsAccessDenial } from '../transport/natsConnection.ts';
+import { loggableNatsUrl, natsConnectSettings, type NatsCredentials } from '../transport/natsCredentials.ts';
+import { readEnvironment, type Environment } from './environment.ts';
+import { roleEnvironment, type AuthSetup } from './authSetup.ts';
+import { natsCredentialsOf } from './natsSettings.ts';
 
 // main.ts in a checkout, main.js in the built package: whichever this module is.
 const cliMain = fileURLToPath(new URL(`./main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -43,12 +47,15 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function reachable(url: string): Promise<boolean> {
+/** Whether a server answers at `url`; a server that refuses the credentials is there, and says so. */
+async function reachable(url: string, credentials: NatsCredentials): Promise<boolean> {
+  const settings = natsConnectSettings(url, credentials);
   try {
-    const nc = await connect({ servers: url, timeout: 1_000, reconnect: false });
+    const nc = await connect({ servers: settings.servers, timeout: 1_000, reconnect: false, ...settings.options });
     await nc.close();
     return true;
-  } catch {
+  } catch (error) {
+    if (error instanceof AuthorizationError) throw new NatsAccessDeniedError(NatsAccessDenial.authentication, url, error);
     return false;
   }
 }
@@ -73,16 +80,25 @@ interface ManagedProcess {
  * Starts whatever of the local stack is not already running: a `nats-server` when `NATS_URL` is
  * unreachable, the scripted model unless a real endpoint is configured, an orchestrator and
  * `workersPerDomain` workers per example domain and as many `analyst` specialists, each a separate
- * process logging to `logDir`.
+ * process logging to `logDir`. With `auth` (what `troupe auth init` wrote) the server it starts
+ * enforces the roles, and every process runs on its own role's seed: the stack's own connection
+ * (the caller's client) as `client`.
  */
 export async function startLocalStack(options: {
   env: Environment;
   logger: Logger;
   logDir: string;
   workersPerDomain?: number;
+  auth?: AuthSetup;
   say: (line: string) => void;
 }): Promise<LocalStack> {
-  const { env, say } = options;
+  const { env, say, auth } = options;
+  if (auth && auth.manifest.namespace !== env.TROUPE_NAMESPACE) {
+    throw new StackStartError(`the auth setup in ${auth.dir} is for namespace ${auth.manifest.namespace}, not ${env.TROUPE_NAMESPACE}: its permissions name the other namespace's subjects`);
+  }
+  // Without a setup, every process connects as the environment says (NATS_NKEY, NATS_USER, … or nothing).
+  const asRole = (role: string): NodeJS.ProcessEnv => (auth ? roleEnvironment(auth, role) : {});
+  const clientCredentials = auth ? natsCredentialsOf(readEnvironment({ ...process.env, ...asRole('client') })) : natsCredentialsOf(env);
   const logDir = resolve(options.logDir);
   mkdirSync(logDir, { recursive: true });
   const children: ManagedProcess[] = [];
@@ -113,17 +129,18 @@ export async function startLocalStack(options: {
 
   try {
     let natsUrl = env.NATS_URL;
-    if (!(await reachable(natsUrl))) {
+    if (!(await reachable(natsUrl, clientCredentials))) {
       const url = new URL(natsUrl.replace(/^nats:/, 'http:'));
       if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
         throw new StackStartError(`NATS is not reachable at ${natsUrl}, and it is not a local address this command could start a server on.`);
       }
       const port = url.port || '4222';
-      natsUrl = `nats://127.0.0.1:${port}`;
+      natsUrl = `${auth?.caFile ? 'tls' : 'nats'}://127.0.0.1:${port}`;
       const store = join(logDir, 'nats-store');
       try {
-        const managed = await launch('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', port, '-js', '-sd', store], process.env);
-        await waitFor('nats-server', () => reachable(natsUrl), 10_000, managed);
+        const config = auth ? ['-c', auth.serverConfig] : [];
+        const managed = await launch('nats-server', 'nats-server', [...config, '-a', '127.0.0.1', '-p', port, '-js', '-sd', store], process.env);
+        await waitFor('nats-server', () => reachable(natsUrl, clientCredentials), 10_000, managed);
       } catch (error) {
         if (error instanceof StackStartError) throw error;
         throw new StackStartError(
@@ -131,9 +148,9 @@ export async function startLocalStack(options: {
           { cause: error },
         );
       }
-      say(`started nats-server on ${natsUrl} (JetStream store in ${store})`);
+      say(`started nats-server on ${natsUrl} (JetStream store in ${store}${auth ? `, roles enforced by ${auth.serverConfig}` : ''})`);
     } else {
-      say(`using NATS at ${natsUrl}`);
+      say(`using NATS at ${loggableNatsUrl(natsUrl)}`);
     }
 
     const scriptedModel = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
@@ -141,6 +158,7 @@ export async function startLocalStack(options: {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, TROUPE_NAMESPACE: env.TROUPE_NAMESPACE };
     if (scriptedModel) {
       const port = await freePort();
+      // The model server never touches NATS: it gets no role.
       const managed = await launch('model', process.execPath, [cliMain, 'model', 'serve', '--port', String(port)], childEnv);
       modelUrl = `http://127.0.0.1:${port}/v1`;
       await waitFor('the scripted model', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok === true, 15_000, managed);
@@ -153,12 +171,14 @@ export async function startLocalStack(options: {
     const perDomain = options.workersPerDomain ?? 2;
     const domains = Object.keys(exampleDomains);
     for (const domain of domains) {
-      for (let i = 1; i <= perDomain; i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], childEnv);
+      for (let i = 1; i <= perDomain; i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], { ...childEnv, ...asRole(`worker-${domain}`) });
     }
-    for (let i = 1; i <= perDomain; i++) await launch(`specialist-analyst-${i}`, process.execPath, [cliMain, 'worker', '--agent', 'analyst'], childEnv);
-    const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], childEnv);
+    for (let i = 1; i <= perDomain; i++) {
+      await launch(`specialist-analyst-${i}`, process.execPath, [cliMain, 'worker', '--agent', 'analyst'], { ...childEnv, ...asRole('specialist-analyst') });
+    }
+    const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], { ...childEnv, ...asRole('orchestrator') });
 
-    const nats = await connect({ servers: natsUrl, name: 'troupe-stack' });
+    const nats = await connectToNats({ url: natsUrl, name: 'troupe-stack', logger: options.logger, credentials: clientCredentials });
     const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
     const expected = [
       ...domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name)),

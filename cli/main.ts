@@ -2,13 +2,16 @@
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
 import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
 import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
-import { NatsUnreachableError } from '../transport/natsConnection.ts';
+import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnection.ts';
+import { NatsCredentialsError } from '../transport/natsCredentials.ts';
+import { authCommand } from './authInitCommand.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
 import { initCommand } from './initCommand.ts';
 import { ConfigurationError } from './environment.ts';
 import { StackStartError } from './localStack.ts';
 import { modelServeCommand } from './modelServeCommand.ts';
 import { takeNamespaceArg } from './namespaceArg.ts';
+import { takeNatsConnectionArgs } from './natsConnectionArgs.ts';
 import { orchestratorCommand } from './orchestratorCommand.ts';
 import { runCommand } from './runCommand.ts';
 import { sessionsCommand } from './sessionsCommand.ts';
@@ -37,17 +40,25 @@ usage:
                                    serve an agent (analyst, or yours from --agents) as a specialist pool member
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
+  troupe auth init --out <dir> [--domains files,db,calc] [--agents analyst] [--tls]
+                                   a nats-server.conf with one nkey user per role, least privilege, and their seeds
+  troupe demo|up --auth <dir>      the same stack with every process on its own role's seed
 
 every command that talks to NATS takes
   --namespace <ns>                 the deployment to join or talk to (TROUPE_NAMESPACE, default troupe);
                                    deployments that share a NATS cluster need different namespaces
+  --nkey <seed file> | --creds <file> | --user <u> --password <p> | --token <t>
+                                   how to authenticate (NATS_NKEY, NATS_CREDS, NATS_USER/NATS_PASSWORD, NATS_TOKEN;
+                                   after "run", --user is the session's user: give NATS_USER instead)
+  --tlsca <file> [--tlscert <file> --tlskey <file>]
+                                   the server's CA, and a client certificate (NATS_CA, NATS_CERT, NATS_KEY)
 
 configuration: environment variables, see README.md (NATS_URL, OPENAI_BASE_URL, OPENAI_API_KEY, TROUPE_MODEL, …)`;
 
 /** Exit codes: 0 success (a completed session), 1 a session that did not complete, 2 a usage or configuration error, 3 infrastructure. */
 async function main(argv: string[]): Promise<number | undefined> {
-  // Read before any command, so every command (and every process demo|up starts) has it in its environment.
-  const [command, ...rest] = takeNamespaceArg(argv);
+  // Read before any command, so every command (and every process demo|up starts) has them in its environment.
+  const [command, ...rest] = takeNatsConnectionArgs(takeNamespaceArg(argv));
   switch (command) {
     case 'demo':
       return await demoCommand(rest);
@@ -55,6 +66,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return await upCommand(rest);
     case 'init':
       return await initCommand(rest);
+    case 'auth':
+      return await authCommand(rest);
     case 'run':
       return await runCommand(rest);
     case 'sessions':
@@ -88,9 +101,15 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exit(code);
   },
   (error: unknown) => {
+    // NATS refusing the credentials or a subject, however deep it surfaced: one line saying which, exit 3.
+    const denial = accessDenialOf(error, process.env.NATS_URL ?? '');
+    if (denial) {
+      process.stderr.write(`troupe: ${denial.message}\n`);
+      process.exit(3);
+    }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`troupe: ${message}\n`);
-    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof FaultSpecificationError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof NatsCredentialsError || error instanceof FaultSpecificationError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError;
     process.exit(isUsage ? 2 : isInfrastructure || error instanceof SessionRejectedError ? 3 : 1);
   },
