@@ -15,7 +15,9 @@ function at(value: unknown, path: string): unknown {
 
 /**
  * The built-in `results` domain: pages through results that were too large to show the model.
- * Orchestrators serve it as a pool like any other, so any of them can answer for any session.
+ * Orchestrators serve it as a pool like any other, so any of them answers for any session, but
+ * only with the calling session's own results (the session id the call carries, set by the
+ * orchestrator that dispatched it, never by the model).
  */
 export function resultsTools(store: ResultStore): ToolDefinition[] {
   return [
@@ -30,9 +32,11 @@ export function resultsTools(store: ResultStore): ToolDefinition[] {
         limit: z.number().int().min(1).max(200).default(50),
       }),
       output: z.object({ callId: z.string(), path: z.string(), total: z.number(), offset: z.number(), items: z.unknown() }),
-      handler: async ({ callId, path, offset, limit }) => {
-        const result = await store.get(callId);
-        if (result === undefined) throw new ToolError(ToolFailureCode.NOT_FOUND, `No stored result for callId "${callId}" (it was small enough to show, or has expired).`);
+      handler: async ({ callId, path, offset, limit }, call) => {
+        const result = await store.get(call.sessionId, callId);
+        // Another session's result gets this same NOT_FOUND (not FORBIDDEN): a refusal that differed
+        // would tell a session which call ids exist elsewhere.
+        if (result === undefined) throw new ToolError(ToolFailureCode.NOT_FOUND, `No stored result for callId "${callId}" in this session (it was small enough to show, has expired, or is another session's).`);
         const target = at(result, path);
         if (Array.isArray(target)) return { callId, path, total: target.length, offset, items: target.slice(offset, offset + limit) };
         if (typeof target === 'string') return { callId, path, total: target.length, offset, items: target.slice(offset, offset + limit * 100) };

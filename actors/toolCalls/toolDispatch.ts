@@ -206,7 +206,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
     if (reused) {
       deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
       // Shaped like a fresh result: a large one is summarised for the model and kept under this call's id.
-      const shaped = await shapeLargeResult(deps, call.callId, call.name, reused.result);
+      const shaped = await shapeLargeResult(deps, input.sessionId, call.callId, call.name, reused.result);
       deps.events.publish({
         type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: 0, attempts: 1, cached: true,
         ...(shaped.summarised ? { summarised: true } : {}),
@@ -287,7 +287,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
     }
     // Large results are not kept in the cache (they live in the result store): the cache stays small.
     if (cacheKey && jsonBytes(outcome.result) <= deps.largeResults.maxBytes) deps.cache?.store.set(cacheKey, { result: outcome.result }, deps.cache.ttlMs);
-    const shaped = await shapeLargeResult(deps, call.callId, call.name, outcome.result);
+    const shaped = await shapeLargeResult(deps, input.sessionId, call.callId, call.name, outcome.result);
     deps.events.publish({
       type: 'tool.call.finished', turn, callId: call.callId, tool: call.name, status: 'ok', result: shaped.result, durationMs: outcome.durationMs, attempts,
       ...(outcome.servedBy ? { servedBy: outcome.servedBy } : {}), ...(shaped.summarised ? { summarised: true } : {}),
@@ -296,14 +296,14 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
   });
 }
 
-/** Keeps a result too large for the model in the result store and hands the model a summary instead. */
-async function shapeLargeResult(deps: ToolDispatchDependencies, callId: string, tool: string, result: unknown): Promise<{ result: unknown; summarised: boolean }> {
+/** Keeps a result too large for the model in the result store, for this session only, and hands the model a summary instead. */
+async function shapeLargeResult(deps: ToolDispatchDependencies, sessionId: string, callId: string, tool: string, result: unknown): Promise<{ result: unknown; summarised: boolean }> {
   const bytes = jsonBytes(result);
   if (bytes <= deps.largeResults.maxBytes) return { result, summarised: false };
   let fetchable = false;
   if (deps.results) {
     try {
-      await deps.results.put(callId, result);
+      await deps.results.put(sessionId, callId, result);
       fetchable = true;
     } catch (error) {
       deps.logger.warn({ err: error, callId }, 'could not keep a large result; the model gets the summary only');
