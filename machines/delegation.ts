@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ToolFailureCode, toolFailure, type ToolFailure } from '../tools/toolFailure.ts';
 import { BudgetName, type Budgets } from './budgets.ts';
 import { wallClockDeadline, type SessionContext } from './sessionContext.ts';
 import { addUsage, noUsage, Usage } from './usage.ts';
@@ -93,6 +94,49 @@ export function capBudgets(own: Budgets, limits: DelegationLimits, now: number):
     },
     capped,
   };
+}
+
+const refuse = (code: ToolFailureCode, message: string) => ({ ok: false as const, failure: toolFailure(code, message) });
+
+/**
+ * The delegation a specialist may take a task under, or why it must not, as the failure its caller
+ * gets. Without a delegation nothing says what the task may spend, so it is refused outright
+ * (FORBIDDEN): a specialist works only for a delegating session, never on its own budget for
+ * whoever reaches its subject. A delegation must also be the calling session's own (its
+ * `parentSessionId` is the session the request comes from) and name a child that is not that
+ * session. The wire schema has refused malformed ones already (a missing limit, a negative or
+ * fractional count, a non-finite number), with INVALID_INPUT.
+ */
+export function acceptDelegation(
+  delegation: Delegation | undefined, callerSessionId: string,
+): { ok: true; delegation: Delegation } | { ok: false; failure: ToolFailure } {
+  if (!delegation) {
+    return refuse(
+      ToolFailureCode.FORBIDDEN,
+      'A specialist takes tasks only from a delegating session, and this call carries no delegation (the session it is for, its depth and the budget it may spend). No session was started. Delegate from a session, with its delegate_<agent> tool.',
+    );
+  }
+  if (delegation.parentSessionId !== callerSessionId) {
+    return refuse(ToolFailureCode.INVALID_INPUT, `The delegation is for session ${delegation.parentSessionId}, but the call comes from session ${callerSessionId}. No session was started.`);
+  }
+  if (delegation.sessionId === delegation.parentSessionId) {
+    return refuse(ToolFailureCode.INVALID_INPUT, `The delegation names the delegating session ${delegation.sessionId} as its own child. No session was started.`);
+  }
+  return { ok: true, delegation };
+}
+
+/**
+ * The budgets a specialist works a delegated task with: its own, lowered to the time the call
+ * leaves (`answerBy`: the request's deadline, less what the answer needs to travel back) and then
+ * by {@link capBudgets} to what the delegating session passed. Every path is capped by the parent:
+ * steps, tokens and cost always by its limits, the wall clock by its deadline while that is ahead
+ * and always by the request's. Undefined when the call leaves no time at all: the specialist must
+ * refuse rather than start a session that could only overrun.
+ */
+export function delegatedBudgets(own: Budgets, limits: DelegationLimits, answerBy: number, now: number): { budgets: Budgets; capped: BudgetName[] } | undefined {
+  const timeLeft = answerBy - now;
+  if (!(timeLeft > 0)) return undefined;
+  return capBudgets({ ...own, maxWallClockMs: Math.min(own.maxWallClockMs, timeLeft) }, limits, now);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import * as z from 'zod';
 import { agentDescription, delegateToolName, specialistNamePattern, type AgentDefinition } from '../../agents/defineAgent.ts';
-import { capBudgets, type DelegatedSpending } from '../../machines/delegation.ts';
+import { acceptDelegation, delegatedBudgets, type DelegatedSpending } from '../../machines/delegation.ts';
 import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
 import { Usage } from '../../machines/usage.ts';
 import { silentLogger } from '../../observability/logger.ts';
@@ -91,7 +91,9 @@ function specialistFailure(agent: string, finished: SessionFinished, capped: str
  * whose one endpoint is the `delegate_<name>` tool other agents see. Each call runs the agent's own
  * session statechart here, with its prompt, model and tools (called over NATS on the tool pools), budgets
  * capped by what the delegating session has left, its spans under the delegating call's span and
- * its events relayed into the delegating session's stream. Start more processes to scale the pool.
+ * its events relayed into the delegating session's stream. A call without a valid delegation (the
+ * calling session's own, with its limits) is refused before any session starts, never run on the
+ * specialist's own budgets. Start more processes to scale the pool.
  *
  * @example
  * const pool = await startSpecialistPool({ agent: analystAgent, nats: nc, model, defaultModel: 'gpt-4.1-mini', logger });
@@ -107,23 +109,32 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
   const sessions = new Map<string, HostedSession>();
 
   const delegate = async (input: DelegatedTask, call: ToolContext): Promise<SpecialistAnswer> => {
-    const delegation = call.delegation;
-    const sessionId = delegation?.sessionId ?? `delegation-${call.callId}`;
+    // Refused before any session starts: without a valid delegation nothing bounds what it would spend.
+    const accepted = acceptDelegation(call.delegation, call.sessionId);
+    if (!accepted.ok) {
+      call.logger.warn({ code: accepted.failure.code, reason: accepted.failure.message }, 'refused a delegation');
+      throw new ToolError(accepted.failure.code, accepted.failure.message, { retryable: accepted.failure.retryable });
+    }
+    const { delegation } = accepted;
+    const sessionId = delegation.sessionId;
     if (sessions.has(sessionId)) throw new ToolError(ToolFailureCode.UNAVAILABLE, `This delegation (${sessionId}) is already running.`, { retryable: false });
     const now = Date.now();
-    const own = { ...agent.budgets, maxWallClockMs: Math.min(agent.budgets.maxWallClockMs, Math.max(0, call.deadline - now - answerMarginMs)) };
-    const { budgets, capped } = delegation ? capBudgets(own, delegation.limits, now) : { budgets: own, capped: [] };
+    const allowance = delegatedBudgets(agent.budgets, delegation.limits, call.deadline - answerMarginMs, now);
+    if (!allowance) {
+      throw new ToolError(ToolFailureCode.TIMEOUT, `The call leaves ${agent.name} no time to work: its deadline is less than ${answerMarginMs} ms away. No session was started.`, { retryable: false });
+    }
+    const { budgets, capped } = allowance;
     const task = input.context ? `${input.task}\n\nContext from the delegating agent:\n${input.context}` : input.task;
     const session = hostSession(runtime.hosting, {
       kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
-      depth: delegation?.depth ?? 1,
-      ...(delegation ? { parentSessionId: delegation.parentSessionId } : { parentSessionId: call.sessionId }),
-      ...(delegation?.tenant ? { tenant: delegation.tenant } : {}),
-      ...(delegation?.user ? { user: delegation.user } : {}),
-      delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation?.depthLeft ?? agent.maxDelegationDepth),
+      depth: delegation.depth,
+      parentSessionId: delegation.parentSessionId,
+      ...(delegation.tenant ? { tenant: delegation.tenant } : {}),
+      ...(delegation.user ? { user: delegation.user } : {}),
+      delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation.depthLeft),
     });
     sessions.set(sessionId, session);
-    call.logger.info({ specialistSessionId: sessionId, depth: delegation?.depth ?? 1, budgets, capped }, `delegated task taken by ${agent.name}`);
+    call.logger.info({ specialistSessionId: sessionId, depth: delegation.depth, budgets, capped }, `delegated task taken by ${agent.name}`);
     const cancel = () => session.cancel('the delegating session stopped waiting (cancelled or past its deadline)');
     call.signal.addEventListener('abort', cancel, { once: true });
     try {

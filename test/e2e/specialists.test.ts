@@ -177,9 +177,15 @@ describe('specialists served as worker pools, in separate processes', () => {
     const before = await statsOf();
     expect(before.size).toBe(2);
     const tasks = Array.from({ length: 16 }, async (_, i) => {
+      const callId = `load-${i}-${randomUUID()}`;
+      // Sent as a delegating session sends them: a specialist refuses a task that carries no delegation.
       const request: ToolRequest = {
-        type: 'tool.request', sessionId: 'load-test', callId: `load-${i}-${randomUUID()}`, tool: 'delegate_analyst',
+        type: 'tool.request', sessionId: 'load-test', callId, tool: 'delegate_analyst',
         arguments: { task: `[analyst-light] Say hello (${i}).` }, deadline: Date.now() + 30_000,
+        delegation: {
+          sessionId: `delegation-${callId}`, parentSessionId: 'load-test', depth: 1, depthLeft: 0,
+          limits: { maxSteps: 5, maxTotalTokens: 50_000, maxCostUsd: 1, deadline: Date.now() + 30_000 },
+        },
       };
       const msg = await stack.client.request(wireNames(stack.namespace).subjects.delegation('analyst'), encodeWireMessage(request), { timeout: 30_000 });
       return decodeWireMessage(ToolReply, msg.data, 'reply');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BudgetName, Budgets, type BudgetsInput } from '../../machines/budgets.ts';
 import {
-  addSpending, capBudgets, delegationLimits, DelegationLimits, nothingDelegated, stepsSpent, type DelegatedSpending,
+  acceptDelegation, addSpending, capBudgets, delegatedBudgets, Delegation, delegationLimits, DelegationLimits, nothingDelegated, stepsSpent, type DelegatedSpending,
 } from '../../machines/delegation.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
 import type { Usage } from '../../machines/usage.ts';
@@ -131,6 +131,82 @@ describe('capBudgets', () => {
     const before = { ...own };
     capBudgets(own, { maxSteps: 1, maxTotalTokens: 1, maxCostUsd: 0.01, deadline: now + 1 }, now);
     expect(own).toEqual(before);
+  });
+});
+
+describe('delegatedBudgets', () => {
+  const own = Budgets.parse({ maxSteps: 20, maxToolCallsPerTurn: 4, maxTotalTokens: 10_000, maxCostUsd: 0.5, maxWallClockMs: 60_000 });
+  const now = 5_000_000;
+  const roomy = { maxSteps: 100, maxTotalTokens: 100_000, maxCostUsd: 10, deadline: now + 600_000 };
+
+  it('lowers the wall clock to the time the call leaves, without counting it as the parent\'s cap', () => {
+    expect(delegatedBudgets(own, roomy, now + 30_000, now)).toEqual({ budgets: { ...own, maxWallClockMs: 30_000 }, capped: [] });
+  });
+
+  it('caps by the delegation\'s limits on top of the call\'s time', () => {
+    const limits = { maxSteps: 2, maxTotalTokens: 500, maxCostUsd: 0.01, deadline: now + 10_000 };
+    expect(delegatedBudgets(own, limits, now + 30_000, now)).toEqual({
+      budgets: { ...own, maxSteps: 2, maxTotalTokens: 500, maxCostUsd: 0.01, maxWallClockMs: 10_000 },
+      capped: [BudgetName.maxSteps, BudgetName.maxTotalTokens, BudgetName.maxCostUsd, BudgetName.maxWallClockMs],
+    });
+  });
+
+  // A delegating session resumed by a person after its deadline passes one already past.
+  it('still bounds the wall clock by the call when the delegation\'s deadline has passed', () => {
+    const allowance = delegatedBudgets(own, { ...roomy, deadline: now - 1 }, now + 7_000, now);
+    expect(allowance?.budgets.maxWallClockMs).toBe(7_000);
+  });
+
+  it('leaves no room, rather than a session with no time, when the call leaves no time', () => {
+    for (const answerBy of [now, now - 1, Number.NaN]) expect(delegatedBudgets(own, roomy, answerBy, now)).toBeUndefined();
+  });
+
+  it('never gives a specialist more than its own budgets or the delegation\'s limits, on random limits and deadlines', () => {
+    for (let seed = 1; seed <= 500; seed += 1) {
+      const next = seededRandom(seed);
+      const limits = { maxSteps: int(next, 0, 40), maxTotalTokens: int(next, 0, 20_000), maxCostUsd: int(next, 0, 100) / 100, deadline: now + int(next, -120_000, 120_000) };
+      const answerBy = now + int(next, -10_000, 120_000);
+      const allowance = delegatedBudgets(own, limits, answerBy, now);
+      const at = `seed ${seed}: ${JSON.stringify({ limits, answerBy: answerBy - now })}`;
+      if (answerBy <= now) {
+        expect(allowance, at).toBeUndefined();
+        continue;
+      }
+      const budgets = allowance?.budgets as Budgets;
+      expect(budgets.maxSteps, at).toBe(Math.min(own.maxSteps, limits.maxSteps));
+      expect(budgets.maxTotalTokens, at).toBe(Math.min(own.maxTotalTokens, limits.maxTotalTokens));
+      expect(budgets.maxCostUsd, at).toBe(Math.min(own.maxCostUsd, limits.maxCostUsd));
+      expect(budgets.maxWallClockMs, at).toBeGreaterThan(0);
+      expect(budgets.maxWallClockMs, at).toBeLessThanOrEqual(Math.min(own.maxWallClockMs, answerBy - now));
+      if (limits.deadline > now) expect(budgets.maxWallClockMs, at).toBeLessThanOrEqual(limits.deadline - now);
+    }
+  });
+});
+
+describe('acceptDelegation', () => {
+  const delegation = Delegation.parse({
+    sessionId: 'delegation-call_1', parentSessionId: 'parent', depth: 1, depthLeft: 0,
+    limits: { maxSteps: 1, maxTotalTokens: 1, maxCostUsd: 0, deadline: 1 },
+  });
+
+  it('accepts the calling session\'s own delegation', () => {
+    expect(acceptDelegation(delegation, 'parent')).toEqual({ ok: true, delegation });
+  });
+
+  it('refuses a call without a delegation with FORBIDDEN', () => {
+    expect(acceptDelegation(undefined, 'parent')).toMatchObject({ ok: false, failure: { code: 'FORBIDDEN', retryable: false } });
+  });
+
+  it('refuses a delegation made out for another session, or naming its parent as the child, with INVALID_INPUT', () => {
+    expect(acceptDelegation(delegation, 'another')).toMatchObject({ ok: false, failure: { code: 'INVALID_INPUT', retryable: false } });
+    expect(acceptDelegation({ ...delegation, sessionId: 'parent' }, 'parent')).toMatchObject({ ok: false, failure: { code: 'INVALID_INPUT' } });
+  });
+
+  it('is refused by the wire schema when a limit is missing, negative, fractional or not a finite number', () => {
+    const withLimits = (limits: Record<string, unknown>) => ({ ...delegation, limits: { ...delegation.limits, ...limits } });
+    for (const bad of [{ maxSteps: -1 }, { maxTotalTokens: 0.5 }, { maxCostUsd: Number.NaN }, { maxCostUsd: Number.POSITIVE_INFINITY }, { deadline: 0 }, { maxSteps: undefined }]) {
+      expect(Delegation.safeParse(withLimits(bad)).success, JSON.stringify(bad)).toBe(false);
+    }
   });
 });
 
