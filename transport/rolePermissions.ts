@@ -152,8 +152,9 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
       if (!subjectTokenPattern.test(role.domain)) throw new Error(`"${role.domain}" cannot be a domain: use letters, digits, "-" or "_"`);
       const queue = names.queueGroups.pool(role.domain);
       return {
-        // Side-effecting tools record their outcomes by call id, so a retried call never runs twice.
-        publish: [s.poolAnnouncements, ...jetStreamInfo, ...kvOwner(names.buckets.toolOutcomes)],
+        // Side-effecting tools record their outcomes by call id, so a retried call never runs twice;
+        // undoable ones keep their captures in the domain's own object store, which no other pool reaches.
+        publish: [s.poolAnnouncements, ...jetStreamInfo, ...kvOwner(names.buckets.toolOutcomes), ...objectStoreOwner(names.objectStores.undo(role.domain))],
         subscribe: [
           inbox, `${s.tool(role.domain, '*')} ${queue}`, `${s.toolUndo(role.domain, '*')} ${queue}`, s.toolCallCancellations,
           ...serviceResponder(names.services.pool(role.domain)),

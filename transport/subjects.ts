@@ -133,6 +133,11 @@ export function wireNames(namespace: string = defaultNamespace) {
     objectStores: {
       /** Full results of large tool calls, by call id. */
       results: `${ns}_results`,
+      /**
+       * What undoing one domain's calls needs (their compensations' captures), kept by the pool that
+       * ran them, by session and call id: a store per domain, so a pool's role reaches only its own.
+       */
+      undo: (domain: string) => `${ns}_undo_${domain}`,
     },
   } as const;
 }

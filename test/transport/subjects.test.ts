@@ -30,6 +30,7 @@ function everyName(names: WireNames): Record<string, string> {
     'buckets.leases': names.buckets.leases,
     'buckets.toolOutcomes': names.buckets.toolOutcomes,
     'objectStores.results': names.objectStores.results,
+    'objectStores.undo': names.objectStores.undo('files'),
   };
 }
 
@@ -63,6 +64,7 @@ describe('wireNames', () => {
       'buckets.leases': 'troupe_session_leases',
       'buckets.toolOutcomes': 'troupe_tool_outcomes',
       'objectStores.results': 'troupe_results',
+      'objectStores.undo': 'troupe_undo_files',
     });
     expect(everyName(wireNames('troupe'))).toStrictEqual(everyName(wireNames()));
   });
