@@ -17,12 +17,21 @@ export interface Execution {
 }
 
 /**
+ * Keeps what a compensation captured and returns what the reply carries instead (see `UndoStore`);
+ * throws a `ToolError` when it cannot, and then the handler does not run.
+ */
+export type CompensationKeeper = (captured: unknown) => Promise<unknown>;
+
+/**
  * Runs one decoded request against its tool: the deadline, the arguments against the tool's zod
  * schema, the handler with an abort signal that fires at the deadline, and the result against the
- * output schema. Every failure becomes a structured reply; this never throws.
+ * output schema. Every failure becomes a structured reply; this never throws. With `keepCompensation`
+ * a tool's capture is kept before its handler runs and only what that returns travels in the reply;
+ * without it, the capture itself does.
  */
 export async function executeToolRequest(
   tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal, trace: Context = ROOT_CONTEXT,
+  keepCompensation?: CompensationKeeper,
 ): Promise<Execution> {
   let spent: DelegatedSpending | undefined;
   const failure = (f: ToolFailure): ToolReply => {
@@ -60,7 +69,11 @@ export async function executeToolRequest(
     const handled: Promise<ToolReply> = Promise.resolve()
       .then(async () => {
         // What undoing will need is captured first: after the handler, the state to restore is gone.
-        if (tool.compensation) compensation = (await tool.compensation.capture(validated.value, context)) ?? null;
+        // It is kept before the handler runs too, so a call that changed something can always be put back.
+        if (tool.compensation) {
+          const captured = (await tool.compensation.capture(validated.value, context)) ?? null;
+          compensation = keepCompensation ? await keepCompensation(captured) : captured;
+        }
         return await tool.handler(validated.value, context);
       })
       .then(

@@ -13,7 +13,9 @@ import { subjectTokenPattern, wireNames } from '../../transport/subjects.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { IdempotencyStore } from '../durability/idempotencyStore.ts';
-import { executeToolRequest } from './handlerExecution.ts';
+import { executeToolRequest, type CompensationKeeper } from './handlerExecution.ts';
+import { fitReply } from './replyFitting.ts';
+import { UndoStore } from './undoStore.ts';
 import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
 import { approvalRefusal, undoRefusal, type CallAuthority } from './callAuthorization.ts';
 import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
@@ -83,8 +85,6 @@ export class WorkerConfigurationError extends Error {
   }
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Serves one domain's tools as a NATS service in the domain's queue group: start more processes
  * with the same domain to scale the pool. Every request is decoded, its arguments validated
@@ -121,6 +121,21 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       );
     }
   }
+  // Captures of undoable calls are kept in JetStream, not sent in replies: one can be as large as
+  // the file it saved, and a reply over a message's limit would lose both the reply and the capture.
+  let undoData: UndoStore | undefined;
+  if (tools.some((t) => t.compensation)) {
+    try {
+      undoData = await UndoStore.open(nc, names, domain);
+    } catch (error) {
+      throw new WorkerConfigurationError(
+        `The ${domain} pool has tools that can be undone, whose captures are kept in a JetStream object store, but JetStream is not available (start nats-server with -js): ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+  const keeperFor = (tool: ToolDefinition, request: ToolRequest): CompensationKeeper | undefined =>
+    undoData && tool.compensation ? (captured) => (undoData as UndoStore).keep(request.sessionId, request.callId, captured, tool.name) : undefined;
+  const maxPayload = () => nc.info?.max_payload ?? 1024 * 1024;
   const { specialist } = options;
   const queue = specialist ? names.queueGroups.specialist(specialist) : names.queueGroups.pool(domain);
   const subjectOf = (tool: ToolDefinition) => (specialist ? names.subjects.delegation(specialist) : names.subjects.tool(domain, tool.name));
@@ -191,7 +206,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     if (outcome?.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
     span.setAttribute(TroupeAttribute.toolStatus, outcome?.status ?? 'no_reply');
     span.end();
-    if (outcome) reply(msg, outcome);
+    if (outcome) reply(msg, outcome, tool);
     responder.record(tool.name, Number(process.hrtime.bigint() - started), outcome?.status === 'error' ? outcome.failure.message : undefined);
   };
 
@@ -225,7 +240,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     try {
       reply = tool.sideEffects && outcomes
         ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal, traceContext)
-        : (await executeToolRequest(tool, request, callLogger, cancel.signal, traceContext)).reply;
+        : (await executeToolRequest(tool, request, callLogger, cancel.signal, traceContext, keeperFor(tool, request))).reply;
     } finally {
       cancellations.delete(request.callId);
     }
@@ -254,12 +269,17 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
       return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
         failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
     }
-    const { reply, stillRunning } = await executeToolRequest(tool, request, callLogger, cancel, traceContext);
+    const execution = await executeToolRequest(tool, request, callLogger, cancel, traceContext, keeperFor(tool, request));
+    const { stillRunning } = execution;
+    // Recorded as it will be sent: an outcome over a message's limit could not be stored either, and a
+    // claim left running would let a retry run the call again.
+    const fitted = (body: ToolReply) => fitReply(body, maxPayload(), { tool: tool.name, sideEffects: tool.sideEffects }).reply;
+    const reply = fitted(execution.reply);
     if (stillRunning) {
       // The handler outlived its deadline and may still change something: retries must wait for it,
       // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
       await decision.extend(Date.now() + lateHandlerClaimMs);
-      void stillRunning.then((late) => decision.commit(late));
+      void stillRunning.then((late) => decision.commit(fitted(late)));
       return reply;
     }
     // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
@@ -287,7 +307,9 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('deadline passed')), Math.max(0, request.deadline - Date.now()));
     try {
-      await compensation.undo(request.compensation, {
+      // The request names the capture; the pool restores only from the one it kept for that call.
+      const captured = undoData ? await undoData.take(request.sessionId, request.callId, request.compensation, name) : request.compensation;
+      await compensation.undo(captured, {
         signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger: callLogger,
         trace: traceContextOf(msg.headers), reportSpending: () => {},
       });
@@ -304,29 +326,20 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     }
   };
 
-  const reply = (msg: Msg, body: ToolReply): void => {
+  const reply = (msg: Msg, original: ToolReply, tool?: ToolDefinition): void => {
     if (!msg.reply) {
       instanceLogger.warn({ subject: msg.subject }, 'tool request without a reply subject; result dropped');
       return;
     }
+    const limit = maxPayload();
+    const { reply: body, data, oversizedBytes } = fitReply(original, limit, { tool: tool?.name ?? 'the tool', sideEffects: tool?.sideEffects ?? false });
+    if (oversizedBytes !== undefined) instanceLogger.warn({ subject: msg.subject, bytes: oversizedBytes, limit }, 'tool result too large for a NATS message');
     // The service protocol's error headers, so generic NATS tooling counts and shows failures too.
     const h = body.status === 'error' ? natsHeaders() : undefined;
     if (h && body.status === 'error') {
       // Header values cannot hold line breaks; a failure message (a JSON parse error, a stack-ish message) may.
       h.set('Nats-Service-Error', body.failure.message.replace(/[\r\n]+/g, ' ').slice(0, 512));
       h.set('Nats-Service-Error-Code', body.failure.code === ToolFailureCode.INTERNAL ? '500' : '400');
-    }
-    let data = encoder.encode(encodeWireMessage(body));
-    // A reply over the server's max_payload would never arrive: the caller would time out and retry.
-    const limit = nc.info?.max_payload ?? 1024 * 1024;
-    if (data.length > limit - 4_096) {
-      instanceLogger.warn({ subject: msg.subject, bytes: data.length, limit }, 'tool result too large for a NATS message');
-      data = encoder.encode(encodeWireMessage({
-        type: 'tool.reply', status: 'error', callId: body.callId,
-        failure: toolFailure(ToolFailureCode.INVALID_INPUT, `The result is ${data.length} bytes, more than one message can carry (${limit}). Ask for less: a narrower query, a LIMIT, a smaller range.`),
-        // What a specialist spent producing it was spent all the same.
-        ...(body.spent ? { spent: body.spent } : {}),
-      } satisfies ToolReply));
     }
     try {
       msg.respond(data, h ? { headers: h } : undefined);

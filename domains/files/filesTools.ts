@@ -138,14 +138,24 @@ export function filesTools(options: FilesToolsOptions): ToolDefinition[] {
       }),
     // Undo: what the file was (its bytes, or that it did not exist), restored byte for byte.
     compensation: {
-      capture: async ({ path }) => {
-        const target = await resolveInWorkspace(workspace, path);
-        const previous = await readFile(target.absolute).then(
-          (bytes) => bytes.toString('base64'),
-          (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOENT' ? null : Promise.reject(error)),
-        );
-        return { path: target.relative, previous } satisfies WriteUndo;
-      },
+      capture: ({ path }, { signal }) =>
+        guarded(path, async () => {
+          const target = await resolveInWorkspace(workspace, path);
+          const existing = await stat(target.absolute).then(
+            (info) => info,
+            (error: unknown) => ((error as NodeJS.ErrnoException).code === 'ENOENT' ? null : Promise.reject(error)),
+          );
+          // Every write stays undoable: a file too large to keep is not replaced at all. It is also one
+          // files_read would refuse, so the model never saw what replacing it would destroy.
+          if (existing !== null && existing.isFile() && existing.size > maxFileBytes) {
+            throw new ToolError(
+              ToolFailureCode.FORBIDDEN,
+              `"${path}" is ${existing.size} bytes; files_write replaces only files of at most ${maxFileBytes} bytes (1 MiB), which it can restore on rollback. Nothing was written; write to a new path instead.`,
+            );
+          }
+          const previous = existing === null ? null : (await readFile(target.absolute, { signal })).toString('base64');
+          return { path: target.relative, previous } satisfies WriteUndo;
+        }),
       undo: async (captured) => {
         const { path, previous } = WriteUndo.parse(captured);
         // Resolved again: the sandbox holds for undo as for any write.

@@ -1,7 +1,12 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { startWorker, WorkerConfigurationError, type ToolWorker } from '../../../actors/worker/toolWorker.ts';
+import { StoredUndo } from '../../../actors/worker/undoStore.ts';
+import { filesTools } from '../../../domains/files/filesTools.ts';
 import { defineTool } from '../../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../../tools/toolFailure.ts';
 import { ToolReply, type ToolRequest } from '../../../transport/messages.ts';
@@ -460,5 +465,112 @@ describe('a result larger than a NATS message', () => {
     const { reply } = await call(nc, 'dump', 'dump_all', toolRequest('dump_all', {}));
     expect(failureOf(reply)).toMatchObject({ code: 'INVALID_INPUT', retryable: false, message: expect.stringContaining('Ask for less') });
     expect(reply).toMatchObject({ spent: { usage: { inputTokens: 900, outputTokens: 100, costUsd: 0.01 }, steps: 2, toolCalls: 1 } });
+  });
+});
+
+// Regression: files_write over an existing file larger than a reply can carry wrote the file, told
+// the model the call failed (the capture made the reply too large to send), and lost the capture;
+// its outcome could not be recorded either, so a retry would have run it again.
+describe('files_write over an existing file larger than a reply can carry', () => {
+  let server: NatsServerProcess;
+  let nc: NatsConnection;
+  let worker: ToolWorker;
+  let workspace: string;
+  const original = Buffer.concat([Buffer.from([0x00, 0xff, 0x10]), Buffer.alloc(1_000_000, 0x61)]);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    workspace = await mkdtemp(join(tmpdir(), 'troupe-undo-'));
+    await writeFile(join(workspace, 'big.bin'), original);
+    worker = await startWorker({ domain: 'files', tools: filesTools({ workspace }), nats: nc, namespace });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  const undo = async (body: Record<string, unknown>) => {
+    const msg = await nc.request(names.subjects.toolUndo('files', 'files_write'), encoder.encode(JSON.stringify({ type: 'tool.undo', deadline: Date.now() + 10_000, ...body })), { timeout: 5_000 });
+    return decodeReply(msg);
+  };
+
+  it('reports the write as done, keeps the capture by reference, and undoes it byte for byte', async () => {
+    const request = toolRequest('files_write', { path: 'big.bin', content: 'replaced' }, { callId: 'write-big' });
+    const { reply, msg } = await call(nc, 'files', 'files_write', request);
+    expect(reply).toMatchObject({ status: 'ok', result: { path: 'big.bin', bytes: 8, created: false } });
+    // What travels is a reference to the capture, never the capture (1.3 MB in base64).
+    expect(msg.data.byteLength).toBeLessThan(1_024);
+    const reference = StoredUndo.parse(reply.status === 'ok' ? reply.compensation : undefined);
+    expect(reference.bytes).toBeGreaterThan(original.byteLength);
+    expect(await readFile(join(workspace, 'big.bin'), 'utf8')).toBe('replaced');
+
+    // The outcome was recorded: a retry of the call replays it and writes nothing again.
+    await writeFile(join(workspace, 'big.bin'), 'changed since');
+    const retry = await call(nc, 'files', 'files_write', { ...request, deadline: Date.now() + 10_000 });
+    expect(retry.reply).toEqual(reply);
+    expect(await readFile(join(workspace, 'big.bin'), 'utf8')).toBe('changed since');
+
+    const undone = await undo({ sessionId: request.sessionId, callId: request.callId, tool: 'files_write', compensation: reference });
+    expect(undone).toMatchObject({ status: 'ok' });
+    expect(await readFile(join(workspace, 'big.bin'))).toEqual(original);
+  });
+
+  it('undoes nothing from a capture it did not keep: one written into the request, another call\'s, or a tampered reference', async () => {
+    await writeFile(join(workspace, 'kept.txt'), 'kept');
+    const request = toolRequest('files_write', { path: 'kept.txt', content: 'new' }, { callId: 'write-kept' });
+    const { reply } = await call(nc, 'files', 'files_write', request);
+    const reference = StoredUndo.parse(reply.status === 'ok' ? reply.compensation : undefined);
+    const attempts = [
+      { compensation: { path: 'kept.txt', previous: Buffer.from('forged').toString('base64') }, code: 'INVALID_INPUT' },
+      { compensation: reference, callId: 'never-ran', code: 'NOT_FOUND' },
+      { compensation: { ...reference, sha256: '0'.repeat(64) }, code: 'INVALID_INPUT' },
+    ];
+    for (const attempt of attempts) {
+      const undone = await undo({ sessionId: request.sessionId, callId: attempt.callId ?? request.callId, tool: 'files_write', compensation: attempt.compensation });
+      expect(failureOf(undone).code).toBe(attempt.code);
+    }
+    expect(await readFile(join(workspace, 'kept.txt'), 'utf8')).toBe('new');
+  });
+});
+
+// Regression: a side-effecting call whose result was too large for a reply was answered as failed
+// (so the model would do it again), and its outcome could not be recorded (so a retry would run it again).
+describe('a side-effecting call whose result is larger than a NATS message', () => {
+  let server: NatsServerProcess;
+  let nc: NatsConnection;
+  let worker: ToolWorker;
+  let runs = 0;
+  const export_ = defineTool({
+    name: 'export_all',
+    description: 'Exports everything and returns it.',
+    input: z.object({}),
+    output: z.object({ blob: z.string() }),
+    sideEffects: true,
+    handler: () => {
+      runs += 1;
+      return { blob: 'x'.repeat(2 * 1024 * 1024) };
+    },
+  });
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    worker = await startWorker({ domain: 'export', tools: [export_], nats: nc, namespace });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it('is reported as done with a note instead of its result, and a retry replays that without running it again', async () => {
+    const request = toolRequest('export_all', {}, { callId: 'export-1' });
+    const { reply } = await call(nc, 'export', 'export_all', request);
+    expect(reply).toMatchObject({ status: 'ok', result: expect.stringContaining('export_all succeeded') });
+    expect(reply.status === 'ok' && reply.result).toMatch(/Do not repeat the call/);
+    const retry = await call(nc, 'export', 'export_all', { ...request, deadline: Date.now() + 10_000 });
+    expect(retry.reply).toEqual(reply);
+    expect(runs).toBe(1);
   });
 });

@@ -1,6 +1,8 @@
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { filesTools, maxFileBytes } from '../../../domains/files/filesTools.ts';
 import { resolveInWorkspace } from '../../../domains/files/sandbox.ts';
@@ -77,6 +79,27 @@ describe('filesTools', () => {
     const error = await failure(call(tools, 'files_read', { path: 'big.txt' }));
     expect(error.code).toBe('FORBIDDEN');
     expect(error.message).toMatch(/at most 1048576 bytes \(1 MiB\)/);
+  });
+
+  // Regression: files_write over a file larger than a reply can carry wrote it, told the model it
+  // failed, and lost the capture. A capture is now kept by reference and bounded: a file too large to
+  // restore is not replaced at all.
+  it('refuses to replace a file over 1 MiB before writing, so every write it makes can be undone', async () => {
+    const write = tools.find((t) => t.name === 'files_write') as ToolDefinition;
+    const context = { signal: new AbortController().signal, callId: 'c', sessionId: 's', deadline: Date.now() + 30_000, logger: pino({ level: 'silent' }), trace: ROOT_CONTEXT, reportSpending: () => {} };
+    await mkdir(workspace);
+    const big = 'x'.repeat(maxFileBytes + 1);
+    await writeFile(join(workspace, 'big.txt'), big);
+    const error = await failure(Promise.resolve().then(() => write.compensation?.capture({ path: 'big.txt', content: 'small' }, context)));
+    expect(error.code).toBe('FORBIDDEN');
+    expect(error.message).toMatch(/at most 1048576 bytes \(1 MiB\), which it can restore on rollback\. Nothing was written/);
+    expect(await readFile(join(workspace, 'big.txt'), 'utf8')).toBe(big);
+    // At the bound it is captured byte for byte; a new file is captured as absent.
+    await writeFile(join(workspace, 'edge.txt'), 'y'.repeat(maxFileBytes));
+    const captured = (await write.compensation?.capture({ path: 'edge.txt', content: 'small' }, context)) as { path: string; previous: string };
+    expect(Buffer.from(captured.previous, 'base64').byteLength).toBe(maxFileBytes);
+    expect(await write.compensation?.capture({ path: 'new.txt', content: 'small' }, context)).toEqual({ path: 'new.txt', previous: null });
+    expect((await failure(Promise.resolve().then(() => write.compensation?.capture({ path: '.', content: 'x' }, context)))).code).toBe('INVALID_INPUT');
   });
 
   it('tells the model a directory is not a file and a file is not a directory', async () => {
