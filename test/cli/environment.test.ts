@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigurationError, defaultModelOf, readEnvironment } from '../../cli/environment.ts';
+import { createUser } from '@nats-io/nkeys';
+import { ConfigurationError, defaultModelOf, loggableEnvironment, readEnvironment } from '../../cli/environment.ts';
+import { createLogger } from '../../observability/logger.ts';
 
 function configurationErrorOf(env: NodeJS.ProcessEnv): ConfigurationError {
   try {
@@ -175,5 +177,36 @@ describe('observability settings', () => {
     expect(readEnvironment({ TROUPE_REDACT: 'customer.email,*.ssn' }).TROUPE_REDACT).toEqual(['customer.email', '*.ssn']);
     expect(configurationErrorOf({ TROUPE_REDACT: 'customer email' }).message).toContain('TROUPE_REDACT');
     expect(configurationErrorOf({ JAEGER_URL: 'jaeger' }).message).toContain('JAEGER_URL');
+  });
+});
+
+describe('NATS credentials and signing keys', () => {
+  const orchestrator = createUser().getPublicKey();
+  const operator = createUser().getPublicKey();
+
+  it('reads the orchestrator keys workers trust and the operators sessions take commands from', () => {
+    const env = readEnvironment({ TROUPE_ORCHESTRATOR_KEYS: `${orchestrator}, ${orchestrator}`, TROUPE_OPERATOR_KEYS: `ada:${operator}`, NATS_NKEY: '/keys/orchestrator.nk' });
+    expect(env.TROUPE_ORCHESTRATOR_KEYS).toEqual([orchestrator, orchestrator]);
+    expect([...(env.TROUPE_OPERATOR_KEYS ?? [])]).toEqual([[operator, 'ada']]);
+    expect(env.NATS_NKEY).toBe('/keys/orchestrator.nk');
+  });
+
+  it('refuses a key that is not an nkey public key, naming the variable', () => {
+    expect(configurationErrorOf({ TROUPE_ORCHESTRATOR_KEYS: 'SUAFAKESEED' }).message).toContain('TROUPE_ORCHESTRATOR_KEYS: "SUAFAKESEED" is not an nkey public key');
+    expect(configurationErrorOf({ TROUPE_OPERATOR_KEYS: 'ada:nope' }).message).toContain('TROUPE_OPERATOR_KEYS: "ada:nope" is not [name:]<nkey public key>');
+  });
+});
+
+describe('loggableEnvironment', () => {
+  it('keeps credentials in URLs, NATS passwords and tokens out of the configuration a process logs', () => {
+    const env = readEnvironment({
+      NATS_URL: 'nats://ada:n4ts-secret@nats.example.com:4222', NATS_PASSWORD: 'pw-secret', NATS_TOKEN: 'token-secret',
+      OPENAI_BASE_URL: 'https://key:openai-secret@llm.example.com/v1', JAEGER_URL: 'http://u:jaeger-secret@jaeger:16686',
+    });
+    let line = '';
+    const logger = createLogger({ name: 'orchestrator', destination: { write: (text: string) => void (line += text) } });
+    logger.info({ config: loggableEnvironment(env) }, 'configuration');
+    for (const secret of ['n4ts-secret', 'pw-secret', 'token-secret', 'openai-secret', 'jaeger-secret']) expect(line).not.toContain(secret);
+    expect(JSON.parse(line).config).toMatchObject({ NATS_URL: 'nats://[redacted]@nats.example.com:4222', NATS_PASSWORD: '[redacted]', NATS_TOKEN: '[redacted]' });
   });
 });
