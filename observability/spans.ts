@@ -1,4 +1,5 @@
 import { SpanKind, SpanStatusCode, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { redactUrlCredentials } from './redactUrl.ts';
 
 /**
  * OpenTelemetry GenAI semantic-convention attribute names. Copied rather than imported from
@@ -56,10 +57,14 @@ export const TroupeAttribute = {
   tenant: 'troupe.tenant',
 } as const;
 
-/** Marks a span failed with a low-cardinality `error.type` and a readable message. */
+/**
+ * Marks a span failed with a low-cardinality `error.type` and a readable message. The message is
+ * often an error's text, which may quote a URL with credentials in it (a model endpoint's, NATS's):
+ * those are stripped, as in logs, before they leave for a collector.
+ */
 export function recordSpanFailure(span: Span, errorType: string, message: string): void {
   span.setAttribute(GenAiAttribute.errorType, errorType);
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: redactUrlCredentials(message) });
 }
 
 /** What an `invoke_agent` span says about its session. */
