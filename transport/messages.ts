@@ -360,7 +360,11 @@ export type SessionFinished = Extract<SessionEvent, { type: 'session.finished' }
 export type SessionEventBody = SessionEvent extends infer E ? (E extends SessionEvent ? Omit<E, 'sessionId' | 'seq' | 'at'> : never) : never;
 
 // ── Alerts: any process → operators ───────────────────────────────────────────────────────────
-export const AlertKind = z.enum(['tool_error_rate', 'pool_error_rate', 'session_spend', 'tenant_spend']);
+/**
+ * Thresholds crossed (error rates, spend), and `tool_conflict`: discovery kept a pool member from
+ * serving a tool (another domain's, another definition than the one in use), raised whatever the thresholds.
+ */
+export const AlertKind = z.enum(['tool_error_rate', 'pool_error_rate', 'session_spend', 'tenant_spend', 'tool_conflict']);
 export type AlertKind = z.infer<typeof AlertKind>;
 
 /** A threshold crossed, published on `<namespace>.alerts.<kind>` (and logged, and counted in `troupe.alerts`). */
@@ -369,7 +373,7 @@ export const Alert = z.object({
   kind: AlertKind,
   /** What crossed it: the tool, the pool, the session id or the tenant. */
   subject: z.string(),
-  /** The measured value: an error rate (0 to 1) or USD. */
+  /** The measured value: an error rate (0 to 1), USD, or for `tool_conflict` 1 (one pool member refused, threshold 0). */
   value: z.number(),
   threshold: z.number(),
   /** The sliding window the value was measured over, for rates and tenant spend. */

@@ -13,10 +13,11 @@ import { resultsTools } from '../toolCalls/resultsTools.ts';
 import type { SessionHostDependencies } from './sessionHost.ts';
 import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
 import { ToolCatalog } from '../toolCalls/toolCatalog.ts';
+import { conflictAlert } from '../toolCalls/catalogConflicts.ts';
 import { AlertMonitor, type AlertThresholds } from '../../observability/alertMonitor.ts';
 import { ResponseCache } from '../model/responseCache.ts';
 import { troupeMetrics } from '../../observability/metrics.ts';
-import type { Alert } from '../../transport/messages.ts';
+import type { Alert, AlertBody } from '../../transport/messages.ts';
 import type { ModelTable } from '../../models/modelTable.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
@@ -79,9 +80,10 @@ export interface SessionRuntime {
 }
 
 /**
- * Opens the shared machinery sessions run on: the tool catalog (discovery), one circuit breaker per
- * tool, and the result store with its `results` pool, so any process can page through any
- * session's large results. Without JetStream, summaries still work but are not fetchable.
+ * Opens the shared machinery sessions run on: the tool catalog (discovery, whose conflicts it
+ * raises as `tool_conflict` alerts), one circuit breaker per tool, and the result store with its
+ * `results` pool, so any process can page through a session's large results for that session.
+ * Without JetStream, summaries still work but are not fetchable.
  */
 export async function openSessionRuntime(options: SessionRuntimeOptions, logger: Logger): Promise<SessionRuntime> {
   // The approval deadline is armed as a timer: a longer wait than a timer can hold would deny at once.
@@ -89,11 +91,24 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
     throw new Error(`approvalTimeoutMs is ${options.approvalTimeoutMs}: it must be a positive whole number of milliseconds, at most ${maxTimerDelayText}.`);
   }
   const names = wireNames(options.namespace);
+  const source = options.source ?? 'troupe';
+  const raiseAlert = (body: AlertBody) => {
+    const alert: Alert = { ...body, source };
+    logger.warn({ alert }, `alert: ${alert.detail}`);
+    troupeMetrics().alerts.add(1, { 'troupe.alert.kind': alert.kind });
+    try {
+      options.nats.publish(names.subjects.alerts(alert.kind), encodeWireMessage(alert));
+    } catch (error) {
+      logger.error({ err: error, alert: alert.kind }, 'could not publish an alert');
+    }
+  };
   const catalog = new ToolCatalog({
     nats: options.nats,
     namespace: names.namespace,
     logger,
     ...(options.discoveryIntervalMs ? { refreshIntervalMs: options.discoveryIntervalMs } : {}),
+    // A pool member kept from serving a tool is an operator's concern whatever the thresholds.
+    onConflict: (conflict) => raiseAlert(conflictAlert(conflict, new Date())),
   });
   await catalog.start();
   const breakers = new CircuitBreakerRegistry(CircuitBreakerSettings.parse(options.circuitBreaker ?? {}), logger, options.inspect);
@@ -105,22 +120,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
   }
-  const source = options.source ?? 'troupe';
-  const alerts = options.alerts
-    ? new AlertMonitor({
-        thresholds: options.alerts,
-        raise: (body) => {
-          const alert: Alert = { ...body, source };
-          logger.warn({ alert }, `alert: ${alert.detail}`);
-          troupeMetrics().alerts.add(1, { 'troupe.alert.kind': alert.kind });
-          try {
-            options.nats.publish(names.subjects.alerts(alert.kind), encodeWireMessage(alert));
-          } catch (error) {
-            logger.error({ err: error, alert: alert.kind }, 'could not publish an alert');
-          }
-        },
-      })
-    : undefined;
+  const alerts = options.alerts ? new AlertMonitor({ thresholds: options.alerts, raise: raiseAlert }) : undefined;
   return {
     catalog,
     hosting: {

@@ -9,8 +9,15 @@ import { InfoResponse, toolMetadataKeys, toolPoolKind } from '../../transport/se
 import { isNoResponders } from '../../transport/natsConnection.ts';
 import { defaultNamespace, serviceDiscoverySubject, wireNames, type WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
+import { addressConflict, definitionConflict, definitionOf, pickDefinition, type Advertisement, type CatalogConflict } from './catalogConflicts.ts';
 
 const missedRoundsBeforeRemoval = 2;
+
+/** The definition in use for a tool: its advertised metadata, and that as a comparable key. */
+interface HeldDefinition {
+  readonly key: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
 
 /** A tool as the orchestrator knows it: discovered from a running pool, never from a hand-kept list. */
 export interface CatalogTool {
@@ -43,6 +50,11 @@ export interface ToolCatalogOptions {
   refreshIntervalMs?: number;
   /** How long a discovery round waits for more answers after the last one. */
   quietPeriodMs?: number;
+  /**
+   * Told each pool member kept from serving a tool, the first round it shows up in (again only
+   * after a round without it); the session runtime raises a `tool_conflict` alert. Logged either way.
+   */
+  onConflict?: (conflict: CatalogConflict) => void;
 }
 
 /**
@@ -51,6 +63,14 @@ export interface ToolCatalogOptions {
  * global, so pools of other deployments answer too and are skipped by their metadata). Rounds run
  * at start, on an interval, when a pool announces itself, and on demand (a model naming a tool
  * the catalog has not seen).
+ *
+ * No pool takes over a tool another serves. The tool's name decides its owner (`<domain>_…` only
+ * from that domain's pool, `delegate_<agent>` only from that agent's specialist pool, each at the
+ * service name and subject its namespace gives it), and the first definition established for a
+ * tool stays while any member advertises it: a member advertising another is refused, and only
+ * once every member of the one in use is gone may another be established. Each refusal is
+ * logged, kept in {@link conflicts} and handed to `onConflict`; calls go only to the subject the
+ * owner has, never to one an advertisement names.
  */
 export class ToolCatalog {
   readonly #nc: NatsConnection;
@@ -59,7 +79,10 @@ export class ToolCatalog {
   readonly #refreshIntervalMs: number;
   readonly #quietPeriodMs: number;
   readonly #validators = new Map<string, z.ZodType>();
+  readonly #onConflict: ((conflict: CatalogConflict) => void) | undefined;
   #tools = new Map<string, CatalogTool>();
+  readonly #definitions = new Map<string, HeldDefinition>();
+  #conflicts: CatalogConflict[] = [];
   readonly #misses = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #announcements: Subscription | undefined;
@@ -72,6 +95,7 @@ export class ToolCatalog {
     this.#logger = (options.logger ?? silentLogger()).child({ component: 'tool-catalog' });
     this.#refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
     this.#quietPeriodMs = options.quietPeriodMs ?? 150;
+    this.#onConflict = options.onConflict;
   }
 
   /** Runs the first discovery round and keeps the catalog fresh until {@link stop}. */
@@ -93,6 +117,11 @@ export class ToolCatalog {
 
   list(): CatalogTool[] {
     return [...this.#tools.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The pool members the latest discovery round kept from serving a tool, and why: the catalog's diagnostics. */
+  conflicts(): readonly CatalogConflict[] {
+    return this.#conflicts;
   }
 
   /**
@@ -125,7 +154,8 @@ export class ToolCatalog {
   }
 
   async #discover(): Promise<void> {
-    const found = new Map<string, CatalogTool & { instances: Set<string> }>();
+    const advertised = new Map<string, Advertisement[]>();
+    const conflicts: CatalogConflict[] = [];
     try {
       const replies = await this.#nc.requestMany(serviceDiscoverySubject('INFO'), undefined, {
         strategy: 'stall',
@@ -146,13 +176,13 @@ export class ToolCatalog {
         for (const endpoint of info.endpoints) {
           // Undo endpoints serve rollbacks, not the model.
           if (endpoint.metadata?.[toolMetadataKeys.endpointKind] === 'undo') continue;
-          const known = found.get(endpoint.name);
-          if (known) {
-            known.instances.add(info.id);
-            continue;
-          }
-          const tool = this.#toCatalogTool(domain, endpoint.name, endpoint.subject, endpoint.metadata ?? {});
-          if (tool) found.set(tool.name, { ...tool, instances: new Set([info.id]) });
+          const ad: Advertisement = {
+            instance: info.id, service: info.name, domain, specialist: info.metadata[toolMetadataKeys.specialist],
+            tool: endpoint.name, subject: endpoint.subject, metadata: endpoint.metadata ?? {},
+          };
+          const refused = addressConflict(this.#names, ad);
+          if (refused) conflicts.push(refused);
+          else advertised.set(ad.tool, [...(advertised.get(ad.tool) ?? []), ad]);
         }
       }
     } catch (error) {
@@ -164,26 +194,71 @@ export class ToolCatalog {
       }
     }
     const before = new Set(this.#tools.keys());
-    // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row.
-    const next = new Map<string, CatalogTool>(found);
-    for (const [name, tool] of this.#tools) {
-      if (found.has(name)) {
+    const next = new Map<string, CatalogTool>();
+    const refuseOthers = (ads: Advertisement[], definition: HeldDefinition) => {
+      for (const ad of ads) if (definitionOf(ad) !== definition.key) conflicts.push(definitionConflict(ad, definition.metadata));
+    };
+    for (const name of new Set([...this.#tools.keys(), ...advertised.keys()])) {
+      const ads = advertised.get(name) ?? [];
+      const held = this.#tools.get(name);
+      const definition = this.#definitions.get(name);
+      // The definition in use stays while any member advertises it; members advertising another are refused.
+      if (held && definition) {
+        const members = ads.filter((ad) => definitionOf(ad) === definition.key);
+        if (members.length > 0) {
+          this.#misses.delete(name);
+          next.set(name, { ...held, instances: new Set(members.map((ad) => ad.instance)) });
+          refuseOthers(ads, definition);
+          continue;
+        }
+        // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row.
+        const misses = (this.#misses.get(name) ?? 0) + 1;
+        if (misses < missedRoundsBeforeRemoval) {
+          this.#misses.set(name, misses);
+          next.set(name, held);
+          refuseOthers(ads, definition);
+          continue;
+        }
+        // Its members are gone: a definition the remaining members agree on may be established below.
         this.#misses.delete(name);
-        continue;
+        this.#definitions.delete(name);
       }
-      const misses = (this.#misses.get(name) ?? 0) + 1;
-      if (misses < missedRoundsBeforeRemoval) {
-        this.#misses.set(name, misses);
-        next.set(name, tool);
-      } else this.#misses.delete(name);
+      const key = pickDefinition(ads);
+      const first = ads.find((ad) => definitionOf(ad) === key);
+      const tool = first ? this.#toCatalogTool(first) : undefined;
+      if (!first || !tool) continue;
+      const established: HeldDefinition = { key: definitionOf(first), metadata: first.metadata };
+      this.#definitions.set(name, established);
+      next.set(name, { ...tool, instances: new Set(ads.filter((ad) => definitionOf(ad) === key).map((ad) => ad.instance)) });
+      refuseOthers(ads, established);
     }
     this.#tools = next;
+    this.#report(conflicts);
     const added = [...next.keys()].filter((n) => !before.has(n));
     const removed = [...before].filter((n) => !next.has(n));
     if (added.length > 0 || removed.length > 0) this.#logger.info({ added, removed }, 'tool catalog changed');
   }
 
-  #toCatalogTool(domain: string, name: string, subject: string, metadata: Record<string, string>): CatalogTool | undefined {
+  /** Keeps the round's conflicts for {@link conflicts}; logs and hands on each one the first round it appears in. */
+  #report(conflicts: CatalogConflict[]): void {
+    const keyOf = (c: CatalogConflict) => `${c.reason}|${c.tool}|${c.instance}`;
+    const seen = new Set(this.#conflicts.map(keyOf));
+    this.#conflicts = conflicts;
+    for (const conflict of conflicts) {
+      if (seen.has(keyOf(conflict))) continue;
+      seen.add(keyOf(conflict));
+      this.#logger.warn({ conflict }, `tool conflict: ${conflict.detail}`);
+      try {
+        this.#onConflict?.(conflict);
+      } catch (error) {
+        this.#logger.error({ err: error, tool: conflict.tool }, 'could not report a tool conflict');
+      }
+    }
+  }
+
+  /** The tool as `ad` defines it; its address is the one {@link addressConflict} checked. */
+  #toCatalogTool(ad: Advertisement): CatalogTool | undefined {
+    const { tool: name, domain, subject, metadata } = ad;
     const rawSchema = metadata[toolMetadataKeys.inputSchema] ?? '{"type":"object"}';
     let inputSchema: Record<string, unknown>;
     try {
@@ -210,7 +285,8 @@ export class ToolCatalog {
       fallbacks: fallbacks.success ? fallbacks.data : [],
       requiresApproval: metadata[toolMetadataKeys.requiresApproval] === 'true',
       undoable: metadata[toolMetadataKeys.undoable] === 'true',
-      specialist: metadata[toolMetadataKeys.specialist] ?? null,
+      // Only a specialist pool passes the address rule with it, and then for its own delegate_<agent>.
+      specialist: ad.specialist ?? null,
       instances: new Set(),
     };
   }
