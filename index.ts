@@ -48,6 +48,7 @@ export type { Delegation, DelegatedSpending, DelegationLimits } from './machines
 export type { SessionRun, StartSessionOptions, NamespaceOption } from './client/sessionClient.ts';
 export type { WireNames } from './transport/subjects.ts';
 export type { ToolCatalogOptions } from './actors/toolCalls/toolCatalog.ts';
+export type { CatalogConflict } from './actors/toolCalls/catalogConflicts.ts';
 export type { SessionEvent, SessionFinished } from './transport/messages.ts';
 export type { SessionResult, SessionOutcome } from './machines/sessionOutcome.ts';
 export type { PriceTable, ModelPrice } from './models/priceTable.ts';

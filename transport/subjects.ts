@@ -92,7 +92,7 @@ export function wireNames(namespace: string = defaultNamespace) {
       sessionEvents: (sessionId: string) => `${ns}.sessions.${sessionId}.events`,
       /** Commands for a running session (cancel), answered by the orchestrator that hosts it. */
       sessionControl: (sessionId: string) => `${ns}.sessions.${sessionId}.control`,
-      /** Alerts of one kind (`tool_error_rate`, `pool_error_rate`, `session_spend`, `tenant_spend`). */
+      /** Alerts of one kind (`tool_error_rate`, `pool_error_rate`, `session_spend`, `tenant_spend`, `tool_conflict`). */
       alerts: (kind: string) => `${ns}.alerts.${kind}`,
       /** Every alert of the deployment. */
       allAlerts: `${ns}.alerts.>`,
