@@ -9,6 +9,6 @@ export { startScriptedModelServer } from '../scriptedModel/server.ts';
 export { loadScripts } from '../scriptedModel/scriptLibrary.ts';
 
 export type { TestDeployment, TestDeploymentOptions } from './testDeployment.ts';
-export type { NatsServerProcess } from './natsServer.ts';
+export type { NatsServerProcess, NatsServerOptions } from './natsServer.ts';
 export type { ScriptedModelServer, ScriptedModelServerOptions } from '../scriptedModel/server.ts';
 export type { ScriptLibrary } from '../scriptedModel/scriptLibrary.ts';
