@@ -184,12 +184,14 @@ export async function startLocalStack(options: {
       ...domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name)),
       delegateToolName('analyst'),
     ];
+    // Generous: seven Node processes starting at once on a small, busy machine can take most of a minute.
+    const readyWithinMs = 90_000;
     try {
-      await catalog.waitFor(expected, 30_000);
+      await catalog.waitFor(expected, readyWithinMs);
       await waitFor(
         'the orchestrator',
         () => orchestratorAnswers(nats, { namespace: env.TROUPE_NAMESPACE }),
-        30_000,
+        readyWithinMs,
         orchestrator,
       );
     } finally {
