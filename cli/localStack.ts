@@ -132,7 +132,7 @@ export async function startLocalStack(options: {
     if (!(await reachable(natsUrl, clientCredentials))) {
       const url = new URL(natsUrl.replace(/^nats:/, 'http:'));
       if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
-        throw new StackStartError(`NATS is not reachable at ${natsUrl}, and it is not a local address this command could start a server on.`);
+        throw new StackStartError(`NATS is not reachable at ${loggableNatsUrl(natsUrl)}, and it is not a local address this command could start a server on.`);
       }
       const port = url.port || '4222';
       natsUrl = `${auth?.caFile ? 'tls' : 'nats'}://127.0.0.1:${port}`;
