@@ -19,7 +19,12 @@ export {
   rollbackSession, takeOverSession, callToolInSession, handBackSession,
   NoOrchestratorError, SessionRejectedError,
 } from './client/sessionClient.ts';
-export { connectToNats, NatsUnreachableError, defaultNatsUrl } from './transport/natsConnection.ts';
+export { connectToNats, NatsUnreachableError, NatsAccessDeniedError, defaultNatsUrl } from './transport/natsConnection.ts';
+export { NatsCredentialsError, readNkeySeed } from './transport/natsCredentials.ts';
+// Least privilege on the bus: the roles' permissions, and the nkey signatures approvals, undo requests and operators' commands carry.
+export { rolePermissions, roleName, roleOf } from './transport/rolePermissions.ts';
+export { statementSigner } from './transport/signatures.ts';
+export { parseOperatorKeys } from './transport/controlSignatures.ts';
 // Every NATS name of a deployment comes from its namespace: wireNames('staging').subjects.tool('calc', 'calc_evaluate').
 export { wireNames, defaultNamespace, namespacePattern, InvalidNamespaceError, serviceDiscoverySubject } from './transport/subjects.ts';
 export { orchestratorAnswers } from './client/orchestratorProbe.ts';
@@ -45,7 +50,12 @@ export type { SpecialistPool, SpecialistPoolOptions } from './actors/worker/spec
 export type { SessionRuntimeOptions } from './actors/session/sessionRuntime.ts';
 export type { RoutingDecision, TurnFacts } from './machines/modelRouting.ts';
 export type { Delegation, DelegatedSpending, DelegationLimits } from './machines/delegation.ts';
-export type { SessionRun, StartSessionOptions, NamespaceOption } from './client/sessionClient.ts';
+export type { SessionRun, StartSessionOptions, NamespaceOption, ControlOptions } from './client/sessionClient.ts';
+export type { NatsCredentials, NkeySeed } from './transport/natsCredentials.ts';
+export type { NatsConnectionSettings } from './transport/natsConnection.ts';
+export type { Role, SubjectPermissions } from './transport/rolePermissions.ts';
+export type { StatementSigner } from './transport/signatures.ts';
+export type { OperatorKeys } from './transport/controlSignatures.ts';
 export type { WireNames } from './transport/subjects.ts';
 export type { ToolCatalogOptions } from './actors/toolCalls/toolCatalog.ts';
 export type { CatalogConflict } from './actors/toolCalls/catalogConflicts.ts';
