@@ -16,7 +16,7 @@ import { startSession } from '../client/sessionClient.ts';
 import { defaultPriceTable } from '../models/priceTable.ts';
 import { loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { startScriptedModelServer } from '../scriptedModel/server.ts';
-import { startNatsServer } from '../test/setup/natsServerProcess.ts';
+import { startNatsServer } from '../testing/natsServer.ts';
 import { defineTool } from '../tools/defineTool.ts';
 import { assembleContext, ContextSettings, type ContextSummary } from '../machines/contextAssembly.ts';
 import type { ChatMessage } from '../machines/conversation.ts';

@@ -8,7 +8,7 @@ import {
   type SessionFinished,
   type SessionStartReply,
 } from '../../transport/messages.ts';
-import { startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 import { testWireNames } from '../fixtures/testNamespace.ts';
 
 const names = testWireNames();

@@ -10,7 +10,7 @@ import { testScriptsDir } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
-import { freePort, startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { freePort, startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 
 describe('a session across separate processes', () => {
   let nats: NatsServerProcess;

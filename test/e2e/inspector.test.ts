@@ -3,7 +3,7 @@ import { startSession } from '../../client/sessionClient.ts';
 import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
-import { freePort } from '../setup/natsServerProcess.ts';
+import { freePort } from '../../testing/natsServer.ts';
 
 interface InspectionMessage {
   type: string;

@@ -9,7 +9,7 @@ import { SessionEvent } from '../../transport/messages.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
-import { freePort, startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { freePort, startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 
 const finishedOf = (output: string) =>
   output.split('\n').filter((l) => l.startsWith('{')).map((l) => SessionEvent.parse(JSON.parse(l))).find((e) => e.type === 'session.finished');

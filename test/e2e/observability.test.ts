@@ -10,7 +10,7 @@ import { wireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { metricPoints, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { freePort } from '../setup/natsServerProcess.ts';
+import { freePort } from '../../testing/natsServer.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 
 const secretKey = 'sk-test-do-not-log-0123456789';

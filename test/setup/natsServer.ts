@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startNatsServer } from './natsServerProcess.ts';
+import { startNatsServer } from '../../testing/natsServer.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,7 +6,7 @@ import { defineTool } from '../../tools/defineTool.ts';
 import { InfoResponse, PingResponse, StatsResponse, type EndpointInfo } from '../../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';
 import { serviceDiscoverySubject } from '../../transport/subjects.ts';
-import { startNatsServer, type NatsServerProcess } from '../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 import { testWireNames } from '../fixtures/testNamespace.ts';
 
 const names = testWireNames();

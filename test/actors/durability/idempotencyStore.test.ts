@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callIdOfKey, IdempotencyStore, outcomeKey, type OutcomeDecision } from '../../../actors/durability/idempotencyStore.ts';
 import { toolFailure, ToolFailureCode } from '../../../tools/toolFailure.ts';
 import type { ToolReply } from '../../../transport/messages.ts';
-import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 const names = testWireNames();

@@ -9,7 +9,7 @@ import type { InfoResponse } from '../../../transport/serviceProtocol.ts';
 import { serviceDiscoverySubject } from '../../../transport/subjects.ts';
 import { decodeWireMessage } from '../../../transport/wireMessage.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
-import { startNatsServer } from '../../setup/natsServerProcess.ts';
+import { startNatsServer } from '../../../testing/natsServer.ts';
 
 // Fails loudly if the runtime gets as far as the bus: the options must be refused before.
 const noBus = new Proxy({}, { get: (_target, property) => { throw new Error(`the runtime used the bus (${String(property)})`); } }) as NatsConnection;

@@ -6,7 +6,7 @@ import { startWorker, type ToolWorker } from '../../../actors/worker/toolWorker.
 import { ToolReply, type ToolRequest } from '../../../transport/messages.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../../transport/wireMessage.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
-import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
 
 const names = testWireNames();
 

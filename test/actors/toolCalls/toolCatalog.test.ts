@@ -7,7 +7,7 @@ import { startWorker, type ToolWorker } from '../../../actors/worker/toolWorker.
 import { defineTool } from '../../../tools/defineTool.ts';
 import type { InfoResponse } from '../../../transport/serviceProtocol.ts';
 import { serviceDiscoverySubject, wireNames } from '../../../transport/subjects.ts';
-import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
 import { testNamespace } from '../../fixtures/testNamespace.ts';
 
 const namespace = testNamespace();

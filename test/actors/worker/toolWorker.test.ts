@@ -10,7 +10,7 @@ import { filesTools } from '../../../domains/files/filesTools.ts';
 import { defineTool } from '../../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../../tools/toolFailure.ts';
 import { ToolReply, type ToolRequest } from '../../../transport/messages.ts';
-import { startNatsServer, type NatsServerProcess } from '../../setup/natsServerProcess.ts';
+import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 const encoder = new TextEncoder();
