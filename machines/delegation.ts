@@ -139,6 +139,21 @@ export function delegatedBudgets(own: Budgets, limits: DelegationLimits, answerB
   return capBudgets({ ...own, maxWallClockMs: Math.min(own.maxWallClockMs, timeLeft) }, limits, now);
 }
 
+// Models choose call ids (`call_1`), so a child's id must include its parent's, or two sessions
+// delegating with the same call id would share one child session, its events and its results.
+// Ids are subject tokens of at most 128 characters: a pair too long for that is hashed instead
+// (FNV-1a, 64 bits, twice seeded: unique enough among the sessions one deployment runs at once).
+function childSessionId(parentSessionId: string, callId: string): string {
+  const readable = `${parentSessionId}-d-${callId}`;
+  if (readable.length <= 128) return readable;
+  const fnv = (seed: bigint) => {
+    let hash = seed;
+    for (const char of `${parentSessionId}\u0000${callId}`) hash = BigInt.asUintN(64, (hash ^ BigInt(char.codePointAt(0) ?? 0)) * 0x100000001b3n);
+    return hash.toString(16).padStart(16, '0');
+  };
+  return `d-${fnv(0xcbf29ce484222325n)}${fnv(0x84222325cbf29ce4n)}`;
+}
+
 /**
  * What a call to a specialist carries: a session id for it, its depth, and its share of what this
  * session has left (the turn's delegations split it equally).
@@ -148,7 +163,7 @@ export function delegationFor(context: SessionContext, callId: string, isDelegat
   return {
     ...(context.tenant ? { tenant: context.tenant } : {}),
     ...(context.user ? { user: context.user } : {}),
-    sessionId: `delegation-${callId}`,
+    sessionId: childSessionId(context.sessionId, callId),
     parentSessionId: context.sessionId,
     depth: context.depth + 1,
     depthLeft: Math.max(0, context.delegationDepthLeft - 1),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BudgetName, Budgets, type BudgetsInput } from '../../machines/budgets.ts';
 import {
-  acceptDelegation, addSpending, capBudgets, delegatedBudgets, Delegation, delegationLimits, DelegationLimits, nothingDelegated, stepsSpent, type DelegatedSpending,
+  acceptDelegation, addSpending, capBudgets, delegatedBudgets, Delegation, delegationFor, delegationLimits, DelegationLimits, nothingDelegated, stepsSpent, type DelegatedSpending,
 } from '../../machines/delegation.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
 import type { Usage } from '../../machines/usage.ts';
@@ -262,5 +262,23 @@ describe('delegationLimits on random sessions', () => {
     }
     // The generator must reach sessions with something left to share, not only overspent ones.
     expect(sharedSomething).toBeGreaterThan(200);
+  });
+});
+
+describe('the child session id of a delegation', () => {
+  const contextOf = (sessionId: string) => ({ ...context({}), sessionId, accepted: [], depth: 0, delegationDepthLeft: 2 }) as SessionContext;
+  it('differs for two sessions that delegate with the same call id (regression: one shared child session)', () => {
+    const a = delegationFor(contextOf('session-a'), 'call_1', () => true).sessionId;
+    const b = delegationFor(contextOf('session-b'), 'call_1', () => true).sessionId;
+    expect(a).not.toBe(b);
+    expect(a).toBe('session-a-d-call_1');
+  });
+
+  it('stays a valid subject token of at most 128 characters for the longest ids, and still differs', () => {
+    const long = 'p'.repeat(128);
+    const one = delegationFor(contextOf(long), 'call_1', () => true).sessionId;
+    const two = delegationFor(contextOf(long), 'call_2', () => true).sessionId;
+    expect(one).toMatch(/^[A-Za-z0-9_-]{1,128}$/);
+    expect(one).not.toBe(two);
   });
 });
