@@ -103,6 +103,12 @@ export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
   if (!parsed.success) {
     throw new CheckpointUnreadableError(sessionId, parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; '));
   }
+  // Resuming hosts the session the checkpoint names, under the lease of the key it was read from: a
+  // checkpoint naming another session would take that session's events and controls, and, never
+  // able to write its own key, be resumed and lost again at every lease expiry.
+  const named = [parsed.data.sessionId, (parsed.data.snapshot.context as { sessionId?: unknown } | undefined)?.sessionId ?? sessionId];
+  const other = named.find((id) => id !== sessionId);
+  if (other !== undefined) throw new CheckpointUnreadableError(sessionId, `it names session ${JSON.stringify(other)}, not the one it is stored under.`);
   return parsed.data;
 }
 

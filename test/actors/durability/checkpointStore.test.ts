@@ -51,4 +51,14 @@ describe('readCheckpoint', () => {
   it('refuses a migrated checkpoint that still breaks the format, naming the field', () => {
     expect(() => readCheckpoint('s-old', { ...version1, nextEventSeq: -1 })).toThrow(/nextEventSeq/);
   });
+
+  // Regression (wire fuzzing): a checkpoint stored under one session id but naming another was
+  // resumed as that other session (its events, its control subject) and, never able to write its
+  // own key, lost and resumed again at every lease expiry.
+  it('refuses a checkpoint that names another session than the one it is stored under', () => {
+    expect(() => readCheckpoint('s-planted', version1)).toThrow(/names session "s-old", not the one it is stored under/);
+    const otherContext = { ...version1, snapshot: { ...version1.snapshot, context: { ...version1.snapshot.context, sessionId: 's-victim' } } };
+    expect(() => readCheckpoint('s-old', otherContext)).toThrow(/names session "s-victim"/);
+    expect(readCheckpoint('s-old', version1).sessionId).toBe('s-old');
+  });
 });
