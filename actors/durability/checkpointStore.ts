@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import type { WireNames } from '../../transport/subjects.ts';
+import { latestEntries } from './latestEntries.ts';
 
 /**
  * The version of the checkpoint format this code writes. Bump it whenever the session statechart's
@@ -156,7 +157,7 @@ export class CheckpointStore {
   /** Every stored checkpoint, newest first; unreadable ones are reported with their error instead. */
   async list(): Promise<Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }>> {
     const found: Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }> = [];
-    for await (const sessionId of await this.#kv.keys()) {
+    for (const { key: sessionId } of await latestEntries(this.#kv)) {
       try {
         const stored = await this.read(sessionId);
         if (stored) found.push({ sessionId, checkpoint: stored.checkpoint });

@@ -2,6 +2,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
+import { latestEntries } from './latestEntries.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
 const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number() });
@@ -79,11 +80,9 @@ export class SessionLeases {
   /** Sessions whose lease has expired or was released without the session ending: candidates for resume. */
   async orphans(): Promise<string[]> {
     const found: string[] = [];
-    for await (const key of await this.#kv.keys()) {
-      const entry = await this.#kv.get(key);
-      if (!entry) continue;
-      const current = entry.operation === 'PUT' ? LeaseRecord.safeParse(safeJson(entry.string())) : undefined;
-      if (!current?.success || current.data.expiresAt <= Date.now()) found.push(key);
+    for (const entry of await latestEntries(this.#kv)) {
+      const current = LeaseRecord.safeParse(safeJson(entry.string()));
+      if (!current.success || current.data.expiresAt <= Date.now()) found.push(entry.key);
     }
     return found;
   }

@@ -1,0 +1,28 @@
+import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
+
+/**
+ * The bucket's live entries as they were when called: the latest value of every key whose latest
+ * operation is a put (deleted and purged keys are left out).
+ *
+ * Not `kv.keys()`: it stops only once nothing is pending on its consumer, so it never ends while
+ * other processes keep writing to the bucket, as orchestrators renewing their leases always do.
+ * This reads the same last-value-per-key feed and stops at whichever comes first: the number of
+ * entries pending when it began (a snapshot, however busy the bucket), or nothing pending (a
+ * quiet bucket, where entries removed meanwhile would leave that number out of reach).
+ */
+export async function latestEntries(kv: KV): Promise<KvEntry[]> {
+  // A watcher of an empty bucket would wait for the first write.
+  if ((await kv.status()).values === 0) return [];
+  const watcher = await kv.watch({ include: KvWatchInclude.LastValue });
+  const entries: KvEntry[] = [];
+  try {
+    for await (const entry of watcher) {
+      if (entry.operation === 'PUT') entries.push(entry);
+      // The watcher marks the last of the entries pending at the start as the first "update".
+      if (entry.isUpdate || entry.delta === 0) break;
+    }
+  } finally {
+    watcher.stop();
+  }
+  return entries;
+}
