@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { PersistedSessionSnapshot } from '../../machines/persistedSnapshot.ts';
+import { formatIssuePath } from '../../tools/validation.ts';
 import { CheckpointUnreadableError, type Checkpoint } from './checkpointStore.ts';
 import type { Durability } from '../session/sessionHost.ts';
 import type { Lease } from './sessionLeases.ts';
@@ -33,6 +35,12 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
         if (!stored || stored.checkpoint.status === 'ended') {
           await durability.leases.end(sessionId);
           continue;
+        }
+        // The session's state is checked before the statechart and its host run on it: they trust it,
+        // and a throw from inside them (an observer, a timer) would take the whole process down.
+        const state = PersistedSessionSnapshot.safeParse(stored.checkpoint.snapshot);
+        if (!state.success) {
+          throw new CheckpointUnreadableError(sessionId, `its session state is malformed: ${state.error.issues.slice(0, 5).map((i) => `${formatIssuePath(['snapshot', ...i.path])}: ${i.message}`).join('; ')}`);
         }
         options.resume(stored.checkpoint, stored.revision, lease);
       } catch (error) {
