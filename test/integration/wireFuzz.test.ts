@@ -1,3 +1,4 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import fc from 'fast-check';
@@ -5,7 +6,9 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrchestrator, type Orchestrator } from '../../actors/orchestrator/orchestrator.ts';
 import { CheckpointStore, type Checkpoint } from '../../actors/durability/checkpointStore.ts';
+import { startSpecialistPool } from '../../actors/worker/specialistPool.ts';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
+import { analystAgent } from '../../agents/analyst.ts';
 import { assistantAgent } from '../../agents/assistant.ts';
 import { followSessionEvents } from '../../client/sessionEventFeed.ts';
 import { cancelSession, startSession } from '../../client/sessionClient.ts';
@@ -24,7 +27,7 @@ import { serviceDiscoverySubject, wireNames } from '../../transport/subjects.ts'
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { eventually, startTroupe } from '../fixtures/troupeProcess.ts';
 import {
-  anyJson, fuzzedBody, idLike, infoResponse, nastyString, poolAnnouncement, sessionControl, sessionStartRequest, toolCallCancellation,
+  anyJson, delegationRequest, fuzzedBody, idLike, infoResponse, nastyString, poolAnnouncement, sessionControl, sessionStartRequest, toolCallCancellation,
   toolRequest, toolUndoRequest,
 } from '../fixtures/wireArbitraries.ts';
 
@@ -182,6 +185,38 @@ describe('the wire under fuzzing', () => {
       expect((await feed.finished).status).toMatch(/failed|completed|budget_exhausted/);
     }
   });
+
+  it('takes every start queued while no orchestrator answered off the queue, hosting or dropping it', async () => {
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    await fc.assert(fc.asyncProperty(fc.array(fuzzedBody(sessionStartRequest(['assistant'])), { minLength: 1, maxLength: 8 }), async (bodies) => {
+      for (const [i, body] of bodies.entries()) {
+        count('queued starts');
+        await js.publish(names.subjects.queuedSessionStarts, body, { msgID: `${Date.now()}-${i}-${Math.random()}` });
+      }
+      // A work queue: what the orchestrators' consumer acknowledged is gone. Nothing is left behind to be redelivered.
+      await eventually('the queued starts to be taken', async () => (await jsm.streams.info(names.streams.queuedStarts)).state.messages === 0, 20_000);
+    }), { seed: 22, numRuns: 15 });
+  }, 90_000);
+
+  it('answers every delegation to a specialist pool with a structured reply, refusing every malformed one', async () => {
+    const specialist = await startSpecialistPool({
+      agent: analystAgent, nats: await stack.connection('specialist'), namespace: stack.namespace,
+      model: { client: new OpenAI({ baseURL: stack.modelUrl, apiKey: 'test', maxRetries: 0 }), providerName: 'openai', prices: defaultPriceTable },
+      defaultModel: 'scripted', discoveryIntervalMs: 60_000,
+    });
+    try {
+      await fc.assert(fc.asyncProperty(fuzzedBody(delegationRequest('analyst')), async (body) => {
+        count('delegations');
+        const reply = decodeJson(ToolReply, (await request(names.subjects.delegation('analyst'), body, 10_000)).data);
+        expect(reply).toBeDefined();
+        if (reply?.status === 'error') expect(failureCodes).toContain(reply.failure.code);
+        if (!isValid(ToolRequest, body)) expect(reply).toMatchObject({ status: 'error', failure: { code: 'INVALID_INPUT' } });
+      }), { seed: 23, numRuns: 100 });
+    } finally {
+      await specialist.stop({ graceMs: 0 });
+    }
+  }, 90_000);
 
   it('acknowledges every control message to a live session, accepted or refused with a reason', async () => {
     const controls = fc.array(fuzzedBody(sessionControl(fc.oneof(idLike, fc.constantFrom('call-a', 'call-b')))), { minLength: 1, maxLength: 6 });
