@@ -276,7 +276,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     };
     const finishOnce = (result: SessionResult, final: boolean) => {
       if (lost) return;
-      if (final) control.unsubscribe();
+      // Drained, not dropped: a command already on its way when the session ended still gets its
+      // answer ("the session has ended") instead of leaving its sender waiting for a timeout.
+      if (final) void control.drain().catch(() => undefined);
       sessionTrace.end(result);
       const { outcome } = result;
       const event = events.publish({

@@ -14,6 +14,7 @@ import { filesTools } from '../../domains/files/filesTools.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import { vaultTool } from '../fixtures/testTools.ts';
 import { ToolReply, type SessionEvent } from '../../transport/messages.ts';
+import { isNoResponders } from '../../transport/natsConnection.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
@@ -171,6 +172,28 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     while (!slowAborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(slowAborted).toBe(true);
     expect((await finalInterventions(run.sessionId)).map((i) => [i.kind, i.detail])).toEqual([['cancelled', 'changed my mind']]);
+  });
+
+  // Regression (wire fuzzing): the session's control subject was unsubscribed the moment it ended, so
+  // commands already on their way were dropped and their senders waited for a timeout.
+  it('answers every command that arrives as the session ends, never leaving its sender to time out', async () => {
+    const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
+    const subject = wireNames(namespace).subjects.sessionControl(run.sessionId);
+    const send = (command: object) => nc.request(subject, JSON.stringify(command), { timeout: 2_000 }).then(
+      (msg) => JSON.parse(new TextDecoder().decode(msg.data)) as unknown,
+      (error: unknown) => (isNoResponders(error) ? 'no responders' : String(error)),
+    );
+    let replies: unknown[] = [];
+    await follow(run, async (event) => {
+      if (event.type !== 'approval.requested') return;
+      // One burst: the cancel ends the session while the others are already on their way.
+      replies = await Promise.all([send({ type: 'session.cancel' }), ...Array.from({ length: 20 }, () => send({ type: 'session.interrupt' }))]);
+    });
+    expect(replies[0]).toEqual({ type: 'session.control.ack', accepted: true });
+    // Each answered as ended, or sent after the subject was gone: either way, at once.
+    const ended = { type: 'session.control.ack', accepted: false, reason: 'the session has ended' };
+    for (const reply of replies.slice(1)) expect([ended, 'no responders']).toContainEqual(reply);
+    expect((await run.finished).status).toBe('cancelled');
   });
 
   it('keeps a session waiting for approval across an orchestrator restart', async () => {
