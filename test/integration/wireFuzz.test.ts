@@ -243,6 +243,49 @@ describe('the wire under fuzzing', () => {
     }), { seed: 14, numRuns: 40 });
   });
 
+  it('acknowledges every control message to an escalated session, taken over or not, and ends it cleanly', async () => {
+    const encoder = new TextEncoder();
+    // Half the runs hand the session to a person first, so manual calls and hand-backs meet a session in manual mode.
+    const manualCall = fc.record({
+      type: fc.constant('session.manual_call'), tool: fc.oneof(fc.constantFrom('files_read', 'files_write', 'calc_evaluate', 'results_fetch'), nastyString),
+      arguments: fc.oneof(fc.record({ path: nastyString, content: nastyString }, { requiredKeys: [] }), fc.record({ expression: nastyString }), fc.dictionary(fc.string({ maxLength: 6 }), anyJson, { maxKeys: 3 })),
+    });
+    const controls = fc.tuple(
+      fc.boolean(),
+      fc.array(fc.oneof(fuzzedBody(sessionControl(idLike)), fuzzedBody(manualCall)), { minLength: 1, maxLength: 6 }),
+    ).map(([takeOver, bodies]) => (takeOver ? [encoder.encode('{"type":"session.takeover","by":"fuzzer"}'), ...bodies] : bodies));
+    await fc.assert(fc.asyncProperty(controls, async (bodies) => {
+      const run = await startSession(nc, { namespace: stack.namespace, task: 'Please get stuck on the report.' });
+      expect(await run.finished).toMatchObject({ status: 'escalated' });
+      for (const body of bodies) {
+        count('session controls');
+        const msg = await request(names.subjects.sessionControl(run.sessionId), body).catch((error: unknown) => {
+          // Only a session that has ended stops answering its control subject.
+          expect(isNoResponders(error) ? 'no responders' : String(error)).toBe('no responders');
+          return undefined;
+        });
+        if (!msg) continue;
+        const reply = decodeJson(SessionControlReply, msg.data);
+        expect(reply).toBeDefined();
+        if (!isValid(SessionControl, body)) expect(reply).toMatchObject({ accepted: false, reason: expect.any(String) });
+      }
+      // Whatever state the controls left it in, a cancel ends it, or it has ended already.
+      const feed = await followSessionEvents(nc, run.sessionId, { namespace: stack.namespace });
+      await request(names.subjects.sessionControl(run.sessionId), encoder.encode('{"type":"session.cancel"}')).catch(() => undefined);
+      const events: SessionEvent[] = [];
+      for await (const event of feed.events) {
+        events.push(event);
+        if (event.type === 'session.finished' && event.status !== 'escalated') break;
+        // A parked session is finished for its feed; the cancel above moves it to its end.
+        if (event.type === 'session.finished') {
+          feed.stop();
+          break;
+        }
+      }
+      expect(events.some((e) => e.type === 'session.finished')).toBe(true);
+    }), { seed: 24, numRuns: 20, endOnFailure: true });
+  }, 90_000);
+
   it('answers every results_fetch with a structured reply and never another session\'s data', async () => {
     const args = fc.record({ callId: idLike, path: nastyString, offset: fc.oneof(fc.nat(), fc.integer()), limit: fc.oneof(fc.nat(300), fc.integer()) }, { requiredKeys: [] });
     await fc.assert(fc.asyncProperty(fuzzedBody(toolRequest('results_fetch', args)), async (body) => {
