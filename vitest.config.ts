@@ -6,7 +6,8 @@ export default defineConfig({
     globalSetup: ['test/setup/natsServer.ts'],
     testTimeout: 30_000,
     reporters: ['default', ['json', { outputFile: '.troupe/test-results.json' }]],
-    hookTimeout: 60_000,
+    // Hooks start whole deployments of processes; on a loaded machine that takes a while (processStartTimeoutMs).
+    hookTimeout: 120_000,
     // Two cores: more workers only make the multi-process suites contend for CPU.
     maxWorkers: 2,
   },

@@ -9,7 +9,7 @@ import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
-import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe, type TroupeProcess, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
 import { freePort, startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 
 describe('a session across separate processes', () => {
@@ -42,8 +42,8 @@ describe('a session across separate processes', () => {
     await eventually('both pools discovered', async () => {
       await catalog.refresh();
       return catalog.get('calc_evaluate') !== undefined && catalog.get('files_write') !== undefined;
-    }, 30_000, services);
-    await eventually('the orchestrator answering', () => orchestratorAnswers(nc, { namespace }), 30_000, services);
+    }, processStartTimeoutMs, services);
+    await eventually('the orchestrator answering', () => orchestratorAnswers(nc, { namespace }), processStartTimeoutMs, services);
 
     const run = startTroupe(['run', '--json', 'Please use two pools.'], env);
     runExit = await run.exited;

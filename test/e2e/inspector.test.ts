@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSession } from '../../client/sessionClient.ts';
 import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe, type TroupeProcess, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
 import { freePort } from '../../testing/natsServer.ts';
 
 interface InspectionMessage {
@@ -25,7 +25,7 @@ describe('the statechart inspector (--inspect)', () => {
     await stack.startWorker('calc');
     port = await freePort();
     orchestrator = startTroupe(['orchestrator', '--inspect', '--inspect-port', String(port)], stack.env);
-    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), 30_000, [orchestrator]);
+    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), processStartTimeoutMs, [orchestrator]);
     // What the Stately inspector page does: connect to the relay and read what the process reports.
     socket = new WebSocket(`ws://127.0.0.1:${port}`);
     socket.addEventListener('message', (message) => received.push(JSON.parse(String(message.data)) as InspectionMessage));
@@ -33,7 +33,7 @@ describe('the statechart inspector (--inspect)', () => {
       socket.addEventListener('open', resolve, { once: true });
       socket.addEventListener('error', reject, { once: true });
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     socket?.close();

@@ -8,7 +8,7 @@ import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { SessionEvent } from '../../transport/messages.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
-import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe, type TroupeProcess, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
 import { freePort, startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 
 const finishedOf = (output: string) =>
@@ -46,7 +46,7 @@ describe('two deployments started from the command line on one nats-server', () 
         await catalog.refresh();
         return catalog.get('files_read') !== undefined;
       }, 30_000, services);
-      await eventually(`the orchestrator of ${namespace}`, () => orchestratorAnswers(nc, { namespace }), 30_000, services);
+      await eventually(`the orchestrator of ${namespace}`, () => orchestratorAnswers(nc, { namespace }), processStartTimeoutMs, services);
     }
     await eventually('the scripted model answering', async () => (await fetch(`http://127.0.0.1:${modelPort}/healthz`).catch(() => undefined))?.ok === true, 30_000, services);
   }, 120_000);

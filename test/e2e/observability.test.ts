@@ -11,7 +11,7 @@ import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { metricPoints, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { freePort } from '../../testing/natsServer.ts';
-import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe, type TroupeProcess, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
 
 const secretKey = 'sk-test-do-not-log-0123456789';
 
@@ -46,8 +46,8 @@ describe('observability across processes: traces, metrics, alerts and logs', () 
     await eventually('the analyst discovered', async () => {
       await catalog.refresh();
       return catalog.get('delegate_analyst') !== undefined;
-    }, 30_000, [analyst]);
-    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), 30_000, [orchestrator]);
+    }, processStartTimeoutMs, [analyst]);
+    await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), processStartTimeoutMs, [orchestrator]);
     stack.client.subscribe(wireNames(stack.namespace).subjects.allAlerts, {
       callback: (_error, msg) => {
         const decoded = decodeWireMessage(Alert, msg.data, 'alert');

@@ -5,7 +5,7 @@ import { startSession } from '../../client/sessionClient.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
 import { startOtlpReceiver, type OtlpProtocol, type OtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { cliMain, eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { cliMain, eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 
 /**
  * Every span one `[observe]` session makes (a calc call and a delegation to the analyst, then an
@@ -61,7 +61,7 @@ async function observeOneSession(stack: ProcessStack, env: NodeJS.ProcessEnv, or
     await eventually('the analyst discovered', async () => {
       await catalog.refresh();
       return catalog.get('delegate_analyst') !== undefined;
-    }, 30_000, [analyst]);
+    }, processStartTimeoutMs, [analyst]);
     processes.unshift(await stack.startOrchestrator({ ...env, ...orchestratorEnv }));
     const run = await startSession(stack.client, { namespace: stack.namespace, task: '[observe] Compute and ask.' });
     const finished = await run.finished;

@@ -12,7 +12,7 @@ import { serviceDiscoverySubject, wireNames } from '../../transport/subjects.ts'
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { startOtlpReceiver, type ReceivedSpan } from '../fixtures/otlpReceiver.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 
 const testAgents = fileURLToPath(new URL('../fixtures/agents/specialistTestAgents.ts', import.meta.url));
 
@@ -48,7 +48,7 @@ describe('specialists served as worker pools, in separate processes', () => {
     await eventually('two analysts and a planner discovered', async () => {
       await catalog.refresh();
       return (catalog.get('delegate_analyst')?.instances.size ?? 0) === 2 && catalog.get('delegate_planner') !== undefined;
-    }, 30_000, specialists);
+    }, processStartTimeoutMs, specialists);
   }, 120_000);
 
   afterAll(async () => {
