@@ -101,7 +101,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   try {
     switch (sub) {
       case 'list': {
-        const sessions = await (await CheckpointStore.open(nc, names)).list();
+        const sessions = (await (await CheckpointStore.openForReading(nc, names))?.list()) ?? [];
         if (values.json) {
           for (const s of sessions) sayJson(s.checkpoint ? { sessionId: s.sessionId, status: s.checkpoint.status, state: stateOf(s.checkpoint), agent: s.checkpoint.agent, updatedAt: s.checkpoint.updatedAt, task: s.checkpoint.task } : s);
         } else if (sessions.length === 0) say('no sessions');
@@ -114,7 +114,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       }
       case 'show': {
         const id = needId();
-        const stored = await (await CheckpointStore.open(nc, names)).read(id);
+        const stored = await (await CheckpointStore.openForReading(nc, names))?.read(id);
         if (!stored) {
           say(`no session ${id}`);
           return 1;

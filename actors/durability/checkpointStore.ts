@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
@@ -119,6 +120,22 @@ export class CheckpointStore {
 
   private constructor(kv: KV) {
     this.#kv = kv;
+  }
+
+  /**
+   * Opens the bucket to read it only, never creating it: the roles that read sessions (operator,
+   * observer) may not create streams. Undefined while no orchestrator has created it: there are no
+   * sessions yet.
+   */
+  static async openForReading(nc: NatsConnection, names: WireNames): Promise<CheckpointStore | undefined> {
+    try {
+      // checkAPI off: the readers' roles may not ask for the account's JetStream info.
+      await (await jetstreamManager(nc, { checkAPI: false })).streams.info(`KV_${names.buckets.checkpoints}`);
+    } catch (error) {
+      if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
+      throw error;
+    }
+    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints));
   }
 
   /** Opens the deployment's checkpoint bucket (`<namespace>_sessions`), creating it if missing. */

@@ -91,6 +91,12 @@ describe('the demo\'s stack on a nats-server that enforces the roles troupe auth
         if (tls) expect(existsSync(setup.caFile as string)).toBe(true);
       });
 
+      it('lets the observer list sessions before any orchestrator has created the checkpoint bucket (regression: exit 3)', async () => {
+        const listed = startTroupe(['sessions', 'list'], { NATS_URL: server.url, NATS_NKEY: setup.seedFile('observer'), TROUPE_NAMESPACE: namespace, ...(setup.caFile ? { NATS_CA: setup.caFile } : {}) });
+        expect(await listed.exited, listed.output()).toBe(0);
+        expect(listed.output().trim()).toBe('no sessions');
+      });
+
       it('completes the demo session with every process on its own role\'s seed, and the server refuses none of them', async () => {
         const workspace = mkdtempSync(join(tmpdir(), 'troupe-demo-'));
         const demo = startTroupe(['demo', '--auth', setup.dir, '--workers-per-domain', '1', '--json', '--log-dir', join(workspace, 'logs')], {
