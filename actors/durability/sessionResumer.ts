@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { PersistedSessionSnapshot } from '../../machines/persistedSnapshot.ts';
 import { formatIssuePath } from '../../tools/validation.ts';
 import { CheckpointUnreadableError, type Checkpoint } from './checkpointStore.ts';
-import type { Durability } from '../session/sessionHost.ts';
+import type { Durability } from '../session/hostedSession.ts';
 import type { Lease } from './sessionLeases.ts';
 
 export interface SessionResumerOptions {

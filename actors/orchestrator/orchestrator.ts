@@ -16,7 +16,8 @@ import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessag
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
 import { SessionEventPublisher } from '../session/sessionEvents.ts';
-import { hostSession, type Durability, type HostedSession } from '../session/sessionHost.ts';
+import { hostSession } from '../session/sessionHost.ts';
+import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';

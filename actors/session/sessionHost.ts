@@ -1,126 +1,32 @@
-import { propagation, ROOT_CONTEXT, type Context, type Tracer } from '@opentelemetry/api';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import type { Subscription } from '@nats-io/transport-node';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
-import type { Logger } from 'pino';
-import { createActor, type Actor, type InspectionEvent, type SnapshotFrom } from 'xstate';
-import { agentAllowsTool, type AgentDefinition } from '../../agents/defineAgent.ts';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { agentAllowsTool } from '../../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../../machines/recovery.ts';
 import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../../machines/session.ts';
 import { delegationFor } from '../../machines/delegation.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
-import type { ResultShapingLimits } from '../../tools/resultShaping.ts';
 import type { SessionFinished, ToolCallCancellation } from '../../transport/messages.ts';
-import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
-import type { Checkpoint, CheckpointStore } from '../durability/checkpointStore.ts';
-import type { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
-import { createModelCaller, type ModelEndpoint } from '../model/modelCall.ts';
+import { createModelCaller } from '../model/modelCall.ts';
 import { publishRecoveryNotice } from './recoveryNotices.ts';
-import type { ResultStore } from '../toolCalls/resultStore.ts';
 import { SessionCheckpoints } from '../durability/sessionCheckpoints.ts';
 import { serveSessionControl } from './sessionControl.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
-import type { Lease, SessionLeases } from '../durability/sessionLeases.ts';
+import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
-import type { CatalogTool, ToolCatalog } from '../toolCalls/toolCatalog.ts';
-import { createToolCallTriage, type ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
+import type { CatalogTool } from '../toolCalls/toolCatalog.ts';
+import { createToolCallTriage } from '../toolCalls/toolCallTriage.ts';
 import { createToolDispatcher } from '../toolCalls/toolDispatch.ts';
 import { createUndoDispatcher } from '../toolCalls/undoDispatch.ts';
-import type { AlertMonitor } from '../../observability/alertMonitor.ts';
 import { troupeMetrics } from '../../observability/metrics.ts';
 import { noUsage } from '../../machines/usage.ts';
-import type { ModelTable } from '../../models/modelTable.ts';
-import { scopeKey, type ResponseCache } from '../model/responseCache.ts';
+import { scopeKey } from '../model/responseCache.ts';
 import { TroupeAttribute } from '../../observability/spans.ts';
-import type { OperatorKeys } from '../../transport/controlSignatures.ts';
-import type { StatementSigner } from '../../transport/signatures.ts';
 
-/** Where sessions are made durable; absent when NATS has no JetStream. */
-export interface Durability {
-  checkpoints: CheckpointStore;
-  leases: SessionLeases;
-  /** This orchestrator's name on leases and checkpoints. */
-  owner: string;
-}
-
-export interface SessionHostDependencies {
-  nats: NatsConnection;
-  /** The deployment's names: the session's events, controls and tool calls use its subjects. */
-  names: WireNames;
-  catalog: ToolCatalog;
-  breakers: CircuitBreakerRegistry;
-  largeResults: ResultShapingLimits;
-  results?: ResultStore;
-  durability?: Durability;
-  approvalPolicy?: ApprovalPolicy;
-  approvalTimeoutMs: number;
-  endpoint: ModelEndpoint;
-  defaultModel: string;
-  tracer: Tracer;
-  logger: Logger;
-  /** Record message contents and tool arguments and results on spans (`TROUPE_CAPTURE_CONTENT`); off by default. */
-  captureContent?: boolean;
-  /** Context windows and tokenizers per model. */
-  models?: ModelTable;
-  /** Answers kept for reuse (per the agents' caching settings), shared by the process's sessions. */
-  responses?: ResponseCache;
-  /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
-  alerts?: AlertMonitor;
-  /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */
-  inspect?: (event: InspectionEvent) => void;
-  /** Signs approved calls and undo requests for the workers (see `SessionRuntimeOptions.signer`). */
-  signer?: StatementSigner;
-  /** The operators whose signed commands the session's control subject accepts (see `SessionRuntimeOptions.operatorKeys`). */
-  operators?: OperatorKeys;
-}
-
-/** A session to start: its first checkpoint is written before it runs. */
-export interface NewSession {
-  kind: 'new';
-  sessionId: string;
-  task: string;
-  agent: AgentDefinition;
-  /** The trace context the start request carried: the session span becomes its child. */
-  parent: Context;
-  /** The lease this orchestrator took on the session id (with durability). */
-  lease?: Lease;
-  /** 0 for a client's session; a specialist's session is one deeper than the session that delegated to it. */
-  depth: number;
-  /** How many levels of specialists the session may still delegate to. */
-  delegationDepthLeft: number;
-  /** The session that delegated to this one, for a specialist's session. */
-  parentSessionId?: string;
-  /** Whom the session works for, when the caller said. */
-  tenant?: string;
-  user?: string;
-}
-
-/** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
-export interface ResumedSession {
-  kind: 'resume';
-  checkpoint: Checkpoint;
-  revision: number;
-  lease: Lease;
-  agent: AgentDefinition;
-}
-
-/** A session running in this process. */
-export interface HostedSession {
-  readonly sessionId: string;
-  readonly traceId: string;
-  readonly actor: Actor<SessionMachine>;
-  /**
-   * Resolves with the first `session.finished` event: a final state, or `escalated` (the session is
-   * then parked, waiting for a person, and may go on). Never rejects.
-   */
-  readonly finished: Promise<SessionFinished>;
-  /** Resolves when the session reaches a final state, is handed over, or is taken by another owner. */
-  readonly ended: Promise<void>;
-  cancel(reason: string): void;
-  /** Stops hosting the session without ending it, so another orchestrator resumes it from its checkpoint. */
-  handOver(): Promise<void>;
-}
+import type { HostedSession, NewSession, ResumedSession, SessionHostDependencies } from './hostedSession.ts';
 
 function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
   return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };

@@ -10,7 +10,7 @@ import { CircuitBreakerRegistry } from '../toolCalls/circuitBreakerRegistry.ts';
 import type { ModelEndpoint } from '../model/modelCall.ts';
 import { ResultStore } from '../toolCalls/resultStore.ts';
 import { resultsTools } from '../toolCalls/resultsTools.ts';
-import type { SessionHostDependencies } from './sessionHost.ts';
+import type { SessionHostDependencies } from './hostedSession.ts';
 import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
 import { ToolCatalog } from '../toolCalls/toolCatalog.ts';
 import { conflictAlert } from '../toolCalls/catalogConflicts.ts';

@@ -8,7 +8,8 @@ import { silentLogger } from '../../observability/logger.ts';
 import { defineTool, type ToolContext, type ToolDefinition } from '../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
-import { hostSession, type HostedSession } from '../session/sessionHost.ts';
+import { hostSession } from '../session/sessionHost.ts';
+import type { HostedSession } from '../session/hostedSession.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
 import { startWorker, WorkerConfigurationError, type ToolWorker } from './toolWorker.ts';
 

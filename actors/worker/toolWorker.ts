@@ -4,11 +4,11 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../../observability/logger.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
 import { troupeTracer } from '../../observability/tracer.ts';
-import { toolInputJsonSchema, type ToolDefinition } from '../../tools/defineTool.ts';
+import type { ToolDefinition } from '../../tools/defineTool.ts';
 import { ToolFailureCode, toolFailure, toToolFailure } from '../../tools/toolFailure.ts';
 import { PoolAnnouncement, ToolCallCancellation, ToolRequest, ToolUndoRequest, type ToolReply } from '../../transport/messages.ts';
-import { toolMetadataKeys, toolPoolKind, type EndpointInfo } from '../../transport/serviceProtocol.ts';
 import { startServiceResponder, type ServiceResponder } from '../../transport/serviceResponder.ts';
+import { poolServiceIdentity } from './poolServiceIdentity.ts';
 import { subjectTokenPattern, wireNames } from '../../transport/subjects.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
@@ -139,36 +139,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
   const { specialist } = options;
   const queue = specialist ? names.queueGroups.specialist(specialist) : names.queueGroups.pool(domain);
   const subjectOf = (tool: ToolDefinition) => (specialist ? names.subjects.delegation(specialist) : names.subjects.tool(domain, tool.name));
-  const specialistMetadata: Record<string, string> = specialist ? { [toolMetadataKeys.specialist]: specialist } : {};
-  const responder: ServiceResponder = startServiceResponder(nc, {
-    name: specialist ? names.services.specialist(specialist) : names.services.pool(domain),
-    version: options.version ?? '0.1.0',
-    description: specialist ? `Troupe specialist "${specialist}"` : `Troupe tool pool "${domain}": ${tools.map((t) => t.name).join(', ')}`,
-    metadata: { [toolMetadataKeys.kind]: toolPoolKind, [toolMetadataKeys.namespace]: names.namespace, [toolMetadataKeys.domain]: domain, ...specialistMetadata },
-    endpoints: tools.map((tool): EndpointInfo => ({
-      name: tool.name,
-      subject: subjectOf(tool),
-      queue_group: queue,
-      metadata: {
-        ...specialistMetadata,
-        [toolMetadataKeys.description]: tool.description,
-        [toolMetadataKeys.inputSchema]: JSON.stringify(toolInputJsonSchema(tool)),
-        [toolMetadataKeys.timeoutMs]: String(tool.timeoutMs),
-        [toolMetadataKeys.sideEffects]: String(tool.sideEffects),
-        [toolMetadataKeys.retry]: JSON.stringify(tool.retry),
-        [toolMetadataKeys.fallbacks]: JSON.stringify(tool.fallbacks),
-        [toolMetadataKeys.requiresApproval]: String(tool.requiresApproval),
-        [toolMetadataKeys.undoable]: String(tool.compensation !== undefined),
-      },
-    })).concat(
-      tools.filter((tool) => tool.compensation).map((tool): EndpointInfo => ({
-        name: `${tool.name}__undo`,
-        subject: names.subjects.toolUndo(domain, tool.name),
-        queue_group: queue,
-        metadata: { [toolMetadataKeys.endpointKind]: 'undo' },
-      })),
-    ),
-  });
+  const responder: ServiceResponder = startServiceResponder(nc, poolServiceIdentity({ names, domain, tools, queue, subjectOf, version: options.version, specialist }));
   const instanceLogger = logger.child({ instanceId: responder.id });
   const authority: CallAuthority = {
     namespace: names.namespace,

@@ -4,7 +4,7 @@ import { createActor } from 'xstate';
 import { checkpointSchemaVersion, type Checkpoint } from '../../../actors/durability/checkpointStore.ts';
 import { startSessionResumer } from '../../../actors/durability/sessionResumer.ts';
 import type { Lease } from '../../../actors/durability/sessionLeases.ts';
-import type { Durability } from '../../../actors/session/sessionHost.ts';
+import type { Durability } from '../../../actors/session/hostedSession.ts';
 import { sessionMachine } from '../../../machines/session.ts';
 import { sessionInput } from '../../fixtures/sessionFakes.ts';
 
