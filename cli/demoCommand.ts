@@ -3,7 +3,7 @@ import { createLogger } from '../observability/logger.ts';
 import { defaultNamespace } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
 import { readAuthSetup, type AuthSetup } from './authSetup.ts';
-import { loggableNatsUrl } from '../transport/natsCredentials.ts';
+import { redactUrlCredentials } from '../observability/redactUrl.ts';
 import { startLocalStack } from './localStack.ts';
 import { followSession } from './runCommand.ts';
 import { UsageError } from './usageError.ts';
@@ -37,7 +37,7 @@ function stackArgs(args: string[], extra: { json?: boolean } = {}) {
 /** How a person reaches the stack from another terminal, as a client and as an operator. */
 function connectHints(url: string, namespace: string, auth: AuthSetup | undefined): string[] {
   // What is printed is shown and kept in terminals' scrollback: never with the URL's credentials.
-  const natsUrl = loggableNatsUrl(url);
+  const natsUrl = redactUrlCredentials(url);
   const ns = namespace === defaultNamespace ? '' : ` --namespace ${namespace}`;
   const ca = auth?.caFile ? ` NATS_CA=${auth.caFile}` : '';
   if (!auth) return [`ready. In another terminal: NATS_URL=${natsUrl} bin/troupe run${ns} "<task>"   (Ctrl-C stops everything)`];

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuthorizationError, connect, type NatsConnection } from '@nats-io/transport-node';
@@ -10,7 +9,9 @@ import { delegateToolName } from '../agents/defineAgent.ts';
 import { exampleDomains } from '../domains/exampleDomains.ts';
 import { orchestratorAnswers } from '../client/orchestratorProbe.ts';
 import { connectToNats, NatsAccessDeniedError, NatsAccessDenial } from '../transport/natsConnection.ts';
-import { loggableNatsUrl, natsConnectSettings, type NatsCredentials } from '../transport/natsCredentials.ts';
+import { freePort } from '../testing/natsServer.ts';
+import { redactUrlCredentials } from '../observability/redactUrl.ts';
+import { natsConnectSettings, type NatsCredentials } from '../transport/natsCredentials.ts';
 import { readEnvironment, type Environment } from './environment.ts';
 import { roleEnvironment, type AuthSetup } from './authSetup.ts';
 import { natsCredentialsOf } from './natsSettings.ts';
@@ -35,16 +36,6 @@ export class StackStartError extends Error {
     super(message, options);
     this.name = new.target.name;
   }
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((ok, fail) => {
-    const server = createServer().once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? ok(address.port) : fail(new Error('no free port'))));
-    });
-  });
 }
 
 /** Whether a server answers at `url`; a server that refuses the credentials is there, and says so. */
@@ -132,7 +123,7 @@ export async function startLocalStack(options: {
     if (!(await reachable(natsUrl, clientCredentials))) {
       const url = new URL(natsUrl.replace(/^nats:/, 'http:'));
       if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
-        throw new StackStartError(`NATS is not reachable at ${loggableNatsUrl(natsUrl)}, and it is not a local address this command could start a server on.`);
+        throw new StackStartError(`NATS is not reachable at ${redactUrlCredentials(natsUrl)}, and it is not a local address this command could start a server on.`);
       }
       const port = url.port || '4222';
       natsUrl = `${auth?.caFile ? 'tls' : 'nats'}://127.0.0.1:${port}`;
@@ -150,7 +141,7 @@ export async function startLocalStack(options: {
       }
       say(`started nats-server on ${natsUrl} (JetStream store in ${store}${auth ? `, roles enforced by ${auth.serverConfig}` : ''})`);
     } else {
-      say(`using NATS at ${loggableNatsUrl(natsUrl)}`);
+      say(`using NATS at ${redactUrlCredentials(natsUrl)}`);
     }
 
     const scriptedModel = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;

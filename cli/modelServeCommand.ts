@@ -1,12 +1,10 @@
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { createLogger } from '../observability/logger.ts';
-import { loadScripts } from '../scriptedModel/scriptLibrary.ts';
+import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { startScriptedModelServer } from '../scriptedModel/server.ts';
 import { readEnvironment } from './environment.ts';
 import { UsageError } from './usageError.ts';
 
-export const bundledScriptsDir = fileURLToPath(new URL('../scriptedModel/scripts', import.meta.url));
 
 /** `troupe model serve`: the scripted OpenAI-compatible server, until SIGTERM. */
 export async function modelServeCommand(args: string[]): Promise<void> {

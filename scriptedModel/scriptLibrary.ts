@@ -1,8 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { messageText, type ChatMessage } from './chatRequest.ts';
 import { ScriptLoadError, type ScriptIssue } from './errors.ts';
 import { Script } from './script.ts';
+
+/** The trajectories Troupe ships (the demo's, `echo`, `summary`), beside this module in both layouts. */
+export const bundledScriptsDir = fileURLToPath(new URL('./scripts', import.meta.url));
 
 /** Which script and step answer a conversation, or a message saying why none can. */
 export type ScriptChoice = { script: Script; stepIndex: number } | { error: string };

@@ -3,7 +3,8 @@
  * `nats-server` of their own, the scripted OpenAI-compatible model, and a whole deployment in one
  * process. Kept out of the main entry so it stays lean.
  */
-export { startTestDeployment, bundledScriptsDir } from './testDeployment.ts';
+export { startTestDeployment } from './testDeployment.ts';
+export { bundledScriptsDir } from '../scriptedModel/scriptLibrary.ts';
 export { startNatsServer, freePort } from './natsServer.ts';
 export { startScriptedModelServer } from '../scriptedModel/server.ts';
 export { loadScripts } from '../scriptedModel/scriptLibrary.ts';

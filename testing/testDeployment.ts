@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
 import type { Logger } from 'pino';
@@ -11,14 +10,12 @@ import { startWorker, type ToolWorker } from '../actors/worker/toolWorker.ts';
 import { startSession, type StartSessionOptions } from '../client/sessionClient.ts';
 import { defaultPriceTable } from '../models/priceTable.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { loadScripts } from '../scriptedModel/scriptLibrary.ts';
+import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { startScriptedModelServer, type ScriptedModelServer } from '../scriptedModel/server.ts';
 import type { SessionFinished } from '../transport/messages.ts';
 import type { ToolDefinition } from '../tools/defineTool.ts';
 import { startNatsServer, type NatsServerProcess } from './natsServer.ts';
 
-/** The trajectories Troupe ships (the demo's, `echo`, `summary`): always loaded besides a deployment's own. */
-export const bundledScriptsDir = fileURLToPath(new URL('../scriptedModel/scripts', import.meta.url));
 
 /** What {@link startTestDeployment} runs. */
 export interface TestDeploymentOptions {

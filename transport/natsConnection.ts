@@ -2,7 +2,8 @@ import {
   AuthorizationError, connect, NoRespondersError, PermissionViolationError, RequestError, UserAuthenticationExpiredError, type NatsConnection,
 } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { natsConnectSettings, loggableNatsUrl, type NatsCredentials } from './natsCredentials.ts';
+import { redactUrlCredentials } from '../observability/redactUrl.ts';
+import { natsConnectSettings, type NatsCredentials } from './natsCredentials.ts';
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
 
@@ -10,7 +11,7 @@ export const defaultNatsUrl = 'nats://127.0.0.1:4222';
 export class NatsUnreachableError extends Error {
   readonly url: string;
   constructor(url: string, cause: unknown) {
-    const shown = loggableNatsUrl(url);
+    const shown = redactUrlCredentials(url);
     const why = cause instanceof Error && cause.message ? ` (${cause.message})` : '';
     super(`Could not reach NATS at ${shown}${why}. Start nats-server (apt-get install -y nats-server) or set NATS_URL.`, { cause });
     this.name = new.target.name;
@@ -33,7 +34,7 @@ export class NatsAccessDeniedError extends Error {
   readonly operation?: 'publish' | 'subscription';
   readonly subject?: string;
   constructor(denial: NatsAccessDenial, url: string, cause: unknown, refused: { operation?: 'publish' | 'subscription'; subject?: string; queue?: string } = {}) {
-    const shown = loggableNatsUrl(url);
+    const shown = redactUrlCredentials(url);
     const message = {
       authentication: `NATS at ${shown} refused this process's credentials (${(cause as Error)?.message ?? 'authorization violation'}): check --nkey/--creds/--user/--token (NATS_NKEY, NATS_CREDS, NATS_USER, NATS_TOKEN) against the server's configuration`,
       expired: `NATS at ${shown} says this process's credentials have expired: renew them`,
@@ -128,7 +129,7 @@ export async function connectToNats(options: NatsConnectionSettings): Promise<Na
         }
       }
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error' || status.type === 'slowConsumer') {
-        const server = 'server' in status && typeof status.server === 'string' ? loggableNatsUrl(status.server) : undefined;
+        const server = 'server' in status && typeof status.server === 'string' ? redactUrlCredentials(status.server) : undefined;
         options.logger.warn({ nats: status.type, server }, `NATS ${status.type}`);
       }
     }

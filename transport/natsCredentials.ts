@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fromSeed } from '@nats-io/nkeys';
 import { credsAuthenticator, nkeyAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
-import { redactUrlCredentials } from '../observability/redactUrl.ts';
 import { userInboxPrefix } from './subjects.ts';
 
 /**
@@ -140,5 +139,3 @@ export function natsConnectSettings(url: string, credentials: NatsCredentials = 
   return { servers, options, ...(nkeyPublicKey ? { nkeyPublicKey } : {}) };
 }
 
-/** The URL as it may be logged or shown: see {@link redactUrlCredentials}. */
-export const loggableNatsUrl = (url: string): string => redactUrlCredentials(url);
