@@ -5,6 +5,7 @@ import { RoutingPolicy } from '../machines/modelRouting.ts';
 import { AlertThresholds } from '../observability/alertMonitor.ts';
 import { PriceTable } from '../models/priceTable.ts';
 import { ModelTable } from '../models/modelTable.ts';
+import { maxJetStreamReplicas } from '../transport/jetStreamReplicas.ts';
 import { defaultNatsUrl } from '../transport/natsConnection.ts';
 import { defaultNamespace, namespacePattern, namespaceRule } from '../transport/subjects.ts';
 import { formatIssuePath } from '../tools/validation.ts';
@@ -51,6 +52,13 @@ export const Environment = z.object({
   NATS_CA: z.string().optional(),
   NATS_CERT: z.string().optional(),
   NATS_KEY: z.string().optional(),
+  /**
+   * How many copies of each JetStream stream, bucket and object store Troupe creates (existing
+   * ones keep theirs): 1 to 5. Without it, 1 on a single server and up to 3 on a cluster, as many
+   * as it has servers (`transport/jetStreamReplicas.ts`).
+   */
+  TROUPE_JETSTREAM_REPLICAS: z.string().regex(/^\d+$/, `must be a whole number of replicas from 1 to ${maxJetStreamReplicas}`).transform(Number)
+    .pipe(z.number().min(1, 'must be at least 1 (one copy)').max(maxJetStreamReplicas, `must be at most ${maxJetStreamReplicas}: JetStream keeps no more copies of a stream`)).optional(),
   /**
    * Orchestrator nkey public keys whose signatures a worker requires on approved calls and undo
    * requests, comma-separated. Without them a worker accepts unsigned approvals (and says so).

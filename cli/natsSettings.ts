@@ -59,6 +59,7 @@ export async function connectProcess(env: Environment, options: { name: string; 
       credentials: natsCredentialsOf(env),
       permissionViolations: options.longRunning ? 'fatal' : 'quiet',
       onAccessDenied: exitOnAccessDenied(options.logger),
+      ...(env.TROUPE_JETSTREAM_REPLICAS !== undefined ? { jetStreamReplicas: env.TROUPE_JETSTREAM_REPLICAS } : {}),
     });
   } catch (error) {
     if (error instanceof NatsCredentialsError) throw new ConfigurationError(`NATS credentials: ${error.message}`);

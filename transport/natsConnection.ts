@@ -3,6 +3,7 @@ import {
 } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { redactUrlCredentials } from '../observability/redactUrl.ts';
+import { useJetStreamReplicas } from './jetStreamReplicas.ts';
 import { natsConnectSettings, type NatsCredentials } from './natsCredentials.ts';
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
@@ -83,6 +84,12 @@ export interface NatsConnectionSettings {
    * the same, logged at debug level, for a command that reports the failed request itself.
    */
   permissionViolations?: 'fatal' | 'log' | 'quiet';
+  /**
+   * How many copies of each stream, bucket and object store Troupe creates through this connection
+   * (1 to 5, `TROUPE_JETSTREAM_REPLICAS` in the CLI); picked from the server when absent
+   * (`transport/jetStreamReplicas.ts`).
+   */
+  jetStreamReplicas?: number;
 }
 
 /**
@@ -107,6 +114,7 @@ export async function connectToNats(options: NatsConnectionSettings): Promise<Na
   } catch (error) {
     throw accessDenialOf(error, options.url) ?? new NatsUnreachableError(options.url, error);
   }
+  if (options.jetStreamReplicas !== undefined) useJetStreamReplicas(nc, options.jetStreamReplicas);
   let denied = false;
   const deny = (error: NatsAccessDeniedError) => {
     if (denied) return;

@@ -1,5 +1,6 @@
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { jetStreamReplicas } from './jetStreamReplicas.ts';
 import type { WireNames } from './subjects.ts';
 
 const week = 7 * 24 * 60 * 60 * 1000;
@@ -33,7 +34,7 @@ export async function ensureStreams(nc: NatsConnection, names: WireNames): Promi
       await jsm.streams.info(config.name);
     } catch {
       try {
-        await jsm.streams.add({ ...config, storage: StorageType.File, discard: DiscardPolicy.Old });
+        await jsm.streams.add({ ...config, storage: StorageType.File, discard: DiscardPolicy.Old, num_replicas: jetStreamReplicas(nc) });
       } catch (error) {
         // Another process created it in between: that is the state we wanted.
         await jsm.streams.info(config.name).catch(() => {

@@ -3,6 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
+import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { latestEntries } from './latestEntries.ts';
@@ -140,7 +141,7 @@ export class CheckpointStore {
 
   /** Opens the deployment's checkpoint bucket (`<namespace>_sessions`), creating it if missing. */
   static async open(nc: NatsConnection, names: WireNames): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Kvm(nc).create(names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 }));
+    return new CheckpointStore(await new Kvm(nc).create(names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc) }));
   }
 
   /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */

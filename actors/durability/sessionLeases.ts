@@ -1,6 +1,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
+import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import { latestEntries } from './latestEntries.ts';
 import type { WireNames } from '../../transport/subjects.ts';
@@ -34,7 +35,7 @@ export class SessionLeases {
 
   /** Opens the deployment's lease bucket (`<namespace>_session_leases`), creating it if missing. */
   static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number } = {}): Promise<SessionLeases> {
-    return new SessionLeases(await new Kvm(nc).create(names.buckets.leases, { history: 1 }), options.ttlMs ?? 6_000);
+    return new SessionLeases(await new Kvm(nc).create(names.buckets.leases, { history: 1, replicas: jetStreamReplicas(nc) }), options.ttlMs ?? 6_000);
   }
 
   get ttlMs(): number {

@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { nanos } from '@nats-io/transport-node';
+import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
 /**
@@ -21,6 +22,7 @@ export class ResultStore {
     const store = await new Objm(nc).create(names.objectStores.results, {
       description: 'Full results of large tool calls, by session and call id',
       ttl: nanos(options.ttlMs ?? 24 * 60 * 60 * 1000),
+      replicas: jetStreamReplicas(nc),
     });
     return new ResultStore(store);
   }

@@ -3,6 +3,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
+import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
 /**
@@ -54,6 +55,7 @@ export class UndoStore {
     const store = await new Objm(nc).create(names.objectStores.undo(domain), {
       description: `What undoing the ${domain} pool's calls needs, by session and call id`,
       ttl: nanos(options.ttlMs ?? defaultUndoTtlMs),
+      replicas: jetStreamReplicas(nc),
     });
     return new UndoStore(store);
   }

@@ -197,6 +197,25 @@ describe('NATS credentials and signing keys', () => {
   });
 });
 
+describe('TROUPE_JETSTREAM_REPLICAS', () => {
+  it('is absent unless set, so the count is picked from the server', () => {
+    expect(readEnvironment({})).not.toHaveProperty('TROUPE_JETSTREAM_REPLICAS');
+  });
+
+  it('reads a whole number of replicas from 1 to 5', () => {
+    expect(readEnvironment({ TROUPE_JETSTREAM_REPLICAS: '1' }).TROUPE_JETSTREAM_REPLICAS).toBe(1);
+    expect(readEnvironment({ TROUPE_JETSTREAM_REPLICAS: '5' }).TROUPE_JETSTREAM_REPLICAS).toBe(5);
+  });
+
+  it('refuses any other value, naming the variable and the range', () => {
+    expect(configurationErrorOf({ TROUPE_JETSTREAM_REPLICAS: '0' }).message).toBe('Invalid environment:\n  TROUPE_JETSTREAM_REPLICAS: must be at least 1 (one copy)');
+    expect(configurationErrorOf({ TROUPE_JETSTREAM_REPLICAS: '6' }).message).toBe('Invalid environment:\n  TROUPE_JETSTREAM_REPLICAS: must be at most 5: JetStream keeps no more copies of a stream');
+    for (const value of ['three', '2.5', '-1', '3 ']) {
+      expect(configurationErrorOf({ TROUPE_JETSTREAM_REPLICAS: value }).message).toBe('Invalid environment:\n  TROUPE_JETSTREAM_REPLICAS: must be a whole number of replicas from 1 to 5');
+    }
+  });
+});
+
 describe('loggableEnvironment', () => {
   it('keeps credentials in URLs, NATS passwords and tokens out of the configuration a process logs', () => {
     const env = readEnvironment({
