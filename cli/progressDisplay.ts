@@ -55,6 +55,8 @@ function describeEventAsIs(event: SessionEvent): string | undefined {
         ? `  ✓ ${event.tool}${via} ${ms(event.durationMs)}${tries}${summary} · ${clip(JSON.stringify(event.result) ?? 'null')}`
         : `  ✗ ${event.tool} ${ms(event.durationMs)}${tries} · ${event.failure?.code}: ${clip(event.failure?.message ?? '')}`;
     }
+    case 'tool.call.in_doubt':
+      return `  ? ${event.tool} in doubt: its worker died after starting it, so whether it took effect is unknown; a person must decide (troupe sessions resume <id> "<answer>")`;
     case 'tool.call.retrying':
       return `  ↻ ${event.tool} attempt ${event.attempt} in ${ms(event.delayMs)} (${event.failure.code}: ${clip(event.failure.message)})`;
     case 'tool.call.fallback':

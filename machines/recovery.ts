@@ -17,4 +17,6 @@ export type RecoverySettingsInput = z.input<typeof RecoverySettings>;
 export type RecoveryNotice =
   | { kind: 'repair'; turn: number; reason: string; consecutive: number }
   | { kind: 'model_switched'; turn: number; from: string; to: string; reason: string }
-  | { kind: 'loop_detected'; turn: number; action: 'refocus' | 'escalate'; evidence: LoopEvidence; description: string };
+  | { kind: 'loop_detected'; turn: number; action: 'refocus' | 'escalate'; evidence: LoopEvidence; description: string }
+  /** A side-effecting call whose worker died mid-call, and nobody can tell whether it took effect: the session goes to a person. */
+  | { kind: 'in_doubt'; turn: number; callId: string; tool: string; arguments: Record<string, unknown>; evidence: Record<string, unknown> };

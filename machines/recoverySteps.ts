@@ -1,3 +1,4 @@
+import type { RecoveryNotice } from './recovery.ts';
 import { describeLoop, detectLoop } from './loopDetection.ts';
 import { latestText, type SessionContext } from './sessionContext.ts';
 
@@ -69,6 +70,26 @@ export function escalateOnLoop(context: SessionContext): Partial<SessionContext>
     notices: evidence
       ? [...context.notices, { kind: 'loop_detected' as const, turn: context.turn, action: 'escalate' as const, evidence, description }]
       : context.notices,
+  };
+}
+
+/** The calls of this turn that ended in doubt (their worker died mid-call; nobody knows whether they took effect). */
+export function callsInDoubt(context: SessionContext): Extract<RecoveryNotice, { kind: 'in_doubt' }>[] {
+  return context.notices.filter((n): n is Extract<RecoveryNotice, { kind: 'in_doubt' }> => n.kind === 'in_doubt' && n.turn === context.turn);
+}
+
+/**
+ * A side effect that may or may not have happened is a person's call: the session parks, saying
+ * which calls and what is known, and their answer (it happened, it did not, do it again) resumes it.
+ */
+export function escalateInDoubt(context: SessionContext): Partial<SessionContext> {
+  const calls = callsInDoubt(context).map((n) => `${n.tool} (call ${n.callId})`).join(', ');
+  return {
+    outcome: {
+      status: 'escalated' as const,
+      stopReason: `escalated: in doubt: ${calls} started on a worker that died before recording the outcome; check whether it took effect and answer the session`,
+      output: latestText(context),
+    },
   };
 }
 

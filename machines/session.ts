@@ -6,7 +6,7 @@ import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
 import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
 import type { Intervention } from './ledger.ts';
-import { aRepairIsLeft, escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
+import { aRepairIsLeft, callsInDoubt, escalateInDoubt, escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, sessionResultOf, type SessionContext, type SessionInput } from './sessionContext.ts';
 export { sessionResultOf } from './sessionContext.ts';
 import { noCacheUse, type SessionResult } from './sessionOutcome.ts';
@@ -75,6 +75,7 @@ export const sessionMachine = setup({
     repairsExhausted: ({ context }) => repairsExhausted(context),
     canSwitchModel: ({ context }) => context.fallbackModels.length > 0,
     loopDetected: ({ context }) => loopEvidence(context) !== undefined,
+    aCallIsInDoubt: ({ context }) => callsInDoubt(context).length > 0,
     alreadyRefocused: ({ context }) => context.refocused,
     hasAcceptedCalls: ({ context }) => context.accepted.length > 0,
     hasToolCalls: ({ context }) => (context.lastResponse?.toolCalls.length ?? 0) > 0,
@@ -146,6 +147,7 @@ export const sessionMachine = setup({
     switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),
     refocus: assign(({ context }) => refocusOnLoop(context)),
     escalateLoop: assign(({ context }) => escalateOnLoop(context)),
+    escalateInDoubt: assign(({ context }) => escalateInDoubt(context)),
     recordHumanAnswer: assign(({ context }, answer: string) => resumeWithAnswer(context, answer)),
     recordAnswer: assign(({ context }) => ({ outcome: { status: 'completed' as const, stopReason: 'answered' as const, output: latestText(context) ?? '' } })),
     recordBudgetStop: assign(({ context }, budget: BudgetName) => ({
@@ -377,6 +379,7 @@ export const sessionMachine = setup({
     observing: {
       entry: 'recordToolResults',
       always: [
+        { guard: 'aCallIsInDoubt', target: 'escalated', actions: 'escalateInDoubt' },
         { guard: 'repairsExhausted', target: 'switching_model' },
         // A loop gets one refocusing message; a loop after that goes to a person.
         { guard: and(['loopDetected', 'alreadyRefocused']), target: 'escalated', actions: 'escalateLoop' },

@@ -18,6 +18,7 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
   const asked = context.lastResponse?.toolCalls ?? [];
   const messages: ChatMessage[] = [];
   const entries: LedgerEntry[] = [];
+  const inDoubt: RecoveryNotice[] = [];
   for (const request of asked) {
     const call = context.accepted.find((c) => c.toolCallId === request.id);
     const outcome = call ? context.outcomes[call.callId] : undefined;
@@ -31,6 +32,9 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
         ...(outcome.status === 'ok' && outcome.compensation !== undefined ? { compensation: outcome.compensation } : {}),
       };
       if (outcome.status === 'error') entry.errorCode = outcome.failure.code;
+      if (outcome.status === 'error' && outcome.failure.code === 'IN_DOUBT') {
+        inDoubt.push({ kind: 'in_doubt', turn: context.turn, callId: call.callId, tool: call.name, arguments: call.arguments, evidence: outcome.failure.details ?? {} });
+      }
       messages.push({ role: 'tool', toolCallId: request.id, content });
       entries.push(entry);
     } else {
@@ -51,8 +55,8 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
   const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
   const notices: RecoveryNotice[] = repaired
     ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,
-        reason: repairReason(context.rejected) }]
-    : context.notices;
+        reason: repairReason(context.rejected) }, ...inDoubt]
+    : [...context.notices, ...inDoubt];
   return {
     conversation: [...context.conversation, ...messages],
     ledger: [...context.ledger, ...entries],

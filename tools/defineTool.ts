@@ -19,9 +19,25 @@ export interface ToolContext {
   readonly trace: Context;
   /** Set when the call delegates to a specialist: its session id, depth and the most it may spend. */
   readonly delegation?: Delegation;
+  /**
+   * For side-effecting calls: the claim's fencing token, larger for every later owner of the same
+   * call. A store the handler writes to can refuse a write carrying a smaller token than one it
+   * already saw, so a worker that comes back late cannot overwrite what the new owner did.
+   */
+  readonly fencingToken?: number;
   /** Reports model spending made on the call's behalf (a specialist's session); it travels back with the reply. */
   reportSpending(spent: DelegatedSpending): void;
 }
+
+/** What a tool's `reconcile` answers about a call whose worker died while it ran. */
+export const notDone = 'not_done' as const;
+
+/**
+ * Settles a call left in doubt (its handler started on a worker that died before recording the
+ * outcome): look the effect up and return the call's result when it happened, or `'not_done'` when
+ * it did not (the call then runs). Throwing leaves the call in doubt.
+ */
+export type ToolReconciler<Input, Output> = (input: Input, context: ToolContext) => Promise<Output | typeof notDone> | Output | typeof notDone;
 
 export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
   /** `<domain>_<action>`, lower case: also the OpenAI function name and the NATS endpoint name. */
@@ -50,6 +66,12 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
    * A side-effecting tool without one cannot be rolled back, and rollbacks say so.
    */
   compensation?: ToolCompensation<z.output<Input>>;
+  /**
+   * For side-effecting tools: how to find out whether a call whose worker died mid-call took effect
+   * (say, by looking the order up by `callId`). Without it such a call ends `IN_DOUBT` and its
+   * session goes to a person.
+   */
+  reconcile?: ToolReconciler<z.output<Input>, z.input<Output>>;
 }
 
 export interface ToolCompensation<Input> {
@@ -59,8 +81,9 @@ export interface ToolCompensation<Input> {
 
 /** A tool as workers serve it; build it with {@link defineTool}. */
 export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output extends z.ZodType = z.ZodType>
-  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry' | 'compensation'>> {
+  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry' | 'compensation' | 'reconcile'>> {
   readonly compensation: ToolCompensation<z.output<Input>> | undefined;
+  readonly reconcile: ToolReconciler<z.output<Input>, z.input<Output>> | undefined;
   readonly domain: string;
   readonly retry: RetryPolicy;
   readonly handler: ToolSpec<Input, Output>['handler'];
@@ -123,6 +146,10 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
       throw new ToolDefinitionError(`Tool "${spec.name}" names "${fallback}" as a fallback; a fallback must be another tool's name.`);
     }
   }
+  // Only a side effect can be in doubt: a read-only call is simply run again.
+  if (spec.reconcile && !spec.sideEffects) {
+    throw new ToolDefinitionError(`Tool "${spec.name}" has reconcile but no side effects; reconcile settles side-effecting calls whose worker died, so set sideEffects: true or drop it.`);
+  }
   return {
     name: spec.name,
     domain: match[1] as string,
@@ -130,6 +157,7 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
     fallbacks: spec.fallbacks ?? [],
     requiresApproval: spec.requiresApproval ?? false,
     compensation: spec.compensation,
+    reconcile: spec.reconcile,
     description: spec.description,
     input: spec.input,
     output: spec.output,

@@ -21,6 +21,12 @@ export const ToolFailureCode = {
   INTERNAL: 'INTERNAL',
   /** A specialist the call delegated to ended without an answer (failed, out of budget, stuck, cancelled); `details` says how. */
   SPECIALIST_FAILED: 'SPECIALIST_FAILED',
+  /**
+   * An earlier attempt of this side-effecting call started its handler on a worker that died before
+   * recording the outcome, and the tool cannot look up whether the effect happened: nobody knows,
+   * so it is not run again and a person decides. `details` holds the evidence.
+   */
+  IN_DOUBT: 'IN_DOUBT',
 } as const;
 export type ToolFailureCode = (typeof ToolFailureCode)[keyof typeof ToolFailureCode];
 

@@ -276,6 +276,17 @@ const ownSessionEvents = [
     description: z.string(),
     evidence: z.unknown(),
   }),
+  /** A side-effecting call ended in doubt: its worker died after starting it, before recording what happened. */
+  z.object({
+    ...eventBase,
+    type: z.literal('tool.call.in_doubt'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    tool: z.string(),
+    arguments: z.record(z.string(), z.unknown()),
+    /** Which worker held the call, when it started, when its claim expired, its fencing token, why it is unsettled. */
+    evidence: z.record(z.string(), z.unknown()),
+  }),
   z.object({
     ...eventBase,
     type: z.literal('tool.call.retrying'),

@@ -15,9 +15,17 @@ const pollIntervalMs = 50;
 // something keeps rewriting the key, which no well-behaved worker does.
 const maxClaimRounds = 8;
 
-/** The stored value: a call someone is running, or a call's final reply. */
+/**
+ * The stored value: a call someone owns, or a call's final reply. An owner marks its claim
+ * `started` just before the handler runs: a started claim whose owner is gone is in doubt (the
+ * effect may have happened), an unstarted one is free to take over.
+ */
 export const OutcomeRecord = z.discriminatedUnion('state', [
-  z.object({ state: z.literal('running'), instanceId: z.string(), deadline: z.number() }),
+  z.object({
+    state: z.literal('running'), instanceId: z.string(), deadline: z.number(),
+    /** Epoch ms when the handler started; absent while only claimed. */
+    startedAt: z.number().optional(),
+  }),
   z.object({ state: z.literal('done'), reply: ToolReply }),
 ]);
 export type OutcomeRecord = z.infer<typeof OutcomeRecord>;
@@ -28,9 +36,20 @@ export interface OutcomeClaim {
   deadline: number;
 }
 
-/** This caller owns the call: run the handler, then `commit` its reply or `release` the claim. */
+/** This caller owns the call: `start` it, run the handler, then `commit` its reply or `release` the claim. */
 export interface ExecuteDecision {
   kind: 'execute';
+  /**
+   * The claim's fencing token (the KV revision it was written at): every later owner of the call
+   * holds a larger one, and a late owner's writes to the record fail.
+   */
+  fencingToken: number;
+  /**
+   * Marks the claim started, just before the handler runs: from now on an owner that dies leaves the
+   * call in doubt rather than free. Throws when it cannot (the claim was lost or NATS failed); the
+   * handler must not run then.
+   */
+  start(): Promise<void>;
   /** Records the final reply; later attempts replay it. Never throws for a lost claim (it logs). */
   commit(reply: ToolReply): Promise<void>;
   /** Gives the claim up without an outcome, so the next attempt executes. Never throws (it logs). */
@@ -55,7 +74,28 @@ export interface BusyDecision {
   until: number;
 }
 
-export type OutcomeDecision = ExecuteDecision | ReplayDecision | BusyDecision;
+/** What is known about a call whose owner started the handler and then stopped answering. */
+export interface InDoubtEvidence {
+  heldBy: string;
+  startedAt: string;
+  claimExpiredAt: string;
+  fencingToken: number;
+}
+
+/**
+ * A started claim expired: its owner died (or stalled) after the handler began, so the effect may or
+ * may not have happened. Settle it when the effect can be looked up, or leave it for a person.
+ */
+export interface InDoubtDecision {
+  kind: 'in_doubt';
+  evidence: InDoubtEvidence;
+  /** It happened: record this reply as the call's outcome. False when the record changed meanwhile. */
+  settle(reply: ToolReply): Promise<boolean>;
+  /** It did not happen: own the call now (a new fencing token). Undefined when the record changed meanwhile. */
+  takeOver(claim: OutcomeClaim): Promise<ExecuteDecision | undefined>;
+}
+
+export type OutcomeDecision = ExecuteDecision | ReplayDecision | BusyDecision | InDoubtDecision;
 
 /** The store could not reach a decision (the KV kept changing under it). */
 export class IdempotencyStoreError extends Error {
@@ -99,7 +139,9 @@ type StoredState =
  * Records the outcome of side-effecting tool calls in JetStream KV under the call id, so a call
  * retried after a lost reply, or re-sent after a worker restart, returns the recorded reply and
  * never executes twice. Every write is a compare-and-set on the key's revision, so two workers
- * racing for one call cannot both execute it. Records expire with the bucket's TTL.
+ * racing for one call cannot both execute it, and a worker that lost its claim cannot record over
+ * its successor. A claim whose handler started and whose owner then vanished is in doubt, never
+ * free. Records expire with the bucket's TTL.
  */
 export class IdempotencyStore {
   readonly #kv: KV;
@@ -122,9 +164,10 @@ export class IdempotencyStore {
 
   /**
    * Decides what to do with an arriving call: `execute` when this caller now owns it (a fresh
-   * call, an expired claim, or a corrupt record taken over), `replay` when it already finished,
-   * `busy` when another attempt's claim is still within its deadline. Throws only when NATS
-   * fails or the key keeps changing under it ({@link IdempotencyStoreError}).
+   * call, an expired claim whose handler never started, or a corrupt record taken over), `replay`
+   * when it already finished, `busy` when another attempt's claim is still within its deadline,
+   * `in_doubt` when an expired claim's handler had started. Throws only when NATS fails or the key
+   * keeps changing under it ({@link IdempotencyStoreError}).
    */
   async begin(callId: string, claim: OutcomeClaim): Promise<OutcomeDecision> {
     const key = outcomeKey(callId);
@@ -137,7 +180,8 @@ export class IdempotencyStore {
         const { record } = stored;
         if (record.state === 'done') return { kind: 'replay', reply: record.reply };
         if (record.deadline > Date.now()) return { kind: 'busy', heldBy: record.instanceId, until: record.deadline };
-        this.#logger.info({ callId, heldBy: record.instanceId, deadline: record.deadline }, 'taking over an expired claim');
+        if (record.startedAt !== undefined) return this.#inDoubt(key, callId, record, stored.revision);
+        this.#logger.info({ callId, heldBy: record.instanceId, deadline: record.deadline }, 'taking over an expired claim whose handler never started');
         revision = stored.revision;
       } else if (stored.kind === 'claimable') {
         revision = stored.revision;
@@ -146,7 +190,7 @@ export class IdempotencyStore {
       }
       try {
         const claimed = revision === 0 ? await this.#kv.create(key, running) : await this.#kv.update(key, running, revision);
-        return this.#execute(key, callId, claimed, claim.instanceId);
+        return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline);
       } catch (error) {
         if (!isWrongLastSequence(error)) throw error;
         lastRace = error; // someone wrote the key between our read and our write: look again
@@ -193,7 +237,41 @@ export class IdempotencyStore {
     return { kind: 'record', record: parsed.data, revision: entry.revision };
   }
 
-  #execute(key: string, callId: string, revision: number, instanceId: string): ExecuteDecision {
+  #inDoubt(key: string, callId: string, record: Extract<OutcomeRecord, { state: 'running' }>, revision: number): InDoubtDecision {
+    const evidence: InDoubtEvidence = {
+      heldBy: record.instanceId,
+      startedAt: new Date(record.startedAt ?? 0).toISOString(),
+      claimExpiredAt: new Date(record.deadline).toISOString(),
+      fencingToken: revision,
+    };
+    this.#logger.warn({ callId, ...evidence }, 'call in doubt: its handler started on a worker that stopped before recording the outcome');
+    return {
+      kind: 'in_doubt',
+      evidence,
+      settle: async (reply) => {
+        try {
+          await this.#kv.update(key, encodeRecord({ state: 'done', reply }), revision);
+          return true;
+        } catch (error) {
+          if (isWrongLastSequence(error)) return false;
+          throw error;
+        }
+      },
+      takeOver: async (claim) => {
+        try {
+          const claimed = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline }), revision);
+          return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline);
+        } catch (error) {
+          if (isWrongLastSequence(error)) return undefined;
+          throw error;
+        }
+      },
+    };
+  }
+
+  #execute(key: string, callId: string, revision: number, instanceId: string, deadline: number): ExecuteDecision {
+    const fencingToken = revision;
+    let startedAt: number | undefined;
     let settled = false;
     const once = (action: string): boolean => {
       if (settled) {
@@ -205,6 +283,11 @@ export class IdempotencyStore {
     };
     return {
       kind: 'execute',
+      fencingToken,
+      start: async () => {
+        startedAt = Date.now();
+        revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt }), revision);
+      },
       commit: async (reply) => {
         if (!once('commit')) return;
         try {
@@ -218,7 +301,7 @@ export class IdempotencyStore {
       extend: async (untilEpochMs) => {
         if (settled) return;
         try {
-          revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs }), revision);
+          revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}) }), revision);
         } catch (error) {
           this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
         }

@@ -33,6 +33,11 @@ export class SessionCheckpoints {
   #writing: Promise<void> | undefined;
   #lost = false;
   #heartbeat: NodeJS.Timeout;
+  // Write-ahead bookkeeping: every scheduled state gets a number; `#stored` is the latest one known durable.
+  #scheduled = 0;
+  #stored = 0;
+  #waiters: { upTo: number; resolve: () => void; reject: (error: Error) => void }[] = [];
+  #retryDelayMs = 0;
 
   constructor(options: SessionCheckpointsOptions) {
     this.#o = options;
@@ -50,8 +55,24 @@ export class SessionCheckpoints {
 
   schedule(): void {
     if (this.#lost) return;
+    this.#scheduled++;
     this.#dirty = true;
     this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
+  }
+
+  /**
+   * Resolves once the state as of now is durably stored (write-ahead: a side-effecting call is sent
+   * only after the checkpoint naming it landed). A failed write is retried while anyone waits;
+   * rejects when the session was lost to another owner or handed over, since nothing more is written.
+   */
+  async durable(): Promise<void> {
+    // Called from an actor the transition just started: the transition's own observers (which
+    // schedule its checkpoint) run right after, in the same tick. One microtask lets them.
+    await Promise.resolve();
+    if (this.#lost) throw new Error('the session is no longer hosted here');
+    const upTo = this.#scheduled;
+    if (this.#stored >= upTo) return;
+    await new Promise<void>((resolve, reject) => this.#waiters.push({ upTo, resolve, reject }));
   }
 
   /** Resolves once the latest state is written (or writing failed and was logged). */
@@ -62,6 +83,7 @@ export class SessionCheckpoints {
   /** The session reached a final state: a last checkpoint, then the lease is gone for good. */
   async end(): Promise<void> {
     clearInterval(this.#heartbeat);
+    this.#abandonWaiters('the session has ended');
     await this.flush();
     if (!this.#lost) await this.#o.leases.end(this.#o.identity.sessionId);
   }
@@ -69,6 +91,8 @@ export class SessionCheckpoints {
   /** This process stops hosting the session without ending it: flush, then let any orchestrator take it. */
   async handOver(): Promise<void> {
     clearInterval(this.#heartbeat);
+    // First: a write retried for a waiting call would otherwise keep the flush from ever ending.
+    this.#abandonWaiters('the session was handed over to another orchestrator');
     await this.flush();
     if (!this.#lost) await this.#o.lease.release();
   }
@@ -76,18 +100,43 @@ export class SessionCheckpoints {
   async #writeLoop(): Promise<void> {
     while (this.#dirty && !this.#lost && this.#actor) {
       this.#dirty = false;
+      const upTo = this.#scheduled;
       const checkpoint = this.#checkpointOf(this.#actor);
       try {
         this.#revision = this.#revision === undefined ? await this.#o.store.create(checkpoint) : await this.#o.store.update(checkpoint, this.#revision);
+        this.#stored = upTo;
+        this.#retryDelayMs = 0;
+        this.#settleWaiters();
       } catch (error) {
         if (error instanceof CheckpointConflictError) {
           this.#lose(error.message);
           return;
         }
-        // Kept running: the next transition tries again with the latest state.
         this.#o.logger.error({ err: error }, 'could not write the session checkpoint');
+        // A call waiting to be sent cannot wait for the next transition (none comes while it waits): try again soon.
+        // Otherwise the next transition tries again with the latest state.
+        if (this.#waiters.length > 0) {
+          this.#retryDelayMs = Math.min(2_000, Math.max(100, this.#retryDelayMs * 2));
+          await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
+          this.#dirty = true;
+        }
       }
     }
+  }
+
+  #settleWaiters(): void {
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.upTo <= this.#stored) waiter.resolve();
+      else this.#waiters.push(waiter);
+    }
+  }
+
+  #abandonWaiters(reason: string): void {
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) waiter.reject(new Error(reason));
   }
 
   async #renew(): Promise<void> {
@@ -103,6 +152,7 @@ export class SessionCheckpoints {
     if (this.#lost) return;
     this.#lost = true;
     clearInterval(this.#heartbeat);
+    this.#abandonWaiters(`the session is no longer hosted here: ${reason}`);
     this.#o.logger.error({ reason }, 'lost ownership of the session; stopping it here');
     this.#o.onLost();
   }

@@ -12,7 +12,7 @@ export interface SessionResumerOptions {
   intervalMs: number;
   isHosted: (sessionId: string) => boolean;
   /** Host the session from its checkpoint; the lease is already ours. */
-  resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void;
+  resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void | Promise<void>;
   /** The session cannot be resumed (unreadable checkpoint, unknown agent): tell its watchers why. */
   refuse: (sessionId: string, reason: string) => void;
 }
@@ -42,7 +42,7 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
         if (!state.success) {
           throw new CheckpointUnreadableError(sessionId, `its session state is malformed: ${state.error.issues.slice(0, 5).map((i) => `${formatIssuePath(['snapshot', ...i.path])}: ${i.message}`).join('; ')}`);
         }
-        options.resume(stored.checkpoint, stored.revision, lease);
+        await options.resume(stored.checkpoint, stored.revision, lease);
       } catch (error) {
         const reason = error instanceof CheckpointUnreadableError ? error.message : `resuming failed: ${String(error)}`;
         logger.error({ sessionId, err: error }, 'cannot resume a session');

@@ -15,7 +15,7 @@ import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
-import { SessionEventPublisher } from '../session/sessionEvents.ts';
+import { resumedEventSeq, SessionEventPublisher } from '../session/sessionEvents.ts';
 import { hostSession } from '../session/sessionHost.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { SessionLeases, type Lease } from '../durability/sessionLeases.ts';
@@ -141,14 +141,15 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         logger,
         intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
         isHosted: (sessionId) => sessions.has(sessionId),
-        resume: (checkpoint, revision, lease) => {
+        resume: async (checkpoint, revision, lease) => {
           const agent = agents.get(checkpoint.agent);
           if (!agent) {
             refuse(checkpoint.sessionId, `It ran agent "${checkpoint.agent}", which this orchestrator does not have.`);
             void durability.leases.end(checkpoint.sessionId);
             return;
           }
-          host(hostSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
+          const nextEventSeq = await resumedEventSeq(options.nats, names, checkpoint.sessionId, checkpoint.nextEventSeq, logger);
+          host(hostSession(deps, { kind: 'resume', checkpoint: { ...checkpoint, nextEventSeq }, revision, lease, agent }));
         },
         refuse,
       })

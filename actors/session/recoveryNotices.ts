@@ -21,5 +21,10 @@ export function publishRecoveryNotice(notice: RecoveryNotice, events: SessionEve
       trace.addEvent('loop.detected', { action: notice.action, 'troupe.loop.kind': notice.evidence.kind });
       logger.warn({ action: notice.action, evidence: notice.evidence }, `loop detected: ${notice.description}`);
       break;
+    case 'in_doubt':
+      events.publish({ type: 'tool.call.in_doubt', turn: notice.turn, callId: notice.callId, tool: notice.tool, arguments: notice.arguments, evidence: notice.evidence });
+      trace.addEvent('tool.call.in_doubt', { 'gen_ai.tool.name': notice.tool, 'gen_ai.tool.call.id': notice.callId });
+      logger.warn({ callId: notice.callId, tool: notice.tool, evidence: notice.evidence }, 'a side-effecting call is in doubt; the session goes to a person');
+      break;
   }
 }

@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
@@ -40,5 +41,24 @@ export class SessionEventPublisher {
       this.#logger.warn({ err: error, event: event.type }, 'could not publish a session event');
     }
     return event;
+  }
+}
+
+/**
+ * The sequence number a resumed session's next event must carry: past both its checkpoint's and
+ * the last event its stream stored. Events published after the last checkpoint (a write-ahead
+ * checkpoint precedes the call it sends, and the call's events follow it) would otherwise be numbered
+ * again, and watchers, which drop what they have seen, would drop the resumed session's events.
+ */
+export async function resumedEventSeq(nc: NatsConnection, names: WireNames, sessionId: string, fromCheckpoint: number, logger: Logger): Promise<number> {
+  try {
+    const jsm = await jetstreamManager(nc);
+    const last = await jsm.streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    const seq = (last?.json<{ seq?: unknown }>() ?? {}).seq;
+    return typeof seq === 'number' && Number.isInteger(seq) && seq >= fromCheckpoint ? seq + 1 : fromCheckpoint;
+  } catch (error) {
+    // No stream, or no event stored yet: the checkpoint's numbering is all there is.
+    logger.debug({ err: error, sessionId }, 'no stored event to continue the numbering from');
+    return fromCheckpoint;
   }
 }

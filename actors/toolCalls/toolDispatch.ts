@@ -54,6 +54,12 @@ export interface ToolDispatchDependencies {
   delegationFor?: (callId: string) => Delegation;
   /** Signs each approved call (its session, id, tool, arguments, approver) until the attempt's deadline, for workers to verify. */
   signer?: StatementSigner;
+  /**
+   * Resolves once the session's checkpoint holding the call is stored (rejects when it never will
+   * be, e.g. the session moved): side-effecting calls and delegations wait for it before they are
+   * sent, so a crash can never leave one sent but unrecorded. Absent where sessions are not durable.
+   */
+  writeAhead?: () => Promise<void>;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
@@ -199,6 +205,19 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
   const sendToolRequest = createToolRequestSender(deps, spanOf);
   return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
     const { call, turn } = input;
+    // Write-ahead: once sent, a call must be re-sent with this id after any crash, never re-planned.
+    if (deps.writeAhead && (call.sideEffects || deps.catalog.get(call.name)?.specialist != null)) {
+      try {
+        await deps.writeAhead();
+      } catch (error) {
+        deps.logger.warn({ callId: call.callId, tool: call.name, err: error }, 'not sending a side-effecting call whose checkpoint will not be stored');
+        return {
+          status: 'error', callId: call.callId, durationMs: 0,
+          failure: { code: ToolFailureCode.UNAVAILABLE, retryable: false, message: `${call.name} was not sent: ${error instanceof Error ? error.message : String(error)}.` },
+        };
+      }
+      if (signal.aborted) return { status: 'error', callId: call.callId, durationMs: 0, failure: { code: ToolFailureCode.INTERNAL, retryable: false, message: `${call.name} was not sent: its session stopped.` } };
+    }
     // Only calls that change nothing, need nobody's approval and start no session of their own are reused.
     const cacheable = deps.cache && !call.sideEffects && !call.requiresApproval && deps.catalog.get(call.name)?.specialist == null;
     const cacheKey = cacheable && deps.cache ? cacheKeyOf([deps.cache.scope, call.name, call.arguments]) : undefined;

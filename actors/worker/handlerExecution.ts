@@ -22,6 +22,23 @@ export interface Execution {
  */
 export type CompensationKeeper = (captured: unknown) => Promise<unknown>;
 
+/** How one request runs besides its tool and arguments. */
+export interface ExecutionOptions {
+  /** The call's session was cancelled: the handler is aborted, or never starts. */
+  cancel?: AbortSignal;
+  /** The worker's `execute_tool` span context, handed to the handler. */
+  trace?: Context;
+  /** Keeps a compensation's capture and returns what the reply carries instead. */
+  keepCompensation?: CompensationKeeper;
+  /** The idempotency claim's fencing token, handed to the handler. */
+  fencingToken?: number;
+  /**
+   * Awaited after every check and capture, just before the handler runs (the claim is marked
+   * started); a throw fails the call with its failure and the handler does not run.
+   */
+  beforeHandler?: () => Promise<void>;
+}
+
 /**
  * Runs one decoded request against its tool: the deadline, the arguments against the tool's zod
  * schema, the handler with an abort signal that fires at the deadline, and the result against the
@@ -29,10 +46,8 @@ export type CompensationKeeper = (captured: unknown) => Promise<unknown>;
  * a tool's capture is kept before its handler runs and only what that returns travels in the reply;
  * without it, the capture itself does.
  */
-export async function executeToolRequest(
-  tool: ToolDefinition, request: ToolRequest, logger: Logger, cancel?: AbortSignal, trace: Context = ROOT_CONTEXT,
-  keepCompensation?: CompensationKeeper,
-): Promise<Execution> {
+export async function executeToolRequest(tool: ToolDefinition, request: ToolRequest, logger: Logger, options: ExecutionOptions = {}): Promise<Execution> {
+  const { cancel, trace = ROOT_CONTEXT, keepCompensation } = options;
   let spent: DelegatedSpending | undefined;
   const failure = (f: ToolFailure): ToolReply => {
     logger.info({ code: f.code }, `tool call failed: ${f.message}`);
@@ -63,6 +78,7 @@ export async function executeToolRequest(
     const context = {
       signal: abort.signal, callId: request.callId, sessionId: request.sessionId, deadline: request.deadline, logger, trace,
       ...(request.delegation ? { delegation: request.delegation } : {}),
+      ...(options.fencingToken !== undefined ? { fencingToken: options.fencingToken } : {}),
       reportSpending: (reported: DelegatedSpending) => (spent = reported),
     };
     let compensation: unknown;
@@ -74,6 +90,7 @@ export async function executeToolRequest(
           const captured = (await tool.compensation.capture(validated.value, context)) ?? null;
           compensation = keepCompensation ? await keepCompensation(captured) : captured;
         }
+        await options.beforeHandler?.();
         return await tool.handler(validated.value, context);
       })
       .then(

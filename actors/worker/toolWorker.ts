@@ -14,6 +14,7 @@ import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { IdempotencyStore } from '../durability/idempotencyStore.ts';
 import { executeToolRequest, type CompensationKeeper } from './handlerExecution.ts';
+import { executeOnceOnly, type CrashPoint } from './onceOnlyExecution.ts';
 import { fitReply } from './replyFitting.ts';
 import { UndoStore } from './undoStore.ts';
 import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
@@ -21,10 +22,6 @@ import { approvalRefusal, undoRefusal, type CallAuthority } from './callAuthoriz
 import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// How long a side-effecting call whose handler outlived its deadline keeps its claim: retries wait
-// for its real outcome this long before giving up with TIMEOUT (and never run it again meanwhile).
-const lateHandlerClaimMs = 10 * 60 * 1000;
 
 export interface WorkerOptions {
   /** The tool domain this process serves; every tool's name must start with `<domain>_`. */
@@ -191,10 +188,14 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     if (request.approval) callLogger.info({ approvedBy: request.approval.by, signedBy: request.approval.grant?.signer }, 'running an approved call');
     const fault = faults?.next(tool.name);
     if (fault) callLogger.warn({ fault }, `injecting fault: ${fault.kind}`);
+    // What a kill -9 looks like to the pool: the process is gone mid-call, no reply, no clean-up.
+    const crashAt = (point: CrashPoint | 'before_claim') => {
+      if (fault?.kind === 'crash' && fault.at === point) process.kill(process.pid, 'SIGKILL');
+    };
     switch (fault?.kind) {
       case 'crash':
-        // What a kill -9 looks like to the pool: the process is gone mid-call, no reply, no clean-up.
-        process.kill(process.pid, 'SIGKILL');
+        if (fault.at !== 'before_claim') break;
+        crashAt('before_claim');
         return undefined;
       case 'error':
         return { type: 'tool.reply', status: 'error', callId: request.callId, failure: toolFailure(fault.code, fault.message) };
@@ -208,55 +209,21 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     const cancel = new AbortController();
     cancellations.set(request.callId, cancel);
     let reply: ToolReply;
+    const keepCompensation = keeperFor(tool, request);
     try {
       reply = tool.sideEffects && outcomes
-        ? await executeOnce(outcomes, tool, request, callLogger, cancel.signal, traceContext)
-        : (await executeToolRequest(tool, request, callLogger, cancel.signal, traceContext, keeperFor(tool, request))).reply;
+        ? await executeOnceOnly({
+            store: outcomes, tool, request, instanceId: responder.id, logger: callLogger, cancel: cancel.signal, trace: traceContext,
+            ...(keepCompensation ? { keepCompensation } : {}),
+            fit: (body) => fitReply(body, maxPayload(), { tool: tool.name, sideEffects: tool.sideEffects }).reply,
+            reached: crashAt,
+          })
+        : (await executeToolRequest(tool, request, callLogger, { cancel: cancel.signal, trace: traceContext, ...(keepCompensation ? { keepCompensation } : {}) })).reply;
+      if (!tool.sideEffects) crashAt('after_effect');
     } finally {
       cancellations.delete(request.callId);
     }
     return fault?.kind === 'drop_reply' ? undefined : reply;
-  };
-
-  /** A side-effecting call runs at most once per call id; a retry gets the recorded outcome. */
-  const executeOnce = async (
-    store: IdempotencyStore, tool: ToolDefinition, request: ToolRequest, callLogger: Logger, cancel: AbortSignal, traceContext: Context,
-  ): Promise<ToolReply> => {
-    let decision;
-    try {
-      decision = await store.begin(request.callId, { instanceId: responder.id, deadline: request.deadline });
-    } catch (error) {
-      callLogger.error({ err: error }, 'cannot reach the idempotency store; refusing to run a side-effecting call without it');
-      return { type: 'tool.reply', status: 'error', callId: request.callId,
-        failure: toolFailure(ToolFailureCode.UNAVAILABLE, `${tool.name} cannot guarantee it runs only once right now (its outcome store is unreachable).`) };
-    }
-    if (decision.kind === 'replay') {
-      callLogger.info('replaying the recorded outcome of an earlier attempt; not executing again');
-      return decision.reply;
-    }
-    if (decision.kind === 'busy') {
-      callLogger.info({ heldBy: decision.heldBy }, 'another attempt of this call is running; waiting for its outcome');
-      const recorded = await store.waitForOutcome(request.callId, request.deadline);
-      return recorded ?? { type: 'tool.reply', status: 'error', callId: request.callId,
-        failure: toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`) };
-    }
-    const execution = await executeToolRequest(tool, request, callLogger, cancel, traceContext, keeperFor(tool, request));
-    const { stillRunning } = execution;
-    // Recorded as it will be sent: an outcome over a message's limit could not be stored either, and a
-    // claim left running would let a retry run the call again.
-    const fitted = (body: ToolReply) => fitReply(body, maxPayload(), { tool: tool.name, sideEffects: tool.sideEffects }).reply;
-    const reply = fitted(execution.reply);
-    if (stillRunning) {
-      // The handler outlived its deadline and may still change something: retries must wait for it,
-      // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
-      await decision.extend(Date.now() + lateHandlerClaimMs);
-      void stillRunning.then((late) => decision.commit(fitted(late)));
-      return reply;
-    }
-    // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
-    if (reply.status === 'error' && reply.failure.retryable) await decision.release();
-    else await decision.commit(reply);
-    return reply;
   };
 
   /** Undoes one executed call from what its compensation captured; answers like a tool call. */

@@ -17,7 +17,11 @@ export const FaultKind = {
   timeout: 'timeout',
   /** Run the handler and record the outcome normally, but send no reply. */
   drop_reply: 'drop_reply',
-  /** Kill the process with SIGKILL before running the handler. */
+  /**
+   * Kill the process with SIGKILL at `at`: `before_claim` (the default: nothing recorded yet),
+   * `before_handler` (claimed, the handler not started) or `after_effect` (the handler ran, its
+   * outcome not recorded nor replied).
+   */
   crash: 'crash',
 } as const;
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
@@ -39,7 +43,7 @@ export const FaultRule = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('delay'), delayMs: z.number().int().nonnegative(), ...ruleLimits }),
   z.strictObject({ kind: z.literal('timeout'), ...ruleLimits }),
   z.strictObject({ kind: z.literal('drop_reply'), ...ruleLimits }),
-  z.strictObject({ kind: z.literal('crash'), ...ruleLimits }),
+  z.strictObject({ kind: z.literal('crash'), at: z.enum(['before_claim', 'before_handler', 'after_effect']).default('before_claim'), ...ruleLimits }),
 ]);
 export type FaultRule = z.infer<typeof FaultRule>;
 
@@ -58,7 +62,7 @@ export type Fault =
   | { kind: 'delay'; delayMs: number }
   | { kind: 'timeout' }
   | { kind: 'drop_reply' }
-  | { kind: 'crash' };
+  | { kind: 'crash'; at: 'before_claim' | 'before_handler' | 'after_effect' };
 
 /** A fault specification that cannot be used; `path` names the offending field. */
 export class FaultSpecificationError extends Error {
@@ -137,9 +141,10 @@ function faultOf(rule: FaultRule, toolName: string): Fault {
       return { kind: 'error', code: rule.code, message: rule.message ?? `Injected fault: ${toolName} failed with ${rule.code}.` };
     case 'delay':
       return { kind: 'delay', delayMs: rule.delayMs };
+    case 'crash':
+      return { kind: 'crash', at: rule.at };
     case 'timeout':
     case 'drop_reply':
-    case 'crash':
       return { kind: rule.kind };
   }
 }

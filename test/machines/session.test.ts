@@ -261,6 +261,43 @@ describe('sessionMachine', () => {
     expect(result.outcome).toMatchObject({ status: 'completed', output: 'resumed' });
   });
 
+  describe('a call in doubt', () => {
+    it('parks the session for a person with the call, its arguments and the evidence, and the answer resumes it', async () => {
+      const model = scriptedModelActor([
+        askTools([{ id: 'pay', name: 'files_write', arguments: '{"path":"a.txt","content":"x"}' }, { id: 'look', name: 'files_read', arguments: '{"path":"a.txt"}' }]),
+        answer('checked with the person'),
+      ]);
+      const evidence = { heldBy: 'files-1', startedAt: '2026-11-30T04:00:00.000Z', claimExpiredAt: '2026-11-30T04:00:30.000Z', fencingToken: 7 };
+      const actor = createActor(
+        sessionMachine.provide({
+          actors: {
+            callModel: model.logic,
+            triageToolCalls: acceptingTriage,
+            executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input }) =>
+              input.call.name === 'files_write'
+                ? { status: 'error', callId: input.call.callId, durationMs: 3, failure: { code: 'IN_DOUBT', retryable: false, message: 'in doubt', details: evidence } }
+                : { status: 'ok', callId: input.call.callId, result: 'x', durationMs: 1 }),
+          },
+        }),
+        { input: sessionInput() },
+      );
+      actor.start();
+      await waitFor(actor, (s) => s.matches('escalated'));
+      const { context } = actor.getSnapshot();
+      expect(context.outcome).toMatchObject({ status: 'escalated', stopReason: expect.stringContaining('in doubt: files_write') });
+      expect(context.notices.filter((n) => n.kind === 'in_doubt')).toEqual([
+        { kind: 'in_doubt', turn: 1, callId: expect.any(String), tool: 'files_write', arguments: { path: 'a.txt', content: 'x' }, evidence },
+      ]);
+      // Every call of the turn is answered, so the conversation stays valid when a person resumes it.
+      expect(context.conversation.filter((m) => m.role === 'tool').map((m) => m.toolCallId)).toEqual(['pay', 'look']);
+      expect(model.calls).toHaveLength(1);
+      actor.send({ type: 'session.answer', answer: 'It went through; do not pay again.' });
+      const result = (await toPromise(actor)) as SessionResult;
+      expect(result.outcome).toMatchObject({ status: 'completed', output: 'checked with the person' });
+      expect(model.calls[1]?.messages.at(-1)).toEqual({ role: 'user', content: 'It went through; do not pay again.' });
+    });
+  });
+
   describe('loop detection', () => {
     const same = () => askTools([{ id: `c${Math.random()}`, name: 'files_read', arguments: '{"path":"a.txt"}' }]);
 

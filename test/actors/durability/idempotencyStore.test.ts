@@ -104,6 +104,68 @@ describe('IdempotencyStore', () => {
     expect(await storeA.begin(callId, claim('worker-a'))).toEqual({ kind: 'replay', reply });
   });
 
+  it('takes an expired claim whose handler never started as free, with a larger fencing token', async () => {
+    const callId = newCallId();
+    const first = expectExecute(await storeA.begin(callId, claim('worker-a', -1)));
+    const second = expectExecute(await storeB.begin(callId, claim('worker-b')));
+    expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
+  });
+
+  it('puts an expired claim whose handler started in doubt, with the evidence, and never hands it out to run', async () => {
+    const callId = newCallId();
+    const first = expectExecute(await storeA.begin(callId, claim('worker-a', 30)));
+    await first.start();
+    await new Promise((r) => setTimeout(r, 60));
+    const decision = await storeB.begin(callId, claim('worker-b'));
+    if (decision.kind !== 'in_doubt') throw new Error(`expected in_doubt, got ${decision.kind}`);
+    expect(decision.evidence).toMatchObject({ heldBy: 'worker-a' });
+    expect(Date.parse(decision.evidence.startedAt)).toBeLessThanOrEqual(Date.parse(decision.evidence.claimExpiredAt));
+    expect(decision.evidence.fencingToken).toBeGreaterThan(first.fencingToken);
+    // Still in doubt for the next attempt: nothing was decided.
+    expect((await storeA.begin(callId, claim('worker-c'))).kind).toBe('in_doubt');
+  });
+
+  it('settles an in-doubt call with the reply the tool looked up; the late owner cannot record over it', async () => {
+    const callId = newCallId();
+    const first = expectExecute(await storeA.begin(callId, claim('worker-a', 30)));
+    await first.start();
+    await new Promise((r) => setTimeout(r, 60));
+    const decision = await storeB.begin(callId, claim('worker-b'));
+    if (decision.kind !== 'in_doubt') throw new Error(`expected in_doubt, got ${decision.kind}`);
+    const found = okReply(callId, { found: true });
+    expect(await decision.settle(found)).toBe(true);
+    await first.commit(okReply(callId, 'late'));
+    expect(await storeA.begin(callId, claim('worker-c'))).toEqual({ kind: 'replay', reply: found });
+  });
+
+  it('hands an in-doubt call that did not happen to exactly one new owner, fenced above the old one', async () => {
+    const callId = newCallId();
+    const first = expectExecute(await storeA.begin(callId, claim('worker-a', 30)));
+    await first.start();
+    await new Promise((r) => setTimeout(r, 60));
+    const seenByB = await storeB.begin(callId, claim('worker-b'));
+    const seenByC = await storeA.begin(callId, claim('worker-c'));
+    if (seenByB.kind !== 'in_doubt' || seenByC.kind !== 'in_doubt') throw new Error('expected both in doubt');
+    const [takenByB, takenByC] = await Promise.all([seenByB.takeOver(claim('worker-b')), seenByC.takeOver(claim('worker-c'))]);
+    const owners = [takenByB, takenByC].filter((d) => d !== undefined);
+    expect(owners).toHaveLength(1);
+    const owner = owners[0]!;
+    expect(owner.fencingToken).toBeGreaterThan(seenByB.evidence.fencingToken);
+    const reply = okReply(callId, 'ran again');
+    await owner.commit(reply);
+    await first.commit(okReply(callId, 'late'));
+    expect(await storeB.begin(callId, claim('worker-d'))).toEqual({ kind: 'replay', reply });
+  });
+
+  it('keeps a started claim that is extended busy, not in doubt', async () => {
+    const callId = newCallId();
+    const first = expectExecute(await storeA.begin(callId, claim('worker-a', 30)));
+    await first.start();
+    await first.extend(Date.now() + 10_000);
+    await new Promise((r) => setTimeout(r, 60));
+    expect((await storeB.begin(callId, claim('worker-b'))).kind).toBe('busy');
+  });
+
   it('takes over a corrupt record instead of throwing', async () => {
     const kv = await new Kvm(ncA).open(names.buckets.toolOutcomes);
     for (const garbage of ['{not json', JSON.stringify({ state: 'done', reply: { status: 'maybe' } }), '']) {

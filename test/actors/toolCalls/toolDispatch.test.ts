@@ -105,4 +105,48 @@ describe('createToolDispatcher and the circuit its sessions share', () => {
     expect(await callFrom(breakers, 'third-session', 'select 1')).toMatchObject({ failure: { code: 'UNAVAILABLE', message: expect.stringContaining('its circuit is open') } });
     breakers.stop();
   });
+
+  describe('write-ahead', () => {
+    function writeAheadDispatcher(writeAhead: () => Promise<void>) {
+      const sessionId = `wa-${randomUUID()}`;
+      return {
+        sessionId,
+        logic: createToolDispatcher({
+          nats: nc, names, catalog, breakers: sharedBreakers(), logger, tracer: trace.getTracer('test'),
+          trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId, agentName: 'a', model: 'm' }),
+          events: new SessionEventPublisher(nc, names, sessionId, logger),
+          largeResults: ResultShapingLimits.parse({}), writeAhead,
+        }),
+      };
+    }
+    const callOf = (sideEffects: boolean) => {
+      const callId = randomUUID();
+      return { callId, toolCallId: `t-${callId}`, name: 'db_query', arguments: { sql: 'select 1' }, retry: RetryPolicy.parse({ maxAttempts: 1 }), fallbacks: [], sideEffects };
+    };
+
+    // Regression: side-effecting calls were sent while the checkpoint naming them was still being written.
+    it('sends a side-effecting call only once the checkpoint holding it is stored', async () => {
+      let stored!: () => void;
+      const checkpoint = new Promise<void>((resolve) => (stored = resolve));
+      let asked = 0;
+      const { logic, sessionId } = writeAheadDispatcher(() => (asked++, checkpoint));
+      const before = ran;
+      const outcome = toPromise(createActor(logic, { input: { sessionId, turn: 1, call: callOf(true) } }).start());
+      // A read-only call of the same session goes straight out meanwhile.
+      expect(await toPromise(createActor(logic, { input: { sessionId, turn: 1, call: callOf(false) } }).start())).toMatchObject({ status: 'ok' });
+      expect(ran).toBe(before + 1);
+      expect(asked).toBe(1);
+      stored();
+      expect(await outcome).toMatchObject({ status: 'ok' });
+      expect(ran).toBe(before + 2);
+    });
+
+    it('never sends a side-effecting call whose checkpoint cannot be stored, and says why', async () => {
+      const { logic, sessionId } = writeAheadDispatcher(() => Promise.reject(new Error('the session is no longer hosted here')));
+      const before = ran;
+      const outcome = await toPromise(createActor(logic, { input: { sessionId, turn: 1, call: callOf(true) } }).start());
+      expect(outcome).toMatchObject({ status: 'error', failure: { code: 'UNAVAILABLE', retryable: false, message: expect.stringContaining('no longer hosted here') } });
+      expect(ran).toBe(before);
+    });
+  });
 });

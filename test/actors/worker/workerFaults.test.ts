@@ -91,7 +91,7 @@ describe('faultSpecificationFromEnv', () => {
   it('reads TROUPE_FAULTS and ignores it when unset or blank', () => {
     expect(faultSpecificationFromEnv({})).toBeUndefined();
     expect(faultSpecificationFromEnv({ TROUPE_FAULTS: '  ' })).toBeUndefined();
-    expect(faultSpecificationFromEnv({ TROUPE_FAULTS: '{"*":[{"kind":"crash"}]}' })).toEqual({ '*': [{ kind: 'crash' }] });
+    expect(faultSpecificationFromEnv({ TROUPE_FAULTS: '{"*":[{"kind":"crash"}]}' })).toEqual({ '*': [{ kind: 'crash', at: 'before_claim' }] });
     expect(() => faultSpecificationFromEnv({ TROUPE_FAULTS: '{' })).toThrow(FaultSpecificationError);
   });
 });
@@ -137,7 +137,7 @@ describe('FaultInjector', () => {
     expect(faults.next('files_write')).toBeUndefined();
     expect(faults.next('files_read')).toBeUndefined(); // another tool's calls do not count
     expect(faults.next('files_write')).toBeUndefined();
-    expect(faults.next('files_write')).toEqual({ kind: 'crash' });
+    expect(faults.next('files_write')).toEqual({ kind: 'crash', at: 'before_claim' });
     expect(faults.next('files_write')).toBeUndefined();
   });
 
@@ -146,7 +146,7 @@ describe('FaultInjector', () => {
     expect(faults.next('calc_add')).toBeUndefined();
     expect(faults.next('files_read')).toBeUndefined();
     expect(faults.next('calc_add')).toBeUndefined();
-    expect(faults.next('db_query')).toEqual({ kind: 'crash' });
+    expect(faults.next('db_query')).toEqual({ kind: 'crash', at: 'before_claim' });
   });
 
   it('draws the random source for a probability, hitting when it falls below', () => {
@@ -196,8 +196,8 @@ describe('FaultInjector', () => {
     const spec = checkFaultSpecification({ calc_add: [{ kind: 'crash', times: 1 }] });
     const first = new FaultInjector(spec, neverRandom);
     const second = new FaultInjector(spec, neverRandom);
-    expect(first.next('calc_add')).toEqual({ kind: 'crash' });
+    expect(first.next('calc_add')).toEqual({ kind: 'crash', at: 'before_claim' });
     expect(first.next('calc_add')).toBeUndefined();
-    expect(second.next('calc_add')).toEqual({ kind: 'crash' });
+    expect(second.next('calc_add')).toEqual({ kind: 'crash', at: 'before_claim' });
   });
 });
