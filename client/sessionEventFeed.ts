@@ -12,6 +12,13 @@ export interface SessionEventFeed {
   readonly finished: Promise<SessionFinished>;
   /** True when the feed replays from the session's start (JetStream); false when it only sees what happens from now on. */
   readonly replayable: boolean;
+  /**
+   * Resolves once the feed has stopped (the session finished, or {@link stop}) and has let go of
+   * what it held on the server: its JetStream consumer is deleted, or its subscription ended.
+   * Never rejects; a consumer the server could not be asked to delete expires on its own.
+   */
+  readonly closed: Promise<void>;
+  /** Stops following: `events` ends after what is already buffered. Safe to call more than once. */
   stop(): void;
 }
 
@@ -35,6 +42,8 @@ export async function followSessionEvents(
   let resolveFinished!: (event: SessionFinished) => void;
   const finished = new Promise<SessionFinished>((resolve) => (resolveFinished = resolve));
   let stopSource = () => {};
+  let resolveClosed!: () => void;
+  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
 
   const receive = (data: Uint8Array) => {
     if (ended) return;
@@ -62,14 +71,22 @@ export async function followSessionEvents(
       deliver_policy: 'all',
     });
     const messages: ConsumerMessages = await consumer.consume();
-    stopSource = () => void messages.stop();
+    // Stopping alone leaves the consumer on the server for its 5-minute inactivity threshold: one
+    // per session ever followed, in the thousands on a busy deployment. Deleted as soon as it ends.
+    stopSource = once(() => {
+      void messages.stop();
+      void consumer.delete().catch(() => false).then(() => resolveClosed());
+    });
     void (async () => {
       for await (const msg of messages) receive(msg.data);
     })();
   } catch {
     replayable = false;
     const subscription: Subscription = nc.subscribe(names.subjects.sessionEvents(sessionId), { callback: (_error, msg) => receive(msg.data) });
-    stopSource = () => subscription.unsubscribe();
+    stopSource = once(() => {
+      subscription.unsubscribe();
+      resolveClosed();
+    });
     await nc.flush();
   }
 
@@ -91,10 +108,20 @@ export async function followSessionEvents(
     events: events(),
     finished,
     replayable,
+    closed,
     stop() {
       ended = true;
       stopSource();
       wake?.();
     },
+  };
+}
+
+function once(action: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    action();
   };
 }
