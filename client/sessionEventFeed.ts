@@ -1,8 +1,18 @@
-import { jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { SessionEvent, type SessionFinished } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
 import { decodeWireMessage } from '../transport/wireMessage.ts';
+
+/** How long one pull for events waits on the server; an idle feed renews it this often. */
+const feedPullExpiresMs = 5_000;
+/** Silence after which a feed's consumer is taken for dead (its server lost) and replaced. */
+const feedSilenceMs = 3 * feedPullExpiresMs;
+
+interface Followed {
+  readonly consumer: Consumer;
+  readonly messages: ConsumerMessages;
+}
 
 /** One session's events as a client sees them. */
 export interface SessionEventFeed {
@@ -66,20 +76,72 @@ export async function followSessionEvents(
 
   let replayable = true;
   try {
-    const consumer = await jetstream(nc).consumers.get(names.streams.sessionEvents, {
-      filter_subjects: names.subjects.sessionEvents(sessionId),
-      deliver_policy: 'all',
-    });
-    const messages: ConsumerMessages = await consumer.consume();
-    // Stopping alone leaves the consumer on the server for its 5-minute inactivity threshold: one
+    const js = jetstream(nc);
+    let lastStreamSeq = 0;
+    let lastActivity = Date.now();
+    const follow = async (): Promise<Followed> => {
+      const consumer = await js.consumers.get(names.streams.sessionEvents, {
+        filter_subjects: names.subjects.sessionEvents(sessionId),
+        // After a re-follow, from the first event not yet received: nothing is read twice or skipped.
+        ...(lastStreamSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastStreamSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
+      });
+      return { consumer, messages: await consumer.consume({ expires: feedPullExpiresMs }) };
+    };
+    const read = ({ messages }: Followed): void => {
+      lastActivity = Date.now();
+      void (async () => {
+        for await (const status of messages.status()) if (status.type === 'next') lastActivity = Date.now();
+      })();
+      void (async () => {
+        for await (const msg of messages) {
+          lastActivity = Date.now();
+          lastStreamSeq = msg.seq;
+          receive(msg.data);
+        }
+      })();
+    };
+    // Stopping alone leaves a consumer on the server for its 5-minute inactivity threshold: one
     // per session ever followed, in the thousands on a busy deployment. Deleted as soon as it ends.
-    stopSource = once(() => {
+    const release = async ({ consumer, messages }: Followed): Promise<void> => {
       void messages.stop();
-      void consumer.delete().catch(() => false).then(() => resolveClosed());
+      await consumer.delete().catch(() => false);
+    };
+    let current: Followed | undefined = await follow();
+    let refollowing: Promise<void> | undefined;
+    // An ordered consumer lives on one server. When that server dies (a cluster node lost), nats.js
+    // keeps asking the dead consumer for its info and never makes another, so the feed would wait
+    // for the server to come back. Silence for a few pull periods (no event, no new pull) means
+    // that: follow again with a new consumer, which the cluster places on a live server.
+    const watchdog = setInterval(() => {
+      if (ended || refollowing || Date.now() - lastActivity < feedSilenceMs) return;
+      const dead = current;
+      current = undefined;
+      if (dead) void release(dead);
+      refollowing = (async () => {
+        while (!ended) {
+          try {
+            const followed = await follow();
+            if (ended) {
+              await release(followed);
+              return;
+            }
+            current = followed;
+            read(followed);
+            return;
+          } catch {
+            await new Promise((r) => setTimeout(r, feedPullExpiresMs / 5));
+          }
+        }
+      })().finally(() => (refollowing = undefined));
+    }, feedPullExpiresMs);
+    watchdog.unref();
+    stopSource = once(() => {
+      clearInterval(watchdog);
+      const followed = current;
+      current = undefined;
+      void Promise.all([followed ? release(followed) : undefined, refollowing]).then(() => resolveClosed());
     });
-    void (async () => {
-      for await (const msg of messages) receive(msg.data);
-    })();
+    read(current);
   } catch {
     replayable = false;
     const subscription: Subscription = nc.subscribe(names.subjects.sessionEvents(sessionId), { callback: (_error, msg) => receive(msg.data) });

@@ -1,8 +1,9 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { followSessionEvents } from '../../client/sessionEventFeed.ts';
-import type { SessionEventBody } from '../../transport/messages.ts';
+import { startNatsCluster, type NatsCluster } from '../../testing/natsCluster.ts';
+import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
 import { ensureStreams } from '../../transport/streams.ts';
 import { testWireNames } from '../fixtures/testNamespace.ts';
 
@@ -61,4 +62,55 @@ describe('followSessionEvents', () => {
     await feed.closed;
     expect(await consumersOf('feed-detached')).toEqual([]);
   });
+});
+
+describe('followSessionEvents on a cluster', () => {
+  let cluster: NatsCluster;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ name: 'feed-test' });
+    nc = await connect({ servers: [...cluster.urls], name: 'session-event-feed', maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    await ensureStreams(nc, names);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  /** Stores an event, retrying until the stream acknowledges it (its leader may be being elected). */
+  const store = async (sessionId: string, seq: number, body: SessionEventBody) => {
+    const event = JSON.stringify({ ...body, sessionId, seq, at: new Date(0).toISOString() });
+    for (;;) {
+      const ack = await jetstream(nc).publish(names.subjects.sessionEvents(sessionId), event, { msgID: `${sessionId}-${seq}`, timeout: 2_000 }).catch(() => undefined);
+      if (ack) return;
+    }
+  };
+
+  // Regression: nats.js keeps asking a consumer whose server died for its info and never makes another,
+  // so a client whose feed's consumer lived on a killed cluster node waited until the node came back.
+  it('follows on, missing nothing and repeating nothing, when the server holding its consumer is killed', async () => {
+    const sessionId = 'feed-node-lost';
+    const feed = await followSessionEvents(nc, sessionId, { namespace: names.namespace });
+    const received: SessionEvent[] = [];
+    const reading = (async () => {
+      for await (const event of feed.events) received.push(event);
+    })();
+    await store(sessionId, 0, { type: 'turn.started', turn: 1 });
+    const jsm = await jetstreamManager(nc);
+    let holder: string | undefined;
+    for await (const info of jsm.consumers.list(names.streams.sessionEvents)) {
+      if (info.config.filter_subject === names.subjects.sessionEvents(sessionId) || info.config.filter_subjects?.includes(names.subjects.sessionEvents(sessionId))) holder = info.cluster?.leader;
+    }
+    const victim = cluster.nodes.find((n) => n.name === holder);
+    if (!victim) throw new Error(`no server holds the feed's consumer (${holder})`);
+    await victim.kill();
+    await store(sessionId, 1, { type: 'turn.started', turn: 2 });
+    await store(sessionId, 2, finishedBody);
+    expect((await feed.finished).status).toBe('completed');
+    await reading;
+    expect(received.map((e) => [e.seq, e.type])).toEqual([[0, 'turn.started'], [1, 'turn.started'], [2, 'session.finished']]);
+    await feed.closed;
+    await victim.restart();
+  }, 90_000);
 });
