@@ -25,7 +25,10 @@ export interface TestDeploymentOptions {
   readonly agents?: readonly AgentDefinition[];
   /** Folders of scripted-model trajectories (`*.json`), played by a scripted OpenAI-compatible server. */
   readonly scripts?: readonly string[];
-  /** A running NATS to use instead of starting a `nats-server` of its own. */
+  /**
+   * A running NATS to use instead of starting a `nats-server` of its own: one server's URL, or
+   * several comma-separated (a cluster's, e.g. `startNatsCluster().servers`).
+   */
   readonly natsUrl?: string;
   /**
    * The deployment's namespace on NATS (`troupe` by default): give each test its own when several
@@ -86,7 +89,8 @@ export async function startTestDeployment(options: TestDeploymentOptions = {}): 
     const workspace = mkdtempSync(join(tmpdir(), 'troupe-test-workspace-'));
     cleanups.push(async () => rmSync(workspace, { recursive: true, force: true }));
     const connection = async (name: string) => {
-      const nc = await connect({ servers: natsUrl, name });
+      // Reconnects forever, to whichever server of the list is up, as a Troupe process does.
+      const nc = await connect({ servers: natsUrl.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
       cleanups.push(() => nc.close());
       return nc;
     };
