@@ -8,7 +8,8 @@ export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.t
 export { defineAgent, AgentDefinitionError, delegateToolName } from './agents/defineAgent.ts';
 export { assistantAgent } from './agents/assistant.ts';
 export { analystAgent } from './agents/analyst.ts';
-export { startSpecialistPool, DelegatedTask, SpecialistAnswer } from './actors/worker/specialistPool.ts';
+export { startSpecialistPool } from './actors/worker/specialistPool.ts';
+export { DelegatedTask, SpecialistAnswer } from './agents/specialistAnswer.ts';
 export { RoutingPolicy, RoutingRule, TurnKind, routeTurn } from './machines/modelRouting.ts';
 export { startWorker, WorkerConfigurationError } from './actors/worker/toolWorker.ts';
 export { startOrchestrator } from './actors/orchestrator/orchestrator.ts';

@@ -108,6 +108,11 @@ export const Environment = z.object({
   TROUPE_APPROVAL_TIMEOUT_MS: z.coerce.number().pipe(TimerDelayMs).optional(),
   /** A pool's per-attempt deadline for every tool it serves, overriding the tools' own `timeoutMs` (a timer: at most 2^31−1 ms). */
   TROUPE_TOOL_TIMEOUT_MS: z.coerce.number().pipe(TimerDelayMs).optional(),
+  /**
+   * How long a session's lease lasts without renewal, for orchestrators and specialist pools: a dead
+   * host's sessions are resumed elsewhere within about this long (renewed every third of it).
+   */
+  TROUPE_LEASE_TTL_MS: z.coerce.number().pipe(TimerDelayMs).pipe(z.number().min(1_000, 'at least 1000 ms: renewals every third of it must outrun a busy event loop')).optional(),
   /** JSON alert thresholds for processes that run sessions (orchestrators, specialist pools). */
   TROUPE_ALERTS: jsonOf(AlertThresholds).optional(),
   /** Record message contents and tool arguments and results on spans (they may hold personal data). */

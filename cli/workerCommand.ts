@@ -93,6 +93,7 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
     logger: role.logger,
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: `troupe-specialist-${name}`,
+    ...(env.TROUPE_LEASE_TTL_MS ? { leaseTtlMs: env.TROUPE_LEASE_TTL_MS } : {}),
     ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,
     ...(inspector ? { inspect: inspector.inspect } : {}),

@@ -166,7 +166,8 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
       if (!subjectTokenPattern.test(role.agent)) throw new Error(`"${role.agent}" cannot be an agent: use letters, digits, "-" or "_"`);
       const hosting = sessionHosting(names);
       return {
-        publish: hosting.publish,
+        // Its sessions are checkpointed in the pool's own buckets, which its members resume from.
+        publish: [...hosting.publish, ...kvOwner(names.buckets.specialistCheckpoints(role.agent)), ...kvOwner(names.buckets.specialistLeases(role.agent))],
         subscribe: [
           inbox, ...hosting.subscribe,
           `${s.delegation(role.agent)} ${names.queueGroups.specialist(role.agent)}`, ...serviceResponder(names.services.specialist(role.agent)),

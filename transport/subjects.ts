@@ -128,6 +128,10 @@ export function wireNames(namespace: string = defaultNamespace) {
       leases: `${ns}_session_leases`,
       /** Outcomes of side-effecting tool calls, by call id. */
       toolOutcomes: `${ns}_tool_outcomes`,
+      /** One specialist pool's session checkpoints: its members resume each other's sessions, and no orchestrator does. */
+      specialistCheckpoints: (agent: string) => `${ns}_agent_${agent}_sessions`,
+      /** Which member of one specialist pool hosts which of its sessions. */
+      specialistLeases: (agent: string) => `${ns}_agent_${agent}_leases`,
     },
     /** JetStream object stores. */
     objectStores: {

@@ -139,9 +139,12 @@ export class CheckpointStore {
     return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints));
   }
 
-  /** Opens the deployment's checkpoint bucket (`<namespace>_sessions`), creating it if missing. */
-  static async open(nc: NatsConnection, names: WireNames): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Kvm(nc).create(names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc) }));
+  /**
+   * Opens the deployment's checkpoint bucket (`<namespace>_sessions`), or `bucket` (a specialist
+   * pool's own), creating it if missing.
+   */
+  static async open(nc: NatsConnection, names: WireNames, options: { bucket?: string } = {}): Promise<CheckpointStore> {
+    return new CheckpointStore(await new Kvm(nc).create(options.bucket ?? names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc) }));
   }
 
   /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */

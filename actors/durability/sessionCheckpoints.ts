@@ -32,6 +32,8 @@ export class SessionCheckpoints {
   #dirty = false;
   #writing: Promise<void> | undefined;
   #lost = false;
+  // Set when hosting ends here: what the session does after that moment is not its state to keep.
+  #frozen = false;
   #heartbeat: NodeJS.Timeout;
   // Write-ahead bookkeeping: every scheduled state gets a number; `#stored` is the latest one known durable.
   #scheduled = 0;
@@ -54,7 +56,7 @@ export class SessionCheckpoints {
   }
 
   schedule(): void {
-    if (this.#lost) return;
+    if (this.#lost || this.#frozen) return;
     this.#scheduled++;
     this.#dirty = true;
     this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
@@ -91,7 +93,8 @@ export class SessionCheckpoints {
   /** This process stops hosting the session without ending it: flush, then let any orchestrator take it. */
   async handOver(): Promise<void> {
     clearInterval(this.#heartbeat);
-    // First: a write retried for a waiting call would otherwise keep the flush from ever ending.
+    // Frozen first: a call refused below must not become part of the state the next host resumes.
+    this.#frozen = true;
     this.#abandonWaiters('the session was handed over to another orchestrator');
     await this.flush();
     if (!this.#lost) await this.#o.lease.release();

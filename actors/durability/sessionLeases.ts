@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
@@ -33,9 +35,12 @@ export class SessionLeases {
     this.#ttlMs = ttlMs;
   }
 
-  /** Opens the deployment's lease bucket (`<namespace>_session_leases`), creating it if missing. */
-  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number } = {}): Promise<SessionLeases> {
-    return new SessionLeases(await new Kvm(nc).create(names.buckets.leases, { history: 1, replicas: jetStreamReplicas(nc) }), options.ttlMs ?? 6_000);
+  /**
+   * Opens the deployment's lease bucket (`<namespace>_session_leases`), or `bucket` (a specialist
+   * pool's own), creating it if missing.
+   */
+  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; bucket?: string } = {}): Promise<SessionLeases> {
+    return new SessionLeases(await new Kvm(nc).create(options.bucket ?? names.buckets.leases, { history: 1, replicas: jetStreamReplicas(nc) }), options.ttlMs ?? 6_000);
   }
 
   get ttlMs(): number {
@@ -100,4 +105,9 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** A name for one process hosting sessions, unique across restarts: what leases and checkpoints record as the owner. */
+export function newHostName(): string {
+  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }

@@ -1,10 +1,7 @@
 import type { Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { assistantAgent } from '../../agents/assistant.ts';
 import type { AgentDefinition } from '../../agents/defineAgent.ts';
-import { noUsage } from '../../machines/usage.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { SessionStartRequest, type SessionStartReply } from '../../transport/messages.ts';
 import { startServiceResponder } from '../../transport/serviceResponder.ts';
@@ -15,10 +12,10 @@ import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
-import { resumedEventSeq, SessionEventPublisher } from '../session/sessionEvents.ts';
+import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession } from '../session/sessionHost.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
-import { SessionLeases, type Lease } from '../durability/sessionLeases.ts';
+import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
 import type { ToolCatalog } from '../toolCalls/toolCatalog.ts';
@@ -79,7 +76,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     durability = {
       checkpoints: await CheckpointStore.open(options.nats, names),
       leases: await SessionLeases.open(options.nats, names, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
-      owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      owner: newHostName(),
     };
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
@@ -130,11 +127,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
       msg.respond(encodeWireMessage({ type: 'session.rejected', sessionId: null, reason: `The orchestrator could not start it: ${String(error)}` }));
     },
   );
-  const refuse = (sessionId: string, reason: string) =>
-    new SessionEventPublisher(options.nats, names, sessionId, logger, 1_000_000).publish({
-      type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
-      steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
-    });
+  const refuse = (sessionId: string, reason: string) => publishRefusal(options.nats, names, sessionId, reason, logger);
   const resumer = durability
     ? startSessionResumer({
         durability,

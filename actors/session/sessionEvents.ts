@@ -1,6 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { noUsage } from '../../machines/usage.ts';
 import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
@@ -61,4 +62,15 @@ export async function resumedEventSeq(nc: NatsConnection, names: WireNames, sess
     logger.debug({ err: error, sessionId }, 'no stored event to continue the numbering from');
     return fromCheckpoint;
   }
+}
+
+/**
+ * Tells a session's watchers it cannot go on (an unreadable checkpoint, an unknown agent, a refused
+ * start): a last `session.finished`, numbered past anything the session could have published.
+ */
+export function publishRefusal(nc: NatsConnection, names: WireNames, sessionId: string, reason: string, logger: Logger): void {
+  new SessionEventPublisher(nc, names, sessionId, logger, 1_000_000).publish({
+    type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
+    steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
+  });
 }

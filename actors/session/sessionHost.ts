@@ -271,7 +271,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         }
         wasInterrupted = interrupted;
       },
-      complete: () => finish(actor.getSnapshot().output as SessionResult, true),
+      // Stopped without finishing (handed over, taken by another owner) is not an end.
+      complete: () => actor.getSnapshot().status === 'done' && finish(actor.getSnapshot().output as SessionResult, true),
       error: (error) => {
         // The machine handles every actor failure itself; reaching here is a bug, still reported as an outcome.
         logger.error({ err: error }, 'session actor crashed');

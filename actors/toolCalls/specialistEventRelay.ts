@@ -1,13 +1,18 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Delegation } from '../../machines/delegation.ts';
-import { SessionEvent } from '../../transport/messages.ts';
+import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 
 /** A running relay; stop it once the delegation's reply has arrived. */
 export interface SpecialistEventRelay {
+  /**
+   * The specialist session's own first `session.finished`: how the delegation ended even when the
+   * member that took the call died and another member finished the session (no reply ever comes then).
+   */
+  readonly finished: Promise<SessionFinished>;
   stop(): void;
 }
 
@@ -26,6 +31,8 @@ export function relaySpecialistEvents(
   into: SessionEventPublisher,
   logger: Logger,
 ): SpecialistEventRelay {
+  let ended!: (finished: SessionFinished) => void;
+  const finished = new Promise<SessionFinished>((resolve) => (ended = resolve));
   const subscription = nc.subscribe(names.subjects.sessionEvents(delegation.sessionId), {
     callback: (error, msg) => {
       if (error) return;
@@ -39,8 +46,9 @@ export function relaySpecialistEvents(
         into.publish({ type: 'specialist.event', agent: event.agent, depth: event.depth, callId: event.callId, event: event.event });
       } else {
         into.publish({ type: 'specialist.event', agent: relayed.agent, depth: delegation.depth, callId: relayed.callId, event });
+        if (event.type === 'session.finished') ended(event);
       }
     },
   });
-  return { stop: () => subscription.unsubscribe() };
+  return { finished, stop: () => subscription.unsubscribe() };
 }

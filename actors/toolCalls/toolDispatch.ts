@@ -1,5 +1,5 @@
 import { trace, type Span, type Tracer } from '@opentelemetry/api';
-import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { RequestError, TimeoutError, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstate';
 import { backoffDelayMs, withJitter } from '../../machines/retryPolicy.ts';
@@ -9,7 +9,7 @@ import { toolCallMachine, type SendToolRequestInput } from '../../machines/toolC
 import type { ToolCallAttempt, ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
-import { ToolReply, type ToolCallCancellation, type ToolRequest } from '../../transport/messages.ts';
+import { ToolReply, type SessionFinished, type ToolCallCancellation, type ToolRequest } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
 import { traceHeaders } from '../../transport/traceCarrier.ts';
@@ -20,7 +20,8 @@ import { troupeMetrics } from '../../observability/metrics.ts';
 import type { AlertMonitor } from '../../observability/alertMonitor.ts';
 import { cacheKeyOf, type ResponseCache } from '../model/responseCache.ts';
 import type { CircuitBreakerRegistry } from './circuitBreakerRegistry.ts';
-import { relaySpecialistEvents } from './specialistEventRelay.ts';
+import { relaySpecialistEvents, type SpecialistEventRelay } from './specialistEventRelay.ts';
+import { delegationResult, spendingOf } from '../../agents/specialistAnswer.ts';
 import type { ResultStore } from './resultStore.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 import type { SessionTrace } from '../session/sessionTrace.ts';
@@ -92,6 +93,24 @@ function failureOfRequest(error: unknown, tool: string, timeoutMs: number): Tool
   return toolFailure(ToolFailureCode.UNAVAILABLE, `The call to "${tool}" could not be delivered: ${message}`);
 }
 
+// A specialist member replies right after publishing its session's end; one that died never does.
+const replyAfterEndGraceMs = 2_000;
+
+/**
+ * A delegation's answer: the member's reply, or, when the session's end arrives and no reply
+ * follows it, that end (another member resumed and finished the session of a member that died).
+ */
+async function replyOrEnd(requested: Promise<Msg>, relay: SpecialistEventRelay): Promise<{ msg: Msg } | { finished: SessionFinished }> {
+  requested.catch(() => undefined);
+  const first = await Promise.race([requested.then((msg) => ({ msg })), relay.finished.then((finished) => ({ finished }))]);
+  if ('msg' in first) return first;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), replyAfterEndGraceMs)));
+  const replied = await Promise.race([requested.then((msg) => msg, () => undefined), grace]);
+  clearTimeout(timer);
+  return replied ? { msg: replied } : first;
+}
+
 /**
  * One attempt: the circuit breaker's admission, then a NATS request carrying the trace context and
  * the attempt's deadline. Resolves with the attempt's outcome; never rejects.
@@ -143,24 +162,37 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
         deps.nats.publish(deps.names.subjects.toolCallCancellations, encodeWireMessage(cancellation));
       }, { once: true });
     }
+    const attemptOfReply = (msg: Msg): ToolCallAttempt => {
+      const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
+      if (!decoded.ok) {
+        deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');
+        return fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
+      }
+      const reply = decoded.value;
+      // Only a specialist spends on the session's behalf: spending any other pool reports is ignored.
+      const spent = delegation && reply.spent ? { spent: reply.spent } : {};
+      return reply.status === 'ok'
+        ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}), ...spent }
+        : { ...fail(reply.failure), ...spent };
+    };
     let attempt: ToolCallAttempt;
     let sent = true;
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
       // The grace must not push the wait past what a timer can hold (it would fire at once).
       const timeout = Math.min(tool.timeoutMs + replyGraceMs, maxTimerDelayMs);
-      const msg = await deps.nats.request(tool.subject, body, { timeout, headers: traceHeaders(parent) });
-      const decoded = decodeWireMessage(ToolReply, msg.data, `The reply of ${tool.name}`);
-      if (!decoded.ok) {
-        deps.logger.error({ callId: input.call.callId, error: decoded.error }, 'malformed tool reply');
-        attempt = fail(toolFailure(ToolFailureCode.INTERNAL, `The worker sent a malformed reply: ${decoded.error}`));
+      const requested = deps.nats.request(tool.subject, body, { timeout, headers: traceHeaders(parent) });
+      const answered = relay && tool.specialist !== null ? await replyOrEnd(requested, relay) : { msg: await requested };
+      if ('finished' in answered) {
+        // The member that took the call is gone; the pool finished the session elsewhere.
+        const { finished } = answered;
+        deps.logger.info({ callId: input.call.callId, specialistSessionId: finished.sessionId }, 'delegation answered from its session\'s end: the member that took it did not reply');
+        const result = delegationResult(tool.specialist as string, finished);
+        attempt = result.ok
+          ? { status: 'ok', result: result.answer, durationMs: elapsed(), spent: spendingOf(finished) }
+          : { ...fail(result.failure), spent: spendingOf(finished) };
       } else {
-        const reply = decoded.value;
-        // Only a specialist spends on the session's behalf: spending any other pool reports is ignored.
-        const spent = delegation && reply.spent ? { spent: reply.spent } : {};
-        attempt = reply.status === 'ok'
-          ? { status: 'ok', result: reply.result, durationMs: elapsed(), ...(reply.compensation !== undefined ? { compensation: reply.compensation } : {}), ...spent }
-          : { ...fail(reply.failure), ...spent };
+        attempt = attemptOfReply(answered.msg);
       }
     } catch (error) {
       // The server this connection reached may carry less than the one measured above.

@@ -1,37 +1,22 @@
 import type { Logger } from 'pino';
-import * as z from 'zod';
 import { agentDescription, delegateToolName, specialistNamePattern, type AgentDefinition } from '../../agents/defineAgent.ts';
-import { acceptDelegation, delegatedBudgets, type DelegatedSpending } from '../../machines/delegation.ts';
+import { DelegatedTask, delegationResult, SpecialistAnswer, spendingOf } from '../../agents/specialistAnswer.ts';
+import { acceptDelegation, delegatedBudgets } from '../../machines/delegation.ts';
 import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
-import { Usage } from '../../machines/usage.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { defineTool, type ToolContext, type ToolDefinition } from '../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
+import { wireNames } from '../../transport/subjects.ts';
+import { CheckpointStore } from '../durability/checkpointStore.ts';
+import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
+import { startSessionResumer } from '../durability/sessionResumer.ts';
+import type { Durability, HostedSession } from '../session/hostedSession.ts';
+import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession } from '../session/sessionHost.ts';
-import type { HostedSession } from '../session/hostedSession.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
+import { finishedElsewhere, finishedFromCheckpoint } from './specialistSessionEnd.ts';
 import { startWorker, WorkerConfigurationError, type ToolWorker } from './toolWorker.ts';
-
-/** What the delegating model writes: the task, self-contained, and the facts it needs. */
-export const DelegatedTask = z.object({
-  task: z.string().trim().min(1, 'the task is empty').describe('What the specialist should do. It sees nothing of your conversation: say everything it needs.'),
-  context: z.string().optional().describe('Facts from your conversation the specialist needs (figures, names, constraints).'),
-});
-export type DelegatedTask = z.infer<typeof DelegatedTask>;
-
-/** What the delegating model gets back when the specialist answers. */
-export const SpecialistAnswer = z.object({
-  agent: z.string(),
-  status: z.literal('completed'),
-  answer: z.string(),
-  /** The specialist's own session: `troupe sessions show` and its trace tell the details. */
-  sessionId: z.string(),
-  steps: z.number().int().nonnegative(),
-  toolCalls: z.number().int().nonnegative(),
-  usage: Usage,
-});
-export type SpecialistAnswer = z.infer<typeof SpecialistAnswer>;
 
 // The delegating call waits this much longer than the specialist's own wall-clock budget, so a
 // specialist stopped by that budget still gets its partial answer back before the call times out.
@@ -40,6 +25,14 @@ const answerMarginMs = 5_000;
 export interface SpecialistPoolOptions extends SessionRuntimeOptions {
   agent: AgentDefinition;
   logger?: Logger;
+  /**
+   * Checkpoint the pool's sessions in its own KV buckets so another member resumes them if this one
+   * dies, and a repeated delegation re-attaches instead of starting a second session (needs
+   * JetStream); on by default.
+   */
+  durable?: boolean;
+  /** How long a session's lease lasts without renewal: a dead member's sessions are resumed by another within about this long. */
+  leaseTtlMs?: number;
 }
 
 /** One member of a specialist's pool. */
@@ -49,42 +42,11 @@ export interface SpecialistPool {
   /** Specialist sessions running here. */
   sessions(): ReadonlyMap<string, HostedSession>;
   /**
-   * Stops taking tasks, gives running sessions `graceMs` to answer, then cancels the rest (their
+   * Stops taking tasks and gives running sessions `graceMs` to answer; then, durable, hands the rest
+   * to the pool's other members (their delegating calls re-attach), or else cancels them (their
    * delegating sessions get a structured failure). Does not close the NATS connection.
    */
   stop(options?: { graceMs?: number }): Promise<void>;
-}
-
-const spendingOf = (finished: SessionFinished): DelegatedSpending => ({ usage: finished.usage, steps: finished.steps, toolCalls: finished.toolCalls });
-
-/** The structured failure the delegating model reads when the specialist ends without an answer. */
-function specialistFailure(agent: string, finished: SessionFinished, capped: string[]): ToolError {
-  const why =
-    finished.status === 'budget_exhausted'
-      ? `it ran out of its ${finished.budget} budget${finished.budget && capped.includes(finished.budget) ? ', capped at what your session had left' : ''}`
-      : finished.status === 'escalated'
-        ? `it got stuck and would have needed a person (${finished.stopReason})`
-        : finished.status === 'cancelled'
-          ? `it was cancelled (${finished.stopReason})`
-          : `it failed (${finished.error ?? finished.stopReason})`;
-  return new ToolError(
-    ToolFailureCode.SPECIALIST_FAILED,
-    `Specialist ${agent} stopped without an answer: ${why}.${finished.output ? ' Its partial answer is in details.partialAnswer.' : ''} Decide whether to retry with a narrower task, do the work yourself, or report what is missing.`,
-    {
-      retryable: false,
-      details: {
-        agent,
-        status: finished.status,
-        stopReason: finished.stopReason,
-        ...(finished.budget ? { budget: finished.budget, cappedByParent: capped.includes(finished.budget) } : {}),
-        ...(finished.error ? { error: finished.error } : {}),
-        partialAnswer: finished.output,
-        sessionId: finished.sessionId,
-        steps: finished.steps,
-        toolCalls: finished.toolCalls,
-      },
-    },
-  );
 }
 
 /**
@@ -96,6 +58,13 @@ function specialistFailure(agent: string, finished: SessionFinished, capped: str
  * calling session's own, with its limits) is refused before any session starts, never run on the
  * specialist's own budgets. Start more processes to scale the pool.
  *
+ * Durable (the default with JetStream), a delegation is start-or-attach on its session id (one per
+ * delegating call): the member that wins the session's lease runs it and checkpoints it after every
+ * step; the same delegation sent again (a retry, a resumed delegating session) attaches to that
+ * session or reads its end instead of starting a second one; a member that dies has its sessions
+ * resumed by another member, whose answer reaches the delegating session through the specialist's
+ * events.
+ *
  * @example
  * const pool = await startSpecialistPool({ agent: analystAgent, nats: nc, model, defaultModel: 'gpt-4.1-mini', logger });
  * process.once('SIGTERM', () => void pool.stop().then(() => nc.drain()));
@@ -106,8 +75,74 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     throw new WorkerConfigurationError(`Agent "${agent.name}" cannot be served as a specialist: its tool would be ${delegateToolName(agent.name)}, and a specialist's name must be lower-case letters, digits and "_" (no "-").`);
   }
   const logger = (options.logger ?? silentLogger()).child({ component: 'specialist', specialist: agent.name });
+  const names = wireNames(options.namespace);
   const runtime = await openSessionRuntime(options, logger);
+  let durability: Durability | undefined;
+  if (options.durable !== false) {
+    try {
+      durability = {
+        checkpoints: await CheckpointStore.open(options.nats, names, { bucket: names.buckets.specialistCheckpoints(agent.name) }),
+        leases: await SessionLeases.open(options.nats, names, { bucket: names.buckets.specialistLeases(agent.name), ...(options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}) }),
+        owner: newHostName(),
+      };
+    } catch (error) {
+      logger.warn({ err: error }, 'JetStream is unavailable: specialist sessions are not checkpointed and do not survive this process');
+    }
+  }
+  const deps = { ...runtime.hosting, ...(durability ? { durability } : {}) };
   const sessions = new Map<string, HostedSession>();
+
+  const host = (session: HostedSession): HostedSession => {
+    sessions.set(session.sessionId, session);
+    // Nobody watches a specialist's session: one that would wait for a person goes back to the delegating agent instead.
+    void session.finished.then((finished) => finished.status === 'escalated' && session.cancel('escalation returned to the delegating agent'));
+    void session.ended.then(() => sessions.delete(session.sessionId));
+    return session;
+  };
+  /** How a session hosted here ended; undefined when it was handed over or lost (it goes on elsewhere). */
+  const endOf = async (session: HostedSession): Promise<SessionFinished | undefined> => {
+    const finished = await Promise.race([session.finished, session.ended.then(() => undefined)]);
+    await session.ended;
+    return finished;
+  };
+
+  /** Starts the delegated session here, resumes it, or finds where it ran: whatever makes one session per delegation. */
+  const startOrAttach = async (input: DelegatedTask, call: ToolContext, delegation: NonNullable<ToolContext['delegation']>, budgets: AgentDefinition['budgets']) => {
+    const sessionId = delegation.sessionId;
+    const local = sessions.get(sessionId);
+    if (local) return { session: local };
+    const task = input.context ? `${input.task}\n\nContext from the delegating agent:\n${input.context}` : input.task;
+    const fresh = (lease?: Lease) => host(hostSession(deps, {
+      kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
+      depth: delegation.depth,
+      parentSessionId: delegation.parentSessionId,
+      ...(delegation.tenant ? { tenant: delegation.tenant } : {}),
+      ...(delegation.user ? { user: delegation.user } : {}),
+      delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation.depthLeft),
+      ...(lease ? { lease } : {}),
+    }));
+    if (!durability) return { session: fresh() };
+    const lease = await durability.leases.acquire(sessionId, durability.owner);
+    if (!lease) {
+      call.logger.info({ specialistSessionId: sessionId }, 'delegation already running on another member; waiting for its end');
+      return { elsewhere: await finishedElsewhere(options.nats, names, durability.checkpoints, sessionId, call.signal) };
+    }
+    let stored;
+    try {
+      stored = await durability.checkpoints.read(sessionId);
+    } catch (error) {
+      await durability.leases.end(sessionId);
+      throw new ToolError(ToolFailureCode.SPECIALIST_FAILED, `The ${agent.name} session of this delegation cannot be read back: ${error instanceof Error ? error.message : String(error)}`, { retryable: false });
+    }
+    if (!stored) return { session: fresh(lease) };
+    if (stored.checkpoint.status === 'ended') {
+      await durability.leases.end(sessionId);
+      return { elsewhere: finishedFromCheckpoint(stored.checkpoint) };
+    }
+    call.logger.info({ specialistSessionId: sessionId }, 'delegation sent again: resuming its session here from the checkpoint');
+    const nextEventSeq = await resumedEventSeq(options.nats, names, sessionId, stored.checkpoint.nextEventSeq, logger);
+    return { session: host(hostSession(deps, { kind: 'resume', checkpoint: { ...stored.checkpoint, nextEventSeq }, revision: stored.revision, lease, agent })) };
+  };
 
   const delegate = async (input: DelegatedTask, call: ToolContext): Promise<SpecialistAnswer> => {
     // Refused before any session starts: without a valid delegation nothing bounds what it would spend.
@@ -117,42 +152,34 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
       throw new ToolError(accepted.failure.code, accepted.failure.message, { retryable: accepted.failure.retryable });
     }
     const { delegation } = accepted;
-    const sessionId = delegation.sessionId;
-    if (sessions.has(sessionId)) throw new ToolError(ToolFailureCode.UNAVAILABLE, `This delegation (${sessionId}) is already running.`, { retryable: false });
-    const now = Date.now();
-    const allowance = delegatedBudgets(agent.budgets, delegation.limits, call.deadline - answerMarginMs, now);
+    const allowance = delegatedBudgets(agent.budgets, delegation.limits, call.deadline - answerMarginMs, Date.now());
     if (!allowance) {
       throw new ToolError(ToolFailureCode.TIMEOUT, `The call leaves ${agent.name} no time to work: its deadline is less than ${answerMarginMs} ms away. No session was started.`, { retryable: false });
     }
     const { budgets, capped } = allowance;
-    const task = input.context ? `${input.task}\n\nContext from the delegating agent:\n${input.context}` : input.task;
-    const session = hostSession(runtime.hosting, {
-      kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
-      depth: delegation.depth,
-      parentSessionId: delegation.parentSessionId,
-      ...(delegation.tenant ? { tenant: delegation.tenant } : {}),
-      ...(delegation.user ? { user: delegation.user } : {}),
-      delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation.depthLeft),
-    });
-    sessions.set(sessionId, session);
-    call.logger.info({ specialistSessionId: sessionId, depth: delegation.depth, budgets, capped }, `delegated task taken by ${agent.name}`);
-    const cancel = () => session.cancel('the delegating session stopped waiting (cancelled or past its deadline)');
-    call.signal.addEventListener('abort', cancel, { once: true });
-    try {
-      const finished = await session.finished;
-      // Nobody watches a specialist's session: one that would wait for a person goes back to the delegating agent instead.
-      if (finished.status === 'escalated') session.cancel('escalation returned to the delegating agent');
-      await session.ended;
-      call.reportSpending(spendingOf(finished));
-      if (finished.status !== 'completed') throw specialistFailure(agent.name, finished, capped);
-      return {
-        agent: agent.name, status: 'completed', answer: finished.output ?? '', sessionId,
-        steps: finished.steps, toolCalls: finished.toolCalls, usage: finished.usage,
-      };
-    } finally {
-      call.signal.removeEventListener('abort', cancel);
-      sessions.delete(sessionId);
+    const found = await startOrAttach(input, call, delegation, budgets);
+    let finished: SessionFinished | undefined;
+    if ('elsewhere' in found) {
+      finished = found.elsewhere;
+    } else {
+      const { session } = found;
+      call.logger.info({ specialistSessionId: session.sessionId, depth: delegation.depth, budgets, capped }, `delegated task taken by ${agent.name}`);
+      const cancel = () => session.cancel('the delegating session stopped waiting (cancelled or past its deadline)');
+      call.signal.addEventListener('abort', cancel, { once: true });
+      try {
+        finished = await endOf(session);
+      } finally {
+        call.signal.removeEventListener('abort', cancel);
+      }
     }
+    if (!finished) {
+      // Handed to another member (this one is stopping): the delegation, sent again, attaches there.
+      throw new ToolError(ToolFailureCode.UNAVAILABLE, `The ${agent.name} session moved to another member of its pool before it ended.`, { retryable: true });
+    }
+    call.reportSpending(spendingOf(finished));
+    const result = delegationResult(agent.name, finished, capped);
+    if (!result.ok) throw new ToolError(result.failure.code, result.failure.message, { retryable: result.failure.retryable, ...(result.failure.details ? { details: result.failure.details } : {}) });
+    return result.answer;
   };
 
   const tool: ToolDefinition = defineTool({
@@ -163,8 +190,8 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     handler: delegate,
     // The margin must not push it past what a timer can wait (the session's own clock is bounded already).
     timeoutMs: Math.min(agent.budgets.maxWallClockMs + answerMarginMs, maxTimerDelayMs),
-    // A delegation is a whole session: never re-run behind the delegating model's back.
-    retry: { maxAttempts: 1 },
+    // Durable, a retry re-attaches to the delegation's one session; without checkpoints it would start a second.
+    retry: { maxAttempts: durability ? 3 : 1 },
   }) as unknown as ToolDefinition;
   let worker: ToolWorker;
   try {
@@ -176,19 +203,37 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     await runtime.stop();
     throw error;
   }
-  logger.info({ tools: agent.tools ?? 'all', model: agent.model ?? options.defaultModel }, `specialist ${agent.name} serving ${tool.name}`);
+  const resumer = durability
+    ? startSessionResumer({
+        durability,
+        logger,
+        intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
+        isHosted: (sessionId) => sessions.has(sessionId),
+        resume: async (checkpoint, revision, lease) => {
+          const nextEventSeq = await resumedEventSeq(options.nats, names, checkpoint.sessionId, checkpoint.nextEventSeq, logger);
+          host(hostSession(deps, { kind: 'resume', checkpoint: { ...checkpoint, nextEventSeq }, revision, lease, agent }));
+        },
+        refuse: (sessionId, reason) => publishRefusal(options.nats, names, sessionId, reason, logger),
+      })
+    : undefined;
+  void resumer?.scanNow();
+  logger.info({ tools: agent.tools ?? 'all', model: agent.model ?? options.defaultModel, durable: durability !== undefined }, `specialist ${agent.name} serving ${tool.name}`);
 
   return {
     agent: agent.name,
     instanceId: worker.instanceId,
     sessions: () => sessions,
     async stop({ graceMs = 10_000 } = {}) {
+      resumer?.stop();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
       const drained = worker.stop();
       await Promise.race([drained, grace]);
       clearTimeout(timer);
-      for (const session of sessions.values()) session.cancel('the specialist pool member is shutting down');
+      for (const session of [...sessions.values()]) {
+        if (durability) await session.handOver();
+        else session.cancel('the specialist pool member is shutting down');
+      }
       await drained;
       await runtime.stop();
       logger.info('specialist stopped');

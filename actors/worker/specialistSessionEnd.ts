@@ -1,0 +1,71 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { sessionResultOf, type SessionContext } from '../../machines/sessionContext.ts';
+import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
+import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
+import type { WireNames } from '../../transport/subjects.ts';
+import { decodeWireMessage } from '../../transport/wireMessage.ts';
+import type { Checkpoint, CheckpointStore } from '../durability/checkpointStore.ts';
+
+// The end event travels on core NATS and can be lost with a server; the checkpoint is looked at this often too.
+const checkpointPollMs = 1_000;
+
+/** The `session.finished` a session's last checkpoint stands for: how a delegation that already ended is answered again. */
+export function finishedFromCheckpoint(checkpoint: Checkpoint): SessionFinished {
+  const result = sessionResultOf((checkpoint.snapshot as { context: SessionContext }).context);
+  const { outcome } = result;
+  return {
+    type: 'session.finished', sessionId: checkpoint.sessionId, seq: checkpoint.nextEventSeq, at: checkpoint.updatedAt,
+    status: outcome.status, output: outcome.output, stopReason: outcome.stopReason,
+    ...(outcome.status === 'budget_exhausted' ? { budget: outcome.budget } : {}),
+    ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
+    steps: result.steps, toolCalls: result.toolCalls, usage: result.usage,
+    traceId: /^[\da-f]{2}-([\da-f]{32})-/.exec(checkpoint.traceContext.traceparent ?? '')?.[1] ?? '',
+    durationMs: 0,
+  };
+}
+
+/**
+ * Waits for a session another member hosts to end: its `session.finished` event, or its checkpoint
+ * once it says ended (whichever is seen first). Rejects with TIMEOUT when `signal` aborts.
+ */
+export function finishedElsewhere(nc: NatsConnection, names: WireNames, checkpoints: CheckpointStore, sessionId: string, signal: AbortSignal): Promise<SessionFinished> {
+  return new Promise<SessionFinished>((resolve, reject) => {
+    let poll: NodeJS.Timeout | undefined;
+    let settled = false;
+    const done = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      subscription.unsubscribe();
+      clearTimeout(poll);
+      signal.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const onAbort = () => done(() => reject(new ToolError(ToolFailureCode.TIMEOUT, 'The delegation\'s session did not end before the delegating call stopped waiting.')));
+    // Subscribed before the checkpoint is read: an end between the two is seen by one or the other.
+    const subscription = nc.subscribe(names.subjects.sessionEvents(sessionId), {
+      callback: (error, msg) => {
+        if (error) return;
+        const decoded = decodeWireMessage(SessionEvent, msg.data, 'A specialist session event');
+        if (decoded.ok && decoded.value.type === 'session.finished') {
+          const finished = decoded.value;
+          done(() => resolve(finished));
+        }
+      },
+    });
+    signal.addEventListener('abort', onAbort, { once: true });
+    const look = async () => {
+      try {
+        const stored = await checkpoints.read(sessionId);
+        if (stored?.checkpoint.status === 'ended') {
+          const finished = finishedFromCheckpoint(stored.checkpoint);
+          done(() => resolve(finished));
+          return;
+        }
+      } catch {
+        // Unreadable for now: the event, or a later look, decides.
+      }
+      if (!settled) poll = setTimeout(() => void look(), checkpointPollMs);
+    };
+    void look();
+  });
+}

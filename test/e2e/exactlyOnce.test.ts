@@ -1,0 +1,185 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
+import { startSession } from '../../client/sessionClient.ts';
+import type { SessionEvent, SessionFinished } from '../../transport/messages.ts';
+import { wireNames } from '../../transport/subjects.ts';
+import { EffectLedger } from '../fixtures/ledger/effectLedger.ts';
+import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
+import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+
+/**
+ * Each window in which a crash used to run a side effect twice (or lose a delegation), reproduced
+ * with real processes, a real nats-server and a ledger outside Troupe that counts the effects.
+ */
+
+const ledgerModule = fileURLToPath(new URL('../fixtures/ledger/ledgerTools.ts', import.meta.url));
+const ledgerAgents = fileURLToPath(new URL('../fixtures/agents/ledgerAgents.ts', import.meta.url));
+
+type Relayed = Extract<SessionEvent, { type: 'specialist.event' }>;
+const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) => events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
+/** How many times the auditor's entry for `task` took effect (its reference quotes the task). */
+const audits = (task: string) => [...ledger.counts()].filter(([ref]) => ref.includes(task) && ref.endsWith('/ audit')).map(([, n]) => n);
+const relayed = (events: SessionEvent[]) => ofType(events, 'specialist.event') as Relayed[];
+
+let stack: ProcessStack;
+let ledgerPath: string;
+let ledger: EffectLedger;
+const started: TroupeProcess[] = [];
+
+beforeAll(async () => {
+  ledgerPath = join(mkdtempSync(join(tmpdir(), 'troupe-ledger-')), 'effects.sqlite');
+  ledger = new EffectLedger(ledgerPath);
+  stack = await startProcessStack({ env: { TROUPE_AGENTS: ledgerAgents, TROUPE_DEFAULT_AGENT: 'bookkeeper', TROUPE_LEASE_TTL_MS: '2000', TROUPE_TEST_LEDGER: ledgerPath } });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  ledger?.close();
+});
+
+afterEach(async () => {
+  for (const p of started.splice(0)) await p.stop();
+});
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): TroupeProcess {
+  const p = startTroupe(args, { ...stack.env, ...env });
+  started.push(p);
+  return p;
+}
+
+async function ledgerWorker(env: NodeJS.ProcessEnv = {}): Promise<TroupeProcess> {
+  const worker = await stack.startWorker('ledger', env, ['--module', ledgerModule]);
+  started.push(worker);
+  return worker;
+}
+
+async function auditors(count: number): Promise<TroupeProcess[]> {
+  const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
+  const before = new Set(catalog.get('delegate_auditor')?.instances ?? []);
+  const members = Array.from({ length: count }, () => start(['worker', '--agent', 'auditor']));
+  await eventually(`${count} auditor(s) discovered`, async () => {
+    await catalog.refresh();
+    return [...(catalog.get('delegate_auditor')?.instances ?? [])].filter((id) => !before.has(id)).length >= count;
+  }, processStartTimeoutMs, members);
+  catalog.stop();
+  return members;
+}
+
+/** Runs a session, calling `onEvent` with each event as it arrives, and returns them all with the end. */
+async function run(task: string, onEvent: (event: SessionEvent) => void | Promise<void> = () => {}): Promise<{ events: SessionEvent[]; finished: SessionFinished }> {
+  const session = await startSession(stack.client, { namespace: stack.namespace, task });
+  const events: SessionEvent[] = [];
+  for await (const event of session.events) {
+    events.push(event);
+    await onEvent(event);
+  }
+  return { events, finished: await session.finished };
+}
+
+/** The process hosting a session, from the owner its checkpoint names (`<host>:<pid>:<id>`). */
+async function hostOf(bucket: string | undefined, sessionId: string, among: TroupeProcess[]): Promise<TroupeProcess> {
+  const store = await CheckpointStore.open(stack.client, wireNames(stack.namespace), bucket ? { bucket } : {});
+  let host: TroupeProcess | undefined;
+  await eventually(`the host of ${sessionId}`, async () => {
+    const owner = (await store.read(sessionId))?.checkpoint.owner;
+    const pid = Number(owner?.split(':').at(-2));
+    host = among.find((p) => p.child.pid === pid);
+    return host !== undefined;
+  }, 30_000);
+  return host as TroupeProcess;
+}
+
+describe('a tool worker killed with SIGKILL mid-call', () => {
+  it('after its effect and before recording it, with a tool that cannot look it up: the call is in doubt, not run again, and the session waits for a person with the evidence', async () => {
+    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify({ ledger_post: [{ kind: 'crash', at: 'after_effect', times: 1 }] }) });
+    const task = `[ledger-post] after-effect ${Date.now()}`;
+    let replacement: Promise<TroupeProcess> | undefined;
+    const { events, finished } = await run(task, (event) => {
+      if (event.type === 'tool.call.started') replacement ??= doomed.exited.then(() => ledgerWorker());
+    });
+    expect(await doomed.exited).toBe('SIGKILL');
+    await replacement;
+    expect(finished).toMatchObject({ status: 'escalated', stopReason: expect.stringContaining('in doubt: ledger_post') });
+    const [inDoubt] = ofType(events, 'tool.call.in_doubt');
+    expect(inDoubt).toMatchObject({ tool: 'ledger_post', arguments: { ref: `${task} / post`, amount: 7 }, evidence: { heldBy: expect.any(String), startedAt: expect.any(String), fencingToken: expect.any(Number) } });
+    expect(ledger.counts().get(`${task} / post`)).toBe(1);
+  }, 120_000);
+
+  it('after its effect and before recording it, with a tool that can look it up: reconcile settles it and the session completes', async () => {
+    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify({ ledger_record: [{ kind: 'crash', at: 'after_effect', times: 1 }] }) });
+    await auditors(1);
+    const task = `[ledger-book] reconciled ${Date.now()}`;
+    let replacement: Promise<TroupeProcess> | undefined;
+    const { finished } = await run(task, (event) => {
+      if (event.type === 'tool.call.started') replacement ??= doomed.exited.then(() => ledgerWorker());
+    });
+    await replacement;
+    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    expect(ledger.counts().get(`${task} / record`)).toBe(1);
+    expect(audits(task)).toEqual([1]);
+  }, 120_000);
+
+  it('after claiming and before starting the handler: the claim is free once it expires, and the call runs exactly once elsewhere', async () => {
+    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify({ ledger_post: [{ kind: 'crash', at: 'before_handler', times: 1 }] }) });
+    const task = `[ledger-post] before-handler ${Date.now()}`;
+    let replacement: Promise<TroupeProcess> | undefined;
+    const { finished } = await run(task, (event) => {
+      if (event.type === 'tool.call.started') replacement ??= doomed.exited.then(() => ledgerWorker());
+    });
+    await replacement;
+    expect(await doomed.exited).toBe('SIGKILL');
+    expect(finished).toMatchObject({ status: 'completed', output: 'posted' });
+    expect(ledger.counts().get(`${task} / post`)).toBe(1);
+  }, 120_000);
+});
+
+describe('a delegation whose processes die', () => {
+  it('a specialist killed mid-session: another member of its pool resumes the same session, and the delegating session gets its answer', async () => {
+    await ledgerWorker();
+    const members = await auditors(2);
+    const task = `[ledger-book-slow] specialist-killed ${Date.now()}`;
+    let killed: TroupeProcess | undefined;
+    const { events, finished } = await run(task, async (event) => {
+      if (!killed && event.type === 'specialist.event' && event.event.type === 'tool.call.finished') {
+        killed = await hostOf(wireNames(stack.namespace).buckets.specialistCheckpoints('auditor'), event.event.sessionId, members);
+        killed.child.kill('SIGKILL');
+      }
+    });
+    expect(await killed?.exited, JSON.stringify({ finished, events: events.map((e) => e.type === "specialist.event" ? `s:${e.event.type}` : e.type === "tool.call.rejected" ? JSON.stringify(e.failure) : e.type) })).toBe("SIGKILL");
+    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    const fromAuditor = relayed(events).map((e) => e.event);
+    expect(new Set(fromAuditor.map((e) => e.sessionId)).size).toBe(1);
+    expect(fromAuditor.filter((e) => e.type === 'session.started')).toHaveLength(1);
+    expect(fromAuditor.filter((e) => e.type === 'session.resumed')).toHaveLength(1);
+    expect(ledger.counts().get(`${task} / record`)).toBe(1);
+    expect(audits(task)).toEqual([1]);
+  }, 180_000);
+
+  it('the delegating orchestrator killed mid-delegation: the resumed session re-attaches to the same specialist session and rolls its spending up once', async () => {
+    await ledgerWorker();
+    await auditors(1);
+    const standby = start(['orchestrator']);
+    const task = `[ledger-book-slow] parent-killed ${Date.now()}`;
+    let killed: TroupeProcess | undefined;
+    const { events, finished } = await run(task, async (event) => {
+      if (!killed && event.type === 'specialist.event' && event.event.type === 'tool.call.finished') {
+        killed = await hostOf(undefined, event.sessionId, [stack.orchestrator, standby]);
+        killed.child.kill('SIGKILL');
+      }
+    });
+    expect(await killed?.exited, JSON.stringify({ finished, events: events.map((e) => e.type === "specialist.event" ? `s:${e.event.type}` : e.type === "tool.call.rejected" ? JSON.stringify(e.failure) : e.type) })).toBe("SIGKILL");
+    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    expect(ofType(events, 'session.resumed')).toHaveLength(1);
+    const fromAuditor = relayed(events).map((e) => e.event);
+    expect(fromAuditor.filter((e) => e.type === 'session.started')).toHaveLength(1);
+    // The auditor's two model calls, counted once: its session is the only one the delegation ran.
+    expect(finished.delegated).toMatchObject({ steps: 2, toolCalls: 1 });
+    expect(ledger.counts().get(`${task} / record`)).toBe(1);
+    expect(audits(task)).toEqual([1]);
+  }, 180_000);
+});
