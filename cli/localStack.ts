@@ -10,11 +10,14 @@ import { exampleDomains } from '../domains/exampleDomains.ts';
 import { orchestratorAnswers } from '../client/orchestratorProbe.ts';
 import { connectToNats, NatsAccessDeniedError, NatsAccessDenial } from '../transport/natsConnection.ts';
 import { freePort } from '../testing/natsServer.ts';
+import { startNatsCluster, type NatsCluster } from '../testing/natsCluster.ts';
+import { automaticReplicasLimit } from '../transport/jetStreamReplicas.ts';
 import { redactUrlCredentials } from '../observability/redactUrl.ts';
 import { natsConnectSettings, type NatsCredentials } from '../transport/natsCredentials.ts';
 import { readEnvironment, type Environment } from './environment.ts';
 import { roleEnvironment, type AuthSetup } from './authSetup.ts';
 import { natsCredentialsOf } from './natsSettings.ts';
+import { UsageError } from './usageError.ts';
 
 // main.ts in a checkout, main.js in the built package: whichever this module is.
 const cliMain = fileURLToPath(new URL(`./main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -67,13 +70,70 @@ interface ManagedProcess {
   readonly logFile: string;
 }
 
+/** How many servers `troupe demo|up --cluster` starts: the fewest that keep a majority with one down. */
+export const localClusterNodes = 3;
+
+/**
+ * The client ports `--cluster` gives its first servers: those of `natsUrl` (a `NATS_URL` a person
+ * set; none when unset), 4222 for a server that names none. Throws a {@link UsageError} for a
+ * `NATS_URL` that names a server on another machine or more servers than the cluster has: the
+ * stack would not be on the cluster it says it started.
+ */
+export function localClusterPorts(natsUrl: string | undefined): number[] {
+  if (natsUrl === undefined) return [];
+  const shown = redactUrlCredentials(natsUrl);
+  const servers = natsUrl.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '').map((entry) => {
+    const parsed = new URL(entry.replace(/^[a-z]+:\/\//, 'http://'));
+    return { host: parsed.hostname, port: Number(parsed.port || '4222') };
+  });
+  if (servers.some((s) => !['127.0.0.1', 'localhost'].includes(s.host))) {
+    throw new UsageError(`--cluster starts its servers on this machine, but NATS_URL names ${shown}: leave out --cluster to use that NATS, or unset NATS_URL.`);
+  }
+  if (servers.length > localClusterNodes) {
+    throw new UsageError(`--cluster starts ${localClusterNodes} servers, but NATS_URL names ${servers.length} (${shown}): name at most ${localClusterNodes}, or none.`);
+  }
+  return servers.map((s) => s.port);
+}
+
+/**
+ * Starts the `--cluster` servers: {@link localClusterNodes} `nats-server`s on loopback, clustered,
+ * each with its JetStream store under `logDir/nats-cluster` (kept between runs, as a single
+ * server's is) and its log beside the stack's. With `NATS_URL` set (`natsUrl`), the first servers
+ * take the ports it names ({@link localClusterPorts}), the rest free ones; without it, all take
+ * free ones, so a NATS already on the default port is no obstacle. A `NATS_URL` that already
+ * answers is a {@link StackStartError}: the stack would not be on the cluster it says it started.
+ */
+async function startLocalCluster(natsUrl: string | undefined, logDir: string, credentials: NatsCredentials, auth: AuthSetup | undefined): Promise<NatsCluster> {
+  const ports = localClusterPorts(natsUrl);
+  if (natsUrl !== undefined && (await reachable(natsUrl, credentials))) {
+    throw new StackStartError(`--cluster starts its own ${localClusterNodes} servers, but NATS already answers at ${redactUrlCredentials(natsUrl)}: stop it, or leave out --cluster to use it as it is.`);
+  }
+  try {
+    return await startNatsCluster({
+      nodes: localClusterNodes,
+      name: 'troupe-local',
+      ports,
+      storeRoot: join(logDir, 'nats-cluster'),
+      logDir,
+      ...(auth ? { config: auth.serverConfig, tls: auth.caFile !== undefined } : {}),
+      readyWithinMs: 60_000,
+    });
+  } catch (error) {
+    throw new StackStartError(
+      `could not start a ${localClusterNodes}-node NATS cluster: ${error instanceof Error ? error.message : String(error)}. Is nats-server installed (Debian/Ubuntu: apt-get install -y nats-server; macOS: brew install nats-server)?`,
+      { cause: error },
+    );
+  }
+}
+
 /**
  * Starts whatever of the local stack is not already running: a `nats-server` when `NATS_URL` is
- * unreachable, the scripted model unless a real endpoint is configured, an orchestrator and
- * `workersPerDomain` workers per example domain and as many `analyst` specialists, each a separate
- * process logging to `logDir`. With `auth` (what `troupe auth init` wrote) the server it starts
- * enforces the roles, and every process runs on its own role's seed: the stack's own connection
- * (the caller's client) as `client`.
+ * unreachable (with `cluster`, always a three-node cluster of them on loopback, which every process
+ * of the stack reaches through all three URLs), the scripted model unless a real endpoint is
+ * configured, an orchestrator and `workersPerDomain` workers per example domain and as many
+ * `analyst` specialists, each a separate process logging to `logDir`. With `auth` (what
+ * `troupe auth init` wrote) the servers it starts enforce the roles, and every process runs on
+ * its own role's seed: the stack's own connection (the caller's client) as `client`.
  */
 export async function startLocalStack(options: {
   env: Environment;
@@ -81,6 +141,8 @@ export async function startLocalStack(options: {
   logDir: string;
   workersPerDomain?: number;
   auth?: AuthSetup;
+  /** Start a three-node NATS cluster on loopback instead of one server. */
+  cluster?: boolean;
   say: (line: string) => void;
 }): Promise<LocalStack> {
   const { env, say, auth } = options;
@@ -105,6 +167,7 @@ export async function startLocalStack(options: {
       child.once('error', (error) => fail(error));
     });
   };
+  let cluster: NatsCluster | undefined;
   const stopAll = async () => {
     // Orchestrator first (sessions finish), then workers (they drain), then the model and NATS.
     for (const managed of [...children].reverse()) {
@@ -116,11 +179,19 @@ export async function startLocalStack(options: {
       await exited;
       clearTimeout(timer);
     }
+    // The cluster last: every process above used it. Its stores stay, as a single server's does.
+    await cluster?.stop({ keepStore: true });
   };
 
   try {
     let natsUrl = env.NATS_URL;
-    if (!(await reachable(natsUrl, clientCredentials))) {
+    if (options.cluster) {
+      // The ports a person asked for, if any: the default URL's port may well be taken by another NATS.
+      cluster = await startLocalCluster(process.env.NATS_URL ? natsUrl : undefined, logDir, clientCredentials, auth);
+      natsUrl = cluster.servers;
+      await waitFor('the NATS cluster', () => reachable(natsUrl, clientCredentials), 10_000);
+      say(`started a ${cluster.nodes.length}-node NATS cluster on ${natsUrl} (${cluster.nodes.map((n) => n.name).join(', ')}; JetStream stores in ${join(logDir, 'nats-cluster')}, logs beside the stack's; streams and buckets at ${env.TROUPE_JETSTREAM_REPLICAS ?? Math.min(cluster.nodes.length, automaticReplicasLimit)} replicas${auth ? `; roles enforced by ${auth.serverConfig}` : ''})`);
+    } else if (!(await reachable(natsUrl, clientCredentials))) {
       const url = new URL(natsUrl.replace(/^nats:/, 'http:'));
       if (!['127.0.0.1', 'localhost'].includes(url.hostname)) {
         throw new StackStartError(`NATS is not reachable at ${redactUrlCredentials(natsUrl)}, and it is not a local address this command could start a server on.`);

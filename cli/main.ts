@@ -43,6 +43,8 @@ usage:
   troupe auth init --out <dir> [--domains files,db,calc] [--agents analyst] [--tls]
                                    a nats-server.conf with one nkey user per role, least privilege, and their seeds
   troupe demo|up --auth <dir>      the same stack with every process on its own role's seed
+  troupe demo|up --cluster         the same stack on a three-node nats-server cluster on loopback
+                                   (streams and buckets at three replicas; with --auth, every server enforces the roles)
 
 every command that talks to NATS takes
   --namespace <ns>                 the deployment to join or talk to (TROUPE_NAMESPACE, default troupe);
