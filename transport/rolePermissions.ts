@@ -78,6 +78,8 @@ const durableConsumer = (stream: string, name: string) => [
   `${api}.CONSUMER.DURABLE.CREATE.${stream}.${name}`, `${api}.CONSUMER.CREATE.${stream}.${name}`, `${api}.CONSUMER.CREATE.${stream}.${name}.>`,
   `${api}.CONSUMER.INFO.${stream}.${name}`, `${api}.CONSUMER.MSG.NEXT.${stream}.${name}`, `$JS.ACK.${stream}.${name}.>`,
 ];
+/** Removing a key's every entry from a KV bucket (an ended session's lease), markers included: the stream purge API. */
+const kvPurge = (bucket: string) => [`${api}.STREAM.PURGE.${kvStream(bucket)}`];
 /** Everything a KV bucket's owner does: create it, read, write, compare-and-set, delete, list keys. */
 const kvOwner = (bucket: string) => [...streamCreate(kvStream(bucket)), ...streamRead(kvStream(bucket)), ...consumerRead(kvStream(bucket)), `$KV.${bucket}.>`];
 /** Reading a KV bucket: get and list keys, never write. */
@@ -138,7 +140,7 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
           ...hosting.publish,
           ...streamCreate(events), ...streamRead(events), ...streamCreate(starts), ...streamRead(starts),
           ...durableConsumer(starts, names.consumers.queuedStarts),
-          ...kvOwner(names.buckets.checkpoints), ...kvOwner(names.buckets.leases),
+          ...kvOwner(names.buckets.checkpoints), ...kvOwner(names.buckets.leases), ...kvPurge(names.buckets.leases),
         ],
         subscribe: [
           inbox, ...hosting.subscribe,
@@ -167,7 +169,10 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
       const hosting = sessionHosting(names);
       return {
         // Its sessions are checkpointed in the pool's own buckets, which its members resume from.
-        publish: [...hosting.publish, ...kvOwner(names.buckets.specialistCheckpoints(role.agent)), ...kvOwner(names.buckets.specialistLeases(role.agent))],
+        publish: [
+          ...hosting.publish, ...kvOwner(names.buckets.specialistCheckpoints(role.agent)),
+          ...kvOwner(names.buckets.specialistLeases(role.agent)), ...kvPurge(names.buckets.specialistLeases(role.agent)),
+        ],
         subscribe: [
           inbox, ...hosting.subscribe,
           `${s.delegation(role.agent)} ${names.queueGroups.specialist(role.agent)}`, ...serviceResponder(names.services.specialist(role.agent)),

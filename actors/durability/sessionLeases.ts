@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
@@ -28,10 +29,14 @@ export interface Lease {
  */
 export class SessionLeases {
   readonly #kv: KV;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
   readonly #ttlMs: number;
 
-  private constructor(kv: KV, ttlMs: number) {
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string, ttlMs: number) {
     this.#kv = kv;
+    this.#jsm = jsm;
+    this.#bucket = bucket;
     this.#ttlMs = ttlMs;
   }
 
@@ -40,7 +45,9 @@ export class SessionLeases {
    * pool's own), creating it if missing.
    */
   static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; bucket?: string } = {}): Promise<SessionLeases> {
-    return new SessionLeases(await new Kvm(nc).create(options.bucket ?? names.buckets.leases, { history: 1, replicas: jetStreamReplicas(nc) }), options.ttlMs ?? 6_000);
+    const bucket = options.bucket ?? names.buckets.leases;
+    const kv = await new Kvm(nc).create(bucket, { history: 1, replicas: jetStreamReplicas(nc) });
+    return new SessionLeases(kv, await jetstreamManager(nc), bucket, options.ttlMs ?? 6_000);
   }
 
   get ttlMs(): number {
@@ -93,9 +100,16 @@ export class SessionLeases {
     return found;
   }
 
-  /** Removes a session's lease for good: it has ended. */
+  /**
+   * Removes a session's lease for good: it has ended. Nothing of it is left in the bucket, not even
+   * the marker a KV purge leaves, which this bucket (no age limit) would keep forever: every resume
+   * scan reads each key's last entry, so the markers of ended sessions made each scan read every
+   * session the deployment ever ran. A process that may not purge the stream leaves the marker.
+   */
   async end(sessionId: string): Promise<void> {
-    await this.#kv.purge(sessionId).catch(() => undefined);
+    await this.#jsm.streams.purge(`KV_${this.#bucket}`, { filter: `$KV.${this.#bucket}.${sessionId}` })
+      .catch(() => this.#kv.purge(sessionId))
+      .catch(() => undefined);
   }
 }
 

@@ -80,6 +80,10 @@ describe('rolePermissions', () => {
     expect(roles.filter((role) => mayPublish(of(roleName(role)), write)).map(roleName)).toEqual(['orchestrator']);
     expect(roles.filter((role) => mayPublish(of(roleName(role)), read)).map(roleName)).toEqual(['orchestrator', 'operator', 'observer']);
     expect(roles.filter((role) => mayPublish(of(roleName(role)), `$KV.${names.buckets.leases}.s-1`)).map(roleName)).toEqual(['orchestrator']);
+    // An ended session's lease is purged from the stream, marker and all; no other stream may be purged that way.
+    expect(roles.filter((role) => mayPublish(of(roleName(role)), `$JS.API.STREAM.PURGE.KV_${names.buckets.leases}`)).map(roleName)).toEqual(['orchestrator']);
+    expect(roles.filter((role) => mayPublish(of(roleName(role)), `$JS.API.STREAM.PURGE.KV_${names.buckets.specialistLeases('analyst')}`)).map(roleName)).toEqual(['specialist-analyst']);
+    expect(roles.filter((role) => mayPublish(of(roleName(role)), `$JS.API.STREAM.PURGE.KV_${checkpoints}`)).map(roleName)).toEqual([]);
     expect(roles.filter((role) => mayPublish(of(roleName(role)), `$KV.${names.buckets.toolOutcomes}.call`)).map(roleName)).toEqual(['worker-calc', 'worker-db', 'worker-files']);
     expect(roles.filter((role) => mayPublish(of(roleName(role)), `$JS.API.STREAM.CREATE.${names.streams.sessionEvents}`)).map(roleName)).toEqual(['orchestrator']);
     expect(roles.filter((role) => mayPublish(of(roleName(role)), `$JS.API.STREAM.DELETE.${names.streams.sessionEvents}`)).map(roleName)).toEqual([]);

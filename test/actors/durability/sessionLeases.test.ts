@@ -28,6 +28,21 @@ describe('SessionLeases.orphans', () => {
     expect(await leases.orphans()).toEqual(['s-released']);
   });
 
+  // Regression (the bench's soak): a KV purge left a marker per ended session in a bucket with no age
+  // limit, and every resume scan read each key's last entry, so scans read every session ever run.
+  it('leaves nothing of an ended session in the bucket', async () => {
+    const ended = await SessionLeases.open(nc, testWireNames(), { bucket: 'ended_leases', ttlMs: 60_000 });
+    const bucket = await new Kvm(nc).open('ended_leases');
+    for (const sessionId of ['s-1', 's-2', 's-3']) {
+      await (await ended.acquire(sessionId, 'me'))?.renew();
+      await ended.end(sessionId);
+    }
+    expect((await bucket.status()).values).toBe(0);
+    expect(await ended.orphans()).toEqual([]);
+    // The id stays usable as before: a start that finds no lease takes one (the checkpoint then says whether the id was used).
+    expect(await ended.acquire('s-1', 'other')).toBeDefined();
+  });
+
   // Regression (wire fuzzing): orphans() listed keys with kv.keys(), which ends only once nothing is
   // pending; while other sessions kept renewing their leases it never ended, so the resumer's scan
   // hung and no crashed session was ever resumed again.
