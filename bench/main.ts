@@ -1,13 +1,17 @@
 /**
  * `npm run bench`: orchestrator overhead, a delegation hop, pool throughput and memory per session, each printed
- * beside the same run's raw NATS request/reply floor. Not a test: it asserts nothing, it measures.
+ * beside the same run's raw NATS request/reply floor, and the price of a tool's side effects. Not a test: it
+ * asserts nothing, it measures.
+ *
+ * `npm run bench -- --only overhead,side-effects` runs some cases (see {@link benchCases}); `--quick` is a smoke
+ * run whose numbers mean little.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
-import * as z from 'zod';
 import { startOrchestrator } from '../actors/orchestrator/orchestrator.ts';
 import { startSpecialistPool } from '../actors/worker/specialistPool.ts';
 import { startWorker } from '../actors/worker/toolWorker.ts';
@@ -17,48 +21,28 @@ import { defaultPriceTable } from '../models/priceTable.ts';
 import { loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { startScriptedModelServer } from '../scriptedModel/server.ts';
 import { startNatsServer } from '../testing/natsServer.ts';
-import { defineTool } from '../tools/defineTool.ts';
 import { assembleContext, ContextSettings, type ContextSummary } from '../machines/contextAssembly.ts';
 import type { ChatMessage } from '../machines/conversation.ts';
 import type { LedgerEntry } from '../machines/ledger.ts';
 import { tokenCounterFor } from '../models/tokenCounter.ts';
 import type { SessionEvent } from '../transport/messages.ts';
+import { canCollect, fmt, fullGc, percentile } from './benchStats.ts';
+import { benchAgent, BenchTask, benchTools, releaseHeld, writeBenchScripts } from './benchWorkload.ts';
+import { runSessions } from './runSessions.ts';
+import { printSideEffectSteps, sideEffectSteps } from './sideEffectSteps.ts';
 
-const quick = process.argv.includes('--quick');
-const stepsPerSession = 10;
+/** The cases `--only` selects, in the order they run; all of them by default. */
+export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly'] as const;
+type BenchCase = (typeof benchCases)[number];
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-};
-const fmt = (n: number, digits = 3) => n.toFixed(digits);
-
-let release: () => void = () => {};
-let held = new Promise<void>((resolve) => (release = resolve));
-const benchTools = [
-  defineTool({ name: 'bench_noop', description: 'Does nothing.', input: z.object({ i: z.number() }), output: z.object({ i: z.number() }), handler: ({ i }) => ({ i }) }),
-  defineTool({
-    name: 'bench_hold', description: 'Waits until the benchmark releases it.', input: z.object({}), output: z.object({}), timeoutMs: 120_000,
-    handler: async () => {
-      await held;
-      return {};
-    },
-  }),
-];
-
-function writeScripts(dir: string): void {
-  const steps = Array.from({ length: stepsPerSession }, (_, i) => ({ toolCalls: [{ id: `c${i}`, name: 'bench_noop', arguments: { i } }] }));
-  writeFileSync(join(dir, 'steps.json'), JSON.stringify({ name: 'bench-steps', match: { userIncludes: 'bench steps' }, steps: [...steps, { content: 'done' }] }));
-  writeFileSync(join(dir, 'hold.json'), JSON.stringify({
-    name: 'bench-hold', match: { userIncludes: 'bench hold' },
-    steps: [{ toolCalls: [{ id: 'h', name: 'bench_hold', arguments: {} }] }, { content: 'released' }],
-  }));
-  writeFileSync(join(dir, 'delegate.json'), JSON.stringify({
-    name: 'bench-delegate', match: { userIncludes: 'bench delegate' },
-    steps: [{ toolCalls: [{ id: 'd', name: 'delegate_benchy', arguments: { task: 'bench specialist' } }] }, { content: 'delegated' }],
-  }));
-  writeFileSync(join(dir, 'specialist.json'), JSON.stringify({ name: 'bench-specialist', match: { userIncludes: 'bench specialist' }, steps: [{ content: 'ok' }] }));
-}
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+});
+const quick = args.quick;
+const only = args.only?.split(',').map((c) => c.trim()).filter((c) => c !== '');
+const unknownCases = only?.filter((c) => !(benchCases as readonly string[]).includes(c)) ?? [];
+if (unknownCases.length > 0) throw new Error(`No bench case ${unknownCases.join(', ')}; cases: ${benchCases.join(', ')}.`);
+const selected = (name: BenchCase) => only === undefined || only.includes(name);
 
 /**
  * What one delegation hop adds: the delegating call's duration minus the specialist's model time,
@@ -68,7 +52,7 @@ function writeScripts(dir: string): void {
 async function delegationHops(nc: NatsConnection, sessions: number): Promise<number[]> {
   const hops: number[] = [];
   for (let i = 0; i < sessions; i++) {
-    const run = await startSession(nc, { task: 'bench delegate', agent: 'bench' });
+    const run = await startSession(nc, { task: BenchTask.delegate, agent: 'bench' });
     const events: SessionEvent[] = [];
     for await (const event of run.events) events.push(event);
     const call = events.find((e) => e.type === 'tool.call.finished' && e.tool === 'delegate_benchy');
@@ -97,43 +81,18 @@ async function natsFloor(nc: NatsConnection, concurrency: number, total: number)
   return { median: percentile(latencies, 50), p99: percentile(latencies, 99), perSecond: latencies.length / seconds };
 }
 
-async function runSessions(nc: NatsConnection, concurrency: number, sessions: number) {
-  const stepOverheads: number[] = [];
-  const toolOverheads: number[] = [];
-  let toolCalls = 0;
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, sessions) }, async () => {
-    while (next++ < sessions) {
-      const run = await startSession(nc, { task: 'bench steps', agent: 'bench' });
-      const events: SessionEvent[] = [];
-      for await (const event of run.events) events.push(event);
-      const finished = events.at(-1);
-      if (finished?.type !== 'session.finished' || finished.status !== 'completed') throw new Error(`bench session ended ${JSON.stringify(finished)}`);
-      const modelMs = events.reduce((sum, e) => sum + (e.type === 'model.responded' ? e.durationMs : 0), 0);
-      const toolMs = events.reduce((sum, e) => sum + (e.type === 'tool.call.finished' ? e.durationMs : 0), 0);
-      stepOverheads.push((finished.durationMs - modelMs - toolMs) / finished.steps);
-      for (const e of events) if (e.type === 'tool.call.finished') toolOverheads.push(e.durationMs);
-      toolCalls += finished.toolCalls;
-    }
-  }));
-  return { stepOverheads, toolOverheads, toolCallsPerSecond: toolCalls / ((performance.now() - started) / 1000) };
-}
-
 async function heapPerSession(nc: NatsConnection, sessions: number): Promise<number> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
+  await fullGc();
   const before = process.memoryUsage().heapUsed;
-  const runs = await Promise.all(Array.from({ length: sessions }, () => startSession(nc, { task: 'bench hold', agent: 'bench' })));
+  const runs = await Promise.all(Array.from({ length: sessions }, () => startSession(nc, { task: BenchTask.hold, agent: 'bench' })));
   // Every session is now parked on its in-flight tool call: measure while all of them are alive.
   await Promise.all(runs.map(async (run) => {
     for await (const event of run.events) if (event.type === 'tool.call.started') break;
   }));
-  gc?.();
+  await fullGc();
   const during = process.memoryUsage().heapUsed;
-  release();
+  releaseHeld();
   await Promise.all(runs.map((r) => r.finished));
-  held = new Promise<void>((resolve) => (release = resolve));
   return (during - before) / sessions;
 }
 
@@ -168,73 +127,102 @@ function assemblyCost(turns: number, repeats: number): number {
 async function main(): Promise<void> {
   const server = await startNatsServer();
   const scriptsDir = mkdtempSync(join(tmpdir(), 'troupe-bench-'));
-  writeScripts(scriptsDir);
+  writeBenchScripts(scriptsDir);
   const model = await startScriptedModelServer({ scripts: await loadScripts([scriptsDir]), port: 0 });
-  const orchestratorConnection = await connect({ servers: server.url });
-  const workerConnection = await connect({ servers: server.url });
-  const client = await connect({ servers: server.url });
-  const worker = await startWorker({ domain: 'bench', tools: benchTools, nats: workerConnection });
-  const specialistConnection = await connect({ servers: server.url });
-  const agent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 100, maxWallClockMs: 600_000 } });
-  const orchestratorOptions = {
-    nats: orchestratorConnection,
-    model: { client: new OpenAI({ baseURL: model.url, apiKey: 'bench', maxRetries: 0 }), providerName: 'openai', prices: defaultPriceTable },
-    defaultModel: 'scripted',
-    agents: [agent],
+  console.log(`Troupe benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}${only ? ` (only ${only.join(', ')})` : ''}`);
+  try {
+    if (['overhead', 'throughput', 'heap', 'side-effects'].some((c) => selected(c as BenchCase))) await oneOfEach(server.url, model.url);
+    if (selected('assembly')) {
+      console.log('\ncontext assembly per turn (o200k tokenizer, 2 KB tool result a turn, 32k window), by session length');
+      for (const turns of quick ? [10, 100, 1000] : [10, 100, 1000, 5000]) {
+        console.log(`  ${String(turns).padStart(5)} turns: median ${fmt(assemblyCost(turns, 20))} ms per assembly`);
+      }
+    }
+  } finally {
+    await model.close();
+    await server.stop();
+    rmSync(scriptsDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The cases run on one of each, each on its own connection: an orchestrator (first without
+ * checkpoints, then durable), a `bench` pool member, a specialist pool and a client.
+ */
+async function oneOfEach(natsUrl: string, modelUrl: string): Promise<void> {
+  const connections: NatsConnection[] = [];
+  const connection = async () => {
+    const nc = await connect({ servers: natsUrl });
+    connections.push(nc);
+    return nc;
   };
-  // First without checkpoints, for the price of durability per step; then durable, as deployed.
-  const ephemeral = await startOrchestrator({ ...orchestratorOptions, durable: false });
-  await runSessions(client, 2, 4);
-  const withoutCheckpoints = await runSessions(client, 1, quick ? 10 : 30);
-  await ephemeral.stop({ graceMs: 0 });
+  const client = await connection();
+  const worker = await startWorker({ domain: 'bench', tools: benchTools(), nats: await connection() });
+  const orchestratorOptions = {
+    nats: await connection(),
+    model: { client: new OpenAI({ baseURL: modelUrl, apiKey: 'bench', maxRetries: 0 }), providerName: 'openai', prices: defaultPriceTable },
+    defaultModel: 'scripted',
+    agents: [benchAgent],
+  };
+  let withoutCheckpoints: number[] = [];
+  if (selected('overhead')) {
+    // First without checkpoints, for the price of durability per step; then durable, as deployed.
+    const ephemeral = await startOrchestrator({ ...orchestratorOptions, durable: false });
+    await runSessions(client, 2, 4, BenchTask.steps);
+    withoutCheckpoints = (await runSessions(client, 1, quick ? 10 : 30, BenchTask.steps)).stepOverheads;
+    await ephemeral.stop({ graceMs: 0 });
+  }
   const orchestrator = await startOrchestrator(orchestratorOptions);
   const specialist = await startSpecialistPool({
-    ...orchestratorOptions, nats: specialistConnection,
+    ...orchestratorOptions, nats: await connection(),
     agent: defineAgent({ name: 'benchy', instructions: 'bench specialist', tools: ['bench_*'] }),
   });
+  try {
+    await runSessions(client, 4, 8, BenchTask.steps); // warm-up: JIT, connections, discovery
+    const floor1 = await natsFloor(client, 1, quick ? 500 : 3000);
+    console.log(`\nfloor: raw NATS request/reply, 1 in flight: median ${fmt(floor1.median)} ms, p99 ${fmt(floor1.p99)} ms, ${fmt(floor1.perSecond, 0)} req/s`);
 
-  console.log(`Troupe benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}`);
-  await runSessions(client, 4, 8); // warm-up: JIT, connections, discovery
-  const floor1 = await natsFloor(client, 1, quick ? 500 : 3000);
-  console.log(`\nfloor: raw NATS request/reply, 1 in flight: median ${fmt(floor1.median)} ms, p99 ${fmt(floor1.p99)} ms, ${fmt(floor1.perSecond, 0)} req/s`);
+    if (selected('overhead')) {
+      const single = await runSessions(client, 1, quick ? 10 : 40, BenchTask.steps);
+      const stepMedian = percentile(single.stepOverheads, 50);
+      const toolMedian = percentile(single.toolOverheads, 50);
+      console.log('\norchestrator overhead (scripted model over HTTP, no-op tool; model and tool time excluded)');
+      console.log(`  per step:      median ${fmt(stepMedian)} ms, p99 ${fmt(percentile(single.stepOverheads, 99))} ms  (${fmt(stepMedian / floor1.median, 1)}× floor)`);
+      console.log(`  per tool call: median ${fmt(toolMedian)} ms, p99 ${fmt(percentile(single.toolOverheads, 99))} ms  (${fmt(toolMedian / floor1.median, 1)}× floor; dispatch + NATS + worker validation)`);
+      const ephemeralMedian = percentile(withoutCheckpoints, 50);
+      console.log(`  checkpointing: ${fmt(stepMedian - ephemeralMedian)} ms per step (median per step ${fmt(ephemeralMedian)} ms without checkpoints, ${fmt(stepMedian)} ms with)`);
 
-  const single = await runSessions(client, 1, quick ? 10 : 40);
-  const stepMedian = percentile(single.stepOverheads, 50);
-  const toolMedian = percentile(single.toolOverheads, 50);
-  console.log('\norchestrator overhead (scripted model over HTTP, no-op tool; model and tool time excluded)');
-  console.log(`  per step:      median ${fmt(stepMedian)} ms, p99 ${fmt(percentile(single.stepOverheads, 99))} ms  (${fmt(stepMedian / floor1.median, 1)}× floor)`);
-  console.log(`  per tool call: median ${fmt(toolMedian)} ms, p99 ${fmt(percentile(single.toolOverheads, 99))} ms  (${fmt(toolMedian / floor1.median, 1)}× floor; dispatch + NATS + worker validation)`);
-  const ephemeralMedian = percentile(withoutCheckpoints.stepOverheads, 50);
-  console.log(`  checkpointing: ${fmt(stepMedian - ephemeralMedian)} ms per step (median per step ${fmt(ephemeralMedian)} ms without checkpoints, ${fmt(stepMedian)} ms with)`);
+      await delegationHops(client, 3); // warm-up
+      const hops = await delegationHops(client, quick ? 10 : 40);
+      const hopMedian = percentile(hops, 50);
+      console.log(`  per delegation hop: median ${fmt(hopMedian)} ms, p99 ${fmt(percentile(hops, 99))} ms  (${fmt(hopMedian / toolMedian, 1)}× a plain tool call; specialist model time excluded)`);
+    }
 
-  await delegationHops(client, 3); // warm-up
-  const hops = await delegationHops(client, quick ? 10 : 40);
-  const hopMedian = percentile(hops, 50);
-  console.log(`  per delegation hop: median ${fmt(hopMedian)} ms, p99 ${fmt(percentile(hops, 99))} ms  (${fmt(hopMedian / toolMedian, 1)}× a plain tool call; specialist model time excluded)`);
+    if (selected('throughput')) {
+      console.log('\ntool calls per second through one pool (one worker)');
+      for (const concurrency of quick ? [1, 50] : [1, 50, 500]) {
+        const sessions = concurrency === 1 ? (quick ? 10 : 30) : concurrency * 2;
+        const result = await runSessions(client, concurrency, sessions, BenchTask.steps);
+        const floor = await natsFloor(client, concurrency, Math.max(2000, concurrency * 20));
+        console.log(`  ${String(concurrency).padStart(3)} concurrent sessions: ${fmt(result.toolCallsPerSecond, 0).padStart(6)} tool calls/s   floor ${fmt(floor.perSecond, 0).padStart(6)} req/s   (${fmt(result.toolCallsPerSecond / floor.perSecond, 3)}× floor)`);
+      }
+    }
 
-  console.log('\ntool calls per second through one pool (one worker)');
-  for (const concurrency of quick ? [1, 50] : [1, 50, 500]) {
-    const sessions = concurrency === 1 ? (quick ? 10 : 30) : concurrency * 2;
-    const result = await runSessions(client, concurrency, sessions);
-    const floor = await natsFloor(client, concurrency, Math.max(2000, concurrency * 20));
-    console.log(`  ${String(concurrency).padStart(3)} concurrent sessions: ${fmt(result.toolCallsPerSecond, 0).padStart(6)} tool calls/s   floor ${fmt(floor.perSecond, 0).padStart(6)} req/s   (${fmt(result.toolCallsPerSecond / floor.perSecond, 3)}× floor)`);
+    if (selected('heap')) {
+      const heapSessions = quick ? 100 : 500;
+      const heap = await heapPerSession(client, heapSessions);
+      console.log(`\nheap per concurrent session (${heapSessions} parked on a tool call${canCollect() ? '' : ', no --expose-gc'}): ${fmt(heap / 1024, 1)} KiB`);
+    }
+
+    if (selected('side-effects')) {
+      printSideEffectSteps(await sideEffectSteps(client, { rounds: quick ? 2 : 5, sessionsPerRound: quick ? 5 : 8, concurrency: 50 }));
+    }
+  } finally {
+    await orchestrator.stop({ graceMs: 0 });
+    await specialist.stop({ graceMs: 0 });
+    await worker.stop();
+    for (const nc of connections) await nc.close();
   }
-
-  console.log('\ncontext assembly per turn (o200k tokenizer, 2 KB tool result a turn, 32k window), by session length');
-  for (const turns of quick ? [10, 100, 1000] : [10, 100, 1000, 5000]) {
-    console.log(`  ${String(turns).padStart(5)} turns: median ${fmt(assemblyCost(turns, 20))} ms per assembly`);
-  }
-
-  const heapSessions = quick ? 100 : 500;
-  const heap = await heapPerSession(client, heapSessions);
-  console.log(`\nheap per concurrent session (${heapSessions} parked on a tool call${(globalThis as { gc?: unknown }).gc ? '' : ', no --expose-gc'}): ${fmt(heap / 1024, 1)} KiB`);
-
-  await orchestrator.stop({ graceMs: 0 });
-  await specialist.stop({ graceMs: 0 });
-  await worker.stop();
-  for (const nc of [orchestratorConnection, workerConnection, specialistConnection, client]) await nc.close();
-  await model.close();
-  await server.stop();
 }
 
 await main();
