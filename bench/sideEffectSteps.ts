@@ -30,11 +30,18 @@ export async function sideEffectSteps(nc: NatsConnection, options: { rounds: num
       into.toolOverheads.push(...timings.toolOverheads);
     }
   }
+  // Throughput alternates too: each kind's rate is its calls over its own time, summed over the rounds.
   const { concurrency } = options;
-  const sessions = concurrency * 2;
-  const readRate = (await runSessions(nc, concurrency, sessions, BenchTask.steps)).toolCallsPerSecond;
-  const writeRate = (await runSessions(nc, concurrency, sessions, BenchTask.writes)).toolCallsPerSecond;
-  return { read, write, throughput: { concurrency, read: readRate, write: writeRate } };
+  const spent = { read: 0, write: 0 };
+  for (let round = 0; round < options.rounds; round++) {
+    for (const kind of ['read', 'write'] as const) {
+      const started = performance.now();
+      await runSessions(nc, concurrency, concurrency, kind === 'read' ? BenchTask.steps : BenchTask.writes);
+      spent[kind] += (performance.now() - started) / 1000;
+    }
+  }
+  const calls = options.rounds * concurrency * stepsPerSession;
+  return { read, write, throughput: { concurrency, read: calls / spent.read, write: calls / spent.write } };
 }
 
 export function printSideEffectSteps(result: SideEffectSteps): void {
