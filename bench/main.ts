@@ -1,10 +1,12 @@
 /**
  * `npm run bench`: orchestrator overhead, a delegation hop, pool throughput and memory per session, each printed
- * beside the same run's raw NATS request/reply floor, and the price of a tool's side effects. Not a test: it
- * asserts nothing, it measures.
+ * beside the same run's raw NATS request/reply floor; the price of a tool's side effects; 1,000 concurrent sessions
+ * over two orchestrators and two pool members; and a soak whose memory must stay flat. Not a test: it asserts
+ * nothing, it measures.
  *
- * `npm run bench -- --only overhead,side-effects` runs some cases (see {@link benchCases}); `--quick` is a smoke
- * run whose numbers mean little.
+ * `npm run bench -- --only scale,soak` runs some cases (see {@link benchCases}); `--scale N` sets the concurrent
+ * sessions (1,000) and `--soak N` the soak's sessions (20,000: about 4 of a whole run's 8 to 9 minutes on 2 shared
+ * cores; `--soak 5000` for a shorter run); `--quick` is a smoke run whose numbers mean little.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -26,23 +28,35 @@ import type { ChatMessage } from '../machines/conversation.ts';
 import type { LedgerEntry } from '../machines/ledger.ts';
 import { tokenCounterFor } from '../models/tokenCounter.ts';
 import type { SessionEvent } from '../transport/messages.ts';
+import { startBenchDeployment } from './benchDeployment.ts';
 import { canCollect, fmt, fullGc, percentile } from './benchStats.ts';
 import { benchAgent, BenchTask, benchTools, releaseHeld, writeBenchScripts } from './benchWorkload.ts';
 import { runSessions } from './runSessions.ts';
+import { printScaleOut, scaleOut } from './scaleOut.ts';
 import { printSideEffectSteps, sideEffectSteps } from './sideEffectSteps.ts';
+import { startDiscardingTelemetry } from './discardingTelemetry.ts';
+import { printSoakHeader, printSoakReading, printSoakSummary, soak, type SoakOptions } from './soak.ts';
 
 /** The cases `--only` selects, in the order they run; all of them by default. */
-export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly'] as const;
+export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly', 'scale', 'soak'] as const;
 type BenchCase = (typeof benchCases)[number];
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' }, scale: { type: 'string' } },
 });
 const quick = args.quick;
 const only = args.only?.split(',').map((c) => c.trim()).filter((c) => c !== '');
 const unknownCases = only?.filter((c) => !(benchCases as readonly string[]).includes(c)) ?? [];
 if (unknownCases.length > 0) throw new Error(`No bench case ${unknownCases.join(', ')}; cases: ${benchCases.join(', ')}.`);
 const selected = (name: BenchCase) => only === undefined || only.includes(name);
+const count = (flag: string | undefined, name: string, fallback: number) => {
+  if (flag === undefined) return fallback;
+  const n = Number(flag);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} takes a positive whole number of sessions, not "${flag}".`);
+  return n;
+};
+const scaleSessions = count(args.scale, 'scale', quick ? 200 : 1000);
+const soakSessions = count(args.soak, 'soak', quick ? 1000 : 20_000);
 
 /**
  * What one delegation hop adds: the delegating call's duration minus the specialist's model time,
@@ -136,6 +150,22 @@ async function main(): Promise<void> {
       console.log('\ncontext assembly per turn (o200k tokenizer, 2 KB tool result a turn, 32k window), by session length');
       for (const turns of quick ? [10, 100, 1000] : [10, 100, 1000, 5000]) {
         console.log(`  ${String(turns).padStart(5)} turns: median ${fmt(assemblyCost(turns, 20))} ms per assembly`);
+      }
+    }
+    if (selected('scale') || selected('soak')) {
+      // Its own namespace: the one-of-each deployment's orchestrator and worker take no part.
+      const deployment = await startBenchDeployment({ natsUrl: server.url, modelUrl: model.url, namespace: 'benchscale', orchestrators: 2, poolMembers: 2 });
+      try {
+        if (selected('scale')) printScaleOut(await scaleOut(deployment, scaleSessions), deployment);
+        if (selected('soak')) {
+          // Last, since registering the SDK is for good: the soak runs as a deployment does, with telemetry.
+          const options: SoakOptions = { sessions: soakSessions, concurrency: 50, natsPid: server.pid, telemetry: startDiscardingTelemetry(), onReading: printSoakReading };
+          printSoakHeader(options);
+          printSoakSummary(await soak(deployment, options));
+          await options.telemetry?.shutdown();
+        }
+      } finally {
+        await deployment.stop();
       }
     }
   } finally {
