@@ -30,6 +30,13 @@ export const ToolFailureCode = {
 } as const;
 export type ToolFailureCode = (typeof ToolFailureCode)[keyof typeof ToolFailureCode];
 
+/**
+ * `details.reason` of a `TIMEOUT` whose call waited for an earlier attempt of itself (its claim held
+ * by a worker still running it, or one that died holding it) instead of running: about one call,
+ * not the pool, so it never counts against the tool's circuit.
+ */
+export const claimHeldReason = 'claim_held';
+
 const retryableByDefault: ReadonlySet<ToolFailureCode> = new Set([
   ToolFailureCode.TIMEOUT,
   ToolFailureCode.UNAVAILABLE,

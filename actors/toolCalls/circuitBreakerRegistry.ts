@@ -1,3 +1,4 @@
+import { claimHeldReason } from '../../tools/toolFailure.ts';
 import type { Logger } from 'pino';
 import { observeBreakerStates } from '../../observability/metrics.ts';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
@@ -32,11 +33,14 @@ const poolFailures: ReadonlySet<string> = new Set([ToolFailureCode.TIMEOUT, Tool
  *   NATS message), `UNKNOWN_TOOL`, `NOT_FOUND`, `FORBIDDEN`, and
  *   `SPECIALIST_FAILED` (the specialist answered; its session did not succeed). Such a reply
  *   proves the pool alive, so it ends a run of failures like a success.
+ * - Nor does a call that waited for an earlier attempt of itself (`details.reason` is
+ *   `claim_held`: a worker that died mid-call holds its claim until the call's deadline): the pool
+ *   answered, about one call.
  * - Not recorded at all: a call refused before it was sent (its request too large to send, its
  *   circuit open): it says nothing about the pool. See {@link CircuitBreakerRegistry.release}.
  */
 export function countsAgainstCircuit(failure: ToolFailure | undefined): boolean {
-  return failure !== undefined && poolFailures.has(failure.code);
+  return failure !== undefined && poolFailures.has(failure.code) && failure.details?.reason !== claimHeldReason;
 }
 
 /**

@@ -51,6 +51,12 @@ export interface ToolCatalogOptions {
   /** How long a discovery round waits for more answers after the last one. */
   quietPeriodMs?: number;
   /**
+   * How long a tool whose members stopped answering stays (besides two rounds in a row): a busy
+   * member answers after the round's quiet period, and a pool losing one member while its others
+   * are slow must not vanish from sessions mid-call. 10 s by default.
+   */
+  removalGraceMs?: number;
+  /**
    * Told each pool member kept from serving a tool, the first round it shows up in (again only
    * after a round without it); the session runtime raises a `tool_conflict` alert. Logged either way.
    */
@@ -83,7 +89,8 @@ export class ToolCatalog {
   #tools = new Map<string, CatalogTool>();
   readonly #definitions = new Map<string, HeldDefinition>();
   #conflicts: CatalogConflict[] = [];
-  readonly #misses = new Map<string, number>();
+  readonly #misses = new Map<string, { rounds: number; since: number }>();
+  readonly #removalGraceMs: number;
   #timer: NodeJS.Timeout | undefined;
   #announcements: Subscription | undefined;
   #round: Promise<void> | undefined;
@@ -95,6 +102,7 @@ export class ToolCatalog {
     this.#logger = (options.logger ?? silentLogger()).child({ component: 'tool-catalog' });
     this.#refreshIntervalMs = options.refreshIntervalMs ?? 5_000;
     this.#quietPeriodMs = options.quietPeriodMs ?? 150;
+    this.#removalGraceMs = options.removalGraceMs ?? 10_000;
     this.#onConflict = options.onConflict;
   }
 
@@ -211,9 +219,10 @@ export class ToolCatalog {
           refuseOthers(ads, definition);
           continue;
         }
-        // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row.
-        const misses = (this.#misses.get(name) ?? 0) + 1;
-        if (misses < missedRoundsBeforeRemoval) {
+        // A tool missing from one round may be a blip (a slow answer, a reconnect): it goes after two in a row, and not within the grace.
+        const missed = this.#misses.get(name);
+        const misses = { rounds: (missed?.rounds ?? 0) + 1, since: missed?.since ?? Date.now() };
+        if (misses.rounds < missedRoundsBeforeRemoval || Date.now() - misses.since < this.#removalGraceMs) {
           this.#misses.set(name, misses);
           next.set(name, held);
           refuseOthers(ads, definition);

@@ -1,7 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { notDone, type ToolContext, type ToolDefinition } from '../../tools/defineTool.ts';
-import { ToolError, ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
+import { claimHeldReason, ToolError, ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
 import { validateToolArguments } from '../../tools/validation.ts';
 import type { ToolReply, ToolRequest } from '../../transport/messages.ts';
 import type { ExecuteDecision, IdempotencyStore, InDoubtDecision, InDoubtEvidence } from '../durability/idempotencyStore.ts';
@@ -58,8 +58,14 @@ export async function executeOnceOnly(call: OnceOnlyCall): Promise<ToolReply> {
         return decision.reply;
       case 'busy': {
         logger.info({ heldBy: decision.heldBy }, 'another attempt of this call is running; waiting for its outcome');
-        const recorded = await store.waitForOutcome(request.callId, request.deadline);
-        return recorded ?? failed(request, toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`));
+        // Until the claim lapses, not past: a claim whose owner died is decided again (free, or in doubt) at once.
+        const recorded = await store.waitForOutcome(request.callId, Math.min(request.deadline, decision.until));
+        if (recorded) return recorded;
+        if (decision.until < request.deadline) continue;
+        return failed(request, {
+          ...toolFailure(ToolFailureCode.TIMEOUT, `An earlier attempt of this ${tool.name} call is still running.`),
+          details: { reason: claimHeldReason, heldBy: decision.heldBy },
+        });
       }
       case 'in_doubt': {
         const settled = await settleInDoubt(call, decision);

@@ -157,7 +157,15 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
       throw new ToolError(ToolFailureCode.TIMEOUT, `The call leaves ${agent.name} no time to work: its deadline is less than ${answerMarginMs} ms away. No session was started.`, { retryable: false });
     }
     const { budgets, capped } = allowance;
-    const found = await startOrAttach(input, call, delegation, budgets);
+    let found;
+    try {
+      found = await startOrAttach(input, call, delegation, budgets);
+    } catch (error) {
+      if (error instanceof ToolError) throw error;
+      // The pool's buckets are out of reach (JetStream electing a leader, a server restarting): try again soon.
+      call.logger.warn({ err: error }, 'could not start or find the delegated session');
+      throw new ToolError(ToolFailureCode.UNAVAILABLE, `The ${agent.name} pool cannot reach its session store right now: ${error instanceof Error ? error.message : String(error)}`, { retryable: true });
+    }
     let finished: SessionFinished | undefined;
     if ('elsewhere' in found) {
       finished = found.elsewhere;
@@ -190,8 +198,9 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     handler: delegate,
     // The margin must not push it past what a timer can wait (the session's own clock is bounded already).
     timeoutMs: Math.min(agent.budgets.maxWallClockMs + answerMarginMs, maxTimerDelayMs),
-    // Durable, a retry re-attaches to the delegation's one session; without checkpoints it would start a second.
-    retry: { maxAttempts: durability ? 3 : 1 },
+    // Durable, a retry re-attaches to the delegation's one session (so it may wait out a pool briefly down);
+    // without checkpoints it would start a second.
+    retry: durability ? { maxAttempts: 6, initialDelayMs: 500, maxDelayMs: 4_000 } : { maxAttempts: 1 },
   }) as unknown as ToolDefinition;
   let worker: ToolWorker;
   try {

@@ -111,6 +111,18 @@ describe('readEnvironment', () => {
 });
 
 describe('agent settings', () => {
+  it('reads TROUPE_LEASE_TTL_MS and refuses a lease too short to renew in time', () => {
+    expect(readEnvironment({ TROUPE_LEASE_TTL_MS: '2000' })).toMatchObject({ TROUPE_LEASE_TTL_MS: 2_000 });
+    expect(configurationErrorOf({ TROUPE_LEASE_TTL_MS: '500' }).message).toMatch(/TROUPE_LEASE_TTL_MS: at least 1000 ms/);
+    expect(configurationErrorOf({ TROUPE_LEASE_TTL_MS: 'soon' }).message).toContain('TROUPE_LEASE_TTL_MS');
+  });
+
+  it('parses TROUPE_CIRCUIT_BREAKER and refuses a misspelt or bad field, naming it', () => {
+    expect(readEnvironment({ TROUPE_CIRCUIT_BREAKER: '{"failureThreshold":20}' })).toMatchObject({ TROUPE_CIRCUIT_BREAKER: { failureThreshold: 20 } });
+    expect(configurationErrorOf({ TROUPE_CIRCUIT_BREAKER: '{"failureTreshold":20}' }).message).toMatch(/TROUPE_CIRCUIT_BREAKER.*failureTreshold/);
+    expect(configurationErrorOf({ TROUPE_CIRCUIT_BREAKER: '{"failureThreshold":0}' }).message).toMatch(/TROUPE_CIRCUIT_BREAKER.*failureThreshold/);
+  });
+
   it('parses TROUPE_ROUTING as a routing policy', () => {
     const env = readEnvironment({ TROUPE_ROUTING: '{"rules":[{"name":"plan","model":"gpt-5","when":{"turnKinds":["first"]}}]}' });
     expect(env.TROUPE_ROUTING).toEqual({ rules: [{ name: 'plan', model: 'gpt-5', when: { turnKinds: ['first'] } }] });

@@ -22,6 +22,12 @@ const ledgerAgents = fileURLToPath(new URL('../fixtures/agents/ledgerAgents.ts',
 
 type Relayed = Extract<SessionEvent, { type: 'specialist.event' }>;
 const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) => events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
+/** The bookkeeper's answer quotes its recording and the auditor's answer, which quotes the audit entry: both took effect. */
+function expectRecordedAndAudited(finished: SessionFinished, task: string): void {
+  expect(finished.status, JSON.stringify(finished)).toBe('completed');
+  expect(finished.output).toContain(`recorded ${task} / record; the auditor says: audited`);
+}
+
 /** How many times the auditor's entry for `task` took effect (its reference quotes the task). */
 const audits = (task: string) => [...ledger.counts()].filter(([ref]) => ref.includes(task) && ref.endsWith('/ audit')).map(([, n]) => n);
 const relayed = (events: SessionEvent[]) => ofType(events, 'specialist.event') as Relayed[];
@@ -119,7 +125,7 @@ describe('a tool worker killed with SIGKILL mid-call', () => {
       if (event.type === 'tool.call.started') replacement ??= doomed.exited.then(() => ledgerWorker());
     });
     await replacement;
-    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    expectRecordedAndAudited(finished, task);
     expect(ledger.counts().get(`${task} / record`)).toBe(1);
     expect(audits(task)).toEqual([1]);
   }, 120_000);
@@ -133,7 +139,7 @@ describe('a tool worker killed with SIGKILL mid-call', () => {
     });
     await replacement;
     expect(await doomed.exited).toBe('SIGKILL');
-    expect(finished).toMatchObject({ status: 'completed', output: 'posted' });
+    expect(finished).toMatchObject({ status: 'completed', output: `posted ${task} / post` });
     expect(ledger.counts().get(`${task} / post`)).toBe(1);
   }, 120_000);
 });
@@ -151,7 +157,7 @@ describe('a delegation whose processes die', () => {
       }
     });
     expect(await killed?.exited, JSON.stringify({ finished, events: events.map((e) => e.type === "specialist.event" ? `s:${e.event.type}` : e.type === "tool.call.rejected" ? JSON.stringify(e.failure) : e.type) })).toBe("SIGKILL");
-    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    expectRecordedAndAudited(finished, task);
     const fromAuditor = relayed(events).map((e) => e.event);
     expect(new Set(fromAuditor.map((e) => e.sessionId)).size).toBe(1);
     expect(fromAuditor.filter((e) => e.type === 'session.started')).toHaveLength(1);
@@ -173,7 +179,7 @@ describe('a delegation whose processes die', () => {
       }
     });
     expect(await killed?.exited, JSON.stringify({ finished, events: events.map((e) => e.type === "specialist.event" ? `s:${e.event.type}` : e.type === "tool.call.rejected" ? JSON.stringify(e.failure) : e.type) })).toBe("SIGKILL");
-    expect(finished).toMatchObject({ status: 'completed', output: 'recorded and audited' });
+    expectRecordedAndAudited(finished, task);
     expect(ofType(events, 'session.resumed')).toHaveLength(1);
     const fromAuditor = relayed(events).map((e) => e.event);
     expect(fromAuditor.filter((e) => e.type === 'session.started')).toHaveLength(1);

@@ -105,7 +105,7 @@ describe('write-ahead tool calls', () => {
       kind: 'resume', checkpoint: stored!.checkpoint, revision: stored!.revision, agent,
       lease: (await leases.acquire(sessionId, 'second-host'))!,
     });
-    expect(await second.finished).toMatchObject({ status: 'completed', output: 'posted' });
+    expect(await second.finished).toMatchObject({ status: 'completed', output: `posted ${task} / post` });
     await second.ended;
     expect(ledger.counts().get(`${task} / post`)).toBe(1);
     expect(recordedBeforeRunning).toEqual([true]);

@@ -33,6 +33,15 @@ describe('countsAgainstCircuit', () => {
   it('does not count a success', () => {
     expect(countsAgainstCircuit(undefined)).toBe(false);
   });
+
+  // Regression: retries of calls a dead worker held waited for its claim, timed out, and opened the circuit of a healthy pool.
+  it('does not count a call that timed out waiting for an earlier attempt of itself', () => {
+    expect(countsAgainstCircuit({ ...fail('TIMEOUT'), details: { reason: 'claim_held', heldBy: 'ledger-1' } })).toBe(false);
+  });
+
+  it('does not count an IN_DOUBT answer: the pool answered, about one call', () => {
+    expect(countsAgainstCircuit(fail('IN_DOUBT'))).toBe(false);
+  });
 });
 
 describe('CircuitBreakerRegistry', () => {

@@ -50,7 +50,7 @@ describe('ToolCatalog', () => {
   };
   const newCatalog = (options: { refreshIntervalMs?: number; quietPeriodMs?: number; namespace?: string } = {}): ToolCatalog => {
     // A long interval: anything that appears sooner came from refresh() or an announcement.
-    const catalog = new ToolCatalog({ nats: catalogNc, namespace: options.namespace ?? namespace, refreshIntervalMs: options.refreshIntervalMs ?? 60_000, quietPeriodMs: options.quietPeriodMs ?? 100 });
+    const catalog = new ToolCatalog({ nats: catalogNc, namespace: options.namespace ?? namespace, refreshIntervalMs: options.refreshIntervalMs ?? 60_000, quietPeriodMs: options.quietPeriodMs ?? 100, removalGraceMs: 0 });
     catalogs.push(catalog);
     return catalog;
   };
@@ -245,7 +245,7 @@ describe('ToolCatalog', () => {
     };
     const catalogReporting = () => {
       const reported: CatalogConflict[] = [];
-      const catalog = new ToolCatalog({ nats: catalogNc, namespace, refreshIntervalMs: 60_000, quietPeriodMs: 100, onConflict: (c) => reported.push(c) });
+      const catalog = new ToolCatalog({ nats: catalogNc, namespace, refreshIntervalMs: 60_000, quietPeriodMs: 100, removalGraceMs: 0, onConflict: (c) => reported.push(c) });
       catalogs.push(catalog);
       return { catalog, reported };
     };
