@@ -2,12 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
-import { defaultOutcomeTtlMs } from '../../actors/durability/idempotencyStore.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { startNatsCluster, type NatsCluster } from '../../testing/natsCluster.ts';
 import { startTestDeployment, type TestDeployment } from '../../testing/testDeployment.ts';
@@ -99,12 +96,6 @@ describe('Troupe on a three-node NATS cluster', () => {
     cluster = await startNatsCluster({ name: 'troupe-e2e' });
     scripts = mkdtempSync(join(tmpdir(), 'troupe-cluster-scripts-'));
     writeScripts(scripts, sessions + 2);
-    // Until actors/durability/idempotencyStore.ts passes jetStreamReplicas(nc) when it creates the
-    // outcomes bucket, it would be made with one replica, on the killed server a third of the time:
-    // made here as the store will make it. Remove this, and the filter below, once it does.
-    const setup = await connect({ servers: [...cluster.urls] });
-    await new Kvm(setup).create(names.buckets.toolOutcomes, { history: 1, ttl: defaultOutcomeTtlMs, replicas: jetStreamReplicas(setup) });
-    await setup.close();
     deployment = await startTestDeployment({ natsUrl: cluster.servers, namespace, domains: { ledger: [ledgerRecord] }, scripts: [scripts] });
   });
   afterAll(async () => {
@@ -128,8 +119,7 @@ describe('Troupe on a three-node NATS cluster', () => {
   it('creates every bucket, stream and object store it uses with three replicas, one on each server', async () => {
     expect(jetStreamReplicas(deployment.nats)).toBe(3);
     const jsm = await jetstreamManager(deployment.nats);
-    // KV_<ns>_tool_outcomes is left out until actors/durability/idempotencyStore.ts passes jetStreamReplicas(nc) (see beforeAll).
-    for (const asset of troupeAssets().filter((a) => a !== `KV_${names.buckets.toolOutcomes}`)) {
+    for (const asset of troupeAssets()) {
       const info = await jsm.streams.info(asset);
       expect(info.config.num_replicas, asset).toBe(3);
       const holders = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)];
