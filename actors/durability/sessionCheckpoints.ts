@@ -19,6 +19,9 @@ export interface SessionCheckpointsOptions {
   onLost: () => void;
 }
 
+// How long the last state of a session that ends or moves keeps being retried.
+const lastWordRetryMs = 60_000;
+
 /**
  * Keeps one session durable while this process hosts it: a checkpoint after every transition
  * (writes coalesce, so a burst of transitions costs one write of the latest state), compare-and-set
@@ -40,6 +43,7 @@ export class SessionCheckpoints {
   #stored = 0;
   #waiters: { upTo: number; resolve: () => void; reject: (error: Error) => void }[] = [];
   #retryDelayMs = 0;
+  #lastWordUntil: number | undefined;
 
   constructor(options: SessionCheckpointsOptions) {
     this.#o = options;
@@ -84,20 +88,34 @@ export class SessionCheckpoints {
 
   /** The session reached a final state: a last checkpoint, then the lease is gone for good. */
   async end(): Promise<void> {
-    clearInterval(this.#heartbeat);
     this.#abandonWaiters('the session has ended');
-    await this.flush();
+    await this.#writeLastState();
+    clearInterval(this.#heartbeat);
     if (!this.#lost) await this.#o.leases.end(this.#o.identity.sessionId);
   }
 
   /** This process stops hosting the session without ending it: flush, then let any orchestrator take it. */
   async handOver(): Promise<void> {
-    clearInterval(this.#heartbeat);
     // Frozen first: a call refused below must not become part of the state the next host resumes.
     this.#frozen = true;
     this.#abandonWaiters('the session was handed over to another orchestrator');
-    await this.flush();
+    await this.#writeLastState();
+    clearInterval(this.#heartbeat);
     if (!this.#lost) await this.#o.lease.release();
+  }
+
+  /**
+   * Writes the latest state, retrying a failed write for up to a minute (a JetStream leader election
+   * takes seconds), under a lease still renewed: a final state that never lands would have the
+   * session resumed from an earlier one and finished twice.
+   */
+  async #writeLastState(): Promise<void> {
+    this.#lastWordUntil = Date.now() + lastWordRetryMs;
+    if (this.#stored < this.#scheduled && !this.#lost) {
+      this.#dirty = true;
+      this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
+    }
+    await this.flush();
   }
 
   async #writeLoop(): Promise<void> {
@@ -116,9 +134,9 @@ export class SessionCheckpoints {
           return;
         }
         this.#o.logger.error({ err: error }, 'could not write the session checkpoint');
-        // A call waiting to be sent cannot wait for the next transition (none comes while it waits): try again soon.
-        // Otherwise the next transition tries again with the latest state.
-        if (this.#waiters.length > 0) {
+        // A call waiting to be sent cannot wait for the next transition (none comes while it waits), nor can
+        // the last state: try again soon. Otherwise the next transition tries again with the latest state.
+        if (this.#waiters.length > 0 || (this.#lastWordUntil !== undefined && Date.now() < this.#lastWordUntil)) {
           this.#retryDelayMs = Math.min(2_000, Math.max(100, this.#retryDelayMs * 2));
           await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
           this.#dirty = true;

@@ -1,10 +1,13 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { noUsage } from '../../machines/usage.ts';
 import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
+
+// How long an event watchers must not miss is retried while the events stream cannot store it.
+const durablePublishMs = 60_000;
 
 /**
  * Publishes one session's events in order, stamped with a sequence number and a time, so a
@@ -35,13 +38,63 @@ export class SessionEventPublisher {
   }
 
   publish(body: SessionEventBody): SessionEvent {
-    const event = { ...body, sessionId: this.#sessionId, seq: this.#seq++, at: new Date().toISOString() } as SessionEvent;
+    const event = this.#stamp(body);
     try {
       this.#nc.publish(this.#subject, encodeWireMessage(event));
     } catch (error) {
       this.#logger.warn({ err: error, event: event.type }, 'could not publish a session event');
     }
     return event;
+  }
+
+  /**
+   * Publishes an event watchers must not miss (the session's end) and keeps at it until the
+   * events stream acknowledges it, for up to a minute: a stream electing a leader drops what is
+   * published meanwhile, and a watcher would wait for the end forever. The stream drops repeats
+   * (the message id is the session and sequence); live watchers may see one again and drop it by
+   * its sequence number. Without a stream it is published once, as {@link publish} does. Returns
+   * the event at once; `stored` settles when it is stored or given up.
+   */
+  publishDurably(body: SessionEventBody): { event: SessionEvent; stored: Promise<boolean> } {
+    const event = this.#stamp(body);
+    const data = encodeWireMessage(event);
+    const stored = (async () => {
+      const js = jetstream(this.#nc);
+      const until = Date.now() + durablePublishMs;
+      for (let delay = 100; ; delay = Math.min(2_000, delay * 2)) {
+        try {
+          await js.publish(this.#subject, data, { msgID: `${this.#sessionId}-${event.seq}`, timeout: 2_000 });
+          return true;
+        } catch (error) {
+          // A publish reaches the subject's live watchers whatever the stream does: with no stream to store
+          // it (no responders, or a timeout when watchers are all that listen), that was all there is to do.
+          if (this.#nc.isClosed() || !(await this.#captured())) return false;
+          if (Date.now() + delay >= until) {
+            this.#logger.error({ err: error, event: event.type }, 'the events stream did not store a session event; watchers replaying the session will not see it');
+            return false;
+          }
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    })().catch((error: unknown) => {
+      this.#logger.warn({ err: error, event: event.type }, 'could not publish a session event');
+      return false;
+    });
+    return { event, stored };
+  }
+
+  /** Whether a stream captures the session's events; true when that cannot be told (JetStream busy electing a leader). */
+  async #captured(): Promise<boolean> {
+    try {
+      await (await jetstreamManager(this.#nc)).streams.find(this.#subject);
+      return true;
+    } catch (error) {
+      return !/no stream matches|not enabled/i.test(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  #stamp(body: SessionEventBody): SessionEvent {
+    return { ...body, sessionId: this.#sessionId, seq: this.#seq++, at: new Date().toISOString() } as SessionEvent;
   }
 }
 

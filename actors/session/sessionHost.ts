@@ -189,7 +189,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       if (final) void control.drain().catch(() => undefined);
       sessionTrace.end(result);
       const { outcome } = result;
-      const event = events.publish({
+      // The end is what every watcher waits for: kept at until the events stream has it.
+      const event = events.publishDurably({
         type: 'session.finished',
         status: outcome.status,
         output: outcome.output,
@@ -203,7 +204,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...(result.cache.modelHits + result.cache.toolHits > 0 ? { cache: result.cache } : {}),
         traceId: sessionTrace.traceId,
         durationMs: Date.now() - actor.getSnapshot().context.startedAt,
-      }) as SessionFinished;
+      }).event as SessionFinished;
       logger.info({ status: outcome.status, stopReason: outcome.stopReason, steps: result.steps, usage: result.usage }, final ? 'session finished' : 'session parked, waiting for a person');
       troupeMetrics().sessions.add(1, { 'gen_ai.agent.name': agent.name, [TroupeAttribute.sessionStatus]: outcome.status, [TroupeAttribute.tenant]: attribution.tenant ?? 'none' });
       if (outcome.status === 'cancelled') cancelOpenToolCalls(outcome.stopReason);

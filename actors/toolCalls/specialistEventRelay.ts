@@ -32,6 +32,7 @@ export function relaySpecialistEvents(
   logger: Logger,
 ): SpecialistEventRelay {
   let ended!: (finished: SessionFinished) => void;
+  let lastSeq = -1;
   const finished = new Promise<SessionFinished>((resolve) => (ended = resolve));
   const subscription = nc.subscribe(names.subjects.sessionEvents(delegation.sessionId), {
     callback: (error, msg) => {
@@ -42,6 +43,9 @@ export function relaySpecialistEvents(
         return;
       }
       const event = decoded.value;
+      // The specialist's end may arrive twice (published again until its stream stored it): relayed once.
+      if (event.seq <= lastSeq) return;
+      lastSeq = event.seq;
       if (event.type === 'specialist.event') {
         into.publish({ type: 'specialist.event', agent: event.agent, depth: event.depth, callId: event.callId, event: event.event });
       } else {

@@ -18,7 +18,8 @@ function heldStore() {
 }
 
 const lease: Lease = { renew: async () => true, release: async () => {} } as unknown as Lease;
-const leases = { ttlMs: 60_000, end: async () => {} } as unknown as SessionLeases;
+let leasesEnded = 0;
+const leases = { ttlMs: 60_000, end: async () => void (leasesEnded += 1) } as unknown as SessionLeases;
 
 function watched(store: CheckpointStore) {
   const actor = createActor(
@@ -88,5 +89,26 @@ describe('SessionCheckpoints.durable (write-ahead)', () => {
     expect(lost()).toBe(1);
     await expect(checkpoints.durable()).rejects.toThrow(/no longer hosted here/);
     actor.stop();
+  });
+
+  // Regression: a final checkpoint write that failed (a JetStream leader election) left the session to be resumed and finished twice.
+  it('retries the last state of an ending session until it lands, and only then gives the lease up', async () => {
+    const { store, writes } = heldStore();
+    const { actor, checkpoints } = watched(store);
+    await tick();
+    writes[0]?.settle(1);
+    await tick();
+    const endedBefore = leasesEnded;
+    actor.send({ type: 'session.cancel', reason: 'done here' });
+    await tick();
+    const ended = checkpoints.end();
+    writes.at(-1)?.settle(new Error('no JetStream leader'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(leasesEnded).toBe(endedBefore);
+    const last = writes.at(-1);
+    expect(last?.checkpoint.status).toBe('ended');
+    last?.settle(2);
+    await ended;
+    expect(leasesEnded).toBe(endedBefore + 1);
   });
 });
