@@ -3,7 +3,7 @@
  * only tests need (a nats-server, the scripted model, a whole deployment in one process) is in
  * `troupe/testing`.
  */
-export { defineTool, toolInputJsonSchema, ToolDefinitionError } from './tools/defineTool.ts';
+export { defineTool, notDone, toolInputJsonSchema, ToolDefinitionError } from './tools/defineTool.ts';
 export { ToolError, ToolFailureCode, toToolFailure } from './tools/toolFailure.ts';
 export { defineAgent, AgentDefinitionError, delegateToolName } from './agents/defineAgent.ts';
 export { assistantAgent } from './agents/assistant.ts';
@@ -41,7 +41,7 @@ export { AlertMonitor, AlertThresholds } from './observability/alertMonitor.ts';
 export { createLogger } from './observability/logger.ts';
 export { exampleDomains } from './domains/exampleDomains.ts';
 
-export type { ToolContext, ToolDefinition, ToolSpec } from './tools/defineTool.ts';
+export type { ToolContext, ToolDefinition, ToolReconciler, ToolSpec } from './tools/defineTool.ts';
 export type { ToolFailure, ValidationIssue } from './tools/toolFailure.ts';
 export type { AgentDefinition, AgentSpec } from './agents/defineAgent.ts';
 export type { ToolWorker, WorkerOptions } from './actors/worker/toolWorker.ts';

@@ -134,6 +134,11 @@ export class SessionCheckpoints {
           return;
         }
         this.#o.logger.error({ err: error }, 'could not write the session checkpoint');
+        if (error instanceof Error && error.message.includes('max_payload')) {
+          // Never fits, however often it is tried: a call waiting for it is refused, never sent unrecorded.
+          this.#abandonWaiters(`the session's checkpoint is larger than a NATS message (the server's max_payload), so a side-effecting call cannot be recorded before it is sent`);
+          continue;
+        }
         // A call waiting to be sent cannot wait for the next transition (none comes while it waits), nor can
         // the last state: try again soon. Otherwise the next transition tries again with the latest state.
         if (this.#waiters.length > 0 || (this.#lastWordUntil !== undefined && Date.now() < this.#lastWordUntil)) {

@@ -111,4 +111,14 @@ describe('SessionCheckpoints.durable (write-ahead)', () => {
     await ended;
     expect(leasesEnded).toBe(endedBefore + 1);
   });
+
+  it('refuses a waiting call when the checkpoint can never be stored (larger than a NATS message), instead of retrying forever', async () => {
+    const { store, writes } = heldStore();
+    const { actor, checkpoints } = watched(store);
+    await tick();
+    const durable = checkpoints.durable();
+    writes[0]?.settle(new Error('message size exceeds max_payload'));
+    await expect(durable).rejects.toThrow(/larger than a NATS message/);
+    actor.stop();
+  });
 });
