@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   const model = await startScriptedModelServer({ scripts: await loadScripts([scriptsDir]), port: 0 });
   console.log(`Troupe benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${quick ? ' (quick)' : ''}${only ? ` (only ${only.join(', ')})` : ''}`);
   try {
-    if (['overhead', 'throughput', 'heap', 'side-effects'].some((c) => selected(c as BenchCase))) await oneOfEach(server.url, model.url);
+    if ((['overhead', 'throughput', 'heap', 'side-effects'] as const).some(selected)) await oneOfEach(server.url, model.url);
     if (selected('assembly')) {
       console.log('\ncontext assembly per turn (o200k tokenizer, 2 KB tool result a turn, 32k window), by session length');
       for (const turns of quick ? [10, 100, 1000] : [10, 100, 1000, 5000]) {
