@@ -94,10 +94,11 @@ describe('write-ahead tool calls', () => {
     await expect.poll(() => died !== undefined).toBe(true);
     // Room for a call sent ahead of its checkpoint to reach the worker, as it did before write-ahead.
     await new Promise((resolve) => setTimeout(resolve, 500));
+    // The crash: the host's actor stops where it is, its writes fail, and its lease is gone for another host to take.
     dead = true;
-    const stopped = first.handOver();
+    first.actor.stop();
     died?.(new Error('the host is dead'));
-    await stopped;
+    await leases.end(sessionId);
 
     const stored = await checkpoints.read(sessionId);
     expect(stored?.checkpoint.inFlightToolCalls).toEqual([]);

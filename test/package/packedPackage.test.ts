@@ -149,7 +149,7 @@ describe('the packed package', () => {
       const testing = await import('troupe/testing');
       console.log(JSON.stringify({ main: ['defineTool', 'defineAgent', 'startWorker', 'startOrchestrator', 'startSession', 'connectToNats', 'startTelemetry'].filter((n) => typeof troupe[n] !== 'function'), testing: Object.keys(testing).sort() }));
     `], project);
-    expect(JSON.parse(output)).toEqual({ main: [], testing: ['bundledScriptsDir', 'freePort', 'loadScripts', 'startNatsServer', 'startScriptedModelServer', 'startTestDeployment'] });
+    expect(JSON.parse(output)).toEqual({ main: [], testing: ['bundledScriptsDir', 'freePort', 'loadScripts', 'startNatsCluster', 'startNatsServer', 'startScriptedModelServer', 'startTestDeployment'] });
   });
 
   it('runs sessions on a pool served from the user\'s module by the installed troupe command, and on a pool the user\'s own script serves', async () => {
