@@ -1,6 +1,6 @@
 import { and, assign, enqueueActions, fromPromise, not, setup, stateIn } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
-import { addSpending, nothingDelegated, stepsSpent } from './delegation.ts';
+import { addSpending, stepsSpent } from './delegation.ts';
 import { calibrate } from './contextAssembly.ts';
 import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
@@ -9,7 +9,8 @@ import type { Intervention } from './ledger.ts';
 import { aRepairIsLeft, callsInDoubt, escalateInDoubt, escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, sessionResultOf, type SessionContext, type SessionInput } from './sessionContext.ts';
 export { sessionResultOf } from './sessionContext.ts';
-import { noCacheUse, type SessionResult } from './sessionOutcome.ts';
+import type { SessionResult } from './sessionOutcome.ts';
+import { initialSessionContext } from './initialSessionContext.ts';
 import {
   acceptManualTriage, approveCalls, deliverInstructions, denyCalls, handBack, keepInstruction, recordManualCall, recordRollback, takeOver, withIntervention,
 } from './humanControlSteps.ts';
@@ -17,7 +18,7 @@ import { rollbackPlan, type RollbackReport } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
 import { asksForTooManyToolCalls, callsToTriage, rejectTooManyToolCalls, screenModelResponse } from './toolCallScreening.ts';
 import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
-import { addUsage, noUsage } from './usage.ts';
+import { addUsage } from './usage.ts';
 
 export type { SessionContext, SessionInput } from './sessionContext.ts';
 
@@ -159,38 +160,7 @@ export const sessionMachine = setup({
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({
-    ...input,
-    conversation: [
-      { role: 'system', content: input.instructions },
-      { role: 'user', content: input.task },
-    ],
-    ledger: [],
-    turn: 0,
-    toolCalls: 0,
-    usage: noUsage,
-    delegated: nothingDelegated,
-    routingDecision: null,
-    summary: null,
-    contextCalibration: 1,
-    cache: noCacheUse,
-    lastResponse: null,
-    accepted: [],
-    rejected: [],
-    outcomes: {},
-    outcome: null,
-    consecutiveRepairs: 0,
-    loopCheckFromTurn: 1,
-    refocused: false,
-    notices: [],
-    approvalDeadline: null,
-    interruptRequested: false,
-    pendingInstructions: [],
-    interventions: [],
-    rollbacks: [],
-    takenOverBy: null,
-    manualCalls: [],
-  }),
+  context: ({ input }) => initialSessionContext(input),
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
   on: {
