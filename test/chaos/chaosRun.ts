@@ -39,6 +39,8 @@ export interface ChaosOptions {
   /** How long sessions get to finish once the killing stopped, before one still running counts as lost. */
   settleWithinMs: number;
   log?: (line: string) => void;
+  /** The deployment's namespace; the running test file's when absent. */
+  namespace?: string;
 }
 
 type Role = 'orchestrator' | 'ledger' | 'auditor';
@@ -111,7 +113,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const began = Date.now();
   const log = options.log ?? (() => {});
   const random = seededRandom(options.seed);
-  const namespace = testNamespace();
+  const namespace = options.namespace ?? testNamespace();
   const runTag = `${options.seed}-${randomUUID().slice(0, 8)}`;
   const ledgerPath = join(mkdtempSync(join(tmpdir(), 'troupe-chaos-')), 'effects.sqlite');
   const ledger = new EffectLedger(ledgerPath);

@@ -32,6 +32,7 @@ const report = await runChaos({
   killNatsNode: true,
   settleWithinMs: 180_000,
   log: (line) => console.log(line),
+  namespace: `chaos-${number('seed')}`,
 });
 console.log(describeChaos(report));
 if (report.lost > 0 || report.duplicated.length > 0) {
