@@ -8,8 +8,8 @@ import type { Lease } from './sessionLeases.ts';
 export interface SessionResumerOptions {
   durability: Durability;
   logger: Logger;
-  /** How often to look for sessions whose host stopped renewing their lease. */
-  intervalMs: number;
+  /** How often to look for sessions whose host stopped renewing their lease; half a lease (at least 500 ms) when absent. */
+  intervalMs?: number;
   isHosted: (sessionId: string) => boolean;
   /** Host the session from its checkpoint; the lease is already ours. */
   resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void | Promise<void>;
@@ -52,7 +52,7 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
     }
   };
   const scanNow = () => (scanning ??= scan().catch((error: unknown) => logger.warn({ err: error }, 'resume scan failed')).finally(() => (scanning = undefined)));
-  const timer = setInterval(() => void scanNow(), options.intervalMs);
+  const timer = setInterval(() => void scanNow(), options.intervalMs ?? Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
   timer.unref();
   return { scanNow, stop: () => clearInterval(timer) };
 }

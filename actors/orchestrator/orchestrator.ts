@@ -132,7 +132,6 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     ? startSessionResumer({
         durability,
         logger,
-        intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
         isHosted: (sessionId) => sessions.has(sessionId),
         resume: async (checkpoint, revision, lease) => {
           const agent = agents.get(checkpoint.agent);

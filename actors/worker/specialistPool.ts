@@ -216,7 +216,6 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     ? startSessionResumer({
         durability,
         logger,
-        intervalMs: Math.max(500, Math.floor(durability.leases.ttlMs / 2)),
         isHosted: (sessionId) => sessions.has(sessionId),
         resume: async (checkpoint, revision, lease) => {
           const nextEventSeq = await resumedEventSeq(options.nats, names, checkpoint.sessionId, checkpoint.nextEventSeq, logger);
