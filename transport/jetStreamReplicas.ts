@@ -65,3 +65,11 @@ export function useJetStreamReplicas(nc: NatsConnection, replicas: number): void
 export function jetStreamReplicas(nc: NatsConnection): number {
   return chosen.get(nc) ?? replicasForServer(nc.info);
 }
+
+/**
+ * For buckets whose reads decide what happens (checkpoints, leases, claims): every read goes to the
+ * stream's leader. With direct gets, any copy answers, and one still catching up after its server
+ * restarted answers "no such key" for what the others hold: a session would be started again, or a
+ * claim taken, that exists.
+ */
+export const decisiveReads = { allow_direct: false } as const;

@@ -3,7 +3,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
-import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
+import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { latestEntries } from './latestEntries.ts';
@@ -144,7 +144,7 @@ export class CheckpointStore {
    * pool's own), creating it if missing.
    */
   static async open(nc: NatsConnection, names: WireNames, options: { bucket?: string } = {}): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Kvm(nc).create(options.bucket ?? names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc) }));
+    return new CheckpointStore(await new Kvm(nc).create(options.bucket ?? names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc), ...decisiveReads }));
   }
 
   /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */

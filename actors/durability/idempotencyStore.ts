@@ -1,5 +1,5 @@
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
-import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
+import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -158,7 +158,7 @@ export class IdempotencyStore {
    * as the stream's max age) if missing. An existing bucket is used as it is: its TTL is not changed.
    */
   static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; logger?: Logger } = {}): Promise<IdempotencyStore> {
-    const kv = await new Kvm(nc).create(names.buckets.toolOutcomes, { history: 1, ttl: options.ttlMs ?? defaultOutcomeTtlMs, replicas: jetStreamReplicas(nc) });
+    const kv = await new Kvm(nc).create(names.buckets.toolOutcomes, { history: 1, ttl: options.ttlMs ?? defaultOutcomeTtlMs, replicas: jetStreamReplicas(nc), ...decisiveReads });
     const logger = (options.logger ?? silentLogger()).child({ component: 'idempotency-store' });
     return new IdempotencyStore(kv, logger);
   }

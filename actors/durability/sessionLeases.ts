@@ -4,7 +4,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
-import { jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
+import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import { latestEntries } from './latestEntries.ts';
 import type { WireNames } from '../../transport/subjects.ts';
@@ -46,7 +46,7 @@ export class SessionLeases {
    */
   static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; bucket?: string } = {}): Promise<SessionLeases> {
     const bucket = options.bucket ?? names.buckets.leases;
-    const kv = await new Kvm(nc).create(bucket, { history: 1, replicas: jetStreamReplicas(nc) });
+    const kv = await new Kvm(nc).create(bucket, { history: 1, replicas: jetStreamReplicas(nc), ...decisiveReads });
     return new SessionLeases(kv, await jetstreamManager(nc), bucket, options.ttlMs ?? 6_000);
   }
 

@@ -32,7 +32,15 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
       if (!lease) continue;
       try {
         const stored = await durability.checkpoints.read(sessionId);
-        if (!stored || stored.checkpoint.status === 'ended') {
+        if (!stored) {
+          // Its host died before the first checkpoint landed: nothing of it can be resumed, and (write-ahead)
+          // nothing it did had side effects. Its watchers are told, never left waiting.
+          logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
+          options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.');
+          await durability.leases.end(sessionId);
+          continue;
+        }
+        if (stored.checkpoint.status === 'ended') {
           await durability.leases.end(sessionId);
           continue;
         }

@@ -25,7 +25,12 @@ function durabilityOf(checkpoints: Checkpoint[]) {
   const durability = {
     owner: 'me',
     leases: { orphans: async () => checkpoints.map((c) => c.sessionId), acquire: async (sessionId: string) => lease(sessionId), end: async (sessionId: string) => void ended.push(sessionId) },
-    checkpoints: { read: async (sessionId: string) => ({ checkpoint: checkpoints.find((c) => c.sessionId === sessionId) as Checkpoint, revision: 1 }) },
+    checkpoints: {
+      read: async (sessionId: string) => {
+        const checkpoint = checkpoints.find((c) => c.sessionId === sessionId && c.snapshot !== null);
+        return checkpoint ? { checkpoint, revision: 1 } : undefined;
+      },
+    },
   } as unknown as Durability;
   return { durability, ended };
 }
@@ -50,5 +55,22 @@ describe('startSessionResumer', () => {
     expect(resumed).toEqual(['s-sound']);
     expect(refused).toEqual([['s-broken', expect.stringContaining('its session state is malformed: snapshot.context.accepted')]]);
     expect(ended).toEqual(['s-broken']);
+  });
+
+  // Regression (chaos run): a session whose host died before its first checkpoint landed was dropped
+  // without a word, and its client waited for its end forever.
+  it('tells the watchers of a session whose host died before its first checkpoint that it cannot be resumed', async () => {
+    const never = { ...checkpointOf('s-never'), snapshot: null as unknown as Record<string, unknown> };
+    const { durability, ended } = durabilityOf([never]);
+    const refused: Array<[string, string]> = [];
+    const resumer = startSessionResumer({
+      durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
+      resume: () => { throw new Error('nothing to resume'); },
+      refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
+    });
+    await resumer.scanNow();
+    resumer.stop();
+    expect(refused).toEqual([['s-never', expect.stringContaining('before the session\'s first checkpoint was stored')]]);
+    expect(ended).toEqual(['s-never']);
   });
 });
