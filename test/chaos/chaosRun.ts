@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
 import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
@@ -79,6 +80,8 @@ export interface ChaosReport {
   retriedAttempts: Record<string, number>;
   /** What is known of each lost session: its checkpoint's state and owner, its latest events. */
   lostSessions: string[];
+  /** The deployment's streams (buckets and object stores included) and their replicas, as the cluster holds them at the end. */
+  streams: Record<string, number>;
   /** References that took effect more than once. */
   duplicated: { ref: string; n: number }[];
   /** Completed sessions one of whose effects is missing from the ledger. */
@@ -276,6 +279,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
   }
   supervising = false;
+  const streams: Record<string, number> = {};
+  const jsm = await jetstreamManager(client);
+  for await (const info of jsm.streams.list()) {
+    if (info.config.name.toLowerCase().includes(namespace.toLowerCase())) streams[info.config.name] = info.config.num_replicas;
+  }
 
   const counts = ledger.counts();
   const ofRun = (ref: string) => ref.includes(runTag);
@@ -306,6 +314,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     toolFailures: tally(records.flatMap((r) => r.toolFailures)),
     retriedAttempts: tally(records.flatMap((r) => r.retried)),
     lostSessions,
+    streams,
     duplicated: ledger.duplicated().filter((d) => ofRun(d.ref)),
     missingEffects,
     kills,
@@ -335,6 +344,7 @@ export function describeChaos(report: ChaosReport): string {
     `  attempts retried            ${Object.entries(report.retriedAttempts).map(([what, n]) => `${n} × ${what}`).join('; ') || 'none'}`,
     ...report.lostSessions.map((l) => `  lost: ${l}`),
     `  side effects duplicated     ${report.duplicated.length}`,
+    `  replicas                    ${Object.entries(report.streams).map(([name, n]) => `${name} ${n}`).join(', ')}`,
     `  effects missing             ${report.missingEffects.length}`,
     `  kills                       ${Object.entries(report.kills).map(([role, n]) => `${role} ${n}`).join(', ')}`,
     `  recovery, extra time        p50 ${report.recoveryExtraMs.p50} ms, p99 ${report.recoveryExtraMs.p99} ms (undisturbed session ${report.recoveryExtraMs.baselineMs} ms)`,
