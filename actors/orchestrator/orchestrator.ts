@@ -12,8 +12,8 @@ import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
-import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
-import { hostSession } from '../session/sessionHost.ts';
+import { publishRefusal } from '../session/sessionEvents.ts';
+import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
@@ -140,8 +140,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
             void durability.leases.end(checkpoint.sessionId);
             return;
           }
-          const nextEventSeq = await resumedEventSeq(options.nats, names, checkpoint.sessionId, checkpoint.nextEventSeq, logger);
-          host(hostSession(deps, { kind: 'resume', checkpoint: { ...checkpoint, nextEventSeq }, revision, lease, agent }));
+          host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
         },
         refuse,
       })

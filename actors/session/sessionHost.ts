@@ -14,7 +14,7 @@ import { createModelCaller } from '../model/modelCall.ts';
 import { publishRecoveryNotice } from './recoveryNotices.ts';
 import { SessionCheckpoints } from '../durability/sessionCheckpoints.ts';
 import { serveSessionControl } from './sessionControl.ts';
-import { SessionEventPublisher } from './sessionEvents.ts';
+import { resumedEventSeq, SessionEventPublisher } from './sessionEvents.ts';
 import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
 import type { CatalogTool } from '../toolCalls/toolCatalog.ts';
@@ -319,4 +319,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       resolveEnded();
     },
   };
+}
+
+/**
+ * Hosts a session taken over from its checkpoint, its events numbered past the last one its stream
+ * stored (see `resumedEventSeq`): what an orchestrator's and a specialist pool's resumers, and a
+ * delegation sent again, all do.
+ */
+export async function resumeSession(deps: SessionHostDependencies, start: ResumedSession): Promise<HostedSession> {
+  const { checkpoint } = start;
+  const nextEventSeq = await resumedEventSeq(deps.nats, deps.names, checkpoint.sessionId, checkpoint.nextEventSeq, deps.logger);
+  return hostSession(deps, { ...start, checkpoint: { ...checkpoint, nextEventSeq } });
 }

@@ -12,8 +12,8 @@ import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
-import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
-import { hostSession } from '../session/sessionHost.ts';
+import { publishRefusal } from '../session/sessionEvents.ts';
+import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
 import { finishedElsewhere, finishedFromCheckpoint } from './specialistSessionEnd.ts';
 import { startWorker, WorkerConfigurationError, type ToolWorker } from './toolWorker.ts';
@@ -140,8 +140,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
       return { elsewhere: finishedFromCheckpoint(stored.checkpoint) };
     }
     call.logger.info({ specialistSessionId: sessionId }, 'delegation sent again: resuming its session here from the checkpoint');
-    const nextEventSeq = await resumedEventSeq(options.nats, names, sessionId, stored.checkpoint.nextEventSeq, logger);
-    return { session: host(hostSession(deps, { kind: 'resume', checkpoint: { ...stored.checkpoint, nextEventSeq }, revision: stored.revision, lease, agent })) };
+    return { session: host(await resumeSession(deps, { kind: 'resume', checkpoint: stored.checkpoint, revision: stored.revision, lease, agent })) };
   };
 
   const delegate = async (input: DelegatedTask, call: ToolContext): Promise<SpecialistAnswer> => {
@@ -217,10 +216,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         durability,
         logger,
         isHosted: (sessionId) => sessions.has(sessionId),
-        resume: async (checkpoint, revision, lease) => {
-          const nextEventSeq = await resumedEventSeq(options.nats, names, checkpoint.sessionId, checkpoint.nextEventSeq, logger);
-          host(hostSession(deps, { kind: 'resume', checkpoint: { ...checkpoint, nextEventSeq }, revision, lease, agent }));
-        },
+        resume: async (checkpoint, revision, lease) => void host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent })),
         refuse: (sessionId, reason) => publishRefusal(options.nats, names, sessionId, reason, logger),
       })
     : undefined;
