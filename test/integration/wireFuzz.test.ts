@@ -520,16 +520,23 @@ function setAtPath(root: Record<string, unknown>, at: number, value: unknown): v
 /**
  * Resolves once the planted lease of `sessionId` is taken by an orchestrator or removed: the
  * resumer dealt with its checkpoint. Follows the key's changes as they happen; a lease still
- * planted after a dozen scans is a checkpoint left orphaned, and fails the property.
+ * planted after forty scans is a checkpoint left orphaned, and fails the property.
  */
 async function leaseSettled(leases: KV, sessionId: string): Promise<void> {
   const watcher = await leases.watch({ key: sessionId });
   let timer: NodeJS.Timeout | undefined;
   const orphaned = new Promise<never>((_resolve, reject) => {
-    // Scans run twice a second; the bound is for a machine loaded by the rest of the suite, not a speed.
+    // Scans run twice a second: an orphan never settles, and 20 s leaves room for a machine the suite loads.
     timer = setTimeout(() => reject(new Error(`the checkpoint of ${sessionId} was neither resumed nor refused within 20 s`)), 20_000);
   });
+  // A refused session's lease is purged from the stream, which no watcher sees: one taken and refused
+  // before the watcher began has no entry at all.
+  const left = async () => {
+    const entry = await leases.get(sessionId);
+    return !entry || entry.operation !== 'PUT' || (JSON.parse(entry.string()) as { owner?: string }).owner !== 'gone';
+  };
   const settled = (async () => {
+    if (await left()) return;
     for await (const entry of watcher) {
       if (entry.operation !== 'PUT' || (JSON.parse(entry.string()) as { owner?: string }).owner !== 'gone') return;
     }
