@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,8 @@ export interface ChaosOptions {
   log?: (line: string) => void;
   /** The deployment's namespace; the running test file's when absent. */
   namespace?: string;
+  /** Keep every process's log (at info) and every nats-server's log here, to explain a lost session. */
+  logDir?: string;
 }
 
 type Role = 'orchestrator' | 'ledger' | 'auditor';
@@ -93,6 +95,8 @@ export interface ChaosReport {
 }
 
 interface Slot {
+  /** The member's name in logs: its role and a letter. */
+  name: string;
   role: Role;
   args: string[];
   process?: TroupeProcess;
@@ -120,7 +124,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const runTag = `${options.seed}-${randomUUID().slice(0, 8)}`;
   const ledgerPath = join(mkdtempSync(join(tmpdir(), 'troupe-chaos-')), 'effects.sqlite');
   const ledger = new EffectLedger(ledgerPath);
-  const cluster: NatsCluster = await startNatsCluster({ nodes: 3 });
+  if (options.logDir) mkdirSync(options.logDir, { recursive: true });
+  const cluster: NatsCluster = await startNatsCluster({ nodes: 3, ...(options.logDir ? { logDir: options.logDir } : {}) });
   const modelPort = await freePort();
   const env: NodeJS.ProcessEnv = {
     NATS_URL: cluster.servers,
@@ -134,13 +139,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // crashed at a fault point) the calls wait out the outage with their retries instead of opening the circuit.
     TROUPE_CIRCUIT_BREAKER: JSON.stringify({ failureThreshold: 1_000 }),
     TROUPE_TEST_LEDGER: ledgerPath,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: options.logDir ? 'info' : 'warn',
   };
   const model = startTroupe(['model', 'serve', '--port', String(modelPort), '--scripts', testScriptsDir], env);
   const slots: Slot[] = [
-    ...(['a', 'b'] as const).map(() => ({ role: 'orchestrator' as const, args: ['orchestrator'], killedByDriver: false, launchedAt: 0 })),
-    ...(['a', 'b'] as const).map(() => ({ role: 'ledger' as const, args: ['worker', 'ledger', '--module', ledgerModule], killedByDriver: false, launchedAt: 0 })),
-    ...(['a', 'b'] as const).map(() => ({ role: 'auditor' as const, args: ['worker', '--agent', 'auditor'], killedByDriver: false, launchedAt: 0 })),
+    ...(['a', 'b'] as const).map((m) => ({ name: `orchestrator-${m}`, role: 'orchestrator' as const, args: ['orchestrator'], killedByDriver: false, launchedAt: 0 })),
+    ...(['a', 'b'] as const).map((m) => ({ name: `ledger-${m}`, role: 'ledger' as const, args: ['worker', 'ledger', '--module', ledgerModule], killedByDriver: false, launchedAt: 0 })),
+    ...(['a', 'b'] as const).map((m) => ({ name: `auditor-${m}`, role: 'auditor' as const, args: ['worker', '--agent', 'auditor'], killedByDriver: false, launchedAt: 0 })),
   ];
   const kills: ChaosReport['kills'] = { orchestrator: 0, ledger: 0, auditor: 0, fault_crash: 0, nats_node: 0 };
   let supervising = true;
@@ -159,7 +164,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     slot.launchedAt = Date.now();
     const started = startTroupe(slot.args, { ...env, ...faultsFor(slot) });
     slot.process = started;
+    const launchedAt = slot.launchedAt;
     void started.exited.then(async (code) => {
+      if (options.logDir) appendFileSync(join(options.logDir, `${slot.name}.log`), `--- launched ${new Date(launchedAt).toISOString()}, exited ${code}\n${started.output()}`);
       if (slot.process !== started) return;
       if (code === 'SIGKILL' && !slot.killedByDriver) kills.fault_crash += 1;
       if (!supervising) return;

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { describeChaos, runChaos } from './chaosRun.ts';
 
 /**
- * `npm run chaos -- [--sessions N] [--kills N] [--seed N] [--concurrency N]`: the chaos run at a size
+ * `npm run chaos -- [--sessions N] [--kills N] [--seed N] [--concurrency N] [--logs DIR]`: the chaos run at a size
  * for people (the test suite runs a bounded one). Exits 1 when a session was lost or an effect
  * duplicated, printing the seed that replays it.
  */
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     kills: { type: 'string', default: '300' },
     seed: { type: 'string', default: String(Date.now() % 1_000_000) },
     concurrency: { type: 'string', default: '40' },
+    logs: { type: 'string' },
   },
 });
 const number = (name: keyof typeof values) => {
@@ -33,6 +34,7 @@ const report = await runChaos({
   settleWithinMs: 180_000,
   log: (line) => console.log(line),
   namespace: `chaos-${number('seed')}`,
+  ...(values.logs ? { logDir: values.logs } : {}),
 });
 console.log(describeChaos(report));
 if (report.lost > 0 || report.duplicated.length > 0) {
