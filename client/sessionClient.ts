@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { SessionControlReply, SessionStartReply, type SessionControl, type SessionEvent, type SessionFinished, type SessionStartRequest } from '../transport/messages.ts';
+import { SessionControlReply, SessionStartReply, type SessionControl, type SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
 import { ensureStreams } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders } from '../transport/natsConnection.ts';
@@ -21,10 +21,13 @@ export class NoOrchestratorError extends Error {
 /** An orchestrator refused the session (unknown agent, malformed task, duplicate id). */
 export class SessionRejectedError extends Error {
   readonly reason: string;
-  constructor(reason: string) {
+  /** Why, for code to act on (see `StartRefusal`); absent from an orchestrator that did not say. */
+  readonly code: StartRefusal | undefined;
+  constructor(reason: string, code?: StartRefusal) {
     super(`The session was refused: ${reason}`);
     this.name = new.target.name;
     this.reason = reason;
+    this.code = code;
   }
 }
 
@@ -119,7 +122,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     const msg = await nc.request(names.subjects.sessionStart, encodeWireMessage(request), { timeout: options.acceptTimeoutMs ?? 10_000 });
     const decoded = decodeWireMessage(SessionStartReply, msg.data, 'The orchestrator reply');
     if (!decoded.ok) throw new Error(decoded.error);
-    if (decoded.value.type === 'session.rejected') throw new SessionRejectedError(decoded.value.reason);
+    if (decoded.value.type === 'session.rejected') throw new SessionRejectedError(decoded.value.reason, decoded.value.code);
     traceId = decoded.value.traceId;
   } catch (error) {
     if (!isNoResponders(error) || options.whenNoOrchestrator === 'fail' || !feed.replayable) {

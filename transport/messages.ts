@@ -121,9 +121,18 @@ export const SessionStartRequest = z.object({
 });
 export type SessionStartRequest = z.infer<typeof SessionStartRequest>;
 
+/**
+ * Why a start was refused, for code to act on: `in_use` (the session exists: attach to it), `starting`
+ * (another orchestrator holds the id but has not accepted it: send the same start again after a lease),
+ * `not_stored` (its first checkpoint could not be stored), `invalid` (the request or its agent).
+ */
+export const StartRefusal = z.enum(['invalid', 'in_use', 'starting', 'not_stored', 'unavailable']);
+export type StartRefusal = z.infer<typeof StartRefusal>;
+
 export const SessionStartReply = z.discriminatedUnion('type', [
   z.object({ type: z.literal('session.accepted'), sessionId: z.string(), traceId: z.string() }),
-  z.object({ type: z.literal('session.rejected'), sessionId: z.string().nullable(), reason: z.string() }),
+  // `code` is optional on the wire: orchestrators older than it send only the reason.
+  z.object({ type: z.literal('session.rejected'), sessionId: z.string().nullable(), reason: z.string(), code: StartRefusal.optional() }),
 ]);
 export type SessionStartReply = z.infer<typeof SessionStartReply>;
 

@@ -44,6 +44,8 @@ export class SessionCheckpoints {
   #waiters: { upTo: number; resolve: () => void; reject: (error: Error) => void }[] = [];
   #retryDelayMs = 0;
   #lastWordUntil: number | undefined;
+  // Set once the last state was written (or given up on): nothing more is written here.
+  #closed = false;
 
   constructor(options: SessionCheckpointsOptions) {
     this.#o = options;
@@ -78,6 +80,7 @@ export class SessionCheckpoints {
     if (this.#lost) throw new Error('the session is no longer hosted here');
     const upTo = this.#scheduled;
     if (this.#stored >= upTo) return;
+    if (this.#closed) throw new Error('the session is no longer hosted here, and its last state was not stored');
     await new Promise<void>((resolve, reject) => this.#waiters.push({ upTo, resolve, reject }));
   }
 
@@ -116,6 +119,8 @@ export class SessionCheckpoints {
       this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
     }
     await this.flush();
+    this.#closed = true;
+    this.#abandonWaiters('the session is no longer hosted here, and its last state was not stored');
   }
 
   async #writeLoop(): Promise<void> {

@@ -15,6 +15,11 @@ type LeaseRecord = z.infer<typeof LeaseRecord>;
 /** This process's hold on one session. */
 export interface Lease {
   readonly sessionId: string;
+  /**
+   * Whether the session id had a lease before this one: an expired or released holder's (a session to
+   * resume, or a start whose host died before accepting it), never a fresh id.
+   */
+  readonly replaced: boolean;
   /** Extends the lease; false when it was lost (another owner took it): stop hosting the session then. */
   renew(): Promise<boolean>;
   /** Gives the session up so any orchestrator can take it at once (an ended session has no lease at all). */
@@ -58,8 +63,10 @@ export class SessionLeases {
   async acquire(sessionId: string, owner: string): Promise<Lease | undefined> {
     const record = (): string => JSON.stringify({ owner, expiresAt: Date.now() + this.#ttlMs } satisfies LeaseRecord);
     let revision: number;
+    let replaced = false;
     try {
       const entry = await this.#kv.get(sessionId);
+      replaced = entry !== null;
       if (!entry || entry.operation !== 'PUT') {
         revision = entry ? await this.#kv.update(sessionId, record(), entry.revision) : await this.#kv.create(sessionId, record());
       } else {
@@ -74,6 +81,7 @@ export class SessionLeases {
     }
     return {
       sessionId,
+      replaced,
       renew: async () => {
         try {
           revision = await this.#kv.update(sessionId, record(), revision);
@@ -98,6 +106,15 @@ export class SessionLeases {
       if (!current.success || current.data.expiresAt <= Date.now()) found.push(entry.key);
     }
     return found;
+  }
+
+  /**
+   * Removes the lease of a start whose host died before accepting it, leaving a delete marker (unlike
+   * `end`): the same start sent again then takes a lease that `replaced` one, and numbers its events
+   * past what the dead try published. Key listings skip the marker.
+   */
+  async drop(sessionId: string): Promise<void> {
+    await this.#kv.delete(sessionId);
   }
 
   /**

@@ -15,6 +15,13 @@ export interface SessionResumerOptions {
   resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void | Promise<void>;
   /** The session cannot be resumed (unreadable checkpoint, unknown agent): tell its watchers why. */
   refuse: (sessionId: string, reason: string) => void;
+  /**
+   * A lease with no checkpoint is a start whose host died before storing it. `drop` removes it without
+   * a word: nobody was told the session started (an orchestrator accepts a start only once stored), and
+   * the start sent again must find no end already published. `refuse` tells its watchers (a delegation
+   * waiting on the session's end).
+   */
+  unstored: 'drop' | 'refuse';
 }
 
 /**
@@ -34,10 +41,15 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
         const stored = await durability.checkpoints.read(sessionId);
         if (!stored) {
           // Its host died before the first checkpoint landed: nothing of it can be resumed, and (write-ahead)
-          // nothing it did had side effects. Its watchers are told, never left waiting.
-          logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
-          options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.');
-          await durability.leases.end(sessionId);
+          // nothing it did had side effects.
+          if (options.unstored === 'refuse') {
+            logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
+            options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.');
+            await durability.leases.end(sessionId);
+          } else {
+            logger.info({ sessionId }, 'dropped the lease of a start whose host died before accepting it');
+            await durability.leases.drop(sessionId);
+          }
           continue;
         }
         if (stored.checkpoint.status === 'ended') {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { assistantAgent } from '../../agents/assistant.ts';
 import type { AgentDefinition } from '../../agents/defineAgent.ts';
 import { silentLogger } from '../../observability/logger.ts';
-import { SessionStartRequest, type SessionStartReply } from '../../transport/messages.ts';
+import { SessionStartRequest, type SessionStartReply, type StartRefusal } from '../../transport/messages.ts';
 import { startServiceResponder } from '../../transport/serviceResponder.ts';
 import { ensureStreams } from '../../transport/streams.ts';
 import { toolMetadataKeys } from '../../transport/serviceProtocol.ts';
@@ -12,7 +12,7 @@ import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
-import { publishRefusal } from '../session/sessionEvents.ts';
+import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
@@ -92,39 +92,58 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     const decoded = decodeWireMessage(SessionStartRequest, data, 'The session start request');
     if (!decoded.ok) {
       logger.warn({ error: decoded.error }, 'refused a malformed session start request');
-      return { type: 'session.rejected', sessionId: null, reason: decoded.error };
+      return { type: 'session.rejected', sessionId: null, reason: decoded.error, code: 'invalid' };
     }
     const request = decoded.value;
     const agentName = request.agent ?? defaultAgent;
     const agent = agents.get(agentName);
     if (!agent) {
-      return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.` };
+      return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.`, code: 'invalid' };
     }
-    const taken = { type: 'session.rejected' as const, sessionId: request.sessionId, reason: `Session id ${request.sessionId} is already in use.` };
-    if (sessions.has(request.sessionId)) return taken;
+    const rejected = (code: StartRefusal, reason: string) => ({ type: 'session.rejected' as const, sessionId: request.sessionId, reason, code });
+    const taken = rejected('in_use', `Session id ${request.sessionId} is already in use.`);
+    // Held but never stored: an orchestrator is starting it, or died doing so before accepting it.
+    const heldBy = async (whom: string) => (!durability || (await durability.checkpoints.read(request.sessionId).catch(() => 'unreadable'))
+      ? taken
+      : rejected('starting', `Session id ${request.sessionId} is being started by ${whom}, which has not accepted it yet. If it does not, send the same start again in a few seconds (once its lease lapses).`));
+    if (sessions.has(request.sessionId)) return await heldBy('this orchestrator');
     let lease: Lease | undefined;
+    let firstEventSeq = 0;
     if (durability) {
       // The lease first, then a check that no checkpoint exists: a session id is never reused.
       lease = await durability.leases.acquire(request.sessionId, durability.owner);
-      if (!lease) return taken;
+      if (!lease) return await heldBy('another orchestrator');
       if (await durability.checkpoints.read(request.sessionId).catch(() => 'unreadable')) {
         await lease.release();
         return taken;
       }
+      // An earlier start under this id died unaccepted, perhaps after publishing events: number past them.
+      if (lease.replaced) firstEventSeq = await resumedEventSeq(options.nats, names, request.sessionId, 0, logger);
     }
     const session = hostSession(deps, {
       kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),
-      depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}),
+      depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}), firstEventSeq,
       ...(request.tenant ? { tenant: request.tenant } : {}), ...(request.user ? { user: request.user } : {}),
     });
     host(session);
-    return { type: 'session.accepted', sessionId: session.sessionId, traceId: session.traceId };
+    // Accepted means durable: a start whose host dies before this has no acceptance, and is sent again.
+    const accepted = { type: 'session.accepted' as const, sessionId: session.sessionId, traceId: session.traceId };
+    try {
+      await session.stored();
+      return accepted;
+    } catch (error) {
+      // It stopped here first: it ended already, was handed over, or was lost. Its last state decides.
+      await session.ended;
+      if (await durability?.checkpoints.read(session.sessionId).catch(() => undefined)) return accepted;
+      logger.warn({ err: error, sessionId: session.sessionId }, 'a session stopped here before its first checkpoint was stored');
+      return rejected('not_stored', `The orchestrator could not store the session's first checkpoint: ${error instanceof Error ? error.message : String(error)}`);
+    }
   };
   const onStartRequest = (msg: Msg) => void acceptStart(msg.data, msg.headers).then(
     (reply) => msg.respond(encodeWireMessage(reply)),
     (error: unknown) => {
       logger.error({ err: error }, 'could not start a session');
-      msg.respond(encodeWireMessage({ type: 'session.rejected', sessionId: null, reason: `The orchestrator could not start it: ${String(error)}` }));
+      msg.respond(encodeWireMessage({ type: 'session.rejected', sessionId: null, reason: `The orchestrator could not start it: ${String(error)}`, code: 'unavailable' }));
     },
   );
   const refuse = (sessionId: string, reason: string) => publishRefusal(options.nats, names, sessionId, reason, logger);
@@ -143,6 +162,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
           host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
         },
         refuse,
+        unstored: 'drop',
       })
     : undefined;
 
@@ -163,8 +183,14 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   });
   const queue = await takeQueuedStarts(options.nats, names, logger, async (data, headers) => {
     const reply = await acceptStart(data, headers);
+    if (reply.type === 'session.accepted') return 'taken';
+    // Taken again after its acceptance was not acknowledged: the session runs, and its stream must not say otherwise.
+    if (reply.code === 'in_use') return 'taken';
+    // Another orchestrator holds it unaccepted: it accepts it, or its lease lapses and the next delivery does.
+    if (reply.code === 'starting') return 'later';
     // A queued start has nobody waiting on a reply: a refusal becomes the session's last event instead.
-    if (reply.type === 'session.rejected' && reply.sessionId) refuse(reply.sessionId, reply.reason);
+    if (reply.sessionId) refuse(reply.sessionId, reply.reason);
+    return 'taken';
   });
   void resumer?.scanNow();
   await options.nats.flush();

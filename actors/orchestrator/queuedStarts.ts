@@ -4,16 +4,21 @@ import type { Logger } from 'pino';
 import { ensureStreams } from '../../transport/streams.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
+const maxDeliveries = 5;
+// Four of these outlast a default lease (6 s) and a resume scan: a start whose orchestrator died unaccepted is taken by then.
+const laterDelayMs = 3_000;
+
 /**
  * Takes the deployment's session starts that were queued while no orchestrator ran, one
  * orchestrator each (a work queue with one durable consumer shared by all of them). Each start is
- * acknowledged once it is hosted or refused. Resolves undefined when JetStream is not available.
+ * acknowledged once it is accepted (stored) or refused. Resolves undefined when JetStream is not available.
  */
 export async function takeQueuedStarts(
   nc: NatsConnection,
   names: WireNames,
   logger: Logger,
-  take: (data: Uint8Array, headers: MsgHdrs | undefined) => Promise<void>,
+  /** `later`: not now (another orchestrator holds the session id unaccepted); delivered again shortly. */
+  take: (data: Uint8Array, headers: MsgHdrs | undefined) => Promise<'taken' | 'later'>,
 ): Promise<{ close(): Promise<void> } | undefined> {
   let messages: ConsumerMessages;
   try {
@@ -23,7 +28,7 @@ export async function takeQueuedStarts(
       durable_name: names.consumers.queuedStarts,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(30_000),
-      max_deliver: 5,
+      max_deliver: maxDeliveries,
     });
     const consumer = await jetstream(nc).consumers.get(names.streams.queuedStarts, names.consumers.queuedStarts);
     messages = await consumer.consume({ max_messages: 16 });
@@ -33,11 +38,17 @@ export async function takeQueuedStarts(
   }
   const loop = (async () => {
     for await (const msg of messages) {
+      let taken: 'taken' | 'later' = 'taken';
       try {
-        await take(msg.data, msg.headers);
+        taken = await take(msg.data, msg.headers);
       } catch (error) {
         logger.error({ err: error }, 'could not take a queued start');
       }
+      if (taken === 'later' && msg.info.deliveryCount < maxDeliveries) {
+        msg.nak(laterDelayMs);
+        continue;
+      }
+      if (taken === 'later') logger.error({ deliveries: msg.info.deliveryCount }, 'gave up on a queued start another orchestrator held and never accepted');
       msg.ack();
     }
   })();

@@ -63,7 +63,7 @@ export interface SessionHostDependencies {
   operators?: OperatorKeys;
 }
 
-/** A session to start: its first checkpoint is written before it runs. */
+/** A session to start. With durability its first checkpoint is written as it starts, and a start is accepted once that is stored. */
 export interface NewSession {
   kind: 'new';
   sessionId: string;
@@ -82,6 +82,11 @@ export interface NewSession {
   /** Whom the session works for, when the caller said. */
   tenant?: string;
   user?: string;
+  /**
+   * Where its event numbering starts: past the events an earlier attempt under the same id published
+   * before its host died, unaccepted (see `Lease.replaced`); 0 when absent.
+   */
+  firstEventSeq?: number;
 }
 
 /** A session taken over from its checkpoint, after its previous host stopped renewing its lease. */
@@ -106,6 +111,11 @@ export interface HostedSession {
   /** Resolves when the session reaches a final state, is handed over, or is taken by another owner. */
   readonly ended: Promise<void>;
   cancel(reason: string): void;
+  /**
+   * Resolves once the session's state as of now is durably stored (at once without durability);
+   * rejects when it never will be here (handed over, taken by another owner, too large to store).
+   */
+  stored(): Promise<void>;
   /** Stops hosting the session without ending it, so another orchestrator resumes it from its checkpoint. */
   handOver(): Promise<void>;
 }

@@ -44,7 +44,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const task = start.kind === 'new' ? start.task : start.checkpoint.task;
   const logger = deps.logger.child({ sessionId, agent: agent.name });
   const model = agent.model ?? deps.defaultModel;
-  const events = new SessionEventPublisher(deps.nats, deps.names, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : 0);
+  const events = new SessionEventPublisher(deps.nats, deps.names, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : (start.firstEventSeq ?? 0));
   // A resumed session's spans hang under the first host's session span: one session, one trace.
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
   const storedContext = start.kind === 'resume' ? (start.checkpoint.snapshot as { context?: { tenant?: string | null; user?: string | null } }).context : undefined;
@@ -311,6 +311,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     finished,
     ended,
     cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
+    stored: async () => await checkpoints?.durable(),
     async handOver() {
       lost = true;
       control.unsubscribe();

@@ -218,6 +218,8 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         isHosted: (sessionId) => sessions.has(sessionId),
         resume: async (checkpoint, revision, lease) => void host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent })),
         refuse: (sessionId, reason) => publishRefusal(options.nats, names, sessionId, reason, logger),
+        // The delegating call waits on this session's end: it is told at once, not at its timeout.
+        unstored: 'refuse',
       })
     : undefined;
   void resumer?.scanNow();

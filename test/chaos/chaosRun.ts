@@ -217,9 +217,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     })().catch(() => undefined);
     const finished = await run.finished;
+    record.durationMs = Date.now() - t0;
+    // Refused once accepted (an orchestrator accepts a start only once it is stored): lost all the same.
+    if (finished.stopReason === 'rejected') {
+      record.stopReason = `refused after it was accepted: ${finished.status === 'failed' ? finished.error : ''}`;
+      return;
+    }
     record.status = finished.status;
     record.stopReason = finished.stopReason;
-    record.durationMs = Date.now() - t0;
   };
   const runAll = async (count: number, phase: 'calm' | 'chaos', first: number, paceMs: number, onStarted: (n: number) => void) => {
     const running = new Set<Promise<void>>();
@@ -278,7 +283,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const lostSessions: string[] = [];
   for (const record of records.filter((r) => r.status === 'lost')) {
     const stored = await checkpoints.read(record.sessionId).catch(() => undefined);
-    lostSessions.push(`${record.sessionId} (#${record.index}, ${record.kind}): checkpoint ${stored ? `${stored.checkpoint.status} ${JSON.stringify(stored.checkpoint.snapshot.value)} owner ${stored.checkpoint.owner} in flight ${JSON.stringify(stored.checkpoint.inFlightToolCalls)}` : 'none'}; events ${record.lastEvents.join(' → ')}`);
+    lostSessions.push(`${record.sessionId} (#${record.index}, ${record.kind}) ${record.stopReason}: checkpoint ${stored ? `${stored.checkpoint.status} ${JSON.stringify(stored.checkpoint.snapshot.value)} owner ${stored.checkpoint.owner} in flight ${JSON.stringify(stored.checkpoint.inFlightToolCalls)}` : 'none'}; events ${record.lastEvents.join(' → ')}`);
     const outcome = (stored?.checkpoint.snapshot as { context?: { outcome?: { status: SessionFinished['status']; stopReason: string } | null } } | undefined)?.context?.outcome;
     if (stored && stored.checkpoint.status !== 'running' && outcome) {
       record.status = outcome.status;

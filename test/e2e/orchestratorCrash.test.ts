@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointStore, checkpointSchemaVersion } from '../../actors/durability/checkpointStore.ts';
 import { SessionLeases } from '../../actors/durability/sessionLeases.ts';
-import { approveSession, attachSession, startSession } from '../../client/sessionClient.ts';
+import { approveSession, attachSession, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
 import { startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -64,6 +66,60 @@ describe('an orchestrator killed with SIGKILL mid-session', () => {
     // The trace survives the crash: the resumed part reports the same trace id.
     expect(finished.traceId).toBe(ofType(events, 'session.started')[0]?.traceId);
   }, 60_000);
+});
+
+describe('an orchestrator killed before it accepted a start', () => {
+  let stack: ProcessStack | undefined;
+  let standby: TroupeProcess | undefined;
+  afterEach(async () => {
+    await standby?.stop();
+    await stack?.stop();
+    stack = undefined;
+    standby = undefined;
+  });
+
+  // Regression (chaos run): a session was accepted before its first checkpoint was stored, and its
+  // orchestrator died in between: the client had been told it started, and it ended `rejected`.
+  it('never accepted it: the same start sent again runs once, its events numbered past the dead try\'s', async () => {
+    stack = await startProcessStack({ env: { TROUPE_LEASE_TTL_MS: '1000', TROUPE_TOOL_TIMEOUT_MS: '3000' } });
+    const worker = await stack.startWorker('files', {});
+    const names = wireNames(stack.namespace);
+    const jsm = await jetstreamManager(stack.client);
+    // The checkpoint bucket takes no writes: the first orchestrator can never store the session.
+    const bucket = `KV_${names.buckets.checkpoints}`;
+    const { config } = await jsm.streams.info(bucket);
+    await jsm.streams.update(bucket, { ...config, max_bytes: 1, discard: DiscardPolicy.New });
+    const sessionId = randomUUID();
+    const start = () => startSession(stack!.client, { namespace: stack!.namespace, sessionId, task: 'Please survive an orchestrator crash.', acceptTimeoutMs: 2_000 });
+
+    const unanswered = await start().then(() => undefined, (error: unknown) => error);
+    expect(unanswered).toBeInstanceOf(Error);
+    expect(unanswered).not.toBeInstanceOf(SessionRejectedError);
+    // Its orchestrator holds the id, unaccepted: the same start is told to come back, not that the session exists.
+    await expect(start()).rejects.toMatchObject({ code: 'starting' });
+    // It ran meanwhile (the model was asked), and said so on the session's stream; its call waits for the checkpoint.
+    const deadTry = await jsm.streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    const deadTrySeq = deadTry?.json<SessionEvent>().seq ?? -1;
+    expect(deadTrySeq).toBeGreaterThanOrEqual(0);
+
+    stack.orchestrator.child.kill('SIGKILL');
+    await jsm.streams.update(bucket, config);
+    standby = startTroupe(['orchestrator'], stack.env);
+    let run: Awaited<ReturnType<typeof start>> | undefined;
+    const refusals: unknown[] = [];
+    for (const deadline = Date.now() + 60_000; !run && Date.now() < deadline;) {
+      run = await start().catch((error: unknown) => void refusals.push(error instanceof SessionRejectedError ? error.code : 'no answer'));
+      if (!run) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(refusals.filter((code) => code !== 'starting' && code !== 'no answer')).toEqual([]);
+    const events: SessionEvent[] = [];
+    for await (const event of run!.events) events.push(event);
+    expect(await run!.finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });
+    // Both tries are on the stream, the second numbered past the first: a follower drops neither.
+    expect(ofType(events, 'session.started')).toHaveLength(2);
+    expect(ofType(events, 'session.finished')[0]?.seq).toBeGreaterThan(deadTrySeq);
+    expect(executions(stack.logsOf(worker), 'files_write')).toBe(1);
+  }, 120_000);
 });
 
 describe('checkpoints that cannot be read', () => {

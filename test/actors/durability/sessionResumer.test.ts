@@ -21,10 +21,11 @@ function checkpointOf(sessionId: string, edit: (snapshot: Record<string, unknown
 /** Durability over fixed checkpoints; every orphan's lease is there for the taking. */
 function durabilityOf(checkpoints: Checkpoint[]) {
   const ended: string[] = [];
-  const lease = (sessionId: string): Lease => ({ sessionId, renew: async () => true, release: async () => {} });
+  const dropped: string[] = [];
+  const lease = (sessionId: string): Lease => ({ sessionId, replaced: true, renew: async () => true, release: async () => {} });
   const durability = {
     owner: 'me',
-    leases: { orphans: async () => checkpoints.map((c) => c.sessionId), acquire: async (sessionId: string) => lease(sessionId), end: async (sessionId: string) => void ended.push(sessionId) },
+    leases: { orphans: async () => checkpoints.map((c) => c.sessionId), acquire: async (sessionId: string) => lease(sessionId), end: async (sessionId: string) => void ended.push(sessionId), drop: async (sessionId: string) => void dropped.push(sessionId) },
     checkpoints: {
       read: async (sessionId: string) => {
         const checkpoint = checkpoints.find((c) => c.sessionId === sessionId && c.snapshot !== null);
@@ -32,7 +33,7 @@ function durabilityOf(checkpoints: Checkpoint[]) {
       },
     },
   } as unknown as Durability;
-  return { durability, ended };
+  return { durability, ended, dropped };
 }
 
 describe('startSessionResumer', () => {
@@ -48,7 +49,7 @@ describe('startSessionResumer', () => {
     const resumer = startSessionResumer({
       durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
       resume: (checkpoint) => void resumed.push(checkpoint.sessionId),
-      refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
+      refuse: (sessionId, reason) => void refused.push([sessionId, reason]), unstored: 'drop',
     });
     await resumer.scanNow();
     resumer.stop();
@@ -57,20 +58,36 @@ describe('startSessionResumer', () => {
     expect(ended).toEqual(['s-broken']);
   });
 
-  // Regression (chaos run): a session whose host died before its first checkpoint landed was dropped
-  // without a word, and its client waited for its end forever.
-  it('tells the watchers of a session whose host died before its first checkpoint that it cannot be resumed', async () => {
-    const never = { ...checkpointOf('s-never'), snapshot: null as unknown as Record<string, unknown> };
-    const { durability, ended } = durabilityOf([never]);
-    const refused: Array<[string, string]> = [];
-    const resumer = startSessionResumer({
-      durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
-      resume: () => { throw new Error('nothing to resume'); },
-      refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
-    });
-    await resumer.scanNow();
-    resumer.stop();
+  // Regression (chaos run): a delegated session whose member died before its first checkpoint landed
+  // was dropped without a word, and the delegating call waited for its end until its timeout.
+  it('tells the watchers of a session whose host died before its first checkpoint that it cannot be resumed, when they wait on it', async () => {
+    const { refused, ended, dropped } = await scanUnstored('refuse');
     expect(refused).toEqual([['s-never', expect.stringContaining('before the session\'s first checkpoint was stored')]]);
     expect(ended).toEqual(['s-never']);
+    expect(dropped).toEqual([]);
+  });
+
+  // A client's start is accepted only once stored: nobody waits on this one, and the same start sent
+  // again must not find an end already published under its id.
+  it('drops the lease of a start whose host died before storing it, publishing nothing, when nobody was told it started', async () => {
+    const { refused, ended, dropped } = await scanUnstored('drop');
+    expect(refused).toEqual([]);
+    expect(ended).toEqual([]);
+    expect(dropped).toEqual(['s-never']);
   });
 });
+
+async function scanUnstored(unstored: 'drop' | 'refuse') {
+  const never = { ...checkpointOf('s-never'), snapshot: null as unknown as Record<string, unknown> };
+  const { durability, ended, dropped } = durabilityOf([never]);
+  const refused: Array<[string, string]> = [];
+  const resumer = startSessionResumer({
+    durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
+    resume: () => { throw new Error('nothing to resume'); },
+    refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
+    unstored,
+  });
+  await resumer.scanNow();
+  resumer.stop();
+  return { refused, ended, dropped };
+}
