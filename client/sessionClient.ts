@@ -4,7 +4,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { SessionControlReply, SessionStartReply, type SessionControl, type SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
 import { ensureStreams } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
-import { isNoResponders } from '../transport/natsConnection.ts';
+import { isNoResponders, isRequestTimeout } from '../transport/natsConnection.ts';
 import { wireNames, type WireNames } from '../transport/subjects.ts';
 import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import { signControl } from '../transport/controlSignatures.ts';
@@ -54,7 +54,10 @@ export interface StartSessionOptions extends NamespaceOption {
   user?: string;
   /** Your own id (letters, digits, `-`, `_`); a random one when absent. */
   sessionId?: string;
-  /** How long to wait for an orchestrator to accept. */
+  /**
+   * How long to wait for an orchestrator to accept (10 s). Within it the same start is sent again when a
+   * try goes unanswered or its orchestrator has not accepted yet; past it `startSession` throws.
+   */
   acceptTimeoutMs?: number;
   /**
    * When no orchestrator is running: queue the start (the default; one picks it up when it starts)
@@ -119,11 +122,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
   let traceId: string | undefined;
   let queued = false;
   try {
-    const msg = await nc.request(names.subjects.sessionStart, encodeWireMessage(request), { timeout: options.acceptTimeoutMs ?? 10_000 });
-    const decoded = decodeWireMessage(SessionStartReply, msg.data, 'The orchestrator reply');
-    if (!decoded.ok) throw new Error(decoded.error);
-    if (decoded.value.type === 'session.rejected') throw new SessionRejectedError(decoded.value.reason, decoded.value.code);
-    traceId = decoded.value.traceId;
+    traceId = await sendStart(nc, names, request, options.acceptTimeoutMs ?? 10_000);
   } catch (error) {
     if (!isNoResponders(error) || options.whenNoOrchestrator === 'fail' || !feed.replayable) {
       feed.stop();
@@ -147,6 +146,36 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     },
     detach: () => feed.stop(),
   };
+}
+
+// How long one try waits for an answer before the same start is sent again, and the pause after a `starting`.
+const startTryMs = 3_000;
+const startPauseMs = 500;
+
+/**
+ * Sends the start until an orchestrator accepts it, within `acceptTimeoutMs`, and resolves its trace id
+ * (undefined when an earlier try turned out accepted). A start is idempotent by its session id, so
+ * sending it again is safe: a try whose orchestrator died unaccepted is taken by another, and one whose
+ * acceptance was lost answers `in_use`, which is then this client's own session.
+ */
+async function sendStart(nc: NatsConnection, names: WireNames, request: SessionStartRequest, acceptTimeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + acceptTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    const timeout = Math.max(1, Math.min(startTryMs, deadline - Date.now()));
+    let reply: SessionStartReply;
+    try {
+      const decoded = decodeWireMessage(SessionStartReply, (await nc.request(names.subjects.sessionStart, encodeWireMessage(request), { timeout })).data, 'The orchestrator reply');
+      if (!decoded.ok) throw new Error(decoded.error);
+      reply = decoded.value;
+    } catch (error) {
+      if (!isRequestTimeout(error) || Date.now() >= deadline) throw error;
+      continue;
+    }
+    if (reply.type === 'session.accepted') return reply.traceId;
+    if (reply.code === 'in_use' && attempt > 0) return undefined;
+    if (reply.code !== 'starting' || Date.now() + startPauseMs >= deadline) throw new SessionRejectedError(reply.reason, reply.code);
+    await new Promise((resolve) => setTimeout(resolve, startPauseMs));
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import {
-  AuthorizationError, connect, NoRespondersError, PermissionViolationError, RequestError, UserAuthenticationExpiredError, type NatsConnection,
+  AuthorizationError, connect, NoRespondersError, PermissionViolationError, RequestError, TimeoutError, UserAuthenticationExpiredError, type NatsConnection,
 } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { redactUrlCredentials } from '../observability/redactUrl.ts';
@@ -143,6 +143,11 @@ export async function connectToNats(options: NatsConnectionSettings): Promise<Na
     }
   })();
   return nc;
+}
+
+/** True when a request got no answer in time (nobody answered, or the answer was lost). */
+export function isRequestTimeout(error: unknown): boolean {
+  return error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError);
 }
 
 /**

@@ -201,7 +201,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         run = await startSession(client, { namespace, sessionId, task, acceptTimeoutMs: 5_000 });
       } catch (error) {
         // An orchestrator that accepted the start may have died before its reply: the session exists.
-        if (error instanceof SessionRejectedError && /already in use/.test(error.message)) run = await attachSession(client, sessionId, { namespace });
+        if (error instanceof SessionRejectedError && error.code === 'in_use') run = await attachSession(client, sessionId, { namespace });
         else if (attempt > 60) throw error;
         else await sleep(500);
       }
