@@ -6,6 +6,7 @@ import { formatIssuePath } from '../../tools/validation.ts';
 import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import type { WireNames } from '../../transport/subjects.ts';
+import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { latestEntries } from './latestEntries.ts';
 
 /**
@@ -115,6 +116,9 @@ export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
   return parsed.data;
 }
 
+// Enough of a checkpoint to tell whose write it was.
+const OwnedRecord = z.object({ owner: z.string() });
+
 /** Session checkpoints in JetStream KV, written with compare-and-set so two owners can never both write. */
 export class CheckpointStore {
   readonly #kv: KV;
@@ -160,15 +164,38 @@ export class CheckpointStore {
     return { checkpoint: readCheckpoint(sessionId, raw), revision: entry.revision };
   }
 
-  /** Writes the first checkpoint of a new session; fails if the session id exists. */
+  /** Writes the first checkpoint of a new session; throws CheckpointConflictError if another owner has the id. */
   async create(checkpoint: Checkpoint): Promise<number> {
-    return await this.#kv.create(checkpoint.sessionId, JSON.stringify(checkpoint));
+    try {
+      return await this.#kv.create(checkpoint.sessionId, JSON.stringify(checkpoint));
+    } catch (error) {
+      if (isWrongLastSequence(error)) return await this.#overOwnWrite(checkpoint, error);
+      throw error;
+    }
   }
 
-  /** Writes a checkpoint over `revision`; throws CheckpointConflictError when someone else wrote since. */
+  /** Writes a checkpoint over `revision`; throws CheckpointConflictError when another owner wrote since. */
   async update(checkpoint: Checkpoint, revision: number): Promise<number> {
     try {
       return await this.#kv.update(checkpoint.sessionId, JSON.stringify(checkpoint), revision);
+    } catch (error) {
+      if (isWrongLastSequence(error)) return await this.#overOwnWrite(checkpoint, error);
+      throw error;
+    }
+  }
+
+  /**
+   * A compare-and-set lost, perhaps to this owner's own earlier write: one whose answer never came
+   * (a timeout while JetStream elected a leader) though it was stored, leaving the revision held
+   * behind. Only this owner writes checkpoints naming it, so such an entry is its own: write over it.
+   * Taken for another owner's, the session would stop here with nobody else to resume it.
+   */
+  async #overOwnWrite(checkpoint: Checkpoint, conflict: unknown): Promise<number> {
+    const entry = await this.#kv.get(checkpoint.sessionId);
+    const stored = entry?.operation === 'PUT' ? decodeWireMessage(OwnedRecord, entry.value, 'The checkpoint') : undefined;
+    if (!entry || !stored?.ok || stored.value.owner !== checkpoint.owner) throw new CheckpointConflictError(checkpoint.sessionId, conflict);
+    try {
+      return await this.#kv.update(checkpoint.sessionId, JSON.stringify(checkpoint), entry.revision);
     } catch (error) {
       if (isWrongLastSequence(error)) throw new CheckpointConflictError(checkpoint.sessionId, error);
       throw error;

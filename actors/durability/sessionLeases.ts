@@ -7,6 +7,7 @@ import * as z from 'zod';
 import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import { latestEntries } from './latestEntries.ts';
+import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
 const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number() });
@@ -70,9 +71,9 @@ export class SessionLeases {
       if (!entry || entry.operation !== 'PUT') {
         revision = entry ? await this.#kv.update(sessionId, record(), entry.revision) : await this.#kv.create(sessionId, record());
       } else {
-        const current = LeaseRecord.safeParse(safeJson(entry.string()));
+        const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
         // A corrupt lease protects nothing: treat it as expired.
-        if (current.success && current.data.expiresAt > Date.now() && current.data.owner !== owner) return undefined;
+        if (current.ok && current.value.expiresAt > Date.now() && current.value.owner !== owner) return undefined;
         revision = await this.#kv.update(sessionId, record(), entry.revision);
       }
     } catch (error) {
@@ -85,6 +86,17 @@ export class SessionLeases {
       renew: async () => {
         try {
           revision = await this.#kv.update(sessionId, record(), revision);
+          return true;
+        } catch (error) {
+          if (!isWrongLastSequence(error)) throw error;
+        }
+        // Lost, or behind its own renewal whose answer never came though it was stored (a timeout
+        // while JetStream elected a leader): only this owner writes records naming it.
+        const entry = await this.#kv.get(sessionId);
+        const current = entry?.operation === 'PUT' ? decodeWireMessage(LeaseRecord, entry.value, 'The lease') : undefined;
+        if (!entry || !current?.ok || current.value.owner !== owner) return false;
+        try {
+          revision = await this.#kv.update(sessionId, record(), entry.revision);
           return true;
         } catch (error) {
           if (isWrongLastSequence(error)) return false;
@@ -102,8 +114,8 @@ export class SessionLeases {
   async orphans(): Promise<string[]> {
     const found: string[] = [];
     for (const entry of await latestEntries(this.#kv)) {
-      const current = LeaseRecord.safeParse(safeJson(entry.string()));
-      if (!current.success || current.data.expiresAt <= Date.now()) found.push(entry.key);
+      const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
+      if (!current.ok || current.value.expiresAt <= Date.now()) found.push(entry.key);
     }
     return found;
   }
@@ -127,14 +139,6 @@ export class SessionLeases {
     await this.#jsm.streams.purge(`KV_${this.#bucket}`, { filter: `$KV.${this.#bucket}.${sessionId}` })
       .catch(() => this.#kv.purge(sessionId))
       .catch(() => undefined);
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
   }
 }
 
