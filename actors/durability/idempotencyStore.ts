@@ -11,6 +11,9 @@ import type { WireNames } from '../../transport/subjects.ts';
 /** How long records live when `open` is given no `ttlMs`: long enough for any retry of a call. */
 export const defaultOutcomeTtlMs = 24 * 60 * 60 * 1000;
 
+// A write of a claim's record whose answer was lost is tried this often, this far apart (times the try), before giving up.
+const ownWriteAttempts = 4;
+const ownWriteBackoffMs = 250;
 const pollIntervalMs = 50;
 // A claim lost to a concurrent writer is re-read and decided again; this many rounds means
 // something keeps rewriting the key, which no well-behaved worker does.
@@ -270,6 +273,27 @@ export class IdempotencyStore {
     };
   }
 
+  /**
+   * Writes a claim's record over `revision`. When the answer is lost (a timeout while JetStream elects
+   * a leader), it reads back whether the write was stored, and tries again while the record is still
+   * at `revision`: only the claim's holder writes its body, so a stored write is known by its bytes.
+   * A claim marked started unknowingly would put a call that never ran in doubt; an outcome not
+   * recorded would do the same to one that did.
+   */
+  async #updateOwn(key: string, body: Uint8Array, revision: number): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#kv.update(key, body, revision);
+      } catch (error) {
+        const entry = await this.#kv.get(key).catch(() => undefined);
+        if (entry?.operation === 'PUT' && Buffer.from(entry.value).equals(body)) return entry.revision;
+        const unchanged = entry === undefined || entry?.revision === revision;
+        if (isWrongLastSequence(error) || !unchanged || attempt >= ownWriteAttempts) throw error;
+        await new Promise((resolve) => setTimeout(resolve, attempt * ownWriteBackoffMs));
+      }
+    }
+  }
+
   #execute(key: string, callId: string, revision: number, instanceId: string, deadline: number): ExecuteDecision {
     const fencingToken = revision;
     let startedAt: number | undefined;
@@ -287,12 +311,12 @@ export class IdempotencyStore {
       fencingToken,
       start: async () => {
         startedAt = Date.now();
-        revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt }), revision);
+        revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt }), revision);
       },
       commit: async (reply) => {
         if (!once('commit')) return;
         try {
-          await this.#kv.update(key, encodeRecord({ state: 'done', reply }), revision);
+          await this.#updateOwn(key, encodeRecord({ state: 'done', reply }), revision);
         } catch (error) {
           // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
           // still goes to the caller; only later replays of this call miss it.
@@ -302,7 +326,7 @@ export class IdempotencyStore {
       extend: async (untilEpochMs) => {
         if (settled) return;
         try {
-          revision = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}) }), revision);
+          revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}) }), revision);
         } catch (error) {
           this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
         }

@@ -225,3 +225,31 @@ describe('IdempotencyStore', () => {
     expect(status.history).toBe(1);
   });
 });
+
+// Regression (chaos run with a NATS server killed): a claim's write whose answer was lost though it
+// was stored (a timeout while JetStream elected a leader) left the holder behind its own record:
+// marking the call started failed, so a call that never ran ended in doubt.
+describe('IdempotencyStore, when the answer to a claim\'s write is lost', () => {
+  it('finds its own stored write and goes on: the call starts, and its outcome is recorded', async () => {
+    const callId = newCallId();
+    const execute = expectExecute(await storeA.begin(callId, claim('worker-a')));
+    const bucket = Object.getPrototypeOf(await new Kvm(ncA).open(names.buckets.toolOutcomes)) as { update: (...args: unknown[]) => Promise<number> };
+    const realUpdate = bucket.update;
+    let lost = 0;
+    // Every write of this call is stored, and its answer lost.
+    bucket.update = async function (this: unknown, key: unknown, ...rest: unknown[]) {
+      const revision = await realUpdate.call(this, key, ...rest);
+      if (key !== outcomeKey(callId)) return revision;
+      lost++;
+      throw new Error('TIMEOUT');
+    };
+    try {
+      await execute.start();
+      await execute.commit(okReply(callId));
+    } finally {
+      bucket.update = realUpdate;
+    }
+    expect(lost).toBe(2);
+    expect(await storeB.begin(callId, claim('worker-b'))).toEqual({ kind: 'replay', reply: okReply(callId) });
+  });
+});
