@@ -13,6 +13,8 @@ export interface SessionResumerOptions {
   isHosted: (sessionId: string) => boolean;
   /** Host the session from its checkpoint; the lease is already ours. */
   resume: (checkpoint: Checkpoint, revision: number, lease: Lease) => void | Promise<void>;
+  /** The session had ended when its host died: make sure its watchers get its end (see `publishStoredEnd`). */
+  ended: (checkpoint: Checkpoint) => Promise<void>;
   /** The session cannot be resumed (unreadable checkpoint, unknown agent): tell its watchers why. */
   refuse: (sessionId: string, reason: string) => void;
   /**
@@ -53,6 +55,8 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
           continue;
         }
         if (stored.checkpoint.status === 'ended') {
+          // Its host died between storing the end and publishing it: the end is published before the lease goes.
+          await options.ended(stored.checkpoint);
           await durability.leases.end(sessionId);
           continue;
         }

@@ -14,6 +14,7 @@ import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
 import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
+import { publishStoredEnd } from '../session/storedEnd.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
@@ -162,6 +163,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
           host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent }));
         },
         refuse,
+        ended: (checkpoint) => publishStoredEnd(options.nats, names, checkpoint, logger),
         unstored: 'drop',
       })
     : undefined;

@@ -15,7 +15,8 @@ import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { publishRefusal } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
-import { finishedElsewhere, finishedFromCheckpoint } from './specialistSessionEnd.ts';
+import { finishedElsewhere } from './specialistSessionEnd.ts';
+import { finishedFromCheckpoint, publishStoredEnd } from '../session/storedEnd.ts';
 import { startWorker, WorkerConfigurationError, type ToolWorker } from './toolWorker.ts';
 
 // The delegating call waits this much longer than the specialist's own wall-clock budget, so a
@@ -218,6 +219,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         isHosted: (sessionId) => sessions.has(sessionId),
         resume: async (checkpoint, revision, lease) => void host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent })),
         refuse: (sessionId, reason) => publishRefusal(options.nats, names, sessionId, reason, logger),
+        ended: (checkpoint) => publishStoredEnd(options.nats, names, checkpoint, logger),
         // The delegating call waits on this session's end: it is told at once, not at its timeout.
         unstored: 'refuse',
       })

@@ -1,28 +1,13 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { sessionResultOf, type SessionContext } from '../../machines/sessionContext.ts';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
-import type { Checkpoint, CheckpointStore } from '../durability/checkpointStore.ts';
+import type { CheckpointStore } from '../durability/checkpointStore.ts';
+import { finishedFromCheckpoint } from '../session/storedEnd.ts';
 
 // The end event travels on core NATS and can be lost with a server; the checkpoint is looked at this often too.
 const checkpointPollMs = 1_000;
-
-/** The `session.finished` a session's last checkpoint stands for: how a delegation that already ended is answered again. */
-export function finishedFromCheckpoint(checkpoint: Checkpoint): SessionFinished {
-  const result = sessionResultOf((checkpoint.snapshot as { context: SessionContext }).context);
-  const { outcome } = result;
-  return {
-    type: 'session.finished', sessionId: checkpoint.sessionId, seq: checkpoint.nextEventSeq, at: checkpoint.updatedAt,
-    status: outcome.status, output: outcome.output, stopReason: outcome.stopReason,
-    ...(outcome.status === 'budget_exhausted' ? { budget: outcome.budget } : {}),
-    ...(outcome.status === 'failed' ? { error: outcome.error } : {}),
-    steps: result.steps, toolCalls: result.toolCalls, usage: result.usage,
-    traceId: /^[\da-f]{2}-([\da-f]{32})-/.exec(checkpoint.traceContext.traceparent ?? '')?.[1] ?? '',
-    durationMs: 0,
-  };
-}
 
 /**
  * Waits for a session another member hosts to end: its `session.finished` event, or its checkpoint

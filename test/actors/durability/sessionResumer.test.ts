@@ -49,13 +49,30 @@ describe('startSessionResumer', () => {
     const resumer = startSessionResumer({
       durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
       resume: (checkpoint) => void resumed.push(checkpoint.sessionId),
-      refuse: (sessionId, reason) => void refused.push([sessionId, reason]), unstored: 'drop',
+      refuse: (sessionId, reason) => void refused.push([sessionId, reason]), ended: async () => {}, unstored: 'drop',
     });
     await resumer.scanNow();
     resumer.stop();
     expect(resumed).toEqual(['s-sound']);
     expect(refused).toEqual([['s-broken', expect.stringContaining('its session state is malformed: snapshot.context.accepted')]]);
     expect(ended).toEqual(['s-broken']);
+  });
+
+  it('publishes the end of a session whose host died after storing its ended checkpoint, then removes the lease', async () => {
+    const ended = { ...checkpointOf('s-ended'), status: 'ended' as const };
+    const { durability, ended: leasesEnded } = durabilityOf([ended]);
+    const published: string[] = [];
+    const resumer = startSessionResumer({
+      durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
+      resume: () => { throw new Error('an ended session is not resumed'); },
+      refuse: () => { throw new Error('an ended session is not refused'); },
+      ended: async (checkpoint) => void published.push(checkpoint.sessionId),
+      unstored: 'drop',
+    });
+    await resumer.scanNow();
+    resumer.stop();
+    expect(published).toEqual(['s-ended']);
+    expect(leasesEnded).toEqual(['s-ended']);
   });
 
   // Regression (chaos run): a delegated session whose member died before its first checkpoint landed
@@ -85,6 +102,7 @@ async function scanUnstored(unstored: 'drop' | 'refuse') {
     durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
     resume: () => { throw new Error('nothing to resume'); },
     refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
+    ended: async () => {},
     unstored,
   });
   await resumer.scanNow();
