@@ -8,6 +8,7 @@ import { startServiceResponder } from '../../transport/serviceResponder.ts';
 import { ensureStreams } from '../../transport/streams.ts';
 import { toolMetadataKeys } from '../../transport/serviceProtocol.ts';
 import { wireNames } from '../../transport/subjects.ts';
+import { retryWhileElecting } from '../../transport/jetStreamElections.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
@@ -68,17 +69,18 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   }
   const names = wireNames(options.namespace);
   // Streams first: the first session's events must already be captured for replay.
-  await ensureStreams(options.nats, names).catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
+  await retryWhileElecting(() => ensureStreams(options.nats, names), logger, 'the session streams')
+    .catch((error: unknown) => logger.warn({ err: error }, 'JetStream is unavailable: session events are not replayable'));
   const runtime = await openSessionRuntime(options, logger);
   const { catalog } = runtime;
   const sessions = new Map<string, HostedSession>();
   let durability: Durability | undefined;
   if (options.durable !== false) try {
-    durability = {
+    durability = await retryWhileElecting(async () => ({
       checkpoints: await CheckpointStore.open(options.nats, names),
       leases: await SessionLeases.open(options.nats, names, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
       owner: newHostName(),
-    };
+    }), logger, 'the session buckets');
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
   }

@@ -8,6 +8,7 @@ import { defineTool, type ToolContext, type ToolDefinition } from '../../tools/d
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
+import { retryWhileElecting } from '../../transport/jetStreamElections.ts';
 import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
@@ -81,11 +82,11 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
   let durability: Durability | undefined;
   if (options.durable !== false) {
     try {
-      durability = {
+      durability = await retryWhileElecting(async () => ({
         checkpoints: await CheckpointStore.open(options.nats, names, { bucket: names.buckets.specialistCheckpoints(agent.name) }),
         leases: await SessionLeases.open(options.nats, names, { bucket: names.buckets.specialistLeases(agent.name), ...(options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}) }),
         owner: newHostName(),
-      };
+      }), logger, 'the specialist\'s session buckets');
     } catch (error) {
       logger.warn({ err: error }, 'JetStream is unavailable: specialist sessions are not checkpointed and do not survive this process');
     }
