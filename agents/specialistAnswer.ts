@@ -49,6 +49,10 @@ export function delegationResult(agent: string, finished: SessionFinished, cappe
 
 /** The structured failure the delegating model reads when the specialist ends without an answer. */
 export function specialistFailure(agent: string, finished: SessionFinished, capped: string[]): ToolError {
+  if (finished.status === 'failed' && finished.stopReason === 'not_started') {
+    // Nothing of it ran that counts (its first checkpoint was never stored): the same delegation, sent again, starts it.
+    return new ToolError(ToolFailureCode.UNAVAILABLE, `The ${agent} pool member that took this delegation stopped before its session started. It can be sent again as it is.`, { retryable: true });
+  }
   const why =
     finished.status === 'budget_exhausted'
       ? `it ran out of its ${finished.budget} budget${finished.budget && capped.includes(finished.budget) ? ', capped at what your session had left' : ''}`

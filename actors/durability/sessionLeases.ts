@@ -25,6 +25,13 @@ export interface Lease {
   renew(): Promise<boolean>;
   /** Gives the session up so any orchestrator can take it at once (an ended session has no lease at all). */
   release(): Promise<void>;
+  /**
+   * Removes the lease of a start whose host died before storing it, if it is still this one's, leaving
+   * a delete marker: the same start sent again then takes a lease that `replaced` one, and numbers its
+   * events past the dead try's. Compare-and-set: the same start, already taken again by an
+   * orchestrator, keeps its new lease.
+   */
+  drop(): Promise<void>;
 }
 
 /**
@@ -103,6 +110,11 @@ export class SessionLeases {
           throw error;
         }
       },
+      drop: async () => {
+        await this.#kv.delete(sessionId, { previousSeq: revision }).catch((error: unknown) => {
+          if (!isWrongLastSequence(error)) throw error;
+        });
+      },
       release: async () => {
         // An expired record, not a delete: key listings skip deleted keys, and the session must stay findable.
         await this.#kv.update(sessionId, JSON.stringify({ owner, expiresAt: 0 } satisfies LeaseRecord), revision).catch(() => undefined);
@@ -118,15 +130,6 @@ export class SessionLeases {
       if (!current.ok || current.value.expiresAt <= Date.now()) found.push(entry.key);
     }
     return found;
-  }
-
-  /**
-   * Removes the lease of a start whose host died before accepting it, leaving a delete marker (unlike
-   * `end`): the same start sent again then takes a lease that `replaced` one, and numbers its events
-   * past what the dead try published. Key listings skip the marker.
-   */
-  async drop(sessionId: string): Promise<void> {
-    await this.#kv.delete(sessionId);
   }
 
   /**

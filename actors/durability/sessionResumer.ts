@@ -4,6 +4,8 @@ import { formatIssuePath } from '../../tools/validation.ts';
 import { CheckpointUnreadableError, type Checkpoint } from './checkpointStore.ts';
 import type { Durability } from '../session/hostedSession.ts';
 import type { Lease } from './sessionLeases.ts';
+import { isRequestTimeout } from '../../transport/natsConnection.ts';
+import type { RefusalReason } from '../session/sessionEvents.ts';
 
 export interface SessionResumerOptions {
   durability: Durability;
@@ -16,12 +18,12 @@ export interface SessionResumerOptions {
   /** The session had ended when its host died: make sure its watchers get its end (see `publishStoredEnd`). */
   ended: (checkpoint: Checkpoint) => Promise<void>;
   /** The session cannot be resumed (unreadable checkpoint, unknown agent): tell its watchers why. */
-  refuse: (sessionId: string, reason: string) => void;
+  refuse: (sessionId: string, reason: string, stopReason?: RefusalReason) => void;
   /**
    * A lease with no checkpoint is a start whose host died before storing it. `drop` removes it without
-   * a word: nobody was told the session started (an orchestrator accepts a start only once stored), and
-   * the start sent again must find no end already published. `refuse` tells its watchers (a delegation
-   * waiting on the session's end).
+   * a word: nobody was told the session started (an orchestrator accepts a start only once stored).
+   * `refuse` tells its watchers it did not start (`not_started`): a delegation waiting on the session's
+   * end, which sends it again.
    */
   unstored: 'drop' | 'refuse';
 }
@@ -46,12 +48,11 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
           // nothing it did had side effects.
           if (options.unstored === 'refuse') {
             logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
-            options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.');
-            await durability.leases.end(sessionId);
+            options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.', 'not_started');
           } else {
             logger.info({ sessionId }, 'dropped the lease of a start whose host died before accepting it');
-            await durability.leases.drop(sessionId);
           }
+          await lease.drop();
           continue;
         }
         if (stored.checkpoint.status === 'ended') {
@@ -68,6 +69,12 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
         }
         await options.resume(stored.checkpoint, stored.revision, lease);
       } catch (error) {
+        if (isRequestTimeout(error)) {
+          // JetStream busy electing a leader: the session is let go for the next scan to take, never refused.
+          logger.warn({ sessionId, err: error }, 'could not resume a session for now; letting it go for the next scan');
+          await lease.release().catch(() => undefined);
+          continue;
+        }
         const reason = error instanceof CheckpointUnreadableError ? error.message : `resuming failed: ${String(error)}`;
         logger.error({ sessionId, err: error }, 'cannot resume a session');
         options.refuse(sessionId, reason);

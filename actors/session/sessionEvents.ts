@@ -118,12 +118,19 @@ export async function resumedEventSeq(nc: NatsConnection, names: WireNames, sess
 }
 
 /**
+ * Why a session was refused: `rejected` for good (unreadable, unknown agent); `not_started` when its
+ * host died before storing its first checkpoint, so nothing of it ran that counts, and the same start
+ * sent again runs it (a delegation is retried).
+ */
+export type RefusalReason = 'rejected' | 'not_started';
+
+/**
  * Tells a session's watchers it cannot go on (an unreadable checkpoint, an unknown agent, a refused
  * start): a last `session.finished`, numbered past anything the session could have published.
  */
-export function publishRefusal(nc: NatsConnection, names: WireNames, sessionId: string, reason: string, logger: Logger): void {
+export function publishRefusal(nc: NatsConnection, names: WireNames, sessionId: string, reason: string, logger: Logger, stopReason: RefusalReason = 'rejected'): void {
   new SessionEventPublisher(nc, names, sessionId, logger, 1_000_000).publish({
-    type: 'session.finished', status: 'failed', output: null, stopReason: 'rejected', error: reason,
+    type: 'session.finished', status: 'failed', output: null, stopReason, error: reason,
     steps: 0, toolCalls: 0, usage: noUsage, traceId: '', durationMs: 0,
   });
 }

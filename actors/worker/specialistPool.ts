@@ -9,11 +9,11 @@ import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { retryWhileElecting } from '../../transport/jetStreamElections.ts';
-import { CheckpointStore } from '../durability/checkpointStore.ts';
+import { CheckpointStore, CheckpointUnreadableError } from '../durability/checkpointStore.ts';
 import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
-import { publishRefusal } from '../session/sessionEvents.ts';
+import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
 import { finishedElsewhere } from './specialistSessionEnd.ts';
@@ -114,7 +114,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     const local = sessions.get(sessionId);
     if (local) return { session: local };
     const task = input.context ? `${input.task}\n\nContext from the delegating agent:\n${input.context}` : input.task;
-    const fresh = (lease?: Lease) => host(hostSession(deps, {
+    const fresh = (lease?: Lease, firstEventSeq = 0) => host(hostSession(deps, {
       kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
       depth: delegation.depth,
       parentSessionId: delegation.parentSessionId,
@@ -122,6 +122,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
       ...(delegation.user ? { user: delegation.user } : {}),
       delegationDepthLeft: Math.min(agent.maxDelegationDepth, delegation.depthLeft),
       ...(lease ? { lease } : {}),
+      firstEventSeq,
     }));
     if (!durability) return { session: fresh() };
     const lease = await durability.leases.acquire(sessionId, durability.owner);
@@ -133,10 +134,18 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     try {
       stored = await durability.checkpoints.read(sessionId);
     } catch (error) {
-      await durability.leases.end(sessionId);
-      throw new ToolError(ToolFailureCode.SPECIALIST_FAILED, `The ${agent.name} session of this delegation cannot be read back: ${error instanceof Error ? error.message : String(error)}`, { retryable: false });
+      if (error instanceof CheckpointUnreadableError) {
+        await durability.leases.end(sessionId);
+        throw new ToolError(ToolFailureCode.SPECIALIST_FAILED, `The ${agent.name} session of this delegation cannot be read back: ${error.message}`, { retryable: false });
+      }
+      // Out of reach for now (JetStream electing a leader): let it go for the retry to take.
+      await lease.release().catch(() => undefined);
+      throw error;
     }
-    if (!stored) return { session: fresh(lease) };
+    if (!stored) {
+      // A member that died before storing its first checkpoint may have published events: number past them.
+      return { session: fresh(lease, lease.replaced ? await resumedEventSeq(options.nats, names, sessionId, 0, call.logger) : 0) };
+    }
     if (stored.checkpoint.status === 'ended') {
       await durability.leases.end(sessionId);
       return { elsewhere: finishedFromCheckpoint(stored.checkpoint) };
@@ -219,7 +228,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         logger,
         isHosted: (sessionId) => sessions.has(sessionId),
         resume: async (checkpoint, revision, lease) => void host(await resumeSession(deps, { kind: 'resume', checkpoint, revision, lease, agent })),
-        refuse: (sessionId, reason) => publishRefusal(options.nats, names, sessionId, reason, logger),
+        refuse: (sessionId, reason, stopReason) => publishRefusal(options.nats, names, sessionId, reason, logger, stopReason),
         ended: (checkpoint) => publishStoredEnd(options.nats, names, checkpoint, logger),
         // The delegating call waits on this session's end: it is told at once, not at its timeout.
         unstored: 'refuse',

@@ -275,7 +275,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   })();
   await killerDone;
   await nodeKilled;
-  const settled = await Promise.race([sessionsDone.then(() => true), sleep(options.settleWithinMs).then(() => false)]);
+  let settleTimer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([sessionsDone.then(() => true), new Promise<boolean>((resolve) => (settleTimer = setTimeout(() => resolve(false), options.settleWithinMs)))]);
+  // Not left running: it kept `npm run chaos` alive minutes after its report.
+  clearTimeout(settleTimer);
   if (!settled) log('some sessions did not finish in time; reading their checkpoints');
 
   // A session whose end event was missed is read from its checkpoint before it counts as lost.

@@ -72,4 +72,17 @@ describe('writes whose answer was lost', () => {
     expect(await lease.renew()).toBe(false);
     expect(JSON.parse((await leaseBucket.get('s-lease'))!.string())).toMatchObject({ owner: 'host-b' });
   });
+
+  // Regression (chaos run, seed 12): a resumer's unconditional delete of a lease it had found unstored
+  // could wipe the lease an orchestrator took for the same start sent again, which then lost the session.
+  it('drops a lease only while it is still the one taken, leaving a marker the next taker sees', async () => {
+    const unstored = (await leases.acquire('s-drop', 'resumer'))!;
+    await unstored.drop();
+    const retaken = (await leases.acquire('s-drop', 'host-a'))!;
+    expect(retaken.replaced).toBe(true);
+    // A second drop by the resumer, late: the start taken again keeps its lease.
+    await unstored.drop();
+    expect(JSON.parse((await leaseBucket.get('s-drop'))!.string())).toMatchObject({ owner: 'host-a' });
+    expect(await retaken.renew()).toBe(true);
+  });
 });

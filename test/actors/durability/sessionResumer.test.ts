@@ -1,3 +1,4 @@
+import { TimeoutError } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
@@ -22,10 +23,10 @@ function checkpointOf(sessionId: string, edit: (snapshot: Record<string, unknown
 function durabilityOf(checkpoints: Checkpoint[]) {
   const ended: string[] = [];
   const dropped: string[] = [];
-  const lease = (sessionId: string): Lease => ({ sessionId, replaced: true, renew: async () => true, release: async () => {} });
+  const lease = (sessionId: string): Lease => ({ sessionId, replaced: true, renew: async () => true, release: async () => {}, drop: async () => void dropped.push(sessionId) });
   const durability = {
     owner: 'me',
-    leases: { orphans: async () => checkpoints.map((c) => c.sessionId), acquire: async (sessionId: string) => lease(sessionId), end: async (sessionId: string) => void ended.push(sessionId), drop: async (sessionId: string) => void dropped.push(sessionId) },
+    leases: { orphans: async () => checkpoints.map((c) => c.sessionId), acquire: async (sessionId: string) => lease(sessionId), end: async (sessionId: string) => void ended.push(sessionId) },
     checkpoints: {
       read: async (sessionId: string) => {
         const checkpoint = checkpoints.find((c) => c.sessionId === sessionId && c.snapshot !== null);
@@ -75,13 +76,32 @@ describe('startSessionResumer', () => {
     expect(leasesEnded).toEqual(['s-ended']);
   });
 
+  // Regression (chaos run, seed 12): a resume that timed out while JetStream elected a leader refused
+  // the session for good, and its client got a failure for a session that went on to complete.
+  it('lets a session go for the next scan when resuming it times out, never refusing it', async () => {
+    const { durability, ended } = durabilityOf([checkpointOf('s-slow')]);
+    const refused: string[] = [];
+    const resumer = startSessionResumer({
+      durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
+      resume: () => { throw new TimeoutError(); },
+      refuse: (sessionId) => void refused.push(sessionId),
+      ended: async () => {},
+      unstored: 'drop',
+    });
+    await resumer.scanNow();
+    resumer.stop();
+    expect(refused).toEqual([]);
+    expect(ended).toEqual([]);
+  });
+
   // Regression (chaos run): a delegated session whose member died before its first checkpoint landed
   // was dropped without a word, and the delegating call waited for its end until its timeout.
-  it('tells the watchers of a session whose host died before its first checkpoint that it cannot be resumed, when they wait on it', async () => {
+  it('tells the watchers of a session whose host died before its first checkpoint that it did not start, when they wait on it', async () => {
     const { refused, ended, dropped } = await scanUnstored('refuse');
-    expect(refused).toEqual([['s-never', expect.stringContaining('before the session\'s first checkpoint was stored')]]);
-    expect(ended).toEqual(['s-never']);
-    expect(dropped).toEqual([]);
+    expect(refused).toEqual([['s-never', expect.stringContaining('before the session\'s first checkpoint was stored'), 'not_started']]);
+    // The delegation sent again starts it, its events numbered past this try's.
+    expect(dropped).toEqual(['s-never']);
+    expect(ended).toEqual([]);
   });
 
   // A client's start is accepted only once stored: nobody waits on this one, and the same start sent
@@ -97,11 +117,11 @@ describe('startSessionResumer', () => {
 async function scanUnstored(unstored: 'drop' | 'refuse') {
   const never = { ...checkpointOf('s-never'), snapshot: null as unknown as Record<string, unknown> };
   const { durability, ended, dropped } = durabilityOf([never]);
-  const refused: Array<[string, string]> = [];
+  const refused: Array<[string, string, string | undefined]> = [];
   const resumer = startSessionResumer({
     durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
     resume: () => { throw new Error('nothing to resume'); },
-    refuse: (sessionId, reason) => void refused.push([sessionId, reason]),
+    refuse: (sessionId, reason, stopReason) => void refused.push([sessionId, reason, stopReason]),
     ended: async () => {},
     unstored,
   });
