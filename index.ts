@@ -51,7 +51,7 @@ export type { SpecialistPool, SpecialistPoolOptions } from './actors/worker/spec
 export type { SessionRuntimeOptions } from './actors/session/sessionRuntime.ts';
 export type { RoutingDecision, TurnFacts } from './machines/modelRouting.ts';
 export type { Delegation, DelegatedSpending, DelegationLimits } from './machines/delegation.ts';
-export type { SessionRun, StartSessionOptions, NamespaceOption, ControlOptions } from './client/sessionClient.ts';
+export type { SessionRun, StartSessionOptions, NamespaceOption, ControlOptions, ControlResult } from './client/sessionClient.ts';
 export type { NatsCredentials, NkeySeed } from './transport/natsCredentials.ts';
 export type { NatsConnectionSettings } from './transport/natsConnection.ts';
 export type { Role, SubjectPermissions } from './transport/rolePermissions.ts';

@@ -23,6 +23,8 @@ function describeEventAsIs(event: SessionEvent): string | undefined {
       return `  ⏸ waiting for approval until ${event.expiresAt}: ${event.calls.map((c) => `${c.tool} ${clip(JSON.stringify(c.arguments))} [${c.callId}]`).join('; ')}`;
     case 'approval.decided':
       return `  ${event.decision === 'approved' ? '✔' : '✘'} ${event.decision} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
+    case 'control.applied':
+      return event.accepted ? undefined : `  ✘ ${event.control.replace('session.', '')} [${event.controlId}] refused: ${event.reason ?? 'no reason given'}`;
     case 'session.interrupted':
       return `⏸ interrupted by a person after turn ${event.turn}; waiting for a redirect or continue`;
     case 'session.redirected':

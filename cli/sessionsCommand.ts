@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore, type Checkpoint } from '../actors/durability/checkpointStore.ts';
 import {
   answerSession, approveSession, callToolInSession, cancelSession, continueSession, denySession, handBackSession, interruptSession,
-  redirectSession, rollbackSession, takeOverSession,
+  redirectSession, rollbackSession, takeOverSession, type ControlResult,
 } from '../client/sessionClient.ts';
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
@@ -27,7 +27,9 @@ const usage = `usage:
   troupe sessions call <id> <tool> '<json arguments>'   call a tool through a taken-over session
   troupe sessions handback <id> ["<instruction>"]       give it back to the model
   troupe sessions rollback <id> --to <turn> [--dry-run] [--by <name>]
-                                              undo the calls after <turn>, newest first (the session must be paused)`;
+                                              undo the calls after <turn>, newest first (the session must be paused)
+every command: [--id <commandId>]   the same id sent again is applied once
+               [--wait <seconds>]   how long to wait for it to be applied (3) before it is reported recorded`;
 
 const planLine = (step: RollbackStep): string =>
   `  turn ${step.turn}  ${step.tool.padEnd(16)} ${{ undo: 'will be undone', cannot_undo: 'CANNOT be undone', nothing_to_undo: 'nothing to undo' }[step.action]}` +
@@ -71,6 +73,8 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       reason: { type: 'string' },
       to: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      id: { type: 'string' },
+      wait: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -91,10 +95,18 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   // Commands are signed with the operator's own nkey when it connects with one: orchestrators that
   // know their operators take no other, and record who did it from the signature.
   const signer = env ? nkeySignerOf(env) : undefined;
-  const where = { namespace: names.namespace, ...(signer ? { signer } : {}) };
+  // How long a command waits to be applied before it is reported recorded (a session changing hands).
+  const waitSeconds = values.wait === undefined ? undefined : Number(values.wait);
+  if (waitSeconds !== undefined && !(Number.isFinite(waitSeconds) && waitSeconds >= 0 && waitSeconds <= 3_600)) throw new UsageError(`--wait takes seconds, from 0 to 3600, not ${JSON.stringify(values.wait)}`);
+  if (values.id !== undefined && !/^[\w.-]{1,128}$/.test(values.id)) throw new UsageError(`--id takes letters, digits, ".", "-" and "_" (at most 128), not ${JSON.stringify(values.id)}`);
+  const where = {
+    namespace: names.namespace, ...(signer ? { signer } : {}),
+    ...(values.id ? { controlId: values.id } : {}), ...(waitSeconds !== undefined ? { applyWithinMs: waitSeconds * 1000 } : {}),
+  };
   const nc = io.nc ?? (await connectProcess(env ?? readEnvironment(), { name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }), longRunning: false }));
-  const report = (result: { accepted: boolean; reason?: string }, done: string): number => {
-    if (result.accepted) say(done);
+  const report = (result: ControlResult, done: string): number => {
+    if (result.status === 'recorded') say(`recorded (command ${result.controlId}): no orchestrator hosts the session right now; the one that resumes it applies this first`);
+    else if (result.accepted) say(done);
     else say(`refused: ${result.reason ?? 'no reason given'}`);
     return result.accepted ? 0 : 1;
   };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
-import { SessionControlReply, SessionStartReply, type SessionControl, type SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { SessionControlReply, SessionStartReply, type SessionControl, SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
 import { ensureStreams } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders, isRequestTimeout } from '../transport/natsConnection.ts';
@@ -44,6 +44,10 @@ export interface ControlOptions extends NamespaceOption {
    * operators accept only signed commands, and record the operator's name as who did it.
    */
   signer?: StatementSigner;
+  /** The command's id: the same command sent again with it (a retry) is applied once. A new one when absent. */
+  controlId?: string;
+  /** How long to wait for the session's host to apply the command before answering `recorded` (3 s). */
+  applyWithinMs?: number;
 }
 
 export interface StartSessionOptions extends NamespaceOption {
@@ -191,81 +195,164 @@ export async function attachSession(
   return await followSessionEvents(nc, sessionId, options);
 }
 
-async function sendControl(
-  nc: NatsConnection, sessionId: string, message: SessionControl, options: ControlOptions,
-): Promise<{ accepted: boolean; reason?: string }> {
-  const subject = wireNames(options.namespace).subjects.sessionControl(sessionId);
+/** What became of a command: `applied` or `refused` by the session's host, or `recorded` while nobody hosts it. */
+export interface ControlResult {
+  /**
+   * `applied`: the host acted on it. `refused`: it does not apply (`reason` says why). `recorded`: kept
+   * in JetStream while no orchestrator hosts the session (one is taking it over); the one that resumes
+   * it applies it before anything else, and says so on the session's events (`control.applied`).
+   */
+  status: 'applied' | 'refused' | 'recorded';
+  /** True when applied, or recorded to be applied. */
+  accepted: boolean;
+  reason?: string;
+  /** The command's id: sent again with the same id (`controlId`), it is applied once. */
+  controlId: string;
+}
+
+// How long a command waits to be applied before its sender is told it is recorded.
+const defaultApplyWithinMs = 3_000;
+
+/**
+ * Records the command in the session's command stream, then waits for its host to say what came of
+ * it. The stream's message id is the command id, so a command sent twice is recorded once; the host
+ * keeps the ids it applied in the session's checkpoint, so it is applied once. Without JetStream, the
+ * command is asked of the host directly, as before.
+ */
+async function sendControl(nc: NatsConnection, sessionId: string, message: SessionControl, options: ControlOptions): Promise<ControlResult> {
+  const names = wireNames(options.namespace);
+  const controlId = options.controlId ?? randomUUID();
+  const subject = names.subjects.sessionControls(sessionId);
+  const body = new TextEncoder().encode(encodeWireMessage(message));
+  // Listening before recording: a host may apply it at once.
+  const outcome = controlOutcome(nc, names.subjects.sessionEvents(sessionId), controlId, options.applyWithinMs ?? defaultApplyWithinMs);
+  try {
+    await jetstream(nc).publish(subject, body, { msgID: controlId, timeout: 5_000, ...(options.signer ? { headers: signControl(options.signer, subject, body) } : {}) });
+  } catch (error) {
+    outcome.cancel();
+    if (!isNoResponders(error) && !/no stream|not enabled/i.test(String(error))) throw error;
+    return { ...(await askHost(nc, names, sessionId, message, options)), controlId };
+  }
+  const applied = await outcome.event;
+  if (applied) {
+    return applied.accepted
+      ? { status: 'applied', accepted: true, controlId }
+      : { status: 'refused', accepted: false, controlId, ...(applied.reason !== undefined ? { reason: applied.reason } : {}) };
+  }
+  // Not applied in time: the session has ended, never existed, or waits for an orchestrator to take it over.
+  const last = await lastStoredEvent(nc, names, sessionId);
+  if (last === 'none') return { status: 'refused', accepted: false, reason: `There is no session ${sessionId}.`, controlId };
+  if (last?.type === 'session.finished' && last.status !== 'escalated') return { status: 'refused', accepted: false, reason: 'the session has ended', controlId };
+  return { status: 'recorded', accepted: true, reason: 'recorded: no orchestrator hosts the session right now; the one that resumes it applies this first', controlId };
+}
+
+/** Resolves with the `control.applied` event of `controlId`, or undefined after `withinMs`. */
+function controlOutcome(nc: NatsConnection, eventsSubject: string, controlId: string, withinMs: number): { event: Promise<Extract<SessionEvent, { type: 'control.applied' }> | undefined>; cancel(): void } {
+  let settle!: (event: Extract<SessionEvent, { type: 'control.applied' }> | undefined) => void;
+  const event = new Promise<Extract<SessionEvent, { type: 'control.applied' }> | undefined>((resolve) => (settle = resolve));
+  const subscription = nc.subscribe(eventsSubject, {
+    callback: (error, msg) => {
+      if (error) return;
+      const decoded = decodeWireMessage(SessionEvent, msg.data, 'A session event');
+      if (decoded.ok && decoded.value.type === 'control.applied' && decoded.value.controlId === controlId) done(decoded.value);
+    },
+  });
+  const timer = setTimeout(() => done(undefined), withinMs);
+  const done = (found: Extract<SessionEvent, { type: 'control.applied' }> | undefined) => {
+    clearTimeout(timer);
+    subscription.unsubscribe();
+    settle(found);
+  };
+  return { event, cancel: () => done(undefined) };
+}
+
+/** The session's last stored event; 'none' when it has none, undefined when that cannot be told. */
+async function lastStoredEvent(nc: NatsConnection, names: WireNames, sessionId: string): Promise<SessionEvent | 'none' | undefined> {
+  try {
+    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    if (!message) return 'none';
+    const decoded = decodeWireMessage(SessionEvent, message.data, 'The last session event');
+    return decoded.ok ? decoded.value : undefined;
+  } catch (error) {
+    return /no message found/i.test(String(error)) ? 'none' : undefined;
+  }
+}
+
+/** Without JetStream: the command asked of the session's host directly, answered at once. */
+async function askHost(nc: NatsConnection, names: WireNames, sessionId: string, message: SessionControl, options: ControlOptions): Promise<Omit<ControlResult, 'controlId'>> {
+  const subject = names.subjects.sessionControl(sessionId);
   const body = new TextEncoder().encode(encodeWireMessage(message));
   let msg;
   try {
     msg = await nc.request(subject, body, { timeout: 5_000, ...(options.signer ? { headers: signControl(options.signer, subject, body) } : {}) });
   } catch (error) {
-    if (isNoResponders(error)) return { accepted: false, reason: `No orchestrator hosts session ${sessionId}.` };
+    if (isNoResponders(error)) return { status: 'refused', accepted: false, reason: `No orchestrator hosts session ${sessionId}.` };
     throw error;
   }
   const decoded = decodeWireMessage(SessionControlReply, msg.data, 'The control reply');
-  if (!decoded.ok) return { accepted: false, reason: decoded.error };
-  return decoded.value.reason === undefined ? { accepted: decoded.value.accepted } : { accepted: decoded.value.accepted, reason: decoded.value.reason };
+  if (!decoded.ok) return { status: 'refused', accepted: false, reason: decoded.error };
+  const { accepted, reason } = decoded.value;
+  return { status: accepted ? 'applied' : 'refused', accepted, ...(reason !== undefined ? { reason } : {}) };
 }
 
 /**
  * Answers a session that was escalated to a person: the answer goes to the model and the loop
  * resumes on the orchestrator that hosts it. Resolves with whether it was accepted, and why not.
  */
-export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.answer', answer }, options);
 }
 
 /** Approves calls waiting for approval (the listed call ids, or all of them). */
-export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } & ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function approveSession(nc: NatsConnection, sessionId: string, options: { by?: string; callIds?: string[] } & ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.approve', by: options.by ?? 'a person', ...(options.callIds ? { callIds: options.callIds } : {}) }, options);
 }
 
 /** Denies calls waiting for approval; the model is told, with the reason. */
-export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } & ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function denySession(nc: NatsConnection, sessionId: string, options: { by?: string; reason?: string; callIds?: string[] } & ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, {
     type: 'session.deny', by: options.by ?? 'a person', reason: options.reason ?? 'denied', ...(options.callIds ? { callIds: options.callIds } : {}),
   }, options);
 }
 
 /** Pauses a session at its next safe point (before its next model call). */
-export async function interruptSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function interruptSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.interrupt' }, options);
 }
 
 /** Gives a session a new instruction; it reaches the model before its next call, and resumes an interrupted session. */
-export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.redirect', instruction }, options);
 }
 
 /** Undoes a paused session's executed calls after `toTurn`, newest first; the report arrives as a `session.rolled_back` event. */
-export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string } & ControlOptions): Promise<{ accepted: boolean; reason?: string }> {
+export async function rollbackSession(nc: NatsConnection, sessionId: string, options: { toTurn: number; by?: string } & ControlOptions): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.rollback', toTurn: options.toTurn, by: options.by ?? 'a person' }, options);
 }
 
 /** Takes an escalated session over: the model waits while the person calls tools through it. */
-export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person', options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function takeOverSession(nc: NatsConnection, sessionId: string, by = 'a person', options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.takeover', by }, options);
 }
 
 /** A tool call by the person who took the session over; its events and ledger entry follow like the model's. */
 export async function callToolInSession(
   nc: NatsConnection, sessionId: string, tool: string, args: Record<string, unknown>, options: ControlOptions = {},
-): Promise<{ accepted: boolean; reason?: string }> {
+): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.manual_call', tool, arguments: args }, options);
 }
 
 /** Gives a taken-over session back to the model, with what the person did and an optional instruction. */
-export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function handBackSession(nc: NatsConnection, sessionId: string, instruction?: string, options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.handback', ...(instruction ? { instruction } : {}) }, options);
 }
 
 /** Resumes an interrupted session as it was. */
-export async function continueSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function continueSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.continue' }, options);
 }
 
 /** Cancels a running or parked session by id, from any process. */
-export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: ControlOptions = {}): Promise<{ accepted: boolean; reason?: string }> {
+export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: ControlOptions = {}): Promise<ControlResult> {
   return await sendControl(nc, sessionId, { type: 'session.cancel', reason }, options);
 }

@@ -189,6 +189,15 @@ const ownSessionEvents = [
     callIds: z.array(z.string()).optional(),
     reason: z.string().optional(),
   }),
+  /** A recorded command came to the session's host: applied, or refused with why. Each command id once. */
+  z.object({
+    ...eventBase,
+    type: z.literal('control.applied'),
+    controlId: z.string(),
+    control: z.string(),
+    accepted: z.boolean(),
+    reason: z.string().optional(),
+  }),
   z.object({ ...eventBase, type: z.literal('session.interrupted'), turn: z.number().int().nonnegative() }),
   z.object({ ...eventBase, type: z.literal('session.rolled_back'), ...RollbackReport.shape }),
   z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string() }),

@@ -109,10 +109,12 @@ function sessionHosting(names: WireNames) {
       s.allTools, s.delegation('*'),
       s.allSessionEvents, s.poolAnnouncements, s.allAlerts, ...discovery,
       ...jetStreamInfo, ...objectStoreOwner(names.objectStores.results),
+      // The commands recorded for a session while nobody hosted it, read back when it resumes.
+      ...streamCreate(names.streams.sessionControls), ...streamRead(names.streams.sessionControls), ...consumerRead(names.streams.sessionControls),
     ],
     subscribe: [
-      // A session's commands, and the events of the specialists it delegates to (relayed into its own).
-      s.sessionControl('*'), s.allSessionEvents, s.poolAnnouncements, s.toolCallCancellations,
+      // A session's commands (asked, or recorded), and the events of the specialists it delegates to (relayed into its own).
+      s.sessionControl('*'), s.allSessionControls, s.allSessionEvents, s.poolAnnouncements, s.toolCallCancellations,
       `${s.tool(resultsDomain, '*')} ${names.queueGroups.pool(resultsDomain)}`, ...serviceResponder(names.services.pool(resultsDomain)),
     ],
   };
@@ -129,7 +131,7 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
   const starts = names.streams.queuedStarts;
   // Reading sessions: their checkpoints, their events (replayed from the stream, or live), alerts.
   const readSessions = {
-    publish: [...discovery, ...jetStreamInfo, ...streamRead(events), ...consumerRead(events), ...streamRead(starts), ...kvReader(names.buckets.checkpoints)],
+    publish: [...discovery, ...jetStreamInfo, ...streamRead(events), ...consumerRead(events), ...streamRead(starts), ...streamRead(names.streams.sessionControls), ...kvReader(names.buckets.checkpoints)],
     subscribe: [inbox, s.allSessionEvents, s.allAlerts],
   };
   switch (role.kind) {
@@ -184,13 +186,13 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
     case 'client':
       // Starts sessions (a request, or into the queue while no orchestrator runs) and follows them.
       return {
-        publish: [s.sessionStart, s.queuedSessionStarts, ...discovery, ...jetStreamInfo, ...streamRead(events), ...consumerRead(events), ...streamRead(starts)],
+        publish: [s.sessionStart, s.queuedSessionStarts, ...discovery, ...jetStreamInfo, ...streamRead(events), ...consumerRead(events), ...streamRead(starts), ...streamRead(names.streams.sessionControls)],
         subscribe: [inbox, s.allSessionEvents],
         allowResponses: 0,
       };
     case 'operator':
       // Everything an observer sees, and every command: approve, deny, interrupt, redirect, cancel, resume, take over, roll back.
-      return { publish: [...readSessions.publish, s.sessionControl('*')], subscribe: readSessions.subscribe, allowResponses: 0 };
+      return { publish: [...readSessions.publish, s.sessionControl('*'), s.allSessionControls], subscribe: readSessions.subscribe, allowResponses: 0 };
     case 'observer':
       return { ...readSessions, allowResponses: 0 };
   }

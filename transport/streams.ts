@@ -22,6 +22,14 @@ export async function ensureStreams(nc: NatsConnection, names: WireNames): Promi
       duplicate_window: nanos(2 * 60 * 1000),
     },
     {
+      // A command is kept as long as its session can be resumed; the same command id sent again within ten minutes is stored once.
+      name: names.streams.sessionControls,
+      subjects: [names.subjects.allSessionControls],
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(week),
+      duplicate_window: nanos(10 * 60 * 1000),
+    },
+    {
       name: names.streams.queuedStarts,
       subjects: [names.subjects.queuedSessionStarts],
       retention: RetentionPolicy.Workqueue,

@@ -92,6 +92,10 @@ export function wireNames(namespace: string = defaultNamespace) {
       sessionEvents: (sessionId: string) => `${ns}.sessions.${sessionId}.events`,
       /** Commands for a running session (cancel), answered by the orchestrator that hosts it. */
       sessionControl: (sessionId: string) => `${ns}.sessions.${sessionId}.control`,
+      /** Commands recorded in a stream before they are applied: whoever hosts the session, now or once it resumes, applies each once. */
+      sessionControls: (sessionId: string) => `${ns}.sessions.${sessionId}.controls`,
+      /** Every session's recorded commands, as one stream captures them. */
+      allSessionControls: `${ns}.sessions.*.controls`,
       /** Alerts of one kind (`tool_error_rate`, `pool_error_rate`, `session_spend`, `tenant_spend`, `tool_conflict`). */
       alerts: (kind: string) => `${ns}.alerts.${kind}`,
       /** Every alert of the deployment. */
@@ -110,10 +114,11 @@ export function wireNames(namespace: string = defaultNamespace) {
       specialist: (agent: string) => `${ns}-agent-${agent}`,
       orchestrator: `${ns}-orchestrator`,
     },
-    /** JetStream streams: events (replayable by late clients) and starts queued while no orchestrator runs. */
+    /** JetStream streams: events (replayable by late clients), starts queued while no orchestrator runs, and recorded commands. */
     streams: {
       sessionEvents: `${NS}_SESSION_EVENTS`,
       queuedStarts: `${NS}_SESSION_STARTS`,
+      sessionControls: `${NS}_SESSION_CONTROLS`,
     },
     /** Durable consumers, named within their (already namespaced) stream. */
     consumers: {

@@ -36,6 +36,8 @@ export const Checkpoint = z.object({
   inFlightToolCalls: z.array(z.object({ callId: z.string(), tool: z.string() })),
   owner: z.string(),
   updatedAt: z.string(),
+  /** The ids of the recorded commands applied so far (the latest 200): a resumed session applies each once. */
+  appliedControls: z.array(z.string()).default([]),
 });
 export type Checkpoint = z.infer<typeof Checkpoint>;
 

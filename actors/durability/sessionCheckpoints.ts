@@ -14,6 +14,8 @@ export interface SessionCheckpointsOptions {
   /** The revision of the checkpoint this host resumed from; absent for a new session. */
   revision?: number;
   nextEventSeq: () => number;
+  /** The recorded commands applied so far (see `RecordedControlInbox`). */
+  appliedControls: () => readonly string[];
   logger: Logger;
   /** Called once when another owner took the session over: stop hosting it, publish nothing. */
   onLost: () => void;
@@ -206,6 +208,7 @@ export class SessionCheckpoints {
       inFlightToolCalls: inFlight,
       owner: this.#o.owner,
       updatedAt: new Date().toISOString(),
+      appliedControls: [...this.#o.appliedControls()],
     };
   }
 }

@@ -23,6 +23,7 @@ import type { ModelTable } from '../../models/modelTable.ts';
 import type { ResponseCache } from '../model/responseCache.ts';
 import type { OperatorKeys } from '../../transport/controlSignatures.ts';
 import type { StatementSigner } from '../../transport/signatures.ts';
+import type { RecordedControlInbox } from './recordedControls.ts';
 
 /** Where sessions are made durable; absent when NATS has no JetStream. */
 export interface Durability {
@@ -96,6 +97,8 @@ export interface ResumedSession {
   revision: number;
   lease: Lease;
   agent: AgentDefinition;
+  /** The session's recorded commands, caught up to its resume (see `resumeSession`); opened by the host when absent. */
+  controls?: RecordedControlInbox;
 }
 
 /** A session running in this process. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { SessionMachine } from '../../machines/session.ts';
@@ -7,26 +7,20 @@ import { SessionControl, type SessionControlReply } from '../../transport/messag
 import type { WireNames } from '../../transport/subjects.ts';
 import { checkControlSignature, type OperatorKeys } from '../../transport/controlSignatures.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
+import type { RecordedControl } from './recordedControls.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
 
+/** What a person's command does to the session now: applied (the actor acts on it) or refused with why. */
+export type SessionCommandDecider = (command: SessionControl, operator: string | undefined) => SessionControlReply;
+
 /**
- * Answers a session's control subject for as long as this process hosts it: cancel, approve and
- * deny, interrupt, redirect and continue, and a person's answer to an escalated session. Every
- * message gets an acknowledgement saying whether it was accepted and, if not, why. With
- * `operators`, only commands signed by one of them are accepted, and approvals, denials,
- * rollbacks and take-overs record that operator's name, whatever name the message carries.
+ * Decides a session's commands while this process hosts it: cancel, approve and deny, interrupt,
+ * redirect and continue, roll back, take over and hand back, and a person's answer to an escalated
+ * session. `operator` is who signed the command, when commands are signed: approvals, denials,
+ * rollbacks and take-overs record that name, whatever name the message carries.
  */
-export function serveSessionControl(
-  nc: NatsConnection,
-  names: WireNames,
-  actor: Actor<SessionMachine>,
-  trace: SessionTrace,
-  events: SessionEventPublisher,
-  logger: Logger,
-  operators?: OperatorKeys,
-): Subscription {
-  const sessionId = actor.getSnapshot().context.sessionId;
+export function sessionCommandDecider(actor: Actor<SessionMachine>, trace: SessionTrace, events: SessionEventPublisher, logger: Logger): SessionCommandDecider {
   const decide = (command: SessionControl, operator: string | undefined): SessionControlReply => {
     // Who did it: the authenticated operator when commands are signed, else the name the sender wrote.
     const by = (claimed: string) => operator ?? claimed;
@@ -105,21 +99,54 @@ export function serveSessionControl(
         return accept();
     }
   };
+  return decide;
+}
+
+/** Who sent a command, when the deployment has operators: the one whose key signed it, or why none did. */
+function senderOf(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, operators: OperatorKeys | undefined, sentAt?: number): { ok: true; operator: string | undefined } | { ok: false; reason: string } {
+  if (!operators) return { ok: true, operator: undefined };
+  return checkControlSignature(subject, data, headers, operators, sentAt);
+}
+
+/**
+ * Answers a session's control subject for as long as this process hosts it: every message gets an
+ * acknowledgement saying whether it was applied and, if not, why. With `operators`, only commands
+ * signed by one of them are.
+ */
+export function serveSessionControl(nc: NatsConnection, names: WireNames, sessionId: string, decide: SessionCommandDecider, logger: Logger, operators?: OperatorKeys): Subscription {
   return nc.subscribe(names.subjects.sessionControl(sessionId), {
     callback: (_error, msg) => {
-      let operator: string | undefined;
-      if (operators) {
-        const sender = checkControlSignature(msg.subject, msg.data, msg.headers, operators);
-        if (!sender.ok) {
-          logger.warn({ reason: sender.reason }, 'refused a command that no operator of this deployment signed');
-          msg.respond(encodeWireMessage({ type: 'session.control.ack', accepted: false, reason: sender.reason } satisfies SessionControlReply));
-          return;
-        }
-        operator = sender.operator;
+      const sender = senderOf(msg.subject, msg.data, msg.headers, operators);
+      if (!sender.ok) {
+        logger.warn({ reason: sender.reason }, 'refused a command that no operator of this deployment signed');
+        msg.respond(encodeWireMessage({ type: 'session.control.ack', accepted: false, reason: sender.reason } satisfies SessionControlReply));
+        return;
       }
       const decoded = decodeWireMessage(SessionControl, msg.data, 'The control message');
-      const reply: SessionControlReply = decoded.ok ? decide(decoded.value, operator) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
+      const reply: SessionControlReply = decoded.ok ? decide(decoded.value, sender.operator) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
       msg.respond(encodeWireMessage(reply));
     },
   });
+}
+
+/**
+ * Applies a command recorded for the session (see `RecordedControlInbox`) and says what came of it
+ * on the session's events (`control.applied`), where its sender, or anyone, reads it.
+ */
+export function applyRecordedControl(control: RecordedControl, decide: SessionCommandDecider, events: SessionEventPublisher, logger: Logger, operators?: OperatorKeys): { control: string; reply: SessionControlReply } {
+  // Signed around when it was recorded, however long it waited for a host.
+  const sender = senderOf(control.subject, control.data, control.headers, operators, control.recordedAt);
+  const decoded = decodeWireMessage(SessionControl, control.data, 'The recorded command');
+  const reply: SessionControlReply = !sender.ok
+    ? { type: 'session.control.ack', accepted: false, reason: sender.reason }
+    : decoded.ok ? decide(decoded.value, sender.operator) : { type: 'session.control.ack', accepted: false, reason: decoded.error };
+  if (!reply.accepted) logger.info({ controlId: control.id, reason: reply.reason }, 'refused a recorded command');
+  const command = decoded.ok ? decoded.value.type : 'unreadable';
+  announceControl(events, control.id, command, reply);
+  return { control: command, reply };
+}
+
+/** Says on the session's events what came of a recorded command. */
+export function announceControl(events: SessionEventPublisher, controlId: string, control: string, reply: Pick<SessionControlReply, 'accepted' | 'reason'>): void {
+  events.publish({ type: 'control.applied', controlId, control, accepted: reply.accepted, ...(reply.reason !== undefined ? { reason: reply.reason } : {}) });
 }

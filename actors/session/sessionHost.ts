@@ -13,7 +13,8 @@ import { encodeWireMessage } from '../../transport/wireMessage.ts';
 import { createModelCaller } from '../model/modelCall.ts';
 import { publishRecoveryNotice } from './recoveryNotices.ts';
 import { SessionCheckpoints } from '../durability/sessionCheckpoints.ts';
-import { serveSessionControl } from './sessionControl.ts';
+import { announceControl, applyRecordedControl, serveSessionControl, sessionCommandDecider } from './sessionControl.ts';
+import { RecordedControlInbox } from './recordedControls.ts';
 import { resumedEventSeq, SessionEventPublisher } from './sessionEvents.ts';
 import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
@@ -126,6 +127,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   let lost = false;
   const traceContext: Record<string, string> = {};
   propagation.inject(sessionTrace.sessionContext, traceContext);
+  // Open before the session runs: a command recorded from now on waits here until the host applies it.
+  const recordedControls = start.kind === 'resume' && start.controls ? start.controls : new RecordedControlInbox(deps.nats, deps.names, sessionId, [], logger);
   const checkpoints =
     deps.durability && (start.kind === 'resume' || start.lease)
       ? new SessionCheckpoints({
@@ -136,12 +139,14 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           identity: { sessionId, agent: agent.name, task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
           ...(start.kind === 'resume' ? { revision: start.revision } : {}),
           nextEventSeq: () => events.nextSeq,
+          appliedControls: () => recordedControls.applied,
           logger,
           onLost: () => {
             // Another orchestrator owns the session now: stop here without a word on its stream.
             lost = true;
             actor.stop();
             control.unsubscribe();
+            recordedControls.close();
             resolveEnded();
           },
         })
@@ -156,7 +161,8 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     deps.nats.publish(deps.names.subjects.toolCallCancellations, encodeWireMessage(cancellation));
     logger.info({ callIds: open }, 'cancelling the tool calls still in flight on the workers');
   };
-  const control: Subscription = serveSessionControl(deps.nats, deps.names, actor, sessionTrace, events, logger, deps.operators);
+  const decide = sessionCommandDecider(actor, sessionTrace, events, logger);
+  const control: Subscription = serveSessionControl(deps.nats, deps.names, sessionId, decide, logger, deps.operators);
   let announcedTurn = start.kind === 'resume' ? -1 : 0;
   let costSeen = actor.getSnapshot().context.usage.costUsd;
   let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;
@@ -186,7 +192,11 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
       if (lost) return;
       // Drained, not dropped: a command already on its way when the session ended still gets its
       // answer ("the session has ended") instead of leaving its sender waiting for a timeout.
-      if (final) void control.drain().catch(() => undefined);
+      if (final) {
+        void control.drain().catch(() => undefined);
+        // A command recorded from now on is answered by whoever reads the stream: the session has ended.
+        recordedControls.close();
+      }
       sessionTrace.end(result);
       const { outcome } = result;
       // The end is what every watcher waits for: kept at until the events stream has it.
@@ -299,6 +309,19 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   }
   checkpoints?.watch(actor);
   actor.start();
+  // What people decided while nobody hosted the session (a resume caught it up) comes first, then the rest as it is recorded.
+  // A command sent again under the same id is not applied again; its sender is told what came of it the first time.
+  const outcomes = new Map<string, ReturnType<typeof applyRecordedControl>>();
+  recordedControls.deliverTo(
+    (recorded) => {
+      outcomes.set(recorded.id, applyRecordedControl(recorded, decide, events, logger, deps.operators));
+      if (outcomes.size > 200) outcomes.delete(outcomes.keys().next().value as string);
+    },
+    (repeated) => {
+      const first = outcomes.get(repeated.id);
+      announceControl(events, repeated.id, first?.control ?? 'session.command', first?.reply ?? { accepted: true, reason: 'applied already: the same command id was sent before' });
+    },
+  );
   // The wall-clock budget is a stored deadline; the timer is this process's, re-armed by whoever hosts the session.
   const deadlineTimer = setTimeout(() => actor.send({ type: 'session.deadline_reached' }), Math.max(0, wallClockDeadline(actor.getSnapshot().context) - Date.now()));
   deadlineTimer.unref();
@@ -315,6 +338,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     async handOver() {
       lost = true;
       control.unsubscribe();
+      recordedControls.close();
       await checkpoints?.handOver();
       actor.stop();
       resolveEnded();
@@ -324,11 +348,19 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
 
 /**
  * Hosts a session taken over from its checkpoint, its events numbered past the last one its stream
- * stored (see `resumedEventSeq`): what an orchestrator's and a specialist pool's resumers, and a
- * delegation sent again, all do.
+ * stored (see `resumedEventSeq`), applying first the commands recorded while nobody hosted it: what
+ * an orchestrator's and a specialist pool's resumers, and a delegation sent again, all do.
  */
 export async function resumeSession(deps: SessionHostDependencies, start: ResumedSession): Promise<HostedSession> {
   const { checkpoint } = start;
   const nextEventSeq = await resumedEventSeq(deps.nats, deps.names, checkpoint.sessionId, checkpoint.nextEventSeq, deps.logger);
-  return hostSession(deps, { ...start, checkpoint: { ...checkpoint, nextEventSeq } });
+  // The commands recorded while nobody hosted it: applied before anything else, each once.
+  const controls = new RecordedControlInbox(deps.nats, deps.names, checkpoint.sessionId, checkpoint.appliedControls, deps.logger.child({ sessionId: checkpoint.sessionId }));
+  try {
+    await controls.catchUp();
+  } catch (error) {
+    controls.close();
+    throw error;
+  }
+  return hostSession(deps, { ...start, checkpoint: { ...checkpoint, nextEventSeq }, controls });
 }

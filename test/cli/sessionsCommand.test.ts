@@ -69,7 +69,7 @@ describe('troupe sessions', () => {
   });
 
   it('says why a command was refused, with exit code 1', async () => {
-    expect(await run(nc, ['interrupt', 'no-such-session'])).toEqual({ code: 1, text: 'refused: No orchestrator hosts session no-such-session.\n' });
+    expect(await run(nc, ['interrupt', 'no-such-session', '--wait', '0.2'])).toEqual({ code: 1, text: 'refused: There is no session no-such-session.\n' });
     expect(await run(nc, ['show', 'no-such-session'])).toEqual({ code: 1, text: 'no session no-such-session\n' });
   });
 

@@ -1,6 +1,7 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NoOrchestratorError, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
+import { cancelSession, NoOrchestratorError, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
 import {
   SessionStartRequest,
   type SessionEvent,
@@ -195,17 +196,21 @@ describe('startSession', () => {
     expect(await iterator.next()).toEqual({ done: true, value: undefined });
   });
 
-  it('sends a cancel request to the session control subject and reports whether it was accepted', async () => {
+  it('records a cancel in the session\'s command stream, one copy per command id, and reports what its host made of it', async () => {
     serve((request, emit) => {
       emit(started);
       return accepted(request);
     });
+    // The host: applies each recorded command it is handed, and says so on the session's events.
     const reasons: string[] = [];
     subscriptions.push(
-      orchestratorNc.subscribe(subjects.sessionControl('cancel-me'), {
+      orchestratorNc.subscribe(subjects.sessionControls('cancel-me'), {
         callback: (_error, msg) => {
           reasons.push(msg.json<{ reason: string }>().reason);
-          msg.respond(JSON.stringify({ type: 'session.control.ack', accepted: true }));
+          const controlId = msg.headers?.get('Nats-Msg-Id');
+          orchestratorNc.publish(subjects.sessionEvents('cancel-me'), JSON.stringify({
+            type: 'control.applied', sessionId: 'cancel-me', seq: 10 + reasons.length, at: new Date(0).toISOString(), controlId, control: 'session.cancel', accepted: true,
+          }));
         },
       }),
     );
@@ -213,7 +218,11 @@ describe('startSession', () => {
     const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'cancel-me' });
     expect(await run.cancel('changed my mind')).toBe(true);
     expect(reasons).toEqual(['changed my mind']);
-    run.detach();
-    expect(await collect(run.events)).toMatchObject([{ type: 'session.started' }]);
+    const once = { namespace, controlId: 'cancel-1' };
+    expect(await cancelSession(clientNc, 'cancel-me', 'again', once)).toMatchObject({ status: 'applied', controlId: 'cancel-1' });
+    await cancelSession(clientNc, 'cancel-me', 'again', once);
+    // The stream keeps one copy of an id, which is what a resumed host reads.
+    const stored = await (await jetstreamManager(clientNc)).streams.info(names.streams.sessionControls, { subjects_filter: subjects.sessionControls('cancel-me') });
+    expect(stored.state.subjects).toEqual({ [subjects.sessionControls('cancel-me')]: 2 });
   });
 });

@@ -140,7 +140,8 @@ describe('the demo\'s stack on a nats-server that enforces the roles troupe auth
 
       it('does not let the client approve or roll back, nor the observer start a session; the observer still reads it', async () => {
         const client = await as('client');
-        const control = names.subjects.sessionControl(sessionId);
+        // Commands are recorded in the session's command stream first: the client may not publish there.
+        const control = names.subjects.sessionControls(sessionId);
         expect(deniedSubjectOf(await approveSession(client, sessionId, { namespace }).catch((error: unknown) => error))).toEqual({ denial: 'permission', operation: 'publish', subject: control });
         expect(deniedSubjectOf(await rollbackSession(client, sessionId, { namespace, toTurn: 0 }).catch((error: unknown) => error))).toEqual({ denial: 'permission', operation: 'publish', subject: control });
 
@@ -189,7 +190,7 @@ describe('the process stack on its roles: approvals only an operator gives and o
       // The client may not approve: NATS refuses it, and the command says so.
       const byClient = await stack.troupe(['sessions', 'approve', run.sessionId], stack.roleEnv('client'));
       expect(byClient.code).toBe(3);
-      expect(byClient.output).toContain(`does not let this process's user publish to "${names.subjects.sessionControl(run.sessionId)}"`);
+      expect(byClient.output).toContain(`does not let this process's user publish to "${names.subjects.sessionControls(run.sessionId)}"`);
       // An operator's connection without the operator's signature is refused by the orchestrator.
       const unsigned = await approveSession(await as('operator'), run.sessionId, { namespace: stack.namespace, by: 'mallory' });
       expect(unsigned).toMatchObject({ accepted: false, reason: expect.stringContaining('not signed') });
@@ -205,7 +206,7 @@ describe('the process stack on its roles: approvals only an operator gives and o
     const violations = violationsIn(readFileSync(stack.natsLog as string, 'utf8'));
     const roles = stack.auth?.manifest.roles ?? {};
     for (const role of ['orchestrator', 'worker-files']) expect(violations.filter((line) => line.includes(roles[role] as string)), role).toEqual([]);
-    expect(violations.filter((line) => line.includes(roles.client as string))).toEqual([expect.stringContaining(`Subject "${names.subjects.sessionControl(run.sessionId)}"`)]);
+    expect(violations.filter((line) => line.includes(roles.client as string))).toEqual([expect.stringContaining(`Subject "${names.subjects.sessionControls(run.sessionId)}"`)]);
   }, 120_000);
 
   it('refuses a forged approval and a forged undo published with the orchestrator\'s permissions but without its signature', async () => {

@@ -165,7 +165,7 @@ describe('an orchestrator killed while a session waits for approval', () => {
         stack.orchestrator.child.kill('SIGKILL');
         standby = startTroupe(['orchestrator'], stack.env);
       } else {
-        expect(await approveSession(stack.client, run.sessionId, { namespace: stack.namespace, by: 'ops' })).toEqual({ accepted: true });
+        expect(await approveSession(stack.client, run.sessionId, { namespace: stack.namespace, by: 'ops' })).toMatchObject({ accepted: true });
       }
     }
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'wrote 4 bytes' });

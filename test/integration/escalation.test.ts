@@ -46,7 +46,7 @@ describe('an escalated session resolved by a person', () => {
 
   it('resumes with a person’s answer', async () => {
     const sessionId = await escalate();
-    expect(await answerSession(nc, sessionId, 'The report is in notes/report.txt.', { namespace })).toEqual({ accepted: true });
+    expect(await answerSession(nc, sessionId, 'The report is in notes/report.txt.', { namespace })).toMatchObject({ accepted: true });
     const done = await waitForEnd(sessionId);
     expect(done.snapshot.value).toBe('completed');
     expect((done.snapshot.context as SessionContext).outcome).toMatchObject({ output: 'back in control; I was told: The report is in notes/report.txt.' });

@@ -98,7 +98,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
     vaultOpenings = 0;
     const run = await startSession(nc, { namespace, task: 'Please open the vault.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'approval.requested') expect(await approveSession(nc, run.sessionId, { namespace, by: 'alice' })).toEqual({ accepted: true });
+      if (event.type === 'approval.requested') expect(await approveSession(nc, run.sessionId, { namespace, by: 'alice' })).toMatchObject({ accepted: true });
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'vault said {"ok":true,"result":{"opened":"north"}}' });
     expect(ofType(events, 'approval.requested')[0]?.calls).toEqual([expect.objectContaining({ tool: 'vault_open', arguments: { door: 'north' } })]);
@@ -146,7 +146,7 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   it('pauses at the next safe point when interrupted, and goes on with a person’s new instruction', async () => {
     const run = await startSession(nc, { namespace, task: 'Please take a slow step.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId, { namespace })).toEqual({ accepted: true });
+      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId, { namespace })).toMatchObject({ accepted: true });
       if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.', { namespace });
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'heard: Summarise what you have instead.' });

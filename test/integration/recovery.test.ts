@@ -140,7 +140,7 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
       });
     });
     await nc.flush();
-    expect(await answerSession(nc, session.sessionId, 'Stop computing; report what you have.', { namespace })).toEqual({ accepted: true });
+    expect(await answerSession(nc, session.sessionId, 'Stop computing; report what you have.', { namespace })).toMatchObject({ accepted: true });
     await done;
     expect(resumed.at(-1)).toMatchObject({ type: 'session.finished', status: 'completed', output: "resumed with the person's answer" });
     expect(await answerSession(nc, session.sessionId, 'too late', { namespace })).toMatchObject({ accepted: false });

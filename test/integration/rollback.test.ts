@@ -68,7 +68,7 @@ describe('rollback', () => {
     for await (const event of run.events) {
       events.push(event);
       if (event.type === 'turn.started' && event.turn === 3) {
-        expect(await interruptSession(nc, run.sessionId, { namespace })).toEqual({ accepted: true });
+        expect(await interruptSession(nc, run.sessionId, { namespace })).toMatchObject({ accepted: true });
         openLedger();
       }
       // After the rollback the session is paused again (interrupted) until the person redirects it.

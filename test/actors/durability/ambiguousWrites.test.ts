@@ -35,7 +35,7 @@ describe('writes whose answer was lost', () => {
   const checkpoint = (sessionId: string, owner: string, turn: number): Checkpoint => ({
     schemaVersion: checkpointSchemaVersion, sessionId, agent: 'assistant', task: 'Add two numbers.', status: 'running',
     snapshot: { status: 'active', value: 'calling_model', context: { sessionId, turn }, children: {} },
-    nextEventSeq: turn, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner, updatedAt: new Date().toISOString(),
+    nextEventSeq: turn, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner, updatedAt: new Date().toISOString(), appliedControls: [],
   });
   const turnOf = async (sessionId: string) => ((await checkpoints.read(sessionId))?.checkpoint.snapshot.context as { turn: number }).turn;
 

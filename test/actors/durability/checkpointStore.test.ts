@@ -21,7 +21,8 @@ describe('readCheckpoint', () => {
   it('reads the current version as it is, filling context fields a checkpoint written before them lacks', () => {
     const current = { ...version1, schemaVersion: checkpointSchemaVersion };
     const read = readCheckpoint('s-old', current);
-    expect({ ...read, snapshot: { ...read.snapshot, context: undefined } }).toEqual({ ...current, snapshot: { ...current.snapshot, context: undefined } });
+    // A checkpoint written before recorded commands has applied none.
+    expect({ ...read, snapshot: { ...read.snapshot, context: undefined } }).toEqual({ ...current, snapshot: { ...current.snapshot, context: undefined }, appliedControls: [] });
     expect(read.snapshot.context).toMatchObject({ ...version1.snapshot.context, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 }, summary: null });
     // What a checkpoint has is never replaced by a default.
     const withCache = { ...current, snapshot: { ...current.snapshot, context: { ...current.snapshot.context, cache: { modelHits: 2, toolHits: 1, savedUsd: 0.5 } } } };

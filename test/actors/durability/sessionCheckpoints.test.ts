@@ -31,7 +31,7 @@ function watched(store: CheckpointStore) {
   let lost = 0;
   const checkpoints = new SessionCheckpoints({
     store, leases, lease, owner: 'test', identity: { sessionId: 's-1', agent: 'tester', task: 't', traceContext: {} },
-    nextEventSeq: () => 0, logger: silentLogger(), onLost: () => (lost += 1),
+    appliedControls: () => [], nextEventSeq: () => 0, logger: silentLogger(), onLost: () => (lost += 1),
   });
   checkpoints.watch(actor);
   actor.start();

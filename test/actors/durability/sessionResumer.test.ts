@@ -15,7 +15,7 @@ function checkpointOf(sessionId: string, edit: (snapshot: Record<string, unknown
   edit(snapshot);
   return {
     schemaVersion: checkpointSchemaVersion, sessionId, agent: 'assistant', task: 'Add two numbers.', status: 'running', snapshot,
-    nextEventSeq: 1, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner: 'gone', updatedAt: new Date().toISOString(),
+    nextEventSeq: 1, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner: 'gone', updatedAt: new Date().toISOString(), appliedControls: [],
   };
 }
 

@@ -20,7 +20,7 @@ function endedCheckpoint(sessionId: string, nextEventSeq: number): Checkpoint {
   Object.assign(snapshot.context as Record<string, unknown>, { outcome: { status: 'completed', stopReason: 'answered', output: 'the sum is 4' }, turn: 2 });
   return {
     schemaVersion: checkpointSchemaVersion, sessionId, agent: 'assistant', task: 'Add two numbers.', status: 'ended', snapshot,
-    nextEventSeq, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner: 'gone', updatedAt: new Date().toISOString(),
+    nextEventSeq, traceContext: {}, wallClockDeadline: Date.now() + 60_000, inFlightToolCalls: [], owner: 'gone', updatedAt: new Date().toISOString(), appliedControls: [],
   };
 }
 
