@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore, type Checkpoint } from '../actors/durability/checkpointStore.ts';
 import {
@@ -8,7 +9,9 @@ import {
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
+import { SessionEvent } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
+import { decodeWireMessage } from '../transport/wireMessage.ts';
 import { readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
@@ -205,9 +208,12 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
           return 1;
         }
         // A rollback needs the session paused with a person. Checkpoints are written just after each
-        // step, so a session that was just paused may not be in one yet: wait briefly for it, so that
-        // the plan lists every call the session made, not those of an older checkpoint.
-        for (let i = 0; i < 50 && stored?.checkpoint.status === 'running'; i++) {
+        // step, so a session that was just paused may not be in one yet: wait for it, so that the plan
+        // lists every call the session made, never those of an older checkpoint. One whose events say
+        // it paused is waited for as long as its checkpoint takes (a loaded machine took over 5 s);
+        // any other gets 5 s, then its host says whether it can be rolled back.
+        const paused = await pausedByItsEvents(nc, names, id);
+        for (let i = 0; i < (paused ? 600 : 50) && stored?.checkpoint.status === 'running'; i++) {
           await new Promise((resolve) => setTimeout(resolve, 100));
           stored = (await store.read(id)) ?? stored;
         }
@@ -237,5 +243,17 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
     }
   } finally {
     if (!io.nc) await nc.drain();
+  }
+}
+
+/** Whether the session's last stored event says it is paused with a person (interrupted, rolled back, or escalated). */
+async function pausedByItsEvents(nc: NatsConnection, names: ReturnType<typeof wireNames>, sessionId: string): Promise<boolean> {
+  try {
+    const last = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    const event = last ? decodeWireMessage(SessionEvent, last.data, 'The last session event') : undefined;
+    if (!event?.ok) return false;
+    return event.value.type === 'session.interrupted' || event.value.type === 'session.rolled_back' || (event.value.type === 'session.finished' && event.value.status === 'escalated');
+  } catch {
+    return false;
   }
 }

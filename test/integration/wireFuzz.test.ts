@@ -243,6 +243,44 @@ describe('the wire under fuzzing', () => {
     }), { seed: 14, numRuns: 40 });
   });
 
+  it('answers every recorded command to a live session on its events, applied or refused with why, each id once', async () => {
+    const js = jetstream(nc);
+    const recorded = fc.array(fc.tuple(fc.oneof(idLike, fc.constant('same-id')), fuzzedBody(sessionControl(fc.oneof(idLike, fc.constantFrom('call-a', 'call-b'))))), { minLength: 1, maxLength: 5 });
+    await fc.assert(fc.asyncProperty(recorded, async (commands) => {
+      const run = await startSession(nc, { namespace: stack.namespace, task: 'Please write under a policy.' });
+      for await (const event of run.events) if (event.type === 'approval.requested') break;
+      const outcomes: Array<Extract<SessionEvent, { type: 'control.applied' }>> = [];
+      let ended = false;
+      const watch = nc.subscribe(names.subjects.sessionEvents(run.sessionId), {
+        callback: (_error, msg) => {
+          const event = decodeJson(SessionEvent, msg.data);
+          if (event?.type === 'control.applied') outcomes.push(event);
+          if (event?.type === 'session.finished' && event.status !== 'escalated') ended = true;
+        },
+      });
+      const ids = new Set<string>();
+      for (const [id, body] of commands) {
+        count('recorded commands');
+        const controlId = `${run.sessionId}-${id}`;
+        const repeated = ids.has(controlId);
+        ids.add(controlId);
+        const answered = outcomes.filter((o) => o.controlId === controlId).length;
+        await js.publish(names.subjects.sessionControls(run.sessionId), body, { msgID: controlId });
+        // Each is answered while the session lives: applied, or refused with a reason (a malformed one
+        // always, unless its id was applied before). Once it has ended, its stream's end is the answer.
+        await expect.poll(() => ended || outcomes.filter((o) => o.controlId === controlId).length > answered, { timeout: 10_000 }).toBe(true);
+        if (ended && outcomes.filter((o) => o.controlId === controlId).length === answered) break;
+        const [first] = outcomes.filter((o) => o.controlId === controlId);
+        if (!repeated && !isValid(SessionControl, body)) expect(first).toMatchObject({ accepted: false, reason: expect.any(String) });
+      }
+      watch.unsubscribe();
+      // A repeated id is answered again, never applied twice: its answers all say the same.
+      for (const controlId of ids) expect(new Set(outcomes.filter((o) => o.controlId === controlId).map((o) => o.accepted)).size).toBeLessThanOrEqual(1);
+      await request(names.subjects.sessionControl(run.sessionId), new TextEncoder().encode('{"type":"session.cancel"}')).catch(() => undefined);
+      expect((await run.finished).status).toMatch(/completed|cancelled|failed|escalated|budget_exhausted/);
+    }), { seed: 25, numRuns: 25, endOnFailure: true });
+  }, 120_000);
+
   it('acknowledges every control message to an escalated session, taken over or not, and ends it cleanly', async () => {
     const encoder = new TextEncoder();
     // Half the runs hand the session to a person first, so manual calls and hand-backs meet a session in manual mode.
