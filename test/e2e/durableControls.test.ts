@@ -5,12 +5,10 @@ import {
 } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
-import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
+import { executions, startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
-const executions = (logs: LogLine[], tool: string) => logs.filter((l) => l.msg === 'tool call succeeded' && l.tool === tool).length;
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
-  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 /**
  * A person's command sent the moment its session's orchestrator dies (`kill -9`), before another has

@@ -11,6 +11,7 @@ import { wireNames } from '../../transport/subjects.ts';
 import { EffectLedger } from '../fixtures/ledger/effectLedger.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
 /**
  * Each window in which a crash used to run a side effect twice (or lose a delegation), reproduced
@@ -21,7 +22,6 @@ const ledgerModule = fileURLToPath(new URL('../fixtures/ledger/ledgerTools.ts', 
 const ledgerAgents = fileURLToPath(new URL('../fixtures/agents/ledgerAgents.ts', import.meta.url));
 
 type Relayed = Extract<SessionEvent, { type: 'specialist.event' }>;
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) => events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 /** The bookkeeper's answer quotes its recording and the auditor's answer, which quotes the audit entry: both took effect. */
 function expectRecordedAndAudited(finished: SessionFinished, task: string): void {
   expect(finished.status, JSON.stringify(finished)).toBe('completed');

@@ -7,14 +7,12 @@ import { CheckpointStore, checkpointSchemaVersion } from '../../actors/durabilit
 import { SessionLeases } from '../../actors/durability/sessionLeases.ts';
 import { approveSession, attachSession, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
-import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
+import { executions, startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { wireNames } from '../../transport/subjects.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
-const executions = (logs: LogLine[], tool: string) => logs.filter((l) => l.msg === 'tool call succeeded' && l.tool === tool).length;
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
-  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 describe('an orchestrator killed with SIGKILL mid-session', () => {
   let stack: ProcessStack | undefined;

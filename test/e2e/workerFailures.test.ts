@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSession, type SessionRun } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
-import { startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
+import { executions, startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually } from '../fixtures/troupeProcess.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
 // Attempts time out fast so a dead worker is noticed in about a second, not the default 30.
 const fastDeadlines = { TROUPE_TOOL_TIMEOUT_MS: '1200' };
@@ -19,10 +20,7 @@ async function follow(run: SessionRun, onEvent: (event: SessionEvent) => void | 
   return events;
 }
 
-const executions = (logs: LogLine[], tool: string) => logs.filter((l) => l.msg === 'tool call succeeded' && l.tool === tool).length;
 const replays = (logs: LogLine[]) => logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('replaying the recorded outcome')).length;
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
-  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 describe('tool-call failures across processes', () => {
   let stack: ProcessStack | undefined;

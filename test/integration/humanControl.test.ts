@@ -18,11 +18,10 @@ import { isNoResponders } from '../../transport/natsConnection.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
 const namespace = testNamespace();
 
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
-  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 /** Follows a run, acting on events as they come; resolves with every event. */
 async function follow(run: SessionRun, onEvent: (event: SessionEvent) => Promise<void> | void = () => {}) {

@@ -10,11 +10,10 @@ import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
 
 const namespace = testNamespace();
 
-const ofType = <T extends SessionEvent['type']>(events: SessionEvent[], type: T) =>
-  events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
 
 async function run(stack: InProcessStack, task: string) {
   const session = await startSession(await stack.connection('client'), { namespace, task });
