@@ -28,6 +28,9 @@ export interface SessionResumerOptions {
   unstored: 'drop' | 'refuse';
 }
 
+// How many orphaned sessions one scan takes at a time.
+const resumesAtOnce = 8;
+
 /**
  * Takes over sessions whose host died: on an interval (and at once when started), it lists leases
  * that have expired, takes each with compare-and-set (so exactly one orchestrator wins), reads the
@@ -37,49 +40,58 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
   const { durability, logger } = options;
   let scanning: Promise<void> | undefined;
   const scan = async () => {
-    for (const sessionId of await durability.leases.orphans()) {
-      if (options.isHosted(sessionId)) continue;
-      const lease = await durability.leases.acquire(sessionId, durability.owner);
-      if (!lease) continue;
-      try {
-        const stored = await durability.checkpoints.read(sessionId);
-        if (!stored) {
-          // Its host died before the first checkpoint landed: nothing of it can be resumed, and (write-ahead)
-          // nothing it did had side effects.
-          if (options.unstored === 'refuse') {
-            logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
-            options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.', 'not_started');
-          } else {
-            logger.info({ sessionId }, 'dropped the lease of a start whose host died before accepting it');
-          }
-          await lease.drop();
-          continue;
-        }
-        if (stored.checkpoint.status === 'ended') {
-          // Its host died between storing the end and publishing it: the end is published before the lease goes.
-          await options.ended(stored.checkpoint);
-          await durability.leases.end(sessionId);
-          continue;
-        }
-        // The session's state is checked before the statechart and its host run on it: they trust it,
-        // and a throw from inside them (an observer, a timer) would take the whole process down.
-        const state = PersistedSessionSnapshot.safeParse(stored.checkpoint.snapshot);
-        if (!state.success) {
-          throw new CheckpointUnreadableError(sessionId, `its session state is malformed: ${state.error.issues.slice(0, 5).map((i) => `${formatIssuePath(['snapshot', ...i.path])}: ${i.message}`).join('; ')}`);
-        }
-        await options.resume(stored.checkpoint, stored.revision, lease);
-      } catch (error) {
-        if (isRequestTimeout(error)) {
-          // JetStream busy electing a leader: the session is let go for the next scan to take, never refused.
-          logger.warn({ sessionId, err: error }, 'could not resume a session for now; letting it go for the next scan');
-          await lease.release().catch(() => undefined);
-          continue;
-        }
-        const reason = error instanceof CheckpointUnreadableError ? error.message : `resuming failed: ${String(error)}`;
-        logger.error({ sessionId, err: error }, 'cannot resume a session');
-        options.refuse(sessionId, reason);
-        await durability.leases.end(sessionId);
+    // Several at once: one whose store calls are slow (a leader election, a large end to publish) must not
+    // keep the others waiting, as a dead host's sessions all lapse together.
+    const orphans = await durability.leases.orphans();
+    const takers = Array.from({ length: Math.min(resumesAtOnce, orphans.length) }, async () => {
+      for (let sessionId = orphans.shift(); sessionId !== undefined; sessionId = orphans.shift()) {
+        await take(sessionId).catch((error: unknown) => logger.warn({ sessionId, err: error }, 'could not take an orphaned session; the next scan tries again'));
       }
+    });
+    await Promise.all(takers);
+  };
+  const take = async (sessionId: string): Promise<void> => {
+    if (options.isHosted(sessionId)) return;
+    const lease = await durability.leases.acquire(sessionId, durability.owner);
+    if (!lease) return;
+    try {
+      const stored = await durability.checkpoints.read(sessionId);
+      if (!stored) {
+        // Its host died before the first checkpoint landed: nothing of it can be resumed, and (write-ahead)
+        // nothing it did had side effects.
+        if (options.unstored === 'refuse') {
+          logger.warn({ sessionId }, 'a session whose host died before its first checkpoint was stored cannot be resumed');
+          options.refuse(sessionId, 'Its host stopped before the session\'s first checkpoint was stored, so it cannot be resumed; it made no side-effecting call. Start it again.', 'not_started');
+        } else {
+          logger.info({ sessionId }, 'dropped the lease of a start whose host died before accepting it');
+        }
+        await lease.drop();
+        return;
+      }
+      if (stored.checkpoint.status === 'ended') {
+        // Its host died between storing the end and publishing it: the end is published before the lease goes.
+        await options.ended(stored.checkpoint);
+        await durability.leases.end(sessionId);
+        return;
+      }
+      // The session's state is checked before the statechart and its host run on it: they trust it,
+      // and a throw from inside them (an observer, a timer) would take the whole process down.
+      const state = PersistedSessionSnapshot.safeParse(stored.checkpoint.snapshot);
+      if (!state.success) {
+        throw new CheckpointUnreadableError(sessionId, `its session state is malformed: ${state.error.issues.slice(0, 5).map((i) => `${formatIssuePath(['snapshot', ...i.path])}: ${i.message}`).join('; ')}`);
+      }
+      await options.resume(stored.checkpoint, stored.revision, lease);
+    } catch (error) {
+      if (isRequestTimeout(error)) {
+        // JetStream busy electing a leader: the session is let go for the next scan to take, never refused.
+        logger.warn({ sessionId, err: error }, 'could not resume a session for now; letting it go for the next scan');
+        await lease.release().catch(() => undefined);
+        return;
+      }
+      const reason = error instanceof CheckpointUnreadableError ? error.message : `resuming failed: ${String(error)}`;
+      logger.error({ sessionId, err: error }, 'cannot resume a session');
+      options.refuse(sessionId, reason);
+      await durability.leases.end(sessionId);
     }
   };
   const scanNow = () => (scanning ??= scan().catch((error: unknown) => logger.warn({ err: error }, 'resume scan failed')).finally(() => (scanning = undefined)));

@@ -69,6 +69,11 @@ export class SessionEventPublisher {
           // A publish reaches the subject's live watchers whatever the stream does: with no stream to store
           // it (no responders, or a timeout when watchers are all that listen), that was all there is to do.
           if (this.#nc.isClosed() || !(await this.#captured())) return false;
+          // Larger than a NATS message: no retry will ever carry it.
+          if (/max_payload|maximum payload/i.test(String(error))) {
+            this.#logger.error({ err: error, event: event.type }, 'a session event is larger than a NATS message; watchers replaying the session will not see it');
+            return false;
+          }
           if (Date.now() + delay >= until) {
             this.#logger.error({ err: error, event: event.type }, 'the events stream did not store a session event; watchers replaying the session will not see it');
             return false;
