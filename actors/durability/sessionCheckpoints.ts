@@ -146,9 +146,10 @@ export class SessionCheckpoints {
           this.#abandonWaiters(`the session's checkpoint is larger than a NATS message (the server's max_payload), so a side-effecting call cannot be recorded before it is sent`);
           continue;
         }
-        // A call waiting to be sent cannot wait for the next transition (none comes while it waits), nor can
-        // the last state: try again soon. Otherwise the next transition tries again with the latest state.
-        if (this.#waiters.length > 0 || (this.#lastWordUntil !== undefined && Date.now() < this.#lastWordUntil)) {
+        // Tried again soon, whatever waits on it: a call to be sent, the last state, or a session that just
+        // parked, which makes no transition until a person acts (its checkpoint would stay the older state,
+        // and `troupe sessions rollback` found it still running in a loaded CI run).
+        if (this.#lastWordUntil === undefined || Date.now() < this.#lastWordUntil) {
           this.#retryDelayMs = Math.min(2_000, Math.max(100, this.#retryDelayMs * 2));
           await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
           this.#dirty = true;
