@@ -38,17 +38,41 @@ const resumesAtOnce = 8;
  */
 export function startSessionResumer(options: SessionResumerOptions): { scanNow(): Promise<void>; stop(): void } {
   const { durability, logger } = options;
-  let scanning: Promise<void> | undefined;
-  const scan = async () => {
-    // Several at once: one whose store calls are slow (a leader election, a large end to publish) must not
-    // keep the others waiting, as a dead host's sessions all lapse together.
-    const orphans = await durability.leases.orphans();
-    const takers = Array.from({ length: Math.min(resumesAtOnce, orphans.length) }, async () => {
-      for (let sessionId = orphans.shift(); sessionId !== undefined; sessionId = orphans.shift()) {
-        await take(sessionId).catch((error: unknown) => logger.warn({ sessionId, err: error }, 'could not take an orphaned session; the next scan tries again'));
+  let listing: Promise<Promise<void>[]> | undefined;
+  // Sessions being taken, and those waiting for a free taker: a take that hangs (a store call stuck in a
+  // leader election) holds up only itself, never the next scans, which skip what is already under way.
+  const underWay = new Map<string, Promise<void>>();
+  const queue: Array<{ sessionId: string; done: () => void }> = [];
+  let taking = 0;
+  const pump = () => {
+    while (taking < resumesAtOnce && queue.length > 0) {
+      const { sessionId, done } = queue.shift() as { sessionId: string; done: () => void };
+      taking += 1;
+      void take(sessionId)
+        .catch((error: unknown) => logger.warn({ sessionId, err: error }, 'could not take an orphaned session; the next scan tries again'))
+        .finally(() => {
+          taking -= 1;
+          underWay.delete(sessionId);
+          done();
+          pump();
+        });
+    }
+  };
+  /** Lists the orphans and queues those not under way; resolves with their takes. */
+  const scan = async (): Promise<Promise<void>[]> => {
+    const takes: Promise<void>[] = [];
+    for (const sessionId of await durability.leases.orphans()) {
+      const going = underWay.get(sessionId);
+      if (going) {
+        takes.push(going);
+        continue;
       }
-    });
-    await Promise.all(takers);
+      const taken = new Promise<void>((done) => queue.push({ sessionId, done }));
+      underWay.set(sessionId, taken);
+      takes.push(taken);
+    }
+    pump();
+    return takes;
   };
   const take = async (sessionId: string): Promise<void> => {
     if (options.isHosted(sessionId)) return;
@@ -94,8 +118,13 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
       await durability.leases.end(sessionId);
     }
   };
-  const scanNow = () => (scanning ??= scan().catch((error: unknown) => logger.warn({ err: error }, 'resume scan failed')).finally(() => (scanning = undefined)));
-  const timer = setInterval(() => void scanNow(), options.intervalMs ?? Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
+  const list = () => (listing ??= scan().catch((error: unknown) => {
+    logger.warn({ err: error }, 'resume scan failed');
+    return [];
+  }).finally(() => (listing = undefined)));
+  /** Scans now, and resolves once the sessions it found are taken (resumed, refused or let go). */
+  const scanNow = async () => void (await Promise.all(await list()));
+  const timer = setInterval(() => void list(), options.intervalMs ?? Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
   timer.unref();
   return { scanNow, stop: () => clearInterval(timer) };
 }
