@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointStore, type Checkpoint } from '../actors/durability/checkpointStore.ts';
 import {
@@ -9,9 +8,8 @@ import {
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
-import { SessionEvent } from '../transport/messages.ts';
+import { lastStoredSessionEvent } from '../transport/streams.ts';
 import { wireNames } from '../transport/subjects.ts';
-import { decodeWireMessage } from '../transport/wireMessage.ts';
 import { readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
@@ -248,12 +246,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
 
 /** Whether the session's last stored event says it is paused with a person (interrupted, rolled back, or escalated). */
 async function pausedByItsEvents(nc: NatsConnection, names: ReturnType<typeof wireNames>, sessionId: string): Promise<boolean> {
-  try {
-    const last = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
-    const event = last ? decodeWireMessage(SessionEvent, last.data, 'The last session event') : undefined;
-    if (!event?.ok) return false;
-    return event.value.type === 'session.interrupted' || event.value.type === 'session.rolled_back' || (event.value.type === 'session.finished' && event.value.status === 'escalated');
-  } catch {
-    return false;
-  }
+  const last = await lastStoredSessionEvent(nc, names, sessionId);
+  if (typeof last !== 'object') return false;
+  return last.type === 'session.interrupted' || last.type === 'session.rolled_back' || (last.type === 'session.finished' && last.status === 'escalated');
 }

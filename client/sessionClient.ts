@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { SessionControlReply, SessionStartReply, type SessionControl, SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
-import { ensureStreams } from '../transport/streams.ts';
+import { ensureStreams, lastStoredSessionEvent } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders, isRequestTimeout } from '../transport/natsConnection.ts';
 import { wireNames, type WireNames } from '../transport/subjects.ts';
@@ -240,7 +240,7 @@ async function sendControl(nc: NatsConnection, sessionId: string, message: Sessi
       : { status: 'refused', accepted: false, controlId, ...(applied.reason !== undefined ? { reason: applied.reason } : {}) };
   }
   // Not applied in time: the session has ended, never existed, or waits for an orchestrator to take it over.
-  const last = await lastStoredEvent(nc, names, sessionId);
+  const last = await lastStoredSessionEvent(nc, names, sessionId);
   if (last === 'none') return { status: 'refused', accepted: false, reason: `There is no session ${sessionId}.`, controlId };
   if (last?.type === 'session.finished' && last.status !== 'escalated') return { status: 'refused', accepted: false, reason: 'the session has ended', controlId };
   return { status: 'recorded', accepted: true, reason: 'recorded: no orchestrator hosts the session right now; the one that resumes it applies this first', controlId };
@@ -264,18 +264,6 @@ function controlOutcome(nc: NatsConnection, eventsSubject: string, controlId: st
     settle(found);
   };
   return { event, cancel: () => done(undefined) };
-}
-
-/** The session's last stored event; 'none' when it has none, undefined when that cannot be told. */
-async function lastStoredEvent(nc: NatsConnection, names: WireNames, sessionId: string): Promise<SessionEvent | 'none' | undefined> {
-  try {
-    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
-    if (!message) return 'none';
-    const decoded = decodeWireMessage(SessionEvent, message.data, 'The last session event');
-    return decoded.ok ? decoded.value : undefined;
-  } catch (error) {
-    return /no message found/i.test(String(error)) ? 'none' : undefined;
-  }
 }
 
 /** Without JetStream: the command asked of the session's host directly, answered at once. */

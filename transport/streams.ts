@@ -1,7 +1,9 @@
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamReplicas } from './jetStreamReplicas.ts';
+import { SessionEvent } from './messages.ts';
 import type { WireNames } from './subjects.ts';
+import { decodeWireMessage } from './wireMessage.ts';
 
 const week = 7 * 24 * 60 * 60 * 1000;
 
@@ -50,5 +52,20 @@ export async function ensureStreams(nc: NatsConnection, names: WireNames): Promi
         });
       }
     }
+  }
+}
+
+/**
+ * The last event the events stream stored for a session: 'none' when it stored none, undefined when
+ * that cannot be told (no stream, JetStream unreachable, a malformed last event).
+ */
+export async function lastStoredSessionEvent(nc: NatsConnection, names: WireNames, sessionId: string): Promise<SessionEvent | 'none' | undefined> {
+  try {
+    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    if (!message) return 'none';
+    const decoded = decodeWireMessage(SessionEvent, message.data, 'The last stored session event');
+    return decoded.ok ? decoded.value : undefined;
+  } catch (error) {
+    return /no message found/i.test(String(error)) ? 'none' : undefined;
   }
 }

@@ -121,7 +121,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         return taken;
       }
       // An earlier start under this id died unaccepted, perhaps after publishing events: number past them.
-      if (lease.replaced) firstEventSeq = await resumedEventSeq(options.nats, names, request.sessionId, 0, logger);
+      if (lease.replaced) firstEventSeq = await resumedEventSeq(options.nats, names, request.sessionId, 0);
     }
     const session = hostSession(deps, {
       kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),

@@ -3,6 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { noUsage } from '../../machines/usage.ts';
 import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts';
+import { lastStoredSessionEvent } from '../../transport/streams.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
 
@@ -109,17 +110,10 @@ export class SessionEventPublisher {
  * checkpoint precedes the call it sends, and the call's events follow it) would otherwise be numbered
  * again, and watchers, which drop what they have seen, would drop the resumed session's events.
  */
-export async function resumedEventSeq(nc: NatsConnection, names: WireNames, sessionId: string, fromCheckpoint: number, logger: Logger): Promise<number> {
-  try {
-    const jsm = await jetstreamManager(nc);
-    const last = await jsm.streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
-    const seq = (last?.json<{ seq?: unknown }>() ?? {}).seq;
-    return typeof seq === 'number' && Number.isInteger(seq) && seq >= fromCheckpoint ? seq + 1 : fromCheckpoint;
-  } catch (error) {
-    // No stream, or no event stored yet: the checkpoint's numbering is all there is.
-    logger.debug({ err: error, sessionId }, 'no stored event to continue the numbering from');
-    return fromCheckpoint;
-  }
+export async function resumedEventSeq(nc: NatsConnection, names: WireNames, sessionId: string, fromCheckpoint: number): Promise<number> {
+  const last = await lastStoredSessionEvent(nc, names, sessionId);
+  // No stream, or no event stored yet: the checkpoint's numbering is all there is.
+  return typeof last === 'object' && last.seq >= fromCheckpoint ? last.seq + 1 : fromCheckpoint;
 }
 
 /**

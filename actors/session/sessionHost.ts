@@ -353,7 +353,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
  */
 export async function resumeSession(deps: SessionHostDependencies, start: ResumedSession): Promise<HostedSession> {
   const { checkpoint } = start;
-  const nextEventSeq = await resumedEventSeq(deps.nats, deps.names, checkpoint.sessionId, checkpoint.nextEventSeq, deps.logger);
+  const nextEventSeq = await resumedEventSeq(deps.nats, deps.names, checkpoint.sessionId, checkpoint.nextEventSeq);
   // The commands recorded while nobody hosted it: applied before anything else, each once.
   const controls = new RecordedControlInbox(deps.nats, deps.names, checkpoint.sessionId, checkpoint.appliedControls, deps.logger.child({ sessionId: checkpoint.sessionId }));
   try {

@@ -1,10 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { sessionResultOf, type SessionContext } from '../../machines/sessionContext.ts';
-import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
+import type { SessionFinished } from '../../transport/messages.ts';
+import { lastStoredSessionEvent } from '../../transport/streams.ts';
 import type { WireNames } from '../../transport/subjects.ts';
-import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { Checkpoint } from '../durability/checkpointStore.ts';
 import { SessionEventPublisher } from './sessionEvents.ts';
 
@@ -29,15 +28,9 @@ export function finishedFromCheckpoint(checkpoint: Checkpoint): SessionFinished 
  * watcher waiting for an end that never comes; whoever finds the checkpoint (a resumer) publishes it.
  */
 export async function publishStoredEnd(nc: NatsConnection, names: WireNames, checkpoint: Checkpoint, logger: Logger): Promise<void> {
-  let last: SessionEvent | undefined;
-  try {
-    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(checkpoint.sessionId) });
-    const decoded = message ? decodeWireMessage(SessionEvent, message.data, 'The last stored session event') : undefined;
-    if (decoded?.ok) last = decoded.value;
-  } catch (error) {
-    // No stream, or nothing stored: the end is published all the same.
-    logger.debug({ err: error, sessionId: checkpoint.sessionId }, 'no stored event to find the session\'s end among');
-  }
+  const stored = await lastStoredSessionEvent(nc, names, checkpoint.sessionId);
+  // No stream, or nothing stored: the end is published all the same.
+  const last = typeof stored === 'object' ? stored : undefined;
   // An escalated session's `session.finished` parks it; only a final one ends it.
   if (last?.type === 'session.finished' && last.status !== 'escalated') return;
   const { sessionId, seq: _seq, at: _at, ...body } = finishedFromCheckpoint(checkpoint);

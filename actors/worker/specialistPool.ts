@@ -144,7 +144,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     }
     if (!stored) {
       // A member that died before storing its first checkpoint may have published events: number past them.
-      return { session: fresh(lease, lease.replaced ? await resumedEventSeq(options.nats, names, sessionId, 0, call.logger) : 0) };
+      return { session: fresh(lease, lease.replaced ? await resumedEventSeq(options.nats, names, sessionId, 0) : 0) };
     }
     if (stored.checkpoint.status === 'ended') {
       await durability.leases.end(sessionId);
