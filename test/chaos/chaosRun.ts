@@ -14,7 +14,7 @@ import { wireNames } from '../../transport/subjects.ts';
 import { startNatsCluster, type NatsCluster } from '../../testing/natsCluster.ts';
 import { freePort } from '../../testing/natsServer.ts';
 import { testScriptsDir } from '../fixtures/inProcessStack.ts';
-import { EffectLedger } from '../fixtures/ledger/effectLedger.ts';
+import { EffectLedger, type RecordedEffect } from '../fixtures/ledger/effectLedger.ts';
 import { int, pick, seededRandom } from '../fixtures/seededRandom.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -84,8 +84,8 @@ export interface ChaosReport {
   lostSessions: string[];
   /** The deployment's streams (buckets and object stores included) and their replicas, as the cluster holds them at the end. */
   streams: Record<string, number>;
-  /** References that took effect more than once. */
-  duplicated: { ref: string; n: number }[];
+  /** References that took effect more than once, each time with the process (chaos slot and pid) that ran it. */
+  duplicated: { ref: string; n: number; effects: (RecordedEffect & { ranBy: string })[] }[];
   /** Completed sessions one of whose effects is missing from the ledger. */
   missingEffects: string[];
   kills: Record<Role | 'fault_crash' | 'nats_node', number>;
@@ -149,6 +149,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   ];
   const kills: ChaosReport['kills'] = { orchestrator: 0, ledger: 0, auditor: 0, fault_crash: 0, nats_node: 0 };
   let supervising = true;
+  const slotOfPid = new Map<number, string>();
   let chaos = false;
 
   /** A ledger worker restarted during chaos may be set to crash itself at a point of its Nth call. */
@@ -163,6 +164,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     slot.killedByDriver = false;
     slot.launchedAt = Date.now();
     const started = startTroupe(slot.args, { ...env, ...faultsFor(slot) });
+    if (started.child.pid !== undefined) slotOfPid.set(started.child.pid, `${slot.name} launched ${new Date(slot.launchedAt).toISOString()}`);
     slot.process = started;
     const launchedAt = slot.launchedAt;
     void started.exited.then(async (code) => {
@@ -330,7 +332,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     retriedAttempts: tally(records.flatMap((r) => r.retried)),
     lostSessions,
     streams,
-    duplicated: ledger.duplicated().filter((d) => ofRun(d.ref)),
+    duplicated: ledger.duplicated().filter((d) => ofRun(d.ref)).map((d) => ({ ...d, effects: d.effects.map((e) => ({ ...e, ranBy: slotOfPid.get(e.pid) ?? `pid ${e.pid}` })) })),
     missingEffects,
     kills,
     recoveryExtraMs: { p50: percentile(extra, 50), p99: percentile(extra, 99), baselineMs: baseline },
@@ -359,6 +361,7 @@ export function describeChaos(report: ChaosReport): string {
     `  attempts retried            ${Object.entries(report.retriedAttempts).map(([what, n]) => `${n} × ${what}`).join('; ') || 'none'}`,
     ...report.lostSessions.map((l) => `  lost: ${l}`),
     `  side effects duplicated     ${report.duplicated.length}`,
+    ...report.duplicated.flatMap((d) => [`  duplicated: ${d.ref}`, ...d.effects.map((e) => `    at ${e.at} call ${e.callId} fencing token ${e.fencingToken ?? 'none'} by ${e.ranBy}`)]),
     `  replicas                    ${Object.entries(report.streams).map(([name, n]) => `${name} ${n}`).join(', ')}`,
     `  effects missing             ${report.missingEffects.length}`,
     `  kills                       ${Object.entries(report.kills).map(([role, n]) => `${role} ${n}`).join(', ')}`,
