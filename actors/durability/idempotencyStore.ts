@@ -298,6 +298,14 @@ export class IdempotencyStore {
     const fencingToken = revision;
     let startedAt: number | undefined;
     let settled = false;
+    // One write at a time, each over the revision the last one left: an extension sent while marking
+    // started is still unanswered would lose to it, and leave the claim to lapse with its handler running.
+    let writes: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(write: () => Promise<T>): Promise<T> => {
+      const next = writes.then(write, write);
+      writes = next.catch(() => undefined);
+      return next;
+    };
     const once = (action: string): boolean => {
       if (settled) {
         this.#logger.warn({ callId, action }, 'claim already committed or released; ignored');
@@ -309,35 +317,39 @@ export class IdempotencyStore {
     return {
       kind: 'execute',
       fencingToken,
-      start: async () => {
+      start: () => inTurn(async () => {
         startedAt = Date.now();
         revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt }), revision);
-      },
+      }),
       commit: async (reply) => {
         if (!once('commit')) return;
-        try {
-          await this.#updateOwn(key, encodeRecord({ state: 'done', reply }), revision);
-        } catch (error) {
-          // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
-          // still goes to the caller; only later replays of this call miss it.
-          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not record the call outcome');
-        }
+        await inTurn(async () => {
+          try {
+            await this.#updateOwn(key, encodeRecord({ state: 'done', reply }), revision);
+          } catch (error) {
+            // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
+            // still goes to the caller; only later replays of this call miss it.
+            this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not record the call outcome');
+          }
+        });
       },
-      extend: async (untilEpochMs) => {
+      extend: (untilEpochMs) => inTurn(async () => {
         if (settled) return;
         try {
           revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}) }), revision);
         } catch (error) {
           this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
         }
-      },
+      }),
       release: async () => {
         if (!once('release')) return;
-        try {
-          await this.#kv.delete(key, { previousSeq: revision });
-        } catch (error) {
-          this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not release the call claim');
-        }
+        await inTurn(async () => {
+          try {
+            await this.#kv.delete(key, { previousSeq: revision });
+          } catch (error) {
+            this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not release the call claim');
+          }
+        });
       },
     };
   }

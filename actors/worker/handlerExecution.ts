@@ -2,7 +2,7 @@ import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { DelegatedSpending } from '../../machines/delegation.ts';
 import type { ToolDefinition } from '../../tools/defineTool.ts';
-import { ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
+import { ToolError, ToolFailureCode, toolFailure, toToolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
 import { validateToolArguments } from '../../tools/validation.ts';
 import type { ToolReply, ToolRequest } from '../../transport/messages.ts';
 
@@ -91,6 +91,13 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
           compensation = keepCompensation ? await keepCompensation(captured) : captured;
         }
         await options.beforeHandler?.();
+        // Getting ready (a claim marked started while JetStream elects a leader) can outlast the deadline.
+        // The caller has been told TIMEOUT by then and may retry elsewhere: starting now would race that retry.
+        if (abort.signal.aborted) {
+          throw cancel?.aborted
+            ? new ToolError(ToolFailureCode.INTERNAL, `${tool.name} was cancelled with its session before it started.`, { retryable: false })
+            : new ToolError(ToolFailureCode.TIMEOUT, `${tool.name} could not start before its deadline; it did not run.`);
+        }
         return await tool.handler(validated.value, context);
       })
       .then(

@@ -11,6 +11,9 @@ import { executeToolRequest, type CompensationKeeper } from './handlerExecution.
 // for its real outcome this long before giving up with TIMEOUT (and never run it again meanwhile).
 const lateHandlerClaimMs = 10 * 60 * 1000;
 
+// How long before its deadline a handler still running has its claim extended (a KV write's worth of time, during an election).
+const claimRenewalMarginMs = 1_000;
+
 // A decision lost to a concurrent attempt is taken again; after this many the store is misbehaving.
 const maxDecisionRounds = 3;
 
@@ -82,6 +85,7 @@ export async function executeOnceOnly(call: OnceOnlyCall): Promise<ToolReply> {
 
 async function run(call: OnceOnlyCall, decision: ExecuteDecision): Promise<ToolReply> {
   const { tool, request, logger } = call;
+  let renewal: NodeJS.Timeout | undefined;
   const execution = await executeToolRequest(tool, request, logger, {
     cancel: call.cancel, trace: call.trace, fencingToken: decision.fencingToken,
     ...(call.keepCompensation ? { keepCompensation: call.keepCompensation } : {}),
@@ -93,22 +97,33 @@ async function run(call: OnceOnlyCall, decision: ExecuteDecision): Promise<ToolR
         logger.error({ err: error }, 'could not mark the call started; not running it');
         throw new ToolError(ToolFailureCode.UNAVAILABLE, `${tool.name} could not record that it is starting, so it did not start. Try again.`, { cause: error });
       }
+      // A started claim past its deadline is put in doubt by the next attempt, which may run the call again
+      // if the effect is not there yet: a handler still running near its deadline keeps its claim first.
+      if (Date.now() < request.deadline) {
+        renewal = setTimeout(() => void decision.extend(Date.now() + lateHandlerClaimMs), Math.max(0, request.deadline - Date.now() - claimRenewalMarginMs));
+        renewal.unref();
+      }
     },
   });
+  clearTimeout(renewal);
   const reply = call.fit(execution.reply);
   const { stillRunning } = execution;
   if (stillRunning) {
     // The handler outlived its deadline and may still change something: retries must wait for it,
     // never run it again. The claim is kept, and what the handler really did is recorded when it ends.
     await decision.extend(Date.now() + lateHandlerClaimMs);
-    void stillRunning.then((late) => decision.commit(call.fit(late)));
+    void stillRunning.then((late) => settle(decision, call.fit(late)));
     return reply;
   }
   call.reached?.('after_effect');
-  // A retryable failure is not the call's outcome: the claim is released so a retry may run it.
+  await settle(decision, reply);
+  return reply;
+}
+
+/** A retryable failure is not the call's outcome (the handler did not run, or changed nothing): the claim is released so a retry may run it. */
+async function settle(decision: ExecuteDecision, reply: ToolReply): Promise<void> {
   if (reply.status === 'error' && reply.failure.retryable) await decision.release();
   else await decision.commit(reply);
-  return reply;
 }
 
 type Settlement = { kind: 'answered'; reply: ToolReply } | ExecuteDecision | 'raced';
