@@ -11,7 +11,7 @@ import { startNatsServer, type NatsServerProcess } from '../../../testing/natsSe
 import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 const names = testWireNames();
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Effects by call id, as a payments table outside the worker would hold them. */
 const effects = new Map<string, number>();
