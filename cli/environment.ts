@@ -113,6 +113,7 @@ export const Environment = z.object({
    * host's sessions are resumed elsewhere within about this long (renewed every third of it).
    */
   TROUPE_LEASE_TTL_MS: z.coerce.number().pipe(TimerDelayMs).pipe(z.number().min(1_000, 'at least 1000 ms: renewals every third of it must outrun a busy event loop')).optional(),
+  TROUPE_HEARTBEAT_TTL_MS: z.coerce.number().pipe(TimerDelayMs).pipe(z.number().min(300, 'at least 300 ms: beats every third of it must outrun a busy event loop')).optional(),
   /**
    * JSON circuit-breaker settings for processes that run sessions, e.g. `{"failureThreshold":20}`:
    * with many sessions at once, one pool member dying times out that many calls together.

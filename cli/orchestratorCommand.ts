@@ -45,6 +45,7 @@ export async function orchestratorCommand(args: string[]): Promise<void> {
     ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
     ...(env.TROUPE_APPROVAL_TIMEOUT_MS ? { approvalTimeoutMs: env.TROUPE_APPROVAL_TIMEOUT_MS } : {}),
     ...(env.TROUPE_LEASE_TTL_MS ? { leaseTtlMs: env.TROUPE_LEASE_TTL_MS } : {}),
+    ...(env.TROUPE_HEARTBEAT_TTL_MS ? { heartbeatTtlMs: env.TROUPE_HEARTBEAT_TTL_MS } : {}),
     ...(env.TROUPE_CIRCUIT_BREAKER ? { circuitBreaker: env.TROUPE_CIRCUIT_BREAKER } : {}),
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: 'troupe-orchestrator',

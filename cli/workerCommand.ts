@@ -94,6 +94,7 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
     ...(env.TROUPE_ALERTS ? { alerts: env.TROUPE_ALERTS } : {}),
     source: `troupe-specialist-${name}`,
     ...(env.TROUPE_LEASE_TTL_MS ? { leaseTtlMs: env.TROUPE_LEASE_TTL_MS } : {}),
+    ...(env.TROUPE_HEARTBEAT_TTL_MS ? { heartbeatTtlMs: env.TROUPE_HEARTBEAT_TTL_MS } : {}),
     ...(env.TROUPE_CIRCUIT_BREAKER ? { circuitBreaker: env.TROUPE_CIRCUIT_BREAKER } : {}),
     ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,

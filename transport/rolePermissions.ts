@@ -111,6 +111,8 @@ function sessionHosting(names: WireNames) {
       ...jetStreamInfo, ...objectStoreOwner(names.objectStores.results),
       // The commands recorded for a session while nobody hosted it, read back when it resumes.
       ...streamCreate(names.streams.sessionControls), ...streamRead(names.streams.sessionControls), ...consumerRead(names.streams.sessionControls),
+      // Its own heartbeat, and the others' it follows (and removes once lapsed).
+      ...kvOwner(names.buckets.hosts),
     ],
     subscribe: [
       // A session's commands (asked, or recorded), and the events of the specialists it delegates to (relayed into its own).

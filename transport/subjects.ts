@@ -131,6 +131,8 @@ export function wireNames(namespace: string = defaultNamespace) {
       checkpoints: `${ns}_sessions`,
       /** Who hosts which session. */
       leases: `${ns}_session_leases`,
+      /** Which session-hosting processes are alive: the heartbeats leases point to. */
+      hosts: `${ns}_hosts`,
       /** Outcomes of side-effecting tool calls, by call id. */
       toolOutcomes: `${ns}_tool_outcomes`,
       /** One specialist pool's session checkpoints: its members resume each other's sessions, and no orchestrator does. */

@@ -19,6 +19,11 @@ export interface SessionCheckpointsOptions {
   logger: Logger;
   /** Called once when another owner took the session over: stop hosting it, publish nothing. */
   onLost: () => void;
+  /**
+   * Whether this process's heartbeat lets it act now (see `Durability.alive`): the lease is then never
+   * renewed here, and no state is written (so no side-effecting call sent) while it says no.
+   */
+  alive?: () => boolean;
 }
 
 // How long the last state of a session that ends or moves keeps being retried.
@@ -39,7 +44,7 @@ export class SessionCheckpoints {
   #lost = false;
   // Set when hosting ends here: what the session does after that moment is not its state to keep.
   #frozen = false;
-  #heartbeat: NodeJS.Timeout;
+  #heartbeat: NodeJS.Timeout | undefined;
   // Write-ahead bookkeeping: every scheduled state gets a number; `#stored` is the latest one known durable.
   #scheduled = 0;
   #stored = 0;
@@ -52,8 +57,11 @@ export class SessionCheckpoints {
   constructor(options: SessionCheckpointsOptions) {
     this.#o = options;
     this.#revision = options.revision;
-    this.#heartbeat = setInterval(() => void this.#renew(), Math.max(250, Math.floor(options.leases.ttlMs / 3)));
-    this.#heartbeat.unref();
+    // With a process heartbeat the lease holds while it beats: nothing is written per session to keep it.
+    if (!options.alive) {
+      this.#heartbeat = setInterval(() => void this.#renew(), Math.max(250, Math.floor(options.leases.ttlMs / 3)));
+      this.#heartbeat.unref();
+    }
   }
 
   /** Starts checkpointing `actor`: one write now (the first, for a new session), then after each transition. */
@@ -131,6 +139,8 @@ export class SessionCheckpoints {
       const upTo = this.#scheduled;
       const checkpoint = this.#checkpointOf(this.#actor);
       try {
+        // Fencing: a process that others may take for dead (its heartbeat lapsed) writes nothing until it beats again.
+        if (this.#o.alive && !this.#o.alive()) throw new Error('this process\'s heartbeat has lapsed: holding still until it beats again');
         this.#revision = this.#revision === undefined ? await this.#o.store.create(checkpoint) : await this.#o.store.update(checkpoint, this.#revision);
         this.#stored = upTo;
         this.#retryDelayMs = 0;
@@ -180,6 +190,11 @@ export class SessionCheckpoints {
     } catch (error) {
       this.#o.logger.warn({ err: error }, 'could not renew the session lease; will retry');
     }
+  }
+
+  /** Another process owns the session now (this one was taken for dead): nothing more is written. */
+  relinquish(reason: string): void {
+    this.#lose(reason);
   }
 
   #lose(reason: string): void {

@@ -6,11 +6,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { decisiveReads, jetStreamReplicas } from '../../transport/jetStreamReplicas.ts';
 import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
+import type { HostHeartbeats } from './hostHeartbeats.ts';
 import { latestEntries } from './latestEntries.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 
-const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number() });
+/** `heartbeat`: held while the owner's heartbeat is alive, whatever `expiresAt` says (never renewed per session). */
+const LeaseRecord = z.object({ owner: z.string(), expiresAt: z.number(), heartbeat: z.boolean().optional() });
 type LeaseRecord = z.infer<typeof LeaseRecord>;
 
 /** This process's hold on one session. */
@@ -45,22 +47,30 @@ export class SessionLeases {
   readonly #jsm: JetStreamManager;
   readonly #bucket: string;
   readonly #ttlMs: number;
+  readonly #hosts: HostHeartbeats | undefined;
 
-  private constructor(kv: KV, jsm: JetStreamManager, bucket: string, ttlMs: number) {
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string, ttlMs: number, hosts: HostHeartbeats | undefined) {
     this.#kv = kv;
     this.#jsm = jsm;
     this.#bucket = bucket;
     this.#ttlMs = ttlMs;
+    this.#hosts = hosts;
+  }
+
+  /** Whether someone other than `owner` holds the lease `record` says. */
+  #heldByAnother(record: LeaseRecord, owner: string): boolean {
+    if (record.owner === owner) return false;
+    return record.expiresAt > Date.now() || (record.heartbeat === true && record.expiresAt > 0 && this.#hosts?.isAlive(record.owner) === true);
   }
 
   /**
    * Opens the deployment's lease bucket (`<namespace>_session_leases`), or `bucket` (a specialist
    * pool's own), creating it if missing.
    */
-  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; bucket?: string } = {}): Promise<SessionLeases> {
+  static async open(nc: NatsConnection, names: WireNames, options: { ttlMs?: number; bucket?: string; hosts?: HostHeartbeats } = {}): Promise<SessionLeases> {
     const bucket = options.bucket ?? names.buckets.leases;
     const kv = await new Kvm(nc).create(bucket, { history: 1, replicas: jetStreamReplicas(nc), ...decisiveReads });
-    return new SessionLeases(kv, await jetstreamManager(nc), bucket, options.ttlMs ?? 6_000);
+    return new SessionLeases(kv, await jetstreamManager(nc), bucket, options.ttlMs ?? 6_000, options.hosts);
   }
 
   get ttlMs(): number {
@@ -69,7 +79,10 @@ export class SessionLeases {
 
   /** Takes the lease of a session nobody holds, or whose holder let it expire; undefined when someone holds it. */
   async acquire(sessionId: string, owner: string): Promise<Lease | undefined> {
-    const record = (): string => JSON.stringify({ owner, expiresAt: Date.now() + this.#ttlMs } satisfies LeaseRecord);
+    // Held by the heartbeat, a lease lasts on its own only as long as the others take to see that heartbeat.
+    const record = (): string => JSON.stringify(
+      this.#hosts ? { owner, expiresAt: Date.now() + this.#hosts.ttlMs, heartbeat: true } : { owner, expiresAt: Date.now() + this.#ttlMs },
+    );
     let revision: number;
     let replaced = false;
     try {
@@ -80,7 +93,7 @@ export class SessionLeases {
       } else {
         const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
         // A corrupt lease protects nothing: treat it as expired.
-        if (current.ok && current.value.expiresAt > Date.now() && current.value.owner !== owner) return undefined;
+        if (current.ok && this.#heldByAnother(current.value, owner)) return undefined;
         revision = await this.#kv.update(sessionId, record(), entry.revision);
       }
     } catch (error) {
@@ -127,7 +140,7 @@ export class SessionLeases {
     const found: string[] = [];
     for (const entry of await latestEntries(this.#kv)) {
       const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
-      if (!current.ok || current.value.expiresAt <= Date.now()) found.push(entry.key);
+      if (!current.ok || !this.#heldByAnother(current.value, '')) found.push(entry.key);
     }
     return found;
   }

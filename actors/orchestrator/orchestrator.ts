@@ -11,14 +11,14 @@ import { wireNames } from '../../transport/subjects.ts';
 import { retryWhileElecting } from '../../transport/jetStreamElections.ts';
 import { traceContextOf } from '../../transport/traceCarrier.ts';
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
-import { CheckpointStore } from '../durability/checkpointStore.ts';
 import { takeQueuedStarts } from './queuedStarts.ts';
 import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
 import { publishStoredEnd } from '../session/storedEnd.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
-import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
+import type { Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
+import { openHostDurability, type HostDurability } from '../durability/hostDurability.ts';
 import { openSessionRuntime, type SessionRuntimeOptions } from '../session/sessionRuntime.ts';
 import type { ToolCatalog } from '../toolCalls/toolCatalog.ts';
 
@@ -33,6 +33,11 @@ export interface OrchestratorOptions extends SessionRuntimeOptions {
    * elsewhere within about this long.
    */
   leaseTtlMs?: number;
+  /**
+   * How long this orchestrator's heartbeat lasts without renewal (1 s; `TROUPE_HEARTBEAT_TTL_MS`): its
+   * sessions are resumed elsewhere within about this long after it dies. Renewed three times as often.
+   */
+  heartbeatTtlMs?: number;
   /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
   durable?: boolean;
 }
@@ -74,16 +79,18 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
   const runtime = await openSessionRuntime(options, logger);
   const { catalog } = runtime;
   const sessions = new Map<string, HostedSession>();
-  let durability: Durability | undefined;
+  let hostDurability: HostDurability | undefined;
   if (options.durable !== false) try {
-    durability = await retryWhileElecting(async () => ({
-      checkpoints: await CheckpointStore.open(options.nats, names),
-      leases: await SessionLeases.open(options.nats, names, options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}),
-      owner: newHostName(),
-    }), logger, 'the session buckets');
+    hostDurability = await openHostDurability(options.nats, names, {
+      ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}), ...(options.heartbeatTtlMs ? { heartbeatTtlMs: options.heartbeatTtlMs } : {}),
+    }, logger, () => {
+      // Taken for dead while it stalled: its sessions are another orchestrator's now.
+      for (const session of sessions.values()) session.abandon('another orchestrator took this one for dead');
+    });
   } catch (error) {
     logger.warn({ err: error }, 'JetStream is unavailable: sessions are not checkpointed and do not survive this process');
   }
+  const durability: Durability | undefined = hostDurability?.durability;
   const deps = { ...runtime.hosting, ...(durability ? { durability } : {}) };
 
   /** Takes a start, however it arrived (a request, or the queue): hosts the session or says why not. */
@@ -169,6 +176,8 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         unstored: 'drop',
       })
     : undefined;
+  // A dead orchestrator's sessions are resumed as soon as its heartbeat lapses, not when each lease would.
+  hostDurability?.watchDeaths(() => void resumer?.scanNow());
 
   const startRequests: Subscription = options.nats.subscribe(names.subjects.sessionStart, {
     queue: names.queueGroups.orchestrators,
@@ -222,6 +231,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         }
         await Promise.all(running.map((s) => s.ended));
       }
+      await hostDurability?.stop();
       await runtime.stop();
       responder.stop();
       logger.info('orchestrator stopped');

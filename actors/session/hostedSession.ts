@@ -29,8 +29,13 @@ import type { RecordedControlInbox } from './recordedControls.ts';
 export interface Durability {
   checkpoints: CheckpointStore;
   leases: SessionLeases;
-  /** This orchestrator's name on leases and checkpoints. */
-  owner: string;
+  /** This process's name on leases and checkpoints (a new one after another process took it for dead). */
+  readonly owner: string;
+  /**
+   * Whether this process may act for its sessions now: its heartbeat is alive (see `HostHeartbeat.alive`).
+   * Absent: leases are renewed per session instead.
+   */
+  alive?: () => boolean;
 }
 
 export interface SessionHostDependencies {
@@ -114,6 +119,8 @@ export interface HostedSession {
   /** Resolves when the session reaches a final state, is handed over, or is taken by another owner. */
   readonly ended: Promise<void>;
   cancel(reason: string): void;
+  /** Stops hosting the session at once, writing nothing: another process owns it now. */
+  abandon(reason: string): void;
   /**
    * Resolves once the session's state as of now is durably stored (at once without durability);
    * rejects when it never will be here (handed over, taken by another owner, too large to store).

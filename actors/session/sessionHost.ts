@@ -140,6 +140,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           ...(start.kind === 'resume' ? { revision: start.revision } : {}),
           nextEventSeq: () => events.nextSeq,
           appliedControls: () => recordedControls.applied,
+          ...(deps.durability.alive ? { alive: deps.durability.alive } : {}),
           logger,
           onLost: () => {
             // Another orchestrator owns the session now: stop here without a word on its stream.
@@ -334,6 +335,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
     finished,
     ended,
     cancel: (reason) => actor.send({ type: 'session.cancel', reason }),
+    abandon: (reason) => checkpoints?.relinquish(reason),
     stored: async () => await checkpoints?.durable(),
     async handOver() {
       lost = true;

@@ -8,10 +8,10 @@ import { defineTool, type ToolContext, type ToolDefinition } from '../../tools/d
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
-import { retryWhileElecting } from '../../transport/jetStreamElections.ts';
-import { CheckpointStore, CheckpointUnreadableError } from '../durability/checkpointStore.ts';
-import { newHostName, SessionLeases, type Lease } from '../durability/sessionLeases.ts';
+import { CheckpointUnreadableError } from '../durability/checkpointStore.ts';
+import type { Lease } from '../durability/sessionLeases.ts';
 import { startSessionResumer } from '../durability/sessionResumer.ts';
+import { openHostDurability, type HostDurability } from '../durability/hostDurability.ts';
 import type { Durability, HostedSession } from '../session/hostedSession.ts';
 import { publishRefusal, resumedEventSeq } from '../session/sessionEvents.ts';
 import { hostSession, resumeSession } from '../session/sessionHost.ts';
@@ -35,6 +35,8 @@ export interface SpecialistPoolOptions extends SessionRuntimeOptions {
   durable?: boolean;
   /** How long a session's lease lasts without renewal: a dead member's sessions are resumed by another within about this long. */
   leaseTtlMs?: number;
+  /** How long this member's heartbeat lasts without renewal (1 s): its sessions move within about this long after it dies. */
+  heartbeatTtlMs?: number;
 }
 
 /** One member of a specialist's pool. */
@@ -79,20 +81,23 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
   const logger = (options.logger ?? silentLogger()).child({ component: 'specialist', specialist: agent.name });
   const names = wireNames(options.namespace);
   const runtime = await openSessionRuntime(options, logger);
-  let durability: Durability | undefined;
+  const sessions = new Map<string, HostedSession>();
+  let hostDurability: HostDurability | undefined;
   if (options.durable !== false) {
     try {
-      durability = await retryWhileElecting(async () => ({
-        checkpoints: await CheckpointStore.open(options.nats, names, { bucket: names.buckets.specialistCheckpoints(agent.name) }),
-        leases: await SessionLeases.open(options.nats, names, { bucket: names.buckets.specialistLeases(agent.name), ...(options.leaseTtlMs ? { ttlMs: options.leaseTtlMs } : {}) }),
-        owner: newHostName(),
-      }), logger, 'the specialist\'s session buckets');
+      hostDurability = await openHostDurability(options.nats, names, {
+        checkpointsBucket: names.buckets.specialistCheckpoints(agent.name), leasesBucket: names.buckets.specialistLeases(agent.name),
+        ...(options.leaseTtlMs ? { leaseTtlMs: options.leaseTtlMs } : {}), ...(options.heartbeatTtlMs ? { heartbeatTtlMs: options.heartbeatTtlMs } : {}),
+      }, logger, () => {
+        // Taken for dead while it stalled: its sessions are another member's now.
+        for (const session of sessions.values()) session.abandon('another member took this one for dead');
+      });
     } catch (error) {
       logger.warn({ err: error }, 'JetStream is unavailable: specialist sessions are not checkpointed and do not survive this process');
     }
   }
+  const durability: Durability | undefined = hostDurability?.durability;
   const deps = { ...runtime.hosting, ...(durability ? { durability } : {}) };
-  const sessions = new Map<string, HostedSession>();
 
   const host = (session: HostedSession): HostedSession => {
     sessions.set(session.sessionId, session);
@@ -234,6 +239,8 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         unstored: 'refuse',
       })
     : undefined;
+  // A dead member's sessions are resumed as soon as its heartbeat lapses.
+  hostDurability?.watchDeaths(() => void resumer?.scanNow());
   void resumer?.scanNow();
   logger.info({ tools: agent.tools ?? 'all', model: agent.model ?? options.defaultModel, durable: durability !== undefined }, `specialist ${agent.name} serving ${tool.name}`);
 
@@ -253,6 +260,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
         else session.cancel('the specialist pool member is shutting down');
       }
       await drained;
+      await hostDurability?.stop();
       await runtime.stop();
       logger.info('specialist stopped');
     },

@@ -67,6 +67,40 @@ describe('an orchestrator killed with SIGKILL mid-session', () => {
   }, 60_000);
 });
 
+describe('an orchestrator killed while another runs', () => {
+  let stack: ProcessStack | undefined;
+  let standby: TroupeProcess | undefined;
+  afterEach(async () => {
+    await standby?.stop();
+    await stack?.stop();
+    stack = undefined;
+    standby = undefined;
+  });
+
+  // Issue 14: hand-over used to wait for each session's lease to lapse (6 s by default, plus a scan).
+  it('hands its parked session to the other when its heartbeat lapses, long before the session\'s lease would', async () => {
+    stack = await startProcessStack({ env: { TROUPE_REQUIRE_APPROVAL: 'files_write', TROUPE_LEASE_TTL_MS: '60000' } });
+    await stack.startWorker('files');
+    standby = startTroupe(['orchestrator'], stack.env);
+    await eventually('the second orchestrator ready', () => standby!.output().includes('orchestrator ready'), processStartTimeoutMs, [standby]);
+    const checkpoints = await CheckpointStore.open(stack.client, wireNames(stack.namespace));
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: '[parked-write] hand over' });
+    await eventually('the session parked', async () => (await checkpoints.read(run.sessionId))?.checkpoint.status === 'parked', 30_000);
+    const host = (await checkpoints.read(run.sessionId))!.checkpoint.owner;
+    // Whichever orchestrator took it is killed; the other takes it over.
+    const victim = stack.orchestrator.child.pid !== undefined && host.includes(`:${stack.orchestrator.child.pid}:`) ? stack.orchestrator : standby;
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    await eventually('another orchestrator owning the session', async () => (await checkpoints.read(run.sessionId))?.checkpoint.owner !== host, 30_000);
+    const handOverMs = Date.now() - killedAt;
+    console.log(`hand-over after kill -9: ${handOverMs} ms (session lease 60 s)`);
+    // Far inside the lease: the heartbeat freed it, not the lease's expiry.
+    expect(handOverMs).toBeLessThan(20_000);
+    expect(await approveSession(stack.client, run.sessionId, { namespace: stack.namespace, by: 'ops' })).toMatchObject({ status: 'applied' });
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'finished' });
+  }, 120_000);
+});
+
 describe('an orchestrator killed before it accepted a start', () => {
   let stack: ProcessStack | undefined;
   let standby: TroupeProcess | undefined;
