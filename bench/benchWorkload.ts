@@ -19,6 +19,8 @@ export const BenchTask = {
   hold: 'bench hold',
   /** One delegation to the `benchy` specialist. */
   delegate: 'bench delegate',
+  /** One `bench_write` call, which a deployment requiring approval for it parks until a person decides. */
+  approve: 'bench approve',
 } as const;
 
 let release: () => void = () => {};
@@ -66,6 +68,7 @@ export function writeBenchScripts(dir: string): void {
     { toolCalls: [{ id: 'w', name: 'bench_write', arguments: { i: 2 } }] },
     { content: 'done' },
   ]);
+  script('approve.json', 'bench-approve', BenchTask.approve, [{ toolCalls: [{ id: 'a', name: 'bench_write', arguments: { i: 3 } }] }, { content: 'approved' }]);
   script('hold.json', 'bench-hold', BenchTask.hold, [{ toolCalls: [{ id: 'h', name: 'bench_hold', arguments: {} }] }, { content: 'released' }]);
   script('delegate.json', 'bench-delegate', BenchTask.delegate, [
     { toolCalls: [{ id: 'd', name: 'delegate_benchy', arguments: { task: 'bench specialist' } }] }, { content: 'delegated' },

@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: orchestrator overhead, a delegation hop, pool throughput and memory per session, each printed
  * beside the same run's raw NATS request/reply floor; the price of a tool's side effects; 1,000 concurrent sessions
- * over two orchestrators and two pool members; and a soak whose memory must stay flat. Not a test: it asserts
+ * over two orchestrators and two pool members; a soak whose memory must stay flat; and the hand-over of parked
+ * sessions from an orchestrator that dies, with the KV writes they cost while parked. Not a test: it asserts
  * nothing, it measures.
  *
  * `npm run bench -- --only scale,soak` runs some cases (see {@link benchCases}); `--scale N` sets the concurrent
  * sessions (1,000) and `--soak N` the soak's sessions (20,000: about 4 of a whole run's 8 to 9 minutes on 2 shared
- * cores; `--soak 5000` for a shorter run); `--quick` is a smoke run whose numbers mean little.
+ * cores; `--soak 5000` for a shorter run); `--parked N` the hand-over's parked sessions (10,000); `--quick` is a
+ * smoke run whose numbers mean little.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -36,13 +38,14 @@ import { printScaleOut, scaleOut } from './scaleOut.ts';
 import { printSideEffectSteps, sideEffectSteps } from './sideEffectSteps.ts';
 import { startDiscardingTelemetry } from './discardingTelemetry.ts';
 import { printSoakHeader, printSoakReading, printSoakSummary, soak, type SoakOptions } from './soak.ts';
+import { handOver, printHandOver } from './handOver.ts';
 
 /** The cases `--only` selects, in the order they run; all of them by default. */
-export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly', 'scale', 'soak'] as const;
+export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly', 'scale', 'soak', 'handover'] as const;
 type BenchCase = (typeof benchCases)[number];
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' }, scale: { type: 'string' } },
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' }, scale: { type: 'string' }, parked: { type: 'string' } },
 });
 const quick = args.quick;
 const only = args.only?.split(',').map((c) => c.trim()).filter((c) => c !== '');
@@ -57,6 +60,7 @@ const count = (flag: string | undefined, name: string, fallback: number) => {
 };
 const scaleSessions = count(args.scale, 'scale', quick ? 200 : 1000);
 const soakSessions = count(args.soak, 'soak', quick ? 1000 : 20_000);
+const parkedSessions = count(args.parked, 'parked', quick ? 1000 : 10_000);
 
 /**
  * What one delegation hop adds: the delegating call's duration minus the specialist's model time,
@@ -168,6 +172,7 @@ async function main(): Promise<void> {
         await deployment.stop();
       }
     }
+    if (selected('handover')) printHandOver(await handOver({ natsUrl: server.url, modelUrl: model.url, parked: parkedSessions }));
   } finally {
     await model.close();
     await server.stop();
