@@ -111,6 +111,12 @@ describe('readEnvironment', () => {
 });
 
 describe('agent settings', () => {
+  it('reads TROUPE_HEARTBEAT_TTL_MS and refuses a heartbeat too short to renew in time', () => {
+    expect(readEnvironment({ TROUPE_HEARTBEAT_TTL_MS: '1500' })).toMatchObject({ TROUPE_HEARTBEAT_TTL_MS: 1_500 });
+    expect(configurationErrorOf({ TROUPE_HEARTBEAT_TTL_MS: '100' }).message).toMatch(/TROUPE_HEARTBEAT_TTL_MS: at least 300 ms/);
+    expect(configurationErrorOf({ TROUPE_HEARTBEAT_TTL_MS: 'soon' }).message).toContain('TROUPE_HEARTBEAT_TTL_MS');
+  });
+
   it('reads TROUPE_LEASE_TTL_MS and refuses a lease too short to renew in time', () => {
     expect(readEnvironment({ TROUPE_LEASE_TTL_MS: '2000' })).toMatchObject({ TROUPE_LEASE_TTL_MS: 2_000 });
     expect(configurationErrorOf({ TROUPE_LEASE_TTL_MS: '500' }).message).toMatch(/TROUPE_LEASE_TTL_MS: at least 1000 ms/);
