@@ -21,16 +21,25 @@ const keyOf = (owner: string): string => owner.replace(/[^-\w]/g, '_');
  * heartbeat does: a host that dies frees all its sessions at once, within about a TTL, and a session
  * writes nothing to stay its host's.
  *
- * Each process follows the bucket with one watcher for its whole life, so asking who is alive reads
- * nothing, and it notices a death within a third of the TTL.
+ * A host is dead only once it is buried: its lapsed entry removed with compare-and-set, after a read
+ * from the stream's leader confirmed that it lapsed. What this process's watcher shows can be stale
+ * (its consumer stalls while JetStream elects a leader), so a lapse seen there only starts that
+ * check, and an entry missing from it is read before its host counts as gone: a live host's sessions
+ * are never taken. A buried host finds its next beat refused and stops acting for its sessions; it
+ * wrote nothing since its last beat lapsed by its own clock (see `HostHeartbeat.alive`).
  */
 export class HostHeartbeats {
   readonly #kv: KV;
   readonly #ttlMs: number;
   readonly #seen = new Map<string, { owner: string; expiresAt: number; revision: number }>();
-  readonly #mourned = new Set<string>();
+  // Owners whose entry was removed: by a burial, or by the host itself as it stopped.
+  readonly #buried = new Set<string>();
+  // This process's own heartbeats: never buried from here.
+  readonly #own = new Set<string>();
+  #checking = false;
   #watch: { stop(): void } | undefined;
   #deathCheck: NodeJS.Timeout | undefined;
+  #onDeath: (owner: string) => void = () => {};
 
   private constructor(kv: KV, ttlMs: number) {
     this.#kv = kv;
@@ -49,32 +58,40 @@ export class HostHeartbeats {
     return this.#ttlMs;
   }
 
-  /** Whether `owner`'s heartbeat is alive now, by the latest entry this process saw. */
-  isAlive(owner: string): boolean {
-    const seen = this.#seen.get(keyOf(owner));
-    return seen !== undefined && seen.owner === owner && seen.expiresAt > Date.now();
+  /**
+   * Whether `owner` may still hold sessions: its heartbeat entry is there. An owner this process has
+   * not seen is read from the bucket; when that read fails, the owner counts as alive.
+   */
+  async isAlive(owner: string): Promise<boolean> {
+    if (this.#buried.has(owner)) return false;
+    const key = keyOf(owner);
+    if (this.#seen.get(key)?.owner === owner) return true;
+    try {
+      const entry = await this.#kv.get(key);
+      const record = entry?.operation === 'PUT' ? decodeWireMessage(HostRecord, entry.value, 'A host heartbeat') : undefined;
+      if (entry && record?.ok && record.value.owner === owner) {
+        this.#note(key, record.value, entry.revision);
+        return true;
+      }
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   /**
-   * Calls `onDeath` with each owner whose heartbeat lapses from now on (checked every third of the
-   * TTL), after removing its entry, if it is still the lapsed one: an owner that was only stalled finds
-   * its next beat refused, and stops acting for the sessions it held.
+   * Calls `onDeath` with each owner buried from now on, here or by another process (and with owners
+   * that stopped cleanly): its sessions are free to take. Lapses are looked for every third of the TTL.
    */
   watchDeaths(onDeath: (owner: string) => void): void {
-    this.#deathCheck = setInterval(() => {
-      const now = Date.now();
-      for (const [key, host] of this.#seen) {
-        if (host.expiresAt > now || this.#mourned.has(`${key}@${host.revision}`)) continue;
-        this.#mourned.add(`${key}@${host.revision}`);
-        void this.#kv.delete(key, { previousSeq: host.revision }).catch(() => undefined);
-        onDeath(host.owner);
-      }
-    }, Math.max(50, Math.floor(this.#ttlMs / 3)));
+    this.#onDeath = onDeath;
+    this.#deathCheck = setInterval(() => void this.#buryLapsed(), Math.max(50, Math.floor(this.#ttlMs / 3)));
     this.#deathCheck.unref();
   }
 
   /** Starts this process's heartbeat as `owner`. `onBuried` is called once if another process took it for dead. */
   async start(owner: string, logger: Logger, onBuried: () => void): Promise<HostHeartbeat> {
+    this.#own.add(keyOf(owner));
     const heartbeat = new HostHeartbeat(this.#kv, keyOf(owner), owner, this.#ttlMs, logger, onBuried);
     await heartbeat.begin();
     return heartbeat;
@@ -85,9 +102,49 @@ export class HostHeartbeats {
     this.#watch?.stop();
   }
 
+  /** Buries the hosts whose lapse the watcher shows and a read from the leader confirms. */
+  async #buryLapsed(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    try {
+      const now = Date.now();
+      for (const [key, host] of [...this.#seen]) {
+        if (host.expiresAt > now || this.#own.has(key)) continue;
+        try {
+          const entry = await this.#kv.get(key);
+          if (entry?.operation === 'PUT' && entry.revision !== host.revision) {
+            const record = decodeWireMessage(HostRecord, entry.value, 'A host heartbeat');
+            if (record.ok && record.value.expiresAt > Date.now()) {
+              this.#note(key, record.value, entry.revision);
+              continue;
+            }
+          }
+          if (entry?.operation === 'PUT') await this.#kv.delete(key, { previousSeq: entry.revision });
+          this.#mourn(key, host.owner);
+        } catch {
+          // Beaten meanwhile (compare-and-set lost), or JetStream electing a leader: looked at again next time.
+        }
+      }
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  #note(key: string, record: { owner: string; expiresAt: number }, revision: number): void {
+    const seen = this.#seen.get(key);
+    if (!seen || seen.revision < revision) this.#seen.set(key, { ...record, revision });
+  }
+
+  #mourn(key: string, owner: string): void {
+    this.#seen.delete(key);
+    if (this.#buried.has(owner)) return;
+    this.#buried.add(owner);
+    this.#onDeath(owner);
+  }
+
   /**
-   * Follows the bucket, resolving once the entries there when it began are read: until then every
-   * host would look dead, and every session free to take.
+   * Follows the bucket, resolving once the entries there when it began are read: until then no lapse
+   * is looked for.
    */
   async #follow(): Promise<void> {
     const empty = (await this.#kv.status()).values === 0;
@@ -98,10 +155,12 @@ export class HostHeartbeats {
     if (empty) loaded();
     void (async () => {
       for await (const entry of watcher as AsyncIterable<KvWatchEntry>) {
-        if (entry.operation !== 'PUT') this.#seen.delete(entry.key);
-        else {
+        if (entry.operation !== 'PUT') {
+          const gone = this.#seen.get(entry.key);
+          if (gone) this.#mourn(entry.key, gone.owner);
+        } else {
           const record = decodeWireMessage(HostRecord, entry.value, 'A host heartbeat');
-          if (record.ok) this.#seen.set(entry.key, { ...record.value, revision: entry.revision });
+          if (record.ok) this.#note(entry.key, record.value, entry.revision);
         }
         if (entry.isUpdate || entry.delta === 0) loaded();
       }

@@ -57,10 +57,17 @@ export class SessionLeases {
     this.#hosts = hosts;
   }
 
-  /** Whether someone other than `owner` holds the lease `record` says. */
-  #heldByAnother(record: LeaseRecord, owner: string): boolean {
+  /** Whether someone other than `owner` holds the lease `record` says; `aliveNow` answers for each host once per scan. */
+  async #heldByAnother(record: LeaseRecord, owner: string, aliveNow?: Map<string, Promise<boolean>>): Promise<boolean> {
     if (record.owner === owner) return false;
-    return record.expiresAt > Date.now() || (record.heartbeat === true && record.expiresAt > 0 && this.#hosts?.isAlive(record.owner) === true);
+    if (record.expiresAt > Date.now()) return true;
+    if (record.heartbeat !== true || record.expiresAt === 0 || !this.#hosts) return false;
+    let alive = aliveNow?.get(record.owner);
+    if (!alive) {
+      alive = this.#hosts.isAlive(record.owner);
+      aliveNow?.set(record.owner, alive);
+    }
+    return await alive;
   }
 
   /**
@@ -93,7 +100,7 @@ export class SessionLeases {
       } else {
         const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
         // A corrupt lease protects nothing: treat it as expired.
-        if (current.ok && this.#heldByAnother(current.value, owner)) return undefined;
+        if (current.ok && (await this.#heldByAnother(current.value, owner))) return undefined;
         revision = await this.#kv.update(sessionId, record(), entry.revision);
       }
     } catch (error) {
@@ -138,9 +145,10 @@ export class SessionLeases {
   /** Sessions whose lease has expired or was released without the session ending: candidates for resume. */
   async orphans(): Promise<string[]> {
     const found: string[] = [];
+    const aliveNow = new Map<string, Promise<boolean>>();
     for (const entry of await latestEntries(this.#kv)) {
       const current = decodeWireMessage(LeaseRecord, entry.value, 'The lease');
-      if (!current.ok || !this.#heldByAnother(current.value, '')) found.push(entry.key);
+      if (!current.ok || !(await this.#heldByAnother(current.value, '', aliveNow))) found.push(entry.key);
     }
     return found;
   }
