@@ -40,7 +40,8 @@ const started: TroupeProcess[] = [];
 beforeAll(async () => {
   ledgerPath = join(mkdtempSync(join(tmpdir(), 'troupe-ledger-')), 'effects.sqlite');
   ledger = new EffectLedger(ledgerPath);
-  stack = await startProcessStack({ env: { TROUPE_AGENTS: ledgerAgents, TROUPE_DEFAULT_AGENT: 'bookkeeper', TROUPE_LEASE_TTL_MS: '2000', TROUPE_TEST_LEDGER: ledgerPath } });
+  // Leases that would hold for ten minutes: every hand-over here (an orchestrator's, a specialist member's) rides on heartbeats.
+  stack = await startProcessStack({ env: { TROUPE_AGENTS: ledgerAgents, TROUPE_DEFAULT_AGENT: 'bookkeeper', TROUPE_LEASE_TTL_MS: '600000', TROUPE_TEST_LEDGER: ledgerPath } });
 }, 120_000);
 
 afterAll(async () => {
