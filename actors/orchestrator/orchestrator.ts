@@ -214,8 +214,9 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
     sessions: () => sessions,
     async stop({ graceMs = 10_000 } = {}) {
       resumer?.stop();
-      await queue?.close();
-      await startRequests.drain();
+      // A connection already closed (NATS gone for good) refuses to drain: the sessions are stopped all the same.
+      await Promise.resolve().then(() => queue?.close()).catch((error: unknown) => logger.warn({ err: error }, 'could not stop taking queued starts'));
+      await Promise.resolve().then(() => startRequests.drain()).catch((error: unknown) => logger.warn({ err: error }, 'could not drain the start requests'));
       const running = [...sessions.values()];
       if (running.length > 0) {
         logger.info({ sessions: running.length, graceMs }, 'waiting for running sessions before stopping');
