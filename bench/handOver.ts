@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
@@ -5,7 +6,9 @@ import { startOrchestrator, type Orchestrator } from '../actors/orchestrator/orc
 import { startWorker } from '../actors/worker/toolWorker.ts';
 import { startSession } from '../client/sessionClient.ts';
 import { defaultPriceTable } from '../models/priceTable.ts';
+import { SessionStartReply, type SessionStartRequest } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
+import { decodeWireMessage, encodeWireMessage } from '../transport/wireMessage.ts';
 import { fmt, percentile } from './benchStats.ts';
 import { benchAgent, BenchTask, benchTools } from './benchWorkload.ts';
 
@@ -48,12 +51,16 @@ export async function handOver(options: { natsUrl: string; modelUrl: string; par
   const surviving = await orchestrator('orchestrator-surviving');
   const client = await connection('client');
   try {
-    // Parked a few hundred at a time: the starts, not the waiting, are what takes long.
-    for (let begun = 0; begun < options.parked; begun += 250) {
+    // The first through the client (which sets the streams up), the rest as bare start requests: a client
+    // following ten thousand sessions' events would cost more than the sessions. A few hundred at a time.
+    const first = await startSession(client, { task: BenchTask.approve, agent: 'bench', namespace, acceptTimeoutMs: 60_000 });
+    first.detach();
+    for (let begun = 1; begun < options.parked; begun += 250) {
       await Promise.all(Array.from({ length: Math.min(250, options.parked - begun) }, async () => {
-        const run = await startSession(client, { task: BenchTask.approve, agent: 'bench', namespace, acceptTimeoutMs: 60_000 });
-        for await (const event of run.events) if (event.type === 'approval.requested') break;
-        run.detach();
+        const start: SessionStartRequest = { type: 'session.start', sessionId: randomUUID(), task: BenchTask.approve, agent: 'bench' };
+        const reply = decodeWireMessage(SessionStartReply, (await client.request(names.subjects.sessionStart, encodeWireMessage(start), { timeout: 60_000 })).data, 'The start reply');
+        if (!reply.ok) throw new Error(reply.error);
+        if (reply.value.type !== 'session.accepted') throw new Error(`a parked session was not started: ${reply.value.reason}`);
       }));
     }
     const parked = () => [dying.orchestrator, surviving.orchestrator].reduce((n, o) => n + [...o.sessions().values()].filter((s) => s.actor.getSnapshot().matches('awaiting_approval')).length, 0);
@@ -86,6 +93,8 @@ export async function handOver(options: { natsUrl: string; modelUrl: string; par
     return { parked: options.parked, writesPerSecond: { leases: perSecond(0), checkpoints: perSecond(1), heartbeats: perSecond(2) }, handOverMs: handOverMs.sort((a, b) => a - b), moved: moving.length };
   } finally {
     await surviving.orchestrator.stop({ graceMs: 0 });
+    // The dead one's sessions are still in this process, cut off from NATS: they are let go, unheard.
+    await Promise.race([dying.orchestrator.stop({ graceMs: 0 }).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000))]);
     await worker.stop();
     for (const nc of connections) await nc.close().catch(() => undefined);
   }
