@@ -134,7 +134,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     OPENAI_API_KEY: 'scripted',
     TROUPE_AGENTS: ledgerAgents,
     TROUPE_DEFAULT_AGENT: 'bookkeeper',
-    TROUPE_LEASE_TTL_MS: '2000',
     // The run measures recovery, not failing fast: while both members of a pool are down (one killed, one
     // crashed at a fault point) the calls wait out the outage with their retries instead of opening the circuit.
     TROUPE_CIRCUIT_BREAKER: JSON.stringify({ failureThreshold: 1_000 }),
