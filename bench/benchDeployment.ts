@@ -33,7 +33,7 @@ export async function startBenchDeployment(options: {
   const { namespace } = options;
   const connections: NatsConnection[] = [];
   const connection = async (name: string) => {
-    const nc = await connect({ servers: options.natsUrl, name: `${namespace}-${name}` });
+    const nc = await connect({ servers: options.natsUrl, name: `${namespace}-${name}`, noAsyncTraces: true });
     connections.push(nc);
     return nc;
   };

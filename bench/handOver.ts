@@ -32,7 +32,7 @@ export async function handOver(options: { natsUrl: string; modelUrl: string; par
   const names = wireNames(namespace);
   const connections: NatsConnection[] = [];
   const connection = async (name: string) => {
-    const nc = await connect({ servers: options.natsUrl, name: `${namespace}-${name}` });
+    const nc = await connect({ servers: options.natsUrl, name: `${namespace}-${name}`, noAsyncTraces: true });
     connections.push(nc);
     return nc;
   };

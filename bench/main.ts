@@ -187,7 +187,7 @@ async function main(): Promise<void> {
 async function oneOfEach(natsUrl: string, modelUrl: string): Promise<void> {
   const connections: NatsConnection[] = [];
   const connection = async () => {
-    const nc = await connect({ servers: natsUrl });
+    const nc = await connect({ servers: natsUrl, noAsyncTraces: true });
     connections.push(nc);
     return nc;
   };

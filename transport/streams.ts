@@ -61,7 +61,7 @@ export async function ensureStreams(nc: NatsConnection, names: WireNames): Promi
  */
 export async function lastStoredSessionEvent(nc: NatsConnection, names: WireNames, sessionId: string): Promise<SessionEvent | 'none' | undefined> {
   try {
-    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    const message = await (await jetstreamManager(nc, { checkAPI: false })).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
     if (!message) return 'none';
     const decoded = decodeWireMessage(SessionEvent, message.data, 'The last stored session event');
     return decoded.ok ? decoded.value : undefined;

@@ -29,7 +29,7 @@ export interface SessionResumerOptions {
 }
 
 // How many orphaned sessions one scan takes at a time.
-const resumesAtOnce = 8;
+const resumesAtOnce = 32;
 
 /**
  * Takes over sessions whose host died: on an interval (and at once when started), it lists leases

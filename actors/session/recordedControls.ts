@@ -63,7 +63,7 @@ export class RecordedControlInbox {
   async catchUp(): Promise<void> {
     const stream = this.#names.streams.sessionControls;
     const subject = this.#names.subjects.sessionControls(this.#sessionId);
-    const jsm = await jetstreamManager(this.#nc);
+    const jsm = await jetstreamManager(this.#nc, { checkAPI: false });
     // Most sessions never got a command: one lookup says so, without a consumer.
     const last = await jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
     if (!last) return;

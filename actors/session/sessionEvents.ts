@@ -92,7 +92,7 @@ export class SessionEventPublisher {
   /** Whether a stream captures the session's events; true when that cannot be told (JetStream busy electing a leader). */
   async #captured(): Promise<boolean> {
     try {
-      await (await jetstreamManager(this.#nc)).streams.find(this.#subject);
+      await (await jetstreamManager(this.#nc, { checkAPI: false })).streams.find(this.#subject);
       return true;
     } catch (error) {
       return !/no stream matches|not enabled/i.test(error instanceof Error ? error.message : String(error));
