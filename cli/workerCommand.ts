@@ -8,7 +8,7 @@ import { toolsRequiringApproval } from '../actors/toolCalls/toolCallTriage.ts';
 import { loadAgents } from './agentModules.ts';
 import { modelEndpointOf, withDeploymentSettings } from './agentSettings.ts';
 import { defaultModelOf, loggableEnvironment, readEnvironment } from './environment.ts';
-import { connectProcess } from './natsSettings.ts';
+import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { startProcessRole } from './processLifecycle.ts';
 import { UsageError } from './usageError.ts';
 import { startInspector } from '../observability/inspector.ts';
@@ -83,6 +83,7 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
   const role = startProcessRole(`specialist-${name}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   role.logger.info({ config: loggableEnvironment(env) }, 'configuration');
   const inspector = inspection ? startInspector({ port: inspection.port, logger: role.logger, captureContent: env.TROUPE_CAPTURE_CONTENT }) : undefined;
+  const signer = nkeySignerOf(env);
   const nc = await connectProcess(env, { name: `troupe-specialist-${name}`, logger: role.logger, longRunning: true });
   const pool = await startSpecialistPool({
     namespace: env.TROUPE_NAMESPACE,
@@ -97,6 +98,10 @@ async function serveSpecialist(name: string, agentsFlag: string | undefined, ins
     ...(env.TROUPE_HEARTBEAT_TTL_MS ? { heartbeatTtlMs: env.TROUPE_HEARTBEAT_TTL_MS } : {}),
     ...(env.TROUPE_CIRCUIT_BREAKER ? { circuitBreaker: env.TROUPE_CIRCUIT_BREAKER } : {}),
     ...(env.TROUPE_MODELS ? { models: { ...defaultModelTable, ...env.TROUPE_MODELS } } : {}),
+    // A specialist's sessions wait for a person like the orchestrator's: a delegation is no way around the rule.
+    // And they sign what was approved, as an orchestrator does, for workers that trust this member's key.
+    ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
+    ...(signer ? { signer } : {}),
     captureContent: env.TROUPE_CAPTURE_CONTENT,
     ...(inspector ? { inspect: inspector.inspect } : {}),
     ...(env.TROUPE_OPERATOR_KEYS ? { operatorKeys: env.TROUPE_OPERATOR_KEYS } : {}),

@@ -53,7 +53,10 @@ export async function openHostDurability(nc: NatsConnection, names: WireNames, o
     };
     return {
       durability,
-      watchDeaths: (onDeath) => hosts.watchDeaths(onDeath),
+      watchDeaths: (onDeath) => hosts.watchDeaths((owner) => {
+        logger.info({ host: owner }, 'a session host is gone (its heartbeat lapsed, or it stopped): its sessions are free to resume');
+        onDeath(owner);
+      }),
       async stop() {
         await heartbeat.stop();
         hosts.stop();

@@ -60,8 +60,10 @@ export class SessionLeases {
   /** Whether someone other than `owner` holds the lease `record` says; `aliveNow` answers for each host once per scan. */
   async #heldByAnother(record: LeaseRecord, owner: string, aliveNow?: Map<string, Promise<boolean>>): Promise<boolean> {
     if (record.owner === owner) return false;
-    if (record.expiresAt > Date.now()) return true;
-    if (record.heartbeat !== true || record.expiresAt === 0 || !this.#hosts) return false;
+    // A lease released (expiry 0) is free; one held by a heartbeat holds exactly while that heartbeat does
+    // (a host's first beat is stored before it takes any lease, and a host not seen yet is read).
+    if (record.expiresAt === 0) return false;
+    if (record.heartbeat !== true || !this.#hosts) return record.expiresAt > Date.now();
     let alive = aliveNow?.get(record.owner);
     if (!alive) {
       alive = this.#hosts.isAlive(record.owner);
@@ -86,7 +88,7 @@ export class SessionLeases {
 
   /** Takes the lease of a session nobody holds, or whose holder let it expire; undefined when someone holds it. */
   async acquire(sessionId: string, owner: string): Promise<Lease | undefined> {
-    // Held by the heartbeat, a lease lasts on its own only as long as the others take to see that heartbeat.
+    // Held by the heartbeat: its expiry is only what a process that keeps no heartbeats goes by.
     const record = (): string => JSON.stringify(
       this.#hosts ? { owner, expiresAt: Date.now() + this.#hosts.ttlMs, heartbeat: true } : { owner, expiresAt: Date.now() + this.#ttlMs },
     );

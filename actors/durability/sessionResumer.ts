@@ -10,7 +10,7 @@ import type { RefusalReason } from '../session/sessionEvents.ts';
 export interface SessionResumerOptions {
   durability: Durability;
   logger: Logger;
-  /** How often to look for sessions whose host stopped renewing their lease; half a lease (at least 500 ms) when absent. */
+  /** How often to look for free leases besides a burial: 5 s for a host that keeps a heartbeat, else half a lease (at least 500 ms). */
   intervalMs?: number;
   isHosted: (sessionId: string) => boolean;
   /** Host the session from its checkpoint; the lease is already ours. */
@@ -30,6 +30,9 @@ export interface SessionResumerOptions {
 
 // How many orphaned sessions one scan takes at a time.
 const resumesAtOnce = 32;
+
+// How often a host that keeps a heartbeat looks for free leases besides when a host is buried.
+const heartbeatHostScanMs = 5_000;
 
 /**
  * Takes over sessions whose host died: on an interval (and at once when started), it lists leases
@@ -124,7 +127,10 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
   }).finally(() => (listing = undefined)));
   /** Scans now, and resolves once the sessions it found are taken (resumed, refused or let go). */
   const scanNow = async () => void (await Promise.all(await list()));
-  const timer = setInterval(() => void list(), options.intervalMs ?? Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
+  // With heartbeats, a burial sets off a scan at once: the interval only catches what a scan let go (a
+  // take that timed out, a lease released on a graceful stop), so it need not follow the lease's TTL.
+  const intervalMs = options.intervalMs ?? (durability.alive ? heartbeatHostScanMs : Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
+  const timer = setInterval(() => void list(), intervalMs);
   timer.unref();
   return { scanNow, stop: () => clearInterval(timer) };
 }

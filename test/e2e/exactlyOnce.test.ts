@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
 import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
-import { startSession } from '../../client/sessionClient.ts';
+import { approveSession, startSession, type ControlResult } from '../../client/sessionClient.ts';
 import type { SessionEvent, SessionFinished } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { EffectLedger } from '../fixtures/ledger/effectLedger.ts';
@@ -65,10 +65,10 @@ async function ledgerWorker(env: NodeJS.ProcessEnv = {}): Promise<TroupeProcess>
   return worker;
 }
 
-async function auditors(count: number): Promise<TroupeProcess[]> {
+async function auditors(count: number, env: NodeJS.ProcessEnv = {}): Promise<TroupeProcess[]> {
   const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
   const before = new Set(catalog.get('delegate_auditor')?.instances ?? []);
-  const members = Array.from({ length: count }, () => start(['worker', '--agent', 'auditor']));
+  const members = Array.from({ length: count }, () => start(['worker', '--agent', 'auditor'], env));
   await eventually(`${count} auditor(s) discovered`, async () => {
     await catalog.refresh();
     return [...(catalog.get('delegate_auditor')?.instances ?? [])].filter((id) => !before.has(id)).length >= count;
@@ -164,6 +164,28 @@ describe('a delegation whose processes die', () => {
     expect(fromAuditor.filter((e) => e.type === 'session.started')).toHaveLength(1);
     expect(fromAuditor.filter((e) => e.type === 'session.resumed')).toHaveLength(1);
     expect(ledger.counts().get(`${task} / record`)).toBe(1);
+    expect(audits(task)).toEqual([1]);
+  }, 180_000);
+
+  it('a specialist member killed while its session waits for approval: the approval sent at once is recorded, and the member that resumes the session applies it once', async () => {
+    await ledgerWorker();
+    const members = await auditors(2, { TROUPE_REQUIRE_APPROVAL: 'ledger_record' });
+    const checkpoints = await CheckpointStore.open(stack.client, wireNames(stack.namespace), { bucket: wireNames(stack.namespace).buckets.specialistCheckpoints('auditor') });
+    const task = `[ledger-book] specialist-approval ${Date.now()}`;
+    let approval: Promise<ControlResult> | undefined;
+    const { events, finished } = await run(task, async (event) => {
+      if (approval || event.type !== 'specialist.event' || event.event.type !== 'approval.requested') return;
+      const { sessionId } = event.event;
+      await eventually('the specialist session parked, and its checkpoint saying so', async () => (await checkpoints.read(sessionId))?.checkpoint.status === 'parked', 30_000);
+      (await hostOf(wireNames(stack.namespace).buckets.specialistCheckpoints('auditor'), sessionId, members)).child.kill('SIGKILL');
+      approval = approveSession(stack.client, sessionId, { namespace: stack.namespace, by: 'audit lead', controlId: `approve-${sessionId}`, applyWithinMs: 0 });
+    });
+    expect(await approval).toMatchObject({ accepted: true });
+    expectRecordedAndAudited(finished, task);
+    const fromAuditor = relayed(events).map((e) => e.event);
+    expect(fromAuditor.filter((e) => e.type === 'session.resumed')).toHaveLength(1);
+    expect(fromAuditor.filter((e) => e.type === 'approval.decided')).toEqual([expect.objectContaining({ decision: 'approved', by: 'audit lead' })]);
+    expect(fromAuditor.filter((e) => e.type === 'control.applied')).toEqual([expect.objectContaining({ accepted: true, control: 'session.approve' })]);
     expect(audits(task)).toEqual([1]);
   }, 180_000);
 
