@@ -13,17 +13,17 @@ import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
 
+// Each test's deployment, and the second orchestrator it may start: stopped after it whatever happened.
+let stack: ProcessStack | undefined;
+let standby: TroupeProcess | undefined;
+afterEach(async () => {
+  await standby?.stop();
+  await stack?.stop();
+  stack = undefined;
+  standby = undefined;
+});
 
 describe('an orchestrator killed with SIGKILL mid-session', () => {
-  let stack: ProcessStack | undefined;
-  let standby: TroupeProcess | undefined;
-  afterEach(async () => {
-    await standby?.stop();
-    await stack?.stop();
-    stack = undefined;
-    standby = undefined;
-  });
-
   async function crashDuring(trigger: (event: SessionEvent) => boolean, workerEnv: NodeJS.ProcessEnv) {
     stack = await startProcessStack({ env: { TROUPE_TOOL_TIMEOUT_MS: '3000' } });
     const worker = await stack.startWorker('files', workerEnv);
@@ -68,15 +68,6 @@ describe('an orchestrator killed with SIGKILL mid-session', () => {
 });
 
 describe('an orchestrator killed while another runs', () => {
-  let stack: ProcessStack | undefined;
-  let standby: TroupeProcess | undefined;
-  afterEach(async () => {
-    await standby?.stop();
-    await stack?.stop();
-    stack = undefined;
-    standby = undefined;
-  });
-
   // Issue 14: hand-over used to wait for each session's lease to lapse (6 s by default, plus a scan).
   it('hands its parked session to the other when its heartbeat lapses, long before the session\'s lease would', async () => {
     stack = await startProcessStack({ env: { TROUPE_REQUIRE_APPROVAL: 'files_write', TROUPE_LEASE_TTL_MS: '60000' } });
@@ -102,15 +93,6 @@ describe('an orchestrator killed while another runs', () => {
 });
 
 describe('an orchestrator killed before it accepted a start', () => {
-  let stack: ProcessStack | undefined;
-  let standby: TroupeProcess | undefined;
-  afterEach(async () => {
-    await standby?.stop();
-    await stack?.stop();
-    stack = undefined;
-    standby = undefined;
-  });
-
   // Regression (chaos run): a session was accepted before its first checkpoint was stored, and its
   // orchestrator died in between: the client had been told it started, and it ended `rejected`.
   it('never accepted it: the same start sent again runs once, its events numbered past the dead try\'s', async () => {
@@ -153,12 +135,6 @@ describe('an orchestrator killed before it accepted a start', () => {
 });
 
 describe('checkpoints that cannot be read', () => {
-  let stack: ProcessStack | undefined;
-  afterEach(async () => {
-    await stack?.stop();
-    stack = undefined;
-  });
-
   it('refuses a checkpoint of an unknown schema version with a clear error, never misreading it', async () => {
     stack = await startProcessStack();
     const checkpoints = await CheckpointStore.open(stack.client, wireNames(stack.namespace));
@@ -178,13 +154,6 @@ describe('checkpoints that cannot be read', () => {
 });
 
 describe('an orchestrator killed while a session waits for approval', () => {
-  let stack: ProcessStack | undefined;
-  let standby: TroupeProcess | undefined;
-  afterEach(async () => {
-    await standby?.stop();
-    await stack?.stop();
-  });
-
   it('is approved on the orchestrator that took over, and the call runs once', async () => {
     stack = await startProcessStack({ env: { TROUPE_REQUIRE_APPROVAL: 'files_write' } });
     const worker = await stack.startWorker('files');
