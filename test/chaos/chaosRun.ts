@@ -63,6 +63,8 @@ interface SessionRecord {
   retried: string[];
   /** The latest events seen, for a session that gets lost. */
   lastEvents: string[];
+  /** Why a session failed, in full, with its latest events. */
+  error?: string;
 }
 
 /** What a chaos run found. `lost` and `duplicated` must be 0. */
@@ -74,6 +76,8 @@ export interface ChaosReport {
   escalatedInDoubt: number;
   /** Ended otherwise (failed, out of budget, …), by status and stop reason. */
   otherEnds: Record<string, number>;
+  /** For each kind of other end, the first such session's error in full, with its latest events. */
+  firstErrors: Record<string, string>;
   /** Started and never finished, nor parked for a person. */
   lost: number;
   /** Tool calls that ended in an error the model was told about, by tool and code. */
@@ -226,6 +230,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     record.status = finished.status;
     record.stopReason = finished.stopReason;
+    if (finished.status === 'failed') record.error = `${finished.error}; events ${record.lastEvents.join(' → ')}`;
   };
   const runAll = async (count: number, phase: 'calm' | 'chaos', first: number, paceMs: number, onStarted: (n: number) => void) => {
     const running = new Set<Promise<void>>();
@@ -315,10 +320,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   })();
   const extra = records.filter((r) => r.phase === 'chaos' && r.status !== 'lost').map((r) => Math.max(0, r.durationMs - baseline)).sort((a, b) => a - b);
   const otherEnds: Record<string, number> = {};
+  const firstErrors: Record<string, string> = {};
   for (const r of records) {
     if (r.status === 'completed' || r.status === 'lost' || (r.status === 'escalated' && r.stopReason.includes('in doubt'))) continue;
     const key = `${r.status}: ${r.stopReason}`;
     otherEnds[key] = (otherEnds[key] ?? 0) + 1;
+    if (r.error && !firstErrors[key]) firstErrors[key] = `#${r.index} ${r.sessionId}: ${r.error}`;
   }
   const report: ChaosReport = {
     seed: options.seed,
@@ -326,6 +333,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     completed: records.filter((r) => r.status === 'completed').length,
     escalatedInDoubt: records.filter((r) => r.status === 'escalated' && r.stopReason.includes('in doubt')).length,
     otherEnds,
+    firstErrors,
     lost: records.filter((r) => r.status === 'lost').length,
     toolFailures: tally(records.flatMap((r) => r.toolFailures)),
     retriedAttempts: tally(records.flatMap((r) => r.retried)),
@@ -355,6 +363,7 @@ export function describeChaos(report: ChaosReport): string {
     `  completed                   ${report.completed}`,
     `  escalated as in doubt       ${report.escalatedInDoubt}`,
     `  other ends                  ${otherEnds}`,
+    ...Object.values(report.firstErrors).map((e) => `    first: ${e}`),
     `  lost                        ${report.lost}`,
     `  tool calls failed           ${Object.entries(report.toolFailures).map(([what, n]) => `${n} × ${what}`).join('; ') || 'none'}`,
     `  attempts retried            ${Object.entries(report.retriedAttempts).map(([what, n]) => `${n} × ${what}`).join('; ') || 'none'}`,
