@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
+import { isCheckpointPoint } from '../../machines/checkpointPoints.ts';
 import type { SessionMachine } from '../../machines/session.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import { checkpointSchemaVersion, CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpointStore.ts';
@@ -47,6 +48,8 @@ export class SessionCheckpoints {
   #heartbeat: NodeJS.Timeout | undefined;
   // Write-ahead bookkeeping: every scheduled state gets a number; `#stored` is the latest one known durable.
   #scheduled = 0;
+  // A transition not worth a write of its own happened since the last scheduled one.
+  #unscheduled = false;
   #stored = 0;
   #waiters: { upTo: number; resolve: () => void; reject: (error: Error) => void }[] = [];
   #retryDelayMs = 0;
@@ -64,15 +67,26 @@ export class SessionCheckpoints {
     }
   }
 
-  /** Starts checkpointing `actor`: one write now (the first, for a new session), then after each transition. */
+  /**
+   * Starts checkpointing `actor`: one write now (the first, for a new session), then after each
+   * transition into a checkpoint point (see `isCheckpointPoint`); other transitions are stored with
+   * the next point, or when something waits for them (`durable`, a hand-over, the end).
+   */
   watch(actor: Actor<SessionMachine>): void {
     this.#actor = actor;
-    actor.subscribe({ next: () => this.schedule(), error: () => undefined });
+    actor.subscribe({
+      next: (snapshot) => {
+        if (isCheckpointPoint(snapshot)) this.schedule();
+        else if (!this.#frozen) this.#unscheduled = true;
+      },
+      error: () => undefined,
+    });
     this.schedule();
   }
 
   schedule(): void {
     if (this.#lost || this.#frozen) return;
+    this.#unscheduled = false;
     this.#scheduled++;
     this.#dirty = true;
     this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
@@ -88,6 +102,7 @@ export class SessionCheckpoints {
     // schedule its checkpoint) run right after, in the same tick. One microtask lets them.
     await Promise.resolve();
     if (this.#lost) throw new Error('the session is no longer hosted here');
+    if (this.#unscheduled) this.schedule();
     const upTo = this.#scheduled;
     if (this.#stored >= upTo) return;
     if (this.#closed) throw new Error('the session is no longer hosted here, and its last state was not stored');
@@ -119,11 +134,15 @@ export class SessionCheckpoints {
 
   /**
    * Writes the latest state, retrying a failed write for up to a minute (a JetStream leader election
-   * takes seconds), under a lease still renewed: a final state that never lands would have the
+   * takes seconds), its host still holding the lease: a final state that never lands would have the
    * session resumed from an earlier one and finished twice.
    */
   async #writeLastState(): Promise<void> {
     this.#lastWordUntil = Date.now() + lastWordRetryMs;
+    if (this.#unscheduled && !this.#lost) {
+      this.#unscheduled = false;
+      this.#scheduled++;
+    }
     if (this.#stored < this.#scheduled && !this.#lost) {
       this.#dirty = true;
       this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
