@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeHeapSnapshot } from 'node:v8';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
 import { startOrchestrator } from '../actors/orchestrator/orchestrator.ts';
@@ -109,6 +110,8 @@ async function heapPerSession(nc: NatsConnection, sessions: number): Promise<num
   }));
   await fullGc();
   const during = process.memoryUsage().heapUsed;
+  // To see what a session holds: `TROUPE_BENCH_HEAP_SNAPSHOT=<file> npm run bench -- --only heap`, then open it in Chrome's DevTools.
+  if (process.env.TROUPE_BENCH_HEAP_SNAPSHOT) console.log(`heap snapshot with ${sessions} sessions parked: ${writeHeapSnapshot(process.env.TROUPE_BENCH_HEAP_SNAPSHOT)}`);
   releaseHeld();
   await Promise.all(runs.map((r) => r.finished));
   return (during - before) / sessions;

@@ -235,6 +235,60 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
     return span;
   };
   const sendToolRequest = createToolRequestSender(deps, spanOf);
+  // Each call's backoff, as its last retry chose it (with jitter): read by the statechart's delay.
+  const retryDelays = new Map<string, number>();
+  // One statechart for all the session's calls: providing it builds every state node again, which a
+  // call per step paid for in CPU and memory.
+  const machine = toolCallMachine.provide({
+    actors: { sendToolRequest },
+    delays: { retryBackoff: ({ context }) => retryDelays.get(context.call.callId) ?? 0 },
+    actions: {
+      announceStart: ({ context }) => {
+        const { call, turn } = context;
+        spanOf(context);
+        deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
+      },
+      announceRetry: ({ context }) => {
+        const { call, turn } = context;
+        const nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
+        retryDelays.set(call.callId, nextDelayMs);
+        const failure = context.lastFailure as ToolFailure;
+        deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
+        spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
+        troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
+        deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
+      },
+      announceFallback: ({ context }) => {
+        const { call, turn } = context;
+        const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
+        const failure = context.lastFailure as ToolFailure;
+        deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
+        spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
+        deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
+      },
+      announceFinish: ({ context }) => {
+        const { call, outcome } = context;
+        const span = spans.get(call.callId);
+        spans.delete(call.callId);
+        if (!outcome || !span) return;
+        const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
+        troupeMetrics().toolCalls.add(1, {
+          'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
+          ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
+        });
+        troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
+        deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
+        if (deps.captureContent) {
+          span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
+          if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
+        }
+        span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+        span.setAttribute('troupe.tool.attempts', context.totalAttempts);
+        if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+        span.end();
+      },
+    },
+  });
   return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
     const { call, turn } = input;
     // Write-ahead: once sent, a call must be re-sent with this id after any crash, never re-planned.
@@ -266,53 +320,6 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       deps.logger.info({ callId: call.callId, tool: call.name }, 'tool call answered from the cache');
       return { status: 'ok', callId: call.callId, result: shaped.result, durationMs: 0, attempts: 1, cached: true };
     }
-    let nextDelayMs = 0;
-    const machine = toolCallMachine.provide({
-      actors: { sendToolRequest },
-      delays: { retryBackoff: () => nextDelayMs },
-      actions: {
-        announceStart: () => {
-          spanOf(input);
-          deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
-        },
-        announceRetry: ({ context }) => {
-          nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
-          const failure = context.lastFailure as ToolFailure;
-          deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
-          spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
-          troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
-          deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
-        },
-        announceFallback: ({ context }) => {
-          const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
-          const failure = context.lastFailure as ToolFailure;
-          deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
-          spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
-          deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
-        },
-        announceFinish: ({ context }) => {
-          const outcome = context.outcome;
-          const span = spans.get(call.callId);
-          spans.delete(call.callId);
-          if (!outcome || !span) return;
-          const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
-          troupeMetrics().toolCalls.add(1, {
-            'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
-            ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
-          });
-          troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
-          deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
-          if (deps.captureContent) {
-            span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
-            if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
-          }
-          span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
-          span.setAttribute('troupe.tool.attempts', context.totalAttempts);
-          if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
-          span.end();
-        },
-      },
-    });
     const actor = createActor(machine, { input, id: `tool:${call.callId}`, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
     const stop = () => {
       actor.stop();
@@ -328,6 +335,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       outcome = await toPromise(actor);
     } finally {
       signal.removeEventListener('abort', stop);
+      retryDelays.delete(call.callId);
     }
     const attempts = outcome.attempts ?? 1;
     // A specialist's spend belongs to this turn: added now, while the turn's span is still open.
