@@ -123,6 +123,7 @@ export const Environment = z.object({
   TROUPE_ALERTS: jsonOf(AlertThresholds).optional(),
   /** Record message contents and tool arguments and results on spans (they may hold personal data). */
   TROUPE_CAPTURE_CONTENT: z.enum(['0', '1', 'false', 'true']).transform((v) => v === '1' || v === 'true').default(false),
+  TROUPE_NATS_ASYNC_TRACES: z.enum(['0', '1', 'false', 'true']).transform((v) => v === '1' || v === 'true').default(false),
   /** Serve metrics for Prometheus to scrape on this port (`/metrics`); read again with the `OTEL_*` variables by `observability/otelEnvironment.ts`. */
   TROUPE_PROMETHEUS_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
   TROUPE_PROMETHEUS_HOST: z.string().min(1).optional(),

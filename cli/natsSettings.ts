@@ -60,6 +60,7 @@ export async function connectProcess(env: Environment, options: { name: string; 
       permissionViolations: options.longRunning ? 'fatal' : 'quiet',
       onAccessDenied: exitOnAccessDenied(options.logger),
       ...(env.TROUPE_JETSTREAM_REPLICAS !== undefined ? { jetStreamReplicas: env.TROUPE_JETSTREAM_REPLICAS } : {}),
+      asyncTraces: env.TROUPE_NATS_ASYNC_TRACES,
     });
   } catch (error) {
     if (error instanceof NatsCredentialsError) throw new ConfigurationError(`NATS credentials: ${error.message}`);

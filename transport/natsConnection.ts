@@ -90,6 +90,12 @@ export interface NatsConnectionSettings {
    * (`transport/jetStreamReplicas.ts`).
    */
   jetStreamReplicas?: number;
+  /**
+   * Where a request that failed was made from, in its error's stack (`TROUPE_NATS_ASYNC_TRACES=1`):
+   * for debugging, since it builds an Error with a stack for every request, a tenth of the CPU of
+   * resuming sessions. Off by default.
+   */
+  asyncTraces?: boolean;
 }
 
 /**
@@ -109,9 +115,9 @@ export async function connectToNats(options: NatsConnectionSettings): Promise<Na
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       timeout: 3_000,
-      // Otherwise every request builds an Error with a stack up front, in case it times out: a tenth of the
+      // Otherwise every request builds an Error with a stack up front, in case it fails: a tenth of the
       // CPU of resuming sessions. Timeouts still say what timed out.
-      noAsyncTraces: true,
+      noAsyncTraces: options.asyncTraces !== true,
       ...settings.options,
     });
   } catch (error) {

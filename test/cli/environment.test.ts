@@ -22,6 +22,7 @@ describe('readEnvironment', () => {
       TROUPE_SCRIPTED_MODEL: '0',
       TROUPE_WORKSPACE: './workspace',
       TROUPE_CAPTURE_CONTENT: false,
+      TROUPE_NATS_ASYNC_TRACES: false,
       LOG_LEVEL: 'info',
     });
   });
@@ -190,6 +191,8 @@ describe('observability settings', () => {
     expect(readEnvironment({ TROUPE_CAPTURE_CONTENT: 'true' }).TROUPE_CAPTURE_CONTENT).toBe(true);
     expect(readEnvironment({ TROUPE_CAPTURE_CONTENT: '0' }).TROUPE_CAPTURE_CONTENT).toBe(false);
     expect(configurationErrorOf({ TROUPE_CAPTURE_CONTENT: 'yes' }).message).toContain('TROUPE_CAPTURE_CONTENT');
+    expect(readEnvironment({ TROUPE_NATS_ASYNC_TRACES: '1' }).TROUPE_NATS_ASYNC_TRACES).toBe(true);
+    expect(configurationErrorOf({ TROUPE_NATS_ASYNC_TRACES: 'on' }).message).toContain('TROUPE_NATS_ASYNC_TRACES');
     expect(readEnvironment({ TROUPE_PROMETHEUS_PORT: '9464' }).TROUPE_PROMETHEUS_PORT).toBe(9464);
     expect(configurationErrorOf({ TROUPE_PROMETHEUS_PORT: '70000' }).message).toContain('TROUPE_PROMETHEUS_PORT');
     expect(readEnvironment({ TROUPE_REDACT: 'customer.email,*.ssn' }).TROUPE_REDACT).toEqual(['customer.email', '*.ssn']);

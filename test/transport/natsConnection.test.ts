@@ -66,3 +66,32 @@ describe('connectToNats', () => {
     await lenient.close();
   });
 });
+
+/** Async traces cost an Error with a stack per request: off unless asked for, for debugging. */
+describe('connectToNats, where a failed request was made from', () => {
+  let server: NatsServerProcess;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const failedRequestStack = async (asyncTraces: boolean | undefined): Promise<string> => {
+    const nc = await connectToNats({ url: server.url, name: 'traces', logger: createLogger({ name: 'test', destination: { write: () => {} } }), ...(asyncTraces === undefined ? {} : { asyncTraces }) });
+    // A subscriber that never answers: the request times out.
+    const silent = nc.subscribe('traces.silent');
+    async function aCallSiteToFind(): Promise<unknown> {
+      return await nc.request('traces.silent', '', { timeout: 50 }).catch((error: unknown) => error);
+    }
+    const error = await aCallSiteToFind();
+    silent.unsubscribe();
+    await nc.close();
+    return String((error as Error).stack);
+  };
+
+  it('leaves the request\'s call site out of the error by default, and puts it in with asyncTraces', async () => {
+    expect(await failedRequestStack(undefined)).not.toContain('aCallSiteToFind');
+    expect(await failedRequestStack(true)).toContain('aCallSiteToFind');
+  });
+});
