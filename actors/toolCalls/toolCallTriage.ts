@@ -47,7 +47,8 @@ export function createToolCallTriage(deps: TriageDependencies) {
       // A pool may have started since the last discovery round: ask once before refusing.
       if (!tool) {
         await deps.catalog.refresh();
-        tool = deps.catalog.get(request.name);
+        // A pool that served it minutes ago is down, not gone: the call waits for it with its retries.
+        tool = deps.catalog.get(request.name) ?? deps.catalog.departed(request.name);
       }
       if (!tool || !deps.allows(tool)) {
         const names = available().map((t) => t.name);

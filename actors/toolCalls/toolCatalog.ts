@@ -13,6 +13,9 @@ import { addressConflict, definitionConflict, definitionOf, pickDefinition, type
 
 const missedRoundsBeforeRemoval = 2;
 
+// How long a tool whose pool stopped answering is remembered (see `departed`).
+const departedMemoryMs = 10 * 60 * 1000;
+
 /** The definition in use for a tool: its advertised metadata, and that as a comparable key. */
 interface HeldDefinition {
   readonly key: string;
@@ -90,6 +93,7 @@ export class ToolCatalog {
   readonly #definitions = new Map<string, HeldDefinition>();
   #conflicts: CatalogConflict[] = [];
   readonly #misses = new Map<string, { rounds: number; since: number }>();
+  readonly #departed = new Map<string, { tool: CatalogTool; at: number }>();
   readonly #removalGraceMs: number;
   #timer: NodeJS.Timeout | undefined;
   #announcements: Subscription | undefined;
@@ -125,6 +129,21 @@ export class ToolCatalog {
 
   list(): CatalogTool[] {
     return [...this.#tools.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * A tool no pool serves now that one served in the last ten minutes, as it was last listed: a
+   * session that already used it (or a model that remembers it from an earlier turn) calls it and
+   * waits for its pool as for any pool briefly down, instead of being told it does not exist.
+   */
+  departed(name: string): CatalogTool | undefined {
+    const gone = this.#departed.get(name);
+    if (!gone || this.#tools.has(name)) return undefined;
+    if (Date.now() - gone.at > departedMemoryMs) {
+      this.#departed.delete(name);
+      return undefined;
+    }
+    return gone.tool;
   }
 
   /** The pool members the latest discovery round kept from serving a tool, and why: the catalog's diagnostics. */
@@ -201,7 +220,8 @@ export class ToolCatalog {
         return;
       }
     }
-    const before = new Set(this.#tools.keys());
+    const previous = this.#tools;
+    const before = new Set(previous.keys());
     const next = new Map<string, CatalogTool>();
     const refuseOthers = (ads: Advertisement[], definition: HeldDefinition) => {
       for (const ad of ads) if (definitionOf(ad) !== definition.key) conflicts.push(definitionConflict(ad, definition.metadata));
@@ -245,6 +265,12 @@ export class ToolCatalog {
     this.#report(conflicts);
     const added = [...next.keys()].filter((n) => !before.has(n));
     const removed = [...before].filter((n) => !next.has(n));
+    const now = Date.now();
+    for (const name of removed) {
+      const tool = previous.get(name);
+      if (tool) this.#departed.set(name, { tool, at: now });
+    }
+    for (const name of next.keys()) this.#departed.delete(name);
     if (added.length > 0 || removed.length > 0) this.#logger.info({ added, removed }, 'tool catalog changed');
   }
 

@@ -217,6 +217,13 @@ describe('ToolCatalog', () => {
     await catalog.refresh();
     expect(catalog.get('omega_lookup')).toBeUndefined();
     expect(catalog.list()).toEqual([]);
+    // Gone from the list, and remembered as departed (what a call that names it waits for) until a pool serves it again.
+    expect(catalog.departed('omega_lookup')).toMatchObject({ name: 'omega_lookup', domain: 'omega' });
+    expect(catalog.departed('omega_never')).toBeUndefined();
+    const back = await startPool('omega');
+    await catalog.refresh();
+    expect(catalog.get('omega_lookup')?.instances).toEqual(new Set([back.instanceId]));
+    expect(catalog.departed('omega_lookup')).toBeUndefined();
   });
 
   // Regression: one discovery round that got no answers (a NATS blip) emptied the catalog.
