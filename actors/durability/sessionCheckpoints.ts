@@ -31,10 +31,11 @@ export interface SessionCheckpointsOptions {
 const lastWordRetryMs = 60_000;
 
 /**
- * Keeps one session durable while this process hosts it: a checkpoint after every transition
- * (writes coalesce, so a burst of transitions costs one write of the latest state), compare-and-set
- * against its own last revision, and a lease renewed on a heartbeat. Losing either means another
- * orchestrator owns the session now: `onLost` is called and nothing more is written.
+ * Keeps one session durable while this process hosts it: a checkpoint at each checkpoint point, about
+ * once a step (writes coalesce, so a burst of transitions costs one write of the latest state),
+ * compare-and-set against its own last revision, and a lease that holds while this process's
+ * heartbeat does (or, without one, renewed here). Losing either means another host owns the session
+ * now: `onLost` is called and nothing more is written.
  */
 export class SessionCheckpoints {
   readonly #o: SessionCheckpointsOptions;

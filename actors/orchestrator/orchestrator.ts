@@ -29,8 +29,8 @@ export interface OrchestratorOptions extends SessionRuntimeOptions {
   defaultAgent?: string;
   logger?: Logger;
   /**
-   * How long a session's lease lasts without renewal: a crashed orchestrator's sessions are resumed
-   * elsewhere within about this long.
+   * How long a session's lease lasts without renewal when its host keeps no heartbeat (6 s): what
+   * hand-over waits for then. With heartbeats (always, from `startOrchestrator`) it is `heartbeatTtlMs`.
    */
   leaseTtlMs?: number;
   /**

@@ -36,7 +36,7 @@ function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
 /**
  * Runs one session: the session statechart with its model and tool-call actors bound to this
  * process's NATS connection, catalog and model endpoint; its spans, its event stream, its control
- * subject, and (with durability) a checkpoint after every transition under a renewed lease.
+ * subject, and (with durability) a checkpoint about once a step under the session's lease.
  * Cleans up after itself when the session ends.
  */
 export function hostSession(deps: SessionHostDependencies, start: NewSession | ResumedSession): HostedSession {

@@ -33,7 +33,7 @@ export interface SpecialistPoolOptions extends SessionRuntimeOptions {
    * JetStream); on by default.
    */
   durable?: boolean;
-  /** How long a session's lease lasts without renewal: a dead member's sessions are resumed by another within about this long. */
+  /** How long a session's lease lasts without renewal when its host keeps no heartbeat; with one (always, here) hand-over follows `heartbeatTtlMs`. */
   leaseTtlMs?: number;
   /** How long this member's heartbeat lasts without renewal (1 s): its sessions move within about this long after it dies. */
   heartbeatTtlMs?: number;
