@@ -90,7 +90,7 @@ export class SessionCheckpoints {
     this.#unscheduled = false;
     this.#scheduled++;
     this.#dirty = true;
-    this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
+    this.#startWriting();
   }
 
   /**
@@ -146,7 +146,7 @@ export class SessionCheckpoints {
     }
     if (this.#stored < this.#scheduled && !this.#lost) {
       this.#dirty = true;
-      this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
+      this.#startWriting();
     }
     await this.flush();
     this.#closed = true;
@@ -186,6 +186,19 @@ export class SessionCheckpoints {
         }
       }
     }
+  }
+
+  /**
+   * Runs the write loop unless it runs already. A state scheduled after the loop's last look at it
+   * but before it was done (another microtask in between) is written by a loop started then: a
+   * session that has just parked makes no more transitions, so nothing else would ever write it.
+   */
+  #startWriting(): void {
+    if (this.#writing) return;
+    this.#writing = this.#writeLoop().finally(() => {
+      this.#writing = undefined;
+      if (this.#dirty && !this.#lost && this.#actor) this.#startWriting();
+    });
   }
 
   #settleWaiters(): void {

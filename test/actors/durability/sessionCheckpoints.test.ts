@@ -65,6 +65,19 @@ describe('SessionCheckpoints.durable (write-ahead)', () => {
     actor.stop();
   });
 
+  it('writes a state scheduled as the write loop was finishing: a parked session makes no later transition to write it', async () => {
+    const { store, writes } = heldStore();
+    const { checkpoints } = watched(store);
+    await tick();
+    expect(writes).toHaveLength(1);
+    writes[0]?.settle(1);
+    // One microtask on: the loop has seen nothing more to write and is ending, but has not ended yet.
+    await Promise.resolve();
+    checkpoints.schedule();
+    await tick();
+    expect(writes).toHaveLength(2);
+  });
+
   it('retries a failed write while a call waits for it, instead of waiting for a next transition that never comes', async () => {
     const { store, writes } = heldStore();
     const { actor, checkpoints } = watched(store);
