@@ -147,7 +147,7 @@ describe('Troupe on a three-node NATS cluster', () => {
     const checkpoints = await CheckpointStore.open(deployment.nats, names);
     for (const run of runs) expect((await checkpoints.read(run.sessionId))?.checkpoint.status, run.sessionId).toBe('ended');
 
-    // Two of three servers still make a quorum: a session started now runs as any other.
+    // Two of three servers still make a quorum: a session started now runs like any other.
     gate = new Gate();
     gate.open();
     const whileDown = await deployment.run(taskOf(sessions), { namespace });

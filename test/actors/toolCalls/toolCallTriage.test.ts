@@ -1,5 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActor, toPromise } from 'xstate';
 import { ToolCatalog } from '../../../actors/toolCalls/toolCatalog.ts';
 import { createToolCallTriage } from '../../../actors/toolCalls/toolCallTriage.ts';
@@ -7,32 +6,23 @@ import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts'
 import { startWorker } from '../../../actors/worker/toolWorker.ts';
 import { calcTools } from '../../../domains/calc/calcTools.ts';
 import { silentLogger } from '../../../observability/logger.ts';
-import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
+import { natsPerSuite } from '../../fixtures/natsPerSuite.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 /** What the model asked for, checked before anything goes on the wire. */
 describe('tool call triage', () => {
   const names = testWireNames();
-  let server: NatsServerProcess;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsPerSuite();
 
   const triage = (catalog: ToolCatalog, tool: string) => toPromise(createActor(createToolCallTriage({
     catalog, approvalTimeoutMs: 60_000, allows: () => true, delegationDepth: () => ({ depth: 0, left: 1 }),
-    events: new SessionEventPublisher(nc, names, 'session-triage', silentLogger()),
+    events: new SessionEventPublisher(nats.nc, names, 'session-triage', silentLogger()),
   }), { input: { sessionId: 'session-triage', turn: 1, toolCalls: [{ id: 'call_1', name: tool, arguments: '{"expression":"1 + 1"}' }] } }).start());
 
   it('accepts a call of a tool whose pool served it minutes ago and is down now, and refuses one never served', async () => {
-    const catalog = new ToolCatalog({ nats: nc, namespace: names.namespace, refreshIntervalMs: 60_000, quietPeriodMs: 100, removalGraceMs: 0 });
+    const catalog = new ToolCatalog({ nats: nats.nc, namespace: names.namespace, refreshIntervalMs: 60_000, quietPeriodMs: 100, removalGraceMs: 0 });
     await catalog.start();
-    const pool = await startWorker({ domain: 'calc', tools: calcTools(), nats: nc, namespace: names.namespace });
+    const pool = await startWorker({ domain: 'calc', tools: calcTools(), nats: nats.nc, namespace: names.namespace });
     await catalog.refresh();
     expect((await triage(catalog, 'calc_evaluate')).accepted).toHaveLength(1);
     await pool.stop();
