@@ -19,7 +19,7 @@ export interface HostDurabilityOptions {
 /** What a session-hosting process keeps its sessions durable with, and its heartbeat. */
 export interface HostDurability {
   readonly durability: Durability;
-  /** Calls `onDeath` whenever another host's heartbeat lapses: its sessions are free to resume. */
+  /** Calls `onDeath` whenever another host is buried (its heartbeat lapsed) or stops cleanly: its sessions are free to resume. */
   watchDeaths(onDeath: (owner: string) => void): void;
   /** Stops beating (after the sessions were handed over) and following the others. */
   stop(): Promise<void>;
