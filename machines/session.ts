@@ -1,4 +1,4 @@
-import { and, assign, enqueueActions, fromPromise, not, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromPromise, not, setup, stateIn, stopChild } from 'xstate';
 import { BudgetName, budgetExhaustedBeforeModelCall } from './budgets.ts';
 import { addSpending, stepsSpent } from './delegation.ts';
 import { calibrate } from './contextAssembly.ts';
@@ -130,6 +130,9 @@ export const sessionMachine = setup({
       }
     }),
     abandonOpenToolCalls: assign(({ context }) => abandonOpenToolCalls(context)),
+    // A finished call's actor would otherwise stay among the session's children, in memory and in
+    // every checkpoint, for the rest of the session.
+    forgetFinishedToolCall: stopChild(({ event }) => (event as { actorId: string }).actorId),
     approveCalls: assign(({ context }, decision: { by: string; at: string; callIds?: string[] }) => approveCalls(context, decision)),
     denyCalls: assign(({ context }, decision: { reason: string; by?: string; callIds?: string[] }) => denyCalls(context, decision)),
     expireApproval: assign(({ context }) => denyCalls(context, { reason: 'the approval expired before anyone decided.' }, 'approval_expired')),
@@ -326,11 +329,12 @@ export const sessionMachine = setup({
           actions: [
             { type: 'recordToolCallOutcome', params: ({ event }) => event.output },
             { type: 'recordDelegatedSpending', params: ({ event }) => event.output },
+            'forgetFinishedToolCall',
           ],
         },
         'xstate.error.actor.*': {
           // executeToolCall reports failures as data; a rejection here is a bug in the host, still answered.
-          actions: {
+          actions: [{
             type: 'recordToolCallOutcome',
             params: ({ event }) => {
               const { actorId, error } = event;
@@ -341,7 +345,7 @@ export const sessionMachine = setup({
                 durationMs: 0,
               };
             },
-          },
+          }, 'forgetFinishedToolCall'],
         },
       },
       always: { guard: 'allToolCallsAnswered', target: 'observing' },

@@ -34,6 +34,24 @@ describe('sessionMachine', () => {
     ]);
   });
 
+  // Regression (issue 15): finished tool-call actors stayed among the session's children, so each
+  // checkpoint and the session's memory grew with every step.
+  it('keeps no finished tool call among its children', async () => {
+    const model = scriptedModelActor([askTools([{ id: 't1', name: 'echo' }, { id: 't2', name: 'echo' }]), askTools([{ id: 't3', name: 'echo' }]), answer('done')]);
+    const actor = createActor(
+      sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: echoTools().logic } }),
+      { input: sessionInput() },
+    );
+    const childrenWhileCallingModel: string[][] = [];
+    actor.subscribe((snapshot) => {
+      if (snapshot.matches('calling_model')) childrenWhileCallingModel.push(Object.keys(snapshot.children).filter((id) => id.startsWith('tool:')));
+    });
+    actor.start();
+    await toPromise(actor);
+    expect(childrenWhileCallingModel.length).toBeGreaterThanOrEqual(3);
+    expect(childrenWhileCallingModel.flat()).toEqual([]);
+  });
+
   it('completes with the model text when the model answers without tools', async () => {
     const { result, model } = await runSession([answer('42')]);
     expect(result.outcome).toEqual({ status: 'completed', stopReason: 'answered', output: '42' });
