@@ -1,5 +1,5 @@
-import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
@@ -8,13 +8,14 @@ import { isWrongLastSequence } from '../../transport/kvConflicts.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { latestEntries } from './latestEntries.ts';
+import { JournalBrokenError, JournalReference, replayJournal, type JournalSegment } from './sessionJournal.ts';
 
 /**
  * The version of the checkpoint format this code writes. Bump it whenever the session statechart's
  * states or context change shape, and add a migration from the previous version below (or leave
  * none, and older checkpoints are refused with a clear error rather than misread).
  */
-export const checkpointSchemaVersion = 2;
+export const checkpointSchemaVersion = 3;
 
 /** Everything needed to resume a session in another process. */
 export const Checkpoint = z.object({
@@ -38,6 +39,12 @@ export const Checkpoint = z.object({
   updatedAt: z.string(),
   /** The ids of the recorded commands applied so far (the latest 200): a resumed session applies each once. */
   appliedControls: z.array(z.string()).default([]),
+  /**
+   * Where the conversation and the ledger are (version 3 on): stored, the snapshot's `conversation` and
+   * `ledger` are empty and the journal holds them; read through {@link CheckpointStore.read}, they are
+   * filled in again. Absent, they are in the snapshot.
+   */
+  journal: JournalReference.optional(),
 });
 export type Checkpoint = z.infer<typeof Checkpoint>;
 
@@ -48,6 +55,11 @@ export type Checkpoint = z.infer<typeof Checkpoint>;
 const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
   // 2 added delegation, routing, attribution, the context budget and caching to the session's context.
   1: (old) => ({ ...old, schemaVersion: 2, snapshot: withVersion2Context((old.snapshot ?? {}) as Record<string, unknown>) }),
+  // 3 may keep the conversation and the ledger in a journal beside the checkpoint; a version-2
+  // checkpoint has them in its snapshot, which version 3 reads as a checkpoint without a journal.
+  // The version changed so that an older orchestrator refuses a version-3 checkpoint instead of
+  // resuming its session with an empty conversation.
+  2: (old) => ({ ...old, schemaVersion: 3 }),
 };
 
 /**
@@ -104,7 +116,7 @@ export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
     value = migrate(value);
     version = value.schemaVersion as number;
   }
-  if (version === 2) value = { ...value, snapshot: withVersion2Context((value.snapshot ?? {}) as Record<string, unknown>) };
+  value = { ...value, snapshot: withVersion2Context((value.snapshot ?? {}) as Record<string, unknown>) };
   const parsed = Checkpoint.safeParse(value);
   if (!parsed.success) {
     throw new CheckpointUnreadableError(sessionId, parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; '));
@@ -118,15 +130,29 @@ export function readCheckpoint(sessionId: string, raw: unknown): Checkpoint {
   return parsed.data;
 }
 
+function checkpointOfEntry(sessionId: string, entry: KvEntry): Checkpoint {
+  let raw: unknown;
+  try {
+    raw = entry.json();
+  } catch {
+    throw new CheckpointUnreadableError(sessionId, 'it is not JSON.');
+  }
+  return readCheckpoint(sessionId, raw);
+}
+
 // Enough of a checkpoint to tell whose write it was.
 const OwnedRecord = z.object({ owner: z.string() });
 
 /** Session checkpoints in JetStream KV, written with compare-and-set so two owners can never both write. */
 export class CheckpointStore {
   readonly #kv: KV;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
     this.#kv = kv;
+    this.#jsm = jsm;
+    this.#bucket = bucket;
   }
 
   /**
@@ -135,14 +161,15 @@ export class CheckpointStore {
    * sessions yet.
    */
   static async openForReading(nc: NatsConnection, names: WireNames): Promise<CheckpointStore | undefined> {
+    // checkAPI off: the readers' roles may not ask for the account's JetStream info.
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
     try {
-      // checkAPI off: the readers' roles may not ask for the account's JetStream info.
-      await (await jetstreamManager(nc, { checkAPI: false })).streams.info(`KV_${names.buckets.checkpoints}`);
+      await jsm.streams.info(`KV_${names.buckets.checkpoints}`);
     } catch (error) {
       if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
       throw error;
     }
-    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints));
+    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints), jsm, names.buckets.checkpoints);
   }
 
   /**
@@ -150,20 +177,56 @@ export class CheckpointStore {
    * pool's own), creating it if missing.
    */
   static async open(nc: NatsConnection, names: WireNames, options: { bucket?: string } = {}): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Kvm(nc).create(options.bucket ?? names.buckets.checkpoints, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc), ...decisiveReads }));
+    const bucket = options.bucket ?? names.buckets.checkpoints;
+    const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc), ...decisiveReads });
+    return new CheckpointStore(kv, await jetstreamManager(nc, { checkAPI: false }), bucket);
   }
 
-  /** The latest checkpoint and its revision; undefined when there is none. Throws CheckpointUnreadableError. */
+  /**
+   * The latest checkpoint and its revision, its conversation and ledger read back from its journal;
+   * undefined when there is none. Throws CheckpointUnreadableError.
+   */
   async read(sessionId: string): Promise<{ checkpoint: Checkpoint; revision: number } | undefined> {
     const entry = await this.#kv.get(sessionId);
     if (!entry || entry.operation !== 'PUT') return undefined;
-    let raw: unknown;
+    const checkpoint = checkpointOfEntry(sessionId, entry);
+    return { checkpoint: checkpoint.journal ? await this.#withJournal(checkpoint, checkpoint.journal) : checkpoint, revision: entry.revision };
+  }
+
+  async #withJournal(checkpoint: Checkpoint, reference: JournalReference): Promise<Checkpoint> {
+    // The stream says which segment keys exist (a watcher of keys none of which exist would wait for
+    // the first write); they are then read all at once. Segments of other chains come too, and are ignored.
+    const stream = `KV_${this.#bucket}`;
+    const keyPrefix = `$KV.${this.#bucket}.${checkpoint.sessionId}.`;
+    const info = await this.#jsm.streams.info(stream, { subjects_filter: `${keyPrefix}*` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(keyPrefix.length));
+    const segments = new Map<string, unknown>();
+    await Promise.all(keys.map(async (key) => {
+      const entry = await this.#kv.get(`${checkpoint.sessionId}.${key}`);
+      if (entry?.operation !== 'PUT') return;
+      try {
+        segments.set(key, entry.json());
+      } catch {
+        // Not JSON: named as missing if the chain needs it.
+      }
+    }));
+    let lists;
     try {
-      raw = entry.json();
-    } catch {
-      throw new CheckpointUnreadableError(sessionId, 'it is not JSON.');
+      lists = replayJournal(reference, segments);
+    } catch (error) {
+      if (error instanceof JournalBrokenError) throw new CheckpointUnreadableError(checkpoint.sessionId, `${error.message}.`);
+      throw error;
     }
-    return { checkpoint: readCheckpoint(sessionId, raw), revision: entry.revision };
+    const context = (checkpoint.snapshot.context ?? {}) as Record<string, unknown>;
+    return { ...checkpoint, snapshot: { ...checkpoint.snapshot, context: { ...context, conversation: lists.conversation, ledger: lists.ledger } } };
+  }
+
+  /**
+   * Stores a journal segment under `<sessionId>.<key>`, before the checkpoint that names it: a
+   * checkpoint is written only once its segment is stored, so whatever checkpoint is read, its chain is.
+   */
+  async appendSegment(sessionId: string, key: string, segment: JournalSegment): Promise<void> {
+    await this.#kv.put(`${sessionId}.${key}`, JSON.stringify(segment));
   }
 
   /** Writes the first checkpoint of a new session; throws CheckpointConflictError if another owner has the id. */
@@ -204,13 +267,18 @@ export class CheckpointStore {
     }
   }
 
-  /** Every stored checkpoint, newest first; unreadable ones are reported with their error instead. */
+  /**
+   * Every stored checkpoint, newest first, without its journal (a listed checkpoint's conversation and
+   * ledger are empty when it has one: `read` a session for those); unreadable ones are reported with
+   * their error instead.
+   */
   async list(): Promise<Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }>> {
     const found: Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }> = [];
-    for (const { key: sessionId } of await latestEntries(this.#kv)) {
+    // One token: the sessions' checkpoints, not their journal segments (`<sessionId>.<key>`).
+    for (const entry of await latestEntries(this.#kv, '*')) {
+      const sessionId = entry.key;
       try {
-        const stored = await this.read(sessionId);
-        if (stored) found.push({ sessionId, checkpoint: stored.checkpoint });
+        found.push({ sessionId, checkpoint: checkpointOfEntry(sessionId, entry) });
       } catch (error) {
         found.push({ sessionId, error: error instanceof Error ? error.message : String(error) });
       }

@@ -1,7 +1,7 @@
 import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
 
 /**
- * The bucket's live entries as they were when called: the latest value of every key whose latest
+ * The bucket's live entries (of the keys `key` matches: all by default) as they were when called: the latest value of every key whose latest
  * operation is a put (deleted and purged keys are left out).
  *
  * Not `kv.keys()`: it stops only once nothing is pending on its consumer, so it never ends while
@@ -10,10 +10,10 @@ import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
  * entries pending when it began (a snapshot, however busy the bucket), or nothing pending (a
  * quiet bucket, where entries removed meanwhile would leave that number out of reach).
  */
-export async function latestEntries(kv: KV): Promise<KvEntry[]> {
+export async function latestEntries(kv: KV, key = '>'): Promise<KvEntry[]> {
   // A watcher of an empty bucket would wait for the first write.
   if ((await kv.status()).values === 0) return [];
-  const watcher = await kv.watch({ include: KvWatchInclude.LastValue });
+  const watcher = await kv.watch({ key, include: KvWatchInclude.LastValue });
   const entries: KvEntry[] = [];
   try {
     for await (const entry of watcher) {

@@ -5,6 +5,7 @@ import type { SessionMachine } from '../../machines/session.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import { checkpointSchemaVersion, CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpointStore.ts';
 import type { Lease, SessionLeases } from './sessionLeases.ts';
+import { SessionJournal, type JournalReference, type PlannedSegments } from './sessionJournal.ts';
 
 export interface SessionCheckpointsOptions {
   store: CheckpointStore;
@@ -14,6 +15,8 @@ export interface SessionCheckpointsOptions {
   identity: { sessionId: string; agent: string; task: string; traceContext: Record<string, string> };
   /** The revision of the checkpoint this host resumed from; absent for a new session. */
   revision?: number;
+  /** The journal of the checkpoint this host resumed from, when it had one: the next write extends it. */
+  journal?: JournalReference;
   nextEventSeq: () => number;
   /** The recorded commands applied so far (see `RecordedControlInbox`). */
   appliedControls: () => readonly string[];
@@ -41,6 +44,7 @@ export class SessionCheckpoints {
   readonly #o: SessionCheckpointsOptions;
   #actor: Actor<SessionMachine> | undefined;
   #revision: number | undefined;
+  #journal = new SessionJournal();
   #dirty = false;
   #writing: Promise<void> | undefined;
   #lost = false;
@@ -75,6 +79,10 @@ export class SessionCheckpoints {
    */
   watch(actor: Actor<SessionMachine>): void {
     this.#actor = actor;
+    if (this.#o.journal) {
+      const { context } = actor.getSnapshot();
+      this.#journal = new SessionJournal({ reference: this.#o.journal, lists: { conversation: context.conversation, ledger: context.ledger } });
+    }
     actor.subscribe({
       next: (snapshot) => {
         if (isCheckpointPoint(snapshot)) this.schedule();
@@ -157,11 +165,14 @@ export class SessionCheckpoints {
     while (this.#dirty && !this.#lost && this.#actor) {
       this.#dirty = false;
       const upTo = this.#scheduled;
-      const checkpoint = this.#checkpointOf(this.#actor);
+      const { checkpoint, journal } = this.#checkpointOf(this.#actor);
       try {
         // Fencing: a process that others may take for dead (its heartbeat lapsed) writes nothing until it beats again.
         if (this.#o.alive && !this.#o.alive()) throw new Error('this process\'s heartbeat has lapsed: holding still until it beats again');
+        // The segments first: a checkpoint is only ever stored once what it names is.
+        if (journal) await Promise.all(journal.segments.map(({ key, segment }) => this.#o.store.appendSegment(checkpoint.sessionId, key, segment)));
         this.#revision = this.#revision === undefined ? await this.#o.store.create(checkpoint) : await this.#o.store.update(checkpoint, this.#revision);
+        if (journal) this.#journal.stored(journal);
         this.#stored = upTo;
         this.#retryDelayMs = 0;
         this.#settleWaiters();
@@ -239,25 +250,33 @@ export class SessionCheckpoints {
     this.#o.onLost();
   }
 
-  #checkpointOf(actor: Actor<SessionMachine>): Checkpoint {
+  /**
+   * The checkpoint of the actor's state as of now, its conversation and ledger left to the journal,
+   * and the journal segments it needs stored first (none when neither changed since the last write).
+   */
+  #checkpointOf(actor: Actor<SessionMachine>): { checkpoint: Checkpoint; journal: PlannedSegments | undefined } {
     const snapshot = actor.getSnapshot();
     const { context } = snapshot;
+    const journal = this.#journal.plan({ conversation: context.conversation, ledger: context.ledger }, Date.now());
+    const persisted = actor.getPersistedSnapshot() as unknown as Record<string, unknown> & { context: Record<string, unknown> };
     const inFlight = snapshot.matches('running_tools')
       ? context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => ({ callId: c.callId, tool: c.name }))
       : [];
-    return {
+    const checkpoint: Checkpoint = {
       schemaVersion: checkpointSchemaVersion,
       ...this.#o.identity,
       // Parked: waiting for a person (an answer, an approval, a redirect), not for a model or a tool.
       status: snapshot.status !== 'active' ? 'ended'
         : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') || snapshot.matches('manual') ? 'parked' : 'running',
-      snapshot: actor.getPersistedSnapshot() as Record<string, unknown>,
+      snapshot: { ...persisted, context: { ...persisted.context, conversation: [], ledger: [] } },
       nextEventSeq: this.#o.nextEventSeq(),
       wallClockDeadline: wallClockDeadline(context),
       inFlightToolCalls: inFlight,
       owner: this.#o.owner,
       updatedAt: new Date().toISOString(),
       appliedControls: [...this.#o.appliedControls()],
+      journal: journal?.reference ?? this.#journal.reference,
     };
+    return { checkpoint, journal };
   }
 }

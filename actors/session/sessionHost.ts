@@ -137,7 +137,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           lease: start.kind === 'resume' ? start.lease : (start.lease as Lease),
           owner: deps.durability.owner,
           identity: { sessionId, agent: agent.name, task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
-          ...(start.kind === 'resume' ? { revision: start.revision } : {}),
+          ...(start.kind === 'resume' ? { revision: start.revision, ...(start.checkpoint.journal ? { journal: start.checkpoint.journal } : {}) } : {}),
           nextEventSeq: () => events.nextSeq,
           appliedControls: () => recordedControls.applied,
           ...(deps.durability.alive ? { alive: deps.durability.alive } : {}),

@@ -31,7 +31,7 @@ describe('readCheckpoint', () => {
 
   it('migrates a version 1 checkpoint: a top-level session without routing that delegated nothing', () => {
     const migrated = readCheckpoint('s-old', version1);
-    expect(migrated.schemaVersion).toBe(2);
+    expect(migrated.schemaVersion).toBe(checkpointSchemaVersion);
     const context = migrated.snapshot.context as Record<string, unknown>;
     expect(context).toMatchObject({
       routing: null, routingDecision: null, depth: 0, delegationDepthLeft: 2,
@@ -41,6 +41,16 @@ describe('readCheckpoint', () => {
     expect(context).toMatchObject({ sessionId: 's-old', turn: 2, usage: { inputTokens: 10, outputTokens: 5, costUsd: 0.001 } });
     expect(migrated.snapshot.value).toBe('calling_model');
     expect(migrated.nextEventSeq).toBe(7);
+  });
+
+  it('migrates a version 2 checkpoint: its conversation and ledger stay in its snapshot, with no journal', () => {
+    const conversation = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Add two numbers.' }];
+    const ledger = [{ turn: 1, callId: 'c1', toolCallId: 't1', tool: 'calc_add', arguments: { a: 1, b: 2 }, status: 'ok' }];
+    const version2 = { ...version1, schemaVersion: 2, snapshot: { ...version1.snapshot, context: { ...version1.snapshot.context, conversation, ledger } } };
+    const migrated = readCheckpoint('s-old', version2);
+    expect(migrated.schemaVersion).toBe(3);
+    expect(migrated.journal).toBeUndefined();
+    expect(migrated.snapshot.context).toMatchObject({ conversation, ledger });
   });
 
   it('refuses a checkpoint from a newer Troupe, and one with no version, without misreading it', () => {

@@ -13,7 +13,7 @@ function heldStore() {
   const writes: { checkpoint: Checkpoint; settle: (outcome: number | Error) => void }[] = [];
   const write = (checkpoint: Checkpoint) =>
     new Promise<number>((resolve, reject) => writes.push({ checkpoint, settle: (o) => (o instanceof Error ? reject(o) : resolve(o)) }));
-  const store = { create: write, update: (checkpoint: Checkpoint) => write(checkpoint) } as unknown as CheckpointStore;
+  const store = { create: write, update: (checkpoint: Checkpoint) => write(checkpoint), appendSegment: async () => {} } as unknown as CheckpointStore;
   return { store, writes };
 }
 
