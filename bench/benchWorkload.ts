@@ -51,8 +51,11 @@ export function benchTools(): ToolDefinition[] {
   ];
 }
 
+/** The tasks of sessions of 10, 30 and 100 `bench_noop` steps (then an answer), by their tool steps. */
+export const lengthTasks: Readonly<Record<number, string>> = { 10: BenchTask.steps, 30: 'bench thirty steps', 100: 'bench hundred steps' };
+
 /** The agent every bench session runs; budgets far above what a session needs. */
-export const benchAgent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 100, maxWallClockMs: 600_000 } });
+export const benchAgent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 200, maxWallClockMs: 600_000 } });
 
 const toolSteps = (tool: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({ toolCalls: [{ id: `c${i}`, name: tool, arguments: { i } }] }));
@@ -62,6 +65,9 @@ export function writeBenchScripts(dir: string): void {
   const script = (file: string, name: string, task: string, steps: unknown[]) =>
     writeFileSync(join(dir, file), JSON.stringify({ name, match: { userIncludes: task }, steps }));
   script('steps.json', 'bench-steps', BenchTask.steps, [...toolSteps('bench_noop', stepsPerSession), { content: 'done' }]);
+  for (const [steps, task] of Object.entries(lengthTasks)) {
+    if (task !== BenchTask.steps) script(`steps-${steps}.json`, `bench-steps-${steps}`, task, [...toolSteps('bench_noop', Number(steps)), { content: 'done' }]);
+  }
   script('writes.json', 'bench-writes', BenchTask.writes, [...toolSteps('bench_write', stepsPerSession), { content: 'done' }]);
   script('soak.json', 'bench-soak', BenchTask.soak, [
     { toolCalls: [{ id: 'r', name: 'bench_noop', arguments: { i: 1 } }] },

@@ -40,9 +40,10 @@ import { printSideEffectSteps, sideEffectSteps } from './sideEffectSteps.ts';
 import { startDiscardingTelemetry } from './discardingTelemetry.ts';
 import { printSoakHeader, printSoakReading, printSoakSummary, soak, type SoakOptions } from './soak.ts';
 import { handOver, printHandOver } from './handOver.ts';
+import { printSessionLength, sessionLength } from './sessionLength.ts';
 
 /** The cases `--only` selects, in the order they run; all of them by default. */
-export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly', 'scale', 'soak', 'handover'] as const;
+export const benchCases = ['overhead', 'throughput', 'heap', 'side-effects', 'assembly', 'scale', 'length', 'soak', 'handover'] as const;
 type BenchCase = (typeof benchCases)[number];
 
 const { values: args } = parseArgs({
@@ -159,22 +160,32 @@ async function main(): Promise<void> {
         console.log(`  ${String(turns).padStart(5)} turns: median ${fmt(assemblyCost(turns, 20))} ms per assembly`);
       }
     }
-    if (selected('scale') || selected('soak')) {
-      // Its own namespace: the one-of-each deployment's orchestrator and worker take no part.
+    // Its own namespace: the one-of-each deployment's orchestrator and worker take no part.
+    const withDeployment = async (run: (deployment: Awaited<ReturnType<typeof startBenchDeployment>>) => Promise<void>) => {
       const deployment = await startBenchDeployment({ natsUrl: server.url, modelUrl: model.url, namespace: 'benchscale', orchestrators: 2, poolMembers: 2 });
       try {
-        if (selected('scale')) printScaleOut(await scaleOut(deployment, scaleSessions), deployment);
-        if (selected('soak')) {
-          // Last, since registering the SDK is for good: the soak runs as a deployment does, with telemetry.
-          const options: SoakOptions = { sessions: soakSessions, concurrency: 50, natsPid: server.pid, telemetry: startDiscardingTelemetry(), onReading: printSoakReading };
-          printSoakHeader(options);
-          printSoakSummary(await soak(deployment, options));
-          await options.telemetry?.shutdown();
-        }
+        await run(deployment);
       } finally {
         await deployment.stop();
       }
+    };
+    if (selected('scale')) await withDeployment(async (deployment) => printScaleOut(await scaleOut(deployment, scaleSessions), deployment));
+    // Registering the SDK is for good: the cases with tracing on come after every case without it.
+    if (selected('length')) {
+      printSessionLength(await sessionLength({
+        natsUrl: server.url, natsPid: server.pid, modelUrl: model.url, lengths: quick ? [10, 30] : [10, 30, 100], stepsPerLength: quick ? 200 : 1_200,
+        telemetry: startDiscardingTelemetry,
+      }));
     }
+    if (selected('soak')) {
+      // The soak runs as a deployment does, with telemetry.
+      await withDeployment(async (deployment) => {
+        const options: SoakOptions = { sessions: soakSessions, concurrency: 50, natsPid: server.pid, telemetry: await startDiscardingTelemetry(), onReading: printSoakReading };
+        printSoakHeader(options);
+        printSoakSummary(await soak(deployment, options));
+      });
+    }
+    if (selected('length') || selected('soak')) await (await startDiscardingTelemetry()).shutdown();
     if (selected('handover')) printHandOver(await handOver({ natsUrl: server.url, modelUrl: model.url, parked: parkedSessions }));
   } finally {
     await model.close();
