@@ -55,7 +55,7 @@ export function benchTools(): ToolDefinition[] {
 export const lengthTasks: Readonly<Record<number, string>> = { 10: BenchTask.steps, 30: 'bench thirty steps', 100: 'bench hundred steps' };
 
 /** The agent every bench session runs; budgets far above what a session needs. */
-export const benchAgent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 200, maxWallClockMs: 600_000 } });
+export const benchAgent = defineAgent({ name: 'bench', instructions: 'bench', budgets: { maxSteps: 200, maxTotalTokens: 100_000_000, maxCostUsd: 1_000, maxWallClockMs: 600_000 } });
 
 const toolSteps = (tool: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({ toolCalls: [{ id: `c${i}`, name: tool, arguments: { i } }] }));

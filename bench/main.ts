@@ -104,6 +104,8 @@ async function natsFloor(nc: NatsConnection, concurrency: number, total: number)
 async function heapPerSession(nc: NatsConnection, sessions: number): Promise<number> {
   await fullGc();
   const before = process.memoryUsage().heapUsed;
+  const snapshotFile = process.env.TROUPE_BENCH_HEAP_SNAPSHOT;
+  if (snapshotFile) console.log(`heap snapshot before the sessions: ${writeHeapSnapshot(snapshotFile.replace(/(\.heapsnapshot)?$/, '.before.heapsnapshot'))}`);
   const runs = await Promise.all(Array.from({ length: sessions }, () => startSession(nc, { task: BenchTask.hold, agent: 'bench' })));
   // Every session is now parked on its in-flight tool call: measure while all of them are alive.
   await Promise.all(runs.map(async (run) => {
@@ -111,8 +113,8 @@ async function heapPerSession(nc: NatsConnection, sessions: number): Promise<num
   }));
   await fullGc();
   const during = process.memoryUsage().heapUsed;
-  // To see what a session holds: `TROUPE_BENCH_HEAP_SNAPSHOT=<file> npm run bench -- --only heap`, then open it in Chrome's DevTools.
-  if (process.env.TROUPE_BENCH_HEAP_SNAPSHOT) console.log(`heap snapshot with ${sessions} sessions parked: ${writeHeapSnapshot(process.env.TROUPE_BENCH_HEAP_SNAPSHOT)}`);
+  // To see what a session holds: `TROUPE_BENCH_HEAP_SNAPSHOT=<file> npm run bench -- --only heap`, then compare the two in Chrome's DevTools.
+  if (snapshotFile) console.log(`heap snapshot with ${sessions} sessions parked: ${writeHeapSnapshot(snapshotFile)}`);
   releaseHeld();
   await Promise.all(runs.map((r) => r.finished));
   return (during - before) / sessions;

@@ -97,10 +97,10 @@ export async function sessionLength(options: {
 export function printSessionLength(result: SessionLengthResult): void {
   const [first] = result.tracingOff;
   if (!first) return;
-  console.log('\nper step by session length (one session at a time, durable; a step is a model turn, its tool call included)');
-  console.log('  tool steps   µs/step (wall)   CPU µs/step: process + nats-server   orchestrator → NATS bytes/step   × the shortest (wall, bytes)');
+  console.log('\nper step by session length (one session at a time, durable; a step is a model turn with its tool call; the process runs the scripted model too; bytes: the orchestrator\'s connection)');
+  console.log('  tool steps     µs/step   CPU µs/step (process + nats-server)   bytes/step to NATS   × shortest: time, bytes');
   const row = (label: string, r: LengthReading) =>
-    console.log(`  ${label.padStart(10)}   ${fmt(r.wallUsPerStep, 0).padStart(14)}   ${fmt(r.cpuUsPerStep.process, 0).padStart(12)} + ${fmt(r.cpuUsPerStep.natsServer, 0).padEnd(22)}   ${fmt(r.orchestratorBytesPerStep, 0).padStart(30)}   ${fmt(r.wallUsPerStep / first.wallUsPerStep, 2)}, ${fmt(r.orchestratorBytesPerStep / first.orchestratorBytesPerStep, 2)}`);
+    console.log(`  ${label.padEnd(11)} ${fmt(r.wallUsPerStep, 0).padStart(9)}   ${`${fmt(r.cpuUsPerStep.process, 0)} + ${fmt(r.cpuUsPerStep.natsServer, 0)}`.padStart(35)}   ${fmt(r.orchestratorBytesPerStep, 0).padStart(18)}   ${fmt(r.wallUsPerStep / first.wallUsPerStep, 2)}, ${fmt(r.orchestratorBytesPerStep / first.orchestratorBytesPerStep, 2)}`);
   for (const r of result.tracingOff) row(String(r.toolSteps), r);
   if (result.tracingOn) row(`${result.tracingOn.toolSteps}, traced`, result.tracingOn);
 }
