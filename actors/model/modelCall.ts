@@ -3,7 +3,7 @@ import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import type OpenAI from 'openai';
 import type { ChatCompletionFunctionTool, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Logger } from 'pino';
-import { fromPromise } from 'xstate';
+import type { SessionStep } from '../session/actorSystemHooks.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from '../../machines/conversation.ts';
 import type { CallModelInput } from '../../machines/session.ts';
 import { backoffDelayMs, withJitter, type RetryPolicy } from '../../machines/retryPolicy.ts';
@@ -159,9 +159,9 @@ const warnedUnpriced = new Set<string>();
  * cost recorded on the `chat {model}` span and in a `model.responded` event. A failure rejects
  * (the statechart decides what happens next); aborting the actor aborts the HTTP request.
  */
-export function createModelCaller(deps: ModelCallDependencies) {
+export function createModelCaller(deps: ModelCallDependencies): SessionStep<CallModelInput, ModelResponse> {
   const random = deps.random ?? Math.random;
-  return fromPromise<ModelResponse, CallModelInput>(async ({ input: given, signal }) => {
+  return async ({ input: given, signal }) => {
     // A call restored from an older checkpoint has no context fields in its input: the defaults stand in.
     const input: CallModelInput = {
       ...given, summary: given.summary ?? null, ledger: given.ledger ?? [], calibration: given.calibration ?? 1,
@@ -233,7 +233,7 @@ export function createModelCaller(deps: ModelCallDependencies) {
       `${models.length > 1 ? `Every model (${models.join(', ')}) failed` : `The model ${input.model} failed`}: ${last?.reason ?? 'unknown error'}`,
       { cause: lastError },
     );
-  });
+  };
 }
 
 /** One streamed chat completion on one model: its own `chat {model}` span, no retries. */

@@ -4,7 +4,8 @@ import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completio
 import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { agentAllowsTool } from '../../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../../machines/recovery.ts';
-import { sessionMachine, sessionResultOf, type SessionInput, type SessionMachine } from '../../machines/session.ts';
+import { sessionResultOf, type SessionInput, type SessionMachine } from '../../machines/session.ts';
+import { hostedSessionMachine, sessionActors, type SessionActors } from './hostedSessionMachine.ts';
 import { delegationFor } from '../../machines/delegation.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
@@ -64,8 +65,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const offered = (tool: CatalogTool) => allows(tool) && (tool.specialist === null || mayDelegate());
   const shared = { trace: sessionTrace, events, tracer: deps.tracer, logger };
 
-  const machine = sessionMachine.provide({
-    actors: {
+  const actors = (): SessionActors => ({
       callModel: createModelCaller({
         ...shared,
         retry: agent.modelRetry,
@@ -99,12 +99,11 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         // Read when a call starts, after the checkpoints below exist.
         ...(deps.durability ? { writeAhead: () => checkpoints?.durable() ?? Promise.resolve() } : {}),
       }),
-    },
   });
   const inspect = deps.inspect ? { inspect: deps.inspect } : {};
   const actor: Actor<SessionMachine> =
     start.kind === 'new'
-      ? createActor(machine, {
+      ? createActor(hostedSessionMachine, {
           id: sessionId,
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
@@ -113,14 +112,15 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           },
           ...inspect,
         })
-      : createActor(machine, {
+      : createActor(hostedSessionMachine, {
           id: sessionId,
           // Validated as a checkpoint; its inner shape is XState's own persisted snapshot, which wins over
           // `input` (required by the types): the session's context is its input and more.
-          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<typeof machine>,
+          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<typeof hostedSessionMachine>,
           input: (start.checkpoint.snapshot as { context: SessionInput }).context,
           ...inspect,
         });
+  sessionActors.attach(actor.system, actors());
 
   let resolveEnded!: () => void;
   const ended = new Promise<void>((resolve) => (resolveEnded = resolve));

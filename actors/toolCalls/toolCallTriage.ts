@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { fromPromise } from 'xstate';
+import type { SessionStep } from '../session/actorSystemHooks.ts';
 import type { TriageToolCallsInput } from '../../machines/session.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallTriage } from '../../machines/toolCallOutcome.ts';
 import { ToolFailureCode, toolFailure } from '../../tools/toolFailure.ts';
@@ -33,8 +33,8 @@ export interface TriageDependencies {
  * and they satisfy the schema the pool advertised. Accepted calls get their call id (the
  * idempotency key); rejected ones get the structured error the model will read.
  */
-export function createToolCallTriage(deps: TriageDependencies) {
-  return fromPromise<ToolCallTriage, TriageToolCallsInput>(async ({ input }) => {
+export function createToolCallTriage(deps: TriageDependencies): SessionStep<TriageToolCallsInput, ToolCallTriage> {
+  return async ({ input }) => {
     const accepted: PlannedToolCall[] = [];
     const rejected: RejectedToolCall[] = [];
     const available = () => deps.catalog.list().filter(deps.allows);
@@ -92,5 +92,5 @@ export function createToolCallTriage(deps: TriageDependencies) {
     }
     // The deadline is stored with the session (it survives a restart); the machine reads no clock.
     return accepted.some((c) => c.requiresApproval) ? { accepted, rejected, approvalDeadline: Date.now() + deps.approvalTimeoutMs } : { accepted, rejected };
-  });
+  };
 }

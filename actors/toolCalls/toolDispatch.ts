@@ -5,7 +5,8 @@ import { createActor, fromPromise, toPromise, type InspectionEvent } from 'xstat
 import { backoffDelayMs, withJitter } from '../../machines/retryPolicy.ts';
 import { maxTimerDelayMs } from '../../machines/timerDelay.ts';
 import type { ExecuteToolCallInput } from '../../machines/session.ts';
-import { toolCallMachine, type SendToolRequestInput } from '../../machines/toolCall.ts';
+import { toolCallMachine, type SendToolRequestInput, type ToolCallContext } from '../../machines/toolCall.ts';
+import { ActorSystemHooks, type SessionStep } from '../session/actorSystemHooks.ts';
 import type { ToolCallAttempt, ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
 import { recordSpanFailure, startToolCallSpan, TroupeAttribute } from '../../observability/spans.ts';
 import { ToolFailureCode, toolFailure, type ToolFailure } from '../../tools/toolFailure.ts';
@@ -115,8 +116,8 @@ async function replyOrEnd(requested: Promise<Msg>, relay: SpecialistEventRelay):
  * One attempt: the circuit breaker's admission, then a NATS request carrying the trace context and
  * the attempt's deadline. Resolves with the attempt's outcome; never rejects.
  */
-function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input: SendToolRequestInput) => Span) {
-  return fromPromise<ToolCallAttempt, SendToolRequestInput>(async ({ input, signal }) => {
+function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input: SendToolRequestInput) => Span): SessionStep<SendToolRequestInput, ToolCallAttempt> {
+  return async ({ input, signal }) => {
     const started = performance.now();
     const elapsed = () => Number((performance.now() - started).toFixed(3));
     const span = spanOf(input);
@@ -210,8 +211,32 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     }
     if (attempt.status === 'error') deps.logger.warn({ callId: input.call.callId, tool: tool.name, attempt: input.attempt, code: attempt.failure.code }, attempt.failure.message);
     return attempt;
-  });
+  };
 }
+
+/** What a tool call's statechart does for the session it runs in: one set per session's dispatcher. */
+interface ToolCallHooks {
+  sendToolRequest: SessionStep<SendToolRequestInput, ToolCallAttempt>;
+  retryDelayMs(callId: string): number;
+  announceStart(context: ToolCallContext): void;
+  announceRetry(context: ToolCallContext): void;
+  announceFallback(context: ToolCallContext): void;
+  announceFinish(context: ToolCallContext): void;
+}
+
+const toolCallHooks = new ActorSystemHooks<ToolCallHooks>('tool-call hooks');
+
+// One tool-call statechart for every call in this process (see ActorSystemHooks).
+const hostedToolCallMachine = toolCallMachine.provide({
+  actors: { sendToolRequest: fromPromise<ToolCallAttempt, SendToolRequestInput>(({ input, signal, system }) => toolCallHooks.of(system).sendToolRequest({ input, signal })) },
+  delays: { retryBackoff: ({ context, system }) => toolCallHooks.of(system).retryDelayMs(context.call.callId) },
+  actions: {
+    announceStart: ({ context, system }) => toolCallHooks.of(system).announceStart(context),
+    announceRetry: ({ context, system }) => toolCallHooks.of(system).announceRetry(context),
+    announceFallback: ({ context, system }) => toolCallHooks.of(system).announceFallback(context),
+    announceFinish: ({ context, system }) => toolCallHooks.of(system).announceFinish(context),
+  },
+});
 
 /**
  * The session's `executeToolCall` actor: runs the call as a `toolCall` statechart (retries with
@@ -219,7 +244,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
  * call's `execute_tool` span, which covers every attempt, and announces retries and fallbacks as
  * events, span events and log lines. Aborting it (the session ended) stops the call.
  */
-export function createToolDispatcher(deps: ToolDispatchDependencies) {
+export function createToolDispatcher(deps: ToolDispatchDependencies): SessionStep<ExecuteToolCallInput, ToolCallOutcome> {
   const random = deps.random ?? Math.random;
   const spans = new Map<string, Span>();
   // XState starts an invoked actor before it runs custom entry actions, so the first attempt may
@@ -237,59 +262,55 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
   const sendToolRequest = createToolRequestSender(deps, spanOf);
   // Each call's backoff, as its last retry chose it (with jitter): read by the statechart's delay.
   const retryDelays = new Map<string, number>();
-  // One statechart for all the session's calls: providing it builds every state node again, which a
-  // call per step paid for in CPU and memory.
-  const machine = toolCallMachine.provide({
-    actors: { sendToolRequest },
-    delays: { retryBackoff: ({ context }) => retryDelays.get(context.call.callId) ?? 0 },
-    actions: {
-      announceStart: ({ context }) => {
-        const { call, turn } = context;
-        spanOf(context);
-        deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
-      },
-      announceRetry: ({ context }) => {
-        const { call, turn } = context;
-        const nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
-        retryDelays.set(call.callId, nextDelayMs);
-        const failure = context.lastFailure as ToolFailure;
-        deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
-        spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
-        troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
-        deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
-      },
-      announceFallback: ({ context }) => {
-        const { call, turn } = context;
-        const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
-        const failure = context.lastFailure as ToolFailure;
-        deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
-        spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
-        deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
-      },
-      announceFinish: ({ context }) => {
-        const { call, outcome } = context;
-        const span = spans.get(call.callId);
-        spans.delete(call.callId);
-        if (!outcome || !span) return;
-        const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
-        troupeMetrics().toolCalls.add(1, {
-          'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
-          ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
-        });
-        troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
-        deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
-        if (deps.captureContent) {
-          span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
-          if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
-        }
-        span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
-        span.setAttribute('troupe.tool.attempts', context.totalAttempts);
-        if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
-        span.end();
-      },
+  const hooks: ToolCallHooks = {
+    sendToolRequest,
+    retryDelayMs: (callId) => retryDelays.get(callId) ?? 0,
+    announceStart: (context) => {
+      const { call, turn } = context;
+      spanOf(context);
+      deps.events.publish({ type: 'tool.call.started', turn, callId: call.callId, tool: call.name, arguments: call.arguments });
     },
-  });
-  return fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input, signal }) => {
+    announceRetry: (context) => {
+      const { call, turn } = context;
+      const nextDelayMs = withJitter(backoffDelayMs(call.retry, context.attempt), random());
+      retryDelays.set(call.callId, nextDelayMs);
+      const failure = context.lastFailure as ToolFailure;
+      deps.events.publish({ type: 'tool.call.retrying', turn, callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, failure });
+      spans.get(call.callId)?.addEvent('retry', { 'troupe.retry.attempt': context.attempt + 1, 'troupe.retry.delay_ms': nextDelayMs, 'error.type': failure.code });
+      troupeMetrics().toolRetries.add(1, { 'gen_ai.tool.name': context.tool, 'error.type': failure.code });
+      deps.logger.info({ callId: call.callId, tool: context.tool, attempt: context.attempt + 1, delayMs: nextDelayMs, code: failure.code }, 'retrying tool call');
+    },
+    announceFallback: (context) => {
+      const { call, turn } = context;
+      const from = context.fallbackIndex === 0 ? call.name : (call.fallbacks[context.fallbackIndex - 1] ?? call.name);
+      const failure = context.lastFailure as ToolFailure;
+      deps.events.publish({ type: 'tool.call.fallback', turn, callId: call.callId, from, to: context.tool, failure });
+      spans.get(call.callId)?.addEvent('fallback', { from, to: context.tool, 'error.type': failure.code });
+      deps.logger.info({ callId: call.callId, from, to: context.tool }, 'falling back to another tool');
+    },
+    announceFinish: (context) => {
+      const { call, outcome } = context;
+      const span = spans.get(call.callId);
+      spans.delete(call.callId);
+      if (!outcome || !span) return;
+      const pool = deps.catalog.get(call.name)?.domain ?? 'unknown';
+      troupeMetrics().toolCalls.add(1, {
+        'gen_ai.tool.name': call.name, [TroupeAttribute.toolDomain]: pool, [TroupeAttribute.toolStatus]: outcome.status,
+        ...(outcome.status === 'error' ? { 'error.type': outcome.failure.code } : {}),
+      });
+      troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
+      deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
+      if (deps.captureContent) {
+        span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
+        if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
+      }
+      span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
+      span.setAttribute('troupe.tool.attempts', context.totalAttempts);
+      if (outcome.status === 'error') recordSpanFailure(span, outcome.failure.code, outcome.failure.message);
+      span.end();
+    },
+  };
+  return async ({ input, signal }) => {
     const { call, turn } = input;
     // Write-ahead: once sent, a call must be re-sent with this id after any crash, never re-planned.
     if (deps.writeAhead && (call.sideEffects || deps.catalog.get(call.name)?.specialist != null)) {
@@ -320,7 +341,8 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       deps.logger.info({ callId: call.callId, tool: call.name }, 'tool call answered from the cache');
       return { status: 'ok', callId: call.callId, result: shaped.result, durationMs: 0, attempts: 1, cached: true };
     }
-    const actor = createActor(machine, { input, id: `tool:${call.callId}`, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+    const actor = createActor(hostedToolCallMachine, { input, id: `tool:${call.callId}`, ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+    toolCallHooks.attach(actor.system, hooks);
     const stop = () => {
       actor.stop();
       const span = spans.get(call.callId);
@@ -352,7 +374,7 @@ export function createToolDispatcher(deps: ToolDispatchDependencies) {
       ...(outcome.servedBy ? { servedBy: outcome.servedBy } : {}), ...(shaped.summarised ? { summarised: true } : {}),
     });
     return { ...outcome, result: shaped.result };
-  });
+  };
 }
 
 /** Keeps a result too large for the model in the result store, for this session only, and hands the model a summary instead. */

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { fromPromise } from 'xstate';
+import type { SessionStep } from '../session/actorSystemHooks.ts';
 import type { LedgerEntry } from '../../machines/ledger.ts';
 import type { RollbackReport } from '../../machines/rollback.ts';
 import type { RollBackInput } from '../../machines/session.ts';
@@ -22,8 +22,8 @@ const undoTimeoutMs = 30_000;
  */
 export function createUndoDispatcher(deps: {
   nats: NatsConnection; names: WireNames; ledger: () => LedgerEntry[]; events: SessionEventPublisher; logger: Logger; signer?: StatementSigner;
-}) {
-  return fromPromise<RollbackReport, RollBackInput>(async ({ input }) => {
+}): SessionStep<RollBackInput, RollbackReport> {
+  return async ({ input }) => {
     const ledger = deps.ledger();
     const steps = [];
     for (const step of input.plan) {
@@ -52,5 +52,5 @@ export function createUndoDispatcher(deps: {
     deps.events.publish({ type: 'session.rolled_back', ...report });
     deps.logger.info({ toTurn: input.toTurn, steps: steps.map((s) => [s.tool, s.action, s.result ?? '']) }, 'rolled back');
     return report;
-  });
+  };
 }

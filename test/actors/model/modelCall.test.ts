@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import OpenAI from 'openai';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActor, toPromise } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
 import { createModelCaller } from '../../../actors/model/modelCall.ts';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
 import { SessionTrace } from '../../../actors/session/sessionTrace.ts';
@@ -57,7 +57,7 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
   function callerPublishingTo(published: SessionEvent[]) {
     const nc = { publish: (_subject: string, data: string) => void published.push(JSON.parse(data) as SessionEvent) } as unknown as NatsConnection;
     const logger = pino({ level: 'silent' });
-    return createModelCaller({
+    return fromPromise(createModelCaller({
       endpoint: { client: new OpenAI({ baseURL: url, apiKey: 'x' }), providerName: 'test', prices: { stally: { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 } }, timeouts: { idleMs: 200 } },
       tools: () => [],
       trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId: 's', agentName: 'a', model: 'stally' }),
@@ -66,7 +66,7 @@ describe('createModelCaller against an endpoint that stalls mid-stream', () => {
       logger,
       usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
       retry: RetryPolicy.parse({ maxAttempts: 2, initialDelayMs: 0 }),
-    });
+    }));
   }
 
   it('aborts the quiet stream, retries, and counts the tokens the failed attempt had streamed', async () => {
@@ -127,7 +127,7 @@ describe('createModelCaller against an endpoint whose tool-call deltas carry no 
   it('keeps every tool call of a stream whose deltas carry no index, none merged or dropped', async () => {
     const nc = { publish: () => undefined } as unknown as NatsConnection;
     const logger = pino({ level: 'silent' });
-    const caller = createModelCaller({
+    const caller = fromPromise(createModelCaller({
       endpoint: { client: new OpenAI({ baseURL: url, apiKey: 'x' }), providerName: 'test', prices: {} },
       tools: () => [],
       trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId: 's', agentName: 'a', model: 'unindexed' }),
@@ -136,7 +136,7 @@ describe('createModelCaller against an endpoint whose tool-call deltas carry no 
       logger,
       usageSoFar: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
       retry: RetryPolicy.parse({ maxAttempts: 1 }),
-    });
+    }));
     const input = { sessionId: 's', turn: 1, model: 'unindexed', fallbackModels: [], messages: [{ role: 'user' as const, content: 'hi' }], ...contextOf() };
     const response = await toPromise(createActor(caller, { input }).start());
     expect(response.toolCalls).toEqual([

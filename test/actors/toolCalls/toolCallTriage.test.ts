@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createActor, toPromise } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
 import { ToolCatalog } from '../../../actors/toolCalls/toolCatalog.ts';
 import { createToolCallTriage } from '../../../actors/toolCalls/toolCallTriage.ts';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
@@ -14,10 +14,10 @@ describe('tool call triage', () => {
   const names = testWireNames();
   const nats = natsPerSuite();
 
-  const triage = (catalog: ToolCatalog, tool: string) => toPromise(createActor(createToolCallTriage({
+  const triage = (catalog: ToolCatalog, tool: string) => toPromise(createActor(fromPromise(createToolCallTriage({
     catalog, approvalTimeoutMs: 60_000, allows: () => true, delegationDepth: () => ({ depth: 0, left: 1 }),
     events: new SessionEventPublisher(nats.nc, names, 'session-triage', silentLogger()),
-  }), { input: { sessionId: 'session-triage', turn: 1, toolCalls: [{ id: 'call_1', name: tool, arguments: '{"expression":"1 + 1"}' }] } }).start());
+  })), { input: { sessionId: 'session-triage', turn: 1, toolCalls: [{ id: 'call_1', name: tool, arguments: '{"expression":"1 + 1"}' }] } }).start());
 
   it('accepts a call of a tool whose pool served it minutes ago and is down now, and refuses one never served', async () => {
     const catalog = new ToolCatalog({ nats: nats.nc, namespace: names.namespace, refreshIntervalMs: 60_000, quietPeriodMs: 100, removalGraceMs: 0 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createActor, toPromise } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
 import * as z from 'zod';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
 import { SessionTrace } from '../../../actors/session/sessionTrace.ts';
@@ -58,12 +58,12 @@ describe('createToolDispatcher and the circuit its sessions share', () => {
   });
 
   function dispatcherFor(breakers: CircuitBreakerRegistry, sessionId: string) {
-    return createToolDispatcher({
+    return fromPromise(createToolDispatcher({
       nats: nc, names, catalog, breakers, logger, tracer: trace.getTracer('test'),
       trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId, agentName: 'a', model: 'm' }),
       events: new SessionEventPublisher(nc, names, sessionId, logger),
       largeResults: ResultShapingLimits.parse({}),
-    });
+    }));
   }
 
   async function callFrom(breakers: CircuitBreakerRegistry, sessionId: string, sql: string): Promise<ToolCallOutcome> {
@@ -111,12 +111,12 @@ describe('createToolDispatcher and the circuit its sessions share', () => {
       const sessionId = `wa-${randomUUID()}`;
       return {
         sessionId,
-        logic: createToolDispatcher({
+        logic: fromPromise(createToolDispatcher({
           nats: nc, names, catalog, breakers: sharedBreakers(), logger, tracer: trace.getTracer('test'),
           trace: new SessionTrace(trace.getTracer('test'), ROOT_CONTEXT, { sessionId, agentName: 'a', model: 'm' }),
           events: new SessionEventPublisher(nc, names, sessionId, logger),
           largeResults: ResultShapingLimits.parse({}), writeAhead,
-        }),
+        })),
       };
     }
     const callOf = (sideEffects: boolean) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createActor, toPromise } from 'xstate';
+import { createActor, fromPromise, toPromise } from 'xstate';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
 import { createUndoDispatcher } from '../../../actors/toolCalls/undoDispatch.ts';
 import { startWorker, type ToolWorker } from '../../../actors/worker/toolWorker.ts';
@@ -48,7 +48,7 @@ describe('createUndoDispatcher with a pool that trusts orchestrator keys', () =>
 
   const rollBack = async (entry: LedgerEntry, signer?: StatementSigner) => {
     const events = new SessionEventPublisher(nc, names, 's-undo', silentLogger());
-    const logic = createUndoDispatcher({ nats: nc, names, ledger: () => [entry], events, logger: silentLogger(), ...(signer ? { signer } : {}) });
+    const logic = fromPromise(createUndoDispatcher({ nats: nc, names, ledger: () => [entry], events, logger: silentLogger(), ...(signer ? { signer } : {}) }));
     const actor = createActor(logic, { input: { sessionId: 's-undo', toTurn: 0, by: 'ada', plan: [{ turn: 1, callId: entry.callId as string, tool: 'files_write', action: 'undo' }] } });
     actor.start();
     return await toPromise(actor);

@@ -1,0 +1,27 @@
+import { fromPromise } from 'xstate';
+import type { ModelResponse } from '../../machines/conversation.ts';
+import type { RollbackReport } from '../../machines/rollback.ts';
+import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type RollBackInput, type TriageToolCallsInput } from '../../machines/session.ts';
+import type { ToolCallOutcome, ToolCallTriage } from '../../machines/toolCallOutcome.ts';
+import { ActorSystemHooks, type SessionStep } from './actorSystemHooks.ts';
+
+/** A hosted session's own actors: its model calls, triage, tool calls and rollbacks, bound to its dependencies. */
+export interface SessionActors {
+  callModel: SessionStep<CallModelInput, ModelResponse>;
+  triageToolCalls: SessionStep<TriageToolCallsInput, ToolCallTriage>;
+  executeToolCall: SessionStep<ExecuteToolCallInput, ToolCallOutcome>;
+  rollBack: SessionStep<RollBackInput, RollbackReport>;
+}
+
+/** Where each hosted session's actors are found: attach them to the session actor's system before it starts. */
+export const sessionActors = new ActorSystemHooks<SessionActors>('session actors');
+
+/** The session statechart as every host runs it, provided once for all the sessions of this process (see ActorSystemHooks). */
+export const hostedSessionMachine = sessionMachine.provide({
+  actors: {
+    callModel: fromPromise<ModelResponse, CallModelInput>(({ input, signal, system }) => sessionActors.of(system).callModel({ input, signal })),
+    triageToolCalls: fromPromise<ToolCallTriage, TriageToolCallsInput>(({ input, signal, system }) => sessionActors.of(system).triageToolCalls({ input, signal })),
+    executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(({ input, signal, system }) => sessionActors.of(system).executeToolCall({ input, signal })),
+    rollBack: fromPromise<RollbackReport, RollBackInput>(({ input, signal, system }) => sessionActors.of(system).rollBack({ input, signal })),
+  },
+});
