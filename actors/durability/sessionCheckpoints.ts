@@ -5,7 +5,7 @@ import type { SessionMachine } from '../../machines/session.ts';
 import { wallClockDeadline } from '../../machines/sessionContext.ts';
 import { checkpointSchemaVersion, CheckpointConflictError, type Checkpoint, type CheckpointStore } from './checkpointStore.ts';
 import type { Lease, SessionLeases } from './sessionLeases.ts';
-import { SessionJournal, type JournalReference, type PlannedSegments } from './sessionJournal.ts';
+import { SessionJournal, type JournalReference, type PlannedJournal } from './sessionJournal.ts';
 
 export interface SessionCheckpointsOptions {
   store: CheckpointStore;
@@ -170,9 +170,9 @@ export class SessionCheckpoints {
         // Fencing: a process that others may take for dead (its heartbeat lapsed) writes nothing until it beats again.
         if (this.#o.alive && !this.#o.alive()) throw new Error('this process\'s heartbeat has lapsed: holding still until it beats again');
         // The segments first: a checkpoint is only ever stored once what it names is.
-        if (journal) await Promise.all(journal.segments.map(({ key, segment }) => this.#o.store.appendSegment(checkpoint.sessionId, key, segment)));
+        await Promise.all(journal.segments.map(({ key, segment }) => this.#o.store.appendSegment(checkpoint.sessionId, key, segment)));
         this.#revision = this.#revision === undefined ? await this.#o.store.create(checkpoint) : await this.#o.store.update(checkpoint, this.#revision);
-        if (journal) this.#journal.stored(journal);
+        this.#journal.stored(journal);
         this.#stored = upTo;
         this.#retryDelayMs = 0;
         this.#settleWaiters();
@@ -252,9 +252,9 @@ export class SessionCheckpoints {
 
   /**
    * The checkpoint of the actor's state as of now, its conversation and ledger left to the journal,
-   * and the journal segments it needs stored first (none when neither changed since the last write).
+   * the recent ones in its tail and any journal segments it needs stored first.
    */
-  #checkpointOf(actor: Actor<SessionMachine>): { checkpoint: Checkpoint; journal: PlannedSegments | undefined } {
+  #checkpointOf(actor: Actor<SessionMachine>): { checkpoint: Checkpoint; journal: PlannedJournal } {
     const snapshot = actor.getSnapshot();
     const { context } = snapshot;
     const journal = this.#journal.plan({ conversation: context.conversation, ledger: context.ledger }, Date.now());
@@ -275,7 +275,7 @@ export class SessionCheckpoints {
       owner: this.#o.owner,
       updatedAt: new Date().toISOString(),
       appliedControls: [...this.#o.appliedControls()],
-      journal: journal?.reference ?? this.#journal.reference,
+      journal: journal.reference,
     };
     return { checkpoint, journal };
   }

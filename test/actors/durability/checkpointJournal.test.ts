@@ -15,9 +15,9 @@ const lease = { renew: async () => true, release: async () => {} } as unknown as
 const leases = { ttlMs: 60_000, end: async () => {} } as unknown as SessionLeases;
 
 /** A session of `steps` tool steps and an answer, checkpointed into `store` as a host does it. */
-async function runCheckpointed(store: CheckpointStore, sessionId: string, steps: number) {
+async function runCheckpointed(store: CheckpointStore, sessionId: string, steps: number, padBytes = 0) {
   const model = scriptedModelActor([
-    ...Array.from({ length: steps }, (_, i) => askTools([{ id: `t${i}`, name: 'echo', arguments: `{"step":${i}}` }])),
+    ...Array.from({ length: steps }, (_, i) => askTools([{ id: `t${i}`, name: 'echo', arguments: JSON.stringify({ step: i, pad: 'x'.repeat(padBytes) }) }])),
     answer('done'),
   ]);
   // Each tool call answers once the step's checkpoint is stored: one write a step, as with a real model and tools.
@@ -48,14 +48,16 @@ describe('the checkpoint journal (JetStream KV)', () => {
 
   it('stores the checkpoint without the conversation and ledger, and reads them back whole from the journal', async () => {
     const store = await CheckpointStore.open(nats.nc, names);
-    const context = await runCheckpointed(store, 'j-whole', 6);
+    // Steps of 2 KB each: some in segments, the latest in the checkpoint's tail.
+    const context = await runCheckpointed(store, 'j-whole', 6, 2_000);
     const stored = await store.read('j-whole');
     expect(stored?.checkpoint.status).toBe('ended');
     expect(stored?.checkpoint.snapshot.context).toMatchObject({ conversation: context.conversation, ledger: context.ledger });
     expect(context.ledger).toHaveLength(6);
-    const raw = (await (await new Kvm(nats.nc).open(names.buckets.checkpoints)).get('j-whole'))?.json<{ snapshot: { context: Record<string, unknown> }; journal: { conversationLength: number } }>();
+    const raw = (await (await new Kvm(nats.nc).open(names.buckets.checkpoints)).get('j-whole'))?.json<{ snapshot: { context: Record<string, unknown> }; journal: { conversationLength: number; segments: number } }>();
     expect(raw?.snapshot.context).toMatchObject({ conversation: [], ledger: [] });
     expect(raw?.journal.conversationLength).toBe(context.conversation.length);
+    expect(raw?.journal.segments).toBeGreaterThan(0);
   });
 
   it('writes as many bytes a step in a long session as in a short one', async () => {
@@ -82,7 +84,8 @@ describe('the checkpoint journal (JetStream KV)', () => {
 
   it('refuses a checkpoint whose journal lost a segment, naming it', async () => {
     const store = await CheckpointStore.open(nats.nc, names);
-    await runCheckpointed(store, 'j-broken', 2);
+    // Steps of 5 KB each: too large for the checkpoint's tail, so each goes into a segment.
+    await runCheckpointed(store, 'j-broken', 2, 5_000);
     const kv = await new Kvm(nats.nc).open(names.buckets.checkpoints);
     const head = (await kv.get('j-broken'))?.json<{ journal: { head: string } }>().journal.head;
     await kv.purge(`j-broken.${head}`);
