@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { redactUrlCredentials } from '../observability/redactUrl.ts';
 import { useJetStreamReplicas } from './jetStreamReplicas.ts';
 import { natsConnectSettings, type NatsCredentials } from './natsCredentials.ts';
+import { withLeanRequests } from './requestMux.ts';
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
 
@@ -123,6 +124,9 @@ export async function connectToNats(options: NatsConnectionSettings): Promise<Na
   } catch (error) {
     throw accessDenialOf(error, options.url) ?? new NatsUnreachableError(options.url, error);
   }
+  // Before anything keys a setting by the connection: every user of it gets the same object. With
+  // async traces asked for (debugging), nats.js's own requests keep the call site in their errors.
+  if (options.asyncTraces !== true) nc = withLeanRequests(nc, settings.options.inboxPrefix);
   if (options.jetStreamReplicas !== undefined) useJetStreamReplicas(nc, options.jetStreamReplicas);
   let denied = false;
   const deny = (error: NatsAccessDeniedError) => {
