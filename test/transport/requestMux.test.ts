@@ -14,7 +14,7 @@ describe('withLeanRequests', () => {
 
   it('answers each of many concurrent requests with its own reply', async () => {
     const nc = withLeanRequests(nats.nc);
-    const echo = nats.nc.subscribe('lean.echo', { callback: (_error, msg) => setTimeout(() => msg.respond(msg.data), Math.random() * 20) });
+    const echo = nats.nc.subscribe('lean.echo', { callback: (_error, msg) => void setTimeout(() => msg.respond(msg.data), Math.random() * 20) });
     await nats.nc.flush();
     const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => nc.request('lean.echo', `n${i}`, { timeout: 5_000 })));
     expect(replies.map((m) => m.string())).toEqual(Array.from({ length: 50 }, (_, i) => `n${i}`));
