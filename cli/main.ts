@@ -6,6 +6,7 @@ import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnectio
 import { NatsCredentialsError } from '../transport/natsCredentials.ts';
 import { authCommand } from './authInitCommand.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
+import { evalCommand } from './evalCommand.ts';
 import { initCommand } from './initCommand.ts';
 import { ConfigurationError } from './environment.ts';
 import { StackStartError } from './localStack.ts';
@@ -30,6 +31,8 @@ usage:
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
+  troupe eval <dataset>… [--concurrency N] [--repeat K] [--json] [--junit FILE] [--baseline FILE [--fail-on-regression]]
+                                   run datasets of cases as real sessions and report how each did
   troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
   troupe orchestrator [--agents <file>] [--inspect]
                                    host sessions of the agents (yours from --agents; --inspect: watch their statecharts)
@@ -72,6 +75,8 @@ async function main(argv: string[]): Promise<number | undefined> {
       return await authCommand(rest);
     case 'run':
       return await runCommand(rest);
+    case 'eval':
+      return await evalCommand(rest);
     case 'sessions':
       return await sessionsCommand(rest);
     case 'trace':

@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { scoreCase } from '../evaluation/caseScore.ts';
+import { DatasetError } from '../evaluation/datasetError.ts';
+import { loadDatasets, type LoadedCase } from '../evaluation/datasetLoader.ts';
+import { buildReport, compareToBaseline, readBaseline, renderReportTable, reportToJunit, type EvalReport, type Regression } from '../evaluation/evalReport.ts';
+import { runEvalCases, type EvalProgress } from '../evaluation/evalRunner.ts';
+import { createLogger } from '../observability/logger.ts';
+import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
+import { readEnvironment } from './environment.ts';
+import { startLocalStack } from './localStack.ts';
+import { UsageError } from './usageError.ts';
+
+const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
+
+/** What `troupe eval` was asked to do. */
+export interface EvalOptions {
+  datasets: string[];
+  concurrency: number;
+  repeat?: number;
+  filter: string[];
+  json: boolean;
+  junit?: string;
+  baseline?: string;
+  failOnRegression: boolean;
+  sessionTimeoutMs: number;
+  logDir: string;
+}
+
+const whole = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag} takes a whole number from ${min} to ${max}, not ${JSON.stringify(text)}\n${usage}`);
+  return n;
+};
+
+export function parseEvalArgs(args: string[]): EvalOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        concurrency: { type: 'string' }, repeat: { type: 'string' }, filter: { type: 'string', multiple: true }, json: { type: 'boolean', default: false },
+        junit: { type: 'string' }, baseline: { type: 'string' }, 'fail-on-regression': { type: 'boolean', default: false },
+        timeout: { type: 'string' }, 'log-dir': { type: 'string', default: '.troupe/logs/eval' },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) throw new UsageError(`name at least one dataset (a .yaml, .yml or .jsonl file, or a folder of them)\n${usage}`);
+  if (values['fail-on-regression'] && values.baseline === undefined) throw new UsageError(`--fail-on-regression compares with a baseline: give --baseline FILE\n${usage}`);
+  const repeat = whole('--repeat', values.repeat, 1, 100);
+  return {
+    datasets: positionals,
+    concurrency: whole('--concurrency', values.concurrency, 1, 64) ?? 4,
+    ...(repeat !== undefined ? { repeat } : {}),
+    filter: values.filter ?? [],
+    json: values.json,
+    ...(values.junit !== undefined ? { junit: values.junit } : {}),
+    ...(values.baseline !== undefined ? { baseline: values.baseline } : {}),
+    failOnRegression: values['fail-on-regression'],
+    sessionTimeoutMs: (whole('--timeout', values.timeout, 1, 3_600) ?? 300) * 1000,
+    logDir: values['log-dir'],
+  };
+}
+
+/**
+ * Checks, before anything runs, that each case with a script is answered by it: the scripted model
+ * picks a script by the task's text, so a case whose task another script matches better would run
+ * someone else's trajectory. Returns the folder of the cases' scripts, for the model server.
+ */
+async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string; problems: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-scripts-'));
+  const staged = new Map<string, string>();
+  for (const evalCase of cases) {
+    if (!evalCase.scriptFile || staged.has(evalCase.scriptFile)) continue;
+    const name = `${staged.size}-${basename(evalCase.scriptFile)}`;
+    copyFileSync(evalCase.scriptFile, join(dir, name));
+    staged.set(evalCase.scriptFile, name);
+  }
+  const problems: string[] = [];
+  let library;
+  try {
+    library = await loadScripts([bundledScriptsDir, dir]);
+  } catch (error) {
+    return { dir, problems: [error instanceof Error ? error.message : String(error)] };
+  }
+  for (const evalCase of cases) {
+    if (!evalCase.scriptFile) {
+      problems.push(`${evalCase.file}: case ${evalCase.id}: script: no model is configured (OPENAI_BASE_URL or OPENAI_API_KEY), so every case needs a scripted trajectory`);
+      continue;
+    }
+    const wanted = JSON.parse(readFileSync(evalCase.scriptFile, 'utf8')) as { name?: string };
+    const choice = library.choose([{ role: 'user', content: evalCase.task }]);
+    const chosen = 'script' in choice ? choice.script.name : undefined;
+    if (chosen !== wanted.name) {
+      problems.push(`${evalCase.file}: case ${evalCase.id}: script: its task is answered by ${chosen ? `script "${chosen}"` : 'no script'}, not by "${String(wanted.name)}" (${evalCase.scriptFile}): make the task include that script's match.userIncludes`);
+    }
+  }
+  return { dir, problems };
+}
+
+/**
+ * 0 when every case passed and nothing regressed, else 1. With `failOnRegression` only regressions
+ * count: gating a change on a baseline judges the change, not the dataset, so a case that failed in
+ * the baseline too does not fail the run.
+ */
+export function evalExitCode(report: EvalReport, regressions: readonly Regression[], failOnRegression: boolean): number {
+  if (failOnRegression) return regressions.length === 0 ? 0 : 1;
+  return report.totals.failed === 0 && regressions.length === 0 ? 0 : 1;
+}
+
+/** `troupe eval`: runs datasets of cases as real sessions and reports how each did (see README, Evals). */
+export async function evalCommand(args: string[]): Promise<number> {
+  const options = parseEvalArgs(args);
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const note = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
+  let cases: LoadedCase[];
+  try {
+    cases = await loadDatasets(options.datasets);
+  } catch (error) {
+    if (!(error instanceof DatasetError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  if (options.filter.length > 0) {
+    const unknown = options.filter.filter((id) => !cases.some((c) => c.id === id));
+    if (unknown.length > 0) throw new UsageError(`--filter names no case ${unknown.map((id) => JSON.stringify(id)).join(', ')} in ${options.datasets.join(', ')}`);
+    cases = cases.filter((c) => options.filter.includes(c.id));
+  }
+  // Accepted by the format so that datasets can carry them, but a session cannot be started with budgets of its own yet.
+  const unsupported = cases.filter((c) => c.budgets !== undefined).map((c) => `${c.file}: case ${c.id}: budgets: budgets per case are not applied yet; set them on the agent (defineAgent budgets)`);
+  if (unsupported.length > 0) {
+    process.stderr.write(`${unsupported.join('\n')}\n`);
+    return 2;
+  }
+  let baseline: EvalReport | undefined;
+  if (options.baseline !== undefined) {
+    try {
+      baseline = readBaseline(readFileSync(options.baseline, 'utf8'));
+    } catch (error) {
+      process.stderr.write(`the baseline ${options.baseline} cannot be used: ${error instanceof Error ? error.message : String(error)}\n`);
+      return 2;
+    }
+  }
+
+  const env = readEnvironment();
+  const realModel = Boolean(env.OPENAI_BASE_URL || env.OPENAI_API_KEY);
+  const staged = realModel ? undefined : await stageScripts(cases);
+  try {
+    if (realModel && cases.some((c) => c.scriptFile)) {
+      throw new UsageError(`a model is configured (OPENAI_BASE_URL or OPENAI_API_KEY), so scripted cases cannot run: unset them to run ${cases.filter((c) => c.scriptFile).map((c) => c.id).join(', ')} on the scripted model, or --filter the others`);
+    }
+    if (staged && staged.problems.length > 0) {
+      process.stderr.write(`${staged.problems.join('\n')}\n`);
+      return 2;
+    }
+    // A namespace of its own: the cases' sessions, pools and streams never mix with a deployment's.
+    const namespace = `eval-${randomBytes(4).toString('hex')}`;
+    if (staged) process.env.TROUPE_SCRIPTS = [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':');
+    process.env.TROUPE_NAMESPACE = namespace;
+    const stackEnv = readEnvironment();
+    const startedAt = new Date().toISOString();
+    // One member per pool: a dataset's sessions are few, and every process the stack starts costs seconds.
+    const stack = await startLocalStack({ env: stackEnv, logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir, workersPerDomain: 1, say: note });
+    let report: EvalReport;
+    try {
+      const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1), 0);
+      let done = 0;
+      const progress = (event: EvalProgress) => {
+        if (event.kind !== 'finished') return;
+        done++;
+        const verdict = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed ? 'pass' : 'FAIL';
+        note(`[${done}/${total}] ${event.caseId}${total > cases.length ? ` #${event.attempt}` : ''}: ${verdict} (${event.run.steps} steps, ${(event.run.durationMs / 1000).toFixed(1)} s)`);
+      };
+      const runs = await runEvalCases({
+        nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress,
+        ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
+      });
+      report = buildReport({
+        startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
+        cases: cases.map((c) => scoreCase(c, runs.get(c.id) ?? [])),
+      });
+    } finally {
+      await stack.stop();
+    }
+    if (options.json) out(JSON.stringify(report, null, 2));
+    else out(renderReportTable(report, { width: process.stdout.columns ?? 120 }));
+    if (options.junit) writeFileSync(options.junit, reportToJunit(report, { baseDir: process.cwd() }));
+    const regressions = baseline ? compareToBaseline(report, baseline) : [];
+    if (baseline) {
+      const say = options.json ? (line: string) => process.stderr.write(`${line}\n`) : out;
+      say(regressions.length === 0 ? `no regression against ${options.baseline}` : `${regressions.length} regression(s) against ${options.baseline}:`);
+      for (const r of regressions) say(`  ${r.caseId}: ${r.what}`);
+    }
+    return evalExitCode(report, regressions, options.failOnRegression);
+  } finally {
+    if (staged) rmSync(staged.dir, { recursive: true, force: true });
+  }
+}

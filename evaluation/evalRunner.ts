@@ -1,0 +1,93 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { startSession } from '../client/sessionClient.ts';
+import type { SessionEvent } from '../transport/messages.ts';
+import type { CaseRun, RunToolCall } from './caseRun.ts';
+import type { LoadedCase } from './datasetLoader.ts';
+
+/** Where a run of the eval stands, for a progress display. */
+export type EvalProgress =
+  | { kind: 'started'; caseId: string; attempt: number; sessionId: string }
+  | { kind: 'finished'; caseId: string; attempt: number; run: CaseRun };
+
+export interface EvalRunOptions {
+  /** A client connection to the deployment the cases run on. */
+  nats: NatsConnection;
+  namespace: string;
+  cases: readonly LoadedCase[];
+  /** Sessions in flight at once. */
+  concurrency: number;
+  /** Runs of every case, over the cases' own `repeat`. */
+  repeat?: number;
+  /** How long one session may take before it is cancelled and counted as failed. */
+  sessionTimeoutMs: number;
+  onProgress?: (progress: EvalProgress) => void;
+}
+
+/**
+ * Runs every case (each `repeat` times) as a real session on the deployment `nats` reaches,
+ * `concurrency` at a time, and reads what each did from its events. Never throws for a case: a
+ * session that could not start, or did not finish in time, is a run with an `error`.
+ */
+export async function runEvalCases(options: EvalRunOptions): Promise<Map<string, CaseRun[]>> {
+  const queue = options.cases.flatMap((evalCase) =>
+    Array.from({ length: options.repeat ?? evalCase.repeat ?? 1 }, (_, i) => ({ evalCase, attempt: i + 1 })));
+  const runs = new Map<string, CaseRun[]>(options.cases.map((c) => [c.id, []]));
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
+    for (let item = queue[next++]; item; item = queue[next++]) {
+      const run = await runOnce(options, item.evalCase, item.attempt);
+      runs.get(item.evalCase.id)?.push(run);
+      options.onProgress?.({ kind: 'finished', caseId: item.evalCase.id, attempt: item.attempt, run });
+    }
+  }));
+  for (const list of runs.values()) list.sort((a, b) => a.attempt - b.attempt);
+  return runs;
+}
+
+async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
+  const started = performance.now();
+  const failed = (sessionId: string, error: string): CaseRun => ({
+    caseId: evalCase.id, attempt, sessionId, traceId: null, status: 'failed', stopReason: 'eval', output: null, error,
+    toolCalls: [], steps: 0, toolCallCount: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, durationMs: performance.now() - started,
+  });
+  let run;
+  try {
+    run = await startSession(options.nats, { task: evalCase.task, namespace: options.namespace, whenNoOrchestrator: 'fail', ...(evalCase.agent ? { agent: evalCase.agent } : {}) });
+  } catch (error) {
+    return failed('', `the session did not start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  options.onProgress?.({ kind: 'started', caseId: evalCase.id, attempt, sessionId: run.sessionId });
+  const calls = new Map<string, RunToolCall>();
+  const toolCalls: RunToolCall[] = [];
+  let finished: Extract<SessionEvent, { type: 'session.finished' }> | undefined;
+  const timer = setTimeout(() => {
+    void run.cancel(`the eval's time for one session (${options.sessionTimeoutMs / 1000} s) ran out`).catch(() => false);
+    setTimeout(() => run.detach(), 10_000).unref();
+  }, options.sessionTimeoutMs);
+  try {
+    for await (const event of run.events) {
+      if (event.type === 'tool.call.started') {
+        const call: RunToolCall = { tool: event.tool, arguments: event.arguments, status: 'ok' };
+        calls.set(event.callId, call);
+        toolCalls.push(call);
+      } else if (event.type === 'tool.call.finished') {
+        const call = calls.get(event.callId);
+        if (call) call.status = event.status;
+      } else if (event.type === 'tool.call.rejected') {
+        // Refused before dispatch: the event names the tool, not the arguments the model wrote.
+        toolCalls.push({ tool: event.tool, arguments: null, status: 'rejected' });
+      } else if (event.type === 'session.finished') {
+        finished = event;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls };
+  return {
+    caseId: evalCase.id, attempt, sessionId: run.sessionId, traceId: finished.traceId || null,
+    // The session's own error is part of how it ended, not a failure of the eval: a case may expect `failed`.
+    status: finished.status, stopReason: finished.error ? `${finished.stopReason}: ${finished.error}` : finished.stopReason, output: finished.output,
+    toolCalls, steps: finished.steps, toolCallCount: finished.toolCalls, usage: finished.usage, durationMs: performance.now() - started,
+  };
+}

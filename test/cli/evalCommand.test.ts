@@ -1,0 +1,128 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evalExitCode, parseEvalArgs } from '../../cli/evalCommand.ts';
+import { UsageError } from '../../cli/usageError.ts';
+import { EvalReport } from '../../evaluation/evalReport.ts';
+import { startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
+import { startTroupe } from '../fixtures/troupeProcess.ts';
+
+const shippedScripts = new URL('../../evals/scripts/', import.meta.url);
+
+describe('parseEvalArgs', () => {
+  it('reads the datasets and flags, with defaults', () => {
+    expect(parseEvalArgs(['evals/', '--concurrency', '2', '--filter', 'a', '--filter', 'b', '--baseline', 'base.json', '--fail-on-regression'])).toMatchObject({
+      datasets: ['evals/'], concurrency: 2, filter: ['a', 'b'], baseline: 'base.json', failOnRegression: true, json: false, sessionTimeoutMs: 300_000,
+    });
+  });
+
+  it('refuses what it cannot run, saying why', () => {
+    expect(() => parseEvalArgs([])).toThrow(UsageError);
+    expect(() => parseEvalArgs(['evals/', '--concurrency', '0'])).toThrow('--concurrency takes a whole number from 1 to 64, not "0"');
+    expect(() => parseEvalArgs(['evals/', '--repeat', 'many'])).toThrow('--repeat takes a whole number from 1 to 100');
+    expect(() => parseEvalArgs(['evals/', '--fail-on-regression'])).toThrow('--fail-on-regression compares with a baseline');
+    expect(() => parseEvalArgs(['evals/', '--colour'])).toThrow(UsageError);
+  });
+});
+
+describe('evalExitCode', () => {
+  const report = (failed: number) => ({ totals: { failed } }) as EvalReport;
+  it('is 0 only when every case passed and nothing regressed, or, gating on a baseline, when nothing regressed', () => {
+    expect(evalExitCode(report(0), [], false)).toBe(0);
+    expect(evalExitCode(report(1), [], false)).toBe(1);
+    expect(evalExitCode(report(0), [{ caseId: 'a', what: 'cost up' }], false)).toBe(1);
+    expect(evalExitCode(report(1), [], true)).toBe(0);
+    expect(evalExitCode(report(0), [{ caseId: 'a', what: 'failed' }], true)).toBe(1);
+  });
+});
+
+describe('troupe eval', () => {
+  let server: NatsServerProcess;
+  beforeAll(async () => {
+    server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const env = (workspace: string) => ({ NATS_URL: server.url, OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TROUPE_WORKSPACE: workspace });
+
+  /** A dataset folder with the shipped scripts beside `yaml`. */
+  const dataset = (yaml: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-'));
+    mkdirSync(join(dir, 'scripts'));
+    for (const file of ['calcSum.json', 'dbCount.json']) copyFileSync(new URL(file, shippedScripts), join(dir, 'scripts', file));
+    writeFileSync(join(dir, 'cases.yaml'), yaml);
+    return dir;
+  };
+
+  it('reports every problem of a dataset with its file, case and field, and runs nothing', async () => {
+    const dir = dataset([
+      '- id: typo',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  expect: { trajectory: { mode: sorted, calls: [] } }',
+      '- id: misspelt',
+      '  task: "Eval: how many customers does the shop have?"',
+      '  expects: {}',
+      '- id: lost',
+      '  task: "Eval: how many customers does the shop have?"',
+      '  script: scripts/missing.json',
+    ].join('\n'));
+    const run = startTroupe(['eval', dir], env(dir));
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain('case typo: expect.trajectory.mode');
+    expect(run.output()).toContain('case misspelt: expects');
+    expect(run.output()).toMatch(/case lost: script: .*missing\.json/);
+    expect(run.output()).not.toContain('started an orchestrator');
+  }, 60_000);
+
+  it('refuses a case whose task another script would answer, before anything runs', async () => {
+    const dir = dataset(['- id: wrong-script', '  task: "Eval: add 1234 and 5678 with the calculator."', '  script: scripts/dbCount.json'].join('\n'));
+    const run = startTroupe(['eval', dir], env(dir));
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain('case wrong-script: script: its task is answered by no script, not by "eval-db-count"');
+  }, 60_000);
+
+  it('passes every case of the shipped dataset, offline', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'troupe-eval-shipped-'));
+    const run = startTroupe(['eval', fileURLToPath(new URL('../../evals/', import.meta.url)), '--json', '--log-dir', join(workspace, 'logs')], env(workspace));
+    expect(await run.exited, run.output().slice(-3000)).toBe(0);
+    const report = EvalReport.parse(JSON.parse(run.output().slice(run.output().indexOf('{\n'), run.output().lastIndexOf('\n}') + 2)));
+    expect(report.totals.cases).toBeGreaterThanOrEqual(6);
+    expect(report.totals.failed).toBe(0);
+  }, 240_000);
+
+  it('runs cases as sessions, fails the one whose expectation does not hold, and writes JSON, JUnit and the regression against a baseline', async () => {
+    const dir = dataset([
+      '- id: sum',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  expect: { output: { contains: "6912" }, trajectory: { mode: strict, calls: [{ tool: calc_evaluate, arguments: { expression: "1234 + 5678" } }] } }',
+      '- id: count-wrong-order',
+      '  task: "Eval: how many customers does the shop have?"',
+      '  script: scripts/dbCount.json',
+      '  expect: { trajectory: { mode: strict, arguments: ignore, calls: [{ tool: db_query }, { tool: db_schema }] } }',
+    ].join('\n'));
+    const junit = join(dir, 'junit.xml');
+    const first = startTroupe(['eval', dir, '--json', '--junit', junit, '--log-dir', join(dir, 'logs')], env(dir));
+    expect(await first.exited, first.output().slice(-3000)).toBe(1);
+    const json = first.output().slice(first.output().indexOf('{\n'), first.output().lastIndexOf('\n}') + 2);
+    const report = EvalReport.parse(JSON.parse(json));
+    expect(report.totals).toMatchObject({ cases: 2, passed: 1, failed: 1 });
+    const wrong = report.cases.find((c) => c.id === 'count-wrong-order');
+    expect(wrong?.runs[0]?.failures.join('\n')).toMatch(/trajectory: call 1: expected db_query/);
+    expect(report.cases.find((c) => c.id === 'sum')?.runs[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(readFileSync(junit, 'utf8')).toMatch(/<testcase name="count-wrong-order"[^>]*>\s*<failure/);
+
+    // A baseline in which both cases passed: the failing one is a regression, and gates the run.
+    const baselineFile = join(dir, 'baseline.json');
+    writeFileSync(baselineFile, JSON.stringify({ ...report, cases: report.cases.map((c) => ({ ...c, passed: true, runs: c.runs.map((r) => ({ ...r, passed: true, failures: [] })) })), totals: { ...report.totals, passed: 2, failed: 0, passRate: 1 } }));
+    const gated = startTroupe(['eval', dir, '--baseline', baselineFile, '--fail-on-regression', '--log-dir', join(dir, 'logs')], env(dir));
+    expect(await gated.exited, gated.output().slice(-3000)).toBe(1);
+    expect(gated.output()).toMatch(/regression\(s\) against .*baseline\.json/);
+    expect(gated.output()).toContain('count-wrong-order');
+  }, 240_000);
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { CaseResult, scoreCase } from '../../evaluation/caseScore.ts';
+import { caseRun, loadedCase, made } from './evalFixtures.ts';
+
+/** The failures of one run of a case with `expectation`. */
+function failuresOf(expectation: Parameters<typeof loadedCase>[0], run = caseRun()): string[] {
+  return scoreCase(loadedCase(expectation), [run]).runs[0]?.failures ?? [];
+}
+
+describe('scoreCase', () => {
+  it('passes a run that meets every expectation and scores it', () => {
+    const evalCase = loadedCase({
+      agent: 'calculator',
+      expect: {
+        output: { contains: '3', regex: '^\\d+$', equals: '3' },
+        trajectory: { mode: 'strict', calls: [{ tool: 'calc_add', arguments: { a: 1, b: 2 } }] },
+        maxSteps: 2,
+        maxToolCalls: 1,
+        maxCostUsd: 0.01,
+      },
+    });
+    const result = scoreCase(evalCase, [caseRun()]);
+    expect(CaseResult.parse(result)).toEqual(result);
+    expect(result).toMatchObject({ id: 'calc-add', file: '/evals/calc.yaml', agent: 'calculator', passed: true });
+    expect(result.runs[0]).toMatchObject({ attempt: 1, sessionId: 'session-1', traceId: 'trace-1', passed: true, failures: [], trajectory: { matched: true } });
+    expect(result.scores).toEqual({ success: 1, toolPrecision: 1, toolRecall: 1, trajectoryMatch: 1, steps: 2, toolCalls: 1, tokens: 120, costUsd: 0.01, wallMs: 1500 });
+  });
+
+  it('fails a run with another status, giving the stop reason', () => {
+    const run = caseRun({ status: 'budget_exhausted', stopReason: 'budget exhausted: maxSteps' });
+    expect(failuresOf({}, run)).toEqual(['status: expected completed, got budget_exhausted (budget exhausted: maxSteps)']);
+  });
+
+  it('passes a session that failed when the case expects it to fail', () => {
+    const run = caseRun({ status: 'failed', stopReason: 'model call failed: HTTP 500', output: null });
+    expect(failuresOf({ expect: { status: 'failed' } }, run)).toEqual([]);
+  });
+
+  it('fails a run with an error with that error alone, even when the case expects failed', () => {
+    const run = caseRun({ status: 'failed', stopReason: 'eval', error: 'the session did not start', output: null });
+    expect(failuresOf({ expect: { output: { contains: '3' }, maxSteps: 1 } }, run)).toEqual(['error: the session did not start']);
+    expect(failuresOf({ expect: { status: 'failed' } }, run)).toEqual(['error: the session did not start']);
+  });
+
+  it('fails on output that does not contain each expected text', () => {
+    expect(failuresOf({ expect: { output: { contains: ['3', '42', 'three'] } } })).toEqual(['output: does not contain "42"', 'output: does not contain "three"']);
+  });
+
+  it('fails on output that does not match the regex or equal the text', () => {
+    expect(failuresOf({ expect: { output: { regex: '^\\d{2}$', equals: '4' } } })).toEqual(['output: does not match /^\\d{2}$/', 'output: expected exactly "4", got "3"']);
+  });
+
+  it('fails on an output check when there is no output', () => {
+    expect(failuresOf({ expect: { output: { contains: '3' } } }, caseRun({ output: null }))).toEqual(['output: the run gave no output']);
+  });
+
+  it('checks JSON paths in the output, a fenced block read as its content', () => {
+    const output = '```json\n{"total": 7, "items": [{"name": "a"}], "note": null}\n```';
+    const json = [
+      { path: '$.total', equals: 8 },
+      { path: '$.items[0].name', equals: 'a' },
+      { path: '$.items[1]' },
+      { path: '$.note', exists: false },
+      { path: '$.currency', equals: 'EUR' },
+    ];
+    expect(failuresOf({ expect: { output: { json } } }, caseRun({ output }))).toEqual([
+      'output: $.total is 7, expected 8',
+      'output: $.items[1] is missing',
+      'output: $.note is present, expected absent',
+      'output: $.currency is missing, expected "EUR"',
+    ]);
+  });
+
+  it('fails a JSON check on output that is not JSON', () => {
+    expect(failuresOf({ expect: { output: { json: [{ path: '$.total', equals: 3 }] } } }, caseRun({ output: 'three' }))[0]).toMatch(/^output: is not JSON \(/);
+  });
+
+  it('fails on steps, tool calls and cost over their limits', () => {
+    const run = caseRun({ steps: 12, toolCallCount: 5, usage: { inputTokens: 1000, outputTokens: 200, costUsd: 0.0132 } });
+    expect(failuresOf({ expect: { maxSteps: 10, maxToolCalls: 4, maxCostUsd: 0.01 } }, run)).toEqual([
+      'steps: 12 > maxSteps 10',
+      'tool calls: 5 > maxToolCalls 4',
+      'cost: $0.0132 > maxCostUsd $0.01',
+    ]);
+  });
+
+  it('fails on a wrong trajectory, its problems prefixed', () => {
+    const run = caseRun({ toolCalls: [made('calc_mul', { a: 1, b: 2 })] });
+    const result = scoreCase(loadedCase({ expect: { trajectory: { mode: 'strict', calls: [{ tool: 'calc_add', arguments: { a: 1, b: 2 } }] } } }), [run]);
+    expect(result.runs[0]?.failures).toEqual(['trajectory: call 1: expected calc_add({"a":1,"b":2}), the run called calc_mul({"a":1,"b":2})']);
+    expect(result.scores).toMatchObject({ success: 0, toolPrecision: 0, toolRecall: 0, trajectoryMatch: 0 });
+  });
+
+  it('gives pass^k 0 and the share of runs passed when one of several runs fails', () => {
+    const runs = [caseRun(), caseRun({ attempt: 2, sessionId: 'session-2', output: '4', usage: { inputTokens: 300, outputTokens: 60, costUsd: 0.03 } }), caseRun({ attempt: 3, sessionId: 'session-3' })];
+    const result = scoreCase(loadedCase({ repeat: 3, expect: { output: { equals: '3' } } }), runs);
+    expect(result.passed).toBe(false);
+    expect(result.runs.map((run) => run.passed)).toEqual([true, false, true]);
+    expect(result.scores.success).toBeCloseTo(2 / 3);
+    expect(result.scores.passHatK).toBe(0);
+    expect(result.scores.costUsd).toBeCloseTo(0.05 / 3);
+    expect(result.scores.tokens).toBeCloseTo(200);
+  });
+
+  it('gives pass^k 1 when every run passes, and none for a single run', () => {
+    expect(scoreCase(loadedCase({ repeat: 2 }), [caseRun(), caseRun({ attempt: 2 })]).scores.passHatK).toBe(1);
+    expect(scoreCase(loadedCase(), [caseRun()]).scores.passHatK).toBeUndefined();
+  });
+
+  it('does not pass a case without runs', () => {
+    expect(scoreCase(loadedCase(), [])).toMatchObject({ passed: false, runs: [], scores: { success: 0 } });
+  });
+});
