@@ -28,6 +28,7 @@ export { statementSigner } from './transport/signatures.ts';
 export { parseOperatorKeys } from './transport/controlSignatures.ts';
 // Every NATS name of a deployment comes from its namespace: wireNames('staging').subjects.tool('calc', 'calc_evaluate').
 export { wireNames, defaultNamespace, namespacePattern, InvalidNamespaceError, serviceDiscoverySubject } from './transport/subjects.ts';
+export { decodeSessionEvents } from './transport/messages.ts';
 export { orchestratorAnswers } from './client/orchestratorProbe.ts';
 export { sessionMachine } from './machines/session.ts';
 export { Budgets, BudgetName } from './machines/budgets.ts';
@@ -60,7 +61,7 @@ export type { OperatorKeys } from './transport/controlSignatures.ts';
 export type { WireNames } from './transport/subjects.ts';
 export type { ToolCatalogOptions } from './actors/toolCalls/toolCatalog.ts';
 export type { CatalogConflict } from './actors/toolCalls/catalogConflicts.ts';
-export type { SessionEvent, SessionFinished } from './transport/messages.ts';
+export type { DecodedSessionEvents, SessionEvent, SessionFinished } from './transport/messages.ts';
 export type { SessionResult, SessionOutcome } from './machines/sessionOutcome.ts';
 export type { PriceTable, ModelPrice } from './models/priceTable.ts';
 export type { Telemetry, TelemetryOptions } from './observability/telemetry.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { SessionControlReply, SessionStartReply, type SessionControl, SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
+import { SessionControlReply, SessionStartReply, type SessionControl, decodeSessionEvents, type SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
 import { ensureStreams, lastStoredSessionEvent } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
 import { isNoResponders, isRequestTimeout } from '../transport/natsConnection.ts';
@@ -253,8 +253,8 @@ function controlOutcome(nc: NatsConnection, eventsSubject: string, controlId: st
   const subscription = nc.subscribe(eventsSubject, {
     callback: (error, msg) => {
       if (error) return;
-      const decoded = decodeWireMessage(SessionEvent, msg.data, 'A session event');
-      if (decoded.ok && decoded.value.type === 'control.applied' && decoded.value.controlId === controlId) done(decoded.value);
+      const applied = decodeSessionEvents(msg.data, 'A session event').events.find((event) => event.type === 'control.applied' && event.controlId === controlId);
+      if (applied?.type === 'control.applied') done(applied);
     },
   });
   const timer = setTimeout(() => done(undefined), withinMs);

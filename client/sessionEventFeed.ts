@@ -1,8 +1,7 @@
 import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { SessionEvent, type SessionFinished } from '../transport/messages.ts';
+import { decodeSessionEvents, type SessionEvent, type SessionFinished } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
-import { decodeWireMessage } from '../transport/wireMessage.ts';
 
 /** How long one pull for events waits on the server; an idle feed renews it this often. */
 const feedPullExpiresMs = 5_000;
@@ -57,19 +56,18 @@ export async function followSessionEvents(
 
   const receive = (data: Uint8Array) => {
     if (ended) return;
-    const decoded = decodeWireMessage(SessionEvent, data, 'A session event');
-    if (!decoded.ok) {
-      options.onInvalidEvent?.(decoded.error);
-      return;
-    }
-    const event = decoded.value;
-    if (event.seq < nextSeq) return;
-    nextSeq = event.seq + 1;
-    buffered.push(event);
-    if (event.type === 'session.finished') {
-      ended = true;
-      resolveFinished(event);
-      stopSource();
+    const decoded = decodeSessionEvents(data, 'A session event');
+    for (const error of decoded.errors) options.onInvalidEvent?.(error);
+    for (const event of decoded.events) {
+      if (ended) break;
+      if (event.seq < nextSeq) continue;
+      nextSeq = event.seq + 1;
+      buffered.push(event);
+      if (event.type === 'session.finished') {
+        ended = true;
+        resolveFinished(event);
+        stopSource();
+      }
     }
     wake?.();
   };

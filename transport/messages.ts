@@ -156,7 +156,7 @@ export const SessionControlReply = z.object({ type: z.literal('session.control.a
 export type SessionControlReply = z.infer<typeof SessionControlReply>;
 
 // ── Session events: orchestrator → anyone watching (sessionEventMessages.ts) ───────────────────
-export { OwnSessionEvent, SessionEvent, type SessionEventBody, type SessionEventType, type SessionFinished } from './sessionEventMessages.ts';
+export { decodeSessionEvents, OwnSessionEvent, SessionEvent, type DecodedSessionEvents, type SessionEventBody, type SessionEventType, type SessionFinished } from './sessionEventMessages.ts';
 
 // ── Alerts: any process → operators ───────────────────────────────────────────────────────────
 /**

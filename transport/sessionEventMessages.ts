@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { formatIssuePath } from '../tools/validation.ts';
 import { BudgetNameSchema } from '../machines/budgets.ts';
 import { CircuitState } from '../machines/circuitBreaker.ts';
 import { DelegatedSpending } from '../machines/delegation.ts';
@@ -238,3 +239,31 @@ export type SessionFinished = Extract<SessionEvent, { type: 'session.finished' }
 
 /** An event as its producer builds it; the publisher stamps `sessionId`, `seq` and `at`. */
 export type SessionEventBody = SessionEvent extends infer E ? (E extends SessionEvent ? Omit<E, 'sessionId' | 'seq' | 'at'> : never) : never;
+
+/** What one message on a session's events subject carried: its valid events in order, and why any others were refused. */
+export interface DecodedSessionEvents {
+  events: SessionEvent[];
+  errors: string[];
+}
+
+/**
+ * Decodes one message of a session's events subject: a single event, or an array of events a host
+ * published together (the events of one moment of the session, in order). Never throws; each event
+ * is checked on its own, so one malformed event in a batch costs that event only.
+ */
+export function decodeSessionEvents(data: Uint8Array, what: string): DecodedSessionEvents {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(data));
+  } catch (error) {
+    return { events: [], errors: [`${what} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`] };
+  }
+  const decoded: DecodedSessionEvents = { events: [], errors: [] };
+  const items = Array.isArray(json) ? json : [json];
+  for (const [index, item] of items.entries()) {
+    const parsed = SessionEvent.safeParse(item);
+    if (parsed.success) decoded.events.push(parsed.data);
+    else decoded.errors.push(`${what}${Array.isArray(json) ? ` (item ${index} of a batch)` : ''} is malformed: ${parsed.error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`).join('; ')}`);
+  }
+  return decoded;
+}

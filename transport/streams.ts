@@ -1,9 +1,8 @@
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { jetStreamReplicas } from './jetStreamReplicas.ts';
-import { SessionEvent } from './messages.ts';
+import { decodeSessionEvents, type SessionEvent } from './messages.ts';
 import type { WireNames } from './subjects.ts';
-import { decodeWireMessage } from './wireMessage.ts';
 
 const week = 7 * 24 * 60 * 60 * 1000;
 
@@ -63,8 +62,9 @@ export async function lastStoredSessionEvent(nc: NatsConnection, names: WireName
   try {
     const message = await (await jetstreamManager(nc, { checkAPI: false })).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
     if (!message) return 'none';
-    const decoded = decodeWireMessage(SessionEvent, message.data, 'The last stored session event');
-    return decoded.ok ? decoded.value : undefined;
+    // A batch's last event is the session's last; a malformed one leaves it untold.
+    const decoded = decodeSessionEvents(message.data, 'The last stored session event');
+    return decoded.errors.length === 0 ? decoded.events.at(-1) : undefined;
   } catch (error) {
     return /no message found/i.test(String(error)) ? 'none' : undefined;
   }

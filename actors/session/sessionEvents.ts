@@ -9,10 +9,15 @@ import { encodeWireMessage } from '../../transport/wireMessage.ts';
 
 // How long an event watchers must not miss is retried while the events stream cannot store it.
 const durablePublishMs = 60_000;
+// Room left in a message for its headers (a trace context): a batch that would not fit goes out event by event.
+const headerRoomBytes = 4 * 1024;
 
 /**
  * Publishes one session's events in order, stamped with a sequence number and a time, so a
- * watcher can tell a gap from a quiet moment. Publishing never throws into the session.
+ * watcher can tell a gap from a quiet moment. The events of one moment (those published before the
+ * event loop moves on: a tool's answer, the next turn's start and its context, say) go out as one
+ * message, an array (see `decodeSessionEvents`): five events a step were five messages for the
+ * server to store and deliver. Publishing never throws into the session.
  */
 export class SessionEventPublisher {
   readonly #nc: NatsConnection;
@@ -20,6 +25,8 @@ export class SessionEventPublisher {
   readonly #logger: Logger;
   readonly #subject: string;
   #seq: number;
+  #pending: SessionEvent[] = [];
+  #flushScheduled = false;
 
   /**
    * Publishes on the session's events subject of the deployment `names` belongs to; `firstSeq`
@@ -38,14 +45,34 @@ export class SessionEventPublisher {
     return this.#seq;
   }
 
+  /** Stamps the event and publishes it with the others of this moment; returns it stamped. */
   publish(body: SessionEventBody): SessionEvent {
     const event = this.#stamp(body);
-    try {
-      this.#nc.publish(this.#subject, encodeWireMessage(event));
-    } catch (error) {
-      this.#logger.warn({ err: error, event: event.type }, 'could not publish a session event');
+    this.#pending.push(event);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.flush();
+      });
     }
     return event;
+  }
+
+  /** Publishes the events waiting to go out now, in order: one message, or one each when together they would not fit in one. */
+  flush(): void {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    const batch = pending.length === 1 ? encodeWireMessage(pending[0]) : encodeWireMessage(pending);
+    const fits = Buffer.byteLength(batch) <= (this.#nc.info?.max_payload ?? 1024 * 1024) - headerRoomBytes;
+    for (const data of fits || pending.length === 1 ? [batch] : pending.map((event) => encodeWireMessage(event))) {
+      try {
+        this.#nc.publish(this.#subject, data);
+      } catch (error) {
+        this.#logger.warn({ err: error, events: pending.length }, 'could not publish a session event');
+      }
+    }
   }
 
   /**
@@ -57,6 +84,8 @@ export class SessionEventPublisher {
    * the event at once; `stored` settles when it is stored or given up.
    */
   publishDurably(body: SessionEventBody): { event: SessionEvent; stored: Promise<boolean> } {
+    // What came before it goes out before it.
+    this.flush();
     const event = this.#stamp(body);
     const data = encodeWireMessage(event);
     const stored = (async () => {

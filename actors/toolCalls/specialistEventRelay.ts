@@ -1,9 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Delegation } from '../../machines/delegation.ts';
-import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
+import { decodeSessionEvents, type SessionFinished } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
-import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { SessionEventPublisher } from '../session/sessionEvents.ts';
 
 /** A running relay; stop it once the delegation's reply has arrived. */
@@ -37,20 +36,18 @@ export function relaySpecialistEvents(
   const subscription = nc.subscribe(names.subjects.sessionEvents(delegation.sessionId), {
     callback: (error, msg) => {
       if (error) return;
-      const decoded = decodeWireMessage(SessionEvent, msg.data, `An event of specialist ${relayed.agent}`);
-      if (!decoded.ok) {
-        logger.warn({ error: decoded.error, specialistSessionId: delegation.sessionId }, 'not relaying a malformed specialist event');
-        return;
-      }
-      const event = decoded.value;
-      // The specialist's end may arrive twice (published again until its stream stored it): relayed once.
-      if (event.seq <= lastSeq) return;
-      lastSeq = event.seq;
-      if (event.type === 'specialist.event') {
-        into.publish({ type: 'specialist.event', agent: event.agent, depth: event.depth, callId: event.callId, event: event.event });
-      } else {
-        into.publish({ type: 'specialist.event', agent: relayed.agent, depth: delegation.depth, callId: relayed.callId, event });
-        if (event.type === 'session.finished') ended(event);
+      const decoded = decodeSessionEvents(msg.data, `An event of specialist ${relayed.agent}`);
+      for (const error of decoded.errors) logger.warn({ error, specialistSessionId: delegation.sessionId }, 'not relaying a malformed specialist event');
+      for (const event of decoded.events) {
+        // The specialist's end may arrive twice (published again until its stream stored it): relayed once.
+        if (event.seq <= lastSeq) continue;
+        lastSeq = event.seq;
+        if (event.type === 'specialist.event') {
+          into.publish({ type: 'specialist.event', agent: event.agent, depth: event.depth, callId: event.callId, event: event.event });
+        } else {
+          into.publish({ type: 'specialist.event', agent: relayed.agent, depth: delegation.depth, callId: relayed.callId, event });
+          if (event.type === 'session.finished') ended(event);
+        }
       }
     },
   });

@@ -1,8 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
-import { SessionEvent, type SessionFinished } from '../../transport/messages.ts';
+import { decodeSessionEvents, type SessionFinished } from '../../transport/messages.ts';
 import type { WireNames } from '../../transport/subjects.ts';
-import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import type { CheckpointStore } from '../durability/checkpointStore.ts';
 import { finishedFromCheckpoint } from '../session/storedEnd.ts';
 
@@ -30,11 +29,8 @@ export function finishedElsewhere(nc: NatsConnection, names: WireNames, checkpoi
     const subscription = nc.subscribe(names.subjects.sessionEvents(sessionId), {
       callback: (error, msg) => {
         if (error) return;
-        const decoded = decodeWireMessage(SessionEvent, msg.data, 'A specialist session event');
-        if (decoded.ok && decoded.value.type === 'session.finished') {
-          const finished = decoded.value;
-          done(() => resolve(finished));
-        }
+        const finished = decodeSessionEvents(msg.data, 'A specialist session event').events.find((event) => event.type === 'session.finished');
+        if (finished) done(() => resolve(finished));
       },
     });
     signal.addEventListener('abort', onAbort, { once: true });

@@ -3,7 +3,7 @@ import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
 import {
   answerSession, approveSession, attachSession, cancelSession, continueSession, denySession, interruptSession, startSession, type ControlResult,
 } from '../../client/sessionClient.ts';
-import type { SessionEvent } from '../../transport/messages.ts';
+import { decodeSessionEvents, type SessionEvent } from '../../transport/messages.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { executions, startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -105,10 +105,11 @@ describe('a person\'s command while its session changes hands', () => {
     const final = new Promise<unknown>((resolve) => {
       const subscription = client.subscribe(wireNames(namespace).subjects.sessionEvents(sessionId), {
         callback: (_error, msg) => {
-          const event = msg.json<SessionEvent>();
-          if (event.type === 'session.finished' && event.status !== 'escalated') {
-            subscription.unsubscribe();
-            resolve(event);
+          for (const event of decodeSessionEvents(msg.data, 'an event').events) {
+            if (event.type === 'session.finished' && event.status !== 'escalated') {
+              subscription.unsubscribe();
+              resolve(event);
+            }
           }
         },
       });

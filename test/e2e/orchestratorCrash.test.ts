@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointStore, checkpointSchemaVersion } from '../../actors/durability/checkpointStore.ts';
 import { SessionLeases } from '../../actors/durability/sessionLeases.ts';
 import { approveSession, attachSession, SessionRejectedError, startSession } from '../../client/sessionClient.ts';
-import type { SessionEvent } from '../../transport/messages.ts';
+import { decodeSessionEvents, type SessionEvent } from '../../transport/messages.ts';
 import { executions, startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
@@ -114,7 +114,7 @@ describe('an orchestrator killed before it accepted a start', () => {
     await expect(start()).rejects.toMatchObject({ code: 'starting' });
     // It ran meanwhile (the model was asked), and said so on the session's stream; its call waits for the checkpoint.
     const deadTry = await jsm.streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
-    const deadTrySeq = deadTry?.json<SessionEvent>().seq ?? -1;
+    const deadTrySeq = deadTry ? (decodeSessionEvents(deadTry.data, 'the last event').events.at(-1)?.seq ?? -1) : -1;
     expect(deadTrySeq).toBeGreaterThanOrEqual(0);
 
     stack.orchestrator.child.kill('SIGKILL');

@@ -6,7 +6,7 @@ import { answerSession, startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';
 import { defineTool } from '../../tools/defineTool.ts';
 import { ToolError, ToolFailureCode } from '../../tools/toolFailure.ts';
-import type { SessionEvent } from '../../transport/messages.ts';
+import { decodeSessionEvents, type SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
@@ -129,11 +129,12 @@ describe('recovery from model and tool failures (real NATS, scripted model over 
     const done = new Promise<void>((resolve) => {
       const sub = nc.subscribe(wireNames(namespace).subjects.sessionEvents(session.sessionId), {
         callback: (_e, msg) => {
-          const event = msg.json<SessionEvent>();
-          resumed.push(event);
-          if (event.type === 'session.finished') {
-            sub.unsubscribe();
-            resolve();
+          for (const event of decodeSessionEvents(msg.data, 'an event').events) {
+            resumed.push(event);
+            if (event.type === 'session.finished') {
+              sub.unsubscribe();
+              resolve();
+            }
           }
         },
       });

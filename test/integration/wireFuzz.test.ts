@@ -18,7 +18,7 @@ import { defaultPriceTable } from '../../models/priceTable.ts';
 import { toolInputJsonSchema, type ToolDefinition } from '../../tools/defineTool.ts';
 import { ToolFailureCode } from '../../tools/toolFailure.ts';
 import {
-  SessionControl, SessionControlReply, SessionEvent, SessionStartReply, SessionStartRequest, ToolReply, ToolRequest, ToolUndoRequest,
+  decodeSessionEvents, SessionControl, SessionControlReply, SessionEvent, SessionStartReply, SessionStartRequest, ToolReply, ToolRequest, ToolUndoRequest,
 } from '../../transport/messages.ts';
 import { isNoResponders } from '../../transport/natsConnection.ts';
 import { toolMetadataKeys, toolPoolKind } from '../../transport/serviceProtocol.ts';
@@ -253,9 +253,10 @@ describe('the wire under fuzzing', () => {
       let ended = false;
       const watch = nc.subscribe(names.subjects.sessionEvents(run.sessionId), {
         callback: (_error, msg) => {
-          const event = decodeJson(SessionEvent, msg.data);
-          if (event?.type === 'control.applied') outcomes.push(event);
-          if (event?.type === 'session.finished' && event.status !== 'escalated') ended = true;
+          for (const event of decodeSessionEvents(msg.data, 'an event').events) {
+            if (event.type === 'control.applied') outcomes.push(event);
+            if (event.type === 'session.finished' && event.status !== 'escalated') ended = true;
+          }
         },
       });
       const ids = new Set<string>();
@@ -388,8 +389,9 @@ describe('the wire under fuzzing', () => {
     const resumed = new Set<string>();
     const resumedWatch = nc.subscribe(names.subjects.allSessionEvents, {
       callback: (_error, msg) => {
-        const event = decodeJson(SessionEvent, msg.data);
-        if (event?.type === 'session.resumed' && event.sessionId.startsWith('fuzz-')) resumed.add(event.sessionId);
+        for (const event of decodeSessionEvents(msg.data, 'an event').events) {
+          if (event.type === 'session.resumed' && event.sessionId.startsWith('fuzz-')) resumed.add(event.sessionId);
+        }
       },
     });
     const planting = fc.uuid().chain((id) => fuzzedBody(checkpointOf(`fuzz-${id}`)).map((body) => [`fuzz-${id}`, body] as const));

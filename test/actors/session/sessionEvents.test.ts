@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { noUsage } from '../../../machines/usage.ts';
+import { decodeSessionEvents } from '../../../transport/messages.ts';
 import { ensureStreams } from '../../../transport/streams.ts';
 import { wireNames } from '../../../transport/subjects.ts';
 import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
@@ -50,5 +51,51 @@ describe('SessionEventPublisher.publishDurably', () => {
     await nc.flush();
     expect(live).toEqual([event]);
     subscription.unsubscribe();
+  });
+});
+
+describe('SessionEventPublisher.publish', () => {
+  let server: NatsServerProcess;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it('sends the events of one moment as one message, in order, and what came before the end before the end', async () => {
+    const names = testWireNames();
+    const messages: unknown[] = [];
+    const subscription = nc.subscribe(names.subjects.sessionEvents('s-batch'), { callback: (_e, msg) => void messages.push(msg.json()) });
+    const publisher = new SessionEventPublisher(nc, names, 's-batch', silentLogger());
+    const turn = publisher.publish({ type: 'turn.started', turn: 1 });
+    const started = publisher.publish({ type: 'tool.call.started', turn: 1, callId: 'c1', tool: 'calc_evaluate', arguments: { expression: '1 + 1' } });
+    expect([turn.seq, started.seq]).toEqual([0, 1]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const later = publisher.publish({ type: 'turn.started', turn: 2 });
+    const { event: end } = publisher.publishDurably(finished);
+    await nc.flush();
+    expect(messages).toEqual([[turn, started], later, end]);
+    subscription.unsubscribe();
+  });
+});
+
+describe('decodeSessionEvents', () => {
+  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const event = (seq: number) => ({ type: 'turn.started', turn: 1, sessionId: 's', seq, at: new Date(0).toISOString() });
+
+  it('reads one event, or a batch of them in order', () => {
+    expect(decodeSessionEvents(encode(event(0)), 'an event')).toEqual({ events: [event(0)], errors: [] });
+    expect(decodeSessionEvents(encode([event(0), event(1)]), 'an event')).toEqual({ events: [event(0), event(1)], errors: [] });
+  });
+
+  it('keeps the sound events of a batch with a malformed one, and names the one it refused', () => {
+    const decoded = decodeSessionEvents(encode([event(0), { type: 'turn.started', turn: 'one' }, event(2)]), 'an event');
+    expect(decoded.events).toEqual([event(0), event(2)]);
+    expect(decoded.errors).toEqual([expect.stringMatching(/^an event \(item 1 of a batch\) is malformed: /)]);
+    expect(decodeSessionEvents(new TextEncoder().encode('{nope'), 'an event').errors).toEqual([expect.stringMatching(/^an event is not valid JSON/)]);
   });
 });

@@ -9,7 +9,7 @@ import { sessionMachine } from '../../../machines/session.ts';
 import { noUsage } from '../../../machines/usage.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { ensureStreams } from '../../../transport/streams.ts';
-import type { SessionEvent } from '../../../transport/messages.ts';
+import { decodeSessionEvents } from '../../../transport/messages.ts';
 import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
 import { sessionInput } from '../../fixtures/sessionFakes.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
@@ -46,8 +46,10 @@ describe('publishStoredEnd', () => {
     await server?.stop();
   });
 
-  const lastStored = async (sessionId: string) =>
-    (await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) }))?.json<SessionEvent>();
+  const lastStored = async (sessionId: string) => {
+    const message = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents(sessionId) });
+    return message ? decodeSessionEvents(message.data, 'the last event').events.at(-1) : undefined;
+  };
 
   it('publishes the end the checkpoint stands for, numbered past what the stream has, when the stream lacks it', async () => {
     const publisher = new SessionEventPublisher(nc, names, 's-cut', silentLogger(), 0);
