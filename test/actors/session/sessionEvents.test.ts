@@ -1,13 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SessionEventPublisher } from '../../../actors/session/sessionEvents.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { noUsage } from '../../../machines/usage.ts';
 import { decodeSessionEvents } from '../../../transport/messages.ts';
 import { ensureStreams } from '../../../transport/streams.ts';
 import { wireNames } from '../../../transport/subjects.ts';
-import { startNatsServer, type NatsServerProcess } from '../../../testing/natsServer.ts';
+import { natsPerSuite } from '../../fixtures/natsPerSuite.ts';
 import { testWireNames } from '../../fixtures/testNamespace.ts';
 
 const finished = {
@@ -16,28 +15,19 @@ const finished = {
 };
 
 describe('SessionEventPublisher.publishDurably', () => {
-  let server: NatsServerProcess;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsPerSuite();
 
   it('publishes the end once, acknowledged by the events stream, to live watchers and replays alike', async () => {
     const names = testWireNames();
-    await ensureStreams(nc, names);
+    await ensureStreams(nats.nc, names);
     const live: unknown[] = [];
-    const subscription = nc.subscribe(names.subjects.sessionEvents('s-1'), { callback: (_e, msg) => void live.push(msg.json()) });
-    const { event, stored } = new SessionEventPublisher(nc, names, 's-1', silentLogger(), 4).publishDurably(finished);
+    const subscription = nats.nc.subscribe(names.subjects.sessionEvents('s-1'), { callback: (_e, msg) => void live.push(msg.json()) });
+    const { event, stored } = new SessionEventPublisher(nats.nc, names, 's-1', silentLogger(), 4).publishDurably(finished);
     expect(event).toMatchObject({ type: 'session.finished', seq: 4, sessionId: 's-1' });
     expect(await stored).toBe(true);
-    await nc.flush();
+    await nats.nc.flush();
     expect(live).toEqual([event]);
-    const kept = await (await jetstreamManager(nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents('s-1') });
+    const kept = await (await jetstreamManager(nats.nc)).streams.getMessage(names.streams.sessionEvents, { last_by_subj: names.subjects.sessionEvents('s-1') });
     expect(kept?.json()).toEqual(event);
     subscription.unsubscribe();
   });
@@ -45,39 +35,30 @@ describe('SessionEventPublisher.publishDurably', () => {
   it('publishes it once to live watchers when no stream captures the session’s events, and says it was not stored', async () => {
     const names = wireNames(`${testWireNames().namespace}-bare`);
     const live: unknown[] = [];
-    const subscription = nc.subscribe(names.subjects.sessionEvents('s-2'), { callback: (_e, msg) => void live.push(msg.json()) });
-    const { event, stored } = new SessionEventPublisher(nc, names, 's-2', silentLogger()).publishDurably(finished);
+    const subscription = nats.nc.subscribe(names.subjects.sessionEvents('s-2'), { callback: (_e, msg) => void live.push(msg.json()) });
+    const { event, stored } = new SessionEventPublisher(nats.nc, names, 's-2', silentLogger()).publishDurably(finished);
     expect(await stored).toBe(false);
-    await nc.flush();
+    await nats.nc.flush();
     expect(live).toEqual([event]);
     subscription.unsubscribe();
   });
 });
 
 describe('SessionEventPublisher.publish', () => {
-  let server: NatsServerProcess;
-  let nc: NatsConnection;
-  beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsPerSuite();
 
   it('sends the events of one moment as one message, in order, and what came before the end before the end', async () => {
     const names = testWireNames();
     const messages: unknown[] = [];
-    const subscription = nc.subscribe(names.subjects.sessionEvents('s-batch'), { callback: (_e, msg) => void messages.push(msg.json()) });
-    const publisher = new SessionEventPublisher(nc, names, 's-batch', silentLogger());
+    const subscription = nats.nc.subscribe(names.subjects.sessionEvents('s-batch'), { callback: (_e, msg) => void messages.push(msg.json()) });
+    const publisher = new SessionEventPublisher(nats.nc, names, 's-batch', silentLogger());
     const turn = publisher.publish({ type: 'turn.started', turn: 1 });
     const started = publisher.publish({ type: 'tool.call.started', turn: 1, callId: 'c1', tool: 'calc_evaluate', arguments: { expression: '1 + 1' } });
     expect([turn.seq, started.seq]).toEqual([0, 1]);
     await new Promise((resolve) => setImmediate(resolve));
     const later = publisher.publish({ type: 'turn.started', turn: 2 });
     const { event: end } = publisher.publishDurably(finished);
-    await nc.flush();
+    await nats.nc.flush();
     expect(messages).toEqual([[turn, started], later, end]);
     subscription.unsubscribe();
   });
