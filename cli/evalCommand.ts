@@ -8,13 +8,14 @@ import { DatasetError } from '../evaluation/datasetError.ts';
 import { loadDatasets, type LoadedCase } from '../evaluation/datasetLoader.ts';
 import { buildReport, compareToBaseline, readBaseline, renderReportTable, reportToJunit, type EvalReport, type Regression } from '../evaluation/evalReport.ts';
 import { runEvalCases, type EvalProgress } from '../evaluation/evalRunner.ts';
+import { reportToHtml } from '../evaluation/htmlReport.ts';
 import { createLogger } from '../observability/logger.ts';
 import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { readEnvironment } from './environment.ts';
 import { startLocalStack } from './localStack.ts';
 import { UsageError } from './usageError.ts';
 
-const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
+const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
 
 /** What `troupe eval` was asked to do. */
 export interface EvalOptions {
@@ -24,6 +25,7 @@ export interface EvalOptions {
   filter: string[];
   json: boolean;
   junit?: string;
+  html?: string;
   baseline?: string;
   failOnRegression: boolean;
   sessionTimeoutMs: number;
@@ -44,7 +46,7 @@ export function parseEvalArgs(args: string[]): EvalOptions {
       args,
       options: {
         concurrency: { type: 'string' }, repeat: { type: 'string' }, filter: { type: 'string', multiple: true }, json: { type: 'boolean', default: false },
-        junit: { type: 'string' }, baseline: { type: 'string' }, 'fail-on-regression': { type: 'boolean', default: false },
+        junit: { type: 'string' }, html: { type: 'string' }, baseline: { type: 'string' }, 'fail-on-regression': { type: 'boolean', default: false },
         timeout: { type: 'string' }, 'log-dir': { type: 'string', default: '.troupe/logs/eval' },
       },
       strict: true,
@@ -64,6 +66,7 @@ export function parseEvalArgs(args: string[]): EvalOptions {
     filter: values.filter ?? [],
     json: values.json,
     ...(values.junit !== undefined ? { junit: values.junit } : {}),
+    ...(values.html !== undefined ? { html: values.html } : {}),
     ...(values.baseline !== undefined ? { baseline: values.baseline } : {}),
     failOnRegression: values['fail-on-regression'],
     sessionTimeoutMs: (whole('--timeout', values.timeout, 1, 3_600) ?? 300) * 1000,
@@ -195,6 +198,12 @@ export async function evalCommand(args: string[]): Promise<number> {
     else out(renderReportTable(report, { width: process.stdout.columns ?? 120 }));
     if (options.junit) writeFileSync(options.junit, reportToJunit(report, { baseDir: process.cwd() }));
     const regressions = baseline ? compareToBaseline(report, baseline) : [];
+    if (options.html) {
+      writeFileSync(options.html, reportToHtml(report, {
+        ...(baseline && options.baseline ? { baseline: { file: options.baseline, report: baseline, regressions } } : {}),
+        ...(env.JAEGER_URL ? { jaegerUrl: env.JAEGER_URL } : {}),
+      }));
+    }
     if (baseline) {
       const say = options.json ? (line: string) => process.stderr.write(`${line}\n`) : out;
       say(regressions.length === 0 ? `no regression against ${options.baseline}` : `${regressions.length} regression(s) against ${options.baseline}:`);

@@ -107,7 +107,8 @@ describe('troupe eval', () => {
       '  expect: { trajectory: { mode: strict, arguments: ignore, calls: [{ tool: db_query }, { tool: db_schema }] } }',
     ].join('\n'));
     const junit = join(dir, 'junit.xml');
-    const first = startTroupe(['eval', dir, '--json', '--junit', junit, '--log-dir', join(dir, 'logs')], env(dir));
+    const html = join(dir, 'report.html');
+    const first = startTroupe(['eval', dir, '--json', '--junit', junit, '--html', html, '--log-dir', join(dir, 'logs')], env(dir));
     expect(await first.exited, first.output().slice(-3000)).toBe(1);
     const json = first.output().slice(first.output().indexOf('{\n'), first.output().lastIndexOf('\n}') + 2);
     const report = EvalReport.parse(JSON.parse(json));
@@ -116,6 +117,7 @@ describe('troupe eval', () => {
     expect(wrong?.runs[0]?.failures.join('\n')).toMatch(/trajectory: call 1: expected db_query/);
     expect(report.cases.find((c) => c.id === 'sum')?.runs[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(readFileSync(junit, 'utf8')).toMatch(/<testcase name="count-wrong-order"[^>]*>\s*<failure/);
+    expect(readFileSync(html, 'utf8')).toMatch(/<details id="case-count-wrong-order" open>/);
 
     // A baseline in which both cases passed: the failing one is a regression, and gates the run.
     const baselineFile = join(dir, 'baseline.json');
