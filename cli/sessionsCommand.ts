@@ -14,6 +14,8 @@ import { readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
+import { writeRecordedSession } from './sessionRecordFiles.ts';
+import { SessionRecordingError } from '../evaluation/sessionRecording.ts';
 
 const usage = `usage:
   troupe sessions list [--json]
@@ -27,6 +29,7 @@ const usage = `usage:
   troupe sessions takeover <id> [--by <name>]  take an escalated session over (manual mode)
   troupe sessions call <id> <tool> '<json arguments>'   call a tool through a taken-over session
   troupe sessions handback <id> ["<instruction>"]       give it back to the model
+  troupe sessions record <id> --out <dataset.yaml>    a finished session as an eval case and its script
   troupe sessions rollback <id> --to <turn> [--dry-run] [--by <name>]
                                               undo the calls after <turn>, newest first (the session must be paused)
 every command: [--id <commandId>]   the same id sent again is applied once
@@ -76,6 +79,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       'dry-run': { type: 'boolean', default: false },
       id: { type: 'string' },
       wait: { type: 'string' },
+      out: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -195,6 +199,25 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       }
       case 'handback':
         return report(await handBackSession(nc, needId(), positionals[1], where), 'handed back to the model');
+      case 'record': {
+        const id = needId();
+        if (!values.out) throw new UsageError(`record writes an eval case: give --out <dataset.yaml>\n${usage}`);
+        const stored = await (await CheckpointStore.openForReading(nc, names))?.read(id);
+        if (!stored) {
+          say(`no session ${id}`);
+          return 1;
+        }
+        let written;
+        try {
+          written = writeRecordedSession(stored.checkpoint, values.out);
+        } catch (error) {
+          if (!(error instanceof SessionRecordingError)) throw error;
+          say(`cannot record: ${error.message}`);
+          return 1;
+        }
+        say(`recorded session ${id} as case ${written.caseId} in ${written.dataset}, its script in ${written.script}: replay it with troupe eval ${written.dataset}`);
+        return 0;
+      }
       case 'rollback': {
         const id = needId();
         const toTurn = Number(values.to);
