@@ -3,6 +3,9 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { faultsEnvVariable, type FaultSpecification } from '../actors/worker/workerFaults.ts';
+import { recoveryOf } from '../evaluation/caseRecovery.ts';
+import type { CaseRun } from '../evaluation/caseRun.ts';
 import { scoreCase } from '../evaluation/caseScore.ts';
 import { DatasetError } from '../evaluation/datasetError.ts';
 import { loadDatasets, type LoadedCase } from '../evaluation/datasetLoader.ts';
@@ -12,7 +15,7 @@ import { reportToHtml } from '../evaluation/htmlReport.ts';
 import { createLogger } from '../observability/logger.ts';
 import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { readEnvironment } from './environment.ts';
-import { startLocalStack } from './localStack.ts';
+import { startLocalStack, type LocalStack } from './localStack.ts';
 import { UsageError } from './usageError.ts';
 
 const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
@@ -120,6 +123,36 @@ export function evalExitCode(report: EvalReport, regressions: readonly Regressio
   return report.totals.failed === 0 && regressions.length === 0 ? 0 : 1;
 }
 
+/**
+ * Starts a stack in a namespace of its own (its sessions, pools and streams never mix with a
+ * deployment's or another case's), its pools injecting `faults` when given, runs `run` on it, and
+ * stops it whatever happens.
+ */
+async function onStack<T>(options: EvalOptions, note: (line: string) => void, faults: FaultSpecification | undefined, run: (stack: LocalStack, namespace: string) => Promise<T>): Promise<T> {
+  const namespace = `eval-${randomBytes(4).toString('hex')}`;
+  const saved = { namespace: process.env.TROUPE_NAMESPACE, faults: process.env[faultsEnvVariable] };
+  process.env.TROUPE_NAMESPACE = namespace;
+  if (faults) process.env[faultsEnvVariable] = JSON.stringify(faults);
+  else delete process.env[faultsEnvVariable];
+  try {
+    // One member per pool, two with faults (a crash must leave one to take the call again): a
+    // dataset's sessions are few, and every process a stack starts costs seconds.
+    const stack = await startLocalStack({
+      env: readEnvironment(), logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir, workersPerDomain: faults ? 2 : 1, say: note,
+    });
+    try {
+      return await run(stack, namespace);
+    } finally {
+      await stack.stop();
+    }
+  } finally {
+    for (const [key, value] of [['TROUPE_NAMESPACE', saved.namespace], [faultsEnvVariable, saved.faults]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+}
+
 /** `troupe eval`: runs datasets of cases as real sessions and reports how each did (see README, Evals). */
 export async function evalCommand(args: string[]): Promise<number> {
   const options = parseEvalArgs(args);
@@ -165,35 +198,39 @@ export async function evalCommand(args: string[]): Promise<number> {
       process.stderr.write(`${staged.problems.join('\n')}\n`);
       return 2;
     }
-    // A namespace of its own: the cases' sessions, pools and streams never mix with a deployment's.
-    const namespace = `eval-${randomBytes(4).toString('hex')}`;
     if (staged) process.env.TROUPE_SCRIPTS = [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':');
-    process.env.TROUPE_NAMESPACE = namespace;
-    const stackEnv = readEnvironment();
     const startedAt = new Date().toISOString();
-    // One member per pool: a dataset's sessions are few, and every process the stack starts costs seconds.
-    const stack = await startLocalStack({ env: stackEnv, logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir, workersPerDomain: 1, say: note });
-    let report: EvalReport;
-    try {
-      const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1), 0);
-      let done = 0;
-      const progress = (event: EvalProgress) => {
-        if (event.kind !== 'finished') return;
-        done++;
-        const verdict = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed ? 'pass' : 'FAIL';
-        note(`[${done}/${total}] ${event.caseId}${total > cases.length ? ` #${event.attempt}` : ''}: ${verdict} (${event.run.steps} steps, ${(event.run.durationMs / 1000).toFixed(1)} s)`);
-      };
-      const runs = await runEvalCases({
-        nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress,
+    const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (c.faults ? 2 : 1), 0);
+    let done = 0;
+    const progress = (label: string) => (event: EvalProgress) => {
+      if (event.kind !== 'finished') return;
+      done++;
+      const verdict = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed ? 'pass' : 'FAIL';
+      note(`[${done}/${total}] ${event.caseId}${label}${event.attempt > 1 ? ` #${event.attempt}` : ''}: ${verdict} (${event.run.steps} steps, ${(event.run.durationMs / 1000).toFixed(1)} s)`);
+    };
+    // Every case on one stack (a case with faults runs there without them: its control), then each
+    // case with faults on a stack of its own whose pools inject them, so that no other case meets them.
+    const runs = await onStack(options, note, undefined, (stack, namespace) => runEvalCases({
+      nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(''),
+      ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
+    }));
+    const faultedRuns = new Map<string, CaseRun[]>();
+    for (const evalCase of cases.filter((c) => c.faults)) {
+      const caseRuns = await onStack(options, note, evalCase.faults, (stack, namespace) => runEvalCases({
+        nats: stack.nats, namespace, cases: [evalCase], concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(' (faults)'),
         ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
-      });
-      report = buildReport({
-        startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
-        cases: cases.map((c) => scoreCase(c, runs.get(c.id) ?? [])),
-      });
-    } finally {
-      await stack.stop();
+      }));
+      faultedRuns.set(evalCase.id, caseRuns.get(evalCase.id) ?? []);
     }
+    const report: EvalReport = buildReport({
+      startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
+      cases: cases.map((c) => {
+        const control = scoreCase(c, runs.get(c.id) ?? []);
+        if (!c.faults) return control;
+        const faulted = scoreCase(c, faultedRuns.get(c.id) ?? []);
+        return { ...faulted, recovery: recoveryOf(c.faults, faulted, control) };
+      }),
+    });
     if (options.json) out(JSON.stringify(report, null, 2));
     else out(renderReportTable(report, { width: process.stdout.columns ?? 120 }));
     if (options.junit) writeFileSync(options.junit, reportToJunit(report, { baseDir: process.cwd() }));

@@ -40,6 +40,23 @@ export const CaseScores = z.object({
 export type CaseScores = z.infer<typeof CaseScores>;
 
 /** A case judged over all its runs: what the reports are built from. */
+/**
+ * How a case with injected faults fared against the same case without them: whether it still met
+ * its expectations, and what the faults cost in steps and dollars (means over runs, faulted less
+ * fault-free). Set by the runner, which runs such a case both ways.
+ */
+export const CaseRecovery = z.object({
+  /** The fault kinds injected, e.g. `error`, `crash`. */
+  faultKinds: z.array(z.string()),
+  /** Every faulted run met the case's expectations. */
+  recovered: z.boolean(),
+  extraSteps: z.number(),
+  extraCostUsd: z.number(),
+  /** The fault-free runs passed: when they did not, the case itself is wrong, not its recovery. */
+  controlPassed: z.boolean(),
+});
+export type CaseRecovery = z.infer<typeof CaseRecovery>;
+
 export const CaseResult = z.object({
   id: z.string(),
   /** Absolute path of the dataset file. */
@@ -52,6 +69,8 @@ export const CaseResult = z.object({
   passed: z.boolean(),
   runs: z.array(RunResult),
   scores: CaseScores,
+  /** Present for a case with faults: see {@link CaseRecovery}. */
+  recovery: CaseRecovery.optional(),
 });
 export type CaseResult = z.infer<typeof CaseResult>;
 

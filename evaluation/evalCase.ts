@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { FaultSpecification } from '../actors/worker/workerFaults.ts';
 import { BudgetOverrides } from '../machines/budgets.ts';
 import { SessionStatus, SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { parseJsonPath } from './jsonPath.ts';
@@ -111,6 +112,12 @@ export const EvalCase = z.strictObject({
   script: z.string().min(1).optional(),
   /** Overrides of the agent's budgets, for this case's sessions. */
   budgets: BudgetOverrides.strict().optional(),
+  /**
+   * Faults the tool pools inject into this case's calls: the specification workers take in
+   * `TROUPE_FAULTS` (rules per tool name, `*` for any). The case runs on pools of its own, and once
+   * more without them for comparison (its recovery score).
+   */
+  faults: FaultSpecification.optional(),
   /** Runs of the case (for pass^k with a real model). */
   repeat: z.number().int().min(1).max(100).default(1),
   // prefault, not default: a default is returned as it is, unparsed, so `status` would stay unset.

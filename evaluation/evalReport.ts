@@ -54,6 +54,8 @@ export const EvalReport = z.object({
   byAgent: z.record(z.string(), Totals),
   /** Keyed by the dataset file's absolute path. */
   byDataset: z.record(z.string(), Totals),
+  /** Keyed by fault kind, over the cases that inject it (a case with two kinds counts in both); `none` for the others. */
+  byFaultKind: z.record(z.string(), Totals).default({}),
 });
 export type EvalReport = z.infer<typeof EvalReport>;
 
@@ -78,6 +80,9 @@ export function buildReport(input: ReportInput): EvalReport {
     totals: totalsOf(input.cases),
     byAgent: totalsBy(input.cases, (result) => result.agent ?? defaultAgentKey),
     byDataset: totalsBy(input.cases, (result) => result.file),
+    byFaultKind: Object.fromEntries([...new Set(input.cases.flatMap((c) => c.recovery?.faultKinds ?? ['none']))].map((kind) => [
+      kind, totalsOf(input.cases.filter((c) => (c.recovery?.faultKinds ?? ['none']).includes(kind))),
+    ])),
   };
 }
 

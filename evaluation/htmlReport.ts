@@ -75,6 +75,7 @@ ${failures ? `<ul class="failures">${failures}</ul>` : ''}
   });
   return `<details id="case-${escape(result.id)}"${result.passed ? '' : ' open'}><summary><span class="badge ${result.passed ? 'pass' : 'fail'}">${result.passed ? 'PASS' : 'FAIL'}</span> ${escape(result.id)}${result.agent ? ` · ${escape(result.agent)}` : ''}</summary>
 <p class="task">${escape(result.task)}</p>
+${result.recovery ? `<p class="recovery"><b>faults</b> ${escape(result.recovery.faultKinds.join(', '))}: ${result.recovery.recovered ? 'recovered' : 'did not recover'}, ${result.recovery.extraSteps >= 0 ? '+' : ''}${result.recovery.extraSteps.toFixed(1)} steps and ${escape(usdText(result.recovery.extraCostUsd))} against the same case without them${result.recovery.controlPassed ? '' : ' (which failed too)'}</p>` : ''}
 ${runs.join('\n')}
 </details>`;
 }
@@ -94,8 +95,8 @@ ${regressions ? `<ul class="failures">${regressions}</ul>` : '<p>No regression.<
 
 /**
  * The report as one self-contained HTML page (`troupe eval --html`): totals, charts drawn as inline
- * SVG (pass rate by agent and by dataset, steps and cost per case, the distribution of cost per
- * run), the diff against a baseline, and each case's runs with the expected trajectory beside the
+ * SVG (pass rate by agent, by dataset and by fault kind, steps and cost per case, the distribution
+ * of cost per run), the diff against a baseline, and each case's runs with the expected trajectory beside the
  * one the run made. No script and nothing fetched: it opens offline, and its content security
  * policy forbids both. The charts are hand-drawn SVG rather than a charting library, which would
  * have to be inlined whole into every report.
@@ -145,6 +146,7 @@ ${options.baseline ? baselineSection(report, options.baseline) : ''}
 <div class="charts">
 ${barChart('Pass rate by agent', byAgent.map((i) => ({ ...i, color: i.value === 1 ? passColor : failColor })))}
 ${barChart('Pass rate by dataset', byDataset.map((i) => ({ ...i, color: i.value === 1 ? passColor : failColor })))}
+${Object.keys(report.byFaultKind).some((kind) => kind !== 'none') ? barChart('Pass rate by fault kind', Object.entries(report.byFaultKind).map(([kind, t]) => ({ label: kind, value: t.passRate, text: `${percent(t.passRate)} of ${t.cases}`, color: t.passRate === 1 ? passColor : failColor }))) : ''}
 ${barChart('Steps per case', report.cases.map((c) => ({ label: c.id, value: c.scores.steps, text: c.scores.steps.toFixed(1), color: caseColor(c) })))}
 ${barChart('Cost per case', report.cases.map((c) => ({ label: c.id, value: c.scores.costUsd, text: usdText(c.scores.costUsd), color: caseColor(c) })))}
 ${histogram('Cost per run', runCosts, Math.min(6, Math.max(1, runCosts.length)), usdText)}

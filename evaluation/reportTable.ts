@@ -55,6 +55,15 @@ function totalsLines(report: EvalReport): string[] {
   if (agents.length > 1) {
     for (const [agent, totals] of agents) lines.push(`  ${terminalLine(agent)}: ${totals.passed}/${totals.cases} passed, ${usdText(totals.costUsd)}`);
   }
+  const faulted = report.cases.filter((result) => result.recovery !== undefined);
+  if (faulted.length > 0) {
+    const mean = (of: (result: CaseResult) => number) => faulted.reduce((sum, result) => sum + of(result), 0) / faulted.length;
+    lines.push(
+      `  recovery: ${faulted.filter((result) => result.recovery?.recovered).length}/${faulted.length} cases with faults recovered, ` +
+        `${amount(mean((result) => result.recovery?.extraSteps ?? 0))} extra steps and ${usdText(mean((result) => result.recovery?.extraCostUsd ?? 0))} extra cost on average`,
+    );
+    for (const [kind, totals] of Object.entries(report.byFaultKind)) if (kind !== 'none') lines.push(`  fault ${terminalLine(kind)}: ${totals.passed}/${totals.cases} passed`);
+  }
   return lines;
 }
 

@@ -70,12 +70,17 @@ describe('troupe eval', () => {
       '- id: lost',
       '  task: "Eval: how many customers does the shop have?"',
       '  script: scripts/missing.json',
+      '- id: bad-fault',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  faults: { calc_evaluate: [{ kind: explode }] }',
     ].join('\n'));
     const run = startTroupe(['eval', dir], env(dir));
     expect(await run.exited).toBe(2);
     expect(run.output()).toContain('case typo: expect.trajectory.mode');
     expect(run.output()).toContain('case misspelt: expects');
     expect(run.output()).toMatch(/case lost: script: .*missing\.json/);
+    expect(run.output()).toContain('case bad-fault: faults.calc_evaluate[0].kind');
     expect(run.output()).not.toContain('started an orchestrator');
   }, 60_000);
 
@@ -91,8 +96,13 @@ describe('troupe eval', () => {
     const run = startTroupe(['eval', fileURLToPath(new URL('../../evals/', import.meta.url)), '--json', '--log-dir', join(workspace, 'logs')], env(workspace));
     expect(await run.exited, run.output().slice(-3000)).toBe(0);
     const report = EvalReport.parse(JSON.parse(run.output().slice(run.output().indexOf('{\n'), run.output().lastIndexOf('\n}') + 2)));
-    expect(report.totals.cases).toBeGreaterThanOrEqual(6);
+    expect(report.totals.cases).toBeGreaterThanOrEqual(8);
     expect(report.totals.failed).toBe(0);
+    // The cases with faults ran on pools that injected them, and recovered.
+    expect(Object.keys(report.byFaultKind).sort()).toEqual(['delay', 'error', 'none']);
+    const faulted = report.cases.filter((c) => c.recovery);
+    expect(faulted.map((c) => c.id).sort()).toEqual(['calc-average-slow-pool', 'calc-sum-pool-unavailable']);
+    for (const c of faulted) expect(c.recovery).toMatchObject({ recovered: true, controlPassed: true });
   }, 240_000);
 
   it('runs cases as sessions, fails the one whose expectation does not hold, and writes JSON, JUnit and the regression against a baseline', async () => {
