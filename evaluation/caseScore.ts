@@ -65,8 +65,10 @@ export const CaseResult = z.object({
   task: z.string(),
   /** The expected trajectory, for reports that show it beside the run's. */
   expectedTrajectory: TrajectoryExpectation.optional(),
-  /** Every run passed (and there was at least one). */
+  /** Every run passed (and there was at least one); for a case meant to fail, some run missed an expectation. */
   passed: z.boolean(),
+  /** Why the case is meant to fail, when it is: its runs' failures are then what was meant. */
+  meantToFail: z.string().optional(),
   runs: z.array(RunResult),
   scores: CaseScores,
   /** Present for a case with faults: see {@link CaseRecovery}. */
@@ -97,7 +99,9 @@ export function scoreCase(evalCase: LoadedCase, runs: readonly CaseRun[]): CaseR
     ...(evalCase.agent === undefined ? {} : { agent: evalCase.agent }),
     task: evalCase.task,
     ...(expectation.trajectory === undefined ? {} : { expectedTrajectory: expectation.trajectory }),
-    passed,
+    // A case meant to fail passes by failing; one that met every expectation is the surprise.
+    passed: evalCase.meantToFail === undefined ? passed : results.length > 0 && !passed,
+    ...(evalCase.meantToFail === undefined ? {} : { meantToFail: evalCase.meantToFail }),
     runs: results,
     scores: {
       success: mean((run) => (run.passed ? 1 : 0)),

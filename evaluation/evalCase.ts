@@ -118,6 +118,11 @@ export const EvalCase = z.strictObject({
    * more without them for comparison (its recovery score).
    */
   faults: FaultSpecification.optional(),
+  /**
+   * Why the case is meant to fail (a known gap, or a check that the report's failure paths work):
+   * it counts as passed when a run misses an expectation, and fails when every run meets them all.
+   */
+  meantToFail: z.string().min(1).optional(),
   /** Runs of the case (for pass^k with a real model). */
   repeat: z.number().int().min(1).max(100).default(1),
   // prefault, not default: a default is returned as it is, unparsed, so `status` would stay unset.

@@ -73,8 +73,10 @@ ${failures ? `<ul class="failures">${failures}</ul>` : ''}
 <p class="output"><b>output</b>: ${run.output === null ? '<span class="none">none</span>' : escape(run.output)}</p>
 </div>`;
   });
-  return `<details id="case-${escape(result.id)}"${result.passed ? '' : ' open'}><summary><span class="badge ${result.passed ? 'pass' : 'fail'}">${result.passed ? 'PASS' : 'FAIL'}</span> ${escape(result.id)}${result.agent ? ` · ${escape(result.agent)}` : ''}</summary>
+  const verdict = result.meantToFail === undefined ? (result.passed ? 'PASS' : 'FAIL') : (result.passed ? 'XFAIL' : 'XPASS');
+  return `<details id="case-${escape(result.id)}"${result.passed ? '' : ' open'}><summary><span class="badge ${result.passed ? 'pass' : 'fail'}">${verdict}</span> ${escape(result.id)}${result.agent ? ` · ${escape(result.agent)}` : ''}</summary>
 <p class="task">${escape(result.task)}</p>
+${result.meantToFail !== undefined ? `<p class="meant"><b>meant to fail</b>: ${escape(result.meantToFail)}${result.passed ? '; it did, as below' : '; yet every run met every expectation'}</p>` : ''}
 ${result.recovery ? `<p class="recovery"><b>faults</b> ${escape(result.recovery.faultKinds.join(', '))}: ${result.recovery.recovered ? 'recovered' : 'did not recover'}, ${result.recovery.extraSteps >= 0 ? '+' : ''}${result.recovery.extraSteps.toFixed(1)} steps and ${escape(usdText(result.recovery.extraCostUsd))} against the same case without them${result.recovery.controlPassed ? '' : ' (which failed too)'}</p>` : ''}
 ${runs.join('\n')}
 </details>`;
@@ -107,7 +109,8 @@ export function reportToHtml(report: EvalReport, options: HtmlReportOptions = {}
   const byAgent = Object.entries(report.byAgent).map(([agent, t]) => ({ label: agent, value: t.passRate, text: `${percent(t.passRate)} of ${t.cases}` }));
   const byDataset = Object.entries(report.byDataset).map(([file, t]) => ({ label: file.split('/').slice(-2).join('/'), value: t.passRate, text: `${percent(t.passRate)} of ${t.cases}` }));
   const runCosts = report.cases.flatMap((c) => c.runs.map((r) => r.usage.costUsd));
-  const rows = report.cases.map((c) => `<tr class="${c.passed ? 'pass' : 'fail'}"><td><a href="#case-${escape(c.id)}">${escape(c.id)}</a></td><td>${c.passed ? 'PASS' : 'FAIL'}</td><td>${c.scores.steps.toFixed(1)}</td><td>${c.scores.toolCalls.toFixed(1)}</td><td>${escape(usdText(c.scores.costUsd))}</td><td>${escape(seconds(c.scores.wallMs))}</td><td>${escape(c.runs.flatMap((r) => r.failures)[0] ?? '')}</td></tr>`);
+  const verdictOf = (c: CaseResult) => (c.meantToFail === undefined ? (c.passed ? 'PASS' : 'FAIL') : (c.passed ? 'XFAIL' : 'XPASS'));
+  const rows = report.cases.map((c) => `<tr class="${c.passed ? 'pass' : 'fail'}"><td><a href="#case-${escape(c.id)}">${escape(c.id)}</a></td><td>${verdictOf(c)}</td><td>${c.scores.steps.toFixed(1)}</td><td>${c.scores.toolCalls.toFixed(1)}</td><td>${escape(usdText(c.scores.costUsd))}</td><td>${escape(seconds(c.scores.wallMs))}</td><td>${escape(c.runs.flatMap((r) => r.failures)[0] ?? '')}</td></tr>`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">

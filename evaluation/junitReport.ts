@@ -45,6 +45,7 @@ export function reportToJunit(report: EvalReport, options: { baseDir?: string } 
 
 function failureLines(result: CaseResult): string[] {
   if (result.runs.length === 0) return ['no run'];
+  if (result.meantToFail !== undefined) return [`meant to fail (${result.meantToFail}), yet met every expectation`];
   const repeated = result.runs.length > 1;
   return result.runs.flatMap((run) => run.failures.map((failure) => (repeated ? `run ${run.attempt}: ${failure}` : failure)));
 }

@@ -31,13 +31,15 @@ export function renderReportTable(report: EvalReport, options: { width?: number 
 }
 
 function resultText(result: CaseResult): string {
-  const verdict = result.passed ? 'PASS' : 'FAIL';
+  // XFAIL: failed as it was meant to; XPASS: meant to fail, yet met every expectation.
+  const verdict = result.meantToFail === undefined ? (result.passed ? 'PASS' : 'FAIL') : (result.passed ? 'XFAIL' : 'XPASS');
   if (result.runs.length <= 1) return verdict;
   return `${verdict} ${result.runs.filter((run) => run.passed).length}/${result.runs.length}`;
 }
 
 function firstFailure(result: CaseResult): string {
   if (result.runs.length === 0) return 'no run';
+  if (result.meantToFail !== undefined && !result.passed) return `meant to fail (${result.meantToFail}), yet met every expectation`;
   const run = result.runs.find((candidate) => !candidate.passed);
   const failure = run?.failures[0];
   if (run === undefined || failure === undefined) return '';

@@ -96,8 +96,11 @@ describe('troupe eval', () => {
     const run = startTroupe(['eval', fileURLToPath(new URL('../../evals/', import.meta.url)), '--json', '--log-dir', join(workspace, 'logs')], env(workspace));
     expect(await run.exited, run.output().slice(-3000)).toBe(0);
     const report = EvalReport.parse(JSON.parse(run.output().slice(run.output().indexOf('{\n'), run.output().lastIndexOf('\n}') + 2)));
-    expect(report.totals.cases).toBeGreaterThanOrEqual(8);
+    expect(report.totals.cases).toBeGreaterThanOrEqual(15);
     expect(report.totals.failed).toBe(0);
+    // The two meant to fail failed, as meant.
+    const meant = report.cases.filter((c) => c.meantToFail);
+    expect(meant.map((c) => [c.id, c.passed, c.runs[0]?.passed])).toEqual([['meant-to-fail-order', true, false], ['meant-to-fail-answer', true, false]]);
     // The cases with faults ran on pools that injected them, and recovered.
     expect(Object.keys(report.byFaultKind).sort()).toEqual(['delay', 'error', 'none']);
     const faulted = report.cases.filter((c) => c.recovery);

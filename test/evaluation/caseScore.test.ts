@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CaseResult, scoreCase } from '../../evaluation/caseScore.ts';
+import { buildReport, renderReportTable, reportToJunit } from '../../evaluation/evalReport.ts';
 import { caseRun, loadedCase, made } from './evalFixtures.ts';
 
 /** The failures of one run of a case with `expectation`. */
@@ -109,5 +110,22 @@ describe('scoreCase', () => {
 
   it('does not pass a case without runs', () => {
     expect(scoreCase(loadedCase(), [])).toMatchObject({ passed: false, runs: [], scores: { success: 0 } });
+  });
+});
+
+describe('scoreCase, a case meant to fail', () => {
+  it('passes when a run misses an expectation, and fails, saying so, when every run meets them all', () => {
+    const meant = loadedCase({ id: 'known-gap', meantToFail: 'the agent cannot multiply yet', expect: { output: { contains: '42' } } });
+    const failedAsMeant = scoreCase(meant, [caseRun({ output: '41' })]);
+    expect(failedAsMeant).toMatchObject({ passed: true, meantToFail: 'the agent cannot multiply yet' });
+    expect(failedAsMeant.runs[0]?.failures).toEqual([expect.stringContaining('output: does not contain "42"')]);
+    const surprise = scoreCase(meant, [caseRun({ output: '42' })]);
+    expect(surprise.passed).toBe(false);
+    const report = buildReport({ startedAt: 'a', finishedAt: 'b', datasets: ['d'], model: null, cases: [failedAsMeant, { ...surprise, id: 'surprise' }] });
+    const table = renderReportTable(report, { width: 300 });
+    expect(table).toMatch(/known-gap\s+XFAIL/);
+    expect(table).toMatch(/surprise\s+XPASS .*meant to fail \(the agent cannot multiply yet\), yet met every expectation/);
+    expect(reportToJunit(report)).toContain('meant to fail (the agent cannot multiply yet), yet met every expectation');
+    expect(report.totals).toMatchObject({ passed: 1, failed: 1 });
   });
 });
