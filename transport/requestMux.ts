@@ -47,7 +47,8 @@ class RequestMux {
   }
 
   request(subject: string, payload: Payload | undefined, options: RequestOptions): Promise<Msg> {
-    this.#subscription ??= this.#nc.subscribe(`${this.#prefix}*`, {
+    // Made again if the server closed it (a permission refused): nats.js makes its own inbox again too.
+    if (!this.#subscription || this.#subscription.isClosed()) this.#subscription = this.#nc.subscribe(`${this.#prefix}*`, {
       callback: (error, msg) => {
         if (error) {
           this.#failAll(() => new RequestError(error.message, { cause: error }));

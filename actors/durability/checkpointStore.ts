@@ -1,4 +1,4 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
@@ -146,13 +146,9 @@ const OwnedRecord = z.object({ owner: z.string() });
 /** Session checkpoints in JetStream KV, written with compare-and-set so two owners can never both write. */
 export class CheckpointStore {
   readonly #kv: KV;
-  readonly #jsm: JetStreamManager;
-  readonly #bucket: string;
 
-  private constructor(kv: KV, jsm: JetStreamManager, bucket: string) {
+  private constructor(kv: KV) {
     this.#kv = kv;
-    this.#jsm = jsm;
-    this.#bucket = bucket;
   }
 
   /**
@@ -169,7 +165,7 @@ export class CheckpointStore {
       if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
       throw error;
     }
-    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints), jsm, names.buckets.checkpoints);
+    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints));
   }
 
   /**
@@ -179,37 +175,39 @@ export class CheckpointStore {
   static async open(nc: NatsConnection, names: WireNames, options: { bucket?: string } = {}): Promise<CheckpointStore> {
     const bucket = options.bucket ?? names.buckets.checkpoints;
     const kv = await new Kvm(nc).create(bucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000, replicas: jetStreamReplicas(nc), ...decisiveReads });
-    return new CheckpointStore(kv, await jetstreamManager(nc, { checkAPI: false }), bucket);
+    return new CheckpointStore(kv);
   }
 
   /**
-   * The latest checkpoint and its revision, its conversation and ledger read back from its journal;
+   * The latest checkpoint and its revision, its conversation and ledger read back from its journal
+   * (left empty with `journal: false`, for a caller that wants the state and the outcome only);
    * undefined when there is none. Throws CheckpointUnreadableError.
    */
-  async read(sessionId: string): Promise<{ checkpoint: Checkpoint; revision: number } | undefined> {
+  async read(sessionId: string, options: { journal?: boolean } = {}): Promise<{ checkpoint: Checkpoint; revision: number } | undefined> {
     const entry = await this.#kv.get(sessionId);
     if (!entry || entry.operation !== 'PUT') return undefined;
     const checkpoint = checkpointOfEntry(sessionId, entry);
-    return { checkpoint: checkpoint.journal ? await this.#withJournal(checkpoint, checkpoint.journal) : checkpoint, revision: entry.revision };
+    const whole = checkpoint.journal && options.journal !== false;
+    return { checkpoint: whole && checkpoint.journal ? await this.#withJournal(checkpoint, checkpoint.journal) : checkpoint, revision: entry.revision };
   }
 
   async #withJournal(checkpoint: Checkpoint, reference: JournalReference): Promise<Checkpoint> {
-    // The stream says which segment keys exist (a watcher of keys none of which exist would wait for
-    // the first write); they are then read all at once. Segments of other chains come too, and are ignored.
-    const stream = `KV_${this.#bucket}`;
-    const keyPrefix = `$KV.${this.#bucket}.${checkpoint.sessionId}.`;
-    const info = await this.#jsm.streams.info(stream, { subjects_filter: `${keyPrefix}*` });
-    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(keyPrefix.length));
+    // The chain's own segments, from its head back to its base: not the earlier chains a restart
+    // left behind, nor segments of a host that lost the session. One read each, in turn.
     const segments = new Map<string, unknown>();
-    await Promise.all(keys.map(async (key) => {
+    for (let key: string | null = reference.head; key !== null && segments.size < reference.segments;) {
       const entry = await this.#kv.get(`${checkpoint.sessionId}.${key}`);
-      if (entry?.operation !== 'PUT') return;
+      if (entry?.operation !== 'PUT') break;
+      let value: unknown;
       try {
-        segments.set(key, entry.json());
+        value = entry.json();
       } catch {
-        // Not JSON: named as missing if the chain needs it.
+        break;
       }
-    }));
+      segments.set(key, value);
+      const previous = (value as { previous?: unknown } | null)?.previous;
+      key = typeof previous === 'string' ? previous : null;
+    }
     let lists;
     try {
       lists = replayJournal(reference, segments);

@@ -11,8 +11,17 @@ import { KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
  * quiet bucket, where entries removed meanwhile would leave that number out of reach).
  */
 export async function latestEntries(kv: KV, key = '>'): Promise<KvEntry[]> {
-  // A watcher of an empty bucket would wait for the first write.
+  // A watcher of an empty bucket would wait for the first write; so would one whose filter no key
+  // matches, in a bucket holding other keys (checkpoints' journal segments and no checkpoint, say).
   if ((await kv.status()).values === 0) return [];
+  if (key !== '>') {
+    let matched = false;
+    for await (const _ of await kv.keys(key)) {
+      matched = true;
+      break;
+    }
+    if (!matched) return [];
+  }
   const watcher = await kv.watch({ key, include: KvWatchInclude.LastValue });
   const entries: KvEntry[] = [];
   try {

@@ -28,10 +28,14 @@ export interface SessionCheckpointsOptions {
    * renewed here, and no state is written (so no side-effecting call sent) while it says no.
    */
   alive?: () => boolean;
+  /** Epoch milliseconds now, and how often the journal is looked at (tests move both). */
+  clock?: { now: () => number; journalCheckMs: number };
 }
 
 // How long the last state of a session that ends or moves keeps being retried.
 const lastWordRetryMs = 60_000;
+// How often a hosted session's journal is looked at: a parked session writes nothing on its own.
+const journalCheckMs = 60 * 60 * 1000;
 
 /**
  * Keeps one session durable while this process hosts it: a checkpoint at each checkpoint point, about
@@ -51,6 +55,8 @@ export class SessionCheckpoints {
   // Set when hosting ends here: what the session does after that moment is not its state to keep.
   #frozen = false;
   #heartbeat: NodeJS.Timeout | undefined;
+  // Looks, now and then, whether the journal's chain must be started again (see SessionJournal.due).
+  #journalCheck: NodeJS.Timeout | undefined;
   // Write-ahead bookkeeping: every scheduled state gets a number; `#stored` is the latest one known durable.
   #scheduled = 0;
   // A transition not worth a write of its own happened since the last scheduled one.
@@ -62,7 +68,10 @@ export class SessionCheckpoints {
   // Set once the last state was written (or given up on): nothing more is written here.
   #closed = false;
 
+  readonly #now: () => number;
+
   constructor(options: SessionCheckpointsOptions) {
+    this.#now = options.clock?.now ?? Date.now;
     this.#o = options;
     this.#revision = options.revision;
     // With a process heartbeat the lease holds while it beats: nothing is written per session to keep it.
@@ -79,6 +88,10 @@ export class SessionCheckpoints {
    */
   watch(actor: Actor<SessionMachine>): void {
     this.#actor = actor;
+    this.#journalCheck = setInterval(() => {
+      if (this.#journal.due(this.#now())) this.schedule();
+    }, this.#o.clock?.journalCheckMs ?? journalCheckMs);
+    this.#journalCheck.unref();
     if (this.#o.journal) {
       const { context } = actor.getSnapshot();
       this.#journal = new SessionJournal({ reference: this.#o.journal, lists: { conversation: context.conversation, ledger: context.ledger } });
@@ -157,6 +170,7 @@ export class SessionCheckpoints {
       this.#startWriting();
     }
     await this.flush();
+    clearInterval(this.#journalCheck);
     this.#closed = true;
     this.#abandonWaiters('the session is no longer hosted here, and its last state was not stored');
   }
@@ -245,6 +259,7 @@ export class SessionCheckpoints {
     if (this.#lost) return;
     this.#lost = true;
     clearInterval(this.#heartbeat);
+    clearInterval(this.#journalCheck);
     this.#abandonWaiters(`the session is no longer hosted here: ${reason}`);
     this.#o.logger.error({ reason }, 'lost ownership of the session; stopping it here');
     this.#o.onLost();
@@ -257,7 +272,7 @@ export class SessionCheckpoints {
   #checkpointOf(actor: Actor<SessionMachine>): { checkpoint: Checkpoint; journal: PlannedJournal } {
     const snapshot = actor.getSnapshot();
     const { context } = snapshot;
-    const journal = this.#journal.plan({ conversation: context.conversation, ledger: context.ledger }, Date.now());
+    const journal = this.#journal.plan({ conversation: context.conversation, ledger: context.ledger }, this.#now());
     const persisted = actor.getPersistedSnapshot() as unknown as Record<string, unknown> & { context: Record<string, unknown> };
     const inFlight = snapshot.matches('running_tools')
       ? context.accepted.filter((c) => context.outcomes[c.callId] === undefined).map((c) => ({ callId: c.callId, tool: c.name }))

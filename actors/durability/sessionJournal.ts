@@ -127,6 +127,15 @@ export class SessionJournal {
   stored(planned: PlannedJournal): void {
     this.#chain = { reference: planned.reference, lists: planned.chainLists };
   }
+
+  /**
+   * Whether the chain has grown old enough that the next write starts it again (epoch milliseconds
+   * `now`): a session that writes nothing for days (parked, waiting for a person) must still be
+   * written, or its oldest segments would expire with the bucket's TTL before its checkpoint does.
+   */
+  due(now: number): boolean {
+    return this.#chain !== undefined && this.#chain.reference.segments > 0 && now - this.#chain.reference.baseWrittenAt >= maxChainAgeMs;
+  }
 }
 
 /** The change from `before` to `after`: cut back to their common prefix (by identity), then the rest of `after`. */

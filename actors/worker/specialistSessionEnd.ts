@@ -36,7 +36,8 @@ export function finishedElsewhere(nc: NatsConnection, names: WireNames, checkpoi
     signal.addEventListener('abort', onAbort, { once: true });
     const look = async () => {
       try {
-        const stored = await checkpoints.read(sessionId);
+        // Its end, not its conversation: the journal is left unread.
+        const stored = await checkpoints.read(sessionId, { journal: false });
         if (stored?.checkpoint.status === 'ended') {
           const finished = finishedFromCheckpoint(stored.checkpoint);
           done(() => resolve(finished));

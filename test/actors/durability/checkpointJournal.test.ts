@@ -4,7 +4,8 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import { CheckpointStore } from '../../../actors/durability/checkpointStore.ts';
 import { SessionCheckpoints } from '../../../actors/durability/sessionCheckpoints.ts';
 import type { Lease, SessionLeases } from '../../../actors/durability/sessionLeases.ts';
-import { sessionMachine, type ExecuteToolCallInput } from '../../../machines/session.ts';
+import type { ModelResponse } from '../../../machines/conversation.ts';
+import { sessionMachine, type CallModelInput, type ExecuteToolCallInput } from '../../../machines/session.ts';
 import type { ToolCallOutcome } from '../../../machines/toolCallOutcome.ts';
 import { silentLogger } from '../../../observability/logger.ts';
 import { wireNames } from '../../../transport/subjects.ts';
@@ -15,7 +16,7 @@ const lease = { renew: async () => true, release: async () => {} } as unknown as
 const leases = { ttlMs: 60_000, end: async () => {} } as unknown as SessionLeases;
 
 /** A session of `steps` tool steps and an answer, checkpointed into `store` as a host does it. */
-async function runCheckpointed(store: CheckpointStore, sessionId: string, steps: number, padBytes = 0) {
+async function runCheckpointed(store: CheckpointStore, sessionId: string, steps: number, padBytes = 0, clock?: { now: () => number; journalCheckMs: number }) {
   const model = scriptedModelActor([
     ...Array.from({ length: steps }, (_, i) => askTools([{ id: `t${i}`, name: 'echo', arguments: JSON.stringify({ step: i, pad: 'x'.repeat(padBytes) }) }])),
     answer('done'),
@@ -32,7 +33,7 @@ async function runCheckpointed(store: CheckpointStore, sessionId: string, steps:
   );
   const checkpoints = new SessionCheckpoints({
     store, leases, lease, owner: 'test', identity: { sessionId, agent: 'tester', task: 't', traceContext: {} },
-    appliedControls: () => [], nextEventSeq: () => 0, logger: silentLogger(), onLost: () => undefined,
+    appliedControls: () => [], nextEventSeq: () => 0, logger: silentLogger(), onLost: () => undefined, ...(clock ? { clock } : {}),
   });
   flushed = () => checkpoints.flush();
   checkpoints.watch(actor);
@@ -40,6 +41,30 @@ async function runCheckpointed(store: CheckpointStore, sessionId: string, steps:
   await waitFor(actor, (s) => s.status === 'done');
   await checkpoints.end();
   return actor.getSnapshot().context;
+}
+
+/** A session with steps of `padBytes` that parks waiting for a person, checkpointed under `clock`; the caller ends it. */
+async function parkCheckpointed(store: CheckpointStore, sessionId: string, clock: { now: () => number; journalCheckMs: number }) {
+  // The first turn asks for a 5 KB call (a journal segment); the second never answers, until a person steps in.
+  const callModel = fromPromise<ModelResponse, CallModelInput>(({ input }) => (input.turn === 1
+    ? Promise.resolve(askTools([{ id: 't0', name: 'echo', arguments: JSON.stringify({ pad: 'x'.repeat(5_000) }) }]))
+    : new Promise<ModelResponse>(() => {})));
+  const actor = createActor(
+    sessionMachine.provide({ actors: { callModel, triageToolCalls: acceptingTriage, executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(async ({ input }) => ({ status: 'ok', callId: input.call.callId, result: {}, durationMs: 1 })) } }),
+    { input: sessionInput({}, { sessionId }) },
+  );
+  const checkpoints = new SessionCheckpoints({
+    store, leases, lease, owner: 'test', identity: { sessionId, agent: 'tester', task: 't', traceContext: {} },
+    appliedControls: () => [], nextEventSeq: () => 0, logger: silentLogger(), onLost: () => undefined, clock,
+  });
+  checkpoints.watch(actor);
+  actor.start();
+  // Parked by a person's escalation once the tool answered: no transition writes anything after.
+  await waitFor(actor, (s) => s.matches('calling_model') && s.context.turn === 2);
+  actor.send({ type: 'session.escalate', reason: 'a person looks into it' });
+  await waitFor(actor, (s) => s.matches('escalated'));
+  await checkpoints.flush();
+  return { actor, checkpoints };
 }
 
 describe('the checkpoint journal (JetStream KV)', () => {
@@ -72,6 +97,31 @@ describe('the checkpoint journal (JetStream KV)', () => {
     const long = await bytesPerStep('j-long', 40);
     // Whole checkpoints (the conversation in each) cost about eight times more a step at 40 steps than at 5.
     expect(long).toBeLessThan(short * 1.2);
+  });
+
+  it('starts the journal of a parked session again once its chain is a day old, so its segments never expire before its checkpoint', async () => {
+    const store = await CheckpointStore.open(nats.nc, names);
+    const kv = await new Kvm(nats.nc).open(names.buckets.checkpoints);
+    let now = Date.UTC(2026, 10, 30);
+    const { actor, checkpoints } = await parkCheckpointed(store, 'j-parked', { now: () => now, journalCheckMs: 20 });
+    const journalOf = async () => (await kv.get('j-parked'))?.json<{ journal: { head: string; baseWrittenAt: number } }>().journal;
+    const before = await journalOf();
+    expect(before?.baseWrittenAt).toBe(now);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await journalOf())?.head).toBe(before?.head);
+    now += 24 * 60 * 60 * 1000;
+    for (let i = 0; i < 100 && (await journalOf())?.baseWrittenAt !== now; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await journalOf())?.baseWrittenAt).toBe(now);
+    expect((await store.read('j-parked'))?.checkpoint.snapshot.context).toMatchObject({ conversation: actor.getSnapshot().context.conversation });
+    actor.stop();
+    await checkpoints.handOver();
+  });
+
+  it('lists nothing, and does not wait, for a bucket that holds journal segments but no checkpoint', async () => {
+    const lone = wireNames('journal-lone');
+    const store = await CheckpointStore.open(nats.nc, lone);
+    await (await new Kvm(nats.nc).open(lone.buckets.checkpoints)).put('orphan.ABC', JSON.stringify({ previous: null, conversation: { from: 0, entries: [] }, ledger: { from: 0, entries: [] } }));
+    expect(await store.list()).toEqual([]);
   });
 
   it('lists checkpoints, not journal segments', async () => {
