@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { faultsEnvVariable, type FaultSpecification } from '../actors/worker/workerFaults.ts';
 import { recoveryOf } from '../evaluation/caseRecovery.ts';
@@ -200,6 +200,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     }
     if (staged) process.env.TROUPE_SCRIPTS = [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':');
     const startedAt = new Date().toISOString();
+    const workspace = resolve(env.TROUPE_WORKSPACE);
     const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (c.faults ? 2 : 1), 0);
     let done = 0;
     const progress = (label: string) => (event: EvalProgress) => {
@@ -211,13 +212,13 @@ export async function evalCommand(args: string[]): Promise<number> {
     // Every case on one stack (a case with faults runs there without them: its control), then each
     // case with faults on a stack of its own whose pools inject them, so that no other case meets them.
     const runs = await onStack(options, note, undefined, (stack, namespace) => runEvalCases({
-      nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(''),
+      nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(''), workspace,
       ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
     }));
     const faultedRuns = new Map<string, CaseRun[]>();
     for (const evalCase of cases.filter((c) => c.faults)) {
       const caseRuns = await onStack(options, note, evalCase.faults, (stack, namespace) => runEvalCases({
-        nats: stack.nats, namespace, cases: [evalCase], concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(' (faults)'),
+        nats: stack.nats, namespace, cases: [evalCase], concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(' (faults)'), workspace,
         ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
       }));
       faultedRuns.set(evalCase.id, caseRuns.get(evalCase.id) ?? []);

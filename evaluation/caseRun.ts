@@ -31,6 +31,8 @@ export const CaseRun = z.object({
    * error belongs in `stopReason`, part of how it ended.
    */
   error: z.string().optional(),
+  /** The files the case expects, as the run left them: their text, or null for a file that is not there. */
+  files: z.record(z.string(), z.string().nullable()).optional(),
   /** In the order they were made, the rejected ones included. */
   toolCalls: z.array(RunToolCall),
   /** Model calls, the specialists' included. */

@@ -138,6 +138,20 @@ function runFailures(expectation: CaseExpectation, run: CaseRun, trajectory: Tra
   if (expectation.maxCostUsd !== undefined && run.usage.costUsd > expectation.maxCostUsd) {
     failures.push(`cost: ${usdText(run.usage.costUsd)} > maxCostUsd ${usdText(expectation.maxCostUsd)}`);
   }
+  for (const file of expectation.files ?? []) {
+    const text = run.files?.[file.path] ?? null;
+    if (!file.exists) {
+      if (text !== null) failures.push(`files: ${file.path} exists, expected it not to`);
+      continue;
+    }
+    if (text === null) {
+      failures.push(`files: ${file.path} does not exist`);
+      continue;
+    }
+    for (const needle of file.contains === undefined ? [] : [file.contains].flat()) {
+      if (!text.includes(needle)) failures.push(`files: ${file.path} does not contain ${JSON.stringify(needle)}`);
+    }
+  }
   return failures;
 }
 

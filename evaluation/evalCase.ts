@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import * as z from 'zod';
 import { FaultSpecification } from '../actors/worker/workerFaults.ts';
 import { BudgetOverrides } from '../machines/budgets.ts';
@@ -84,6 +85,16 @@ export const OutputExpectation = z.strictObject({
 export type OutputExpectation = z.infer<typeof OutputExpectation>;
 
 /** What a run must achieve to pass. Everything is optional but the status, `completed` unless told. */
+/** A file the run must leave in the files pool's workspace (or must not: `exists: false`). */
+export const FileExpectation = z.strictObject({
+  /** Relative to the workspace, inside it. */
+  path: z.string().min(1).refine((path) => !isAbsolute(path) && !path.split(/[\\/]/).includes('..'), 'a path inside the workspace: relative, without ".."'),
+  exists: z.boolean().default(true),
+  /** Text the file must contain, every one. */
+  contains: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+});
+export type FileExpectation = z.infer<typeof FileExpectation>;
+
 export const CaseExpectation = z.strictObject({
   status: SessionStatusSchema.default(SessionStatus.completed),
   output: OutputExpectation.optional(),
@@ -93,6 +104,8 @@ export const CaseExpectation = z.strictObject({
   maxCostUsd: z.number().nonnegative().optional(),
   /** Tool calls (the specialists' included), as the session counted them. */
   maxToolCalls: z.number().int().nonnegative().optional(),
+  /** Files in the files pool's workspace once the session ended (`TROUPE_WORKSPACE`, shared by the cases of a run). */
+  files: z.array(FileExpectation).optional(),
 });
 export type CaseExpectation = z.infer<typeof CaseExpectation>;
 

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startSession } from '../client/sessionClient.ts';
 import type { SessionEvent } from '../transport/messages.ts';
@@ -20,6 +22,8 @@ export interface EvalRunOptions {
   repeat?: number;
   /** How long one session may take before it is cancelled and counted as failed. */
   sessionTimeoutMs: number;
+  /** The files pool's workspace, where the files the cases expect are read once each session ended. */
+  workspace?: string;
   onProgress?: (progress: EvalProgress) => void;
 }
 
@@ -84,7 +88,12 @@ async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: n
     clearTimeout(timer);
   }
   if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls };
+  const expected = evalCase.expect.files ?? [];
+  const files = options.workspace && expected.length > 0
+    ? Object.fromEntries(await Promise.all(expected.map(async (file) => [file.path, await readFile(join(options.workspace as string, file.path), 'utf8').catch(() => null)] as const)))
+    : undefined;
   return {
+    ...(files ? { files } : {}),
     caseId: evalCase.id, attempt, sessionId: run.sessionId, traceId: finished.traceId || null,
     // The session's own error is part of how it ended, not a failure of the eval: a case may expect `failed`.
     status: finished.status, stopReason: finished.error ? `${finished.stopReason}: ${finished.error}` : finished.stopReason, output: finished.output,

@@ -129,3 +129,25 @@ describe('scoreCase, a case meant to fail', () => {
     expect(report.totals).toMatchObject({ passed: 1, failed: 1 });
   });
 });
+
+describe('scoreCase, files the run must leave', () => {
+  it('fails a missing file, a file without the text, and a file that must not exist, each in a sentence', () => {
+    const evalCase = loadedCase({
+      id: 'files',
+      expect: { files: [{ path: 'out/report.md', contains: ['revenue', 'total'] }, { path: 'out/draft.md', exists: false }, { path: 'out/log.md' }] },
+    });
+    const passed = scoreCase(evalCase, [caseRun({ files: { 'out/report.md': 'total revenue: 12', 'out/draft.md': null, 'out/log.md': '' } })]);
+    expect(passed.passed).toBe(true);
+    const failed = scoreCase(evalCase, [caseRun({ files: { 'out/report.md': 'revenue only', 'out/draft.md': 'left behind', 'out/log.md': null } })]);
+    expect(failed.runs[0]?.failures).toEqual([
+      'files: out/report.md does not contain "total"',
+      'files: out/draft.md exists, expected it not to',
+      'files: out/log.md does not exist',
+    ]);
+  });
+
+  it('refuses a path outside the workspace when the dataset is loaded', () => {
+    expect(() => loadedCase({ expect: { files: [{ path: '../etc/passwd' }] } })).toThrow(/a path inside the workspace/);
+    expect(() => loadedCase({ expect: { files: [{ path: '/etc/passwd' }] } })).toThrow(/a path inside the workspace/);
+  });
+});
