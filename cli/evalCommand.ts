@@ -128,28 +128,20 @@ export function evalExitCode(report: EvalReport, regressions: readonly Regressio
  * deployment's or another case's), its pools injecting `faults` when given, runs `run` on it, and
  * stops it whatever happens.
  */
-async function onStack<T>(options: EvalOptions, note: (line: string) => void, faults: FaultSpecification | undefined, run: (stack: LocalStack, namespace: string) => Promise<T>): Promise<T> {
+async function onStack<T>(options: EvalOptions, note: (line: string) => void, childEnv: NodeJS.ProcessEnv, faults: FaultSpecification | undefined, run: (stack: LocalStack, namespace: string) => Promise<T>): Promise<T> {
   const namespace = `eval-${randomBytes(4).toString('hex')}`;
-  const saved = { namespace: process.env.TROUPE_NAMESPACE, faults: process.env[faultsEnvVariable] };
-  process.env.TROUPE_NAMESPACE = namespace;
-  if (faults) process.env[faultsEnvVariable] = JSON.stringify(faults);
-  else delete process.env[faultsEnvVariable];
+  // One member per pool, two with faults (a crash must leave one to take the call again): a
+  // dataset's sessions are few, and every process a stack starts costs seconds.
+  const stack = await startLocalStack({
+    env: readEnvironment({ ...process.env, TROUPE_NAMESPACE: namespace }), logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir,
+    workersPerDomain: faults ? 2 : 1, say: note,
+    // A stack without faults gets none, even when this process was started with TROUPE_FAULTS.
+    childEnv: { ...childEnv, [faultsEnvVariable]: faults ? JSON.stringify(faults) : undefined },
+  });
   try {
-    // One member per pool, two with faults (a crash must leave one to take the call again): a
-    // dataset's sessions are few, and every process a stack starts costs seconds.
-    const stack = await startLocalStack({
-      env: readEnvironment(), logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir, workersPerDomain: faults ? 2 : 1, say: note,
-    });
-    try {
-      return await run(stack, namespace);
-    } finally {
-      await stack.stop();
-    }
+    return await run(stack, namespace);
   } finally {
-    for (const [key, value] of [['TROUPE_NAMESPACE', saved.namespace], [faultsEnvVariable, saved.faults]] as const) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
+    await stack.stop();
   }
 }
 
@@ -198,7 +190,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       process.stderr.write(`${staged.problems.join('\n')}\n`);
       return 2;
     }
-    if (staged) process.env.TROUPE_SCRIPTS = [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':');
+    const childEnv: NodeJS.ProcessEnv = staged ? { TROUPE_SCRIPTS: [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':') } : {};
     const startedAt = new Date().toISOString();
     const workspace = resolve(env.TROUPE_WORKSPACE);
     const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (c.faults ? 2 : 1), 0);
@@ -211,13 +203,13 @@ export async function evalCommand(args: string[]): Promise<number> {
     };
     // Every case on one stack (a case with faults runs there without them: its control), then each
     // case with faults on a stack of its own whose pools inject them, so that no other case meets them.
-    const runs = await onStack(options, note, undefined, (stack, namespace) => runEvalCases({
+    const runs = await onStack(options, note, childEnv, undefined, (stack, namespace) => runEvalCases({
       nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(''), workspace,
       ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
     }));
     const faultedRuns = new Map<string, CaseRun[]>();
     for (const evalCase of cases.filter((c) => c.faults)) {
-      const caseRuns = await onStack(options, note, evalCase.faults, (stack, namespace) => runEvalCases({
+      const caseRuns = await onStack(options, note, childEnv, evalCase.faults, (stack, namespace) => runEvalCases({
         nats: stack.nats, namespace, cases: [evalCase], concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(' (faults)'), workspace,
         ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
       }));

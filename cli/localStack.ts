@@ -143,6 +143,8 @@ export async function startLocalStack(options: {
   auth?: AuthSetup;
   /** Start a three-node NATS cluster on loopback instead of one server. */
   cluster?: boolean;
+  /** Variables for every process it starts, over this process's own (`TROUPE_FAULTS`, `TROUPE_SCRIPTS`, …); undefined removes one. */
+  childEnv?: NodeJS.ProcessEnv;
   say: (line: string) => void;
 }): Promise<LocalStack> {
   const { env, say, auth } = options;
@@ -217,7 +219,7 @@ export async function startLocalStack(options: {
 
     const scriptedModel = !env.OPENAI_BASE_URL && !env.OPENAI_API_KEY;
     let modelUrl = env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, TROUPE_NAMESPACE: env.TROUPE_NAMESPACE };
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...options.childEnv, NATS_URL: natsUrl, TROUPE_NAMESPACE: env.TROUPE_NAMESPACE };
     if (scriptedModel) {
       const port = await freePort();
       // The model server never touches NATS: it gets no role.

@@ -76,6 +76,12 @@ export const CaseResult = z.object({
 });
 export type CaseResult = z.infer<typeof CaseResult>;
 
+/** How a case came out, as reports print it: XFAIL failed as it was meant to; XPASS was meant to fail, yet met every expectation. */
+export function verdictOf(result: Pick<CaseResult, 'passed' | 'meantToFail'>): 'PASS' | 'FAIL' | 'XFAIL' | 'XPASS' {
+  if (result.meantToFail === undefined) return result.passed ? 'PASS' : 'FAIL';
+  return result.passed ? 'XFAIL' : 'XPASS';
+}
+
 /**
  * Judges the runs of one case (one per repeat, in attempt order) against its expectations. A run
  * passes when every expectation holds; each one missed adds a failure. A run with an `error` fails

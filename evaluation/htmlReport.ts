@@ -1,6 +1,7 @@
 import type { Regression } from './baselineComparison.ts';
-import type { CaseResult } from './caseScore.ts';
+import { verdictOf, type CaseResult } from './caseScore.ts';
 import type { EvalReport } from './evalReport.ts';
+import { durationText } from './reportTable.ts';
 import { usdText } from './usdText.ts';
 
 export interface HtmlReportOptions {
@@ -13,7 +14,6 @@ export interface HtmlReportOptions {
 const escape = (text: unknown): string =>
   String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
-const seconds = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 const passColor = '#2e7d32';
 const failColor = '#c62828';
@@ -64,7 +64,7 @@ function caseDetails(result: CaseResult, options: HtmlReportOptions): string {
     const wanted = expected ? expected.calls.map((call) => `<li>${escape(callText(call))}</li>`).join('') : '';
     const failures = run.failures.map((f) => `<li>${escape(f)}</li>`).join('');
     return `<div class="run ${run.passed ? 'pass' : 'fail'}">
-<p><b>run ${run.attempt}</b>: ${run.passed ? 'passed' : 'failed'} · ${escape(run.status)} · ${run.steps} steps · ${run.toolCallCount} tool calls · ${escape(usdText(run.usage.costUsd))} · ${escape(seconds(run.durationMs))} · session <code>${escape(run.sessionId)}</code> · trace ${trace}</p>
+<p><b>run ${run.attempt}</b>: ${run.passed ? 'passed' : 'failed'} · ${escape(run.status)} · ${run.steps} steps · ${run.toolCallCount} tool calls · ${escape(usdText(run.usage.costUsd))} · ${escape(durationText(run.durationMs))} · session <code>${escape(run.sessionId)}</code> · trace ${trace}</p>
 ${failures ? `<ul class="failures">${failures}</ul>` : ''}
 <div class="trajectories">
 <div><h4>expected${expected ? ` (${escape(expected.mode)}, arguments ${escape(expected.arguments ?? 'exact')})` : ''}</h4>${expected ? `<ol>${wanted}</ol>` : '<p class="none">no trajectory expected</p>'}</div>
@@ -73,7 +73,7 @@ ${failures ? `<ul class="failures">${failures}</ul>` : ''}
 <p class="output"><b>output</b>: ${run.output === null ? '<span class="none">none</span>' : escape(run.output)}</p>
 </div>`;
   });
-  const verdict = result.meantToFail === undefined ? (result.passed ? 'PASS' : 'FAIL') : (result.passed ? 'XFAIL' : 'XPASS');
+  const verdict = verdictOf(result);
   return `<details id="case-${escape(result.id)}"${result.passed ? '' : ' open'}><summary><span class="badge ${result.passed ? 'pass' : 'fail'}">${verdict}</span> ${escape(result.id)}${result.agent ? ` · ${escape(result.agent)}` : ''}</summary>
 <p class="task">${escape(result.task)}</p>
 ${result.meantToFail !== undefined ? `<p class="meant"><b>meant to fail</b>: ${escape(result.meantToFail)}${result.passed ? '; it did, as below' : '; yet every run met every expectation'}</p>` : ''}
@@ -109,8 +109,7 @@ export function reportToHtml(report: EvalReport, options: HtmlReportOptions = {}
   const byAgent = Object.entries(report.byAgent).map(([agent, t]) => ({ label: agent, value: t.passRate, text: `${percent(t.passRate)} of ${t.cases}` }));
   const byDataset = Object.entries(report.byDataset).map(([file, t]) => ({ label: file.split('/').slice(-2).join('/'), value: t.passRate, text: `${percent(t.passRate)} of ${t.cases}` }));
   const runCosts = report.cases.flatMap((c) => c.runs.map((r) => r.usage.costUsd));
-  const verdictOf = (c: CaseResult) => (c.meantToFail === undefined ? (c.passed ? 'PASS' : 'FAIL') : (c.passed ? 'XFAIL' : 'XPASS'));
-  const rows = report.cases.map((c) => `<tr class="${c.passed ? 'pass' : 'fail'}"><td><a href="#case-${escape(c.id)}">${escape(c.id)}</a></td><td>${verdictOf(c)}</td><td>${c.scores.steps.toFixed(1)}</td><td>${c.scores.toolCalls.toFixed(1)}</td><td>${escape(usdText(c.scores.costUsd))}</td><td>${escape(seconds(c.scores.wallMs))}</td><td>${escape(c.runs.flatMap((r) => r.failures)[0] ?? '')}</td></tr>`);
+  const rows = report.cases.map((c) => `<tr class="${c.passed ? 'pass' : 'fail'}"><td><a href="#case-${escape(c.id)}">${escape(c.id)}</a></td><td>${verdictOf(c)}</td><td>${c.scores.steps.toFixed(1)}</td><td>${c.scores.toolCalls.toFixed(1)}</td><td>${escape(usdText(c.scores.costUsd))}</td><td>${escape(durationText(c.scores.wallMs))}</td><td>${escape(c.runs.flatMap((r) => r.failures)[0] ?? '')}</td></tr>`);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">

@@ -1,5 +1,5 @@
 import { terminalLine } from '../cli/terminalText.ts';
-import type { CaseResult } from './caseScore.ts';
+import { verdictOf, type CaseResult } from './caseScore.ts';
 import type { EvalReport, Totals } from './evalReport.ts';
 import { usdText } from './usdText.ts';
 
@@ -31,8 +31,7 @@ export function renderReportTable(report: EvalReport, options: { width?: number 
 }
 
 function resultText(result: CaseResult): string {
-  // XFAIL: failed as it was meant to; XPASS: meant to fail, yet met every expectation.
-  const verdict = result.meantToFail === undefined ? (result.passed ? 'PASS' : 'FAIL') : (result.passed ? 'XFAIL' : 'XPASS');
+  const verdict = verdictOf(result);
   if (result.runs.length <= 1) return verdict;
   return `${verdict} ${result.runs.filter((run) => run.passed).length}/${result.runs.length}`;
 }
@@ -77,7 +76,8 @@ function amount(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
-function durationText(ms: number): string {
+/** A wall time as the reports print it: `850ms`, `1.2s`. */
+export function durationText(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 

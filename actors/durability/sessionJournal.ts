@@ -62,10 +62,11 @@ const segmentBytes = 256 * 1024;
 // The JSON size of an entry, measured once: entries are immutable once in the context.
 const entrySizes = new WeakMap<object, number>();
 function entryBytes(entry: unknown): number {
-  if (typeof entry !== 'object' || entry === null) return JSON.stringify(entry)?.length ?? 0;
+  if (typeof entry !== 'object' || entry === null) return Buffer.byteLength(JSON.stringify(entry) ?? '');
   let size = entrySizes.get(entry);
   if (size === undefined) {
-    size = JSON.stringify(entry)?.length ?? 0;
+    // Bytes, not characters: a segment of text in other scripts must still fit a NATS message.
+    size = Buffer.byteLength(JSON.stringify(entry) ?? '');
     entrySizes.set(entry, size);
   }
   return size;
