@@ -19,7 +19,7 @@ const costFloorUsd = 0.0001;
 
 /**
  * What got worse since `baseline`, comparing the cases both reports hold (by id): a case that passed
- * and fails now; its mean steps or cost per run up by more than 20% (and by more than 1 step or
+ * and fails now; more of its side-effecting calls run twice under faults; its mean steps or cost per run up by more than 20% (and by more than 1 step or
  * $0.0001); and the pass rate over those shared cases down. A baseline case missing now is not a
  * regression (a `--filter` or a dataset change drops cases on purpose), nor is a case new since.
  */
@@ -34,6 +34,10 @@ export function compareToBaseline(report: EvalReport, baseline: EvalReport): Reg
     if (then.passed && !now.passed) {
       const failure = now.runs.flatMap((run) => run.failures)[0];
       regressions.push({ caseId: now.id, what: `passed in the baseline, fails now${failure === undefined ? '' : `: ${failure}`}` });
+    }
+    const duplicated = { then: then.recovery?.duplicatedSideEffects ?? 0, now: now.recovery?.duplicatedSideEffects ?? 0 };
+    if (duplicated.now > duplicated.then) {
+      regressions.push({ caseId: now.id, what: `side-effecting calls run more than once under its faults: ${duplicated.now}, ${duplicated.then} in the baseline` });
     }
     if (risen(then.scores.steps, now.scores.steps, stepsFloor)) {
       regressions.push({ caseId: now.id, what: `steps up from ${amount(then.scores.steps)} to ${amount(now.scores.steps)} (${rise(then.scores.steps, now.scores.steps)})` });

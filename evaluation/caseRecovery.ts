@@ -17,5 +17,6 @@ export function recoveryOf(faults: FaultSpecification, faulted: CaseResult, cont
     extraSteps: faulted.scores.steps - control.scores.steps,
     extraCostUsd: faulted.scores.costUsd - control.scores.costUsd,
     controlPassed: control.passed,
+    duplicatedSideEffects: faulted.runs.reduce((sum, run) => sum + run.toolCalls.filter((call) => (call.handlerRuns ?? 0) > 1).length, 0),
   };
 }

@@ -7,6 +7,11 @@ export const RunToolCall = z.object({
   arguments: z.unknown(),
   /** `rejected`: the model asked and the runtime refused (validation, approval, policy): not a call made. */
   status: z.enum(['ok', 'error', 'rejected']),
+  /**
+   * How many times the call's handler ran, from the idempotency records (side-effecting calls
+   * only; absent for the others, and for one whose record is gone).
+   */
+  handlerRuns: z.number().int().nonnegative().optional(),
 });
 export type RunToolCall = z.infer<typeof RunToolCall>;
 

@@ -54,6 +54,9 @@ export const CaseRecovery = z.object({
   extraCostUsd: z.number(),
   /** The fault-free runs passed: when they did not, the case itself is wrong, not its recovery. */
   controlPassed: z.boolean(),
+  /** Side-effecting calls of the faulted runs whose handler ran more than once (from the idempotency records): 0 is the guarantee. */
+  // Defaulted: a baseline written before the count existed is still read.
+  duplicatedSideEffects: z.number().int().nonnegative().default(0),
 });
 export type CaseRecovery = z.infer<typeof CaseRecovery>;
 
@@ -143,6 +146,11 @@ function runFailures(expectation: CaseExpectation, run: CaseRun, trajectory: Tra
   }
   if (expectation.maxCostUsd !== undefined && run.usage.costUsd > expectation.maxCostUsd) {
     failures.push(`cost: ${usdText(run.usage.costUsd)} > maxCostUsd ${usdText(expectation.maxCostUsd)}`);
+  }
+  if (expectation.sideEffects === 'once') {
+    for (const call of run.toolCalls) {
+      if ((call.handlerRuns ?? 0) > 1) failures.push(`sideEffects: ${call.tool} ran ${call.handlerRuns} times for one call`);
+    }
   }
   for (const file of expectation.files ?? []) {
     const text = run.files?.[file.path] ?? null;

@@ -106,6 +106,11 @@ export const CaseExpectation = z.strictObject({
   maxToolCalls: z.number().int().nonnegative().optional(),
   /** Files in the files pool's workspace once the session ended (`TROUPE_WORKSPACE`, shared by the cases of a run). */
   files: z.array(FileExpectation).optional(),
+  /**
+   * `once`: no side-effecting call's handler ran more than once, as the pools' idempotency records
+   * say (not the model's messages: a call retried, replayed or taken over after a crash is one call).
+   */
+  sideEffects: z.literal('once').optional(),
 });
 export type CaseExpectation = z.infer<typeof CaseExpectation>;
 

@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startSession } from '../client/sessionClient.ts';
+import { IdempotencyStore } from '../actors/durability/idempotencyStore.ts';
 import type { SessionEvent } from '../transport/messages.ts';
+import { wireNames } from '../transport/subjects.ts';
 import type { CaseRun, RunToolCall } from './caseRun.ts';
 import type { LoadedCase } from './datasetLoader.ts';
 
@@ -36,10 +38,11 @@ export async function runEvalCases(options: EvalRunOptions): Promise<Map<string,
   const queue = options.cases.flatMap((evalCase) =>
     Array.from({ length: options.repeat ?? evalCase.repeat ?? 1 }, (_, i) => ({ evalCase, attempt: i + 1 })));
   const runs = new Map<string, CaseRun[]>(options.cases.map((c) => [c.id, []]));
+  const outcomes = await IdempotencyStore.open(options.nats, wireNames(options.namespace));
   let next = 0;
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
     for (let item = queue[next++]; item; item = queue[next++]) {
-      const run = await runOnce(options, item.evalCase, item.attempt);
+      const run = await runOnce(options, outcomes, item.evalCase, item.attempt);
       runs.get(item.evalCase.id)?.push(run);
       options.onProgress?.({ kind: 'finished', caseId: item.evalCase.id, attempt: item.attempt, run });
     }
@@ -48,7 +51,7 @@ export async function runEvalCases(options: EvalRunOptions): Promise<Map<string,
   return runs;
 }
 
-async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
+async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
   const started = performance.now();
   const failed = (sessionId: string, error: string): CaseRun => ({
     caseId: evalCase.id, attempt, sessionId, traceId: null, status: 'failed', stopReason: 'eval', output: null, error,
@@ -61,6 +64,7 @@ async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: n
     return failed('', `the session did not start: ${error instanceof Error ? error.message : String(error)}`);
   }
   options.onProgress?.({ kind: 'started', caseId: evalCase.id, attempt, sessionId: run.sessionId });
+  // By call id: a call retried or taken over after a crash is one entry, as it is one call.
   const calls = new Map<string, RunToolCall>();
   const toolCalls: RunToolCall[] = [];
   let finished: Extract<SessionEvent, { type: 'session.finished' }> | undefined;
@@ -71,6 +75,7 @@ async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: n
   try {
     for await (const event of run.events) {
       if (event.type === 'tool.call.started') {
+        if (calls.has(event.callId)) continue;
         const call: RunToolCall = { tool: event.tool, arguments: event.arguments, status: 'ok' };
         calls.set(event.callId, call);
         toolCalls.push(call);
@@ -88,6 +93,10 @@ async function runOnce(options: EvalRunOptions, evalCase: LoadedCase, attempt: n
     clearTimeout(timer);
   }
   if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls };
+  await Promise.all([...calls].map(async ([callId, call]) => {
+    const runs = await outcomes.handlerRuns(callId).catch(() => undefined);
+    if (runs !== undefined) call.handlerRuns = runs;
+  }));
   const expected = evalCase.expect.files ?? [];
   const files = options.workspace && expected.length > 0
     ? Object.fromEntries(await Promise.all(expected.map(async (file) => [file.path, await readFile(join(options.workspace as string, file.path), 'utf8').catch(() => null)] as const)))

@@ -48,10 +48,11 @@ function histogram(title: string, values: readonly number[], bins: number, forma
 }
 
 /** A call as a line: `tool(arguments)`, the bare name for an expected call that names no arguments, and a refused call's status. */
-function callText(call: { tool: string; arguments?: unknown; status?: string }): string {
+function callText(call: { tool: string; arguments?: unknown; status?: string; handlerRuns?: number }): string {
   if (call.arguments === undefined) return call.tool;
   const args = call.arguments === null ? '' : JSON.stringify(call.arguments);
-  return `${call.tool}(${args})${call.status && call.status !== 'ok' ? ` — ${call.status}` : ''}`;
+  const ranAgain = (call.handlerRuns ?? 0) > 1 ? ` — its handler ran ${call.handlerRuns} times` : '';
+  return `${call.tool}(${args})${call.status && call.status !== 'ok' ? ` — ${call.status}` : ''}${ranAgain}`;
 }
 
 function caseDetails(result: CaseResult, options: HtmlReportOptions): string {
@@ -77,7 +78,7 @@ ${failures ? `<ul class="failures">${failures}</ul>` : ''}
   return `<details id="case-${escape(result.id)}"${result.passed ? '' : ' open'}><summary><span class="badge ${result.passed ? 'pass' : 'fail'}">${verdict}</span> ${escape(result.id)}${result.agent ? ` · ${escape(result.agent)}` : ''}</summary>
 <p class="task">${escape(result.task)}</p>
 ${result.meantToFail !== undefined ? `<p class="meant"><b>meant to fail</b>: ${escape(result.meantToFail)}${result.passed ? '; it did, as below' : '; yet every run met every expectation'}</p>` : ''}
-${result.recovery ? `<p class="recovery"><b>faults</b> ${escape(result.recovery.faultKinds.join(', '))}: ${result.recovery.recovered ? 'recovered' : 'did not recover'}, ${result.recovery.extraSteps >= 0 ? '+' : ''}${result.recovery.extraSteps.toFixed(1)} steps and ${escape(usdText(result.recovery.extraCostUsd))} against the same case without them${result.recovery.controlPassed ? '' : ' (which failed too)'}</p>` : ''}
+${result.recovery ? `<p class="recovery"><b>faults</b> ${escape(result.recovery.faultKinds.join(', '))}: ${result.recovery.recovered ? 'recovered' : 'did not recover'}, ${result.recovery.extraSteps >= 0 ? '+' : ''}${result.recovery.extraSteps.toFixed(1)} steps and ${escape(usdText(result.recovery.extraCostUsd))} against the same case without them${result.recovery.controlPassed ? '' : ' (which failed too)'}; ${result.recovery.duplicatedSideEffects === 0 ? 'no side effect ran twice' : `<b>${result.recovery.duplicatedSideEffects} side-effecting call(s) ran more than once</b>`}</p>` : ''}
 ${runs.join('\n')}
 </details>`;
 }

@@ -29,10 +29,23 @@ export const OutcomeRecord = z.discriminatedUnion('state', [
     state: z.literal('running'), instanceId: z.string(), deadline: z.number(),
     /** Epoch ms when the handler started; absent while only claimed. */
     startedAt: z.number().optional(),
+    /** Handler runs for this call id so far, this claim's included once started; see {@link handlerRunsOf}. */
+    runs: z.number().int().nonnegative().optional(),
   }),
-  z.object({ state: z.literal('done'), reply: ToolReply }),
+  z.object({ state: z.literal('done'), reply: ToolReply, runs: z.number().int().nonnegative().optional() }),
 ]);
 export type OutcomeRecord = z.infer<typeof OutcomeRecord>;
+
+/**
+ * How many times a call's handler ran, as its record says: more than 1 only when a call in doubt
+ * was run again because the tool's `reconcile` said its effect was not there (a wrong `reconcile`
+ * makes that a duplicated side effect, which is what evals look for). Records written before the
+ * count existed say 1 for a started or finished call.
+ */
+export function handlerRunsOf(record: OutcomeRecord): number {
+  if (record.runs !== undefined) return record.runs;
+  return record.state === 'done' || record.startedAt !== undefined ? 1 : 0;
+}
 
 /** Who claims a call, and until when the claim holds (the call's deadline, epoch ms). */
 export interface OutcomeClaim {
@@ -175,11 +188,12 @@ export class IdempotencyStore {
    */
   async begin(callId: string, claim: OutcomeClaim): Promise<OutcomeDecision> {
     const key = outcomeKey(callId);
-    const running = encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline });
     let lastRace: unknown;
     for (let round = 0; round < maxClaimRounds; round++) {
       const stored = await this.#read(key, callId);
       let revision: number;
+      // A released claim leaves no record: its handler failed retryably, which promises no effect.
+      let priorRuns = 0;
       if (stored.kind === 'record') {
         const { record } = stored;
         if (record.state === 'done') return { kind: 'replay', reply: record.reply };
@@ -187,14 +201,16 @@ export class IdempotencyStore {
         if (record.startedAt !== undefined) return this.#inDoubt(key, callId, record, stored.revision);
         this.#logger.info({ callId, heldBy: record.instanceId, deadline: record.deadline }, 'taking over an expired claim whose handler never started');
         revision = stored.revision;
+        priorRuns = handlerRunsOf(record);
       } else if (stored.kind === 'claimable') {
         revision = stored.revision;
       } else {
         revision = 0;
       }
       try {
+        const running = encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline, ...(priorRuns > 0 ? { runs: priorRuns } : {}) });
         const claimed = revision === 0 ? await this.#kv.create(key, running) : await this.#kv.update(key, running, revision);
-        return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline);
+        return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline, priorRuns);
       } catch (error) {
         if (!isWrongLastSequence(error)) throw error;
         lastRace = error; // someone wrote the key between our read and our write: look again
@@ -220,6 +236,15 @@ export class IdempotencyStore {
       if (remaining <= 0) return undefined;
       await new Promise((resolve) => setTimeout(resolve, Math.min(pollIntervalMs, remaining)));
     }
+  }
+
+  /**
+   * How many times the call's handler ran ({@link handlerRunsOf}); undefined when the store holds no
+   * record of it (never a side-effecting call, released after a retryable failure, or expired).
+   */
+  async handlerRuns(callId: string): Promise<number | undefined> {
+    const stored = await this.#read(outcomeKey(callId), callId);
+    return stored.kind === 'record' ? handlerRunsOf(stored.record) : undefined;
   }
 
   async #read(key: string, callId: string): Promise<StoredState> {
@@ -254,7 +279,7 @@ export class IdempotencyStore {
       evidence,
       settle: async (reply) => {
         try {
-          await this.#kv.update(key, encodeRecord({ state: 'done', reply }), revision);
+          await this.#kv.update(key, encodeRecord({ state: 'done', reply, runs: handlerRunsOf(record) }), revision);
           return true;
         } catch (error) {
           if (isWrongLastSequence(error)) return false;
@@ -263,8 +288,9 @@ export class IdempotencyStore {
       },
       takeOver: async (claim) => {
         try {
-          const claimed = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline }), revision);
-          return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline);
+          const runs = handlerRunsOf(record);
+          const claimed = await this.#kv.update(key, encodeRecord({ state: 'running', instanceId: claim.instanceId, deadline: claim.deadline, runs }), revision);
+          return this.#execute(key, callId, claimed, claim.instanceId, claim.deadline, runs);
         } catch (error) {
           if (isWrongLastSequence(error)) return undefined;
           throw error;
@@ -294,9 +320,11 @@ export class IdempotencyStore {
     }
   }
 
-  #execute(key: string, callId: string, revision: number, instanceId: string, deadline: number): ExecuteDecision {
+  #execute(key: string, callId: string, revision: number, instanceId: string, deadline: number, priorRuns: number): ExecuteDecision {
     const fencingToken = revision;
     let startedAt: number | undefined;
+    const runs = () => (startedAt === undefined ? priorRuns : priorRuns + 1);
+    const counted = () => (runs() > 0 ? { runs: runs() } : {});
     let settled = false;
     // One write at a time, each over the revision the last one left: an extension sent while marking
     // started is still unanswered would lose to it, and leave the claim to lapse with its handler running.
@@ -319,13 +347,13 @@ export class IdempotencyStore {
       fencingToken,
       start: () => inTurn(async () => {
         startedAt = Date.now();
-        revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt }), revision);
+        revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline, startedAt, ...counted() }), revision);
       }),
       commit: async (reply) => {
         if (!once('commit')) return;
         await inTurn(async () => {
           try {
-            await this.#updateOwn(key, encodeRecord({ state: 'done', reply }), revision);
+            await this.#updateOwn(key, encodeRecord({ state: 'done', reply, ...counted() }), revision);
           } catch (error) {
             // Lost the claim (it expired and another attempt took over) or NATS failed: the reply
             // still goes to the caller; only later replays of this call miss it.
@@ -336,7 +364,7 @@ export class IdempotencyStore {
       extend: (untilEpochMs) => inTurn(async () => {
         if (settled) return;
         try {
-          revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}) }), revision);
+          revision = await this.#updateOwn(key, encodeRecord({ state: 'running', instanceId, deadline: untilEpochMs, ...(startedAt !== undefined ? { startedAt } : {}), ...counted() }), revision);
         } catch (error) {
           this.#logger.warn({ callId, err: error, lostClaim: isWrongLastSequence(error) }, 'could not extend the call claim');
         }

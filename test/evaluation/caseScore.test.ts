@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CaseResult, scoreCase } from '../../evaluation/caseScore.ts';
+import { recoveryOf } from '../../evaluation/caseRecovery.ts';
 import { buildReport, renderReportTable, reportToJunit } from '../../evaluation/evalReport.ts';
 import { caseRun, loadedCase, made } from './evalFixtures.ts';
 
@@ -149,5 +150,27 @@ describe('scoreCase, files the run must leave', () => {
   it('refuses a path outside the workspace when the dataset is loaded', () => {
     expect(() => loadedCase({ expect: { files: [{ path: '../etc/passwd' }] } })).toThrow(/a path inside the workspace/);
     expect(() => loadedCase({ expect: { files: [{ path: '/etc/passwd' }] } })).toThrow(/a path inside the workspace/);
+  });
+});
+
+describe('scoreCase, side effects run once', () => {
+  it('fails a run whose side-effecting call ran twice by the idempotency records, and counts it in the recovery', () => {
+    const evalCase = loadedCase({ id: 'note', faults: { files_write: [{ kind: 'crash', at: 'after_effect', times: 1 }] }, expect: { sideEffects: 'once' } });
+    const twice = caseRun({ toolCalls: [{ ...made('files_write', { path: 'a.md' }), handlerRuns: 2 }, made('calc_add', { a: 1, b: 2 })] });
+    const once = caseRun({ toolCalls: [{ ...made('files_write', { path: 'a.md' }), handlerRuns: 1 }, made('calc_add', { a: 1, b: 2 })] });
+    const faulted = scoreCase(evalCase, [twice]);
+    expect(faulted.runs[0]?.failures).toEqual(['sideEffects: files_write ran 2 times for one call']);
+    const control = scoreCase(evalCase, [once]);
+    expect(control.passed).toBe(true);
+    expect(recoveryOf(evalCase.faults ?? {}, faulted, control)).toMatchObject({ faultKinds: ['crash'], recovered: false, duplicatedSideEffects: 1 });
+    expect(recoveryOf(evalCase.faults ?? {}, control, control)).toMatchObject({ recovered: true, duplicatedSideEffects: 0 });
+  });
+
+  it('does not judge handler runs when the case does not ask', () => {
+    expect(failuresOf({}, caseRun({ toolCalls: [{ ...made('files_write'), handlerRuns: 3 }] }))).toEqual([]);
+  });
+
+  it('refuses a sideEffects value other than once when the dataset is loaded', () => {
+    expect(() => loadedCase({ expect: { sideEffects: 'twice' as 'once' } })).toThrow(/sideEffects/);
   });
 });

@@ -127,6 +127,20 @@ describe('compareToBaseline', () => {
     expect(compareToBaseline(now, baseline)).toEqual([]);
   });
 
+  it('finds a faulted case whose side-effecting calls ran more than once where they did not before', () => {
+    const recovery = { faultKinds: ['crash'], recovered: true, extraSteps: 1, extraCostUsd: 0, controlPassed: true, duplicatedSideEffects: 0 };
+    const baseline = report([{ ...addCase, recovery }]);
+    const now = report([{ ...addCase, recovery: { ...recovery, duplicatedSideEffects: 1 } }]);
+    expect(compareToBaseline(now, baseline)).toEqual([{ caseId: 'calc-add', what: 'side-effecting calls run more than once under its faults: 1, 0 in the baseline' }]);
+    expect(compareToBaseline(baseline, now)).toEqual([]);
+  });
+
+  it('reads a baseline written before duplicated side effects were counted as none', () => {
+    const { duplicatedSideEffects: _counted, ...older } = { faultKinds: ['crash'], recovered: true, extraSteps: 1, extraCostUsd: 0, controlPassed: true, duplicatedSideEffects: 0 };
+    const written = JSON.parse(JSON.stringify(report([{ ...addCase, recovery: older as never }])));
+    expect(readBaseline(JSON.stringify(written)).cases[0]?.recovery?.duplicatedSideEffects).toBe(0);
+  });
+
   it('does not count a baseline case missing now, nor a new case', () => {
     const baseline = report([addCase, mulCase]);
     expect(compareToBaseline(report([addCase, reportCase]), baseline)).toEqual([]);

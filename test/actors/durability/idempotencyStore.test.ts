@@ -157,6 +157,49 @@ describe('IdempotencyStore', () => {
     expect(await storeB.begin(callId, claim('worker-d'))).toEqual({ kind: 'replay', reply });
   });
 
+  it('counts the handler runs of a call: once when it ran once, twice when an in-doubt call was run again', async () => {
+    const once = newCallId();
+    expect(await storeA.handlerRuns(once)).toBeUndefined();
+    const single = expectExecute(await storeA.begin(once, claim('worker-a')));
+    expect(await storeA.handlerRuns(once)).toBe(0);
+    await single.start();
+    expect(await storeB.handlerRuns(once)).toBe(1);
+    await single.commit(okReply(once));
+    expect(await storeB.handlerRuns(once)).toBe(1);
+    expect((await storeB.begin(once, claim('worker-b'))).kind).toBe('replay');
+    expect(await storeB.handlerRuns(once)).toBe(1);
+
+    const twice = newCallId();
+    const first = expectExecute(await storeA.begin(twice, claim('worker-a', 30)));
+    await first.start();
+    await new Promise((r) => setTimeout(r, 60));
+    const inDoubt = await storeB.begin(twice, claim('worker-b'));
+    if (inDoubt.kind !== 'in_doubt') throw new Error(`expected in doubt, got ${inDoubt.kind}`);
+    const again = await inDoubt.takeOver(claim('worker-b'));
+    if (!again) throw new Error('expected to take the call over');
+    expect(await storeA.handlerRuns(twice)).toBe(1);
+    await again.start();
+    await again.commit(okReply(twice, 'ran again'));
+    expect(await storeA.handlerRuns(twice)).toBe(2);
+  });
+
+  it('counts an in-doubt call settled by reconcile as run once, and a released one as not recorded', async () => {
+    const settled = newCallId();
+    const first = expectExecute(await storeA.begin(settled, claim('worker-a', 30)));
+    await first.start();
+    await new Promise((r) => setTimeout(r, 60));
+    const inDoubt = await storeB.begin(settled, claim('worker-b'));
+    if (inDoubt.kind !== 'in_doubt') throw new Error(`expected in doubt, got ${inDoubt.kind}`);
+    expect(await inDoubt.settle(okReply(settled, 'found'))).toBe(true);
+    expect(await storeB.handlerRuns(settled)).toBe(1);
+
+    const released = newCallId();
+    const decision = expectExecute(await storeA.begin(released, claim('worker-a')));
+    await decision.start();
+    await decision.release();
+    expect(await storeA.handlerRuns(released)).toBeUndefined();
+  });
+
   it('keeps a started claim that is extended busy, not in doubt', async () => {
     const callId = newCallId();
     const first = expectExecute(await storeA.begin(callId, claim('worker-a', 30)));
