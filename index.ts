@@ -12,6 +12,7 @@ export { startSpecialistPool } from './actors/worker/specialistPool.ts';
 export { DelegatedTask, SpecialistAnswer } from './agents/specialistAnswer.ts';
 export { RoutingPolicy, RoutingRule, TurnKind, routeTurn } from './machines/modelRouting.ts';
 export { startWorker, WorkerConfigurationError } from './actors/worker/toolWorker.ts';
+export { DirectoryFaultCounts, MemoryFaultCounts, FaultCountsDirectoryError } from './actors/worker/faultCounts.ts';
 export { startOrchestrator } from './actors/orchestrator/orchestrator.ts';
 export { ToolCatalog } from './actors/toolCalls/toolCatalog.ts';
 export { toolsRequiringApproval } from './actors/toolCalls/toolCallTriage.ts';
@@ -31,7 +32,7 @@ export { wireNames, defaultNamespace, namespacePattern, InvalidNamespaceError, s
 export { decodeSessionEvents } from './transport/messages.ts';
 export { orchestratorAnswers } from './client/orchestratorProbe.ts';
 export { sessionMachine } from './machines/session.ts';
-export { Budgets, BudgetName } from './machines/budgets.ts';
+export { Budgets, BudgetName, BudgetOverrides } from './machines/budgets.ts';
 export { SessionStatus } from './machines/sessionOutcome.ts';
 export { defaultPriceTable, priceOf } from './models/priceTable.ts';
 export { startTelemetry } from './observability/telemetry.ts';
@@ -46,6 +47,7 @@ export type { ToolContext, ToolDefinition, ToolReconciler, ToolSpec } from './to
 export type { ToolFailure, ValidationIssue } from './tools/toolFailure.ts';
 export type { AgentDefinition, AgentSpec } from './agents/defineAgent.ts';
 export type { ToolWorker, WorkerOptions } from './actors/worker/toolWorker.ts';
+export type { FaultCounts, FaultRuleRef } from './actors/worker/faultCounts.ts';
 export type { Orchestrator, OrchestratorOptions } from './actors/orchestrator/orchestrator.ts';
 export type { ModelEndpoint } from './actors/model/modelCall.ts';
 export type { SpecialistPool, SpecialistPoolOptions } from './actors/worker/specialistPool.ts';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
+import { FaultCountsDirectoryError } from '../actors/worker/faultCounts.ts';
 import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
 import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnection.ts';
@@ -27,7 +28,8 @@ usage:
   troupe up                        start the same stack and leave it running
   troupe init <dir>                write a starter project: a tool domain, an agent, an end-to-end test
   troupe run "<task>" [--json] [--agent <name>] [--timeout <s>]
-                                   run a session on the running stack and follow it
+             [--max-steps N] [--max-tool-calls-per-turn N] [--max-tokens N] [--max-cost USD] [--max-wall-clock S]
+                                   run a session on the running stack and follow it (--max-*: budgets tighter than the agent's)
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
@@ -116,7 +118,7 @@ main(process.argv.slice(2)).then(
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`troupe: ${message}\n`);
-    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof NatsCredentialsError || error instanceof FaultSpecificationError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof NatsCredentialsError || error instanceof FaultSpecificationError || error instanceof FaultCountsDirectoryError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError;
     process.exit(isUsage ? 2 : isInfrastructure || error instanceof SessionRejectedError ? 3 : 1);
   },

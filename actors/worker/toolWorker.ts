@@ -17,6 +17,7 @@ import { executeToolRequest, type CompensationKeeper } from './handlerExecution.
 import { executeOnceOnly, type CrashPoint } from './onceOnlyExecution.ts';
 import { fitReply } from './replyFitting.ts';
 import { UndoStore } from './undoStore.ts';
+import type { FaultCounts } from './faultCounts.ts';
 import { FaultInjector, type FaultSpecification } from './workerFaults.ts';
 import { approvalRefusal, undoRefusal, type CallAuthority } from './callAuthorization.ts';
 import type { ApprovalPolicy } from '../toolCalls/toolCallTriage.ts';
@@ -40,6 +41,12 @@ export interface WorkerOptions {
   version?: string;
   /** Faults to inject (tests, chaos drills); `TROUPE_FAULTS` in the CLI. */
   faults?: FaultSpecification;
+  /**
+   * Where the `times` of `faults` are counted: give every member of a pool the same counts and a
+   * rule fires that many times in the pool, not in each member. This process's own when absent;
+   * `TROUPE_FAULT_COUNTS_DIR` in the CLI.
+   */
+  faultCounts?: FaultCounts;
   /**
    * Where outcomes of side-effecting calls are recorded so a retried call never runs twice. Opened
    * in the namespace's JetStream KV bucket when absent and any tool has side effects; `false` turns the guarantee off.
@@ -107,7 +114,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     }
   }
   const byName = new Map(tools.map((t) => [t.name, t]));
-  const faults = options.faults ? new FaultInjector(options.faults) : undefined;
+  const faults = options.faults ? new FaultInjector(options.faults, options.faultCounts ? { counts: options.faultCounts } : {}) : undefined;
   let outcomes: IdempotencyStore | undefined;
   if (options.idempotency !== false && tools.some((t) => t.sideEffects)) {
     try {

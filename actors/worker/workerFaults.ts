@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ToolFailureCode, type ValidationIssue } from '../../tools/toolFailure.ts';
+import { MemoryFaultCounts, type FaultCounts } from './faultCounts.ts';
 
 /** The environment variable a worker reads its fault specification from (JSON). */
 export const faultsEnvVariable = 'TROUPE_FAULTS';
@@ -27,11 +28,14 @@ export const FaultKind = {
 export type FaultKind = (typeof FaultKind)[keyof typeof FaultKind];
 
 const ruleLimits = {
-  /** Applies to the first N calls it matches, then is spent. Unlimited when absent. */
+  /**
+   * Applies to the first N calls it matches, then is spent. Unlimited when absent. Counted per
+   * process, or across the processes sharing `TROUPE_FAULT_COUNTS_DIR`.
+   */
   times: z.number().int().nonnegative().optional(),
   /** Chance (0..1) that an eligible call is hit; 1 when absent. */
   probability: z.number().min(0).max(1).optional(),
-  /** Skips the first N calls in the rule's scope (its tool, or every tool for `*`). */
+  /** Skips the first N calls in the rule's scope (its tool, or every tool for `*`), counted per process. */
   afterCalls: z.number().int().nonnegative().optional(),
 };
 
@@ -132,7 +136,10 @@ interface RuleState {
   readonly rule: FaultRule;
   /** `anyTool` for a `*` rule, else the tool it belongs to: whose call count `afterCalls` reads. */
   readonly scope: string;
-  fired: number;
+  /** The rule's place in its scope's list: with `scope`, what its firings are counted under. */
+  readonly index: number;
+  /** Every firing of its `times` is taken: known here, so a spent rule costs no claim. */
+  spent: boolean;
 }
 
 function faultOf(rule: FaultRule, toolName: string): Fault {
@@ -149,53 +156,63 @@ function faultOf(rule: FaultRule, toolName: string): Fault {
   }
 }
 
+/** How a {@link FaultInjector} draws chances and counts firings; each defaults to this injector's own. */
+export interface FaultInjectorOptions {
+  /** Returns a number in [0, 1), as `Math.random` (the default) does. */
+  random?: () => number;
+  /** Where `times` is counted: share one store between injectors to count their firings together. */
+  counts?: FaultCounts;
+}
+
 /**
  * Decides, call by call, which fault (if any) a worker injects. It only decides: sleeping,
  * dropping and killing are the worker's job, so the injector is testable without processes.
  *
  * Counting: every `next(tool)` counts one call to `tool` and one call overall. `afterCalls` on a
  * tool's rule skips that tool's first N calls; on a `*` rule it skips the first N calls to any
- * tool. `times` counts the calls a rule actually hit. `random` is consulted only for a rule that
- * is otherwise eligible and whose `probability` is below 1; the rule hits when it returns less
- * than the probability. All counters belong to this injector.
+ * tool. `random` is consulted only for a rule that is otherwise eligible and whose `probability`
+ * is below 1; the rule hits when it returns less than the probability. Those counters and draws
+ * belong to this injector. `times` counts the calls a rule actually hit, in `counts`: a hit claims
+ * a firing there before `next` returns, and a rule whose firings are all taken (by this injector
+ * or another sharing the store) lets the call through to the next rule.
  */
 export class FaultInjector {
   readonly #rulesByTool = new Map<string, RuleState[]>();
   readonly #anyToolRules: RuleState[];
   readonly #calls = new Map<string, number>();
   readonly #random: () => number;
+  readonly #counts: FaultCounts;
 
-  constructor(spec: FaultSpecification, random: () => number = Math.random) {
-    this.#random = random;
+  constructor(spec: FaultSpecification, options: FaultInjectorOptions = {}) {
+    this.#random = options.random ?? Math.random;
+    this.#counts = options.counts ?? new MemoryFaultCounts();
+    const statesOf = (scope: string, rules: FaultRule[]): RuleState[] => rules.map((rule, index) => ({ rule, scope, index, spent: rule.times === 0 }));
     for (const [tool, rules] of Object.entries(spec)) {
       if (tool === anyTool) continue;
-      this.#rulesByTool.set(tool, rules.map((rule) => ({ rule, scope: tool, fired: 0 })));
+      this.#rulesByTool.set(tool, statesOf(tool, rules));
     }
-    this.#anyToolRules = (spec[anyTool] ?? []).map((rule) => ({ rule, scope: anyTool, fired: 0 }));
+    this.#anyToolRules = statesOf(anyTool, spec[anyTool] ?? []);
   }
 
   /** Counts one call to `toolName` and returns the fault to inject into it, if any. */
   next(toolName: string): Fault | undefined {
     const callsBefore = (scope: string): number => this.#calls.get(scope) ?? 0;
     const candidates = [...(this.#rulesByTool.get(toolName) ?? []), ...this.#anyToolRules];
-    let decided: Fault | undefined;
-    for (const state of candidates) {
-      if (this.#applies(state, callsBefore(state.scope))) {
-        state.fired += 1;
-        decided = faultOf(state.rule, toolName);
-        break;
-      }
-    }
+    const decided = candidates.find((state) => this.#applies(state, callsBefore(state.scope)));
     this.#calls.set(toolName, callsBefore(toolName) + 1);
     if (toolName !== anyTool) this.#calls.set(anyTool, callsBefore(anyTool) + 1);
-    return decided;
+    return decided ? faultOf(decided.rule, toolName) : undefined;
   }
 
+  /** Whether the rule hits this call; for a rule with `times`, claims the firing it takes. */
   #applies(state: RuleState, callsBefore: number): boolean {
     const { times, afterCalls = 0, probability = 1 } = state.rule;
-    if (times !== undefined && state.fired >= times) return false;
+    if (state.spent) return false;
     if (callsBefore < afterCalls) return false;
-    if (probability >= 1) return true;
-    return this.#random() < probability;
+    if (probability < 1 && this.#random() >= probability) return false;
+    if (times === undefined) return true;
+    const firing = this.#counts.claim(state, times);
+    if (firing === undefined || firing === times) state.spent = true;
+    return firing !== undefined;
   }
 }

@@ -1,4 +1,6 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSession, type SessionRun } from '../../client/sessionClient.ts';
@@ -57,6 +59,25 @@ describe('tool-call failures across processes', () => {
     expect(executions(stack.logsOf(survivor as never), 'files_write')).toBe(1);
     expect(ofType(events, 'tool.call.retrying').length).toBeGreaterThanOrEqual(1);
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'ok', servedBy: 'files_write' });
+    expect(await readFile(join(stack.workspace, 'ledger.txt'), 'utf8')).toBe('written once');
+  }, 60_000);
+
+  it('crashes one member of a pool sharing fault counts, not each in turn: the retry runs on the other member', async () => {
+    stack = await startProcessStack({ env: fastDeadlines });
+    const counts = mkdtempSync(join(tmpdir(), 'troupe-fault-counts-'));
+    // Without the shared directory each member would crash once, the retry killing the second.
+    const crashOnce = { TROUPE_FAULTS: JSON.stringify({ files_write: [{ kind: 'crash', times: 1 }] }), TROUPE_FAULT_COUNTS_DIR: counts };
+    const members = [await stack.startWorker('files', crashOnce), await stack.startWorker('files', crashOnce)];
+    const run = await startSession(stack.client, { namespace: stack.namespace, task: 'Please write the ledger file once.' });
+    const events = await follow(run);
+    expect(await run.finished).toMatchObject({ status: 'completed', output: 'wrote 12 bytes' });
+    const crashed = members.filter((m) => m.child.signalCode === 'SIGKILL');
+    const survivors = members.filter((m) => m.child.exitCode === null && m.child.signalCode === null);
+    expect(crashed).toHaveLength(1);
+    expect(survivors).toHaveLength(1);
+    expect(executions(stack.logsOf(survivors[0] as never), 'files_write')).toBe(1);
+    expect(readdirSync(counts)).toEqual(['files_write[0].1']);
+    expect(ofType(events, 'tool.call.retrying').length).toBeGreaterThanOrEqual(1);
     expect(await readFile(join(stack.workspace, 'ledger.txt'), 'utf8')).toBe('written once');
   }, 60_000);
 

@@ -8,6 +8,7 @@ import {
   unknownFaultTools,
   type FaultSpecificationInput,
 } from '../../../actors/worker/workerFaults.ts';
+import { MemoryFaultCounts, type FaultCounts, type FaultRuleRef } from '../../../actors/worker/faultCounts.ts';
 
 /** A random source that returns the given values in order and fails loudly when over-used. */
 function scriptedRandom(values: number[]): () => number {
@@ -23,7 +24,7 @@ const neverRandom = (): number => {
 };
 
 function injector(spec: FaultSpecificationInput, random: () => number = neverRandom): FaultInjector {
-  return new FaultInjector(checkFaultSpecification(spec), random);
+  return new FaultInjector(checkFaultSpecification(spec), { random });
 }
 
 function parseError(json: string): FaultSpecificationError {
@@ -194,10 +195,63 @@ describe('FaultInjector', () => {
 
   it('keeps counters per injector', () => {
     const spec = checkFaultSpecification({ calc_add: [{ kind: 'crash', times: 1 }] });
-    const first = new FaultInjector(spec, neverRandom);
-    const second = new FaultInjector(spec, neverRandom);
+    const first = new FaultInjector(spec, { random: neverRandom });
+    const second = new FaultInjector(spec, { random: neverRandom });
     expect(first.next('calc_add')).toEqual({ kind: 'crash', at: 'before_claim' });
     expect(first.next('calc_add')).toBeUndefined();
     expect(second.next('calc_add')).toEqual({ kind: 'crash', at: 'before_claim' });
+  });
+});
+
+describe('FaultInjector with shared counts', () => {
+  /** Two injectors (two members of a pool) with the same rules, counting `times` in one store. */
+  function pool(spec: FaultSpecificationInput, counts: FaultCounts = new MemoryFaultCounts(), random: () => number = neverRandom): [FaultInjector, FaultInjector] {
+    const checked = checkFaultSpecification(spec);
+    return [new FaultInjector(checked, { random, counts }), new FaultInjector(checked, { random, counts })];
+  }
+
+  it('fires a times:1 crash once in the whole pool, whichever member takes the call', () => {
+    const [first, second] = pool({ calc_add: [{ kind: 'crash', times: 1 }] });
+    expect(first.next('calc_add')).toEqual({ kind: 'crash', at: 'before_claim' });
+    // The retry reaches the other member, which lets it through.
+    expect(second.next('calc_add')).toBeUndefined();
+    expect(first.next('calc_add')).toBeUndefined();
+  });
+
+  it('fires a times:2 error twice in total across the members', () => {
+    const [first, second] = pool({ calc_evaluate: [{ kind: 'error', code: 'UNAVAILABLE', times: 2 }] });
+    const hits = [second.next('calc_evaluate'), first.next('calc_evaluate'), second.next('calc_evaluate'), first.next('calc_evaluate')];
+    expect(hits.map((fault) => fault?.kind)).toEqual(['error', 'error', undefined, undefined]);
+  });
+
+  it('falls through to the next rule once another member spent one', () => {
+    const [first, second] = pool({ files_write: [{ kind: 'error', times: 1 }, { kind: 'delay', delayMs: 5 }] });
+    expect(first.next('files_write')).toMatchObject({ kind: 'error' });
+    expect(second.next('files_write')).toEqual({ kind: 'delay', delayMs: 5 });
+  });
+
+  it('keeps afterCalls per member', () => {
+    const [first, second] = pool({ files_write: [{ kind: 'crash', afterCalls: 1, times: 1 }] });
+    expect(first.next('files_write')).toBeUndefined();
+    expect(second.next('files_write')).toBeUndefined(); // its own first call, not the pool's second
+    expect(second.next('files_write')).toEqual({ kind: 'crash', at: 'before_claim' });
+    expect(first.next('files_write')).toBeUndefined();
+  });
+
+  it('claims nothing for a rule without times', () => {
+    const counts: FaultCounts = { claim: () => { throw new Error('claim() must not be called for a rule without times'); } };
+    const [first] = pool({ '*': [{ kind: 'drop_reply' }] }, counts);
+    expect(first.next('calc_add')).toEqual({ kind: 'drop_reply' });
+  });
+
+  it('asks the store nothing for a probability miss, and nothing more once it knows a rule is spent', () => {
+    const claims: FaultRuleRef[] = [];
+    const shared = new MemoryFaultCounts();
+    const counts: FaultCounts = { claim: (rule, times) => (claims.push({ scope: rule.scope, index: rule.index }), shared.claim(rule, times)) };
+    const [first, second] = pool({ calc_add: [{ kind: 'delay', delayMs: 1, times: 1 }], '*': [{ kind: 'timeout', times: 1, probability: 0.5 }] }, counts, scriptedRandom([0.9, 0.1]));
+    expect(first.next('calc_add')).toEqual({ kind: 'delay', delayMs: 1 }); // calc_add[0], firing 1 of 1: spent here
+    expect(second.next('calc_add')).toBeUndefined(); // calc_add[0] taken; *[0] misses its draw (0.9)
+    expect(second.next('calc_add')).toEqual({ kind: 'timeout' }); // calc_add[0] known spent: not asked again; *[0] hits (0.1)
+    expect(claims).toEqual([{ scope: 'calc_add', index: 0 }, { scope: 'calc_add', index: 0 }, { scope: '*', index: 0 }]);
   });
 });
