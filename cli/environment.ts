@@ -87,10 +87,12 @@ export const Environment = z.object({
   /** Set by `troupe demo|up` when they start the scripted model; marks the endpoint as offline. */
   TROUPE_SCRIPTED_MODEL: z.enum(['0', '1']).default('0'),
   TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
+  /** The `db` example domain's SQLite file, opened read-only; a fresh copy of the sample shop when unset. */
+  TROUPE_DB_FILE: z.string().min(1).optional(),
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
   /** JSON `{"model-or-prefix": {"contextWindow": 128000, "tokenizer": "o200k_base"}}`, merged over the defaults. */
   TROUPE_MODELS: jsonOf(ModelTable).optional(),
-  TROUPE_BUDGETS: jsonOf(BudgetOverrides.strict()).optional(),
+  TROUPE_BUDGETS: jsonOf(BudgetOverrides).optional(),
   /** JSON routing policy for the agent this process runs: `{"rules":[{"name":…,"model":…,"when":{…}}]}`. */
   TROUPE_ROUTING: jsonOf(RoutingPolicy).optional(),
   /** Models to fall back to, in order, when the agent's model keeps failing: comma-separated. */

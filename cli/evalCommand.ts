@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { faultsEnvVariable, type FaultSpecification } from '../actors/worker/workerFaults.ts';
-import { recoveryOf } from '../evaluation/caseRecovery.ts';
+import { placeCaseDatabase } from '../evaluation/caseDatabase.ts';
+import { hasFaults, modelFaultKindsOf, recoveryOf } from '../evaluation/caseRecovery.ts';
 import type { CaseRun } from '../evaluation/caseRun.ts';
 import { scoreCase } from '../evaluation/caseScore.ts';
 import { DatasetError } from '../evaluation/datasetError.ts';
@@ -12,10 +11,10 @@ import { loadDatasets, type LoadedCase } from '../evaluation/datasetLoader.ts';
 import { buildReport, compareToBaseline, readBaseline, renderReportTable, reportToJunit, type EvalReport, type Regression } from '../evaluation/evalReport.ts';
 import { runEvalCases, type EvalProgress } from '../evaluation/evalRunner.ts';
 import { reportToHtml } from '../evaluation/htmlReport.ts';
-import { createLogger } from '../observability/logger.ts';
+import { Script } from '../scriptedModel/script.ts';
 import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { readEnvironment } from './environment.ts';
-import { startLocalStack, type LocalStack } from './localStack.ts';
+import { onEvalStack, type EvalStack, type EvalStackPlan } from './evalStacks.ts';
 import { UsageError } from './usageError.ts';
 
 const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
@@ -113,6 +112,48 @@ async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string
   return { dir, problems };
 }
 
+/** Cases that run on one stack, and where their runs go: the fault-free runs, or the faulted ones. */
+interface StackJob {
+  plan: EvalStackPlan;
+  cases: LoadedCase[];
+  /** After the case id in progress lines. */
+  label: string;
+  into: Map<string, CaseRun[]>;
+  natsRestartAtStep?: number;
+}
+
+// Stacks started side by side: a case with faults spends most of its time waiting out deadlines, but
+// each stack is a dozen processes, and starting them is what a small machine feels.
+const stacksAtOnce = 2;
+
+/** Runs `work` on every item, at most `atOnce` at a time; rejects with the first failure once all have settled. */
+async function inTurns<T>(items: readonly T[], atOnce: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const results = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(atOnce, items.length)) }, async () => {
+    for (let item = items[next++]; item !== undefined; item = items[next++]) await work(item);
+  }));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Builds each case's `setup.database` once before anything runs, so that SQL that does not run is reported with its case. */
+function checkDatabases(cases: readonly LoadedCase[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-databases-'));
+  try {
+    return cases.flatMap((evalCase) => {
+      if (evalCase.databaseFile === undefined) return [];
+      try {
+        placeCaseDatabase(evalCase.databaseFile, join(dir, 'check.sqlite'));
+        return [];
+      } catch (error) {
+        return [`${evalCase.file}: case ${evalCase.id}: setup.database: ${evalCase.databaseFile}: ${error instanceof Error ? error.message : String(error)}`];
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * 0 when every case passed and nothing regressed, else 1. With `failOnRegression` only regressions
  * count: gating a change on a baseline judges the change, not the dataset, so a case that failed in
@@ -121,28 +162,6 @@ async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string
 export function evalExitCode(report: EvalReport, regressions: readonly Regression[], failOnRegression: boolean): number {
   if (failOnRegression) return regressions.length === 0 ? 0 : 1;
   return report.totals.failed === 0 && regressions.length === 0 ? 0 : 1;
-}
-
-/**
- * Starts a stack in a namespace of its own (its sessions, pools and streams never mix with a
- * deployment's or another case's), its pools injecting `faults` when given, runs `run` on it, and
- * stops it whatever happens.
- */
-async function onStack<T>(options: EvalOptions, note: (line: string) => void, childEnv: NodeJS.ProcessEnv, faults: FaultSpecification | undefined, run: (stack: LocalStack, namespace: string) => Promise<T>): Promise<T> {
-  const namespace = `eval-${randomBytes(4).toString('hex')}`;
-  // One member per pool, two with faults (a crash must leave one to take the call again): a
-  // dataset's sessions are few, and every process a stack starts costs seconds.
-  const stack = await startLocalStack({
-    env: readEnvironment({ ...process.env, TROUPE_NAMESPACE: namespace }), logger: createLogger({ name: 'eval', level: 'warn' }), logDir: options.logDir,
-    workersPerDomain: faults ? 2 : 1, say: note,
-    // A stack without faults gets none, even when this process was started with TROUPE_FAULTS.
-    childEnv: { ...childEnv, [faultsEnvVariable]: faults ? JSON.stringify(faults) : undefined },
-  });
-  try {
-    return await run(stack, namespace);
-  } finally {
-    await stack.stop();
-  }
 }
 
 /** `troupe eval`: runs datasets of cases as real sessions and reports how each did (see README, Evals). */
@@ -163,10 +182,9 @@ export async function evalCommand(args: string[]): Promise<number> {
     if (unknown.length > 0) throw new UsageError(`--filter names no case ${unknown.map((id) => JSON.stringify(id)).join(', ')} in ${options.datasets.join(', ')}`);
     cases = cases.filter((c) => options.filter.includes(c.id));
   }
-  // Accepted by the format so that datasets can carry them, but a session cannot be started with budgets of its own yet.
-  const unsupported = cases.filter((c) => c.budgets !== undefined).map((c) => `${c.file}: case ${c.id}: budgets: budgets per case are not applied yet; set them on the agent (defineAgent budgets)`);
-  if (unsupported.length > 0) {
-    process.stderr.write(`${unsupported.join('\n')}\n`);
+  const unusableDatabases = checkDatabases(cases);
+  if (unusableDatabases.length > 0) {
+    process.stderr.write(`${unusableDatabases.join('\n')}\n`);
     return 2;
   }
   let baseline: EvalReport | undefined;
@@ -192,8 +210,7 @@ export async function evalCommand(args: string[]): Promise<number> {
     }
     const childEnv: NodeJS.ProcessEnv = staged ? { TROUPE_SCRIPTS: [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':') } : {};
     const startedAt = new Date().toISOString();
-    const workspace = resolve(env.TROUPE_WORKSPACE);
-    const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (c.faults ? 2 : 1), 0);
+    const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (hasFaults(c) ? 2 : 1), 0);
     let done = 0;
     const progress = (label: string) => (event: EvalProgress) => {
       if (event.kind !== 'finished') return;
@@ -201,27 +218,41 @@ export async function evalCommand(args: string[]): Promise<number> {
       const verdict = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed ? 'pass' : 'FAIL';
       note(`[${done}/${total}] ${event.caseId}${label}${event.attempt > 1 ? ` #${event.attempt}` : ''}: ${verdict} (${event.run.steps} steps, ${(event.run.durationMs / 1000).toFixed(1)} s)`);
     };
-    // Every case on one stack (a case with faults runs there without them: its control), then each
-    // case with faults on a stack of its own whose pools inject them, so that no other case meets them.
-    const runs = await onStack(options, note, childEnv, undefined, (stack, namespace) => runEvalCases({
-      nats: stack.nats, namespace, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(''), workspace,
+    const settings = { logDir: options.logDir, childEnv, say: note };
+    const runCases = (stack: EvalStack, of: readonly LoadedCase[], label: string, atStep?: Parameters<typeof runEvalCases>[0]['atStep']) => runEvalCases({
+      nats: stack.stack.nats, namespace: stack.namespace, cases: of, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs,
+      onProgress: progress(label), workspace: stack.workspace,
       ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
-    }));
+      ...(atStep ? { atStep } : {}),
+    });
+    // Every case without a database of its own on one stack (a case with faults runs there without
+    // them: its control); each case with a database, then each case with faults, on a stack of its
+    // own, so that no other case meets them.
+    const runs = new Map<string, CaseRun[]>();
     const faultedRuns = new Map<string, CaseRun[]>();
-    for (const evalCase of cases.filter((c) => c.faults)) {
-      const caseRuns = await onStack(options, note, childEnv, evalCase.faults, (stack, namespace) => runEvalCases({
-        nats: stack.nats, namespace, cases: [evalCase], concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress: progress(' (faults)'), workspace,
-        ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
-      }));
-      faultedRuns.set(evalCase.id, caseRuns.get(evalCase.id) ?? []);
-    }
+    const onShared = cases.filter((c) => c.databaseFile === undefined);
+    const jobs: StackJob[] = [
+      ...(onShared.length > 0 ? [{ plan: {}, cases: onShared, label: '', into: runs }] : []),
+      ...cases.filter((c) => c.databaseFile !== undefined).map((c) => ({ plan: { databaseFile: c.databaseFile }, cases: [c], label: '', into: runs })),
+      ...cases.filter(hasFaults).map((c): StackJob => ({
+        plan: { ...(c.faults ? { faults: c.faults } : {}), ...(c.natsRestart ? { ownNats: true } : {}), ...(c.databaseFile ? { databaseFile: c.databaseFile } : {}) },
+        cases: [c], label: ' (faults)', into: faultedRuns, ...(c.natsRestart ? { natsRestartAtStep: c.natsRestart.atStep } : {}),
+      })),
+    ];
+    await inTurns(jobs, Math.min(options.concurrency, stacksAtOnce), async (job) => {
+      const jobRuns = await onEvalStack(job.plan, settings, (stack) => runCases(stack, job.cases, job.label,
+        job.natsRestartAtStep !== undefined && stack.restartNats ? { step: job.natsRestartAtStep, inject: stack.restartNats } : undefined));
+      for (const [id, caseRuns] of jobRuns) job.into.set(id, caseRuns);
+    });
     const report: EvalReport = buildReport({
       startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
       cases: cases.map((c) => {
         const control = scoreCase(c, runs.get(c.id) ?? []);
-        if (!c.faults) return control;
+        const modelFaults = c.scriptFile ? modelFaultKindsOf(Script.parse(JSON.parse(readFileSync(c.scriptFile, 'utf8')))) : [];
+        const result = modelFaults.length > 0 ? { ...control, modelFaults } : control;
+        if (!hasFaults(c)) return result;
         const faulted = scoreCase(c, faultedRuns.get(c.id) ?? []);
-        return { ...faulted, recovery: recoveryOf(c.faults, faulted, control) };
+        return { ...faulted, ...(modelFaults.length > 0 ? { modelFaults } : {}), recovery: recoveryOf(c, faulted, control) };
       }),
     });
     if (options.json) out(JSON.stringify(report, null, 2));

@@ -70,6 +70,18 @@ interface ManagedProcess {
   readonly logFile: string;
 }
 
+let exampleToolNamesSeen: string[] | undefined;
+
+/**
+ * The example pools' tool names, found by building their tools once per process: building `db`'s
+ * opens a copy of the sample shop that lives as long as the process, so `troupe eval`, which starts
+ * a stack per case with faults, would otherwise keep one per stack.
+ */
+function exampleToolNames(workspace: string): string[] {
+  exampleToolNamesSeen ??= Object.values(exampleDomains).flatMap((tools) => tools({ workspace }).map((t) => t.name));
+  return exampleToolNamesSeen;
+}
+
 /** How many servers `troupe demo|up --cluster` starts: the fewest that keep a majority with one down. */
 export const localClusterNodes = 3;
 
@@ -139,7 +151,8 @@ export async function startLocalStack(options: {
   env: Environment;
   logger: Logger;
   logDir: string;
-  workersPerDomain?: number;
+  /** Members of each example pool and of the analyst's (2); as a function, by pool (`files`, …, `analyst`). */
+  workersPerDomain?: number | ((pool: string) => number);
   auth?: AuthSetup;
   /** Start a three-node NATS cluster on loopback instead of one server. */
   cluster?: boolean;
@@ -232,22 +245,20 @@ export async function startLocalStack(options: {
       say(`using the model endpoint ${modelUrl}`);
     }
 
-    const perDomain = options.workersPerDomain ?? 2;
+    const given = options.workersPerDomain ?? 2;
+    const membersOf = typeof given === 'number' ? () => given : given;
     const domains = Object.keys(exampleDomains);
     for (const domain of domains) {
-      for (let i = 1; i <= perDomain; i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], { ...childEnv, ...asRole(`worker-${domain}`) });
+      for (let i = 1; i <= membersOf(domain); i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], { ...childEnv, ...asRole(`worker-${domain}`) });
     }
-    for (let i = 1; i <= perDomain; i++) {
+    for (let i = 1; i <= membersOf('analyst'); i++) {
       await launch(`specialist-analyst-${i}`, process.execPath, [cliMain, 'worker', '--agent', 'analyst'], { ...childEnv, ...asRole('specialist-analyst') });
     }
     const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], { ...childEnv, ...asRole('orchestrator') });
 
     const nats = await connectToNats({ url: natsUrl, name: 'troupe-stack', logger: options.logger, credentials: clientCredentials });
     const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
-    const expected = [
-      ...domains.flatMap((d) => exampleDomains[d as keyof typeof exampleDomains]({ workspace: resolve(env.TROUPE_WORKSPACE) }).map((t) => t.name)),
-      delegateToolName('analyst'),
-    ];
+    const expected = [...exampleToolNames(resolve(env.TROUPE_WORKSPACE)), delegateToolName('analyst')];
     // Generous: seven Node processes starting at once on a small, busy machine can take most of a minute.
     const readyWithinMs = 90_000;
     try {
@@ -261,7 +272,11 @@ export async function startLocalStack(options: {
     } finally {
       catalog.stop();
     }
-    say(`started an orchestrator, ${perDomain} workers for each of ${domains.join(', ')} and ${perDomain} analyst specialists in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
+    const members = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    const pools = typeof given === 'number'
+      ? `${members(given, 'worker')} for each of ${domains.join(', ')} and ${members(given, 'analyst specialist')}`
+      : `workers (${domains.map((d) => `${d} ×${membersOf(d)}`).join(', ')}) and ${members(membersOf('analyst'), 'analyst specialist')}`;
+    say(`started an orchestrator, ${pools} in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,
       modelUrl,

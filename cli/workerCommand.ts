@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { startSpecialistPool } from '../actors/worker/specialistPool.ts';
 import { startWorker } from '../actors/worker/toolWorker.ts';
+import { faultCountsFromEnv } from '../actors/worker/faultCounts.ts';
 import { faultSpecificationFromEnv, unknownFaultTools } from '../actors/worker/workerFaults.ts';
 import { exampleAgents } from '../agents/exampleAgents.ts';
 import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
@@ -53,17 +54,22 @@ export async function workerCommand(args: string[]): Promise<void> {
   }
   const env = readEnvironment();
   // A module that cannot be served stops the process before it starts telemetry or joins the pool.
-  const defined = values.module !== undefined ? await loadToolModule(values.module, domain) : exampleDomains[domain as ExampleDomain]({ workspace: resolve(env.TROUPE_WORKSPACE) });
+  const defined = values.module !== undefined ? await loadToolModule(values.module, domain) : exampleDomains[domain as ExampleDomain]({ workspace: resolve(env.TROUPE_WORKSPACE), ...(env.TROUPE_DB_FILE ? { databaseFile: resolve(env.TROUPE_DB_FILE) } : {}) });
   const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL, env.TROUPE_REDACT);
   const tools = env.TROUPE_TOOL_TIMEOUT_MS ? defined.map((t) => ({ ...t, timeoutMs: env.TROUPE_TOOL_TIMEOUT_MS as number })) : defined;
   const faults = faultSpecificationFromEnv();
+  // Checked even without faults, so a wrong directory is found before a run that needs it.
+  const faultCounts = faultCountsFromEnv();
   if (faults) {
     const unknown = unknownFaultTools(faults, tools.map((t) => t.name));
-    role.logger.warn({ faults, ...(unknown.length > 0 ? { unknownTools: unknown } : {}) }, 'fault injection is on (TROUPE_FAULTS)');
+    role.logger.warn(
+      { faults, ...(unknown.length > 0 ? { unknownTools: unknown } : {}), ...(faultCounts ? { sharedFaultCounts: faultCounts.directory } : {}) },
+      'fault injection is on (TROUPE_FAULTS)',
+    );
   }
   const nc = await connectProcess(env, { name: `troupe-worker-${domain}`, logger: role.logger, longRunning: true });
   const worker = await startWorker({
-    domain, tools, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger, ...(faults ? { faults } : {}),
+    domain, tools, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger, ...(faults ? { faults } : {}), ...(faultCounts ? { faultCounts } : {}),
     ...(env.TROUPE_ORCHESTRATOR_KEYS ? { trustedOrchestrators: env.TROUPE_ORCHESTRATOR_KEYS } : {}),
     // The deployment's approval rule binds the pool too, so a peer cannot skip the orchestrator's.
     ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),

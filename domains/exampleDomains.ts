@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { ToolDefinition } from '../tools/defineTool.ts';
 import { calcTools } from './calc/calcTools.ts';
 import { dbTools } from './db/dbTools.ts';
@@ -9,16 +10,20 @@ import { filesTools } from './files/filesTools.ts';
 export interface ExampleDomainOptions {
   /** Directory the `files` domain is confined to. */
   workspace: string;
+  /** The SQLite file the `db` domain answers from (read-only); the sample shop when absent. */
+  databaseFile?: string;
 }
 
 /**
  * The tool sets `troupe worker <domain>` can serve, by domain name. Each call builds a fresh set;
- * `db` opens its own read-only copy of the sample shop database, which lives as long as the process.
+ * `db` opens its database read-only (its own copy of the sample shop unless told another), which lives as long as the process.
  */
 export const exampleDomains = {
   files: (options: ExampleDomainOptions): ToolDefinition[] => filesTools({ workspace: options.workspace }),
-  db: (_options: ExampleDomainOptions): ToolDefinition[] => {
-    const file = shopDatabaseFile();
+  db: (options: ExampleDomainOptions): ToolDefinition[] => {
+    // A database someone named must be there: the sample shop in its place would answer about other data.
+    if (options.databaseFile !== undefined && !existsSync(options.databaseFile)) throw new Error(`The db domain's database ${options.databaseFile} (TROUPE_DB_FILE) does not exist.`);
+    const file = options.databaseFile ?? shopDatabaseFile();
     // Queries run in a child process killed at their deadline: one runaway query cannot block the pool member.
     return dbTools({ database: openShopDatabase({ path: file }), queries: new IsolatedQueries(file) });
   },

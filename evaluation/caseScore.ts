@@ -76,6 +76,11 @@ export const CaseResult = z.object({
   scores: CaseScores,
   /** Present for a case with faults: see {@link CaseRecovery}. */
   recovery: CaseRecovery.optional(),
+  /**
+   * The faults the case's script plays on the model (`model_http_429`, `model_malformed_tool_call`, …).
+   * They are part of its trajectory, so it has no fault-free run to measure a recovery against.
+   */
+  modelFaults: z.array(z.string()).optional(),
 });
 export type CaseResult = z.infer<typeof CaseResult>;
 

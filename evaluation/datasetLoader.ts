@@ -14,6 +14,8 @@ export type LoadedCase = EvalCase & {
   line?: number;
   /** `script`, resolved against the dataset file's folder: a file that exists. */
   scriptFile?: string;
+  /** `setup.database`, resolved the same way: a file that exists. */
+  databaseFile?: string;
 };
 
 const datasetExtensions = ['.yaml', '.yml', '.jsonl'];
@@ -62,6 +64,18 @@ export async function loadDatasets(paths: string[]): Promise<LoadedCase[]> {
     else {
       const where = `${first.file}${first.line === undefined ? '' : `:${first.line}`}`;
       problems.push({ file: loaded.file, line: loaded.line, caseId: loaded.id, field: 'id', message: `duplicate case id: also defined in ${where}` });
+    }
+  }
+
+  // The cases of a stack share its workspace: two that need one file to hold different texts cannot both have it.
+  const setUpBy = new Map<string, LoadedCase>();
+  for (const loaded of cases) {
+    for (const [file, text] of Object.entries(loaded.setup?.files ?? {})) {
+      const first = setUpBy.get(file);
+      if (first === undefined) setUpBy.set(file, loaded);
+      else if (first.setup?.files?.[file] !== text) {
+        problems.push({ file: loaded.file, line: loaded.line, caseId: loaded.id, field: 'setup.files', message: `${file} is set up with another text by case ${first.id}: cases share the workspace, so give each its own file` });
+      }
     }
   }
 
@@ -121,6 +135,14 @@ async function validateCase(file: string, raw: RawCase, problems: DatasetProblem
     }
     loaded.scriptFile = scriptFile;
   }
+  if (parsed.data.setup?.database !== undefined) {
+    const databaseFile = path.resolve(path.dirname(file), parsed.data.setup.database);
+    if (!(await isFile(databaseFile))) {
+      problems.push({ file, line: raw.lineAt(['setup', 'database']), caseId: rawId, field: 'setup.database', message: `no such database file: ${databaseFile}` });
+      return undefined;
+    }
+    loaded.databaseFile = databaseFile;
+  }
   return loaded;
 }
 
@@ -129,7 +151,9 @@ function problemsOfIssue(file: string, raw: RawCase, caseId: string | undefined,
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({ ...where, line: raw.lineAt(issue.path, key), field: fieldName([...issue.path, key]), message: 'unknown field' }));
   }
-  return [{ ...where, line: raw.lineAt(issue.path), field: fieldName(issue.path), message: issue.message }];
+  // zod says only "Invalid key in record" for a key its own rule refused; that rule says why.
+  const message = issue.code === 'invalid_key' && issue.issues.length > 0 ? issue.issues.map((inner) => inner.message).join('; ') : issue.message;
+  return [{ ...where, line: raw.lineAt(issue.path), field: fieldName(issue.path), message }];
 }
 
 function fieldName(issuePath: readonly PropertyKey[]): string | undefined {

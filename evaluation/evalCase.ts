@@ -84,17 +84,19 @@ export const OutputExpectation = z.strictObject({
 });
 export type OutputExpectation = z.infer<typeof OutputExpectation>;
 
-/** What a run must achieve to pass. Everything is optional but the status, `completed` unless told. */
+/** A path relative to the files pool's workspace, inside it. */
+const WorkspacePath = z.string().min(1).refine((path) => !isAbsolute(path) && !path.split(/[\\/]/).includes('..'), 'a path inside the workspace: relative, without ".."');
+
 /** A file the run must leave in the files pool's workspace (or must not: `exists: false`). */
 export const FileExpectation = z.strictObject({
-  /** Relative to the workspace, inside it. */
-  path: z.string().min(1).refine((path) => !isAbsolute(path) && !path.split(/[\\/]/).includes('..'), 'a path inside the workspace: relative, without ".."'),
+  path: WorkspacePath,
   exists: z.boolean().default(true),
   /** Text the file must contain, every one. */
   contains: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
 });
 export type FileExpectation = z.infer<typeof FileExpectation>;
 
+/** What a run must achieve to pass. Everything is optional but the status, `completed` unless told. */
 export const CaseExpectation = z.strictObject({
   status: SessionStatusSchema.default(SessionStatus.completed),
   output: OutputExpectation.optional(),
@@ -114,6 +116,29 @@ export const CaseExpectation = z.strictObject({
 });
 export type CaseExpectation = z.infer<typeof CaseExpectation>;
 
+/** What is put in place before each of the case's sessions starts. */
+export const CaseSetup = z.strictObject({
+  /** Files written into the files pool's workspace, path to text, over whatever is there. */
+  files: z.record(WorkspacePath, z.string()).optional(),
+  /**
+   * The db pool's database, relative to the dataset file: SQL text (`.sql`, run into a fresh
+   * database) or a SQLite file (copied). The case then runs on pools of its own.
+   */
+  database: z.string().min(1).optional(),
+});
+export type CaseSetup = z.infer<typeof CaseSetup>;
+
+/**
+ * The case's own nats-server is restarted (stopped, then started again on its store) once the
+ * session's `atStep`-th model response has arrived: its tool calls are then in flight on a bus that
+ * goes away and comes back.
+ */
+export const NatsRestart = z.strictObject({ atStep: z.number().int().positive() });
+export type NatsRestart = z.infer<typeof NatsRestart>;
+
+/** The fault kind a NATS restart is reported under, beside the pools' kinds. */
+export const natsRestartFaultKind = 'nats_restart';
+
 /**
  * One case of an eval dataset, as written in a YAML or JSONL file. Strict at every level: a field
  * this schema does not know is an error, so that a misspelt expectation cannot pass by being
@@ -128,14 +153,17 @@ export const EvalCase = z.strictObject({
   agent: z.string().min(1).optional(),
   /** A scripted-model trajectory file, relative to the dataset file; without it the configured model runs. */
   script: z.string().min(1).optional(),
-  /** Overrides of the agent's budgets, for this case's sessions. */
+  /** Tighter budgets than the agent's, for this case's sessions (a looser one is refused when the session starts). */
   budgets: BudgetOverrides.strict().optional(),
+  setup: CaseSetup.optional(),
   /**
    * Faults the tool pools inject into this case's calls: the specification workers take in
    * `TROUPE_FAULTS` (rules per tool name, `*` for any). The case runs on pools of its own, and once
    * more without them for comparison (its recovery score).
    */
   faults: FaultSpecification.optional(),
+  /** A fault of the bus: see {@link NatsRestart}. Like `faults`, the case runs once more without it. */
+  natsRestart: NatsRestart.optional(),
   /**
    * Why the case is meant to fail (a known gap, or a check that the report's failure paths work):
    * it counts as passed when a run misses an expectation, and fails when every run meets them all.

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { formatIssuePath } from '../tools/validation.ts';
 import { BaselineError } from './baselineError.ts';
+import { faultKindsOfResult } from './caseRecovery.ts';
 import { CaseResult, tokensOf } from './caseScore.ts';
 
 // The report's rendering and comparison live in files of their own; they are exported from here
@@ -80,8 +81,8 @@ export function buildReport(input: ReportInput): EvalReport {
     totals: totalsOf(input.cases),
     byAgent: totalsBy(input.cases, (result) => result.agent ?? defaultAgentKey),
     byDataset: totalsBy(input.cases, (result) => result.file),
-    byFaultKind: Object.fromEntries([...new Set(input.cases.flatMap((c) => c.recovery?.faultKinds ?? ['none']))].map((kind) => [
-      kind, totalsOf(input.cases.filter((c) => (c.recovery?.faultKinds ?? ['none']).includes(kind))),
+    byFaultKind: Object.fromEntries([...new Set(input.cases.flatMap(faultKindsOfResult))].map((kind) => [
+      kind, totalsOf(input.cases.filter((c) => faultKindsOfResult(c).includes(kind))),
     ])),
   };
 }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startSession } from '../client/sessionClient.ts';
 import { IdempotencyStore } from '../actors/durability/idempotencyStore.ts';
@@ -24,8 +24,10 @@ export interface EvalRunOptions {
   repeat?: number;
   /** How long one session may take before it is cancelled and counted as failed. */
   sessionTimeoutMs: number;
-  /** The files pool's workspace, where the files the cases expect are read once each session ended. */
+  /** The files pool's workspace: the cases' `setup.files` are written there, and the files they expect read from it. */
   workspace?: string;
+  /** Something done to every session once its `step`-th model response arrived (a NATS restart): a run where it fails has an `error`. */
+  atStep?: { step: number; inject: () => Promise<void> };
   onProgress?: (progress: EvalProgress) => void;
 }
 
@@ -53,6 +55,15 @@ export async function runEvalCases(options: EvalRunOptions): Promise<Map<string,
 
 async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
   const started = performance.now();
+  const setUp = Object.entries(evalCase.setup?.files ?? {});
+  if (setUp.length > 0) {
+    if (options.workspace === undefined) throw new Error(`case ${evalCase.id} sets files up, but the runner was given no workspace`);
+    const workspace = options.workspace;
+    await Promise.all(setUp.map(async ([file, text]) => {
+      await mkdir(dirname(join(workspace, file)), { recursive: true });
+      await writeFile(join(workspace, file), text);
+    }));
+  }
   const failed = (sessionId: string, error: string): CaseRun => ({
     caseId: evalCase.id, attempt, sessionId, traceId: null, status: 'failed', stopReason: 'eval', output: null, error,
     toolCalls: [], steps: 0, toolCallCount: 0, usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, durationMs: performance.now() - started,
@@ -68,6 +79,8 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
   const calls = new Map<string, RunToolCall>();
   const toolCalls: RunToolCall[] = [];
   let finished: Extract<SessionEvent, { type: 'session.finished' }> | undefined;
+  let responses = 0;
+  let injected: Promise<string | undefined> | undefined;
   const timer = setTimeout(() => {
     void run.cancel(`the eval's time for one session (${options.sessionTimeoutMs / 1000} s) ran out`).catch(() => false);
     setTimeout(() => run.detach(), 10_000).unref();
@@ -85,6 +98,12 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
       } else if (event.type === 'tool.call.rejected') {
         // Refused before dispatch: the event names the tool, not the arguments the model wrote.
         toolCalls.push({ tool: event.tool, arguments: null, status: 'rejected' });
+      } else if (event.type === 'model.responded') {
+        responses++;
+        if (options.atStep && responses === options.atStep.step && !injected) {
+          // Not awaited here: the session goes on meanwhile, and its events are read as they come.
+          injected = options.atStep.inject().then(() => undefined, (error: unknown) => `the fault at step ${responses} could not be injected: ${error instanceof Error ? error.message : String(error)}`);
+        }
       } else if (event.type === 'session.finished') {
         finished = event;
       }
@@ -92,6 +111,8 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
   } finally {
     clearTimeout(timer);
   }
+  const injectionError = await injected;
+  if (injectionError !== undefined) return { ...failed(run.sessionId, injectionError), toolCalls };
   if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls };
   await Promise.all([...calls].map(async ([callId, call]) => {
     const runs = await outcomes.handlerRuns(callId).catch(() => undefined);

@@ -61,11 +61,11 @@ function totalsLines(report: EvalReport): string[] {
     const mean = (of: (result: CaseResult) => number) => faulted.reduce((sum, result) => sum + of(result), 0) / faulted.length;
     lines.push(
       `  recovery: ${faulted.filter((result) => result.recovery?.recovered).length}/${faulted.length} cases with faults recovered, ` +
-        `${amount(mean((result) => result.recovery?.extraSteps ?? 0))} extra steps and ${usdText(mean((result) => result.recovery?.extraCostUsd ?? 0))} extra cost on average, ` +
         `${faulted.reduce((sum, result) => sum + (result.recovery?.duplicatedSideEffects ?? 0), 0)} side-effecting calls run more than once`,
+      `  the faults added ${amount(mean((result) => result.recovery?.extraSteps ?? 0))} steps and ${usdText(mean((result) => result.recovery?.extraCostUsd ?? 0))} per case on average`,
     );
-    for (const [kind, totals] of Object.entries(report.byFaultKind)) if (kind !== 'none') lines.push(`  fault ${terminalLine(kind)}: ${totals.passed}/${totals.cases} passed`);
   }
+  for (const [kind, totals] of Object.entries(report.byFaultKind)) if (kind !== 'none') lines.push(`  fault ${terminalLine(kind)}: ${totals.passed}/${totals.cases} passed`);
   return lines;
 }
 

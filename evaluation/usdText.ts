@@ -5,6 +5,8 @@
  */
 export function usdText(amount: number): string {
   if (!Number.isFinite(amount)) return `$${amount}`;
-  const fixed = amount.toFixed(Math.abs(amount) >= 0.01 ? 4 : 6);
-  return `$${fixed.replace(/(\.\d\d\d*?)0+$/, '$1')}`;
+  const fixed = Math.abs(amount).toFixed(Math.abs(amount) >= 0.01 ? 4 : 6);
+  const text = `$${fixed.replace(/(\.\d\d\d*?)0+$/, '$1')}`;
+  // A difference of costs (a recovery's extra cost) can be below zero, or a rounding error of it.
+  return amount < 0 && Number(fixed) !== 0 ? `-${text}` : text;
 }

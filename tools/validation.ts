@@ -7,7 +7,8 @@ export type Validated<T> = { ok: true; value: T } | { ok: false; failure: ToolFa
 export function formatIssuePath(path: ReadonlyArray<PropertyKey>): string {
   if (path.length === 0) return '(arguments)';
   return path
-    .map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`))
+    // A key that is not a name (a file path, a key with spaces) is quoted, so the path reads back unambiguously.
+    .map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? String(key) : /^[A-Za-z_$][\w$-]*$/.test(String(key)) ? `.${String(key)}` : `[${JSON.stringify(String(key))}]`))
     .join('');
 }
 

@@ -74,6 +74,26 @@ describe('troupe eval', () => {
       '  task: "Eval: add 1234 and 5678 with the calculator."',
       '  script: scripts/calcSum.json',
       '  faults: { calc_evaluate: [{ kind: explode }] }',
+      '- id: no-database',
+      '  task: "Eval: how many customers does the shop have?"',
+      '  script: scripts/dbCount.json',
+      '  setup: { database: data/missing.sql }',
+      '- id: restart-before-start',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  natsRestart: { atStep: 0 }',
+      '- id: brief-a',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  setup: { files: { brief.md: "one" } }',
+      '- id: brief-b',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  setup: { files: { brief.md: "two" } }',
+      '- id: brief-outside',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  setup: { files: { ../outside.md: "x" } }',
     ].join('\n'));
     const run = startTroupe(['eval', dir], env(dir));
     expect(await run.exited).toBe(2);
@@ -81,6 +101,19 @@ describe('troupe eval', () => {
     expect(run.output()).toContain('case misspelt: expects');
     expect(run.output()).toMatch(/case lost: script: .*missing\.json/);
     expect(run.output()).toContain('case bad-fault: faults.calc_evaluate[0].kind');
+    expect(run.output()).toMatch(/case no-database: setup\.database: no such database file: .*missing\.sql/);
+    expect(run.output()).toContain('case restart-before-start: natsRestart.atStep');
+    expect(run.output()).toContain('case brief-b: setup.files: brief.md is set up with another text by case brief-a');
+    expect(run.output()).toMatch(/case brief-outside: setup\.files.*a path inside the workspace/);
+    expect(run.output()).not.toContain('started an orchestrator');
+  }, 60_000);
+
+  it('refuses a database whose SQL does not run, before anything runs', async () => {
+    const dir = dataset(['- id: broken-db', '  task: "Eval: how many customers does the shop have?"', '  script: scripts/dbCount.json', '  setup: { database: broken.sql }'].join('\n'));
+    writeFileSync(join(dir, 'broken.sql'), 'CREATE TABLE customers (id INTEGER PRIMARY KEY;');
+    const run = startTroupe(['eval', dir], env(dir));
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toMatch(/case broken-db: setup\.database: .*broken\.sql: its SQL does not run: .*syntax error/);
     expect(run.output()).not.toContain('started an orchestrator');
   }, 60_000);
 
@@ -99,17 +132,26 @@ describe('troupe eval', () => {
     // On a failure, say which cases failed and why, not the report's last lines.
     const failed = report.cases.filter((c) => !c.passed).map((c) => `${c.id}: ${c.runs.flatMap((r) => [...r.failures, r.stopReason]).join('; ')}`);
     expect({ code, failed }).toEqual({ code: 0, failed: [] });
-    expect(report.totals.cases).toBeGreaterThanOrEqual(15);
+    expect(report.totals.cases).toBeGreaterThanOrEqual(25);
     expect(report.totals.failed).toBe(0);
     // The two meant to fail failed, as meant.
     const meant = report.cases.filter((c) => c.meantToFail);
     expect(meant.map((c) => [c.id, c.passed, c.runs[0]?.passed])).toEqual([['meant-to-fail-order', true, false], ['meant-to-fail-answer', true, false]]);
-    // The cases with faults ran on pools that injected them, and recovered.
-    expect(Object.keys(report.byFaultKind).sort()).toEqual(['delay', 'error', 'none']);
+    // A third of the cases or more have faults, every kind the pools, the bus and the scripted model inject among them.
+    const withFaults = report.cases.filter((c) => c.recovery || c.modelFaults);
+    expect(withFaults.length * 3).toBeGreaterThanOrEqual(report.totals.cases);
+    expect(Object.keys(report.byFaultKind).sort()).toEqual([
+      'crash', 'delay', 'drop_reply', 'error', 'model_http_429', 'model_http_500', 'model_malformed_tool_call', 'model_refusal', 'nats_restart', 'none', 'timeout',
+    ]);
+    // The cases with faults ran on pools that injected them, recovered, and ran no side effect twice.
     const faulted = report.cases.filter((c) => c.recovery);
-    expect(faulted.map((c) => c.id).sort()).toEqual(['calc-average-slow-pool', 'calc-sum-pool-unavailable']);
-    for (const c of faulted) expect(c.recovery).toMatchObject({ recovered: true, controlPassed: true });
-  }, 240_000);
+    expect(faulted.length).toBeGreaterThanOrEqual(8);
+    for (const c of faulted) expect(c.recovery, c.id).toMatchObject({ recovered: true, controlPassed: true, duplicatedSideEffects: 0 });
+    // The worker crashed mid-call of a side-effecting tool, and its handler still ran once.
+    const crashed = report.cases.find((c) => c.id === 'files-note-worker-crash');
+    expect(crashed?.recovery?.faultKinds).toEqual(['crash']);
+    expect(crashed?.runs[0]?.toolCalls.find((call) => call.tool === 'files_write')?.handlerRuns).toBe(1);
+  }, 600_000);
 
   it('runs cases as sessions, fails the one whose expectation does not hold, and writes JSON, JUnit and the regression against a baseline', async () => {
     const dir = dataset([

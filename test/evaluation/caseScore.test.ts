@@ -162,8 +162,8 @@ describe('scoreCase, side effects run once', () => {
     expect(faulted.runs[0]?.failures).toEqual(['sideEffects: files_write ran 2 times for one call']);
     const control = scoreCase(evalCase, [once]);
     expect(control.passed).toBe(true);
-    expect(recoveryOf(evalCase.faults ?? {}, faulted, control)).toMatchObject({ faultKinds: ['crash'], recovered: false, duplicatedSideEffects: 1 });
-    expect(recoveryOf(evalCase.faults ?? {}, control, control)).toMatchObject({ recovered: true, duplicatedSideEffects: 0 });
+    expect(recoveryOf(evalCase, faulted, control)).toMatchObject({ faultKinds: ['crash'], recovered: false, duplicatedSideEffects: 1 });
+    expect(recoveryOf(evalCase, control, control)).toMatchObject({ recovered: true, duplicatedSideEffects: 0 });
   });
 
   it('does not judge handler runs when the case does not ask', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BaselineError } from '../../evaluation/baselineError.ts';
 import { scoreCase, type CaseResult } from '../../evaluation/caseScore.ts';
 import { buildReport, compareToBaseline, EvalReport, readBaseline, renderReportTable, reportToJunit } from '../../evaluation/evalReport.ts';
+import { modelFaultKindsOf } from '../../evaluation/caseRecovery.ts';
 import { caseRun, loadedCase, made } from './evalFixtures.ts';
 
 const addCase = scoreCase(
@@ -174,5 +175,20 @@ describe('readBaseline', () => {
 
   it('refuses text that is not JSON', () => {
     expect(() => readBaseline('{"schemaVersion": 1,')).toThrow(/^The baseline is not JSON/);
+  });
+});
+
+describe('fault kinds in the report', () => {
+  it('names the faults a script plays on the model, and groups cases by them beside the pools\' kinds', () => {
+    expect(modelFaultKindsOf({ steps: [
+      { fault: { kind: 'http_error', status: 429, times: 2 }, content: 'a' },
+      { content: 'b' },
+      { fault: { kind: 'malformed_tool_call' }, toolCalls: [{ name: 'calc_evaluate', arguments: {} }] },
+      { fault: { kind: 'http_error', status: 429 }, content: 'c' },
+    ] } as never)).toEqual(['model_http_429', 'model_malformed_tool_call']);
+    const recovery = { faultKinds: ['crash'], recovered: true, extraSteps: 1, extraCostUsd: 0, controlPassed: true, duplicatedSideEffects: 0 };
+    const built = report([{ ...addCase, modelFaults: ['model_http_429'] }, { ...mulCase, recovery, modelFaults: ['model_http_429'] }, reportCase]);
+    expect(Object.fromEntries(Object.entries(built.byFaultKind).map(([kind, totals]) => [kind, totals.cases]))).toEqual({ crash: 1, model_http_429: 2, none: 1 });
+    expect(renderReportTable(built)).toContain('  fault model_http_429: 1/2 passed');
   });
 });
