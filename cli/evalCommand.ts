@@ -14,6 +14,7 @@ import { reportToHtml } from '../evaluation/htmlReport.ts';
 import { Script } from '../scriptedModel/script.ts';
 import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
 import { readEnvironment } from './environment.ts';
+import { EvalProgressDisplay } from './evalProgress.ts';
 import { onEvalStack, type EvalStack, type EvalStackPlan } from './evalStacks.ts';
 import { UsageError } from './usageError.ts';
 
@@ -168,7 +169,6 @@ export function evalExitCode(report: EvalReport, regressions: readonly Regressio
 export async function evalCommand(args: string[]): Promise<number> {
   const options = parseEvalArgs(args);
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  const note = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
   let cases: LoadedCase[];
   try {
     cases = await loadDatasets(options.datasets);
@@ -211,14 +211,14 @@ export async function evalCommand(args: string[]): Promise<number> {
     const childEnv: NodeJS.ProcessEnv = staged ? { TROUPE_SCRIPTS: [staged.dir, ...(process.env.TROUPE_SCRIPTS?.split(':').filter(Boolean) ?? [])].join(':') } : {};
     const startedAt = new Date().toISOString();
     const total = cases.reduce((sum, c) => sum + (options.repeat ?? c.repeat ?? 1) * (hasFaults(c) ? 2 : 1), 0);
-    let done = 0;
+    // With --json the report owns stdout: the progress goes to stderr.
+    const display = new EvalProgressDisplay(options.json ? process.stderr : process.stdout, total);
     const progress = (label: string) => (event: EvalProgress) => {
       if (event.kind !== 'finished') return;
-      done++;
-      const verdict = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed ? 'pass' : 'FAIL';
-      note(`[${done}/${total}] ${event.caseId}${label}${event.attempt > 1 ? ` #${event.attempt}` : ''}: ${verdict} (${event.run.steps} steps, ${(event.run.durationMs / 1000).toFixed(1)} s)`);
+      const passed = scoreCase(cases.find((c) => c.id === event.caseId) as LoadedCase, [event.run]).passed;
+      display.finished({ caseId: event.caseId, label, attempt: event.attempt, passed, steps: event.run.steps, durationMs: event.run.durationMs });
     };
-    const settings = { logDir: options.logDir, childEnv, say: note };
+    const settings = { logDir: options.logDir, childEnv, say: (line: string) => display.note(line) };
     const runCases = (stack: EvalStack, of: readonly LoadedCase[], label: string, atStep?: Parameters<typeof runEvalCases>[0]['atStep']) => runEvalCases({
       nats: stack.stack.nats, namespace: stack.namespace, cases: of, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs,
       onProgress: progress(label), workspace: stack.workspace,
@@ -239,11 +239,15 @@ export async function evalCommand(args: string[]): Promise<number> {
         cases: [c], label: ' (faults)', into: faultedRuns, ...(c.natsRestart ? { natsRestartAtStep: c.natsRestart.atStep } : {}),
       })),
     ];
-    await inTurns(jobs, Math.min(options.concurrency, stacksAtOnce), async (job) => {
-      const jobRuns = await onEvalStack(job.plan, settings, (stack) => runCases(stack, job.cases, job.label,
-        job.natsRestartAtStep !== undefined && stack.restartNats ? { step: job.natsRestartAtStep, inject: stack.restartNats } : undefined));
-      for (const [id, caseRuns] of jobRuns) job.into.set(id, caseRuns);
-    });
+    try {
+      await inTurns(jobs, Math.min(options.concurrency, stacksAtOnce), async (job) => {
+        const jobRuns = await onEvalStack(job.plan, settings, (stack) => runCases(stack, job.cases, job.label,
+          job.natsRestartAtStep !== undefined && stack.restartNats ? { step: job.natsRestartAtStep, inject: stack.restartNats } : undefined));
+        for (const [id, caseRuns] of jobRuns) job.into.set(id, caseRuns);
+      });
+    } finally {
+      display.end();
+    }
     const report: EvalReport = buildReport({
       startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
       cases: cases.map((c) => {
@@ -256,7 +260,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       }),
     });
     if (options.json) out(JSON.stringify(report, null, 2));
-    else out(renderReportTable(report, { width: process.stdout.columns ?? 120 }));
+    else out(renderReportTable(report, { width: process.stdout.columns || 120 }));
     if (options.junit) writeFileSync(options.junit, reportToJunit(report, { baseDir: process.cwd() }));
     const regressions = baseline ? compareToBaseline(report, baseline) : [];
     if (options.html) {
