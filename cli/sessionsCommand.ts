@@ -14,7 +14,7 @@ import { readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
-import { writeRecordedSession } from './sessionRecordFiles.ts';
+import { specialistSessionsOf, writeRecordedSession } from './sessionRecordFiles.ts';
 import { SessionRecordingError } from '../evaluation/sessionRecording.ts';
 
 const usage = `usage:
@@ -202,20 +202,26 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
       case 'record': {
         const id = needId();
         if (!values.out) throw new UsageError(`record writes an eval case: give --out <dataset.yaml>\n${usage}`);
-        const stored = await (await CheckpointStore.openForReading(nc, names))?.read(id);
-        if (!stored) {
+        const checkpoints = await CheckpointStore.openForReading(nc, names);
+        const stored = await checkpoints?.read(id);
+        if (!checkpoints || !stored) {
           say(`no session ${id}`);
           return 1;
         }
         let written;
         try {
-          written = writeRecordedSession(stored.checkpoint, values.out);
+          const specialists = await specialistSessionsOf(stored.checkpoint, async (specialistId, agent) => {
+            const pool = await CheckpointStore.openForReading(nc, names, { bucket: names.buckets.specialistCheckpoints(agent) });
+            return (await pool?.read(specialistId))?.checkpoint;
+          });
+          written = writeRecordedSession(stored.checkpoint, values.out, { specialists });
         } catch (error) {
           if (!(error instanceof SessionRecordingError)) throw error;
           say(`cannot record: ${error.message}`);
           return 1;
         }
-        say(`recorded session ${id} as case ${written.caseId} in ${written.dataset}, its script in ${written.script}: replay it with troupe eval ${written.dataset}`);
+        const theirs = written.specialistScripts.length > 0 ? ` and its specialists' in ${written.specialistScripts.join(', ')}` : '';
+        say(`recorded session ${id} as case ${written.caseId} in ${written.dataset}, its script in ${written.script}${theirs}: replay it with troupe eval ${written.dataset}`);
         return 0;
       }
       case 'rollback': {

@@ -14,6 +14,8 @@ export type LoadedCase = EvalCase & {
   line?: number;
   /** `script`, resolved against the dataset file's folder: a file that exists. */
   scriptFile?: string;
+  /** `specialistScripts`, resolved the same way: files that exist. */
+  specialistScriptFiles?: string[];
   /** `setup.database`, resolved the same way: a file that exists. */
   databaseFile?: string;
 };
@@ -134,6 +136,18 @@ async function validateCase(file: string, raw: RawCase, problems: DatasetProblem
       return undefined;
     }
     loaded.scriptFile = scriptFile;
+  }
+  if (parsed.data.specialistScripts !== undefined) {
+    const files = parsed.data.specialistScripts.map((script) => path.resolve(path.dirname(file), script));
+    const missing = [];
+    for (const [index, scriptFile] of files.entries()) {
+      if (!(await isFile(scriptFile))) missing.push({ file, line: raw.lineAt(['specialistScripts', index]), caseId: rawId, field: `specialistScripts[${index}]`, message: `no such script file: ${scriptFile}` });
+    }
+    if (missing.length > 0) {
+      problems.push(...missing);
+      return undefined;
+    }
+    loaded.specialistScriptFiles = files;
   }
   if (parsed.data.setup?.database !== undefined) {
     const databaseFile = path.resolve(path.dirname(file), parsed.data.setup.database);

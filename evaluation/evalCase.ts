@@ -153,6 +153,11 @@ export const EvalCase = z.strictObject({
   agent: z.string().min(1).optional(),
   /** A scripted-model trajectory file, relative to the dataset file; without it the configured model runs. */
   script: z.string().min(1).optional(),
+  /**
+   * Scripts the specialists this case delegates to play, relative to the dataset file: each
+   * specialist session's task chooses its own, as a session's task chooses `script`.
+   */
+  specialistScripts: z.array(z.string().min(1)).min(1).optional(),
   /** Tighter budgets than the agent's, for this case's sessions (a looser one is refused when the session starts). */
   budgets: BudgetOverrides.strict().optional(),
   setup: CaseSetup.optional(),

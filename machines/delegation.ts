@@ -143,7 +143,7 @@ export function delegatedBudgets(own: Budgets, limits: DelegationLimits, answerB
 // delegating with the same call id would share one child session, its events and its results.
 // Ids are subject tokens of at most 128 characters: a pair too long for that is hashed instead
 // (FNV-1a, 64 bits, twice seeded: unique enough among the sessions one deployment runs at once).
-function childSessionId(parentSessionId: string, callId: string): string {
+export function childSessionId(parentSessionId: string, callId: string): string {
   const readable = `${parentSessionId}-d-${callId}`;
   if (readable.length <= 128) return readable;
   const fnv = (seed: bigint) => {

@@ -154,18 +154,19 @@ export class CheckpointStore {
   /**
    * Opens the bucket to read it only, never creating it: the roles that read sessions (operator,
    * observer) may not create streams. Undefined while no orchestrator has created it: there are no
-   * sessions yet.
+   * sessions yet. `bucket` reads a specialist pool's own instead.
    */
-  static async openForReading(nc: NatsConnection, names: WireNames): Promise<CheckpointStore | undefined> {
+  static async openForReading(nc: NatsConnection, names: WireNames, options: { bucket?: string } = {}): Promise<CheckpointStore | undefined> {
+    const bucket = options.bucket ?? names.buckets.checkpoints;
     // checkAPI off: the readers' roles may not ask for the account's JetStream info.
     const jsm = await jetstreamManager(nc, { checkAPI: false });
     try {
-      await jsm.streams.info(`KV_${names.buckets.checkpoints}`);
+      await jsm.streams.info(`KV_${bucket}`);
     } catch (error) {
       if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
       throw error;
     }
-    return new CheckpointStore(await new Kvm(nc).open(names.buckets.checkpoints));
+    return new CheckpointStore(await new Kvm(nc).open(bucket));
   }
 
   /**

@@ -15,7 +15,9 @@ import { recordSession, SessionRecordingError } from '../../evaluation/sessionRe
 import { Script } from '../../scriptedModel/script.ts';
 import { wireNames } from '../../transport/subjects.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
-import { startTroupe } from '../fixtures/troupeProcess.ts';
+import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
+import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 
 describe('troupe sessions record, then troupe eval', () => {
   let stack: InProcessStack;
@@ -86,4 +88,58 @@ describe('troupe sessions record, then troupe eval', () => {
     const malformed = recordSession({ ...base, snapshot: { ...base.snapshot, context: { ...context, conversation } } }, options);
     expect(malformed.script.steps[0]?.toolCalls?.[0]?.arguments).toBe('{"expression": 2 +');
   }, 60_000);
+});
+
+describe('troupe sessions record of a session that delegated, then troupe eval', () => {
+  let stack: ProcessStack;
+  let analyst: TroupeProcess;
+  beforeAll(async () => {
+    stack = await startProcessStack();
+    await stack.startWorker('db');
+    analyst = startTroupe(['worker', '--agent', 'analyst'], stack.env);
+    const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
+    await eventually('the analyst pool', async () => {
+      await catalog.refresh();
+      return catalog.get('delegate_analyst') !== undefined;
+    }, processStartTimeoutMs, [analyst]);
+    catalog.stop();
+  }, 120_000);
+  afterAll(async () => {
+    await analyst?.stop();
+    await stack?.stop();
+  });
+
+  it('records the specialist\'s session as a script of its own, and the replay delegates again to the same answer', async () => {
+    const run = await startSession(stack.client, { task: '[record-delegation] How many customers?', namespace: stack.namespace });
+    const finished = await run.finished;
+    expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringMatching(/^The analyst says: The shop has \d+ customers\.$/) });
+
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-record-delegation-'));
+    const dataset = join(dir, 'recorded.yaml');
+    const recorded = await stack.troupe(['sessions', 'record', run.sessionId, '--out', dataset]);
+    expect(recorded.code, recorded.output).toBe(0);
+    expect(recorded.output).toContain('and its specialists\' in');
+    const [written] = parse(readFileSync(dataset, 'utf8')) as unknown[];
+    const evalCase = EvalCase.parse(written);
+    expect(evalCase.specialistScripts).toEqual([`scripts/${evalCase.id}-specialist-1.json`]);
+    const specialistScript = Script.parse(JSON.parse(readFileSync(join(dir, evalCase.specialistScripts?.[0] as string), 'utf8')));
+    expect(specialistScript.match?.userIncludes).toBe('[record-delegation-analyst] Count the customers of the shop.');
+    expect(specialistScript.steps.map((step) => step.toolCalls?.map((call) => call.name) ?? [])).toEqual([['db_query'], []]);
+
+    // Replayed on a stack of its own, with none of the test scripts: the recorded ones alone answer both sessions.
+    const replay = startTroupe(['eval', dataset, '--json', '--log-dir', join(dir, 'logs')], { NATS_URL: stack.nats.url, OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TROUPE_SCRIPTS: '' });
+    expect(await replay.exited, replay.output().slice(-3000)).toBe(0);
+    const report = EvalReport.parse(JSON.parse(replay.output().slice(replay.output().indexOf('{\n'), replay.output().lastIndexOf('\n}') + 2)));
+    expect(report.cases[0]).toMatchObject({ id: evalCase.id, passed: true, scores: { trajectoryMatch: 1 } });
+    expect(report.cases[0]?.runs[0]?.output).toBe(finished.output);
+  }, 240_000);
+
+  it('refuses a delegating session whose specialist sessions are not given', async () => {
+    const run = await startSession(stack.client, { task: '[record-delegation] How many customers, again?', namespace: stack.namespace });
+    await run.finished;
+    const read = await (await CheckpointStore.open(stack.client, wireNames(stack.namespace))).read(run.sessionId);
+    if (!read) throw new Error('no checkpoint');
+    expect(() => recordSession(read.checkpoint, { caseId: 'c', scriptFile: 'scripts/c.json', recordedAt: '2026-11-30T00:00:00.000Z' }))
+      .toThrow(new RegExp(`session ${run.sessionId} delegated to specialists whose sessions were not given \\(${run.sessionId}-d-`));
+  }, 120_000);
 });
