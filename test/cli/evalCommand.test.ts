@@ -78,6 +78,10 @@ describe('troupe eval', () => {
       '  task: "Eval: how many customers does the shop have?"',
       '  script: scripts/dbCount.json',
       '  setup: { database: data/missing.sql }',
+      '- id: no-specialist-script',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  specialistScripts: [scripts/calcSum.json, scripts/nowhere.json]',
       '- id: restart-before-start',
       '  task: "Eval: add 1234 and 5678 with the calculator."',
       '  script: scripts/calcSum.json',
@@ -103,6 +107,7 @@ describe('troupe eval', () => {
     expect(run.output()).toContain('case bad-fault: faults.calc_evaluate[0].kind');
     expect(run.output()).toMatch(/case no-database: setup\.database: no such database file: .*missing\.sql/);
     expect(run.output()).toContain('case restart-before-start: natsRestart.atStep');
+    expect(run.output()).toMatch(/case no-specialist-script: specialistScripts\[1\]: no such script file: .*nowhere\.json/);
     expect(run.output()).toContain('case brief-b: setup.files: brief.md is set up with another text by case brief-a');
     expect(run.output()).toMatch(/case brief-outside: setup\.files.*a path inside the workspace/);
     expect(run.output()).not.toContain('started an orchestrator');
