@@ -85,11 +85,11 @@ export function parseEvalArgs(args: string[]): EvalOptions {
 async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string; problems: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-scripts-'));
   const staged = new Map<string, string>();
-  for (const evalCase of cases) {
-    if (!evalCase.scriptFile || staged.has(evalCase.scriptFile)) continue;
-    const name = `${staged.size}-${basename(evalCase.scriptFile)}`;
-    copyFileSync(evalCase.scriptFile, join(dir, name));
-    staged.set(evalCase.scriptFile, name);
+  for (const scriptFile of cases.flatMap((c) => [...(c.scriptFile ? [c.scriptFile] : []), ...(c.specialistScriptFiles ?? [])])) {
+    if (staged.has(scriptFile)) continue;
+    const name = `${staged.size}-${basename(scriptFile)}`;
+    copyFileSync(scriptFile, join(dir, name));
+    staged.set(scriptFile, name);
   }
   const problems: string[] = [];
   let library;
