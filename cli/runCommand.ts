@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { attachSession, cancelSession, startSession } from '../client/sessionClient.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
+import { BudgetName, BudgetOverrides } from '../machines/budgets.ts';
 import { maxTimerDelayMs } from '../machines/timerDelay.ts';
 import { createLogger } from '../observability/logger.ts';
 import type { SessionEvent, SessionFinished } from '../transport/messages.ts';
@@ -19,10 +20,43 @@ export interface RunOptions {
   agent?: string;
   tenant?: string;
   user?: string;
+  /** Budgets tighter than the agent's, from the `--max-*` flags. */
+  budgets?: BudgetOverrides;
   json: boolean;
   timeoutMs: number;
   /** The deployment the session runs in (`TROUPE_NAMESPACE`; cli/main.ts takes `--namespace` before these flags are parsed); `troupe` when absent. */
   namespace?: string;
+}
+
+/**
+ * The flags that tighten the session's budgets: the budget each sets, what it takes in words, and
+ * how its value becomes the budget's (the wall clock is given in seconds and kept in milliseconds).
+ */
+const budgetFlags = {
+  'max-steps': { budget: BudgetName.maxSteps, takes: 'a positive whole number of model calls', toBudget: Number },
+  'max-tool-calls-per-turn': { budget: BudgetName.maxToolCallsPerTurn, takes: 'a positive whole number of tool calls', toBudget: Number },
+  'max-tokens': { budget: BudgetName.maxTotalTokens, takes: 'a positive whole number of tokens', toBudget: Number },
+  'max-cost': { budget: BudgetName.maxCostUsd, takes: 'a positive number of US dollars', toBudget: Number },
+  'max-wall-clock': {
+    budget: BudgetName.maxWallClockMs,
+    takes: `a positive number of seconds, at most ${Math.floor(maxTimerDelayMs / 1000)} (about 24.8 days, the longest delay a timer can wait)`,
+    // To the millisecond: nobody means a fraction of one, and the budget is a whole number of them.
+    toBudget: (seconds: string) => Math.round(Number(seconds) * 1000),
+  },
+} as const;
+type BudgetFlag = keyof typeof budgetFlags;
+
+/** The budgets the `--max-*` flags ask for, each checked by the budget's own schema; undefined when none is given. */
+function budgetsOf(values: Partial<Record<BudgetFlag, string>>): BudgetOverrides | undefined {
+  const budgets: BudgetOverrides = {};
+  for (const [flag, { budget, takes, toBudget }] of Object.entries(budgetFlags) as [BudgetFlag, (typeof budgetFlags)[BudgetFlag]][]) {
+    const text = values[flag];
+    if (text === undefined) continue;
+    const parsed = BudgetOverrides.shape[budget].unwrap().safeParse(toBudget(text));
+    if (!parsed.success) throw new UsageError(`--${flag} must be ${takes}, not "${text}"`);
+    budgets[budget] = parsed.data;
+  }
+  return Object.keys(budgets).length > 0 ? budgets : undefined;
 }
 
 export function parseRunArgs(args: string[]): RunOptions {
@@ -31,16 +65,21 @@ export function parseRunArgs(args: string[]): RunOptions {
     options: {
       json: { type: 'boolean', default: false }, agent: { type: 'string' }, timeout: { type: 'string', default: '600' }, attach: { type: 'string' },
       tenant: { type: 'string' }, user: { type: 'string' },
+      ...Object.fromEntries(Object.keys(budgetFlags).map((flag) => [flag, { type: 'string' }])) as Record<BudgetFlag, { type: 'string' }>,
     },
     strict: true,
     allowPositionals: true,
   });
-  const usage = 'usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]';
+  const usage = 'usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n'
+    + '                  [--max-steps <n>] [--max-tool-calls-per-turn <n>] [--max-tokens <n>] [--max-cost <usd>] [--max-wall-clock <seconds>]\n'
+    + '       troupe run --attach <sessionId> [--json]';
   for (const [flag, value] of [['--tenant', values.tenant], ['--user', values.user]] as const) {
     if (value !== undefined && !/^[\w.@:-]{1,128}$/.test(value)) throw new UsageError(`${flag} takes letters, digits and . _ @ : - only (at most 128), not "${value}"`);
   }
+  const budgets = budgetsOf(values);
   if (values.attach !== undefined) {
     if (positionals.length > 0 || values.agent || values.tenant || values.user) throw new UsageError(`--attach follows an existing session: give no task, --agent, --tenant or --user\n${usage}`);
+    if (budgets) throw new UsageError(`--attach follows an existing session, whose budgets were set when it started: give no --max-* flags\n${usage}`);
     if (!subjectTokenPattern.test(values.attach)) throw new UsageError(`"${values.attach}" is not a session id`);
   } else if (positionals.length !== 1 || !positionals[0]?.trim()) throw new UsageError(usage);
   const timeout = Number(values.timeout);
@@ -57,6 +96,7 @@ export function parseRunArgs(args: string[]): RunOptions {
     ...(values.agent ? { agent: values.agent } : {}),
     ...(values.tenant ? { tenant: values.tenant } : {}),
     ...(values.user ? { user: values.user } : {}),
+    ...(budgets ? { budgets } : {}),
   };
 }
 
@@ -76,6 +116,7 @@ export async function followSession(nc: NatsConnection, options: RunOptions, out
     : await startSession(nc, {
         task: options.task ?? '', onInvalidEvent, ...where,
         ...(options.agent ? { agent: options.agent } : {}), ...(options.tenant ? { tenant: options.tenant } : {}), ...(options.user ? { user: options.user } : {}),
+        ...(options.budgets ? { budgets: options.budgets } : {}),
       });
   if (run.queued) process.stderr.write(`troupe: no orchestrator is running; session ${run.sessionId} is queued and starts when one does\n`);
   const live = !options.json && out.isTTY ? new LiveStatusLine(out) : undefined;

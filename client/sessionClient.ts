@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
+import type { BudgetOverrides } from '../machines/budgets.ts';
 import { SessionControlReply, SessionStartReply, type SessionControl, decodeSessionEvents, type SessionEvent, type SessionFinished, type SessionStartRequest, type StartRefusal } from '../transport/messages.ts';
 import { ensureStreams, lastStoredSessionEvent } from '../transport/streams.ts';
 import { followSessionEvents, type SessionEventFeed } from './sessionEventFeed.ts';
@@ -56,6 +57,11 @@ export interface StartSessionOptions extends NamespaceOption {
   /** Whom the work is for: the session's spend is reported per tenant and per user (metrics, alerts, events). */
   tenant?: string;
   user?: string;
+  /**
+   * Budgets tighter than the agent's, for this session only (e.g. `{ maxSteps: 5, maxCostUsd: 0.1 }`);
+   * the agent's own where absent. Asking for more than the agent allows is refused (`invalid`).
+   */
+  budgets?: BudgetOverrides;
   /** Your own id (letters, digits, `-`, `_`); a random one when absent. */
   sessionId?: string;
   /**
@@ -122,6 +128,7 @@ export async function startSession(nc: NatsConnection, options: StartSessionOpti
     ...(options.agent ? { agent: options.agent } : {}),
     ...(options.tenant ? { tenant: options.tenant } : {}),
     ...(options.user ? { user: options.user } : {}),
+    ...(options.budgets ? { budgets: options.budgets } : {}),
   };
   let traceId: string | undefined;
   let queued = false;

@@ -15,8 +15,11 @@ export const Budgets = z.object({
 });
 export type Budgets = z.infer<typeof Budgets>;
 
-/** Some budgets to override, none filled in by default (unlike `Budgets.partial()`, which keeps the defaults). */
-export const BudgetOverrides = z.object({
+/**
+ * Some budgets to override, none filled in by default (unlike `Budgets.partial()`, which keeps the
+ * defaults). Strict: a misspelt budget is refused rather than silently left at the agent's value.
+ */
+export const BudgetOverrides = z.strictObject({
   maxSteps: Budgets.shape.maxSteps.unwrap().optional(),
   maxToolCallsPerTurn: Budgets.shape.maxToolCallsPerTurn.unwrap().optional(),
   maxTotalTokens: Budgets.shape.maxTotalTokens.unwrap().optional(),
@@ -35,6 +38,30 @@ export const BudgetName = {
 } as const;
 export type BudgetName = (typeof BudgetName)[keyof typeof BudgetName];
 export const BudgetNameSchema = z.enum(Object.values(BudgetName) as [BudgetName, ...BudgetName[]]);
+
+/** A budget a session's start asked for above what its agent allows. */
+export interface BudgetRaise {
+  budget: BudgetName;
+  asked: number;
+  limit: number;
+}
+
+/**
+ * The budgets a session runs with when its start asks for `overrides`: the agent's own, lowered
+ * where asked. A value above the agent's is refused, and `raised` names every such budget: whoever
+ * starts a session may be trusted less than whoever configured its agent, so it may only tighten.
+ */
+export function tightenBudgets(own: Budgets, overrides: BudgetOverrides): { ok: true; budgets: Budgets } | { ok: false; raised: BudgetRaise[] } {
+  const budgets = { ...own };
+  const raised: BudgetRaise[] = [];
+  for (const budget of Object.values(BudgetName)) {
+    const asked = overrides[budget];
+    if (asked === undefined) continue;
+    if (asked > own[budget]) raised.push({ budget, asked, limit: own[budget] });
+    else budgets[budget] = asked;
+  }
+  return raised.length > 0 ? { ok: false, raised } : { ok: true, budgets };
+}
 
 /** What the session has spent against the budgets that are checked before each model call. */
 export interface Spending {

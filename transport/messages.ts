@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { BudgetOverrides } from '../machines/budgets.ts';
 import { DelegatedSpending, Delegation } from '../machines/delegation.ts';
 import { deadlineWithinTimerRange, maxTimerDelayMs } from '../machines/timerDelay.ts';
 import { ToolFailure } from '../tools/toolFailure.ts';
@@ -110,13 +111,19 @@ export const SessionStartRequest = z.object({
   /** Who the work is for: spend is reported (metrics, alerts) per tenant and per user when given. */
   tenant: Attribution.optional(),
   user: Attribution.optional(),
+  /**
+   * Budgets tighter than the agent's own, for this session only; the agent's where absent. A value
+   * above the agent's is refused (`invalid`): a client may only tighten. Kept in the session's
+   * checkpoint, so a resumed session runs with them too.
+   */
+  budgets: BudgetOverrides.optional(),
 });
 export type SessionStartRequest = z.infer<typeof SessionStartRequest>;
 
 /**
  * Why a start was refused, for code to act on: `in_use` (the session exists: attach to it), `starting`
  * (another orchestrator holds the id but has not accepted it: send the same start again after a lease),
- * `not_stored` (its first checkpoint could not be stored), `invalid` (the request or its agent).
+ * `not_stored` (its first checkpoint could not be stored), `invalid` (the request, its agent, or budgets above the agent's).
  */
 export const StartRefusal = z.enum(['invalid', 'in_use', 'starting', 'not_stored', 'unavailable']);
 export type StartRefusal = z.infer<typeof StartRefusal>;

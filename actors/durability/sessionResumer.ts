@@ -37,7 +37,7 @@ const heartbeatHostScanMs = 5_000;
 /**
  * Takes over sessions whose host died: on an interval (and at once when started), it lists leases
  * that have expired, takes each with compare-and-set (so exactly one orchestrator wins), reads the
- * checkpoint and resumes the session from it.
+ * checkpoint and resumes the session from it. After `stop` it takes none, whatever scan is under way.
  */
 export function startSessionResumer(options: SessionResumerOptions): { scanNow(): Promise<void>; stop(): void } {
   const { durability, logger } = options;
@@ -47,6 +47,9 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
   const underWay = new Map<string, Promise<void>>();
   const queue: Array<{ sessionId: string; done: () => void }> = [];
   let taking = 0;
+  // Once stopped, no session is taken, not even by a scan already under way: its host is stopping and
+  // has just handed its own sessions over, which such a scan would otherwise take straight back.
+  let stopped = false;
   const pump = () => {
     while (taking < resumesAtOnce && queue.length > 0) {
       const { sessionId, done } = queue.shift() as { sessionId: string; done: () => void };
@@ -78,9 +81,13 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
     return takes;
   };
   const take = async (sessionId: string): Promise<void> => {
-    if (options.isHosted(sessionId)) return;
+    if (stopped || options.isHosted(sessionId)) return;
     const lease = await durability.leases.acquire(sessionId, durability.owner);
     if (!lease) return;
+    if (stopped) {
+      await lease.release();
+      return;
+    }
     try {
       const stored = await durability.checkpoints.read(sessionId);
       if (!stored) {
@@ -132,5 +139,11 @@ export function startSessionResumer(options: SessionResumerOptions): { scanNow()
   const intervalMs = options.intervalMs ?? (durability.alive ? heartbeatHostScanMs : Math.max(500, Math.floor(durability.leases.ttlMs / 2)));
   const timer = setInterval(() => void list(), intervalMs);
   timer.unref();
-  return { scanNow, stop: () => clearInterval(timer) };
+  return {
+    scanNow,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

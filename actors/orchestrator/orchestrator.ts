@@ -2,6 +2,7 @@ import type { Msg, MsgHdrs, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { assistantAgent } from '../../agents/assistant.ts';
 import type { AgentDefinition } from '../../agents/defineAgent.ts';
+import { tightenBudgets } from '../../machines/budgets.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import { SessionStartRequest, type SessionStartReply, type StartRefusal } from '../../transport/messages.ts';
 import { startServiceResponder } from '../../transport/serviceResponder.ts';
@@ -111,6 +112,11 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
       return { type: 'session.rejected', sessionId: request.sessionId, reason: `There is no agent "${agentName}". Agents: ${[...agents.keys()].join(', ')}.`, code: 'invalid' };
     }
     const rejected = (code: StartRefusal, reason: string) => ({ type: 'session.rejected' as const, sessionId: request.sessionId, reason, code });
+    const budgets = tightenBudgets(agent.budgets, request.budgets ?? {});
+    if (!budgets.ok) {
+      const asks = budgets.raised.map(({ budget, asked, limit }) => `${budget} ${asked} (its limit is ${limit})`).join(', ');
+      return rejected('invalid', `The start asks for more than agent "${agent.name}" allows: ${asks}. A start may only lower its agent's budgets.`);
+    }
     const taken = rejected('in_use', `Session id ${request.sessionId} is already in use.`);
     // Held but never stored: an orchestrator is starting it, or died doing so before accepting it.
     const heldBy = async (whom: string) => (!durability || (await durability.checkpoints.read(request.sessionId).catch(() => 'unreadable'))
@@ -131,7 +137,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
       if (lease.replaced) firstEventSeq = await resumedEventSeq(options.nats, names, request.sessionId, 0);
     }
     const session = hostSession(deps, {
-      kind: 'new', sessionId: request.sessionId, task: request.task, agent, parent: traceContextOf(headers),
+      kind: 'new', sessionId: request.sessionId, task: request.task, agent, budgets: budgets.budgets, parent: traceContextOf(headers),
       depth: 0, delegationDepthLeft: agent.maxDelegationDepth, ...(lease ? { lease } : {}), firstEventSeq,
       ...(request.tenant ? { tenant: request.tenant } : {}), ...(request.user ? { user: request.user } : {}),
     });

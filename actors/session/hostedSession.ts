@@ -7,6 +7,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Actor, InspectionEvent } from 'xstate';
 import type { AgentDefinition } from '../../agents/defineAgent.ts';
+import type { Budgets } from '../../machines/budgets.ts';
 import type { SessionMachine } from '../../machines/session.ts';
 import type { ResultShapingLimits } from '../../tools/resultShaping.ts';
 import type { SessionFinished } from '../../transport/messages.ts';
@@ -75,6 +76,11 @@ export interface NewSession {
   sessionId: string;
   task: string;
   agent: AgentDefinition;
+  /**
+   * What the session may spend: its agent's budgets, or tighter ones (a client's, a delegating
+   * session's share). Kept in its checkpoints, so a resumed session keeps them whatever its agent says.
+   */
+  budgets: Budgets;
   /** The trace context the start request carried: the session span becomes its child. */
   parent: Context;
   /** The lease this orchestrator took on the session id (with durability). */

@@ -107,7 +107,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           id: sessionId,
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
-            budgets: agent.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
+            budgets: start.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
             depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
           },
           ...inspect,

@@ -120,7 +120,7 @@ export async function startSpecialistPool(options: SpecialistPoolOptions): Promi
     if (local) return { session: local };
     const task = input.context ? `${input.task}\n\nContext from the delegating agent:\n${input.context}` : input.task;
     const fresh = (lease?: Lease, firstEventSeq = 0) => host(hostSession(deps, {
-      kind: 'new', sessionId, task, agent: { ...agent, budgets }, parent: call.trace,
+      kind: 'new', sessionId, task, agent, budgets, parent: call.trace,
       depth: delegation.depth,
       parentSessionId: delegation.parentSessionId,
       ...(delegation.tenant ? { tenant: delegation.tenant } : {}),

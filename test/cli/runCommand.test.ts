@@ -42,8 +42,43 @@ describe('parseRunArgs', () => {
     for (const args of [[], ['   '], ['--json']]) {
       const error = errorOf(args);
       expect(error).toBeInstanceOf(UsageError);
-      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n       troupe run --attach <sessionId> [--json]');
+      expect((error as Error).message).toBe('usage: troupe run "<task>" [--json] [--agent <name>] [--tenant <id>] [--user <id>] [--timeout <seconds>]\n'
+        + '                  [--max-steps <n>] [--max-tool-calls-per-turn <n>] [--max-tokens <n>] [--max-cost <usd>] [--max-wall-clock <seconds>]\n'
+        + '       troupe run --attach <sessionId> [--json]');
     }
+  });
+
+  it('reads budgets tighter than the agent\'s from the --max-* flags, the wall clock in seconds', () => {
+    expect(parseRunArgs([
+      'the task', '--max-steps', '5', '--max-tool-calls-per-turn=2', '--max-tokens', '20000', '--max-cost', '0.25', '--max-wall-clock', '90.5',
+    ])).toStrictEqual({
+      task: 'the task', json: false, timeoutMs: 600_000,
+      budgets: { maxSteps: 5, maxToolCallsPerTurn: 2, maxTotalTokens: 20_000, maxCostUsd: 0.25, maxWallClockMs: 90_500 },
+    });
+    expect(parseRunArgs(['the task', '--max-cost', '0.1'])).toMatchObject({ budgets: { maxCostUsd: 0.1 } });
+  });
+
+  it('refuses a budget flag whose value is not one the budget takes, saying what it takes', () => {
+    const cases: [string, string, string][] = [
+      ['--max-steps', '0', 'a positive whole number of model calls'],
+      ['--max-steps', '1.5', 'a positive whole number of model calls'],
+      ['--max-steps', 'many', 'a positive whole number of model calls'],
+      ['--max-tool-calls-per-turn', '', 'a positive whole number of tool calls'],
+      ['--max-tokens', 'Infinity', 'a positive whole number of tokens'],
+      ['--max-cost', '0', 'a positive number of US dollars'],
+      ['--max-cost', '$1', 'a positive number of US dollars'],
+      ['--max-wall-clock', '0.0001', 'a positive number of seconds, at most 2147483 (about 24.8 days, the longest delay a timer can wait)'],
+      ['--max-wall-clock', '2147484', 'a positive number of seconds, at most 2147483 (about 24.8 days, the longest delay a timer can wait)'],
+    ];
+    for (const [flag, value, takes] of cases) {
+      const error = errorOf(['the task', `${flag}=${value}`]);
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as Error).message).toBe(`${flag} must be ${takes}, not "${value}"`);
+    }
+  });
+
+  it('refuses budget flags with --attach: a running session keeps the budgets it started with', () => {
+    expect((errorOf(['--attach', 's-1', '--max-steps', '3']) as Error).message).toMatch(/^--attach follows an existing session, whose budgets were set when it started: give no --max-\* flags/);
   });
 
   it('attaches to an existing session by id, with no task', () => {

@@ -130,6 +130,17 @@ describe('startSession', () => {
     expect((await run.finished).sessionId).toBe(run.sessionId);
   });
 
+  it('sends the budgets asked for with the start', async () => {
+    const fake = serve((request, emit) => {
+      emit(finishedBody());
+      return accepted(request);
+    });
+    await orchestratorNc.flush();
+    const run = await startSession(clientNc, { namespace, task: 'the task', sessionId: 'tight', budgets: { maxSteps: 2, maxCostUsd: 0.05 } });
+    expect(fake.requests).toEqual([{ type: 'session.start', sessionId: 'tight', task: 'the task', budgets: { maxSteps: 2, maxCostUsd: 0.05 } }]);
+    await run.finished;
+  });
+
   it('throws SessionRejectedError with the reason of a rejection', async () => {
     serve((request) => ({ type: 'session.rejected', sessionId: request.sessionId, reason: 'there is no agent named "nobody"' }));
     await orchestratorNc.flush();

@@ -10,6 +10,7 @@ import { startSpecialistPool } from '../../actors/worker/specialistPool.ts';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { analystAgent } from '../../agents/analyst.ts';
 import { assistantAgent } from '../../agents/assistant.ts';
+import { tightenBudgets } from '../../machines/budgets.ts';
 import { followSessionEvents } from '../../client/sessionEventFeed.ts';
 import { cancelSession, startSession } from '../../client/sessionClient.ts';
 import { calcTools } from '../../domains/calc/calcTools.ts';
@@ -172,13 +173,21 @@ describe('the wire under fuzzing', () => {
 
   it('answers every session start with an acceptance or a rejection that says why', async () => {
     const accepted: string[] = [];
+    let raisedBudgets = 0;
     await fc.assert(fc.asyncProperty(fuzzedBody(sessionStartRequest(['assistant'])), async (body) => {
       count('session starts');
       const reply = decodeJson(SessionStartReply, (await request(names.subjects.sessionStart, body)).data);
       expect(reply).toBeDefined();
       if (!isValid(SessionStartRequest, body)) expect(reply).toMatchObject({ type: 'session.rejected', reason: expect.any(String) });
+      // A client may only tighten its agent's budgets.
+      const start = decodeJson(SessionStartRequest, body);
+      if (start?.budgets && (start.agent ?? 'assistant') === 'assistant' && !tightenBudgets(assistantAgent.budgets, start.budgets).ok) {
+        raisedBudgets += 1;
+        expect(reply).toMatchObject({ type: 'session.rejected', code: 'invalid', reason: expect.stringContaining('A start may only lower its agent\'s budgets.') });
+      }
       if (reply?.type === 'session.accepted') accepted.push(reply.sessionId);
     }), { seed: 13, numRuns: 150 });
+    expect(raisedBudgets).toBeGreaterThan(0);
     // The accepted ones (tasks no script knows) end on their own; none is left hanging.
     for (const sessionId of accepted) {
       const feed = await followSessionEvents(nc, sessionId, { namespace: stack.namespace });

@@ -87,7 +87,7 @@ describe('write-ahead tool calls', () => {
       },
     });
     const first = hostSession({ ...runtime.hosting, durability: { checkpoints: dying, leases, owner: 'first-host' } }, {
-      kind: 'new', sessionId, task, agent, parent: ROOT_CONTEXT, depth: 0, delegationDepthLeft: 0,
+      kind: 'new', sessionId, task, agent, budgets: agent.budgets, parent: ROOT_CONTEXT, depth: 0, delegationDepthLeft: 0,
       lease: (await leases.acquire(sessionId, 'first-host'))!,
     });
     await waitFor(first.actor, (s) => s.matches('running_tools'));

@@ -94,6 +94,38 @@ describe('startSessionResumer', () => {
     expect(ended).toEqual([]);
   });
 
+  // Regression: an orchestrator stopping with graceMs 0 handed its session over, and a scan already
+  // under way took the freed lease straight back: the stopping host resumed the session it had just
+  // let go, beside the orchestrator taking it over.
+  it('takes no session after it is stopped, letting go of a lease a scan under way had just taken', async () => {
+    const { durability } = durabilityOf([checkpointOf('s-handed-over')]);
+    let acquiring!: () => void;
+    const acquireStarted = new Promise<void>((resolve) => (acquiring = resolve));
+    let leaseTaken!: () => void;
+    const taken = new Promise<void>((resolve) => (leaseTaken = resolve));
+    const released: string[] = [];
+    const { acquire } = durability.leases;
+    durability.leases.acquire = async (sessionId, owner) => {
+      acquiring();
+      await taken;
+      const lease = (await acquire(sessionId, owner)) as Lease;
+      return { ...lease, release: async () => void released.push(sessionId) };
+    };
+    const resumed: string[] = [];
+    const resumer = startSessionResumer({
+      durability, logger: pino({ level: 'silent' }), intervalMs: 60_000, isHosted: () => false,
+      resume: (checkpoint) => void resumed.push(checkpoint.sessionId),
+      refuse: () => { throw new Error('nothing is refused'); }, ended: async () => {}, unstored: 'drop',
+    });
+    const scan = resumer.scanNow();
+    await acquireStarted;
+    resumer.stop();
+    leaseTaken();
+    await scan;
+    expect(resumed).toEqual([]);
+    expect(released).toEqual(['s-handed-over']);
+  });
+
   // Regression (chaos run): a delegated session whose member died before its first checkpoint landed
   // was dropped without a word, and the delegating call waited for its end until its timeout.
   it('tells the watchers of a session whose host died before its first checkpoint that it did not start, when they wait on it', async () => {
