@@ -159,7 +159,7 @@ export const EvalCase = z.strictObject({
    */
   specialistScripts: z.array(z.string().min(1)).min(1).optional(),
   /** Tighter budgets than the agent's, for this case's sessions (a looser one is refused when the session starts). */
-  budgets: BudgetOverrides.strict().optional(),
+  budgets: BudgetOverrides.optional(),
   setup: CaseSetup.optional(),
   /**
    * Faults the tool pools inject into this case's calls: the specification workers take in

@@ -70,7 +70,7 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
   });
   let run;
   try {
-    run = await startSession(options.nats, { task: evalCase.task, namespace: options.namespace, whenNoOrchestrator: 'fail', ...(evalCase.agent ? { agent: evalCase.agent } : {}) });
+    run = await startSession(options.nats, { task: evalCase.task, namespace: options.namespace, whenNoOrchestrator: 'fail', ...(evalCase.agent ? { agent: evalCase.agent } : {}), ...(evalCase.budgets ? { budgets: evalCase.budgets } : {}) });
   } catch (error) {
     return failed('', `the session did not start: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -158,6 +158,27 @@ describe('troupe eval', () => {
     expect(crashed?.runs[0]?.toolCalls.find((call) => call.tool === 'files_write')?.handlerRuns).toBe(1);
   }, 600_000);
 
+  it('runs a case on budgets of its own, and fails one that asks for more than its agent allows, saying so', async () => {
+    const dir = dataset([
+      '- id: one-step',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  budgets: { maxSteps: 1 }',
+      '  expect: { status: budget_exhausted }',
+      '- id: too-generous',
+      '  task: "Eval: add 1234 and 5678 with the calculator."',
+      '  script: scripts/calcSum.json',
+      '  budgets: { maxSteps: 1000 }',
+    ].join('\n'));
+    const run = startTroupe(['eval', dir, '--json', '--log-dir', join(dir, 'logs')], env(dir));
+    expect(await run.exited, run.output().slice(-3000)).toBe(1);
+    const report = EvalReport.parse(JSON.parse(run.output().slice(run.output().indexOf('{\n'), run.output().lastIndexOf('\n}') + 2)));
+    expect(report.cases.find((c) => c.id === 'one-step')?.runs[0]).toMatchObject({ passed: true, status: 'budget_exhausted', steps: 1 });
+    expect(report.cases.find((c) => c.id === 'too-generous')?.runs[0]?.failures).toEqual([
+      expect.stringMatching(/^error: the session did not start: .*maxSteps 1000 \(its limit is 20\)/),
+    ]);
+  }, 120_000);
+
   it('runs cases as sessions, fails the one whose expectation does not hold, and writes JSON, JUnit and the regression against a baseline', async () => {
     const dir = dataset([
       '- id: sum',
