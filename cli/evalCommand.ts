@@ -1,6 +1,6 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { placeCaseDatabase } from '../evaluation/caseDatabase.ts';
 import { hasFaults, modelFaultKindsOf, recoveryOf } from '../evaluation/caseRecovery.ts';
@@ -13,12 +13,14 @@ import { runEvalCases, type EvalProgress } from '../evaluation/evalRunner.ts';
 import { reportToHtml } from '../evaluation/htmlReport.ts';
 import { Script } from '../scriptedModel/script.ts';
 import { bundledScriptsDir, loadScripts } from '../scriptedModel/scriptLibrary.ts';
-import { readEnvironment } from './environment.ts';
+import { readEnvironment, type Environment } from './environment.ts';
+import { connectProcess } from './natsSettings.ts';
+import { createLogger } from '../observability/logger.ts';
 import { EvalProgressDisplay } from './evalProgress.ts';
 import { onEvalStack, type EvalStack, type EvalStackPlan } from './evalStacks.ts';
 import { UsageError } from './usageError.ts';
 
-const usage = 'usage: troupe eval <dataset file or folder>… [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
+const usage = 'usage: troupe eval <dataset file or folder>… [--running] [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
 
 /** What `troupe eval` was asked to do. */
 export interface EvalOptions {
@@ -33,6 +35,8 @@ export interface EvalOptions {
   failOnRegression: boolean;
   sessionTimeoutMs: number;
   logDir: string;
+  /** Run on the stack already serving TROUPE_NAMESPACE (like `troupe run`) instead of starting stacks. */
+  running: boolean;
 }
 
 const whole = (flag: string, text: string | undefined, min: number, max: number): number | undefined => {
@@ -50,7 +54,7 @@ export function parseEvalArgs(args: string[]): EvalOptions {
       options: {
         concurrency: { type: 'string' }, repeat: { type: 'string' }, filter: { type: 'string', multiple: true }, json: { type: 'boolean', default: false },
         junit: { type: 'string' }, html: { type: 'string' }, baseline: { type: 'string' }, 'fail-on-regression': { type: 'boolean', default: false },
-        timeout: { type: 'string' }, 'log-dir': { type: 'string', default: '.troupe/logs/eval' },
+        timeout: { type: 'string' }, 'log-dir': { type: 'string', default: '.troupe/logs/eval' }, running: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: true,
@@ -74,6 +78,7 @@ export function parseEvalArgs(args: string[]): EvalOptions {
     failOnRegression: values['fail-on-regression'],
     sessionTimeoutMs: (whole('--timeout', values.timeout, 1, 3_600) ?? 300) * 1000,
     logDir: values['log-dir'],
+    running: values.running,
   };
 }
 
@@ -137,6 +142,20 @@ async function inTurns<T>(items: readonly T[], atOnce: number, work: (item: T) =
   if (failed) throw failed.reason;
 }
 
+/** Runs every case on the stack serving `env`'s namespace, as `troupe run` would start its sessions. */
+async function runOnRunningStack(env: Environment, options: EvalOptions, cases: readonly LoadedCase[], onProgress: (event: EvalProgress) => void, into: Map<string, CaseRun[]>): Promise<void> {
+  const nats = await connectProcess(env, { name: 'troupe-eval', logger: createLogger({ name: 'eval', level: 'error' }), longRunning: false });
+  try {
+    const runs = await runEvalCases({
+      nats, namespace: env.TROUPE_NAMESPACE, cases, concurrency: options.concurrency, sessionTimeoutMs: options.sessionTimeoutMs, onProgress,
+      workspace: resolve(env.TROUPE_WORKSPACE), ...(options.repeat !== undefined ? { repeat: options.repeat } : {}),
+    });
+    for (const [id, caseRuns] of runs) into.set(id, caseRuns);
+  } finally {
+    await nats.drain().catch(() => undefined);
+  }
+}
+
 /** Builds each case's `setup.database` once before anything runs, so that SQL that does not run is reported with its case. */
 function checkDatabases(cases: readonly LoadedCase[]): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-databases-'));
@@ -197,11 +216,22 @@ export async function evalCommand(args: string[]): Promise<number> {
     }
   }
 
+  if (options.running) {
+    // The running stack's pools are a deployment's: nothing may be injected into them or swapped under them.
+    const own = cases.filter((c) => hasFaults(c) || c.databaseFile !== undefined)
+      .map((c) => `${c.file}: case ${c.id}: ${c.databaseFile !== undefined ? 'setup.database' : c.faults ? 'faults' : 'natsRestart'}: needs a stack of its own, which --running does not start: leave out --running, or --filter the case out`);
+    if (own.length > 0) {
+      process.stderr.write(`${own.join('\n')}\n`);
+      return 2;
+    }
+  }
+
   const env = readEnvironment();
   const realModel = Boolean(env.OPENAI_BASE_URL || env.OPENAI_API_KEY);
-  const staged = realModel ? undefined : await stageScripts(cases);
+  // A running stack plays its own model (scripted with the scripts it was started with, or real).
+  const staged = realModel || options.running ? undefined : await stageScripts(cases);
   try {
-    if (realModel && cases.some((c) => c.scriptFile)) {
+    if (realModel && !options.running && cases.some((c) => c.scriptFile)) {
       throw new UsageError(`a model is configured (OPENAI_BASE_URL or OPENAI_API_KEY), so scripted cases cannot run: unset them to run ${cases.filter((c) => c.scriptFile).map((c) => c.id).join(', ')} on the scripted model, or --filter the others`);
     }
     if (staged && staged.problems.length > 0) {
@@ -240,7 +270,8 @@ export async function evalCommand(args: string[]): Promise<number> {
       })),
     ];
     try {
-      await inTurns(jobs, Math.min(options.concurrency, stacksAtOnce), async (job) => {
+      if (options.running) await runOnRunningStack(env, options, cases, progress(''), runs);
+      else await inTurns(jobs, Math.min(options.concurrency, stacksAtOnce), async (job) => {
         const jobRuns = await onEvalStack(job.plan, settings, (stack) => runCases(stack, job.cases, job.label,
           job.natsRestartAtStep !== undefined && stack.restartNats ? { step: job.natsRestartAtStep, inject: stack.restartNats } : undefined));
         for (const [id, caseRuns] of jobRuns) job.into.set(id, caseRuns);
@@ -249,7 +280,7 @@ export async function evalCommand(args: string[]): Promise<number> {
       display.end();
     }
     const report: EvalReport = buildReport({
-      startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel ? (env.TROUPE_MODEL ?? null) : 'scripted',
+      startedAt, finishedAt: new Date().toISOString(), datasets: options.datasets, model: realModel || options.running ? (env.TROUPE_MODEL ?? null) : 'scripted',
       cases: cases.map((c) => {
         const control = scoreCase(c, runs.get(c.id) ?? []);
         const modelFaults = c.scriptFile ? modelFaultKindsOf(Script.parse(JSON.parse(readFileSync(c.scriptFile, 'utf8')))) : [];

@@ -8,6 +8,9 @@ import { UsageError } from '../../cli/usageError.ts';
 import { EvalReport } from '../../evaluation/evalReport.ts';
 import { startNatsServer, type NatsServerProcess } from '../../testing/natsServer.ts';
 import { startTroupe } from '../fixtures/troupeProcess.ts';
+import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
+import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
+import { wireNames } from '../../transport/subjects.ts';
 
 const shippedScripts = new URL('../../evals/scripts/', import.meta.url);
 
@@ -211,4 +214,44 @@ describe('troupe eval', () => {
     expect(gated.output()).toMatch(/regression\(s\) against .*baseline\.json/);
     expect(gated.output()).toContain('count-wrong-order');
   }, 240_000);
+});
+
+describe('troupe eval --running', () => {
+  let stack: ProcessStack;
+  beforeAll(async () => {
+    stack = await startProcessStack();
+    await stack.startWorker('calc');
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('runs the cases on the stack already serving the namespace, starting none of its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-running-'));
+    writeFileSync(join(dir, 'cases.yaml'), [
+      '- id: two-plus-two',
+      '  task: "Please compute two plus two."',
+      '  expect: { trajectory: { mode: strict, calls: [{ tool: calc_evaluate, arguments: { expression: "2 + 2" } }] } }',
+    ].join('\n'));
+    const run = await stack.troupe(['eval', dir, '--running', '--json']);
+    expect(run.code, run.output.slice(-3000)).toBe(0);
+    expect(run.output).not.toContain('started an orchestrator');
+    const report = EvalReport.parse(JSON.parse(run.output.slice(run.output.indexOf('{\n'), run.output.lastIndexOf('\n}') + 2)));
+    expect(report.cases[0]).toMatchObject({ id: 'two-plus-two', passed: true });
+    // The session is the running stack's own: its orchestrator stored it in the stack's namespace.
+    const stored = await (await CheckpointStore.open(stack.client, wireNames(stack.namespace))).read(report.cases[0]?.runs[0]?.sessionId as string);
+    expect(stored?.checkpoint.status).toBe('ended');
+  }, 120_000);
+
+  it('refuses cases that need a stack of their own, before anything runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-running-'));
+    writeFileSync(join(dir, 'cases.yaml'), [
+      '- id: faulted',
+      '  task: "Please compute two plus two."',
+      '  faults: { calc_evaluate: [{ kind: error, times: 1 }] }',
+    ].join('\n'));
+    const run = await stack.troupe(['eval', dir, '--running']);
+    expect(run.code).toBe(2);
+    expect(run.output).toContain('case faulted: faults: needs a stack of its own, which --running does not start');
+  }, 60_000);
 });
