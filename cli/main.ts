@@ -33,7 +33,7 @@ usage:
   troupe run --attach <id> [--json] follow an existing session: replay its events, then the rest
   troupe sessions list|show|approve|deny|interrupt|redirect|cancel|resume|takeover|call|handback|rollback …
                                    see and steer sessions (troupe sessions for details)
-  troupe eval <dataset>… [--concurrency N] [--repeat K] [--json] [--junit FILE] [--baseline FILE [--fail-on-regression]]
+  troupe eval <dataset>… [--running] [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]]
                                    run datasets of cases as real sessions and report how each did
   troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
   troupe orchestrator [--agents <file>] [--inspect]
