@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
 import { ToolError, ToolFailureCode } from '../tools/toolFailure.ts';
 
@@ -99,7 +99,10 @@ export class McpServerConnection {
     const meta: Record<string, string> = {};
     if (options.trace) propagation.inject(options.trace, meta);
     try {
-      const result = await client.callTool({ name, arguments: args, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) }, undefined, {
+      // A plain request, not client.callTool: that checks structuredContent against the outputSchema
+      // itself and reports a mismatch as invalid params, blaming the model's arguments for the server's answer.
+      const params = { name, arguments: args, ...(Object.keys(meta).length > 0 ? { _meta: meta } : {}) };
+      const result = await client.request({ method: 'tools/call', params }, CallToolResultSchema, {
         signal: options.signal,
         // The SDK's own default (60 s) would outlive or cut short the call's deadline.
         timeout: Math.max(1, options.deadline - Date.now()),

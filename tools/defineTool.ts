@@ -45,6 +45,12 @@ export interface ToolSpec<Input extends z.ZodType, Output extends z.ZodType> {
   /** Written for the model: what the tool does and when to use it. */
   description: string;
   input: Input;
+  /**
+   * The input's JSON Schema as it was written, when the tool's schema comes from elsewhere (an MCP
+   * server's): advertised as it is to the model and the orchestrators instead of `input` written
+   * back, which may lose what zod cannot say. The worker still checks `input`.
+   */
+  inputJsonSchema?: Record<string, unknown>;
   output: Output;
   handler: (input: z.output<Input>, context: ToolContext) => Promise<z.input<Output>> | z.input<Output>;
   /** True when the tool changes something outside the worker (a file written, a message sent). */
@@ -81,7 +87,8 @@ export interface ToolCompensation<Input> {
 
 /** A tool as workers serve it; build it with {@link defineTool}. */
 export interface ToolDefinition<Input extends z.ZodType = z.ZodType, Output extends z.ZodType = z.ZodType>
-  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry' | 'compensation' | 'reconcile'>> {
+  extends Required<Omit<ToolSpec<Input, Output>, 'handler' | 'retry' | 'compensation' | 'reconcile' | 'inputJsonSchema'>> {
+  readonly inputJsonSchema: Record<string, unknown> | undefined;
   readonly compensation: ToolCompensation<z.output<Input>> | undefined;
   readonly reconcile: ToolReconciler<z.output<Input>, z.input<Output>> | undefined;
   readonly domain: string;
@@ -160,6 +167,7 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
     reconcile: spec.reconcile,
     description: spec.description,
     input: spec.input,
+    inputJsonSchema: spec.inputJsonSchema,
     output: spec.output,
     handler: spec.handler,
     sideEffects: spec.sideEffects ?? false,
@@ -168,7 +176,11 @@ export function defineTool<Input extends z.ZodType, Output extends z.ZodType>(
 }
 
 /** The JSON Schema a model and a remote validator see for a tool's input. */
-export function toolInputJsonSchema(tool: Pick<ToolDefinition, 'input'>): Record<string, unknown> {
+export function toolInputJsonSchema(tool: Pick<ToolDefinition, 'input'> & { inputJsonSchema?: Record<string, unknown> | undefined }): Record<string, unknown> {
+  if (tool.inputJsonSchema !== undefined) {
+    const { $schema: _dialect, ...written } = tool.inputJsonSchema;
+    return written;
+  }
   const schema = z.toJSONSchema(tool.input, { target: 'draft-07', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   delete schema.$schema;
   return schema;
