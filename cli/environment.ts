@@ -89,6 +89,8 @@ export const Environment = z.object({
   TROUPE_WORKSPACE: z.string().min(1).default('./workspace'),
   /** The `db` example domain's SQLite file, opened read-only; a fresh copy of the sample shop when unset. */
   TROUPE_DB_FILE: z.string().min(1).optional(),
+  /** JSON `{"Authorization": "Bearer …"}`: headers `troupe worker --mcp-url` sends its MCP server, kept out of the process list. */
+  TROUPE_MCP_HEADERS: jsonOf(z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'an HTTP header name'), z.string())).optional(),
   TROUPE_PRICES: jsonOf(PriceTable).optional(),
   /** JSON `{"model-or-prefix": {"contextWindow": 128000, "tokenizer": "o200k_base"}}`, merged over the defaults. */
   TROUPE_MODELS: jsonOf(ModelTable).optional(),
@@ -169,6 +171,8 @@ export function loggableEnvironment(env: Environment): Record<string, unknown> {
   }
   for (const key of ['NATS_PASSWORD', 'NATS_TOKEN'] as const) if (env[key] !== undefined) shown[key] = '[redacted]';
   if (env.TROUPE_OPERATOR_KEYS) shown.TROUPE_OPERATOR_KEYS = Object.fromEntries(env.TROUPE_OPERATOR_KEYS);
+  // Header names only: their values are an MCP server's credentials.
+  if (env.TROUPE_MCP_HEADERS) shown.TROUPE_MCP_HEADERS = Object.fromEntries(Object.keys(env.TROUPE_MCP_HEADERS).map((name) => [name, '[redacted]']));
   return shown;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
 import { FaultCountsDirectoryError } from '../actors/worker/faultCounts.ts';
+import { McpServerUnreachableError } from '../mcp/mcpServerConnection.ts';
 import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
 import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnection.ts';
@@ -119,7 +120,7 @@ main(process.argv.slice(2)).then(
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`troupe: ${message}\n`);
     const isUsage = error instanceof UsageError || error instanceof ConfigurationError || error instanceof NatsCredentialsError || error instanceof FaultSpecificationError || error instanceof FaultCountsDirectoryError || error instanceof WorkerConfigurationError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError;
+    const isInfrastructure = error instanceof NatsUnreachableError || error instanceof NoOrchestratorError || error instanceof StackStartError || error instanceof McpServerUnreachableError;
     process.exit(isUsage ? 2 : isInfrastructure || error instanceof SessionRejectedError ? 3 : 1);
   },
 );

@@ -16,17 +16,25 @@ import { startInspector } from '../observability/inspector.ts';
 import { defaultModelTable } from '../models/modelTable.ts';
 import { inspectOptions, inspectionOf, parseCommandArgs } from './inspectArgs.ts';
 import { loadToolModule } from './toolModules.ts';
+import type { McpServerTarget } from '../mcp/mcpServerConnection.ts';
 import { subjectTokenPattern } from '../transport/subjects.ts';
+import { startMcpPool } from '../mcp/mcpPool.ts';
+import { mcpTargetOf, mcpWorkerUsage } from './mcpWorkerArgs.ts';
 
 const workerUsage = `usage: troupe worker <domain>                   serve an example domain (${Object.keys(exampleDomains).join(', ')})
        troupe worker <domain> --module <file>   serve the tools your module exports as the <domain> pool
        troupe worker --agent <name> [--agents <file>] [--inspect [--inspect-port 8080]]
-                                                serve an agent as a specialist pool (${Object.keys(exampleAgents).join(', ')}, or yours)`;
+                                                serve an agent as a specialist pool (${Object.keys(exampleAgents).join(', ')}, or yours)
+${mcpWorkerUsage}`;
 
 const workerOptions = {
   agent: { type: 'string' },
   agents: { type: 'string' },
   module: { type: 'string' },
+  mcp: { type: 'boolean' },
+  'mcp-url': { type: 'string' },
+  'mcp-header': { type: 'string', multiple: true },
+  'mcp-no-approval': { type: 'boolean' },
   ...inspectOptions,
 } as const;
 
@@ -46,8 +54,17 @@ export async function workerCommand(args: string[]): Promise<void> {
   }
   if (values.agents !== undefined) throw new UsageError(`--agents goes with --agent <name> (or troupe orchestrator).\n${workerUsage}`);
   const [domain, ...extra] = positionals;
-  if (!domain || extra.length > 0) throw new UsageError(workerUsage);
+  if (!domain) throw new UsageError(workerUsage);
   if (!subjectTokenPattern.test(domain)) throw new UsageError(`"${domain}" is not a domain name: use letters, digits, "-" or "_".`);
+  const mcpTarget = mcpTargetOf(values, extra, readEnvironment().TROUPE_MCP_HEADERS);
+  if (mcpTarget) {
+    if (values.module !== undefined) throw new UsageError(`--module and --mcp serve two different things: give one of them.\n${workerUsage}`);
+    // Its tools are named <domain>_<tool>, and a tool's domain is lower-case letters and digits.
+    if (!/^[a-z][a-z0-9]{0,31}$/.test(domain)) throw new UsageError(`"${domain}" cannot name an MCP pool: its tools are called ${domain}_<tool>, so use lower-case letters and digits (at most 32), starting with a letter.`);
+    await serveMcpServer(domain, mcpTarget, values['mcp-no-approval'] !== true);
+    return;
+  }
+  if (values['mcp-no-approval']) throw new UsageError(`--mcp-no-approval goes with --mcp or --mcp-url\n${workerUsage}`);
   const known = Object.keys(exampleDomains);
   if (values.module === undefined && !known.includes(domain)) {
     throw new UsageError(`There is no domain "${domain}". Domains: ${known.join(', ')}; serve your own with \`troupe worker ${domain} --module <file>\`.`);
@@ -76,6 +93,30 @@ export async function workerCommand(args: string[]): Promise<void> {
   });
   role.onShutdown(async () => {
     await worker.stop();
+    await nc.drain();
+  });
+}
+
+/** A member of a pool backed by an MCP server: its own connection to the server, its tools as <domain>_<tool>. */
+async function serveMcpServer(domain: string, target: McpServerTarget, approveDestructive: boolean): Promise<void> {
+  const env = readEnvironment();
+  const role = startProcessRole(`worker-${domain}`, env.LOG_LEVEL, env.TROUPE_REDACT);
+  const faults = faultSpecificationFromEnv();
+  const faultCounts = faultCountsFromEnv();
+  if (faults) role.logger.warn({ faults, ...(faultCounts ? { sharedFaultCounts: faultCounts.directory } : {}) }, 'fault injection is on (TROUPE_FAULTS)');
+  const nc = await connectProcess(env, { name: `troupe-worker-${domain}`, logger: role.logger, longRunning: true });
+  const pool = await startMcpPool({
+    domain, target, nats: nc, namespace: env.TROUPE_NAMESPACE, logger: role.logger,
+    mapping: { approveDestructive, ...(env.TROUPE_TOOL_TIMEOUT_MS ? { timeoutMs: env.TROUPE_TOOL_TIMEOUT_MS } : {}) },
+    ...(faults ? { faults } : {}), ...(faultCounts ? { faultCounts } : {}),
+    ...(env.TROUPE_ORCHESTRATOR_KEYS ? { trustedOrchestrators: env.TROUPE_ORCHESTRATOR_KEYS } : {}),
+    ...(env.TROUPE_REQUIRE_APPROVAL ? { approvalPolicy: toolsRequiringApproval(env.TROUPE_REQUIRE_APPROVAL.split(',')) } : {}),
+  }).catch(async (error: unknown) => {
+    await nc.drain().catch(() => undefined);
+    throw error;
+  });
+  role.onShutdown(async () => {
+    await pool.stop();
     await nc.drain();
   });
 }

@@ -1,3 +1,4 @@
+import type { RetryPolicyInput } from '../machines/retryPolicy.ts';
 import * as z from 'zod';
 import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { defineTool, type ToolContext, type ToolDefinition } from '../tools/defineTool.ts';
@@ -18,7 +19,15 @@ export interface McpToolMappingOptions {
   timeoutMs?: number;
   /** `false` when the deployment lets tools marked `destructiveHint` run without a person's approval. */
   approveDestructive?: boolean;
+  /** How orchestrators retry the tools' retryable failures; {@link mcpToolRetry} when absent. */
+  retry?: RetryPolicyInput;
 }
+
+/**
+ * Patient enough to outlast a member reconnecting to its server (a child started again, a session
+ * opened again: about a second), during which its calls fail at once as UNAVAILABLE.
+ */
+export const mcpToolRetry: RetryPolicyInput = { maxAttempts: 6, initialDelayMs: 250, maxDelayMs: 2_000 };
 
 /** Something about one MCP tool the pool should log: what was lost or skipped in mapping it. */
 export interface McpToolWarning {
@@ -82,6 +91,7 @@ export function mcpToolDefinitions(domain: string, tools: readonly Tool[], call:
       output: resultSchema,
       ...flagsOf(tool.annotations, options.approveDestructive ?? true),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      retry: options.retry ?? mcpToolRetry,
       handler: async (args, context) => {
         let result: CallToolResult;
         try {

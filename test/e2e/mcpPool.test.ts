@@ -1,0 +1,85 @@
+import { execSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveSession, startSession } from '../../client/sessionClient.ts';
+import type { SessionEvent } from '../../transport/messages.ts';
+import { ofType } from '../fixtures/eventsOfType.ts';
+import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
+import { eventually, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+
+/**
+ * MCP servers from the npm registry served as Troupe pools: each `troupe worker <domain> --mcp`
+ * process starts its own server over stdio, and sessions call its tools through NATS.
+ */
+
+const serverScript = (name: string) => fileURLToPath(new URL(`../../node_modules/@modelcontextprotocol/${name}/dist/index.js`, import.meta.url));
+const everything = serverScript('server-everything');
+const filesystem = serverScript('server-filesystem');
+
+let stack: ProcessStack;
+let everythingPool: TroupeProcess;
+const fsRoot = mkdtempSync(join(tmpdir(), 'troupe-mcp-fs-'));
+
+beforeAll(async () => {
+  stack = await startProcessStack();
+  everythingPool = await stack.startWorker('everything', {}, ['--mcp', '--', process.execPath, everything, 'stdio']);
+  await stack.startWorker('fs', {}, ['--mcp', '--', process.execPath, filesystem, fsRoot]);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function run(task: string, onEvent: (event: SessionEvent, sessionId: string) => void | Promise<void> = () => {}) {
+  const session = await startSession(stack.client, { namespace: stack.namespace, task });
+  const events: SessionEvent[] = [];
+  for await (const event of session.events) {
+    events.push(event);
+    await onEvent(event, session.sessionId);
+  }
+  return { events, finished: await session.finished };
+}
+
+/** The MCP server children of a worker process, by their command line. */
+function mcpChildrenOf(worker: TroupeProcess): number[] {
+  return execSync('ps -eo pid=,ppid=').toString().split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .filter(([pid, ppid]) => pid !== undefined && pid > 0 && ppid === worker.child.pid)
+    .map(([pid]) => pid as number);
+}
+
+describe('an MCP server as a pool', () => {
+  it('serves the reference server\'s tools under <domain>_<tool>: a bad argument is refused by the schema, a good call answers', async () => {
+    const { events, finished } = await run('[mcp-sum] Add two and three.');
+    expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringMatching(/^The server says: .*5/) });
+    const [rejected] = ofType(events, 'tool.call.rejected');
+    expect(rejected).toMatchObject({ tool: 'everything_get_sum' });
+    const finishedCalls = ofType(events, 'tool.call.finished');
+    expect(finishedCalls.map((call) => [call.tool, call.status])).toEqual([['everything_get_sum', 'ok']]);
+  }, 60_000);
+
+  it('recovers a killed MCP child: the member reconnects, and the next session\'s call succeeds', async () => {
+    const [child] = mcpChildrenOf(everythingPool);
+    expect(child).toBeGreaterThan(0);
+    process.kill(child as number, 'SIGKILL');
+    await eventually('a new MCP child', async () => mcpChildrenOf(everythingPool).some((pid) => pid !== child), 20_000);
+    const { events, finished } = await run('[mcp-sum] Add two and three, again.');
+    expect(finished, JSON.stringify(events.filter((e) => e.type.startsWith('tool.call')))).toMatchObject({ status: 'completed', output: expect.stringMatching(/5/) });
+  }, 60_000);
+
+  it('asks a person before a destructive tool (the filesystem server\'s write_file) runs, then writes inside its sandbox', async () => {
+    let approved = false;
+    const { events, finished } = await run('[mcp-write] Leave a note.', async (event, sessionId) => {
+      if (event.type === 'approval.requested' && !approved) {
+        approved = true;
+        await approveSession(stack.client, sessionId, { namespace: stack.namespace, by: 'ada' });
+      }
+    });
+    expect(ofType(events, 'approval.requested')[0]?.calls.map((call) => call.tool)).toEqual(['fs_write_file']);
+    expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringContaining('Successfully wrote to note.txt') });
+    expect(readFileSync(join(fsRoot, 'note.txt'), 'utf8')).toBe('written through MCP');
+  }, 60_000);
+});
