@@ -2,6 +2,7 @@
 import { NoOrchestratorError, SessionRejectedError } from '../client/sessionClient.ts';
 import { FaultCountsDirectoryError } from '../actors/worker/faultCounts.ts';
 import { McpServerUnreachableError } from '../mcp/mcpServerConnection.ts';
+import { mcpServeCommand } from './mcpServeCommand.ts';
 import { FaultSpecificationError } from '../actors/worker/workerFaults.ts';
 import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnection.ts';
@@ -44,6 +45,10 @@ usage:
                                    serve the tools your module exports as the <domain> pool
   troupe worker --agent <name> [--agents <file>]
                                    serve an agent (analyst, or yours from --agents) as a specialist pool member
+  troupe worker <domain> --mcp -- <command> [args…] | --mcp-url <url> [--mcp-header "Name: value"]…
+                                   serve an MCP server's tools as the <domain> pool
+  troupe mcp serve [--agent <name>]… [--http <port> [--host H] [--token T]]
+                                   the agents as MCP tools for any MCP client (stdio unless --http)
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
   troupe auth init --out <dir> [--domains files,db,calc] [--agents analyst] [--tls]
@@ -89,6 +94,10 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'worker':
       await workerCommand(rest);
+      return undefined;
+    case 'mcp':
+      if (rest[0] !== 'serve') throw new UsageError('usage: troupe mcp serve [--agent NAME]… [--agents FILE] [--http PORT [--host H] [--token T]]');
+      await mcpServeCommand(rest.slice(1));
       return undefined;
     case 'model':
       if (rest[0] !== 'serve') throw new UsageError('usage: troupe model serve [--port N] [--scripts <dir>]');
