@@ -22,7 +22,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /tmp/package/troupe.tgz /tmp/troupe.tgz
 RUN npm init -y >/dev/null \
- && npm install --omit=dev --no-audit --no-fund /tmp/troupe.tgz \
+ && npm install --omit=dev --no-audit --no-fund /tmp/troupe.tgz @modelcontextprotocol/server-everything@2026.8.31 \
  && rm /tmp/troupe.tgz \
  && npm cache clean --force \
  && mkdir -p /workspace && chown node:node /workspace

@@ -18,6 +18,7 @@ const stackOptions = {
   'workers-per-domain': { type: 'string', default: '2' },
   auth: { type: 'string' },
   cluster: { type: 'boolean', default: false },
+  'mcp-example': { type: 'boolean', default: false },
 } as const;
 
 function stackArgs(args: string[], extra: { json?: boolean } = {}) {
@@ -32,7 +33,7 @@ function stackArgs(args: string[], extra: { json?: boolean } = {}) {
   const auth = values.auth !== undefined ? readAuthSetup(values.auth) : undefined;
   // The setup's namespace, unless one was given: its permissions are for that namespace's subjects.
   if (auth && !process.env.TROUPE_NAMESPACE) process.env.TROUPE_NAMESPACE = auth.manifest.namespace;
-  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
+  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, mcpExample: values['mcp-example'] === true, json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
 }
 
 /** How a person reaches the stack from another terminal, as a client and as an operator. */
@@ -54,7 +55,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const env = readEnvironment();
   const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
   const stack = await startLocalStack({
-    env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, say, ...(options.auth ? { auth: options.auth } : {}),
+    env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
   });
   let interrupted = false;
   const onSignal = () => (interrupted = true);
@@ -75,7 +76,7 @@ export async function upCommand(args: string[]): Promise<number> {
   const env = readEnvironment();
   const say = (line: string) => process.stdout.write(`· ${line}\n`);
   const stack = await startLocalStack({
-    env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, say, ...(options.auth ? { auth: options.auth } : {}),
+    env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
   });
   for (const line of connectHints(stack.natsUrl, env.TROUPE_NAMESPACE, options.auth)) say(line);
   await new Promise<void>((resolve) => {

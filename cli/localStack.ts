@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuthorizationError, connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -68,6 +69,24 @@ interface ManagedProcess {
   readonly name: string;
   readonly process: ChildProcess;
   readonly logFile: string;
+}
+
+/** The pool `--mcp-example` adds: the reference MCP server's tools as `everything_<tool>`. */
+export const mcpExampleDomain = 'everything';
+const mcpExamplePackage = '@modelcontextprotocol/server-everything';
+const mcpExampleVersion = '2026.8.31';
+
+/**
+ * How the `--mcp-example` pool starts its server: with this Node, from the copy installed beside
+ * Troupe (a checkout's dev dependency, or the Docker image's), else with npx from the npm registry.
+ */
+export function mcpExampleServerCommand(): string[] {
+  try {
+    const manifest = createRequire(import.meta.url).resolve(`${mcpExamplePackage}/package.json`);
+    return [process.execPath, join(dirname(manifest), 'dist', 'index.js'), 'stdio'];
+  } catch {
+    return ['npx', '-y', `${mcpExamplePackage}@${mcpExampleVersion}`, 'stdio'];
+  }
 }
 
 let exampleToolNamesSeen: string[] | undefined;
@@ -156,6 +175,8 @@ export async function startLocalStack(options: {
   auth?: AuthSetup;
   /** Start a three-node NATS cluster on loopback instead of one server. */
   cluster?: boolean;
+  /** Also start the `everything` pool, backed by the reference MCP server (see {@link mcpExampleServerCommand}). */
+  mcpExample?: boolean;
   /** Variables for every process it starts, over this process's own (`TROUPE_FAULTS`, `TROUPE_SCRIPTS`, …); undefined removes one. */
   childEnv?: NodeJS.ProcessEnv;
   say: (line: string) => void;
@@ -254,11 +275,16 @@ export async function startLocalStack(options: {
     for (let i = 1; i <= membersOf('analyst'); i++) {
       await launch(`specialist-analyst-${i}`, process.execPath, [cliMain, 'worker', '--agent', 'analyst'], { ...childEnv, ...asRole('specialist-analyst') });
     }
+    if (options.mcpExample) {
+      for (let i = 1; i <= membersOf(mcpExampleDomain); i++) {
+        await launch(`worker-${mcpExampleDomain}-${i}`, process.execPath, [cliMain, 'worker', mcpExampleDomain, '--mcp', '--', ...mcpExampleServerCommand()], { ...childEnv, ...asRole(`worker-${mcpExampleDomain}`) });
+      }
+    }
     const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], { ...childEnv, ...asRole('orchestrator') });
 
     const nats = await connectToNats({ url: natsUrl, name: 'troupe-stack', logger: options.logger, credentials: clientCredentials });
     const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
-    const expected = [...exampleToolNames(resolve(env.TROUPE_WORKSPACE)), delegateToolName('analyst')];
+    const expected = [...exampleToolNames(resolve(env.TROUPE_WORKSPACE)), delegateToolName('analyst'), ...(options.mcpExample ? [`${mcpExampleDomain}_echo`] : [])];
     // Generous: seven Node processes starting at once on a small, busy machine can take most of a minute.
     const readyWithinMs = 90_000;
     try {
@@ -276,6 +302,7 @@ export async function startLocalStack(options: {
     const pools = typeof given === 'number'
       ? `${members(given, 'worker')} for each of ${domains.join(', ')} and ${members(given, 'analyst specialist')}`
       : `workers (${domains.map((d) => `${d} ×${membersOf(d)}`).join(', ')}) and ${members(membersOf('analyst'), 'analyst specialist')}`;
+    if (options.mcpExample) say(`started ${members(membersOf(mcpExampleDomain), 'member')} of the ${mcpExampleDomain} pool, each serving its own reference MCP server (${mcpExampleServerCommand().join(' ')}) as ${mcpExampleDomain}_<tool>`);
     say(`started an orchestrator, ${pools} in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,

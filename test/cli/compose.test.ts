@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { exampleDomains } from '../../domains/exampleDomains.ts';
 import { parseInspectArgs } from '../../cli/inspectArgs.ts';
+import { mcpTargetOf } from '../../cli/mcpWorkerArgs.ts';
 
 const composeFile = readFileSync(fileURLToPath(new URL('../../compose.yaml', import.meta.url)), 'utf8');
 
@@ -42,6 +43,14 @@ describe('compose.yaml', () => {
     }
     expect(all.get('specialist-analyst')).toEqual({ command: ['worker', '--agent', 'analyst'], replicas: 2 });
     expect(all.get('model')?.command?.slice(0, 2)).toEqual(['model', 'serve']);
+  });
+
+  it('runs a pool backed by the reference MCP server, installed in the image, with a command the CLI accepts', () => {
+    const command = all.get('worker-everything')?.command ?? [];
+    expect(all.get('worker-everything')?.replicas).toBe(2);
+    expect(command.slice(0, 4)).toEqual(['worker', 'everything', '--mcp', '--']);
+    expect(mcpTargetOf({ mcp: true }, command.slice(4))).toEqual({ kind: 'stdio', command: 'node', args: ['/app/node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'stdio'] });
+    expect(readFileSync(fileURLToPath(new URL('../../Dockerfile', import.meta.url)), 'utf8')).toContain('@modelcontextprotocol/server-everything@');
   });
 
   it('runs the orchestrator with the inspector and a Prometheus endpoint, with arguments the CLI accepts', () => {

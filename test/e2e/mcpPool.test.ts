@@ -8,7 +8,9 @@ import { approveSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
-import { eventually, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
+
+const testScripts = fileURLToPath(new URL('../fixtures/scripts/', import.meta.url));
 
 /**
  * MCP servers from the npm registry served as Troupe pools: each `troupe worker <domain> --mcp`
@@ -82,4 +84,21 @@ describe('an MCP server as a pool', () => {
     expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringContaining('Successfully wrote to note.txt') });
     expect(readFileSync(join(fsRoot, 'note.txt'), 'utf8')).toBe('written through MCP');
   }, 60_000);
+});
+
+describe('troupe up --mcp-example', () => {
+  it('adds the everything pool, backed by the reference MCP server, whose tools the assistant can use', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'troupe-up-mcp-'));
+    const env = { NATS_URL: stack.nats.url, TROUPE_NAMESPACE: `${stack.namespace}-up`, OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TROUPE_WORKSPACE: dir, TROUPE_SCRIPTS: testScripts };
+    const up = startTroupe(['up', '--mcp-example', '--workers-per-domain', '1', '--log-dir', join(dir, 'logs')], env);
+    try {
+      await eventually('the stack up', async () => up.output().includes('ready. In another terminal'), 120_000, [up]);
+      expect(up.output()).toMatch(/started 1 member of the everything pool, each serving its own reference MCP server/);
+      const run = startTroupe(['run', '--json', '[mcp-sum] Add two and three.'], env);
+      expect(await run.exited, run.output().slice(-2000)).toBe(0);
+      expect(run.output()).toMatch(/"status":\s*"completed"/);
+    } finally {
+      await up.stop();
+    }
+  }, 180_000);
 });
