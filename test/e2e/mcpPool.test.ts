@@ -1,4 +1,4 @@
-import { execSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approveSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
+import { freePort } from '../../testing/natsServer.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -84,6 +85,31 @@ describe('an MCP server as a pool', () => {
     expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringContaining('Successfully wrote to note.txt') });
     expect(readFileSync(join(fsRoot, 'note.txt'), 'utf8')).toBe('written through MCP');
   }, 60_000);
+});
+
+describe('an MCP server over Streamable HTTP as a pool', () => {
+  it('calls its tools, and rides out the server restarting (its session gone): the member opens a new one', async () => {
+    const port = await freePort();
+    const startServer = () => spawn(process.execPath, [everything, 'streamableHttp'], { env: { ...process.env, PORT: String(port) }, stdio: 'ignore' });
+    const url = `http://127.0.0.1:${port}/mcp`;
+    const listening = () => eventually('the HTTP MCP server', async () => (await fetch(url, { method: 'GET' }).catch(() => undefined)) !== undefined, 15_000);
+    let server = startServer();
+    try {
+      await listening();
+      await stack.startWorker('everythinghttp', {}, ['--mcp-url', url, '--mcp-header', 'X-Troupe-Test: yes']);
+      const first = await run('[mcp-sum-http] Add two and three.');
+      expect(first.finished, JSON.stringify(first.finished)).toMatchObject({ status: 'completed', output: expect.stringMatching(/5/) });
+
+      server.kill('SIGKILL');
+      await new Promise((resolve) => server.once('exit', resolve));
+      server = startServer();
+      await listening();
+      const second = await run('[mcp-sum-http] Add two and three, after the restart.');
+      expect(second.finished, JSON.stringify(second.events.filter((e) => e.type.startsWith('tool.call')))).toMatchObject({ status: 'completed', output: expect.stringMatching(/5/) });
+    } finally {
+      server.kill('SIGKILL');
+    }
+  }, 90_000);
 });
 
 describe('troupe up --mcp-example', () => {
