@@ -59,6 +59,8 @@ function describeEventAsIs(event: SessionEvent): string | undefined {
     }
     case 'tool.call.in_doubt':
       return `  ? ${event.tool} in doubt: its worker died after starting it, so whether it took effect is unknown; a person must decide (troupe sessions resume <id> "<answer>")`;
+    case 'tool.call.progress':
+      return `  … ${event.tool} ${event.total !== undefined ? `${event.progress}/${event.total}` : event.progress}${event.message ? `: ${clip(event.message)}` : ''}`;
     case 'tool.call.retrying':
       return `  ↻ ${event.tool} attempt ${event.attempt} in ${ms(event.delayMs)} (${event.failure.code}: ${clip(event.failure.message)})`;
     case 'tool.call.fallback':

@@ -41,7 +41,11 @@ export async function startMcpPool(options: McpPoolOptions): Promise<McpPool> {
 
   const mapped = (tools: readonly Tool[], server: McpServerConnection): McpToolMapping => {
     const made = mcpToolDefinitions(options.domain, tools, (mcpName, args, context) =>
-      server.callTool(mcpName, args, { signal: context.signal, deadline: context.deadline, trace: context.trace }), mappingOptions);
+      server.callTool(mcpName, args, {
+        signal: context.signal, deadline: context.deadline, trace: context.trace,
+        // Asked of the server only when the caller listens: a progress token makes some servers do more work.
+        ...(context.reportProgress ? { onProgress: (progress) => context.reportProgress?.(progress) } : {}),
+      }), mappingOptions);
     for (const warning of made.warnings) logger.warn({ mcpTool: warning.mcpName }, `MCP tool not served as declared: ${warning.message}`);
     logger.info({ tools: Object.fromEntries(made.names.troupeNameOf) }, 'serving the MCP server\'s tools (MCP name → Troupe name)');
     return made;

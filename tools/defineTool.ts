@@ -27,6 +27,13 @@ export interface ToolContext {
   readonly fencingToken?: number;
   /** Reports model spending made on the call's behalf (a specialist's session); it travels back with the reply. */
   reportSpending(spent: DelegatedSpending): void;
+  /**
+   * Reports how far the call has got (`progress`, out of `total` when known, with a short
+   * `message`): the session shows it as a `tool.call.progress` event. Reports closer together than
+   * a fifth of a second are dropped, the last one excepted; a caller that asked for none gets none.
+   * Optional so that a context made by hand (a tool's own tests) need not have it.
+   */
+  reportProgress?(progress: { progress: number; total?: number; message?: string }): void;
 }
 
 /** What a tool's `reconcile` answers about a call whose worker died while it ran. */

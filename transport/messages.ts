@@ -56,8 +56,21 @@ export const ToolRequest = z.object({
   approval: z.object({ by: z.string(), at: z.string(), grant: CallGrant.optional() }).optional(),
   /** Set on calls to a specialist: its session id, depth and the budget it may spend at most. */
   delegation: Delegation.optional(),
+  /** Where the worker may report the call's progress ({@link ToolProgress}): the caller's progress subject. */
+  progressTo: z.string().min(1).optional(),
 });
 export type ToolRequest = z.infer<typeof ToolRequest>;
+
+/** How far a call has got, from the worker running it (an MCP server's progress notifications, say). */
+export const ToolProgress = z.object({
+  type: z.literal('tool.progress'),
+  callId: z.string().min(1),
+  /** Grows with each report; with `total`, out of it. */
+  progress: z.number().finite(),
+  total: z.number().finite().positive().optional(),
+  message: z.string().max(1_000).optional(),
+});
+export type ToolProgress = z.infer<typeof ToolProgress>;
 
 export const ToolReply = z.discriminatedUnion('status', [
   z.object({

@@ -116,7 +116,7 @@ function sessionHosting(names: WireNames) {
     ],
     subscribe: [
       // A session's commands (asked, or recorded), and the events of the specialists it delegates to (relayed into its own).
-      s.sessionControl('*'), s.allSessionControls, s.allSessionEvents, s.poolAnnouncements, s.toolCallCancellations,
+      s.sessionControl('*'), s.allSessionControls, s.allSessionEvents, s.poolAnnouncements, s.toolCallCancellations, s.allToolProgress,
       `${s.tool(resultsDomain, '*')} ${names.queueGroups.pool(resultsDomain)}`, ...serviceResponder(names.services.pool(resultsDomain)),
     ],
   };
@@ -160,7 +160,7 @@ export function rolePermissions(names: WireNames, role: Role, inboxPrefix: strin
       return {
         // Side-effecting tools record their outcomes by call id, so a retried call never runs twice;
         // undoable ones keep their captures in the domain's own object store, which no other pool reaches.
-        publish: [s.poolAnnouncements, ...jetStreamInfo, ...kvOwner(names.buckets.toolOutcomes), ...objectStoreOwner(names.objectStores.undo(role.domain))],
+        publish: [s.poolAnnouncements, s.allToolProgress, ...jetStreamInfo, ...kvOwner(names.buckets.toolOutcomes), ...objectStoreOwner(names.objectStores.undo(role.domain))],
         subscribe: [
           inbox, `${s.tool(role.domain, '*')} ${queue}`, `${s.toolUndo(role.domain, '*')} ${queue}`, s.toolCallCancellations,
           ...serviceResponder(names.services.pool(role.domain)),

@@ -159,6 +159,16 @@ const ownSessionEvents = [
   }),
   z.object({
     ...eventBase,
+    type: z.literal('tool.call.progress'),
+    turn: z.number().int().positive(),
+    callId: z.string(),
+    tool: z.string(),
+    progress: z.number(),
+    total: z.number().optional(),
+    message: z.string().optional(),
+  }),
+  z.object({
+    ...eventBase,
     type: z.literal('tool.call.retrying'),
     turn: z.number().int().positive(),
     callId: z.string(),

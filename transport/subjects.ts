@@ -78,6 +78,10 @@ export function wireNames(namespace: string = defaultNamespace) {
       toolUndo: (domain: string, tool: string) => `${ns}.tools.${domain}.${tool}.undo`,
       /** Every tool subject of the deployment (requests, undo requests, cancellations): what a session-hosting process may call. */
       allTools: `${ns}.tools.>`,
+      /** Where workers report the progress of calls one session-hosting process sent (`inbox` names the process). */
+      toolProgress: (inbox: string) => `${ns}.progress.${inbox}`,
+      /** Every process's progress subject: workers may report to any, hosts each listen on their own. */
+      allToolProgress: `${ns}.progress.*`,
       /** Cancellations of tool calls in flight (a session was cancelled): every worker hears them, the one running the call acts. */
       toolCallCancellations: `${ns}.tools.cancel`,
       /** Pools say "I started" here, so orchestrators refresh discovery at once instead of at the next poll. */

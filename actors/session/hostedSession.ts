@@ -2,6 +2,7 @@
  * What hosting a session takes and gives: the dependencies a session-hosting process provides, how
  * a session starts (new or resumed from a checkpoint), and the handle on a hosted session.
  */
+import type { ToolProgressInbox } from '../toolCalls/toolProgressInbox.ts';
 import type { Context, Tracer } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -60,6 +61,8 @@ export interface SessionHostDependencies {
   models?: ModelTable;
   /** Answers kept for reuse (per the agents' caching settings), shared by the process's sessions. */
   responses?: ResponseCache;
+  /** Where workers report the progress of this process's calls, shared by its sessions. */
+  progress?: ToolProgressInbox;
   /** Watches tool-call error rates and spend; raises alerts when thresholds are crossed. */
   alerts?: AlertMonitor;
   /** Sees every actor event of the session (XState inspection), e.g. for the Stately inspector. */

@@ -96,6 +96,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
         ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
         ...(deps.signer ? { signer: deps.signer } : {}),
+        ...(deps.progress ? { progress: deps.progress } : {}),
         // Read when a call starts, after the checkpoints below exist.
         ...(deps.durability ? { writeAhead: () => checkpoints?.durable() ?? Promise.resolve() } : {}),
       }),

@@ -1,3 +1,4 @@
+import { ToolProgressInbox } from '../toolCalls/toolProgressInbox.ts';
 import type { Tracer } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -121,6 +122,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
     logger.warn({ err: error }, 'JetStream is unavailable: large tool results will be summarised but not kept for results_fetch');
   }
   const alerts = options.alerts ? new AlertMonitor({ thresholds: options.alerts, raise: raiseAlert }) : undefined;
+  const progress = new ToolProgressInbox(options.nats, names, logger);
   return {
     catalog,
     hosting: {
@@ -130,6 +132,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
       ...(options.signer ? { signer: options.signer } : {}),
       ...(options.operatorKeys ? { operators: options.operatorKeys } : {}),
       responses: new ResponseCache(),
+      progress,
       nats: options.nats,
       names,
       catalog,
@@ -146,6 +149,7 @@ export async function openSessionRuntime(options: SessionRuntimeOptions, logger:
     },
     async stop() {
       await resultsPool?.stop();
+      progress.stop();
       catalog.stop();
       breakers.stop();
     },

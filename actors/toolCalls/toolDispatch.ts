@@ -1,3 +1,4 @@
+import type { ToolProgressInbox } from './toolProgressInbox.ts';
 import { trace, type Span, type Tracer } from '@opentelemetry/api';
 import { RequestError, TimeoutError, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -62,6 +63,8 @@ export interface ToolDispatchDependencies {
    * sent, so a crash can never leave one sent but unrecorded. Absent where sessions are not durable.
    */
   writeAhead?: () => Promise<void>;
+  /** Where workers report calls' progress; each report becomes a `tool.call.progress` event. */
+  progress?: ToolProgressInbox;
 }
 
 // The reply needs a moment to travel back after the worker gives up at the deadline.
@@ -129,6 +132,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
       type: 'tool.request', sessionId: input.sessionId, callId: input.call.callId, tool: tool.name,
       arguments: input.call.arguments, deadline: Date.now() + tool.timeoutMs,
       ...(delegation ? { delegation } : {}),
+      ...(deps.progress ? { progressTo: deps.progress.subject } : {}),
     };
     const approval = input.call.approval;
     if (approval) {
@@ -178,6 +182,12 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
     };
     let attempt: ToolCallAttempt;
     let sent = true;
+    const unwatch = deps.progress?.watch(input.call.callId, (reported) => {
+      deps.events.publish({
+        type: 'tool.call.progress', turn: input.turn, callId: input.call.callId, tool: tool.name, progress: reported.progress,
+        ...(reported.total !== undefined ? { total: reported.total } : {}), ...(reported.message !== undefined ? { message: reported.message } : {}),
+      });
+    });
     try {
       const parent = trace.setSpan(deps.trace.turnContext(input.turn), span);
       // The grace must not push the wait past what a timer can hold (it would fire at once).
@@ -201,6 +211,7 @@ function createToolRequestSender(deps: ToolDispatchDependencies, spanOf: (input:
       attempt = fail(sent ? failureOfRequest(error, tool.name, tool.timeoutMs) : requestTooLarge(tool.name, bytes, (deps.nats.info?.max_payload ?? defaultMaxPayload) - headerRoomBytes));
     } finally {
       relay?.stop();
+      unwatch?.();
     }
     const changed = sent
       ? deps.breakers.record(tool.name, attempt.status === 'error' ? attempt.failure : undefined, admission.ticket, input.sessionId)

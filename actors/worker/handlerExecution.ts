@@ -1,3 +1,4 @@
+import type { ToolContext } from '../../tools/defineTool.ts';
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { DelegatedSpending } from '../../machines/delegation.ts';
@@ -37,6 +38,8 @@ export interface ExecutionOptions {
    * started); a throw fails the call with its failure and the handler does not run.
    */
   beforeHandler?: () => Promise<void>;
+  /** Sends the call's progress to its caller (see `ToolContext.reportProgress`); nothing is sent without it. */
+  reportProgress?: ToolContext['reportProgress'];
 }
 
 /**
@@ -80,6 +83,7 @@ export async function executeToolRequest(tool: ToolDefinition, request: ToolRequ
       ...(request.delegation ? { delegation: request.delegation } : {}),
       ...(options.fencingToken !== undefined ? { fencingToken: options.fencingToken } : {}),
       reportSpending: (reported: DelegatedSpending) => (spent = reported),
+      ...(options.reportProgress ? { reportProgress: options.reportProgress } : {}),
     };
     let compensation: unknown;
     const handled: Promise<ToolReply> = Promise.resolve()

@@ -34,6 +34,8 @@ export interface OnceOnlyCall {
   fit: (reply: ToolReply) => ToolReply;
   /** Called at each crash point; a fault may kill the process there. */
   reached?: (point: CrashPoint) => void;
+  /** Sends the call's progress to its caller. */
+  reportProgress?: ToolContext['reportProgress'];
 }
 
 const failed = (request: ToolRequest, failure: ToolFailure): ToolReply => ({ type: 'tool.reply', status: 'error', callId: request.callId, failure });
@@ -89,6 +91,7 @@ async function run(call: OnceOnlyCall, decision: ExecuteDecision): Promise<ToolR
   const execution = await executeToolRequest(tool, request, logger, {
     cancel: call.cancel, trace: call.trace, fencingToken: decision.fencingToken,
     ...(call.keepCompensation ? { keepCompensation: call.keepCompensation } : {}),
+    ...(call.reportProgress ? { reportProgress: call.reportProgress } : {}),
     beforeHandler: async () => {
       call.reached?.('before_handler');
       try {

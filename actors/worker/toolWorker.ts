@@ -1,3 +1,4 @@
+import { progressReporterFor } from './progressReporter.ts';
 import { context as otelContext, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -217,6 +218,7 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
     cancellations.set(request.callId, cancel);
     let reply: ToolReply;
     const keepCompensation = keeperFor(tool, request);
+    const reportProgress = progressReporterFor(nc, names, request, callLogger);
     try {
       reply = tool.sideEffects && outcomes
         ? await executeOnceOnly({
@@ -224,8 +226,9 @@ export async function startWorker(options: WorkerOptions): Promise<ToolWorker> {
             ...(keepCompensation ? { keepCompensation } : {}),
             fit: (body) => fitReply(body, maxPayload(), { tool: tool.name, sideEffects: tool.sideEffects }).reply,
             reached: crashAt,
+            ...(reportProgress ? { reportProgress } : {}),
           })
-        : (await executeToolRequest(tool, request, callLogger, { cancel: cancel.signal, trace: traceContext, ...(keepCompensation ? { keepCompensation } : {}) })).reply;
+        : (await executeToolRequest(tool, request, callLogger, { cancel: cancel.signal, trace: traceContext, ...(keepCompensation ? { keepCompensation } : {}), ...(reportProgress ? { reportProgress } : {}) })).reply;
       if (!tool.sideEffects) crashAt('after_effect');
     } finally {
       cancellations.delete(request.callId);

@@ -64,6 +64,15 @@ describe('an MCP server as a pool', () => {
     expect(finishedCalls.map((call) => [call.tool, call.status])).toEqual([['everything_get_sum', 'ok']]);
   }, 60_000);
 
+  it('passes the server\'s progress notifications on as the session\'s tool.call.progress events', async () => {
+    const { events, finished } = await run('[mcp-long-run] Take a while.');
+    expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringContaining('Long running operation completed') });
+    const progress = ofType(events, 'tool.call.progress');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress[0]).toMatchObject({ tool: 'everything_trigger_long_running_operation', total: 4 });
+    expect(progress.map((p) => p.progress)).toEqual([...progress.map((p) => p.progress)].sort((a, b) => a - b));
+  }, 60_000);
+
   it('recovers a killed MCP child: the member reconnects, and the next session\'s call succeeds', async () => {
     const [child] = mcpChildrenOf(everythingPool);
     expect(child).toBeGreaterThan(0);
