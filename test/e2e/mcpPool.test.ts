@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { approveSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { freePort } from '../../testing/natsServer.ts';
@@ -21,6 +22,7 @@ const testScripts = fileURLToPath(new URL('../fixtures/scripts/', import.meta.ur
 const serverScript = (name: string) => fileURLToPath(new URL(`../../node_modules/@modelcontextprotocol/${name}/dist/index.js`, import.meta.url));
 const everything = serverScript('server-everything');
 const filesystem = serverScript('server-filesystem');
+const growingServer = fileURLToPath(new URL('../fixtures/mcp/growingServer.ts', import.meta.url));
 
 let stack: ProcessStack;
 let everythingPool: TroupeProcess;
@@ -93,6 +95,25 @@ describe('an MCP server as a pool', () => {
     expect(ofType(events, 'approval.requested')[0]?.calls.map((call) => call.tool)).toEqual(['fs_write_file']);
     expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed', output: expect.stringContaining('Successfully wrote to note.txt') });
     expect(readFileSync(join(fsRoot, 'note.txt'), 'utf8')).toBe('written through MCP');
+  }, 60_000);
+});
+
+describe('an MCP server whose tools change, as a pool', () => {
+  it('serves the tools the server adds (list_changed) to every orchestrator, and passes the session\'s trace context in _meta', async () => {
+    await stack.startWorker('growing', {}, ['--mcp', '--', process.execPath, growingServer]);
+    const { finished } = await run('[mcp-grow] Grow, then show the trace context.');
+    expect(finished, JSON.stringify(finished)).toMatchObject({ status: 'completed' });
+    // The MCP server saw the call's W3C trace context, in the session's own trace: it can join it.
+    expect(finished.output).toMatch(new RegExp(`^traceparent 00-${finished.traceId}-[0-9a-f]{16}-0[01]$`));
+    const catalog = new ToolCatalog({ nats: stack.client, namespace: stack.namespace, quietPeriodMs: 100 });
+    try {
+      await eventually('growing_grown_1 in the catalog', async () => {
+        await catalog.refresh();
+        return catalog.get('growing_grown_1') !== undefined;
+      }, 20_000);
+    } finally {
+      catalog.stop();
+    }
   }, 60_000);
 });
 
