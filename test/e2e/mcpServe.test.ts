@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -13,10 +16,14 @@ import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeP
 
 const cliMain = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
+const filesystem = fileURLToPath(new URL('../../node_modules/@modelcontextprotocol/server-filesystem/dist/index.js', import.meta.url));
+
 let stack: ProcessStack;
 beforeAll(async () => {
   stack = await startProcessStack();
   await stack.startWorker('calc');
+  // A pool whose write_file is destructive: a session calling it waits for a person.
+  await stack.startWorker('fs', {}, ['--mcp', '--', process.execPath, filesystem, mkdtempSync(join(tmpdir(), 'troupe-mcp-serve-fs-'))]);
 }, 120_000);
 afterAll(async () => {
   await stack?.stop();
@@ -64,6 +71,21 @@ describe('troupe mcp serve over stdio', () => {
       expect(sessionId).toBeDefined();
       // Cancelled long before the model's 20 s answer: the session ends cancelled, not completed.
       await eventually('the session cancelled', async () => /"status":\s*"cancelled"/.test((await stack.troupe(['sessions', 'show', sessionId as string, '--json'])).output), 15_000);
+    } finally {
+      await client.close();
+    }
+  }, 90_000);
+
+  it('answers at once, with what waits and how to approve it, when the session stops for a person\'s approval', async () => {
+    const client = await stdioClient();
+    try {
+      const result = await client.request({ method: 'tools/call', params: { name: 'assistant', arguments: { task: '[mcp-write] Leave a note.' } } }, CallToolResultSchema, { timeout: 60_000 });
+      expect(result.structuredContent).toMatchObject({ status: 'awaiting_approval', stopReason: expect.stringContaining('fs_write_file') });
+      const sessionId = (result.structuredContent as { sessionId: string }).sessionId;
+      expect(JSON.stringify(result.content)).toContain(`troupe sessions approve ${sessionId}`);
+      // The session itself still waits for the person, hosted as before.
+      const shown = await stack.troupe(['sessions', 'show', sessionId, '--json']);
+      expect(shown.output).toMatch(/awaiting_approval|waiting/);
     } finally {
       await client.close();
     }
