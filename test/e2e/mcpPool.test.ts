@@ -75,6 +75,16 @@ describe('an MCP server as a pool', () => {
     expect(progress.map((p) => p.progress)).toEqual([...progress.map((p) => p.progress)].sort((a, b) => a - b));
   }, 60_000);
 
+  it('hands the model the server\'s own errors (a missing file, a path outside its sandbox) as failures it can act on', async () => {
+    const { events, finished } = await run('[mcp-read-missing] Read two files.');
+    expect(finished.status).toBe('completed');
+    const failures = ofType(events, 'tool.call.finished').map((call) => [call.tool, call.status, call.failure?.code]);
+    expect(failures).toEqual([['fs_read_text_file', 'error', 'INVALID_INPUT'], ['fs_read_text_file', 'error', 'INVALID_INPUT']]);
+    const messages = ofType(events, 'tool.call.finished').map((call) => call.failure?.message ?? '').join('\n');
+    expect(messages).toMatch(/ENOENT|no such file/i);
+    expect(messages).toMatch(/Access denied|outside allowed/i);
+  }, 60_000);
+
   it('recovers a killed MCP child: the member reconnects, and the next session\'s call succeeds', async () => {
     const [child] = mcpChildrenOf(everythingPool);
     expect(child).toBeGreaterThan(0);

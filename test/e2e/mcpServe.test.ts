@@ -118,8 +118,13 @@ describe('troupe mcp serve over Streamable HTTP', () => {
     const client = new Client({ name: 'troupe-test', version: '1' });
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
     try {
-      const result = await client.callTool({ name: 'assistant', arguments: { task: 'Please compute two plus two.' } }, undefined, { timeout: 60_000 });
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(expect.arrayContaining(['assistant', 'analyst']));
+      const progress: string[] = [];
+      const result = await client.request({ method: 'tools/call', params: { name: 'assistant', arguments: { task: 'Please compute two plus two.' } } }, CallToolResultSchema, {
+        timeout: 60_000, onprogress: (p) => void progress.push(p.message ?? ''),
+      });
       expect(result.structuredContent).toMatchObject({ status: 'completed' });
+      expect(progress.some((line) => line.includes('calc_evaluate'))).toBe(true);
     } finally {
       await client.close();
     }
