@@ -149,10 +149,9 @@ describe('a tool worker killed with SIGKILL mid-call', () => {
 });
 
 describe('an eval of side-effecting calls whose worker was killed mid-call', () => {
-  it('reads how often each handler ran from the idempotency records: a reconcile that cannot find the effect runs the call twice, and `sideEffects: once` fails the case', async () => {
-    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify({ ledger_enter: [{ kind: 'crash', at: 'after_effect', times: 1 }] }) });
-    const task = `[ledger-enter] twice ${Date.now()}`;
-    const evalCase = loadedCase({ id: 'ledger-enter', task, expect: { output: { contains: 'entered' }, sideEffects: 'once' } });
+  /** Runs `evalCase` as an eval would, with `crash` injected into a ledger worker that a fresh one replaces once it died; its one run, judged. */
+  async function evalAfterCrash(crash: Record<string, unknown>, evalCase: ReturnType<typeof loadedCase>) {
+    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify(crash) });
     let replacement: Promise<TroupeProcess> | undefined;
     const runs = await runEvalCases({
       nats: stack.client, namespace: stack.namespace, cases: [evalCase], concurrency: 1, sessionTimeoutMs: 90_000,
@@ -161,27 +160,22 @@ describe('an eval of side-effecting calls whose worker was killed mid-call', () 
       },
     });
     await replacement;
+    return scoreCase(evalCase, runs.get(evalCase.id) ?? []).runs[0];
+  }
+
+  it('reads how often each handler ran from the idempotency records: a reconcile that cannot find the effect runs the call twice, and `sideEffects: once` fails the case', async () => {
+    const task = `[ledger-enter] twice ${Date.now()}`;
+    const run = await evalAfterCrash({ ledger_enter: [{ kind: 'crash', at: 'after_effect', times: 1 }] }, loadedCase({ id: 'ledger-enter', task, expect: { output: { contains: 'entered' }, sideEffects: 'once' } }));
     expect(ledger.counts().get(`${task} / enter`)).toBe(2);
-    const [run] = scoreCase(evalCase, runs.get('ledger-enter') ?? []).runs;
     expect(run).toMatchObject({ status: 'completed', toolCalls: [{ tool: 'ledger_enter', status: 'ok', handlerRuns: 2 }] });
     expect(run?.failures).toEqual(['sideEffects: ledger_enter ran 2 times for one call']);
   }, 120_000);
 
   it('counts a call taken over before its handler started as run once, and the case passes', async () => {
-    const doomed = await ledgerWorker({ TROUPE_FAULTS: JSON.stringify({ ledger_post: [{ kind: 'crash', at: 'before_handler', times: 1 }] }) });
     const task = `[ledger-post] eval once ${Date.now()}`;
-    const evalCase = loadedCase({ id: 'ledger-post', task, expect: { output: { contains: 'posted' }, sideEffects: 'once' } });
-    let replacement: Promise<TroupeProcess> | undefined;
-    const runs = await runEvalCases({
-      nats: stack.client, namespace: stack.namespace, cases: [evalCase], concurrency: 1, sessionTimeoutMs: 90_000,
-      onProgress: (progress) => {
-        if (progress.kind === 'started') replacement ??= doomed.exited.then(() => ledgerWorker());
-      },
-    });
-    await replacement;
+    const run = await evalAfterCrash({ ledger_post: [{ kind: 'crash', at: 'before_handler', times: 1 }] }, loadedCase({ id: 'ledger-post', task, expect: { output: { contains: 'posted' }, sideEffects: 'once' } }));
     expect(ledger.counts().get(`${task} / post`)).toBe(1);
-    const result = scoreCase(evalCase, runs.get('ledger-post') ?? []);
-    expect(result.runs[0]).toMatchObject({ passed: true, toolCalls: [{ tool: 'ledger_post', status: 'ok', handlerRuns: 1 }] });
+    expect(run).toMatchObject({ passed: true, toolCalls: [{ tool: 'ledger_post', status: 'ok', handlerRuns: 1 }] });
   }, 120_000);
 });
 
