@@ -2,7 +2,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startSession } from '../client/sessionClient.ts';
+import { CheckpointStore } from '../actors/durability/checkpointStore.ts';
 import { IdempotencyStore } from '../actors/durability/idempotencyStore.ts';
+import type { SessionContext } from '../machines/sessionContext.ts';
 import type { SessionEvent } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
 import type { CaseRun, RunToolCall } from './caseRun.ts';
@@ -33,18 +35,22 @@ export interface EvalRunOptions {
 
 /**
  * Runs every case (each `repeat` times) as a real session on the deployment `nats` reaches,
- * `concurrency` at a time, and reads what each did from its events. Never throws for a case: a
- * session that could not start, or did not finish in time, is a run with an `error`.
+ * `concurrency` at a time, and reads what each did: how it ended from its events, the tool calls it
+ * made from its ledger (in its checkpoint) once it ended. Never throws for a case: a session that
+ * could not start, or did not finish in time, is a run with an `error`.
  */
 export async function runEvalCases(options: EvalRunOptions): Promise<Map<string, CaseRun[]>> {
   const queue = options.cases.flatMap((evalCase) =>
     Array.from({ length: options.repeat ?? evalCase.repeat ?? 1 }, (_, i) => ({ evalCase, attempt: i + 1 })));
   const runs = new Map<string, CaseRun[]>(options.cases.map((c) => [c.id, []]));
-  const outcomes = await IdempotencyStore.open(options.nats, wireNames(options.namespace));
+  const stores: RunStores = {
+    outcomes: await IdempotencyStore.open(options.nats, wireNames(options.namespace)),
+    checkpoints: await CheckpointStore.openForReading(options.nats, wireNames(options.namespace)).catch(() => undefined),
+  };
   let next = 0;
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, queue.length)) }, async () => {
     for (let item = queue[next++]; item; item = queue[next++]) {
-      const run = await runOnce(options, outcomes, item.evalCase, item.attempt);
+      const run = await runOnce(options, stores, item.evalCase, item.attempt);
       runs.get(item.evalCase.id)?.push(run);
       options.onProgress?.({ kind: 'finished', caseId: item.evalCase.id, attempt: item.attempt, run });
     }
@@ -53,7 +59,35 @@ export async function runEvalCases(options: EvalRunOptions): Promise<Map<string,
   return runs;
 }
 
-async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
+/** A call as the runner gathers it: with its call id, to look its idempotency record up. */
+type MadeCall = RunToolCall & { callId: string | null };
+
+/** Where a run's records are read once its session ended: its checkpoint, and its calls' idempotency records. */
+interface RunStores {
+  outcomes: IdempotencyStore;
+  /** Undefined without JetStream (or before any orchestrator made the bucket): the events are all there is. */
+  checkpoints: CheckpointStore | undefined;
+}
+
+/**
+ * The calls a session made, from its ledger: the record the session keeps itself, in the order the
+ * model asked, which no lost message can change (an event published as NATS restarts may never
+ * arrive). Undefined when the checkpoint cannot be read.
+ */
+async function ledgerCallsOf(checkpoints: CheckpointStore | undefined, sessionId: string): Promise<MadeCall[] | undefined> {
+  const stored = await checkpoints?.read(sessionId).catch(() => undefined);
+  const ledger = (stored?.checkpoint.snapshot.context as SessionContext | undefined)?.ledger;
+  if (!ledger) return undefined;
+  return ledger.map((entry) => ({
+    callId: entry.callId,
+    tool: entry.tool,
+    // Refused before dispatch: what the model wrote was no call's arguments.
+    arguments: entry.status === 'rejected' ? null : entry.arguments,
+    status: entry.status,
+  }));
+}
+
+async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
   const started = performance.now();
   const setUp = Object.entries(evalCase.setup?.files ?? {});
   if (setUp.length > 0) {
@@ -76,8 +110,8 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
   }
   options.onProgress?.({ kind: 'started', caseId: evalCase.id, attempt, sessionId: run.sessionId });
   // By call id: a call retried or taken over after a crash is one entry, as it is one call.
-  const calls = new Map<string, RunToolCall>();
-  const toolCalls: RunToolCall[] = [];
+  const calls = new Map<string, MadeCall>();
+  const toolCalls: MadeCall[] = [];
   let finished: Extract<SessionEvent, { type: 'session.finished' }> | undefined;
   let responses = 0;
   let injected: Promise<string | undefined> | undefined;
@@ -89,7 +123,7 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
     for await (const event of run.events) {
       if (event.type === 'tool.call.started') {
         if (calls.has(event.callId)) continue;
-        const call: RunToolCall = { tool: event.tool, arguments: event.arguments, status: 'ok' };
+        const call: MadeCall = { callId: event.callId, tool: event.tool, arguments: event.arguments, status: 'ok' };
         calls.set(event.callId, call);
         toolCalls.push(call);
       } else if (event.type === 'tool.call.finished') {
@@ -97,7 +131,7 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
         if (call) call.status = event.status;
       } else if (event.type === 'tool.call.rejected') {
         // Refused before dispatch: the event names the tool, not the arguments the model wrote.
-        toolCalls.push({ tool: event.tool, arguments: null, status: 'rejected' });
+        toolCalls.push({ callId: null, tool: event.tool, arguments: null, status: 'rejected' });
       } else if (event.type === 'model.responded') {
         responses++;
         if (options.atStep && responses === options.atStep.step && !injected) {
@@ -112,12 +146,15 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
     clearTimeout(timer);
   }
   const injectionError = await injected;
-  if (injectionError !== undefined) return { ...failed(run.sessionId, injectionError), toolCalls };
-  if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls };
-  await Promise.all([...calls].map(async ([callId, call]) => {
-    const runs = await outcomes.handlerRuns(callId).catch(() => undefined);
+  const seen = toolCalls.map(({ callId: _callId, ...call }) => call);
+  if (injectionError !== undefined) return { ...failed(run.sessionId, injectionError), toolCalls: seen };
+  if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls: seen };
+  const made = (await ledgerCallsOf(stores.checkpoints, run.sessionId)) ?? toolCalls;
+  await Promise.all(made.map(async (call) => {
+    const runs = call.callId ? await stores.outcomes.handlerRuns(call.callId).catch(() => undefined) : undefined;
     if (runs !== undefined) call.handlerRuns = runs;
   }));
+  const madeCalls: RunToolCall[] = made.map(({ callId: _callId, ...call }) => call);
   const expected = evalCase.expect.files ?? [];
   const files = options.workspace && expected.length > 0
     ? Object.fromEntries(await Promise.all(expected.map(async (file) => [file.path, await readFile(join(options.workspace as string, file.path), 'utf8').catch(() => null)] as const)))
@@ -127,6 +164,6 @@ async function runOnce(options: EvalRunOptions, outcomes: IdempotencyStore, eval
     caseId: evalCase.id, attempt, sessionId: run.sessionId, traceId: finished.traceId || null,
     // The session's own error is part of how it ended, not a failure of the eval: a case may expect `failed`.
     status: finished.status, stopReason: finished.error ? `${finished.stopReason}: ${finished.error}` : finished.stopReason, output: finished.output,
-    toolCalls, steps: finished.steps, toolCallCount: finished.toolCalls, usage: finished.usage, durationMs: performance.now() - started,
+    toolCalls: madeCalls, steps: finished.steps, toolCallCount: finished.toolCalls, usage: finished.usage, durationMs: performance.now() - started,
   };
 }
