@@ -110,7 +110,8 @@ export class McpServerConnection {
       });
       return result as CallToolResult;
     } catch (error) {
-      if (isConnectionFailure(error)) {
+      // A call given up on (its deadline, a cancelled session) says nothing about the connection.
+      if (!options.signal.aborted && isConnectionFailure(error)) {
         this.#lost(client, error);
         throw unavailable(`The connection to the MCP server ${describeMcpTarget(this.#options.target)} failed during the call: ${error instanceof Error ? error.message : String(error)}`, error);
       }
