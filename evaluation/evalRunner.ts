@@ -59,6 +59,9 @@ export async function runEvalCases(options: EvalRunOptions): Promise<Map<string,
   return runs;
 }
 
+// How long the runner waits for an ended session's last checkpoint before it takes the events' word.
+const endedCheckpointWaitMs = 10_000;
+
 /** A call as the runner gathers it: with its call id, to look its idempotency record up. */
 type MadeCall = RunToolCall & { callId: string | null };
 
@@ -75,8 +78,16 @@ interface RunStores {
  * arrive). Undefined when the checkpoint cannot be read.
  */
 async function ledgerCallsOf(checkpoints: CheckpointStore | undefined, sessionId: string): Promise<MadeCall[] | undefined> {
-  const stored = await checkpoints?.read(sessionId).catch(() => undefined);
-  const ledger = (stored?.checkpoint.snapshot.context as SessionContext | undefined)?.ledger;
+  if (!checkpoints) return undefined;
+  // The session's end is published before its last checkpoint is stored: an earlier one lacks the
+  // last turns' calls, so only the checkpoint of the ended session is read.
+  const deadline = Date.now() + endedCheckpointWaitMs;
+  let stored = await checkpoints.read(sessionId).catch(() => undefined);
+  while (stored?.checkpoint.status !== 'ended' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stored = await checkpoints.read(sessionId).catch(() => undefined);
+  }
+  const ledger = stored?.checkpoint.status === 'ended' ? (stored.checkpoint.snapshot.context as SessionContext | undefined)?.ledger : undefined;
   if (!ledger) return undefined;
   return ledger.map((entry) => ({
     callId: entry.callId,
