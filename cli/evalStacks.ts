@@ -76,11 +76,16 @@ export async function onEvalStack<T>(plan: EvalStackPlan, settings: EvalStackSet
         TROUPE_DB_FILE: database,
       },
     });
+    // Sessions of a repeated case reach their step together: they share one restart, never two at
+    // once (a second start on the port would fail, and leave the first server running).
+    let restarting: Promise<void> | undefined;
+    const restartNats = () => (restarting ??= (async () => {
+      nats = await (nats as NatsServerProcess).restart();
+    })().finally(() => {
+      restarting = undefined;
+    }));
     try {
-      return await run({
-        stack, namespace, workspace,
-        ...(nats ? { restartNats: async () => { nats = await (nats as NatsServerProcess).restart(); } } : {}),
-      });
+      return await run({ stack, namespace, workspace, ...(nats ? { restartNats } : {}) });
     } finally {
       await stack.stop();
     }

@@ -39,6 +39,12 @@ export interface OrchestratorOptions extends SessionRuntimeOptions {
    * sessions are resumed elsewhere within about this long after it dies. Renewed three times as often.
    */
   heartbeatTtlMs?: number;
+  /**
+   * How often the resumer lists the leases for sessions whose host is gone without a heartbeat to
+   * say so (a lease left by a host that never had one): 5 s. A dead host with a heartbeat is noticed
+   * within `heartbeatTtlMs` whatever this is.
+   */
+  resumeScanMs?: number;
   /** Checkpoint sessions and resume them after a crash (needs JetStream); on by default. */
   durable?: boolean;
 }
@@ -180,6 +186,7 @@ export async function startOrchestrator(options: OrchestratorOptions): Promise<O
         refuse,
         ended: (checkpoint) => publishStoredEnd(options.nats, names, checkpoint, logger),
         unstored: 'drop',
+        ...(options.resumeScanMs ? { intervalMs: options.resumeScanMs } : {}),
       })
     : undefined;
   // A dead orchestrator's sessions are resumed as soon as its heartbeat lapses, not when each lease would.

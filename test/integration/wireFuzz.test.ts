@@ -87,8 +87,10 @@ describe('the wire under fuzzing', () => {
       agents: [assistantAgent],
       // Writes wait for a person, so a session parks where every control message means something.
       approvalPolicy: ({ tool }) => tool === 'files_write',
-      // Short leases: the resumer looks for orphaned checkpoints twice a second.
+      // Short leases, and the resumer looking for orphaned checkpoints twice a second (not every 5 s, as
+      // with heartbeats): each planted checkpoint is settled within a second, not within a scan of 5 s.
       leaseTtlMs: 1_000,
+      resumeScanMs: 500,
       discoveryIntervalMs: 60_000,
     });
     await orchestrator.catalog.waitFor(['calc_evaluate', 'files_write'], 10_000);
