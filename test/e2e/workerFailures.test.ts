@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSession, type SessionRun } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { executions, startProcessStack, type LogLine, type ProcessStack } from '../fixtures/processStack.ts';
-import { eventually } from '../fixtures/troupeProcess.ts';
+import { eventually, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
 
 // Attempts time out fast so a dead worker is noticed in about a second, not the default 30.
@@ -23,6 +23,10 @@ async function follow(run: SessionRun, onEvent: (event: SessionEvent) => void | 
 }
 
 const replays = (logs: LogLine[]) => logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('replaying the recorded outcome')).length;
+
+// Each test starts a stack of its own: its time includes processes starting, which on a loaded
+// machine takes up to processStartTimeoutMs, besides the minute the test's own work may take.
+const withStackStart = processStartTimeoutMs + 60_000;
 
 describe('tool-call failures across processes', () => {
   let stack: ProcessStack | undefined;
@@ -60,7 +64,7 @@ describe('tool-call failures across processes', () => {
     expect(ofType(events, 'tool.call.retrying').length).toBeGreaterThanOrEqual(1);
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'ok', servedBy: 'files_write' });
     expect(await readFile(join(stack.workspace, 'ledger.txt'), 'utf8')).toBe('written once');
-  }, 60_000);
+  }, withStackStart);
 
   it('crashes one member of a pool sharing fault counts, not each in turn: the retry runs on the other member', async () => {
     stack = await startProcessStack({ env: fastDeadlines });
@@ -79,7 +83,7 @@ describe('tool-call failures across processes', () => {
     expect(readdirSync(counts)).toEqual(['files_write[0].1']);
     expect(ofType(events, 'tool.call.retrying').length).toBeGreaterThanOrEqual(1);
     expect(await readFile(join(stack.workspace, 'ledger.txt'), 'utf8')).toBe('written once');
-  }, 60_000);
+  }, withStackStart);
 
   it('never runs a side-effecting call twice when its reply is lost: the retry replays the recorded outcome', async () => {
     stack = await startProcessStack({ env: fastDeadlines });
@@ -92,7 +96,7 @@ describe('tool-call failures across processes', () => {
     expect(replays(logs)).toBe(1);
     expect(ofType(events, 'tool.call.retrying')).toHaveLength(1);
     expect(ofType(events, 'tool.call.retrying')[0]?.failure.code).toBe('TIMEOUT');
-  }, 60_000);
+  }, withStackStart);
 
   it('retries a flaky pool with backoff until it answers, each retry an event', async () => {
     stack = await startProcessStack();
@@ -104,7 +108,7 @@ describe('tool-call failures across processes', () => {
     expect(retries.map((r) => [r.attempt, r.failure.code])).toEqual([[2, 'UNAVAILABLE'], [3, 'UNAVAILABLE']]);
     expect(retries[1]?.delayMs).toBeGreaterThanOrEqual(retries[0]?.delayMs ?? 0);
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'ok', attempts: 3 });
-  }, 60_000);
+  }, withStackStart);
 
   it('tells the model INVALID_INPUT at once, without retrying', async () => {
     stack = await startProcessStack();
@@ -113,7 +117,7 @@ describe('tool-call failures across processes', () => {
     const events = await follow(run);
     expect(ofType(events, 'tool.call.retrying')).toHaveLength(0);
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'error', attempts: 1, failure: { code: 'INVALID_INPUT' } });
-  }, 60_000);
+  }, withStackStart);
 
   it('drains a worker on SIGTERM: the call in flight finishes and the worker exits cleanly', async () => {
     stack = await startProcessStack();
@@ -128,7 +132,7 @@ describe('tool-call failures across processes', () => {
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'the sum is 4' });
     expect(ofType(events, 'tool.call.finished')[0]).toMatchObject({ status: 'ok', attempts: 1 });
     expect(await worker.exited).toBe(0);
-  }, 60_000);
+  }, withStackStart);
 
   it('survives a nats-server restart in the middle of a session', async () => {
     stack = await startProcessStack();
@@ -139,5 +143,5 @@ describe('tool-call failures across processes', () => {
       if (event.type === 'tool.call.started') current.nats = await current.nats.restart();
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'the sum is 4' });
-  }, 60_000);
+  }, withStackStart);
 });
