@@ -8,7 +8,9 @@ export default defineConfig({
     reporters: ['default', ['json', { outputFile: '.troupe/test-results.json' }]],
     // Hooks start whole deployments of processes; on a loaded machine that takes a while (processStartTimeoutMs).
     hookTimeout: 120_000,
-    // Two cores: more workers only make the multi-process suites contend for CPU.
-    maxWorkers: 2,
+    // Two cores, and most suites start whole deployments of processes (MCP servers, stacks, the packed
+    // package's npm install): two files at once kept the load near 5 and made process starts and
+    // discovery miss their waits. One file at a time is slower, and every wait holds.
+    maxWorkers: 1,
   },
 });
