@@ -8,6 +8,7 @@ import { WorkerConfigurationError } from '../actors/worker/toolWorker.ts';
 import { accessDenialOf, NatsUnreachableError } from '../transport/natsConnection.ts';
 import { NatsCredentialsError } from '../transport/natsCredentials.ts';
 import { authCommand } from './authInitCommand.ts';
+import { consoleCommand } from './consoleCommand.ts';
 import { demoCommand, upCommand } from './demoCommand.ts';
 import { evalCommand } from './evalCommand.ts';
 import { initCommand } from './initCommand.ts';
@@ -38,6 +39,8 @@ usage:
   troupe eval <dataset>… [--running] [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]]
                                    run datasets of cases as real sessions and report how each did
   troupe trace <sessionId> [--json] a session's span tree with durations, tokens and cost, from Jaeger (JAEGER_URL)
+  troupe console [--port 7070] [--host 127.0.0.1 [--token T]] [--read-only]
+                                   the operator console in a browser: sessions, statecharts live, timelines, controls, pools
   troupe orchestrator [--agents <file>] [--inspect]
                                    host sessions of the agents (yours from --agents; --inspect: watch their statecharts)
   troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
@@ -94,6 +97,9 @@ async function main(argv: string[]): Promise<number | undefined> {
       return undefined;
     case 'worker':
       await workerCommand(rest);
+      return undefined;
+    case 'console':
+      await consoleCommand(rest);
       return undefined;
     case 'mcp':
       if (rest[0] !== 'serve') throw new UsageError('usage: troupe mcp serve [--agent NAME]… [--agents FILE] [--http PORT [--host H] [--token T]]');

@@ -25,6 +25,9 @@ const fileFlags: ReadonlySet<NatsFlag> = new Set(['--nkey', '--creds', '--tlsca'
  * `run` command, `--user` is still the person the session is for (its NATS user is `NATS_USER`).
  * Returns the arguments without them; throws a UsageError for a flag without a value.
  */
+// Their `--token` is the one their HTTP clients must send (NATS_TOKEN is then the NATS server's).
+const commandsWithOwnToken = new Set(['console', 'mcp']);
+
 export function takeNatsConnectionArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): string[] {
   const rest: string[] = [];
   let command: string | undefined;
@@ -35,7 +38,7 @@ export function takeNatsConnectionArgs(argv: string[], env: NodeJS.ProcessEnv = 
       break;
     }
     const name = (arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg) as NatsFlag;
-    const isFlag = Object.hasOwn(natsConnectionFlags, name) && !(name === '--user' && command === 'run');
+    const isFlag = Object.hasOwn(natsConnectionFlags, name) && !(name === '--user' && command === 'run') && !(name === '--token' && commandsWithOwnToken.has(command ?? ''));
     if (!isFlag) {
       if (command === undefined && !arg.startsWith('-')) command = arg;
       rest.push(arg);

@@ -8,13 +8,13 @@ import {
 import { rollbackPlan, type RollbackStep } from '../machines/rollback.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
 import { createLogger } from '../observability/logger.ts';
-import { lastStoredSessionEvent } from '../transport/streams.ts';
 import { wireNames } from '../transport/subjects.ts';
 import { readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { terminalJson, terminalLine, terminalText } from './terminalText.ts';
 import { UsageError } from './usageError.ts';
 import { specialistSessionsOf, writeRecordedSession } from './sessionRecordFiles.ts';
+import { checkpointOncePaused, controlOutcomeMarks, manualCallAnswer, rollbackReportAfter } from '../client/controlOutcomes.ts';
 import { SessionRecordingError } from '../evaluation/sessionRecording.ts';
 
 const usage = `usage:
@@ -180,19 +180,14 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         }
         if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('the arguments must be a JSON object');
         const store = await CheckpointStore.open(nc, names);
-        const before = (await store.read(id))?.checkpoint;
-        const made = before ? contextOf(before).manualCalls.length : 0;
+        const marks = await controlOutcomeMarks(store, id);
         const sent = await callToolInSession(nc, id, tool, args as Record<string, unknown>, where);
         if (!sent.accepted) return report(sent, '');
         // The call's answer is recorded with the session; it is what the model will read after the hand-back.
-        for (let i = 0; i < 600; i++) {
-          const now = await store.read(id);
-          const call = now ? contextOf(now.checkpoint).manualCalls[made] : undefined;
-          if (call) {
-            say(call.answer);
-            return JSON.parse(call.answer).ok ? 0 : 1;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
+        const answer = await manualCallAnswer(store, id, marks.manualCalls);
+        if (answer !== undefined) {
+          say(answer);
+          return JSON.parse(answer).ok ? 0 : 1;
         }
         say('the call was accepted but its answer did not arrive within 60 s; see troupe sessions show');
         return 1;
@@ -229,38 +224,23 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
         const toTurn = Number(values.to);
         if (values.to === undefined || !Number.isInteger(toTurn) || toTurn < 0) throw new UsageError(`rollback needs --to <turn>, a whole number\n${usage}`);
         const store = await CheckpointStore.open(nc, names);
-        let stored = await store.read(id);
+        const stored = await checkpointOncePaused(nc, names, store, id);
         if (!stored) {
           say(`no session ${id}`);
           return 1;
         }
-        // A rollback needs the session paused with a person. Checkpoints are written just after each
-        // step, so a session that was just paused may not be in one yet: wait for it, so that the plan
-        // lists every call the session made, never those of an older checkpoint. One whose events say
-        // it paused is waited for as long as its checkpoint takes (a loaded machine took over 5 s);
-        // any other gets 5 s, then its host says whether it can be rolled back.
-        const paused = await pausedByItsEvents(nc, names, id);
-        for (let i = 0; i < (paused ? 600 : 50) && stored?.checkpoint.status === 'running'; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-          stored = (await store.read(id)) ?? stored;
-        }
-        if (!stored) return 1;
         // What will and will not be undone is said before anything happens.
         const plan = rollbackPlan(contextOf(stored.checkpoint).ledger, toTurn);
         say(plan.length === 0 ? `nothing was executed after turn ${toTurn}` : [`rolling back to the end of turn ${toTurn}:`, ...plan.map(planLine)].join('\n'));
         if (values['dry-run']) return 0;
-        const before = contextOf(stored.checkpoint).rollbacks.length;
+        const marks = await controlOutcomeMarks(store, id);
         const sent = await rollbackSession(nc, id, { toTurn, ...where, ...(values.by ? { by: values.by } : {}) });
         if (!sent.accepted) return report(sent, '');
         // The report comes back in the session's checkpoint once the undo requests are answered.
-        for (let i = 0; i < 300; i++) {
-          const now = await store.read(id);
-          const report = now ? contextOf(now.checkpoint).rollbacks[before] : undefined;
-          if (report) {
-            say(['done:', ...report.steps.map(planLine)].join('\n'));
-            return report.steps.some((s) => s.result === 'failed' || s.action === 'cannot_undo') ? 1 : 0;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
+        const done = await rollbackReportAfter(store, id, marks.rollbacks);
+        if (done) {
+          say(['done:', ...done.steps.map(planLine)].join('\n'));
+          return done.steps.some((s) => s.result === 'failed' || s.action === 'cannot_undo') ? 1 : 0;
         }
         say('the rollback was accepted but its report did not arrive within 30 s; see troupe sessions show');
         return 1;
@@ -271,11 +251,4 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   } finally {
     if (!io.nc) await nc.drain();
   }
-}
-
-/** Whether the session's last stored event says it is paused with a person (interrupted, rolled back, or escalated). */
-async function pausedByItsEvents(nc: NatsConnection, names: ReturnType<typeof wireNames>, sessionId: string): Promise<boolean> {
-  const last = await lastStoredSessionEvent(nc, names, sessionId);
-  if (typeof last !== 'object') return false;
-  return last.type === 'session.interrupted' || last.type === 'session.rolled_back' || (last.type === 'session.finished' && last.status === 'escalated');
 }

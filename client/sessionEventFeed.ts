@@ -41,7 +41,12 @@ export interface SessionEventFeed {
 export async function followSessionEvents(
   nc: NatsConnection,
   sessionId: string,
-  options: { onInvalidEvent?: (error: string) => void; namespace?: string } = {},
+  options: {
+    onInvalidEvent?: (error: string) => void;
+    namespace?: string;
+    /** Go on past an escalation (a park until a person answers) to what the session does after it: the feed ends at a final state only. */
+    throughEscalations?: boolean;
+  } = {},
 ): Promise<SessionEventFeed> {
   const names = wireNames(options.namespace);
   const buffered: SessionEvent[] = [];
@@ -63,7 +68,7 @@ export async function followSessionEvents(
       if (event.seq < nextSeq) continue;
       nextSeq = event.seq + 1;
       buffered.push(event);
-      if (event.type === 'session.finished') {
+      if (event.type === 'session.finished' && !(options.throughEscalations && event.status === 'escalated')) {
         ended = true;
         resolveFinished(event);
         stopSource();

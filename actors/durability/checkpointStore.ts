@@ -1,5 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import * as z from 'zod';
 import { formatIssuePath } from '../../tools/validation.ts';
@@ -283,6 +283,29 @@ export class CheckpointStore {
       }
     }
     return found.sort((a, b) => (b.checkpoint?.updatedAt ?? '').localeCompare(a.checkpoint?.updatedAt ?? ''));
+  }
+
+  /**
+   * Calls `onChange` with each checkpoint stored or removed from now on (journal segments aside), or
+   * only `sessionId`'s: its id with its checkpoint (without its journal), its read error, or neither
+   * when it was deleted. Until `stop()`; the watch follows NATS reconnects on its own.
+   */
+  async watch(onChange: (change: { sessionId: string; checkpoint?: Checkpoint; error?: string }) => void, options: { sessionId?: string } = {}): Promise<{ stop(): void }> {
+    const watcher = await this.#kv.watch({ key: options.sessionId ?? '*', include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const entry of watcher) {
+        if (entry.operation !== 'PUT') {
+          onChange({ sessionId: entry.key });
+          continue;
+        }
+        try {
+          onChange({ sessionId: entry.key, checkpoint: checkpointOfEntry(entry.key, entry) });
+        } catch (error) {
+          onChange({ sessionId: entry.key, error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+    })();
+    return { stop: () => watcher.stop() };
   }
 
   /** Writes raw data under a session id: for tests and tools that need to plant a checkpoint. */

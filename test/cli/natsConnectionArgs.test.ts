@@ -25,6 +25,13 @@ describe('takeNatsConnectionArgs', () => {
     expect(env).toEqual({ NATS_NKEY: resolve('client.nk') });
   });
 
+  it('leaves --token to troupe console and troupe mcp serve, where it is their HTTP token', () => {
+    const env: NodeJS.ProcessEnv = {};
+    expect(takeNatsConnectionArgs(['console', '--host', '0.0.0.0', '--token', 's3cret', '--nkey', 'operator.nk'], env)).toEqual(['console', '--host', '0.0.0.0', '--token', 's3cret']);
+    expect(takeNatsConnectionArgs(['mcp', 'serve', '--http', '8080', '--token=abc'], env)).toEqual(['mcp', 'serve', '--http', '8080', '--token=abc']);
+    expect(env).toEqual({ NATS_NKEY: resolve('operator.nk') });
+  });
+
   it('refuses a flag without a value', () => {
     expect(() => takeNatsConnectionArgs(['worker', 'calc', '--nkey'], {})).toThrow(UsageError);
     expect(() => takeNatsConnectionArgs(['worker', '--token', '--nkey', 'x'], {})).toThrow('--token needs a value');
