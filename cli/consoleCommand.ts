@@ -28,7 +28,8 @@ export function parseConsoleArgs(args: string[], env: { TROUPE_CONSOLE_TOKEN?: s
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port takes a port number (0 to 65535; 0 picks a free one), not ${JSON.stringify(values.port)}\n${usage}`);
   const host = values.host ?? '127.0.0.1';
   if (host.trim() === '') throw new UsageError(`--host needs an address\n${usage}`);
-  const token = values.token ?? env.TROUPE_CONSOLE_TOKEN;
+  // An empty TROUPE_CONSOLE_TOKEN (compose passes one through when unset) is no token.
+  const token = values.token ?? (env.TROUPE_CONSOLE_TOKEN || undefined);
   if (token !== undefined && token.length < 16) throw new UsageError('the console token must be at least 16 characters: anyone who guesses it can steer sessions');
   return { port, host, readOnly: values['read-only'], ...(token ? { token } : {}) };
 }

@@ -19,6 +19,8 @@ const stackOptions = {
   auth: { type: 'string' },
   cluster: { type: 'boolean', default: false },
   'mcp-example': { type: 'boolean', default: false },
+  console: { type: 'boolean', default: false },
+  'console-port': { type: 'string', default: '7070' },
 } as const;
 
 function stackArgs(args: string[], extra: { json?: boolean } = {}) {
@@ -30,10 +32,12 @@ function stackArgs(args: string[], extra: { json?: boolean } = {}) {
   });
   const perDomain = Number(values['workers-per-domain']);
   if (!Number.isInteger(perDomain) || perDomain < 1 || perDomain > 16) throw new UsageError('--workers-per-domain must be a whole number from 1 to 16');
+  const consolePort = Number(values['console-port']);
+  if (!Number.isInteger(consolePort) || consolePort < 1 || consolePort > 65_535) throw new UsageError(`--console-port takes a port number (1 to 65535), not ${JSON.stringify(values['console-port'])}`);
   const auth = values.auth !== undefined ? readAuthSetup(values.auth) : undefined;
   // The setup's namespace, unless one was given: its permissions are for that namespace's subjects.
   if (auth && !process.env.TROUPE_NAMESPACE) process.env.TROUPE_NAMESPACE = auth.manifest.namespace;
-  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, mcpExample: values['mcp-example'] === true, json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
+  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, mcpExample: values['mcp-example'] === true, ...(values.console ? { console: { port: consolePort } } : {}), json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
 }
 
 /** How a person reaches the stack from another terminal, as a client and as an operator. */
@@ -56,6 +60,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
   const stack = await startLocalStack({
     env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
+    ...(options.console ? { console: options.console } : {}),
   });
   let interrupted = false;
   const onSignal = () => (interrupted = true);
@@ -77,7 +82,9 @@ export async function upCommand(args: string[]): Promise<number> {
   const say = (line: string) => process.stdout.write(`· ${line}\n`);
   const stack = await startLocalStack({
     env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
+    ...(options.console ? { console: options.console } : {}),
   });
+  if (stack.consoleUrl) say(`operator console: ${stack.consoleUrl}`);
   for (const line of connectHints(stack.natsUrl, env.TROUPE_NAMESPACE, options.auth)) say(line);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

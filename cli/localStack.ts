@@ -26,6 +26,8 @@ const cliMain = fileURLToPath(new URL(`./main${import.meta.url.endsWith('.ts') ?
 /** A stack a `troupe demo` or `troupe up` started; {@link stop} ends exactly what it started. */
 export interface LocalStack {
   readonly natsUrl: string;
+  /** The operator console's page, when started with `console`. */
+  readonly consoleUrl?: string;
   readonly modelUrl: string;
   readonly scriptedModel: boolean;
   readonly logDir: string;
@@ -166,6 +168,8 @@ async function startLocalCluster(natsUrl: string | undefined, logDir: string, cr
  * `troupe auth init` wrote) the servers it starts enforce the roles, and every process runs on
  * its own role's seed: the stack's own connection (the caller's client) as `client`.
  */
+const consoleUrlOf = (port: number | undefined) => `http://127.0.0.1:${port ?? 7070}/`;
+
 export async function startLocalStack(options: {
   env: Environment;
   logger: Logger;
@@ -177,6 +181,8 @@ export async function startLocalStack(options: {
   cluster?: boolean;
   /** Also start the `everything` pool, backed by the reference MCP server (see {@link mcpExampleServerCommand}). */
   mcpExample?: boolean;
+  /** Also serve the operator console (`troupe console`) on this port of 127.0.0.1, as the operator role. */
+  console?: { port: number };
   /** Variables for every process it starts, over this process's own (`TROUPE_FAULTS`, `TROUPE_SCRIPTS`, …); undefined removes one. */
   childEnv?: NodeJS.ProcessEnv;
   say: (line: string) => void;
@@ -281,6 +287,9 @@ export async function startLocalStack(options: {
       }
     }
     const orchestrator = await launch('orchestrator', process.execPath, [cliMain, 'orchestrator'], { ...childEnv, ...asRole('orchestrator') });
+    const consoleProcess = options.console
+      ? await launch('console', process.execPath, [cliMain, 'console', '--port', String(options.console.port)], { ...childEnv, ...asRole('operator') })
+      : undefined;
 
     const nats = await connectToNats({ url: natsUrl, name: 'troupe-stack', logger: options.logger, credentials: clientCredentials });
     const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
@@ -295,6 +304,9 @@ export async function startLocalStack(options: {
         readyWithinMs,
         orchestrator,
       );
+      if (consoleProcess) {
+        await waitFor('the operator console', async () => (await fetch(`${consoleUrlOf(options.console?.port)}api/health`).catch(() => undefined))?.ok === true, readyWithinMs, consoleProcess);
+      }
     } finally {
       catalog.stop();
     }
@@ -306,6 +318,7 @@ export async function startLocalStack(options: {
     say(`started an orchestrator, ${pools} in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,
+      ...(options.console ? { consoleUrl: consoleUrlOf(options.console.port) } : {}),
       modelUrl,
       scriptedModel,
       logDir,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseConsoleArgs } from '../../cli/consoleCommand.ts';
 import { exampleDomains } from '../../domains/exampleDomains.ts';
 import { parseInspectArgs } from '../../cli/inspectArgs.ts';
 import { mcpTargetOf } from '../../cli/mcpWorkerArgs.ts';
@@ -43,6 +44,14 @@ describe('compose.yaml', () => {
     }
     expect(all.get('specialist-analyst')).toEqual({ command: ['worker', '--agent', 'analyst'], replicas: 2 });
     expect(all.get('model')?.command?.slice(0, 2)).toEqual(['model', 'serve']);
+  });
+
+  it('serves the operator console beyond the container only with a token, as the CLI requires', () => {
+    const command = all.get('console')?.command ?? [];
+    expect(command[0]).toBe('console');
+    expect(parseConsoleArgs(command.slice(1), { TROUPE_CONSOLE_TOKEN: 'sixteen-chars-or-more' })).toEqual({ host: '0.0.0.0', port: 7070, readOnly: false, token: 'sixteen-chars-or-more' });
+    expect(composeFile).toContain('TROUPE_CONSOLE_TOKEN: ${TROUPE_CONSOLE_TOKEN:-}');
+    expect(composeFile).toContain('"7070:7070"');
   });
 
   it('runs a pool backed by the reference MCP server, installed in the image, with a command the CLI accepts', () => {

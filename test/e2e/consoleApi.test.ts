@@ -77,7 +77,7 @@ describe('the operator console API', () => {
     expect(ended).toMatchObject({ summary: { outcome: 'completed' }, activeStateIds: ['session.completed'], controls: [] });
     expect(ended.summary.costUsd).toBeGreaterThan(0);
     expect(ended.interventions).toEqual([expect.objectContaining({ kind: 'approved', by: 'ada (console)' })]);
-    expect((await (await api('/api/actions')).json()).actions[0]).toMatchObject({ sessionId: run.sessionId, control: 'approve', status: 'applied', by: 'ada (console)' });
+    expect(((await (await api('/api/actions')).json()) as { actions: unknown[] }).actions[0]).toMatchObject({ sessionId: run.sessionId, control: 'approve', status: 'applied', by: 'ada (console)' });
 
     // A control on a finished session is refused, saying why.
     const late = await post(`/api/sessions/${run.sessionId}/cancel`, {});
