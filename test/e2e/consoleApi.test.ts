@@ -6,6 +6,7 @@ import { startSession } from '../../client/sessionClient.ts';
 import { ApiError, ControlResponse, SessionDetail, SessionList, StatechartGraph, PoolList } from '../../console/consoleApi.ts';
 import { startConsoleServer, type ConsoleServer } from '../../console/server/consoleServer.ts';
 import { silentLogger } from '../../observability/logger.ts';
+import { filesTools } from '../../domains/files/filesTools.ts';
 import { slowWait, vaultTool } from '../fixtures/testTools.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { ensureConsoleAppBuilt } from '../fixtures/consoleApp.ts';
@@ -22,7 +23,7 @@ describe('the operator console API', () => {
     ensureConsoleAppBuilt();
     stack = await startInProcessStack();
     nc = await stack.connection('person');
-    for (const [domain, tools] of [['vault', [vaultTool()]], ['slow', [slowWait]]] as const) {
+    for (const [domain, tools] of [['vault', [vaultTool()]], ['slow', [slowWait]], ['files', filesTools({ workspace: stack.workspace })]] as const) {
       workers.push(await startWorker({ namespace: stack.namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
     await stack.startOrchestrator();
@@ -128,6 +129,37 @@ describe('the operator console API', () => {
     await reader.cancel();
     await post(`/api/sessions/${run.sessionId}/deny`, { reason: 'not today' });
     expect(await run.finished).toMatchObject({ status: 'completed' });
+  });
+
+  it('takes an escalated session over: calls a tool through it by hand, then hands it back; answers another', async () => {
+    const taken = await startSession(nc, { namespace: stack.namespace, task: 'Please get stuck on the report.' });
+    expect(await taken.finished).toMatchObject({ status: 'escalated' });
+    const parked = await eventually(async () => {
+      const d = SessionDetail.parse(await (await api(`/api/sessions/${taken.sessionId}`)).json());
+      return d.summary.state === 'escalated' ? d : undefined;
+    }, 'the escalated checkpoint');
+    expect(parked.controls).toEqual(['answer', 'takeover', 'rollback', 'cancel']);
+    expect(ControlResponse.parse(await (await post(`/api/sessions/${taken.sessionId}/takeover`, { by: 'gus' })).json())).toMatchObject({ status: 'applied', by: 'gus (console)' });
+    const call = ControlResponse.parse(await (await post(`/api/sessions/${taken.sessionId}/call`, { tool: 'files_write', arguments: { path: 'notes/console.txt', content: 'by hand' } })).json());
+    expect(call.status).toBe('applied');
+    expect(JSON.parse(call.answer ?? '{}')).toMatchObject({ ok: true, result: { path: 'notes/console.txt' } });
+    expect(ControlResponse.parse(await (await post(`/api/sessions/${taken.sessionId}/handback`, { instruction: 'Summarise it.' })).json()).status).toBe('applied');
+    const back = await eventually(async () => {
+      const d = SessionDetail.parse(await (await api(`/api/sessions/${taken.sessionId}`)).json());
+      return d.summary.status === 'ended' ? d : undefined;
+    }, 'the handed-back session to end');
+    expect(back.summary.outcome).toBe('completed');
+    expect(back.interventions.map((i) => [i.kind, i.by])).toEqual([['took_over', 'gus (console)'], ['handed_back', expect.anything()]]);
+    expect(back.ledger).toEqual([expect.objectContaining({ tool: 'files_write', status: 'ok' })]);
+
+    const answered = await startSession(nc, { namespace: stack.namespace, task: 'Please get stuck on the report.' });
+    expect(await answered.finished).toMatchObject({ status: 'escalated' });
+    expect(ControlResponse.parse(await (await post(`/api/sessions/${answered.sessionId}/answer`, { answer: 'It is in notes/console.txt.' })).json()).status).toBe('applied');
+    const done = await eventually(async () => {
+      const d = SessionDetail.parse(await (await api(`/api/sessions/${answered.sessionId}`)).json());
+      return d.summary.status === 'ended' ? d : undefined;
+    }, 'the answered session to end');
+    expect(done.output).toBe('back in control; I was told: It is in notes/console.txt.');
   });
 
   it('refuses bad requests with a clear reason and loses nothing', async () => {

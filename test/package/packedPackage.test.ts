@@ -135,7 +135,7 @@ describe('the packed package', () => {
   it('holds the built code and what it reads, and no tests, fixtures, benchmarks or sources', async () => {
     const listing = await succeed('tar', ['tzf', tarball], work);
     const files = listing.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'bin/troupe.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/cli/main.js', 'dist/domains/db/shop.sql', 'dist/scriptedModel/scripts/echo.json', 'dist/starter/tools/fx.ts']));
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'bin/troupe.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/testing/index.js', 'dist/cli/main.js', 'dist/domains/db/shop.sql', 'dist/scriptedModel/scripts/echo.json', 'dist/starter/tools/fx.ts', 'dist/console/app/dist/index.html']));
     // The starter's own test is a template the user gets, not a test of Troupe's.
     const shipped = files.filter((f) => !f.startsWith('dist/starter/'));
     expect(shipped.filter((f) => /(^|\/)(test|tests|fixtures|bench|\.troupe|\.toolchain|node_modules)\//.test(f) || /\.test\.[jt]s$/.test(f))).toEqual([]);
@@ -188,6 +188,16 @@ describe('the packed package', () => {
     const lookup = await sh(troupe, ['run', '--json', '--agent', 'assistant', '--timeout', '60', 'a packed lookup of troupe'], project, deployment);
     const lookedUp = JSON.parse(lookup.stdout.trim().split('\n').at(-1) ?? '{}');
     expect({ code: lookup.code, status: lookedUp.status, output: lookedUp.output }).toEqual({ code: 0, status: 'completed', output: 'A troupe is a company of players.' });
+
+    // The operator console the package ships: its page built in, its API over the same deployment.
+    const consolePort = await freePort();
+    await until(start(['console', '--port', String(consolePort)]), 'operator console at');
+    const page = await fetch(`http://127.0.0.1:${consolePort}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script');
+    const listed = (await (await fetch(`http://127.0.0.1:${consolePort}/api/sessions`)).json()) as { sessions: Array<{ sessionId: string; outcome: string }> };
+    expect(listed.sessions.map((s) => s.outcome)).toEqual(['completed', 'completed']);
+    expect(listed.sessions.map((s) => s.sessionId).sort()).toEqual([finished.sessionId, lookedUp.sessionId].sort());
   }, 120_000);
 
   it('stops with one clear line (exit 2) on a module that cannot be served', async () => {
