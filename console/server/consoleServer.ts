@@ -9,6 +9,7 @@ import { sessionMachine } from '../../machines/session.ts';
 import { decodeSessionEvents } from '../../transport/messages.ts';
 import type { StatementSigner } from '../../transport/signatures.ts';
 import { wireNames } from '../../transport/subjects.ts';
+import { accessDenialOf } from '../../transport/natsConnection.ts';
 import { Alert } from '../../transport/messages.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
 import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
@@ -87,7 +88,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   const names = wireNames(options.namespace);
   const machineId = sessionMachine.id;
   const jaegerUrl = options.jaegerUrl ?? null;
-  const readOnly = options.readOnly ?? false;
+  // With the observer's credentials no command would pass: say so on the page rather than fail each click.
+  const readOnly = (options.readOnly ?? false) || !(await mayCommand(nc, names));
+  if (readOnly && !options.readOnly) logger.info('the console\'s NATS credentials may not send commands (the observer role): it is read-only');
   const graph = statechartGraphOf(sessionMachine);
 
   let natsState: NatsLinkState = nc.isClosed() ? 'closed' : 'connected';
@@ -259,6 +262,20 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       await new Promise<void>((done) => server.close(() => done()));
     },
   };
+}
+
+/**
+ * Whether the console's credentials may send commands: a request to a session's command subject
+ * nobody hosts is answered "no responders" when they may, and refused by the server when they may
+ * not (the observer role). Anything else (a slow server) leaves the decision to each command.
+ */
+async function mayCommand(nc: NatsConnection, names: ReturnType<typeof wireNames>): Promise<boolean> {
+  try {
+    await nc.request(names.subjects.sessionControl('console-permission-probe'), new Uint8Array(), { timeout: 2_000 });
+    return true;
+  } catch (error) {
+    return accessDenialOf(error, '')?.denial !== 'permission';
+  }
 }
 
 function sessionIdOf(match: RegExpExecArray): string {

@@ -18,6 +18,9 @@ import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessag
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
 import { startTroupe } from '../fixtures/troupeProcess.ts';
+import { startConsoleServer } from '../../console/server/consoleServer.ts';
+import { silentLogger } from '../../observability/logger.ts';
+import { consoleAppDir, ensureConsoleAppBuilt } from '../fixtures/consoleApp.ts';
 
 /** A connection as one role of the setup, the way Troupe's processes connect (its seed, its own inbox, the CA). */
 async function connectAs(url: string, setup: AuthSetup, role: string): Promise<NatsConnection> {
@@ -70,6 +73,7 @@ describe('the demo\'s stack on a nats-server that enforces the roles troupe auth
         setup = readAuthSetup(join(dir, 'auth'));
         logFile = join(dir, 'nats-server.log');
         server = await startNatsServer({ config: setup.serverConfig, tls, logFile });
+        ensureConsoleAppBuilt();
       }, 60_000);
 
       afterAll(async () => {
@@ -154,6 +158,23 @@ describe('the demo\'s stack on a nats-server that enforces the roles troupe auth
         expect(await shown.exited, shown.output()).toBe(0);
         expect(shown.output()).toContain(`session ${sessionId} · ended`);
       }, 60_000);
+
+      it('serves the operator console as the operator with its controls, and as the observer read-only', async () => {
+        for (const [role, readOnly] of [['operator', false], ['observer', true]] as const) {
+          const served = await startConsoleServer({ nc: await as(role), namespace, port: 0, logger: silentLogger(), appDir: consoleAppDir });
+          try {
+            const health = (await (await fetch(new URL('/api/health', served.url))).json()) as { readOnly: boolean; nats: string };
+            expect(health, role).toMatchObject({ readOnly, nats: 'connected' });
+            const listed = (await (await fetch(new URL('/api/sessions', served.url))).json()) as { sessions: Array<{ sessionId: string }> };
+            expect(listed.sessions.map((s) => s.sessionId), role).toContain(sessionId);
+            const cancel = await fetch(new URL(`/api/sessions/${sessionId}/cancel`, served.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+            // The operator is told the session has ended; the observer that it may not send commands at all.
+            expect([cancel.status, ((await cancel.json()) as { error: { code: string } }).error.code], role).toEqual(readOnly ? [403, 'read_only'] : [409, 'conflict']);
+          } finally {
+            await served.close();
+          }
+        }
+      });
 
       it('does not let worker-files publish session events', async () => {
         const files = await as('worker-files');
