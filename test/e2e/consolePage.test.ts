@@ -4,18 +4,16 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
 import type { Orchestrator } from '../../actors/orchestrator/orchestrator.ts';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { interruptSession, startSession, type SessionRun } from '../../client/sessionClient.ts';
 import { startConsoleServer, type ConsoleServer } from '../../console/server/consoleServer.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import { silentLogger } from '../../observability/logger.ts';
-import { defineTool } from '../../tools/defineTool.ts';
 import type { NatsServerProcess } from '../../testing/natsServer.ts';
 import { ensureConsoleAppBuilt } from '../fixtures/consoleApp.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
-import { slowWait, vaultTool } from '../fixtures/testTools.ts';
+import { gatedLedgerAppend, slowWait, vaultTool } from '../fixtures/testTools.ts';
 
 // Where to keep screenshots of the pages (the README's come from here): set to a folder to keep them.
 const screenshotsDir = process.env.TROUPE_CONSOLE_SCREENSHOTS;
@@ -32,20 +30,8 @@ describe('the operator console in a browser', () => {
   let browser: Browser;
   let natsAfterRestart: NatsServerProcess | undefined;
   const workers: ToolWorker[] = [];
-  // Holds the third turn of the rollback case until the person's interrupt is in.
-  let openLedger!: () => void;
-  const ledgerOpen = new Promise<void>((resolve) => (openLedger = resolve));
-  const ledgerAppend = defineTool({
-    name: 'ledger_append',
-    description: 'Posts a line to an external ledger.',
-    input: z.object({ line: z.string() }),
-    output: z.object({ posted: z.string() }),
-    sideEffects: true,
-    handler: async ({ line }) => {
-      await ledgerOpen;
-      return { posted: line };
-    },
-  });
+  // Holds turn 3 until the person's interrupt is in, so the session cannot finish before it lands.
+  const { tool: ledgerAppend, open: openLedger } = gatedLedgerAppend();
 
   beforeAll(async () => {
     ensureConsoleAppBuilt();

@@ -4,13 +4,11 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as z from 'zod';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
 import { sessionsCommand } from '../../cli/sessionsCommand.ts';
 import { cancelSession, interruptSession, redirectSession, startSession } from '../../client/sessionClient.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
-import { defineTool } from '../../tools/defineTool.ts';
-import { slowWait } from '../fixtures/testTools.ts';
+import { gatedLedgerAppend, slowWait } from '../fixtures/testTools.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
 import { testNamespace } from '../fixtures/testNamespace.ts';
@@ -30,20 +28,7 @@ describe('rollback', () => {
   let nc: NatsConnection;
   const workers: ToolWorker[] = [];
   // Holds turn 3 until the person's interrupt is in, so the session cannot finish before it lands.
-  let openLedger!: () => void;
-  const ledgerOpen = new Promise<void>((resolve) => (openLedger = resolve));
-  // A side effect with no compensation: it cannot be undone, and rollbacks must say so.
-  const ledgerAppend = defineTool({
-    name: 'ledger_append',
-    description: 'Posts a line to an external ledger.',
-    input: z.object({ line: z.string() }),
-    output: z.object({ posted: z.string() }),
-    sideEffects: true,
-    handler: async ({ line }) => {
-      await ledgerOpen;
-      return { posted: line };
-    },
-  });
+  const { tool: ledgerAppend, open: openLedger } = gatedLedgerAppend();
   const original = Buffer.from([0x00, 0xff, 0x10, 0x0a, 0x68, 0x69]);
 
   beforeAll(async () => {
