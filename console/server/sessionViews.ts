@@ -93,8 +93,8 @@ export function stateIdOfEvent(machineId: string, event: SessionEvent): string |
   const state = (key: string) => `${machineId}.${key}`;
   switch (event.type) {
     case 'session.started': return state('preparing');
-    case 'turn.started': case 'context.assembled': case 'model.retrying': return state('calling_model');
-    case 'model.responded': case 'model.routed': return state('validating');
+    case 'turn.started': case 'context.assembled': case 'model.routed': case 'model.retrying': return state('calling_model');
+    case 'model.responded': return state('validating');
     case 'tool.call.rejected': return state('validating.triaging_tool_calls');
     case 'approval.requested': return state('awaiting_approval');
     case 'tool.call.started': case 'tool.call.finished': case 'tool.call.retrying': case 'tool.call.fallback': return state('running_tools');

@@ -8,6 +8,7 @@ import { ToolCatalog } from '../../actors/toolCalls/toolCatalog.ts';
 import { approveSession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { freePort } from '../../testing/natsServer.ts';
+import { ensureConsoleAppBuilt } from '../fixtures/consoleApp.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
@@ -152,17 +153,23 @@ describe('an MCP server over Streamable HTTP as a pool', () => {
   }, 90_000);
 });
 
-describe('troupe up --mcp-example', () => {
-  it('adds the everything pool, backed by the reference MCP server, whose tools the assistant can use', async () => {
+describe('troupe up --mcp-example --console', () => {
+  it('adds the everything pool, backed by the reference MCP server, whose tools the assistant can use; the console it prints shows the session', async () => {
+    ensureConsoleAppBuilt();
+    const consolePort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'troupe-up-mcp-'));
     const env = { NATS_URL: stack.nats.url, TROUPE_NAMESPACE: `${stack.namespace}-up`, OPENAI_BASE_URL: '', OPENAI_API_KEY: '', TROUPE_WORKSPACE: dir, TROUPE_SCRIPTS: testScripts };
-    const up = startTroupe(['up', '--mcp-example', '--workers-per-domain', '1', '--log-dir', join(dir, 'logs')], env);
+    const up = startTroupe(['up', '--mcp-example', '--console', '--console-port', String(consolePort), '--workers-per-domain', '1', '--log-dir', join(dir, 'logs')], env);
     try {
       await eventually('the stack up', async () => up.output().includes('ready. In another terminal'), 120_000, [up]);
       expect(up.output()).toMatch(/started 1 member of the everything pool, each serving its own reference MCP server/);
       const run = startTroupe(['run', '--json', '[mcp-sum] Add two and three.'], env);
       expect(await run.exited, run.output().slice(-2000)).toBe(0);
       expect(run.output()).toMatch(/"status":\s*"completed"/);
+      expect(up.output()).toContain(`operator console: http://127.0.0.1:${consolePort}/`);
+      const sessionId = /"sessionId":\s*"([^"]+)"/.exec(run.output())?.[1];
+      const listed = (await (await fetch(`http://127.0.0.1:${consolePort}/api/sessions`)).json()) as { sessions: Array<{ sessionId: string }> };
+      expect(listed.sessions.map((s) => s.sessionId)).toContain(sessionId);
     } finally {
       await up.stop();
     }

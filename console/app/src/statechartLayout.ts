@@ -1,4 +1,4 @@
-import type { ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api';
+import type { ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
 import type { StatechartGraph } from '../../consoleApi.ts';
 import { isEventless, transitionLabel } from './transitionLabel.ts';
 

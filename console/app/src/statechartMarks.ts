@@ -43,7 +43,8 @@ export function statechartMarks(graph: StatechartGraph, transitions: TransitionS
   const taken = new Set<string>();
   const steps: string[] = [];
   for (const id of path.map(resolve)) if (id !== null && steps.at(-1) !== id) steps.push(id);
-  for (const id of [...steps, ...active]) for (const state of lineage(id)) visited.add(state);
+  // A compound state on the path was entered at its initial child: that child was visited too.
+  for (const id of [...steps.map(entered), ...active]) for (const state of lineage(id)) visited.add(state);
 
   // The transitions out of a state: its own and its ancestors', and those any state takes.
   const outOf = (state: string) => {
