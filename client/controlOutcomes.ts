@@ -11,8 +11,9 @@ import type { SessionContext } from '../machines/sessionContext.ts';
  * Both the CLI and the console wait for them here.
  */
 
+// Manual calls and rollbacks are in the snapshot itself: polled without reading the journal each time.
 const contextOf = async (store: CheckpointStore, sessionId: string): Promise<SessionContext | undefined> =>
-  (await store.read(sessionId))?.checkpoint.snapshot.context as SessionContext | undefined;
+  (await store.read(sessionId, { journal: false }))?.checkpoint.snapshot.context as SessionContext | undefined;
 
 async function pollFor<T>(read: () => Promise<T | undefined>, withinMs: number): Promise<T | undefined> {
   for (const deadline = Date.now() + withinMs; ;) {
@@ -47,14 +48,15 @@ export async function rollbackReportAfter(store: CheckpointStore, sessionId: str
  * back. Undefined when there is no such session.
  */
 export async function checkpointOncePaused(nc: NatsConnection, names: WireNames, store: CheckpointStore, sessionId: string): Promise<{ checkpoint: Checkpoint; revision: number } | undefined> {
-  let stored = await store.read(sessionId);
+  let stored = await store.read(sessionId, { journal: false });
   if (!stored) return undefined;
   const paused = await pausedByItsEvents(nc, names, sessionId);
   for (let i = 0; i < (paused ? 600 : 50) && stored.checkpoint.status === 'running'; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    stored = (await store.read(sessionId)) ?? stored;
+    stored = (await store.read(sessionId, { journal: false })) ?? stored;
   }
-  return stored;
+  // The plan needs the ledger, which is in the journal: read whole once, at the end.
+  return (await store.read(sessionId)) ?? stored;
 }
 
 /** Whether the session's last stored event says it is paused with a person (interrupted, rolled back, or escalated). */

@@ -135,9 +135,22 @@ export const SessionStreamMessage = z.discriminatedUnion('kind', [
 ]);
 export type SessionStreamMessage = z.infer<typeof SessionStreamMessage>;
 
-/** `GET /api/sessions/stream`: the whole list on every change, and the NATS link's state. */
+/**
+ * `GET /api/sessions/stream`: the whole list first, then only the rows that changed (a checkpoint
+ * is written every step of every session: resending the table each time would not scale), and the
+ * NATS link's state.
+ */
 export const SessionsStreamMessage = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('sessions'), list: SessionList }),
+  z.object({
+    kind: z.literal('changes'),
+    /** New or changed rows: replace the row with the same id, or add it. */
+    upserted: z.array(SessionSummary),
+    /** Ids of sessions that are gone (deleted, expired, now unreadable). */
+    removed: z.array(z.string()),
+    /** The unreadable checkpoints, whole (they are few). */
+    unreadable: SessionList.shape.unreadable,
+  }),
   z.object({ kind: z.literal('nats'), state: NatsLinkState }),
 ]);
 export type SessionsStreamMessage = z.infer<typeof SessionsStreamMessage>;

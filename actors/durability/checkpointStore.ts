@@ -17,6 +17,14 @@ import { JournalBrokenError, JournalReference, replayJournal, type JournalSegmen
  */
 export const checkpointSchemaVersion = 3;
 
+/** A session's checkpoint as a listing or a watch reads it: the checkpoint, why it cannot be read, or neither (deleted). */
+export interface StoredCheckpointChange {
+  sessionId: string;
+  revision: number;
+  checkpoint?: Checkpoint;
+  error?: string;
+}
+
 /** Everything needed to resume a session in another process. */
 export const Checkpoint = z.object({
   schemaVersion: z.literal(checkpointSchemaVersion),
@@ -271,15 +279,15 @@ export class CheckpointStore {
    * ledger are empty when it has one: `read` a session for those); unreadable ones are reported with
    * their error instead.
    */
-  async list(): Promise<Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }>> {
-    const found: Array<{ sessionId: string; checkpoint?: Checkpoint; error?: string }> = [];
+  async list(): Promise<Array<StoredCheckpointChange>> {
+    const found: StoredCheckpointChange[] = [];
     // One token: the sessions' checkpoints, not their journal segments (`<sessionId>.<key>`).
     for (const entry of await latestEntries(this.#kv, '*')) {
       const sessionId = entry.key;
       try {
-        found.push({ sessionId, checkpoint: checkpointOfEntry(sessionId, entry) });
+        found.push({ sessionId, revision: entry.revision, checkpoint: checkpointOfEntry(sessionId, entry) });
       } catch (error) {
-        found.push({ sessionId, error: error instanceof Error ? error.message : String(error) });
+        found.push({ sessionId, revision: entry.revision, error: error instanceof Error ? error.message : String(error) });
       }
     }
     return found.sort((a, b) => (b.checkpoint?.updatedAt ?? '').localeCompare(a.checkpoint?.updatedAt ?? ''));
@@ -287,25 +295,40 @@ export class CheckpointStore {
 
   /**
    * Calls `onChange` with each checkpoint stored or removed from now on (journal segments aside), or
-   * only `sessionId`'s: its id with its checkpoint (without its journal), its read error, or neither
-   * when it was deleted. Until `stop()`; the watch follows NATS reconnects on its own.
+   * only `sessionId`'s: its id and revision with its checkpoint (without its journal), its read
+   * error, or neither when it was deleted. Until `stop()`; the watch follows NATS reconnects on its
+   * own, and `onEnd` hears if it ends any other way (its reader should start again).
    */
-  async watch(onChange: (change: { sessionId: string; checkpoint?: Checkpoint; error?: string }) => void, options: { sessionId?: string } = {}): Promise<{ stop(): void }> {
+  async watch(
+    onChange: (change: StoredCheckpointChange) => void,
+    options: { sessionId?: string; onEnd?: (error?: unknown) => void } = {},
+  ): Promise<{ stop(): void }> {
     const watcher = await this.#kv.watch({ key: options.sessionId ?? '*', include: KvWatchInclude.UpdatesOnly });
+    let stopped = false;
     void (async () => {
-      for await (const entry of watcher) {
-        if (entry.operation !== 'PUT') {
-          onChange({ sessionId: entry.key });
-          continue;
+      try {
+        for await (const entry of watcher) {
+          if (entry.operation !== 'PUT') {
+            onChange({ sessionId: entry.key, revision: entry.revision });
+            continue;
+          }
+          try {
+            onChange({ sessionId: entry.key, revision: entry.revision, checkpoint: checkpointOfEntry(entry.key, entry) });
+          } catch (error) {
+            onChange({ sessionId: entry.key, revision: entry.revision, error: error instanceof Error ? error.message : String(error) });
+          }
         }
-        try {
-          onChange({ sessionId: entry.key, checkpoint: checkpointOfEntry(entry.key, entry) });
-        } catch (error) {
-          onChange({ sessionId: entry.key, error: error instanceof Error ? error.message : String(error) });
-        }
+        if (!stopped) options.onEnd?.();
+      } catch (error) {
+        if (!stopped) options.onEnd?.(error);
       }
     })();
-    return { stop: () => watcher.stop() };
+    return {
+      stop: () => {
+        stopped = true;
+        watcher.stop();
+      },
+    };
   }
 
   /** Writes raw data under a session id: for tests and tools that need to plant a checkpoint. */

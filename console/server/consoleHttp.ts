@@ -59,12 +59,22 @@ export async function readJsonBody<S extends z.ZodType>(request: IncomingMessage
   return parsed.data;
 }
 
-/** An open Server-Sent Events response: `send` writes one event; `closed` resolves when the page goes away. */
+/**
+ * An open Server-Sent Events response. `send` writes one event and says whether the page keeps up;
+ * `drained` resolves once what is buffered has gone out (or the page left), for a sender that can
+ * wait; `closed` resolves when the page goes away. A page that stops reading is cut off once
+ * `maxBufferedBytes` wait for it (its EventSource reconnects), so it never holds the process's memory.
+ */
 export interface EventStreamResponse {
-  send(kind: string, data: unknown): void;
+  send(kind: string, data: unknown): boolean;
+  /** Writes an event whose data is already JSON (one serialisation for many pages). */
+  sendJson(kind: string, json: string): boolean;
+  drained(): Promise<void>;
   readonly closed: Promise<void>;
   end(): void;
 }
+
+const maxBufferedBytes = 8 * 1024 * 1024;
 
 export function openEventStream(request: IncomingMessage, response: ServerResponse): EventStreamResponse {
   response.writeHead(200, {
@@ -87,11 +97,19 @@ export function openEventStream(request: IncomingMessage, response: ServerRespon
     request.once('close', finish);
     response.once('close', finish);
   });
+  const sendJson = (kind: string, json: string): boolean => {
+    if (done) return false;
+    response.write(`event: ${kind}\ndata: ${json}\n\n`);
+    if (response.writableLength > maxBufferedBytes) {
+      response.destroy();
+      return false;
+    }
+    return response.writableLength < 256 * 1024;
+  };
   return {
-    send(kind, data) {
-      if (done) return;
-      response.write(`event: ${kind}\ndata: ${JSON.stringify(data)}\n\n`);
-    },
+    send: (kind, data) => sendJson(kind, JSON.stringify(data)),
+    sendJson,
+    drained: () => (done || response.writableLength === 0 ? Promise.resolve() : Promise.race([new Promise<void>((resolve) => response.once('drain', () => resolve())), closed])),
     closed,
     end() {
       if (!done) response.end();
@@ -105,13 +123,15 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * Who may use the console. With a token, every request carries it (a header, or `?token=` for the
- * event streams, which browsers open without headers). Without one the console listens on loopback
+ * Who may use the console. With a token, every API request carries it (a header, or `?token=` for
+ * the event streams, which browsers open without headers); the page's files are served to anyone. Without one the console listens on loopback
  * only, and refuses requests whose `Host` names another machine: a web page elsewhere could
  * otherwise reach it through a DNS name rebound to 127.0.0.1.
  */
 export function checkAccess(request: IncomingMessage, url: URL, options: { token: string | undefined }): void {
   if (options.token !== undefined) {
+    // The page's own files hold no data: the browser loads them without the token, which the page then sends with every call.
+    if (!url.pathname.startsWith('/api/')) return;
     const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const given = bearer ?? url.searchParams.get('token') ?? '';
     const a = Buffer.from(given);

@@ -12,7 +12,7 @@ import { wireNames } from '../../transport/subjects.ts';
 import { accessDenialOf } from '../../transport/natsConnection.ts';
 import { Alert } from '../../transport/messages.ts';
 import { decodeWireMessage } from '../../transport/wireMessage.ts';
-import { CheckpointStore } from '../../actors/durability/checkpointStore.ts';
+import { CheckpointStore, CheckpointUnreadableError } from '../../actors/durability/checkpointStore.ts';
 import { ControlRequests, controlNames, type ConsoleHealth, type ControlName, type NatsLinkState, type SessionsStreamMessage } from '../consoleApi.ts';
 import { checkAccess, ConsoleRequestError, isLoopbackHost, openEventStream, readJsonBody, sendError, sendJson } from './consoleHttp.ts';
 import { sendConsoleControl, type ConsoleAction } from './consoleControls.ts';
@@ -68,6 +68,11 @@ const contentTypes: Record<string, string> = {
 };
 
 const maxAlertsKept = 100;
+const breakerChangeMarker = Buffer.from('tool.breaker.changed');
+
+function containsBytes(haystack: Uint8Array, needle: Buffer): boolean {
+  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).includes(needle);
+}
 
 /**
  * `troupe console`'s server: the built page, a JSON API over the deployment's checkpoints, events
@@ -117,7 +122,8 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   const subscriptions = [
     nc.subscribe(names.subjects.allSessionEvents, {
       callback: (error, msg) => {
-        if (error) return;
+        // Every event of every session passes here; only circuit changes are read.
+        if (error || !containsBytes(msg.data, breakerChangeMarker)) return;
         for (const event of decodeSessionEvents(msg.data, 'A session event').events) {
           if (event.type === 'tool.breaker.changed') circuits.set(event.tool, { state: event.to, at: event.at });
         }
@@ -136,7 +142,16 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
       },
     }),
   ];
-  await feed.start();
+  const undoStart = () => {
+    feed.stop();
+    for (const subscription of subscriptions) subscription.unsubscribe();
+  };
+  try {
+    await feed.start();
+  } catch (error) {
+    undoStart();
+    throw error;
+  }
 
   const actions: ConsoleAction[] = [];
   const controlDeps = { nc, names, logger, signer: options.signer };
@@ -154,8 +169,18 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         const stream = openEventStream(request, response);
         const send = (message: SessionsStreamMessage) => stream.send(message.kind, message);
         send({ kind: 'nats', state: natsState });
-        send({ kind: 'sessions', list: feed.list() });
-        const unsubscribe = feed.subscribe((list) => send({ kind: 'sessions', list }));
+        // A page that falls behind gets the whole list again once it has caught up, not every change in between.
+        let behind = !send({ kind: 'sessions', list: feed.list() });
+        const catchUp = () => void stream.drained().then(() => {
+          if (behind) behind = !send({ kind: 'sessions', list: feed.list() });
+          if (behind) catchUp();
+        });
+        if (behind) catchUp();
+        const unsubscribe = feed.subscribe((_change, json) => {
+          if (behind) return;
+          behind = !stream.sendJson('changes', json);
+          if (behind) catchUp();
+        });
         const onLink = (state: NatsLinkState) => send({ kind: 'nats', state });
         linkListeners.add(onLink);
         await stream.closed;
@@ -194,6 +219,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         try {
           result = await sendConsoleControl(sessionId, control, body, controlDeps);
         } catch (error) {
+          logger.info({ sessionId, control, by: (body as { by?: string }).by ?? null, err: error }, `console: ${control} not sent`);
           if (/permission/i.test(String(error))) throw new ConsoleRequestError(403, 'read_only', `NATS refused the command: the console's credentials may not send commands (${(error as Error).message}).`);
           throw error;
         }
@@ -241,23 +267,31 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
           sendError(response, error);
           return;
         }
+        if (error instanceof CheckpointUnreadableError) {
+          sendError(response, new ConsoleRequestError(409, 'conflict', error.message));
+          return;
+        }
         const timeout = /timeout|TIMEOUT/.test(String(error));
         logger.error({ err: error, path: url.pathname }, 'a console request failed');
         sendError(response, new ConsoleRequestError(timeout ? 503 : 500, timeout ? 'unavailable' : 'internal', `${timeout ? 'NATS did not answer in time' : 'The console failed'}: ${(error as Error).message}`));
       }
     })();
   });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 7070, host, () => resolveListen());
-  });
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 7070, host, () => resolveListen());
+    });
+  } catch (error) {
+    undoStart();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${shownHost}:${address.port}/`,
     async close() {
-      feed.stop();
-      for (const subscription of subscriptions) subscription.unsubscribe();
+      undoStart();
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
     },

@@ -22,7 +22,7 @@ export interface SessionStreamDeps {
  * after it resumes; events already sent are not sent twice.
  */
 export async function streamSession(sessionId: string, stream: EventStreamResponse, deps: SessionStreamDeps): Promise<void> {
-  const send = (message: SessionStreamMessage) => stream.send(message.kind, message);
+  const send = (message: SessionStreamMessage): boolean => stream.send(message.kind, message);
   const store = await CheckpointStore.openForReading(deps.nc, deps.names);
   let stopped = false;
   void stream.closed.then(() => (stopped = true));
@@ -50,7 +50,10 @@ export async function streamSession(sessionId: string, stream: EventStreamRespon
       reading = undefined;
     })();
   };
-  const watch = await store?.watch(() => readDetail(), { sessionId });
+  const watch = await store?.watch(() => readDetail(), {
+    sessionId,
+    onEnd: () => send({ kind: 'notice', level: 'warning', message: 'The console stopped hearing of this session\'s checkpoints: reload the page to follow it again.' }),
+  });
   readDetail();
 
   try {
@@ -63,7 +66,8 @@ export async function streamSession(sessionId: string, stream: EventStreamRespon
     void stream.closed.then(() => feed.stop());
     if (!feed.replayable) send({ kind: 'notice', level: 'info', message: 'This deployment keeps no event history (no JetStream): the timeline starts now.' });
     for await (const event of feed.events) {
-      send({ kind: 'event', event: event as unknown as Record<string, unknown>, stateId: stateIdOfEvent(deps.machineId, event) });
+      // A page slower than the session (or a long replay) is waited for: the feed's consumer waits with it.
+      if (!send({ kind: 'event', event: event as unknown as Record<string, unknown>, stateId: stateIdOfEvent(deps.machineId, event) })) await stream.drained();
     }
   } catch (error) {
     deps.logger.warn({ sessionId, err: error }, 'following a session for the console failed');

@@ -127,6 +127,10 @@ describe('the operator console API', () => {
     const run = await startSession(nc, { namespace: stack.namespace, task: 'Please open the vault.' });
     while (!text.includes(run.sessionId)) text += (await reader.read()).value ?? '';
     await reader.cancel();
+    // After the first list, only the rows that changed.
+    const later = text.slice(text.indexOf('event: sessions\n') + 1);
+    expect(later).not.toContain('event: sessions\n');
+    expect(later).toMatch(new RegExp(`event: changes\ndata: \\{"kind":"changes","upserted":\\[\\{"sessionId":"${run.sessionId}"`));
     await post(`/api/sessions/${run.sessionId}/deny`, { reason: 'not today' });
     expect(await run.finished).toMatchObject({ status: 'completed' });
   });
@@ -204,8 +208,14 @@ describe('the operator console API', () => {
     expect(await run.finished).toMatchObject({ status: 'completed' });
   });
 
-  it('needs its token when it has one: a header for requests, a query parameter for event streams', async () => {
+  it('needs its token when it has one: a header for requests, a query parameter for event streams; the page itself loads without', async () => {
     const at = (path: string) => new URL(path, tokenConsole.url);
+    // The browser fetches the page's files without the token; they hold no data.
+    const page = await fetch(at('/?token=whatever'));
+    expect(page.status).toBe(200);
+    const asset = /src="\.?\/?(assets\/[^"]+\.js)"/.exec(await page.text())?.[1];
+    expect(asset).toBeDefined();
+    expect((await fetch(at(`/${asset}`))).status).toBe(200);
     expect((await fetch(at('/api/health'))).status).toBe(401);
     expect((await fetch(at('/api/health'), { headers: { authorization: 'Bearer wrong-token-of-sixteen' } })).status).toBe(401);
     expect((await fetch(at('/api/health'), { headers: { authorization: 'Bearer a-token-of-sixteen-chars' } })).status).toBe(200);

@@ -14,11 +14,11 @@ export interface SessionsFeed {
   stream: StreamState;
 }
 
-const kinds = ['sessions', 'nats'] as const;
+const kinds = ['sessions', 'changes', 'nats'] as const;
 
 /**
- * The sessions list, read once and then kept current by `/api/sessions/stream` (the whole list
- * on every change). Held by the app for as long as the page is open: the header's NATS state
+ * The sessions list, read once and then kept current by `/api/sessions/stream` (the whole list,
+ * then the rows that change). Held by the app for as long as the page is open: the header's NATS state
  * comes from the same stream.
  */
 export function useSessionsFeed(): SessionsFeed {
@@ -40,9 +40,20 @@ export function useSessionsFeed(): SessionsFeed {
     if (message.kind === 'sessions') {
       setList(message.list);
       setError(null);
+    } else if (message.kind === 'changes') {
+      // Only the rows that changed come after the first list; without a list yet, wait for it.
+      setList((current) => (current ? applyChanges(current, message) : current));
     } else {
       setNats(message.state);
     }
   });
   return { list, error, nats, stream };
+}
+
+/** The list with `changes` applied: changed rows replaced or added, removed ones dropped, newest first. */
+export function applyChanges(list: SessionList, changes: { upserted: SessionList['sessions']; removed: string[]; unreadable: SessionList['unreadable'] }): SessionList {
+  const rows = new Map(list.sessions.map((row) => [row.sessionId, row]));
+  for (const id of changes.removed) rows.delete(id);
+  for (const row of changes.upserted) rows.set(row.sessionId, row);
+  return { sessions: [...rows.values()].sort((a, b) => b.updatedAt.localeCompare(a.updatedAt)), unreadable: changes.unreadable };
 }
