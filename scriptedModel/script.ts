@@ -84,6 +84,12 @@ export const ScriptStep = z
     /** The model the response reports; defaults to the requested one. */
     model: z.string().min(1).optional(),
     fault: ScriptFault.optional(),
+    /**
+     * The exact tools (function names, in any order) the request must offer: any other set is
+     * answered 400 `unexpected_tools`, naming both. How a trajectory checks, across processes,
+     * what the agent offered its model at that step.
+     */
+    expectTools: z.array(z.string().min(1)).optional(),
   })
   .refine((step) => step.content !== undefined || (step.toolCalls?.length ?? 0) > 0, {
     message: 'a step needs "content" or at least one entry in "toolCalls"',

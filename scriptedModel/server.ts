@@ -131,6 +131,17 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, script
   const step = script.steps[stepIndex];
   if (!step) return refuse(res, { status: 400, code: 'no_script_step', message: `script "${script.name}" has no step ${stepIndex}` }, logger);
 
+  if (step.expectTools) {
+    const offered = offeredToolNames(request.tools);
+    const expected = [...new Set(step.expectTools)].sort();
+    if (offered.join('\n') !== expected.join('\n')) {
+      return refuse(res, {
+        status: 400, code: 'unexpected_tools',
+        message: `script "${script.name}" step ${stepIndex} expects the tools [${expected.join(', ')}], but the request offers [${offered.join(', ')}]`,
+      }, logger);
+    }
+  }
+
   const injected = faults.take(script, stepIndex, request);
   const fault = injected?.fault;
   if (injected) logger?.info({ script: script.name, step: stepIndex, fault: injected.fault.kind, attempt: injected.attempt, times: injected.fault.times }, 'scripted fault injected');
@@ -161,6 +172,15 @@ async function chatCompletions(req: IncomingMessage, res: ServerResponse, script
   }
   for (const chunk of chunks) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
   res.end('data: [DONE]\n\n');
+}
+
+/** The function names a request offers, sorted, without repeats; tools of other kinds are left out. */
+function offeredToolNames(tools: unknown[] | null | undefined): string[] {
+  const names = (tools ?? []).flatMap((tool) => {
+    const name = (tool as { function?: { name?: unknown } } | null)?.function?.name;
+    return typeof name === 'string' ? [name] : [];
+  });
+  return [...new Set(names)].sort();
 }
 
 function isTurnFault(fault: ScriptFault): fault is TurnFault {

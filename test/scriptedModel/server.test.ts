@@ -41,6 +41,7 @@ const scripts = {
     steps: [{ toolCalls: [{ name: 'tick', arguments: {} }] }, { toolCalls: [{ name: 'tick', arguments: {} }] }, { content: 'three' }],
   },
   'dangling.json': { name: 'dangling', match: { userIncludes: 'dangling reference' }, steps: [{ content: '{{tool:call_nowhere:x}}' }] },
+  'offered.json': { name: 'offered', match: { userIncludes: 'check the offer' }, steps: [{ content: 'offered as expected', expectTools: ['db_query', 'calc_evaluate'] }] },
 };
 
 const dirs = scriptDirs();
@@ -180,6 +181,18 @@ describe('startScriptedModelServer', () => {
     expect(error).toBeInstanceOf(BadRequestError);
     expect((error as BadRequestError).code).toBe('template_reference_missing');
     expect((error as BadRequestError).message).toContain('call_nowhere');
+  });
+
+  it('checks the tools a step expects to be offered, in any order, and names both sets when they differ', async () => {
+    const fn = (name: string) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: {} } } });
+    const ok = await client.chat.completions.create({ model: 'scripted', messages: [user('check the offer')], tools: [fn('calc_evaluate'), fn('db_query')] });
+    expect(ok.choices[0]?.message.content).toBe('offered as expected');
+    const error = await client.chat.completions.create({ model: 'scripted', messages: [user('check the offer')], tools: [fn('db_query'), fn('files_write')] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadRequestError);
+    expect((error as BadRequestError).code).toBe('unexpected_tools');
+    expect((error as BadRequestError).message).toContain('expects the tools [calc_evaluate, db_query], but the request offers [db_query, files_write]');
+    const none = await client.chat.completions.create({ model: 'scripted', messages: [user('check the offer')] }).catch((e: unknown) => e);
+    expect((none as BadRequestError).message).toContain('but the request offers []');
   });
 
   it('logs each completion with its script, step and streaming mode', async () => {
