@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConsoleConfigurationError, startConsoleServer } from '../console/server/consoleServer.ts';
+import type { Logger } from 'pino';
+import { ConsoleConfigurationError, defaultConsoleAppDir, startConsoleServer } from '../console/server/consoleServer.ts';
 import { ConfigurationError, readEnvironment } from './environment.ts';
 import { connectProcess, nkeySignerOf } from './natsSettings.ts';
 import { startProcessRole } from './processLifecycle.ts';
@@ -41,6 +45,7 @@ export async function consoleCommand(args: string[]): Promise<void> {
   const role = startProcessRole('console', env.LOG_LEVEL, env.TROUPE_REDACT);
   const { logger } = role;
   // Quiet about permissions: with the observer's credentials a refused command is an answer to show, not a fault.
+  buildPageInCheckout(logger);
   const nc = await connectProcess(env, { name: 'troupe-console', logger, longRunning: false });
   let server;
   try {
@@ -61,4 +66,21 @@ export async function consoleCommand(args: string[]): Promise<void> {
   });
   logger.info({ url: server.url, readOnly: options.readOnly }, 'the operator console is serving');
   process.stderr.write(`troupe: operator console at ${server.url}${options.token ? '?token=<your token>' : ''}${options.readOnly ? ' (read-only)' : ''}\n`);
+}
+
+/**
+ * In a checkout (not the package, which ships the page built), builds the page the first time, so
+ * `bin/troupe up --console` works on a fresh clone; the package build and the tests build it too.
+ */
+function buildPageInCheckout(logger: Logger): void {
+  const root = resolve(defaultConsoleAppDir, '..', '..', '..');
+  const script = join(root, 'bin', 'build-console');
+  if (existsSync(join(defaultConsoleAppDir, 'index.html')) || !existsSync(script) || !existsSync(join(root, 'console', 'app', 'index.html'))) return;
+  logger.info('building the console\'s page (once, in this checkout)');
+  try {
+    execFileSync('bash', [script], { cwd: root, stdio: 'pipe', env: { ...process.env, PATH: `${dirname(process.execPath)}:${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` } });
+  } catch (error) {
+    const output = String((error as { stderr?: Buffer }).stderr ?? '').trim().split('\n').slice(-5).join('\n');
+    throw new ConfigurationError(`The console's page could not be built (bash bin/build-console): ${output || (error as Error).message}`);
+  }
 }
