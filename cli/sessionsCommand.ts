@@ -33,7 +33,8 @@ const usage = `usage:
   troupe sessions rollback <id> --to <turn> [--dry-run] [--by <name>]
                                               undo the calls after <turn>, newest first (the session must be paused)
 every command: [--id <commandId>]   the same id sent again is applied once
-               [--wait <seconds>]   how long to wait for it to be applied (3) before it is reported recorded`;
+               [--wait <seconds>]   how long to wait for it to be applied (3) before it is reported recorded
+               [--by <name>]        who sends it, recorded with the session (the signer's name when commands are signed)`;
 
 const planLine = (step: RollbackStep): string =>
   `  turn ${step.turn}  ${step.tool.padEnd(16)} ${{ undo: 'will be undone', cannot_undo: 'CANNOT be undone', nothing_to_undo: 'nothing to undo' }[step.action]}` +
@@ -105,7 +106,7 @@ export async function sessionsCommand(args: string[], io: { nc?: NatsConnection;
   if (waitSeconds !== undefined && !(Number.isFinite(waitSeconds) && waitSeconds >= 0 && waitSeconds <= 3_600)) throw new UsageError(`--wait takes seconds, from 0 to 3600, not ${JSON.stringify(values.wait)}`);
   if (values.id !== undefined && !/^[\w.-]{1,128}$/.test(values.id)) throw new UsageError(`--id takes letters, digits, ".", "-" and "_" (at most 128), not ${JSON.stringify(values.id)}`);
   const where = {
-    namespace: names.namespace, ...(signer ? { signer } : {}),
+    namespace: names.namespace, ...(signer ? { signer } : {}), ...(values.by ? { by: values.by } : {}),
     ...(values.id ? { controlId: values.id } : {}), ...(waitSeconds !== undefined ? { applyWithinMs: waitSeconds * 1000 } : {}),
   };
   const nc = io.nc ?? (await connectProcess(env ?? readEnvironment(), { name: 'troupe-sessions', logger: createLogger({ name: 'sessions', level: 'warn' }), longRunning: false }));

@@ -49,6 +49,11 @@ export interface ControlOptions extends NamespaceOption {
   controlId?: string;
   /** How long to wait for the session's host to apply the command before answering `recorded` (3 s). */
   applyWithinMs?: number;
+  /**
+   * Who sends it, recorded with the session's interventions (and on `session.redirected`). The
+   * signing operator's name replaces it when commands are signed.
+   */
+  by?: string;
 }
 
 export interface StartSessionOptions extends NamespaceOption {
@@ -295,7 +300,7 @@ async function askHost(nc: NatsConnection, names: WireNames, sessionId: string, 
  * resumes on the orchestrator that hosts it. Resolves with whether it was accepted, and why not.
  */
 export async function answerSession(nc: NatsConnection, sessionId: string, answer: string, options: ControlOptions = {}): Promise<ControlResult> {
-  return await sendControl(nc, sessionId, { type: 'session.answer', answer }, options);
+  return await sendControl(nc, sessionId, { type: 'session.answer', answer, ...sender(options) }, options);
 }
 
 /** Approves calls waiting for approval (the listed call ids, or all of them). */
@@ -312,12 +317,12 @@ export async function denySession(nc: NatsConnection, sessionId: string, options
 
 /** Pauses a session at its next safe point (before its next model call). */
 export async function interruptSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<ControlResult> {
-  return await sendControl(nc, sessionId, { type: 'session.interrupt' }, options);
+  return await sendControl(nc, sessionId, { type: 'session.interrupt', ...sender(options) }, options);
 }
 
 /** Gives a session a new instruction; it reaches the model before its next call, and resumes an interrupted session. */
 export async function redirectSession(nc: NatsConnection, sessionId: string, instruction: string, options: ControlOptions = {}): Promise<ControlResult> {
-  return await sendControl(nc, sessionId, { type: 'session.redirect', instruction }, options);
+  return await sendControl(nc, sessionId, { type: 'session.redirect', instruction, ...sender(options) }, options);
 }
 
 /** Undoes a paused session's executed calls after `toTurn`, newest first; the report arrives as a `session.rolled_back` event. */
@@ -344,10 +349,12 @@ export async function handBackSession(nc: NatsConnection, sessionId: string, ins
 
 /** Resumes an interrupted session as it was. */
 export async function continueSession(nc: NatsConnection, sessionId: string, options: ControlOptions = {}): Promise<ControlResult> {
-  return await sendControl(nc, sessionId, { type: 'session.continue' }, options);
+  return await sendControl(nc, sessionId, { type: 'session.continue', ...sender(options) }, options);
 }
 
 /** Cancels a running or parked session by id, from any process. */
 export async function cancelSession(nc: NatsConnection, sessionId: string, reason = 'cancelled by the client', options: ControlOptions = {}): Promise<ControlResult> {
-  return await sendControl(nc, sessionId, { type: 'session.cancel', reason }, options);
+  return await sendControl(nc, sessionId, { type: 'session.cancel', reason, ...sender(options) }, options);
 }
+
+const sender = (options: ControlOptions) => (options.by ? { by: options.by } : {});

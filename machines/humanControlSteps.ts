@@ -38,8 +38,8 @@ export function denyCalls(context: SessionContext, decision: { reason: string; b
 }
 
 /** An instruction reaches the model before its next call (it may arrive mid-turn). */
-export function keepInstruction(context: SessionContext, instruction: string): Update {
-  return { pendingInstructions: [...context.pendingInstructions, instruction], ...withIntervention(context, { kind: 'redirected', detail: instruction }) };
+export function keepInstruction(context: SessionContext, instruction: string, by?: string): Update {
+  return { pendingInstructions: [...context.pendingInstructions, instruction], ...withIntervention(context, { kind: 'redirected', detail: instruction, ...(by ? { by } : {}) }) };
 }
 
 export function deliverInstructions(context: SessionContext): Update {

@@ -32,7 +32,7 @@ export const sessionMachine = sessionSetup.createMachine({
       target: '.cancelled',
       actions: [
         { type: 'recordCancellation', params: ({ event }) => event.reason },
-        { type: 'recordIntervention', params: ({ event }) => ({ kind: 'cancelled' as const, detail: event.reason }) },
+        { type: 'recordIntervention', params: ({ event }) => ({ kind: 'cancelled' as const, detail: event.reason, ...(event.by ? { by: event.by } : {}) }) },
       ],
     },
     'session.escalate': [
@@ -53,8 +53,8 @@ export const sessionMachine = sessionSetup.createMachine({
         ],
       },
     ],
-    'session.interrupt': { actions: ['requestInterrupt', { type: 'recordIntervention', params: { kind: 'interrupted' } }] },
-    'session.redirect': { actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
+    'session.interrupt': { actions: ['requestInterrupt', { type: 'recordIntervention', params: ({ event }) => ({ kind: 'interrupted' as const, ...(event.by ? { by: event.by } : {}) }) }] },
+    'session.redirect': { actions: { type: 'keepInstruction', params: ({ event }) => ({ instruction: event.instruction, by: event.by }) } },
     // The wall clock stops mattering once the session is parked with a person.
     'session.deadline_reached': {
       guard: and([not(stateIn('escalated')), not(stateIn('interrupted')), not(stateIn('manual'))]),
@@ -159,8 +159,8 @@ export const sessionMachine = sessionSetup.createMachine({
     interrupted: {
       on: {
         'session.rollback': { target: 'rolling_back' },
-        'session.redirect': { target: 'preparing', actions: { type: 'keepInstruction', params: ({ event }) => event.instruction } },
-        'session.continue': { target: 'preparing', actions: { type: 'recordIntervention', params: { kind: 'continued' } } },
+        'session.redirect': { target: 'preparing', actions: { type: 'keepInstruction', params: ({ event }) => ({ instruction: event.instruction, by: event.by }) } },
+        'session.continue': { target: 'preparing', actions: { type: 'recordIntervention', params: ({ event }) => ({ kind: 'continued' as const, ...(event.by ? { by: event.by } : {}) }) } },
       },
     },
     // Undoing executed calls in reverse order; the session then waits, paused, for the person.
@@ -249,7 +249,7 @@ export const sessionMachine = sessionSetup.createMachine({
           target: 'preparing',
           actions: [
             { type: 'recordHumanAnswer', params: ({ event }) => event.answer },
-            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'answered' as const, detail: event.answer }) },
+            { type: 'recordIntervention', params: ({ event }) => ({ kind: 'answered' as const, detail: event.answer, ...(event.by ? { by: event.by } : {}) }) },
           ],
         },
         'session.escalate': {},

@@ -8,10 +8,10 @@ import type { PlannedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 /** The session statechart's interface: the events it accepts and the inputs of the actors it runs. */
 
 export type SessionEvent =
-  | { type: 'session.cancel'; reason: string }
+  | { type: 'session.cancel'; reason: string; by?: string }
   | { type: 'session.escalate'; reason: string }
   /** A person's answer to an escalated session: it goes to the model and the loop resumes. */
-  | { type: 'session.answer'; answer: string }
+  | { type: 'session.answer'; answer: string; by?: string }
   /**
    * The wall-clock deadline (`startedAt + maxWallClockMs`) has passed. The host arms the timer: an
    * XState \`after\` would not survive a restore from a checkpoint.
@@ -24,11 +24,11 @@ export type SessionEvent =
   /** The approval deadline passed (the host's timer): whatever still waits is denied. */
   | { type: 'session.approval_expired' }
   /** Pause at the next safe point. */
-  | { type: 'session.interrupt' }
+  | { type: 'session.interrupt'; by?: string }
   /** A new instruction from a person: it reaches the model before its next call (and resumes an interrupted session). */
-  | { type: 'session.redirect'; instruction: string }
+  | { type: 'session.redirect'; instruction: string; by?: string }
   /** Resume an interrupted session as it was. */
-  | { type: 'session.continue' }
+  | { type: 'session.continue'; by?: string }
   /** Undo the executed calls after `toTurn`, newest first (only while parked with a person). */
   | { type: 'session.rollback'; toTurn: number; by: string }
   /** A person takes an escalated session over and calls tools through it (manual mode). */

@@ -139,7 +139,7 @@ export const sessionSetup = setup({
     recordRollback: assign(({ context }, report: RollbackReport) => recordRollback(context, report)),
     requestInterrupt: assign({ interruptRequested: true }),
     clearInterrupt: assign({ interruptRequested: false }),
-    keepInstruction: assign(({ context }, instruction: string) => keepInstruction(context, instruction)),
+    keepInstruction: assign(({ context }, redirect: { instruction: string; by?: string | undefined }) => keepInstruction(context, redirect.instruction, redirect.by)),
     deliverInstructions: assign(({ context }) => deliverInstructions(context)),
     askForRepair: assign(({ context }) => requestRepair(context)),
     switchToFallbackModel: assign(({ context }) => switchToNextModel(context)),

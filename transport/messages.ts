@@ -149,19 +149,21 @@ export const SessionStartReply = z.discriminatedUnion('type', [
 export type SessionStartReply = z.infer<typeof SessionStartReply>;
 
 const person = z.string().trim().min(1).default('a person');
+// Who sent a command that did not always say (older senders): recorded when given.
+const someone = z.string().trim().min(1).max(200).optional();
 export const SessionControl = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client') }),
+  z.object({ type: z.literal('session.cancel'), reason: z.string().default('cancelled by the client'), by: someone }),
   /** A person's answer to an escalated session; it resumes the loop. */
-  z.object({ type: z.literal('session.answer'), answer: z.string().trim().min(1, 'the answer is empty') }),
+  z.object({ type: z.literal('session.answer'), answer: z.string().trim().min(1, 'the answer is empty'), by: someone }),
   /** Approve calls waiting for approval: the listed ones, or all. */
   z.object({ type: z.literal('session.approve'), by: person, callIds: z.array(z.string()).optional() }),
   z.object({ type: z.literal('session.deny'), by: person, reason: z.string().trim().min(1).default('denied'), callIds: z.array(z.string()).optional() }),
   /** Pause at the next safe point (before the next model call). */
-  z.object({ type: z.literal('session.interrupt') }),
+  z.object({ type: z.literal('session.interrupt'), by: someone }),
   /** A new instruction for the model; also resumes an interrupted session. */
-  z.object({ type: z.literal('session.redirect'), instruction: z.string().trim().min(1, 'the instruction is empty') }),
+  z.object({ type: z.literal('session.redirect'), instruction: z.string().trim().min(1, 'the instruction is empty'), by: someone }),
   /** Resume an interrupted session as it was. */
-  z.object({ type: z.literal('session.continue') }),
+  z.object({ type: z.literal('session.continue'), by: someone }),
   /** Undo the executed calls after `toTurn` (the session must be parked with a person). */
   z.object({ type: z.literal('session.rollback'), toTurn: z.number().int().nonnegative(), by: person }),
   /** Take an escalated session over: the person calls tools through it until they hand it back. */

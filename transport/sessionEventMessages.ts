@@ -52,7 +52,7 @@ const ownSessionEvents = [
   }),
   z.object({ ...eventBase, type: z.literal('session.interrupted'), turn: z.number().int().nonnegative() }),
   z.object({ ...eventBase, type: z.literal('session.rolled_back'), ...RollbackReport.shape }),
-  z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string() }),
+  z.object({ ...eventBase, type: z.literal('session.redirected'), instruction: z.string(), by: z.string().optional() }),
   z.object({ ...eventBase, type: z.literal('session.taken_over'), by: z.string() }),
   z.object({ ...eventBase, type: z.literal('session.handed_back'), by: z.string(), instruction: z.string().optional() }),
   z.object({

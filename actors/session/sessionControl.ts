@@ -31,16 +31,18 @@ export function sessionCommandDecider(actor: Actor<SessionMachine>, trace: Sessi
     const refuse = (reason: string): SessionControlReply => ({ type: 'session.control.ack', accepted: false, reason });
     const accept = (): SessionControlReply => ({ type: 'session.control.ack', accepted: true });
     if (snapshot.status !== 'active') return refuse('the session has ended');
+    // For the commands whose sender need not say who they are.
+    const who = (claimed: string | undefined) => (operator ?? claimed ? { by: (operator ?? claimed) as string } : {});
     switch (command.type) {
       case 'session.cancel':
-        logger.info({ reason: command.reason }, 'session cancelled');
-        actor.send({ type: 'session.cancel', reason: command.reason });
+        logger.info({ reason: command.reason, ...who(command.by) }, 'session cancelled');
+        actor.send({ type: 'session.cancel', reason: command.reason, ...who(command.by) });
         return accept();
       case 'session.answer':
         if (!snapshot.matches('escalated')) return refuse('the session is not waiting for an answer');
         logger.info('a person answered the escalated session; resuming');
         trace.resume();
-        actor.send({ type: 'session.answer', answer: command.answer });
+        actor.send({ type: 'session.answer', answer: command.answer, ...who(command.by) });
         return accept();
       case 'session.approve':
       case 'session.deny': {
@@ -63,13 +65,13 @@ export function sessionCommandDecider(actor: Actor<SessionMachine>, trace: Sessi
         return accept();
       }
       case 'session.interrupt':
-        actor.send({ type: 'session.interrupt' });
-        logger.info('interrupt requested: the session pauses before its next model call');
+        actor.send({ type: 'session.interrupt', ...who(command.by) });
+        logger.info(who(command.by), 'interrupt requested: the session pauses before its next model call');
         return accept();
       case 'session.redirect':
-        events.publish({ type: 'session.redirected', instruction: command.instruction });
-        actor.send({ type: 'session.redirect', instruction: command.instruction });
-        logger.info('redirected with a new instruction');
+        events.publish({ type: 'session.redirected', instruction: command.instruction, ...who(command.by) });
+        actor.send({ type: 'session.redirect', instruction: command.instruction, ...who(command.by) });
+        logger.info(who(command.by), 'redirected with a new instruction');
         return accept();
       case 'session.rollback':
         if (!snapshot.matches('interrupted') && !snapshot.matches('escalated')) return refuse('roll back a session that is paused: interrupt it first');
@@ -95,7 +97,7 @@ export function sessionCommandDecider(actor: Actor<SessionMachine>, trace: Sessi
         return accept();
       case 'session.continue':
         if (!snapshot.matches('interrupted')) return refuse('the session is not interrupted');
-        actor.send({ type: 'session.continue' });
+        actor.send({ type: 'session.continue', ...who(command.by) });
         return accept();
     }
   };

@@ -46,7 +46,7 @@ export async function sendConsoleControl<C extends ControlName>(sessionId: strin
     const outcome = (stored.checkpoint.snapshot.context as SessionContext).outcome?.status ?? 'ended';
     throw new ConsoleRequestError(409, 'conflict', `Session ${sessionId} has ended (${outcome}): there is nothing to ${control}.`);
   }
-  const where: ControlOptions = { namespace: deps.names.namespace, ...(deps.signer ? { signer: deps.signer } : {}) };
+  const where: ControlOptions = { namespace: deps.names.namespace, by, ...(deps.signer ? { signer: deps.signer } : {}) };
   const respond = (result: ControlResult, extra: Partial<ControlResponse> = {}): ControlResponse => ({
     status: result.status, accepted: result.accepted, reason: result.reason ?? null, controlId: result.controlId, by, ...extra,
   });

@@ -104,6 +104,11 @@ describe('the operator console API', () => {
     expect(text).toMatch(/event: detail\n/);
     const cancelled = ControlResponse.parse(await (await post(`/api/sessions/${run.sessionId}/cancel`, { reason: 'too slow', by: 'bo' })).json());
     expect(cancelled).toMatchObject({ status: 'applied', accepted: true });
+    const stopped = await eventually(async () => {
+      const d = SessionDetail.parse(await (await api(`/api/sessions/${run.sessionId}`)).json());
+      return d.summary.status === 'ended' ? d : undefined;
+    }, 'the cancelled checkpoint');
+    expect(stopped.interventions).toEqual([expect.objectContaining({ kind: 'cancelled', by: 'bo (console)', detail: 'too slow' })]);
     await seen(/"type":"session\.finished"[^\n]*"stateId":"session\.cancelled"/);
     await seen(/"kind":"detail","detail":\{"summary":\{[^\n]*"status":"ended"[^\n]*"outcome":"cancelled"/);
     await reader.cancel();

@@ -145,14 +145,16 @@ describe('a person in charge: approvals, interrupts, redirects, cancellation', (
   it('pauses at the next safe point when interrupted, and goes on with a person’s new instruction', async () => {
     const run = await startSession(nc, { namespace, task: 'Please take a slow step.' });
     const events = await follow(run, async (event) => {
-      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId, { namespace })).toMatchObject({ accepted: true });
-      if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.', { namespace });
+      if (event.type === 'tool.call.started') expect(await interruptSession(nc, run.sessionId, { namespace, by: 'erin' })).toMatchObject({ accepted: true });
+      if (event.type === 'session.interrupted') await redirectSession(nc, run.sessionId, 'Summarise what you have instead.', { namespace, by: 'fay' });
     });
     expect(await run.finished).toMatchObject({ status: 'completed', output: 'heard: Summarise what you have instead.' });
     // The turn in progress finished before the pause: its tool call was answered, then the session waited.
     const order = events.map((e) => e.type).filter((t) => ['tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started'].includes(t));
     expect(order).toEqual(['turn.started', 'tool.call.finished', 'session.interrupted', 'session.redirected', 'turn.started']);
-    expect((await finalInterventions(run.sessionId)).map((i) => [i.turn, i.kind])).toEqual([[1, 'interrupted'], [1, 'redirected']]);
+    // Who did each, as each command said.
+    expect((await finalInterventions(run.sessionId)).map((i) => [i.turn, i.kind, i.by])).toEqual([[1, 'interrupted', 'erin'], [1, 'redirected', 'fay']]);
+    expect(ofType(events, 'session.redirected')[0]?.by).toBe('fay');
   });
 
   it('cancels the tool call in flight on the worker when the session is cancelled', async () => {
