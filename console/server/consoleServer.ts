@@ -40,6 +40,8 @@ export interface ConsoleServerOptions {
   logger: Logger;
   /** Where the built page is; the package's own by default. */
   appDir?: string;
+  /** Event streams open at once (256): each session's holds a JetStream consumer and a KV watch. */
+  maxOpenStreams?: number;
 }
 
 export interface ConsoleServer {
@@ -154,6 +156,18 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   }
 
   const actions: ConsoleAction[] = [];
+  const maxOpenStreams = options.maxOpenStreams ?? 256;
+  let openStreams = 0;
+  // Counts an event stream for as long as it is open; refuses one past the limit.
+  const holdStream = async (serve: () => Promise<void>): Promise<void> => {
+    if (openStreams >= maxOpenStreams) throw new ConsoleRequestError(503, 'unavailable', `The console has ${openStreams} live views open, its limit: close some pages and try again.`);
+    openStreams += 1;
+    try {
+      await serve();
+    } finally {
+      openStreams -= 1;
+    }
+  };
   const controlDeps = { nc, names, logger, signer: options.signer };
 
   const routes: Array<{ method: string; pattern: RegExp; handle: (request: IncomingMessage, response: ServerResponse, match: RegExpExecArray) => Promise<void> | void }> = [
@@ -165,7 +179,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     { method: 'GET', pattern: /^\/api\/sessions$/, handle: (_request, response) => sendJson(response, 200, feed.list()) },
     {
       method: 'GET', pattern: /^\/api\/sessions\/stream$/,
-      handle: async (request, response) => {
+      handle: async (request, response) => holdStream(async () => {
         const stream = openEventStream(request, response);
         const send = (message: SessionsStreamMessage) => stream.send(message.kind, message);
         send({ kind: 'nats', state: natsState });
@@ -186,7 +200,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         await stream.closed;
         unsubscribe();
         linkListeners.delete(onLink);
-      },
+      }),
     },
     { method: 'GET', pattern: /^\/api\/actions$/, handle: (_request, response) => sendJson(response, 200, { actions }) },
     {
@@ -204,7 +218,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         const sessionId = sessionIdOf(match);
         const stored = await (await CheckpointStore.openForReading(nc, names))?.read(sessionId, { journal: false });
         if (!stored) throw new ConsoleRequestError(404, 'not_found', `There is no session ${sessionId}.`);
-        await streamSession(sessionId, openEventStream(request, response), { nc, names, logger, machineId, jaegerUrl });
+        await holdStream(() => streamSession(sessionId, openEventStream(request, response), { nc, names, logger, machineId, jaegerUrl }));
       },
     },
     {

@@ -28,7 +28,7 @@ describe('the operator console API', () => {
     }
     await stack.startOrchestrator();
     console_ = await startConsoleServer({ nc: await stack.connection('console'), namespace: stack.namespace, port: 0, logger: silentLogger(), jaegerUrl: 'http://jaeger.example:16686' });
-    tokenConsole = await startConsoleServer({ nc: await stack.connection('console-token'), namespace: stack.namespace, port: 0, logger: silentLogger(), token: 'a-token-of-sixteen-chars' });
+    tokenConsole = await startConsoleServer({ nc: await stack.connection('console-token'), namespace: stack.namespace, port: 0, logger: silentLogger(), token: 'a-token-of-sixteen-chars', maxOpenStreams: 1 });
   }, 120_000);
   afterAll(async () => {
     await console_?.close();
@@ -226,7 +226,16 @@ describe('the operator console API', () => {
     expect((await fetch(at('/api/health'), { headers: { authorization: 'Bearer a-token-of-sixteen-chars' } })).status).toBe(200);
     const stream = await fetch(at('/api/sessions/stream?token=a-token-of-sixteen-chars'));
     expect(stream.status).toBe(200);
+    // Its limit of live views (one here): another is refused until the first closes.
+    const second = await fetch(at('/api/sessions/stream?token=a-token-of-sixteen-chars'));
+    expect(second.status).toBe(503);
+    expect(ApiError.parse(await second.json()).error.message).toMatch(/live views open, its limit/);
     await stream.body?.cancel();
+    await expect.poll(async () => {
+      const again = await fetch(at('/api/sessions/stream?token=a-token-of-sixteen-chars'));
+      await again.body?.cancel();
+      return again.status;
+    }).toBe(200);
   });
 
   it('refuses to listen beyond this machine without a token, and serves the page with a strict policy', async () => {
