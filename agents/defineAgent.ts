@@ -6,6 +6,7 @@ import { CachingSettings } from '../actors/model/responseCache.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
+import { toolPatternWithin } from '../machines/workflowValidation.ts';
 
 export const AgentDefinition = z.object({
   /** Names the agent in spans (`invoke_agent {name}`), events and start requests. */
@@ -78,6 +79,5 @@ export const agentDescription = (agent: AgentDefinition): string => agent.descri
 
 /** Whether `agent` may call the tool named `tool`. */
 export function agentAllowsTool(agent: AgentDefinition, tool: string): boolean {
-  if (!agent.tools) return true;
-  return agent.tools.some((pattern) => (pattern.endsWith('*') ? tool.startsWith(pattern.slice(0, -1)) : tool === pattern));
+  return !agent.tools || toolPatternWithin(tool, agent.tools);
 }

@@ -68,17 +68,23 @@ export async function consoleCommand(args: string[]): Promise<void> {
   process.stderr.write(`troupe: operator console at ${server.url}${options.token ? '?token=<your token>' : ''}${options.readOnly ? ' (read-only)' : ''}\n`);
 }
 
+/** Builds the console's page from its sources in the checkout at `root` (`bin/build-console`, with this Node and the checkout's tools). */
+export function buildConsolePage(root: string): void {
+  execFileSync('bash', [join(root, 'bin', 'build-console')], {
+    cwd: root, stdio: 'pipe', env: { ...process.env, PATH: `${dirname(process.execPath)}:${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` },
+  });
+}
+
 /**
  * In a checkout (not the package, which ships the page built), builds the page the first time, so
  * `bin/troupe up --console` works on a fresh clone; the package build and the tests build it too.
  */
 function buildPageInCheckout(logger: Logger): void {
   const root = resolve(defaultConsoleAppDir, '..', '..', '..');
-  const script = join(root, 'bin', 'build-console');
-  if (existsSync(join(defaultConsoleAppDir, 'index.html')) || !existsSync(script) || !existsSync(join(root, 'console', 'app', 'index.html'))) return;
+  if (existsSync(join(defaultConsoleAppDir, 'index.html')) || !existsSync(join(root, 'bin', 'build-console')) || !existsSync(join(root, 'console', 'app', 'index.html'))) return;
   logger.info('building the console\'s page (once, in this checkout)');
   try {
-    execFileSync('bash', [script], { cwd: root, stdio: 'pipe', env: { ...process.env, PATH: `${dirname(process.execPath)}:${join(root, 'node_modules', '.bin')}:${process.env.PATH ?? ''}` } });
+    buildConsolePage(root);
   } catch (error) {
     const output = String((error as { stderr?: Buffer }).stderr ?? '').trim().split('\n').slice(-5).join('\n');
     throw new ConfigurationError(`The console's page could not be built (bash bin/build-console): ${output || (error as Error).message}`);

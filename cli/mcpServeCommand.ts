@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -10,12 +10,12 @@ import { readEnvironment } from './environment.ts';
 import { parseCommandArgs } from './inspectArgs.ts';
 import { connectProcess } from './natsSettings.ts';
 import { UsageError } from './usageError.ts';
+import { isLoopbackHost, tokenMatches } from '../console/server/consoleHttp.ts';
 
 const usage = `usage: troupe mcp serve [--agent NAME]… [--agents FILE] [--http PORT [--host 127.0.0.1] [--token TOKEN]]
   offers the agents as MCP tools (stdio unless --http), running their sessions on the running stack`;
 
 const version = '0.1.0';
-const loopback = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** What `troupe mcp serve` was asked to do. */
 export interface McpServeOptions {
@@ -37,7 +37,7 @@ export function parseMcpServeArgs(args: string[], env: NodeJS.ProcessEnv = proce
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--http takes a port number, not ${JSON.stringify(values.http)}\n${usage}`);
   const host = values.host ?? '127.0.0.1';
   // Anyone who reaches the port may start sessions that spend the deployment's budget.
-  if (!loopback.has(host) && !token) throw new UsageError(`--host ${host} serves the agents beyond this machine: give --token (or TROUPE_MCP_TOKEN), which clients send as "Authorization: Bearer <token>"`);
+  if (!isLoopbackHost(host) && !token) throw new UsageError(`--host ${host} serves the agents beyond this machine: give --token (or TROUPE_MCP_TOKEN), which clients send as "Authorization: Bearer <token>"`);
   return { agents: values.agent ?? [], ...(values.agents ? { agentsFile: values.agents } : {}), http: { port, host, ...(token ? { token } : {}) } };
 }
 
@@ -112,7 +112,5 @@ function reply(res: ServerResponse, status: number, message: string): void {
 }
 
 function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
-  const wanted = Buffer.from(token);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+  return tokenMatches(header?.startsWith('Bearer ') ? header.slice(7) : '', token);
 }

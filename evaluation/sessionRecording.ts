@@ -74,7 +74,7 @@ export function recordSession(
       trajectory: { mode: 'strict', arguments: 'exact', calls: made.map((entry) => ({ tool: entry.tool, arguments: entry.arguments as Record<string, unknown> })) },
     },
   };
-  // The case must load as any dataset's would.
+  // The case must load as every other dataset's does.
   EvalCase.parse(evalCase);
   return { script, specialistScripts, evalCase };
 }

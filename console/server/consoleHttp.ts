@@ -117,6 +117,13 @@ export function openEventStream(request: IncomingMessage, response: ServerRespon
   };
 }
 
+/** Whether `given` is `token`, compared in constant time. */
+export function tokenMatches(given: string, token: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 /** Whether an address only this machine can reach was asked for. */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -133,10 +140,7 @@ export function checkAccess(request: IncomingMessage, url: URL, options: { token
     // The page's own files hold no data: the browser loads them without the token, which the page then sends with every call.
     if (!url.pathname.startsWith('/api/')) return;
     const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-    const given = bearer ?? url.searchParams.get('token') ?? '';
-    const a = Buffer.from(given);
-    const b = Buffer.from(options.token);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new ConsoleRequestError(401, 'unauthorized', 'This console needs its token: open it with ?token=<token>, or send Authorization: Bearer <token>.');
+    if (!tokenMatches(bearer ?? url.searchParams.get('token') ?? '', options.token)) throw new ConsoleRequestError(401, 'unauthorized', 'This console needs its token: open it with ?token=<token>, or send Authorization: Bearer <token>.');
     return;
   }
   const hostName = (request.headers.host ?? '').replace(/:\d+$/, '');
