@@ -6,7 +6,8 @@ import { CachingSettings } from '../actors/model/responseCache.ts';
 import { RecoverySettings } from '../machines/recovery.ts';
 import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
-import { toolPatternWithin } from '../machines/workflowValidation.ts';
+import { toolPatternWithin, workflowProblems } from '../machines/workflowValidation.ts';
+import { WorkflowDefinition } from '../machines/workflowDefinition.ts';
 
 export const AgentDefinition = z.object({
   /** Names the agent in spans (`invoke_agent {name}`), events and start requests. */
@@ -43,6 +44,14 @@ export const AgentDefinition = z.object({
    * pools serve.
    */
   tools: z.array(z.string().regex(/^[a-z0-9_]+\*?$/, 'a tool name, or a domain prefix ending in *')).optional(),
+  /**
+   * The agent's work as phases, each with its own tools, instructions and exits, enforced by the
+   * session (see the README's "Workflows"). Checked here: every problem names its phase.
+   */
+  workflow: WorkflowDefinition.optional(),
+}).superRefine((agent, context) => {
+  if (!agent.workflow) return;
+  for (const problem of workflowProblems(agent.workflow, agent.tools)) context.addIssue({ code: 'custom', path: ['workflow'], message: problem });
 });
 export type AgentDefinition = z.infer<typeof AgentDefinition>;
 export type AgentSpec = z.input<typeof AgentDefinition>;

@@ -18,7 +18,9 @@ export function describeEvent(event: SessionEvent): string | undefined {
 function describeEventAsIs(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
-      return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model}${event.tenant ? ` · tenant ${event.tenant}` : ''}${event.user ? ` · user ${event.user}` : ''} · trace ${event.traceId}`;
+      return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model}${event.tenant ? ` · tenant ${event.tenant}` : ''}${event.user ? ` · user ${event.user}` : ''} · trace ${event.traceId}${event.phases ? `\n◆ phase ${event.phases.join(' › ')}` : ''}`;
+    case 'workflow.transitioned':
+      return `◆ phase ${event.to.join(' › ')} (from ${event.from.join(' › ')}: ${phaseTrigger(event)})`;
     case 'approval.requested':
       return `  ⏸ waiting for approval until ${event.expiresAt}: ${event.calls.map((c) => `${c.tool} ${clip(JSON.stringify(c.arguments))} [${c.callId}]`).join('; ')}`;
     case 'approval.decided':
@@ -94,6 +96,15 @@ function describeEventAsIs(event: SessionEvent): string | undefined {
 }
 
 const ms = (value: number) => `${Math.round(value)} ms`;
+
+function phaseTrigger(move: Extract<SessionEvent, { type: 'workflow.transitioned' }>): string {
+  switch (move.trigger) {
+    case 'tool': return `${move.detail ?? 'a tool'} succeeded`;
+    case 'choice': return `the model moved on${move.detail ? `: ${clip(move.detail)}` : ''}`;
+    case 'guard': return 'a guard over the ledger held';
+    case 'approval': return `approved by ${move.by ?? 'a person'}${move.detail ? `: ${clip(move.detail)}` : ''}`;
+  }
+}
 
 const turnRange = (turns: number[]) => (turns.length === 0 ? '' : turns.length === 1 ? `turn ${turns[0]}` : `turns ${turns[0]}–${turns.at(-1)}`);
 

@@ -2,6 +2,8 @@ import { nothingDelegated } from './delegation.ts';
 import type { SessionContext, SessionInput } from './sessionContext.ts';
 import { noCacheUse } from './sessionOutcome.ts';
 import { noUsage } from './usage.ts';
+import { compiledWorkflow } from './workflowMachine.ts';
+import { startingPhase } from './workflowSteps.ts';
 
 /** A new session's context: its input, the system prompt and the task as the conversation, nothing spent, nothing decided. */
 export function initialSessionContext(input: SessionInput): SessionContext {
@@ -36,6 +38,7 @@ export function initialSessionContext(input: SessionInput): SessionContext {
     rollbacks: [],
     takenOverBy: null,
     manualCalls: [],
-
+    phase: input.workflow ? startingPhase(compiledWorkflow(input.workflow)) : null,
+    phaseChoice: null,
   };
 }

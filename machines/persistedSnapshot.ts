@@ -10,6 +10,8 @@ import { RollbackReport } from './rollback.ts';
 import { CacheUse, SessionOutcome } from './sessionOutcome.ts';
 import { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import { Usage } from './usage.ts';
+import { WorkflowDefinition } from './workflowDefinition.ts';
+import { PhaseChoice, SessionPhase } from './workflowSteps.ts';
 
 /**
  * The session's context ({@link SessionContext}) as a schema, for data that comes from outside the
@@ -59,6 +61,9 @@ export const SessionContextSchema = z.object({
   rollbacks: z.array(RollbackReport),
   takenOverBy: z.string().nullable(),
   manualCalls: z.array(z.object({ tool: z.string(), arguments: z.string(), answer: z.string() })),
+  workflow: WorkflowDefinition.nullable(),
+  phase: SessionPhase.nullable(),
+  phaseChoice: PhaseChoice.nullable(),
 });
 
 /** A state value of the session statechart: a state's name, or nested states by parent. */

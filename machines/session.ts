@@ -7,6 +7,7 @@ import { rollbackPlan } from './rollback.ts';
 import type { SessionEvent } from './sessionProtocol.ts';
 import { budgetSpentOut, errorMessage, sessionSetup, toolCallActorPrefix } from './sessionSetup.ts';
 import { callsToTriage } from './toolCallScreening.ts';
+import { messagesInPhase, phaseModel, phaseToolOffer } from './phaseSteps.ts';
 
 export { sessionResultOf } from './sessionContext.ts';
 export type { SessionContext, SessionInput } from './sessionContext.ts';
@@ -68,6 +69,7 @@ export const sessionMachine = sessionSetup.createMachine({
       entry: 'deliverInstructions',
       always: [
         { guard: 'interruptRequested', target: 'interrupted', actions: 'clearInterrupt' },
+        { guard: 'phaseBudgetSpent', target: 'budget_exhausted', actions: 'recordPhaseBudgetStop' },
         {
           guard: 'budgetLeavesNoRoom',
           target: 'budget_exhausted',
@@ -85,8 +87,9 @@ export const sessionMachine = sessionSetup.createMachine({
         id: 'callModel',
         src: 'callModel',
         input: ({ context }) => ({
-          sessionId: context.sessionId, turn: context.turn, model: context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels,
-          messages: context.conversation, summary: context.summary, ledger: context.ledger, contextSettings: context.contextSettings, calibration: context.contextCalibration,
+          sessionId: context.sessionId, turn: context.turn, model: phaseModel(context) ?? context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels,
+          messages: messagesInPhase(context), summary: context.summary, ledger: context.ledger, contextSettings: context.contextSettings, calibration: context.contextCalibration,
+          offer: phaseToolOffer(context),
         }),
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
         onError: {
@@ -111,6 +114,8 @@ export const sessionMachine = sessionSetup.createMachine({
               actions: { type: 'recordBudgetStop', params: BudgetName.maxToolCallsPerTurn },
             },
             { guard: 'asksForTooManyToolCalls', target: '#session.observing', actions: 'rejectTooManyToolCalls' },
+            // The workflow decides where an answer may end the work: elsewhere the model is told to move on first.
+            { guard: and(['isFinalAnswer', 'answerOutsideItsPhase']), target: '#session.repairing', actions: 'refuseAnswerInPhase' },
             { guard: 'isFinalAnswer', target: '#session.completed', actions: 'recordAnswer' },
             { guard: 'hasCallsToTriage', target: 'triaging_tool_calls' },
             // Every call was already answered by the screening (say, each one lacked a tool name).
@@ -211,10 +216,21 @@ export const sessionMachine = sessionSetup.createMachine({
       },
       always: { guard: 'allToolCallsAnswered', target: 'observing' },
     },
+    // An exit of the workflow the model chose that a person must approve first (see phaseSteps.ts).
+    awaiting_phase_approval: {
+      on: {
+        'session.approve': { actions: { type: 'decidePhaseExit', params: ({ event }) => ({ approved: true, by: event.by }) } },
+        'session.deny': { actions: { type: 'decidePhaseExit', params: ({ event }) => ({ approved: false, by: event.by, reason: event.reason }) } },
+        'session.approval_expired': { actions: { type: 'decidePhaseExit', params: { approved: false, by: 'troupe', expired: true } } },
+        'session.approval_deadline': { actions: { type: 'setApprovalDeadline', params: ({ event }) => event.at } },
+      },
+      always: { guard: not('awaitsPhaseApproval'), target: 'preparing' },
+    },
     observing: {
-      entry: 'recordToolResults',
+      entry: ['recordToolResults', 'advancePhase'],
       always: [
         { guard: 'aCallIsInDoubt', target: 'escalated', actions: 'escalateInDoubt' },
+        { guard: 'awaitsPhaseApproval', target: 'awaiting_phase_approval' },
         { guard: 'repairsExhausted', target: 'switching_model' },
         // A loop gets one refocusing message; a loop after that goes to a person.
         { guard: and(['loopDetected', 'alreadyRefocused']), target: 'escalated', actions: 'escalateLoop' },

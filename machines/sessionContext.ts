@@ -10,6 +10,10 @@ import type { RollbackReport } from './rollback.ts';
 import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import type { Usage } from './usage.ts';
+import type { WorkflowDefinition } from './workflowDefinition.ts';
+import type { PhaseChoice, SessionPhase } from './workflowSteps.ts';
+import { activePhasesOf } from './workflowMachine.ts';
+import type { StateValue } from 'xstate';
 
 /** What a session starts from. `startedAt` comes from the host: the machine reads no clock. */
 export interface SessionInput {
@@ -34,7 +38,10 @@ export interface SessionInput {
   tenant: string | null;
   user: string | null;
   startedAt: number;
+  /** The agent's workflow as the session started with it (kept, like its budgets, whatever the agent says later); null without one. */
+  workflow: WorkflowDefinition | null;
 }
+
 
 /** The explicit, serialisable state of a session: what is checkpointed and what the model's context is built from. */
 export interface SessionContext extends SessionInput {
@@ -81,6 +88,9 @@ export interface SessionContext extends SessionInput {
   takenOverBy: string | null;
   /** Calls the person made during the current take-over, for the model to read when it gets the session back. */
   manualCalls: Array<{ tool: string; arguments: string; answer: string }>;
+  /** Where the session is in its workflow (null without one): what it offers the model follows from it. */
+  phase: SessionPhase | null;
+  phaseChoice: PhaseChoice | null;
 }
 
 /** The latest text the model produced: a session's (partial) result. */
@@ -101,5 +111,6 @@ export function sessionResultOf(context: SessionContext): SessionResult {
     cache: context.cache,
     ledger: context.ledger,
     interventions: context.interventions,
+    ...(context.phase ? { workflow: { phases: activePhasesOf(context.phase.value as StateValue), path: context.phase.path } } : {}),
   };
 }

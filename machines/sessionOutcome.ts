@@ -3,6 +3,7 @@ import { BudgetNameSchema } from './budgets.ts';
 import { Intervention, LedgerEntry } from './ledger.ts';
 import { DelegatedSpending } from './delegation.ts';
 import { Usage } from './usage.ts';
+import { PhaseMove } from './workflowSteps.ts';
 
 /** The final states of a session. */
 export const SessionStatus = {
@@ -55,5 +56,7 @@ export const SessionResult = z.object({
   cache: CacheUse,
   ledger: z.array(LedgerEntry),
   interventions: z.array(Intervention),
+  /** With a workflow: the phases the session ended in, and every move between phases on the way. */
+  workflow: z.object({ phases: z.array(z.string()), path: z.array(PhaseMove) }).optional(),
 });
 export type SessionResult = z.infer<typeof SessionResult>;

@@ -23,6 +23,11 @@ export type SessionEvent =
   | { type: 'session.deny'; by: string; reason: string; callIds?: string[] }
   /** The approval deadline passed (the host's timer): whatever still waits is denied. */
   | { type: 'session.approval_expired' }
+  /**
+   * When an exit of the workflow waiting for a person's approval is denied, from the host's clock
+   * (the machine reads none); sent once the session waits, stored so it holds across a restart.
+   */
+  | { type: 'session.approval_deadline'; at: number }
   /** Pause at the next safe point. */
   | { type: 'session.interrupt'; by?: string }
   /** A new instruction from a person: it reaches the model before its next call (and resumes an interrupted session). */
@@ -53,6 +58,18 @@ export interface CallModelInput {
   ledger: LedgerEntry[];
   contextSettings: ContextSettings;
   calibration: number;
+  /** What the workflow's current phase lets the model use; null without a workflow. */
+  offer: PhaseToolOffer | null;
+}
+
+/** The tools a workflow's phase offers the model (see `phaseToolOffer`). */
+export interface PhaseToolOffer {
+  /** The active phases, outermost first. */
+  phases: string[];
+  /** Tool names and `<domain>_*` patterns; null: every tool of the agent. */
+  tools: string[] | null;
+  /** The function through which the model chooses an exit, when the phase has exits it chooses. */
+  nextPhase: { name: string; description: string; parameters: Record<string, unknown> } | null;
 }
 export interface TriageToolCallsInput {
   sessionId: string;

@@ -14,6 +14,7 @@ import {
 } from './humanControlSteps.ts';
 import type { RollbackReport } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
+import { advancePhase, answerOutsideItsPhase, awaitsPhaseApproval, decidePhaseExit, phaseBudgetSpent, refuseAnswerInPhase, screenReplyForPhase } from './phaseSteps.ts';
 import { asksForTooManyToolCalls, callsToTriage, rejectTooManyToolCalls, screenModelResponse } from './toolCallScreening.ts';
 import type { ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
 import { addUsage } from './usage.ts';
@@ -77,6 +78,9 @@ export const sessionSetup = setup({
     hasCallsToTriage: ({ context }) => callsToTriage(context).length > 0,
     needsApproval: ({ context }) => context.accepted.some((c) => c.requiresApproval && !c.approval),
     interruptRequested: ({ context }) => context.interruptRequested,
+    answerOutsideItsPhase: ({ context }) => answerOutsideItsPhase(context),
+    awaitsPhaseApproval: ({ context }) => awaitsPhaseApproval(context),
+    phaseBudgetSpent: ({ context }) => phaseBudgetSpent(context) !== undefined,
     allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
   },
   actions: {
@@ -84,7 +88,9 @@ export const sessionSetup = setup({
     routeTurn: assign(({ context }) => ({ routingDecision: routeCurrentTurn(context) })),
     // Recorded screened: every tool call under an id of its own, the ones that cannot run already answered.
     recordModelResponse: assign(({ context }, received: ModelResponse) => {
-      const { response, rejected } = screenModelResponse(received);
+      const screened = screenModelResponse(received);
+      const { response } = screened;
+      const { rejected, phaseChoice } = screenReplyForPhase(context, response, screened.rejected);
       return {
         lastResponse: response,
         ...(response.context?.summary ? { summary: response.context.summary } : {}),
@@ -102,6 +108,7 @@ export const sessionSetup = setup({
         accepted: [],
         rejected,
         outcomes: {},
+        phaseChoice,
       };
     }),
     recordTriage: assign(({ context }, triage: ToolCallTriage) => ({
@@ -147,6 +154,15 @@ export const sessionSetup = setup({
     escalateLoop: assign(({ context }) => escalateOnLoop(context)),
     escalateInDoubt: assign(({ context }) => escalateInDoubt(context)),
     recordHumanAnswer: assign(({ context }, answer: string) => resumeWithAnswer(context, answer)),
+    advancePhase: assign(({ context }) => advancePhase(context)),
+    refuseAnswerInPhase: assign(({ context }) => refuseAnswerInPhase(context)),
+    decidePhaseExit: assign(({ context }, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }) => decidePhaseExit(context, decision)),
+    setApprovalDeadline: assign((_, at: number) => ({ approvalDeadline: at })),
+    recordPhaseBudgetStop: assign(({ context }) => {
+      const spent = phaseBudgetSpent(context);
+      const budget = spent?.budget ?? BudgetName.maxSteps;
+      return { outcome: { status: 'budget_exhausted' as const, stopReason: `budget exhausted: ${budget} of the phase "${spent?.phases.join(' › ') ?? ''}"`, budget, output: latestText(context) } };
+    }),
     recordAnswer: assign(({ context }) => ({ outcome: { status: 'completed' as const, stopReason: 'answered' as const, output: latestText(context) ?? '' } })),
     recordBudgetStop: assign(({ context }, budget: BudgetName) => ({
       outcome: { status: 'budget_exhausted' as const, stopReason: `budget exhausted: ${budget}`, budget, output: latestText(context) },

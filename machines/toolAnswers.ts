@@ -3,6 +3,8 @@ import type { ChatMessage } from './conversation.ts';
 import type { RecoveryNotice } from './recovery.ts';
 import type { SessionContext } from './sessionContext.ts';
 import type { RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
+import { phaseChoiceAnswer } from './phaseSteps.ts';
+import { phaseRule } from './phaseScreening.ts';
 
 /** The tool result message the model reads: structured, with explicit success or failure. */
 export function toolMessageContent(outcome: ToolCallOutcome | { status: 'rejected'; failure: RejectedToolCall['failure'] }): string {
@@ -23,7 +25,13 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
     const call = context.accepted.find((c) => c.toolCallId === request.id);
     const outcome = call ? context.outcomes[call.callId] : undefined;
     const rejection = context.rejected.find((r) => r.toolCallId === request.id);
-    if (call && outcome) {
+    const choice = context.phaseChoice?.toolCallId === request.id ? context.phaseChoice : undefined;
+    if (choice) {
+      // The model's choice of a phase exit: answered by the session itself, recorded like any call.
+      const content = JSON.stringify({ ok: true, result: phaseChoiceAnswer(choice) });
+      messages.push({ role: 'tool', toolCallId: request.id, content });
+      entries.push({ turn: context.turn, callId: null, toolCallId: request.id, tool: request.name, arguments: request.arguments, status: 'ok', resultDigest: digestOf(content) });
+    } else if (call && outcome) {
       const content = toolMessageContent(outcome);
       const entry: LedgerEntry = {
         turn: context.turn, callId: call.callId, toolCallId: request.id, tool: call.name,
@@ -51,7 +59,7 @@ export function answerEveryToolCall(context: SessionContext): Partial<SessionCon
   }
   // A turn with any refused call is a repair turn: the model is being corrected, not making progress.
   // Only the model's own mistakes count: a person denying a call is not a repair.
-  const repaired = context.rejected.some((r) => r.failure.code === 'INVALID_INPUT' || r.failure.code === 'UNKNOWN_TOOL');
+  const repaired = context.rejected.some((r) => r.failure.code === 'INVALID_INPUT' || r.failure.code === 'UNKNOWN_TOOL' || r.failure.details?.rule === phaseRule);
   const consecutiveRepairs = repaired ? context.consecutiveRepairs + 1 : 0;
   const notices: RecoveryNotice[] = repaired
     ? [...context.notices, { kind: 'repair', turn: context.turn, consecutive: consecutiveRepairs,

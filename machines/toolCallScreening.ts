@@ -81,6 +81,6 @@ export function rejectTooManyToolCalls(context: SessionContext): Pick<SessionCon
   };
 }
 
-/** The calls of the latest reply that the screening did not already answer: what triage checks. */
-export const callsToTriage = (context: Pick<SessionContext, 'lastResponse' | 'rejected'>): ModelToolCall[] =>
-  (context.lastResponse?.toolCalls ?? []).filter((call) => !context.rejected.some((r) => r.toolCallId === call.id));
+/** The calls of the latest reply that the screening did not already answer (nor the session itself: `next_phase`): what triage checks. */
+export const callsToTriage = (context: Pick<SessionContext, 'lastResponse' | 'rejected' | 'phaseChoice'>): ModelToolCall[] =>
+  (context.lastResponse?.toolCalls ?? []).filter((call) => !context.rejected.some((r) => r.toolCallId === call.id) && call.id !== context.phaseChoice?.toolCallId);

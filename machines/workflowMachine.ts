@@ -72,6 +72,16 @@ export function workflowMachineOf(workflow: WorkflowDefinition) {
 }
 export type WorkflowMachine = ReturnType<typeof workflowMachineOf>;
 
+// A session's workflow is the same object from turn to turn (it is part of the context): compiled once.
+const compiled = new WeakMap<WorkflowDefinition, WorkflowMachine>();
+
+/** {@link workflowMachineOf}, compiled once per definition. */
+export function compiledWorkflow(workflow: WorkflowDefinition): WorkflowMachine {
+  let machine = compiled.get(workflow);
+  if (!machine) compiled.set(workflow, (machine = workflowMachineOf(workflow)));
+  return machine;
+}
+
 /** An exit the model may choose in the current phase (offered through `next_phase`). */
 export interface PhaseExit {
   to: string;

@@ -28,6 +28,10 @@ export const SessionPhase = z.object({
 });
 export type SessionPhase = z.infer<typeof SessionPhase>;
 
+/** The exit the model chose this turn with `next_phase`: answered by the session, applied when the turn ends. */
+export const PhaseChoice = z.object({ toolCallId: z.string(), to: z.string(), reason: z.string(), requiresApproval: z.boolean() });
+export type PhaseChoice = z.infer<typeof PhaseChoice>;
+
 /** Where a session starts: the workflow's initial phases, entered before its first turn. */
 export function startingPhase(machine: WorkflowMachine): SessionPhase {
   return { value: initialPhaseValue(machine) as SessionPhase['value'], enteredAt: { turn: 0, ledgerIndex: 0, costUsd: 0 }, path: [], pendingExit: null };

@@ -1,4 +1,4 @@
-import type { PhaseConfig, PhaseTransition, WorkflowDefinition } from './workflowDefinition.ts';
+import { nextPhaseTrigger, type PhaseConfig, type PhaseTransition, type WorkflowDefinition } from './workflowDefinition.ts';
 
 /** One phase of a workflow with where it sits: its parent's name (null at the top) and its own config. */
 export interface WorkflowPhase {
@@ -88,6 +88,9 @@ export function workflowProblems(workflow: WorkflowDefinition, agentTools?: read
           problems.push(`phase "${name}": ${trigger} fires when ${tool} succeeds, but this phase does not offer ${tool} (it offers ${offered.join(', ') || 'no tools'})`);
         }
       }
+    }
+    for (const tool of config.tools ?? []) {
+      if (toolPatternWithin(nextPhaseTrigger, [tool])) problems.push(`phase "${name}": "${tool}" would offer ${nextPhaseTrigger}, which is the session's own: it is offered by itself in phases with exits the model chooses`);
     }
     if (agentTools !== undefined) {
       for (const tool of config.tools ?? []) {

@@ -55,6 +55,8 @@ export const TroupeAttribute = {
   contextPurpose: 'troupe.context.purpose',
   /** Whom a session works for, when its caller said; also an attribute of the cost and session metrics. */
   tenant: 'troupe.tenant',
+  /** On turn and `chat` spans of a session with a workflow: the active phases, outermost first (`investigate`, `review › legal`). */
+  workflowState: 'troupe.workflow.state',
 } as const;
 
 /**

@@ -9,6 +9,7 @@ import { RollbackReport } from '../machines/rollback.ts';
 import { ModelToolCall } from '../machines/conversation.ts';
 import { CacheUse, SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
+import { PhaseMove } from '../machines/workflowSteps.ts';
 import { ToolFailure } from '../tools/toolFailure.ts';
 
 /**
@@ -22,8 +23,12 @@ const ownSessionEvents = [
   z.object({
     ...eventBase, type: z.literal('session.started'), agent: z.string(), model: z.string(), task: z.string(), traceId: z.string(),
     tenant: z.string().optional(), user: z.string().optional(),
+    /** With a workflow: the phases the session starts in, outermost first. */
+    phases: z.array(z.string()).optional(),
   }),
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
+  /** The session moved between phases of its agent's workflow: from where, to where, and what moved it. */
+  z.object({ ...eventBase, type: z.literal('workflow.transitioned'), ...PhaseMove.shape }),
   z.object({
     ...eventBase,
     type: z.literal('approval.requested'),

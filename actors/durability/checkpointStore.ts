@@ -15,7 +15,7 @@ import { JournalBrokenError, JournalReference, replayJournal, type JournalSegmen
  * states or context change shape, and add a migration from the previous version below (or leave
  * none, and older checkpoints are refused with a clear error rather than misread).
  */
-export const checkpointSchemaVersion = 3;
+export const checkpointSchemaVersion = 4;
 
 /** A session's checkpoint as a listing or a watch reads it: the checkpoint, why it cannot be read, or neither (deleted). */
 export interface StoredCheckpointChange {
@@ -68,12 +68,16 @@ const migrations: Record<number, (old: Record<string, unknown>) => Record<string
   // The version changed so that an older orchestrator refuses a version-3 checkpoint instead of
   // resuming its session with an empty conversation.
   2: (old) => ({ ...old, schemaVersion: 3 }),
+  // 4 added the workflow and its phase to the session's context (null: a session without a workflow,
+  // as every version-3 session is). The version changed so that an older orchestrator refuses a
+  // session with a workflow instead of running it with no phase enforced.
+  3: (old) => ({ ...old, schemaVersion: 4 }),
 };
 
 /**
- * The context fields version 2 added, filled where absent: a version-1 session is a top-level
+ * The context fields versions 2 and 4 added, filled where absent: a version-1 session is a top-level
  * session without a routing policy that has delegated nothing, for nobody in particular, with the
- * default context settings. Also applied to version-2 checkpoints, so that one written before a
+ * default context settings; a version-3 one has no workflow. Also applied to version-2 checkpoints, so that one written before a
  * field existed reads the same way instead of failing later inside the running session.
  */
 function withVersion2Context(snapshot: Record<string, unknown>): Record<string, unknown> {
@@ -85,6 +89,7 @@ function withVersion2Context(snapshot: Record<string, unknown>): Record<string, 
       summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
       contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
       delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
+      workflow: null, phase: null, phaseChoice: null,
       ...context,
     },
   };

@@ -282,7 +282,7 @@ export class SessionCheckpoints {
       ...this.#o.identity,
       // Parked: waiting for a person (an answer, an approval, a redirect), not for a model or a tool.
       status: snapshot.status !== 'active' ? 'ended'
-        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('interrupted') || snapshot.matches('manual') ? 'parked' : 'running',
+        : snapshot.matches('escalated') || snapshot.matches('awaiting_approval') || snapshot.matches('awaiting_phase_approval') || snapshot.matches('interrupted') || snapshot.matches('manual') ? 'parked' : 'running',
       snapshot: { ...persisted, context: { ...persisted.context, conversation: [], ledger: [] } },
       nextEventSeq: this.#o.nextEventSeq(),
       wallClockDeadline: wallClockDeadline(context),

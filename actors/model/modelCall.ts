@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { SessionStep } from '../session/actorSystemHooks.ts';
 import type { ChatMessage, ModelResponse, ModelToolCall } from '../../machines/conversation.ts';
 import type { CallModelInput } from '../../machines/session.ts';
+import type { PhaseToolOffer } from '../../machines/sessionProtocol.ts';
 import { backoffDelayMs, withJitter, type RetryPolicy } from '../../machines/retryPolicy.ts';
 import { addUsage, type Usage } from '../../machines/usage.ts';
 import { costOfCall, priceOf, type PriceTable } from '../../models/priceTable.ts';
@@ -53,8 +54,8 @@ class PartialAttemptError extends Error {
 
 export interface ModelCallDependencies {
   endpoint: ModelEndpoint;
-  /** The tools this session's agent may call right now, as function definitions. */
-  tools: () => ChatCompletionFunctionTool[];
+  /** The tools this session's agent may call right now, within what its workflow's phase offers, as function definitions. */
+  tools: (offer: PhaseToolOffer | null) => ChatCompletionFunctionTool[];
   trace: SessionTrace;
   events: SessionEventPublisher;
   tracer: Tracer;
@@ -181,7 +182,7 @@ export function createModelCaller(deps: ModelCallDependencies): SessionStep<Call
       }
       // Each model has its own window: the request is assembled for it (once, whatever the retries).
       let prepared: PreparedRequest;
-      const tools = deps.tools();
+      const tools = deps.tools(input.offer);
       try {
         prepared = await prepareRequest(deps, input, model, tools, signal);
       } catch (error) {
@@ -251,6 +252,10 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
     const metricAttributes = {
       [GenAiAttribute.operationName]: 'chat', [GenAiAttribute.providerName]: endpoint.providerName, [GenAiAttribute.requestModel]: input.model,
     };
+    if (input.offer) {
+      span.setAttribute(TroupeAttribute.workflowState, input.offer.phases.join(' › '));
+      deps.trace.recordPhases(input.turn, input.offer.phases);
+    }
     if (deps.captureContent) span.setAttribute(GenAiAttribute.inputMessages, JSON.stringify(toChatCompletionMessages(input.messages)));
     // This attempt's own abort: the session's signal, or one of its two stall timers.
     const attempt = new AbortController();
@@ -269,7 +274,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
     let content = '';
     const calls = new ToolCallDeltas();
     try {
-      const tools = deps.tools();
+      const tools = deps.tools(input.offer);
       const stream = await endpoint.client.chat.completions.create(
         {
           model: input.model,

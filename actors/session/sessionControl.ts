@@ -9,6 +9,7 @@ import { checkControlSignature, type OperatorKeys } from '../../transport/contro
 import { decodeWireMessage, encodeWireMessage } from '../../transport/wireMessage.ts';
 import type { RecordedControl } from './recordedControls.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
+import { pendingExitAsCall } from './phaseMoves.ts';
 import type { SessionTrace } from './sessionTrace.ts';
 
 /** What a person's command does to the session now: applied (the actor acts on it) or refused with why. */
@@ -46,8 +47,11 @@ export function sessionCommandDecider(actor: Actor<SessionMachine>, trace: Sessi
         return accept();
       case 'session.approve':
       case 'session.deny': {
-        if (!snapshot.matches('awaiting_approval')) return refuse('no call is waiting for approval');
-        const waiting = snapshot.context.accepted.filter((c) => c.requiresApproval && !c.approval).map((c) => c.callId);
+        const exitWaits = snapshot.matches('awaiting_phase_approval');
+        if (!snapshot.matches('awaiting_approval') && !exitWaits) return refuse('no call is waiting for approval');
+        const waiting = exitWaits
+          ? pendingExitAsCall(snapshot.context).map((c) => c.callId)
+          : snapshot.context.accepted.filter((c) => c.requiresApproval && !c.approval).map((c) => c.callId);
         const unknown = (command.callIds ?? []).filter((id) => !waiting.includes(id));
         if (unknown.length > 0) return refuse(`not waiting for approval: ${unknown.join(', ')} (waiting: ${waiting.join(', ')})`);
         const decided = command.callIds ?? waiting;

@@ -1,7 +1,7 @@
 import { propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { Subscription } from '@nats-io/transport-node';
 import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type SnapshotFrom, type StateValue } from 'xstate';
 import { agentAllowsTool } from '../../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../../machines/recovery.ts';
 import { sessionResultOf, type SessionInput, type SessionMachine } from '../../machines/session.ts';
@@ -19,6 +19,11 @@ import { RecordedControlInbox } from './recordedControls.ts';
 import { resumedEventSeq, SessionEventPublisher } from './sessionEvents.ts';
 import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
+import { pendingExitAsCall, publishPhaseMove } from './phaseMoves.ts';
+import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
+import { toolPatternWithin } from '../../machines/workflowValidation.ts';
+import { activePhasesOf } from '../../machines/workflowMachine.ts';
+import type { PhaseMove } from '../../machines/workflowSteps.ts';
 import type { CatalogTool } from '../toolCalls/toolCatalog.ts';
 import { createToolCallTriage } from '../toolCalls/toolCallTriage.ts';
 import { createToolDispatcher } from '../toolCalls/toolDispatch.ts';
@@ -70,7 +75,11 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...shared,
         retry: agent.modelRetry,
         endpoint: deps.endpoint,
-        tools: () => deps.catalog.list().filter(offered).map(toFunctionTool),
+        tools: (offer) => {
+          // A phase offers only its tools, and the session's own next_phase when the model may choose an exit.
+          const tools = deps.catalog.list().filter((tool) => offered(tool) && (!offer || (tool.name !== nextPhaseToolName && (offer.tools === null || toolPatternWithin(tool.name, offer.tools)))));
+          return offer?.nextPhase ? [...tools.map(toFunctionTool), { type: 'function', function: offer.nextPhase }] : tools.map(toFunctionTool);
+        },
         usageSoFar: () => actor.getSnapshot().context.usage,
         attribution: { agent: agent.name, tenant: attribution.tenant },
         ...(deps.captureContent ? { captureContent: true } : {}),
@@ -110,6 +119,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
             budgets: start.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
             depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
+            workflow: agent.workflow ?? null,
           },
           ...inspect,
         })
@@ -169,6 +179,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   let costSeen = actor.getSnapshot().context.usage.costUsd;
   let delegatedSeen = actor.getSnapshot().context.delegated.usage.costUsd;
   let noticesPublished = start.kind === 'resume' ? actor.getSnapshot().context.notices.length : 0;
+  let phaseMovesPublished = start.kind === 'resume' ? (actor.getSnapshot().context.phase?.path.length ?? 0) : 0;
   let parked = false;
   let wasInterrupted = false;
   let armedApproval: number | null = null;
@@ -242,6 +253,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         for (; noticesPublished < snapshot.context.notices.length; noticesPublished++) {
           publishRecoveryNotice(snapshot.context.notices[noticesPublished] as RecoveryNotice, events, sessionTrace, logger);
         }
+        for (const path = snapshot.context.phase?.path ?? []; phaseMovesPublished < path.length; phaseMovesPublished++) {
+          publishPhaseMove(path[phaseMovesPublished] as PhaseMove, events, sessionTrace, logger);
+        }
         if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
           if (announcedTurn !== -1) {
             events.publish({ type: 'turn.started', turn: snapshot.context.turn });
@@ -256,13 +270,18 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         }
         if (snapshot.matches('escalated') && !parked) finish(sessionResultOf(snapshot.context), false);
         parked = snapshot.matches('escalated');
-        const deadline = snapshot.matches('awaiting_approval') ? snapshot.context.approvalDeadline : null;
+        const awaitingExit = snapshot.matches('awaiting_phase_approval');
+        // An exit of the workflow waits as long as a call would: its deadline comes from this host's clock, stored in the context.
+        if (awaitingExit && snapshot.context.approvalDeadline === null) {
+          queueMicrotask(() => actor.send({ type: 'session.approval_deadline', at: Date.now() + deps.approvalTimeoutMs }));
+        }
+        const deadline = snapshot.matches('awaiting_approval') || awaitingExit ? snapshot.context.approvalDeadline : null;
         if (deadline !== armedApproval) {
           clearTimeout(approvalTimer);
           armedApproval = deadline;
           if (deadline !== null) {
             const { context } = snapshot;
-            const waiting = context.accepted.filter((c) => c.requiresApproval && !c.approval);
+            const waiting = awaitingExit ? pendingExitAsCall(context) : context.accepted.filter((c) => c.requiresApproval && !c.approval);
             events.publish({
               type: 'approval.requested', turn: context.turn, expiresAt: new Date(deadline).toISOString(),
               calls: waiting.map((c) => ({ callId: c.callId, tool: c.name, arguments: c.arguments })),
@@ -299,9 +318,11 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   });
 
   if (start.kind === 'new') {
+    const phase = actor.getSnapshot().context.phase;
     events.publish({
       type: 'session.started', agent: agent.name, model, task, traceId: sessionTrace.traceId,
       ...(start.tenant ? { tenant: start.tenant } : {}), ...(start.user ? { user: start.user } : {}),
+      ...(phase ? { phases: activePhasesOf(phase.value as StateValue) } : {}),
     });
     logger.info({ model, traceId: sessionTrace.traceId }, 'session started');
   } else {

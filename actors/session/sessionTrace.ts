@@ -67,6 +67,12 @@ export class SessionTrace {
     span?.addEvent('model.routed', { model: decision.model, rule: decision.rule ?? '(default)', reason: decision.reason });
   }
 
+  /** Puts the workflow's active phases on the turn's span (`troupe.workflow.state`). */
+  recordPhases(turn: number, phases: readonly string[]): void {
+    this.turnContext(turn);
+    this.#turn?.span.setAttribute(TroupeAttribute.workflowState, phases.join(' › '));
+  }
+
   /** Puts the turn's context breakdown (tokens by part) and what compression removed on its span. */
   recordContext(turn: number, breakdown: ContextBreakdown, removed: ContextRemoval[]): void {
     this.turnContext(turn);

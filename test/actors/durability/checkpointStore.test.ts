@@ -48,9 +48,17 @@ describe('readCheckpoint', () => {
     const ledger = [{ turn: 1, callId: 'c1', toolCallId: 't1', tool: 'calc_add', arguments: { a: 1, b: 2 }, status: 'ok' }];
     const version2 = { ...version1, schemaVersion: 2, snapshot: { ...version1.snapshot, context: { ...version1.snapshot.context, conversation, ledger } } };
     const migrated = readCheckpoint('s-old', version2);
-    expect(migrated.schemaVersion).toBe(3);
+    expect(migrated.schemaVersion).toBe(checkpointSchemaVersion);
     expect(migrated.journal).toBeUndefined();
     expect(migrated.snapshot.context).toMatchObject({ conversation, ledger });
+  });
+
+  it('migrates a version 3 checkpoint: a session without a workflow', () => {
+    const version3 = { ...version1, schemaVersion: 3 };
+    const migrated = readCheckpoint('s-old', version3);
+    expect(checkpointSchemaVersion).toBe(4);
+    expect(migrated.schemaVersion).toBe(4);
+    expect(migrated.snapshot.context).toMatchObject({ workflow: null, phase: null, phaseChoice: null, turn: 2 });
   });
 
   it('refuses a checkpoint from a newer Troupe, and one with no version, without misreading it', () => {

@@ -12,7 +12,7 @@ import { RetryPolicy } from '../../../machines/retryPolicy.ts';
 import { ContextSettings } from '../../../machines/contextAssembly.ts';
 
 /** The context fields of a model call's input: nothing summarised yet, default settings. */
-const contextOf = () => ({ summary: null, ledger: [], contextSettings: ContextSettings.parse({}), calibration: 1 });
+const contextOf = () => ({ summary: null, ledger: [], contextSettings: ContextSettings.parse({}), calibration: 1, offer: null });
 import type { SessionEvent } from '../../../transport/messages.ts';
 import type { CallModelInput } from '../../../machines/sessionProtocol.ts';
 import { wireNames } from '../../../transport/subjects.ts';
