@@ -19,11 +19,17 @@ const stackOptions = {
   auth: { type: 'string' },
   cluster: { type: 'boolean', default: false },
   'mcp-example': { type: 'boolean', default: false },
+  'refund-desk': { type: 'boolean', default: false },
   console: { type: 'boolean', default: false },
   'console-port': { type: 'string', default: '7070' },
 } as const;
 
-function stackArgs(args: string[], extra: { json?: boolean } = {}) {
+/**
+ * The options `troupe demo` and `troupe up` share (with `json`, the demo's `--json` too); throws a
+ * {@link UsageError} for values out of range. With `--auth`, reads the setup and, unless a namespace
+ * was given, makes its namespace this process's.
+ */
+export function parseStackArgs(args: string[], extra: { json?: boolean } = {}) {
   const { values } = parseArgs({
     args,
     options: { ...stackOptions, ...(extra.json ? { json: { type: 'boolean', default: false } } : {}) },
@@ -37,7 +43,7 @@ function stackArgs(args: string[], extra: { json?: boolean } = {}) {
   const auth = values.auth !== undefined ? readAuthSetup(values.auth) : undefined;
   // The setup's namespace, unless one was given: its permissions are for that namespace's subjects.
   if (auth && !process.env.TROUPE_NAMESPACE) process.env.TROUPE_NAMESPACE = auth.manifest.namespace;
-  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, mcpExample: values['mcp-example'] === true, ...(values.console ? { console: { port: consolePort } } : {}), json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
+  return { logDir: values['log-dir'] as string, perDomain, cluster: values.cluster === true, mcpExample: values['mcp-example'] === true, refundDesk: values['refund-desk'] === true, ...(values.console ? { console: { port: consolePort } } : {}), json: (values as { json?: boolean }).json ?? false, ...(auth ? { auth } : {}) };
 }
 
 /** How a person reaches the stack from another terminal, as a client and as an operator. */
@@ -55,11 +61,11 @@ function connectHints(url: string, namespace: string, auth: AuthSetup | undefine
 
 /** `troupe demo`: the whole system in one command, one task through all three pools, then a clean stop. */
 export async function demoCommand(args: string[]): Promise<number> {
-  const options = stackArgs(args, { json: true });
+  const options = parseStackArgs(args, { json: true });
   const env = readEnvironment();
   const say = (line: string) => (options.json ? process.stderr : process.stdout).write(`· ${line}\n`);
   const stack = await startLocalStack({
-    env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
+    env, logger: createLogger({ name: 'demo', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, refundDesk: options.refundDesk, say, ...(options.auth ? { auth: options.auth } : {}),
     ...(options.console ? { console: options.console } : {}),
   });
   let interrupted = false;
@@ -77,11 +83,11 @@ export async function demoCommand(args: string[]): Promise<number> {
 
 /** `troupe up`: the same stack as the demo, left running until Ctrl-C. */
 export async function upCommand(args: string[]): Promise<number> {
-  const options = stackArgs(args);
+  const options = parseStackArgs(args);
   const env = readEnvironment();
   const say = (line: string) => process.stdout.write(`· ${line}\n`);
   const stack = await startLocalStack({
-    env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, say, ...(options.auth ? { auth: options.auth } : {}),
+    env, logger: createLogger({ name: 'up', level: 'warn' }), logDir: options.logDir, workersPerDomain: options.perDomain, cluster: options.cluster, mcpExample: options.mcpExample, refundDesk: options.refundDesk, say, ...(options.auth ? { auth: options.auth } : {}),
     ...(options.console ? { console: options.console } : {}),
   });
   if (stack.consoleUrl) say(`operator console: ${stack.consoleUrl}`);

@@ -7,7 +7,7 @@ import { AuthorizationError, connect, type NatsConnection } from '@nats-io/trans
 import type { Logger } from 'pino';
 import { ToolCatalog } from '../actors/toolCalls/toolCatalog.ts';
 import { delegateToolName } from '../agents/defineAgent.ts';
-import { exampleDomains } from '../domains/exampleDomains.ts';
+import { exampleDomains, type ExampleDomain } from '../domains/exampleDomains.ts';
 import { orchestratorAnswers } from '../client/orchestratorProbe.ts';
 import { connectToNats, NatsAccessDeniedError, NatsAccessDenial } from '../transport/natsConnection.ts';
 import { freePort } from '../testing/natsServer.ts';
@@ -91,16 +91,28 @@ export function mcpExampleServerCommand(): string[] {
   }
 }
 
-let exampleToolNamesSeen: string[] | undefined;
+/**
+ * The pool `--refund-desk` adds. Not started by default: the default assistant is offered every
+ * tool the running pools serve, and issuing refunds is not something to offer it unasked.
+ */
+export const refundDeskDomain = 'refunds' satisfies ExampleDomain;
+
+/** The example domains a stack starts a pool for: all of them but the refund desk's, unless `refundDesk`. */
+export function stackDomains(options: { refundDesk?: boolean }): ExampleDomain[] {
+  return (Object.keys(exampleDomains) as ExampleDomain[]).filter((domain) => domain !== refundDeskDomain || options.refundDesk === true);
+}
+
+let exampleToolNamesSeen: Map<string, string[]> | undefined;
 
 /**
- * The example pools' tool names, found by building their tools once per process: building `db`'s
- * opens a copy of the sample shop that lives as long as the process, so `troupe eval`, which starts
- * a stack per case with faults, would otherwise keep one per stack.
+ * The tool names of the example pools `domains`, found by building every domain's tools once per
+ * process: building `db`'s opens a copy of the sample shop that lives as long as the process, so
+ * `troupe eval`, which starts a stack per case with faults, would otherwise keep one per stack.
  */
-function exampleToolNames(workspace: string): string[] {
-  exampleToolNamesSeen ??= Object.values(exampleDomains).flatMap((tools) => tools({ workspace }).map((t) => t.name));
-  return exampleToolNamesSeen;
+function exampleToolNames(workspace: string, domains: readonly ExampleDomain[]): string[] {
+  exampleToolNamesSeen ??= new Map(Object.entries(exampleDomains).map(([domain, tools]) => [domain, tools({ workspace }).map((t) => t.name)]));
+  const seen = exampleToolNamesSeen;
+  return domains.flatMap((domain) => seen.get(domain) ?? []);
 }
 
 /** How many servers `troupe demo|up --cluster` starts: the fewest that keep a majority with one down. */
@@ -163,10 +175,11 @@ async function startLocalCluster(natsUrl: string | undefined, logDir: string, cr
  * Starts whatever of the local stack is not already running: a `nats-server` when `NATS_URL` is
  * unreachable (with `cluster`, always a three-node cluster of them on loopback, which every process
  * of the stack reaches through all three URLs), the scripted model unless a real endpoint is
- * configured, an orchestrator and `workersPerDomain` workers per example domain and as many
- * `analyst` specialists, each a separate process logging to `logDir`. With `auth` (what
- * `troupe auth init` wrote) the servers it starts enforce the roles, and every process runs on
- * its own role's seed: the stack's own connection (the caller's client) as `client`.
+ * configured, an orchestrator and `workersPerDomain` workers per example domain ({@link stackDomains}:
+ * `refunds` only with `refundDesk`) and as many `analyst` specialists, each a separate process
+ * logging to `logDir`. With `auth` (what `troupe auth init` wrote) the servers it starts enforce
+ * the roles, and every process runs on its own role's seed: the stack's own connection (the
+ * caller's client) as `client`.
  */
 const consoleUrlOf = (port: number | undefined) => `http://127.0.0.1:${port ?? 7070}/`;
 
@@ -181,6 +194,8 @@ export async function startLocalStack(options: {
   cluster?: boolean;
   /** Also start the `everything` pool, backed by the reference MCP server (see {@link mcpExampleServerCommand}). */
   mcpExample?: boolean;
+  /** Also start the `refunds` pool ({@link refundDeskDomain}), whose refunds_issue every agent offered all tools can then call. */
+  refundDesk?: boolean;
   /** Also serve the operator console (`troupe console`) on this port of 127.0.0.1, as the operator role. */
   console?: { port: number };
   /** Variables for every process it starts, over this process's own (`TROUPE_FAULTS`, `TROUPE_SCRIPTS`, …); undefined removes one. */
@@ -274,7 +289,7 @@ export async function startLocalStack(options: {
 
     const given = options.workersPerDomain ?? 2;
     const membersOf = typeof given === 'number' ? () => given : given;
-    const domains = Object.keys(exampleDomains);
+    const domains = stackDomains({ refundDesk: options.refundDesk === true });
     for (const domain of domains) {
       for (let i = 1; i <= membersOf(domain); i++) await launch(`worker-${domain}-${i}`, process.execPath, [cliMain, 'worker', domain], { ...childEnv, ...asRole(`worker-${domain}`) });
     }
@@ -293,7 +308,7 @@ export async function startLocalStack(options: {
 
     const nats = await connectToNats({ url: natsUrl, name: 'troupe-stack', logger: options.logger, credentials: clientCredentials });
     const catalog = new ToolCatalog({ nats, namespace: env.TROUPE_NAMESPACE, logger: options.logger });
-    const expected = [...exampleToolNames(resolve(env.TROUPE_WORKSPACE)), delegateToolName('analyst'), ...(options.mcpExample ? [`${mcpExampleDomain}_echo`] : [])];
+    const expected = [...exampleToolNames(resolve(env.TROUPE_WORKSPACE), domains), delegateToolName('analyst'), ...(options.mcpExample ? [`${mcpExampleDomain}_echo`] : [])];
     // Generous: seven Node processes starting at once on a small, busy machine can take most of a minute.
     const readyWithinMs = 90_000;
     try {
@@ -315,6 +330,7 @@ export async function startLocalStack(options: {
       ? `${members(given, 'worker')} for each of ${domains.join(', ')} and ${members(given, 'analyst specialist')}`
       : `workers (${domains.map((d) => `${d} ×${membersOf(d)}`).join(', ')}) and ${members(membersOf('analyst'), 'analyst specialist')}`;
     if (options.mcpExample) say(`started ${members(membersOf(mcpExampleDomain), 'member')} of the ${mcpExampleDomain} pool, each serving its own reference MCP server (${mcpExampleServerCommand().join(' ')}) as ${mcpExampleDomain}_<tool>`);
+    if (options.refundDesk) say(`started ${members(membersOf(refundDeskDomain), 'member')} of the ${refundDeskDomain} pool (--refund-desk): refunds_issue records each order's one refund in ${join(resolve(env.TROUPE_WORKSPACE), 'refunds')}, and agents offered every tool, the assistant too, can call it`);
     say(`started an orchestrator, ${pools} in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,

@@ -43,7 +43,7 @@ usage:
                                    the operator console in a browser: sessions, statecharts live, timelines, controls, pools
   troupe orchestrator [--agents <file>] [--inspect]
                                    host sessions of the agents (yours from --agents; --inspect: watch their statecharts)
-  troupe worker <domain>           serve a tool domain (files, db, calc) as a pool member
+  troupe worker <domain>           serve a tool domain (files, db, calc, refunds) as a pool member
   troupe worker <domain> --module <file>
                                    serve the tools your module exports as the <domain> pool
   troupe worker --agent <name> [--agents <file>]
@@ -54,11 +54,13 @@ usage:
                                    the agents as MCP tools for any MCP client (stdio unless --http)
   troupe model serve [--port N] [--scripts <dir>]
                                    the scripted OpenAI-compatible model server
-  troupe auth init --out <dir> [--domains files,db,calc] [--agents analyst] [--tls]
+  troupe auth init --out <dir> [--domains files,db,calc,refunds] [--agents analyst] [--tls]
                                    a nats-server.conf with one nkey user per role, least privilege, and their seeds
   troupe demo|up --auth <dir>      the same stack with every process on its own role's seed
   troupe demo|up --cluster         the same stack on a three-node nats-server cluster on loopback
                                    (streams and buckets at three replicas; with --auth, every server enforces the roles)
+  troupe demo|up --refund-desk     also start the refunds pool (refunds_issue, refunds recorded under TROUPE_WORKSPACE/refunds/),
+                                   left out by default so the assistant is not offered it
 
 every command that talks to NATS takes
   --namespace <ns>                 the deployment to join or talk to (TROUPE_NAMESPACE, default troupe);

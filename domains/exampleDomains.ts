@@ -5,10 +5,11 @@ import { dbTools } from './db/dbTools.ts';
 import { IsolatedQueries } from './db/isolatedQueries.ts';
 import { openShopDatabase, shopDatabaseFile } from './db/shopDatabase.ts';
 import { filesTools } from './files/filesTools.ts';
+import { refundsTools } from './refunds/refundsTools.ts';
 
 /** What every example domain factory is given; each takes what it needs and ignores the rest. */
 export interface ExampleDomainOptions {
-  /** Directory the `files` domain is confined to. */
+  /** Directory the `files` domain is confined to, and the `refunds` domain records refunds in (under `refunds/`). */
   workspace: string;
   /** The SQLite file the `db` domain answers from (read-only); the sample shop when absent. */
   databaseFile?: string;
@@ -28,6 +29,8 @@ export const exampleDomains = {
     return dbTools({ database: openShopDatabase({ path: file }), queries: new IsolatedQueries(file) });
   },
   calc: (_options: ExampleDomainOptions): ToolDefinition[] => calcTools(),
+  // The refund desk's one effect, in the workspace its proposals are written to with files_write.
+  refunds: (options: ExampleDomainOptions): ToolDefinition[] => refundsTools({ workspace: options.workspace }),
 } as const;
 
 /** A domain name {@link exampleDomains} knows. */

@@ -46,6 +46,14 @@ describe('compose.yaml', () => {
     expect(all.get('model')?.command?.slice(0, 2)).toEqual(['model', 'serve']);
   });
 
+  it('starts the refunds pool only with its profile, on the workspace volume the files pool writes to', () => {
+    const block = (service: string) => composeFile.slice(composeFile.indexOf(`\n  ${service}:\n`) + 1).split(/\n(?=  \S)/)[0] ?? '';
+    expect(block('worker-refunds')).toContain('profiles: ["refund-desk"]');
+    expect(block('worker-refunds')).toContain('volumes: ["workspace:/workspace"]');
+    expect(block('worker-files')).toContain('volumes: ["workspace:/workspace"]');
+    for (const service of all.keys()) if (service !== 'worker-refunds' && service !== 'client') expect(block(service), service).not.toContain('profiles:');
+  });
+
   it('serves the operator console beyond the container only with a token, as the CLI requires', () => {
     const command = all.get('console')?.command ?? [];
     expect(command[0]).toBe('console');

@@ -26,6 +26,6 @@ describe('compose.auth.yaml', () => {
   it('starts NATS with the configuration troupe auth init wrote, and connects over TLS to the name the certificate is for', () => {
     expect(auth).toContain('command: ["-c", "/auth/nats-server.conf", "-js", "-sd", "/data", "-m", "8222"]');
     expect(auth).toContain('NATS_URL: tls://nats:4222');
-    expect(auth).toContain('bin/troupe auth init --out ./auth --domains files,db,calc,everything --tls --tls-host nats --server-dir /auth');
+    expect(auth).toContain('bin/troupe auth init --out ./auth --domains files,db,calc,refunds,everything --tls --tls-host nats --server-dir /auth');
   });
 });

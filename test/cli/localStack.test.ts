@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localClusterPorts } from '../../cli/localStack.ts';
+import { localClusterPorts, refundDeskDomain, stackDomains } from '../../cli/localStack.ts';
 import { UsageError } from '../../cli/usageError.ts';
 
 describe('localClusterPorts', () => {
@@ -28,5 +28,16 @@ describe('localClusterPorts', () => {
     expect(() => localClusterPorts('nats://127.0.0.1:1,nats://127.0.0.1:2,nats://127.0.0.1:3,nats://127.0.0.1:4')).toThrow(
       '--cluster starts 3 servers, but NATS_URL names 4 (nats://127.0.0.1:1,nats://127.0.0.1:2,nats://127.0.0.1:3,nats://127.0.0.1:4): name at most 3, or none.',
     );
+  });
+});
+
+describe('stackDomains', () => {
+  it('starts every example pool but the refund desk by default, so the assistant is not offered refunds_issue', () => {
+    expect(stackDomains({})).toEqual(['files', 'db', 'calc']);
+    expect(stackDomains({ refundDesk: false })).not.toContain(refundDeskDomain);
+  });
+
+  it('adds the refunds pool with the refund desk', () => {
+    expect(stackDomains({ refundDesk: true })).toEqual(['files', 'db', 'calc', 'refunds']);
   });
 });
