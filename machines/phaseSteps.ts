@@ -6,7 +6,7 @@ import { answerRefusedInPhase, nextPhaseTool, nextPhaseToolName, screenForPhase 
 import type { PhaseToolOffer } from './sessionProtocol.ts';
 import type { SessionContext } from './sessionContext.ts';
 import type { RejectedToolCall } from './toolCallOutcome.ts';
-import { compiledWorkflow, phaseOfferOf, type PhaseOffer } from './workflowMachine.ts';
+import { compiledWorkflow, phaseOfferOf, type PhaseOffer, type WorkflowEvent } from './workflowMachine.ts';
 import { decidePendingExit, phaseAfterTurn, type PhaseChoice } from './workflowSteps.ts';
 
 /**
@@ -98,15 +98,18 @@ export function refuseAnswerInPhase(context: SessionContext): Update {
   };
 }
 
-/** The workflow after the turn's tool answers: it moves (at most once), parks for a person's approval, or stays. */
-export function advancePhase(context: SessionContext): Update {
-  if (!context.workflow || !context.phase) return {};
+/**
+ * The workflow after the turn's tool answers: it moves (at most once), parks for a person's
+ * approval, or stays. `moved` is the event that moved it, for the workflow's actor.
+ */
+export function advancePhase(context: SessionContext): { update: Update; moved?: WorkflowEvent } {
+  if (!context.workflow || !context.phase) return { update: {} };
   const choice = context.phaseChoice;
   const step = phaseAfterTurn(compiledWorkflow(context.workflow), context.workflow, context.phase, {
     turn: context.turn, ledger: context.ledger, costUsd: context.usage.costUsd,
     chosenExit: choice ? { to: choice.to, reason: choice.reason } : undefined,
   });
-  return { phase: step.phase, phaseChoice: null };
+  return { update: { phase: step.phase, phaseChoice: null }, ...(step.kind === 'moved' ? { moved: step.event } : {}) };
 }
 
 /** Whether an exit the model chose waits for a person. */
@@ -116,9 +119,9 @@ export const awaitsPhaseApproval = (context: Pick<SessionContext, 'phase'>): boo
  * A person's decision on the exit that waits (or the approval clock's): approved, the session
  * moves; denied or expired, it stays, and either way the model is told before its next call.
  */
-export function decidePhaseExit(context: SessionContext, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }): Update {
+export function decidePhaseExit(context: SessionContext, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }): { update: Update; moved?: WorkflowEvent } {
   const pending = context.phase?.pendingExit;
-  if (!context.workflow || !context.phase || !pending) return {};
+  if (!context.workflow || !context.phase || !pending) return { update: {} };
   const step = decidePendingExit(compiledWorkflow(context.workflow), context.phase, decision, { turn: context.turn, ledger: context.ledger, costUsd: context.usage.costUsd });
   const staying = currentOffer(context)?.phases.join(' › ') ?? '';
   const why = decision.reason ? `: ${decision.reason}` : '';
@@ -127,7 +130,7 @@ export function decidePhaseExit(context: SessionContext, decision: { approved: b
     : decision.expired
       ? `Nobody approved moving to the phase "${pending.to}" in time. The work stays in the phase "${staying}": revise it, or choose another way on.`
       : `${decision.by} did not approve moving to the phase "${pending.to}"${why}. The work stays in the phase "${staying}": revise it, or choose another way on.`;
-  return {
+  const update: Update = {
     phase: step.phase,
     approvalDeadline: null,
     conversation: [...context.conversation, { role: 'user', content }],
@@ -137,6 +140,7 @@ export function decidePhaseExit(context: SessionContext, decision: { approved: b
       detail: `${nextPhaseToolName} → ${pending.to}${why}`,
     }),
   };
+  return { update, ...(step.kind === 'moved' ? { moved: step.event } : {}) };
 }
 
 /** The budget of the current phase that a model call now would overrun, with the phase, if any. */

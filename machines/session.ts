@@ -26,6 +26,7 @@ export type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent,
 export const sessionMachine = sessionSetup.createMachine({
   id: 'session',
   context: ({ input }) => initialSessionContext(input),
+  entry: 'startWorkflow',
   initial: 'preparing',
   output: ({ context }) => sessionResultOf(context),
   on: {

@@ -14,6 +14,7 @@ import {
 } from './humanControlSteps.ts';
 import type { RollbackReport } from './rollback.ts';
 import { abandonOpenToolCalls, answerEveryToolCall } from './toolAnswers.ts';
+import { workflowMachineOf } from './workflowMachine.ts';
 import { advancePhase, answerOutsideItsPhase, awaitsPhaseApproval, decidePhaseExit, phaseBudgetSpent, refuseAnswerInPhase, screenReplyForPhase } from './phaseSteps.ts';
 import { asksForTooManyToolCalls, callsToTriage, rejectTooManyToolCalls, screenModelResponse } from './toolCallScreening.ts';
 import type { ToolCallOutcome, ToolCallTriage } from './toolCallOutcome.ts';
@@ -29,6 +30,12 @@ function notProvided<Output, Input>(name: string) {
     throw new Error(`The session actor "${name}" was not provided: use sessionMachine.provide({ actors: { ${name} } }).`);
   });
 }
+
+/** The session's child that runs its workflow. */
+export const workflowActorId = 'workflow';
+
+// Stands in for a workflow the host did not provide: a single phase, drawn as such, that nothing moves.
+const workflowNotProvided = workflowMachineOf({ initial: 'not_provided', states: { not_provided: { answer: true } } });
 
 /** The budget a model call now would overrun, if any. */
 export const budgetSpentOut = (context: SessionContext) =>
@@ -59,6 +66,8 @@ export const sessionSetup = setup({
     // Hosts run each call as a toolCall statechart (retries, fallbacks) behind this promise; tests may fake it whole.
     executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
     rollBack: notProvided<RollbackReport, RollBackInput>('rollBack'),
+    // The agent's workflow, compiled (`compiledWorkflow`): hosts provide it for sessions that have one.
+    workflow: workflowNotProvided,
   },
   guards: {
     budgetLeavesNoRoom: ({ context }) => budgetSpentOut(context) !== undefined,
@@ -154,9 +163,21 @@ export const sessionSetup = setup({
     escalateLoop: assign(({ context }) => escalateOnLoop(context)),
     escalateInDoubt: assign(({ context }) => escalateInDoubt(context)),
     recordHumanAnswer: assign(({ context }, answer: string) => resumeWithAnswer(context, answer)),
-    advancePhase: assign(({ context }) => advancePhase(context)),
+    // The workflow's actor takes the same transition as the phase in the context: the inspector shows it live.
+    startWorkflow: enqueueActions(({ context, enqueue }) => {
+      if (context.workflow) enqueue.spawnChild('workflow', { id: workflowActorId });
+    }),
+    advancePhase: enqueueActions(({ context, enqueue }) => {
+      const { update, moved } = advancePhase(context);
+      enqueue.assign(update);
+      if (moved) enqueue.sendTo(workflowActorId, moved);
+    }),
     refuseAnswerInPhase: assign(({ context }) => refuseAnswerInPhase(context)),
-    decidePhaseExit: assign(({ context }, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }) => decidePhaseExit(context, decision)),
+    decidePhaseExit: enqueueActions(({ context, enqueue }, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }) => {
+      const { update, moved } = decidePhaseExit(context, decision);
+      enqueue.assign(update);
+      if (moved) enqueue.sendTo(workflowActorId, moved);
+    }),
     setApprovalDeadline: assign((_, at: number) => ({ approvalDeadline: at })),
     recordPhaseBudgetStop: assign(({ context }) => {
       const spent = phaseBudgetSpent(context);

@@ -59,7 +59,8 @@ export interface TurnEnd {
 
 export type PhaseStep =
   | { kind: 'stayed'; phase: SessionPhase }
-  | { kind: 'moved'; phase: SessionPhase; move: PhaseMove }
+  /** `event` is what moved it, for the workflow's own actor to take the same transition. */
+  | { kind: 'moved'; phase: SessionPhase; move: PhaseMove; event: WorkflowEvent }
   /** The model chose an exit a person must approve first: the session parks. */
   | { kind: 'awaiting_approval'; phase: SessionPhase };
 
@@ -71,7 +72,7 @@ export type PhaseStep =
 export function phaseAfterTurn(machine: WorkflowMachine, workflow: WorkflowDefinition, phase: SessionPhase, end: TurnEnd): PhaseStep {
   const moved = (event: WorkflowEvent, trigger: PhaseMove['trigger'], detail?: string): PhaseStep | undefined => {
     const next = advanceWorkflow(machine, phase.value as StateValue, event);
-    return next.changed ? enter(phase, next.value, end, { trigger, ...(detail ? { detail } : {}) }) : undefined;
+    return next.changed ? enter(phase, next.value, end, event, { trigger, ...(detail ? { detail } : {}) }) : undefined;
   };
   for (const entry of end.ledger.slice(phase.enteredAt.ledgerIndex)) {
     if (entry.turn !== end.turn || entry.status !== 'ok') continue;
@@ -94,16 +95,18 @@ export function decidePendingExit(machine: WorkflowMachine, phase: SessionPhase,
   if (!pending) return { kind: 'stayed', phase };
   const cleared = { ...phase, pendingExit: null };
   if (!decision.approved) return { kind: 'stayed', phase: cleared };
-  const next = advanceWorkflow(machine, phase.value as StateValue, { type: 'workflow.next_phase', to: pending.to, approved: true });
+  const event: WorkflowEvent = { type: 'workflow.next_phase', to: pending.to, approved: true };
+  const next = advanceWorkflow(machine, phase.value as StateValue, event);
   if (!next.changed) return { kind: 'stayed', phase: cleared };
-  return enter(cleared, next.value, end, { trigger: 'approval', ...(pending.reason ? { detail: pending.reason } : {}), by: decision.by });
+  return enter(cleared, next.value, end, event, { trigger: 'approval', ...(pending.reason ? { detail: pending.reason } : {}), by: decision.by });
 }
 
-function enter(phase: SessionPhase, value: StateValue, end: Omit<TurnEnd, 'chosenExit'>, how: Pick<PhaseMove, 'trigger' | 'detail' | 'by'>): PhaseStep {
+function enter(phase: SessionPhase, value: StateValue, end: Omit<TurnEnd, 'chosenExit'>, event: WorkflowEvent, how: Pick<PhaseMove, 'trigger' | 'detail' | 'by'>): PhaseStep {
   const move: PhaseMove = { turn: end.turn, from: activePhasesOf(phase.value as StateValue), to: activePhasesOf(value), ...how };
   return {
     kind: 'moved',
     move,
+    event,
     phase: { value: value as SessionPhase['value'], enteredAt: { turn: end.turn, ledgerIndex: end.ledger.length, costUsd: end.costUsd }, path: [...phase.path, move], pendingExit: null },
   };
 }

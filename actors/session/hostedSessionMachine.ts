@@ -4,6 +4,8 @@ import type { RollbackReport } from '../../machines/rollback.ts';
 import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type RollBackInput, type TriageToolCallsInput } from '../../machines/session.ts';
 import type { ToolCallOutcome, ToolCallTriage } from '../../machines/toolCallOutcome.ts';
 import { ActorSystemHooks, type SessionStep } from './actorSystemHooks.ts';
+import type { WorkflowDefinition } from '../../machines/workflowDefinition.ts';
+import { compiledWorkflow } from '../../machines/workflowMachine.ts';
 
 /** A hosted session's own actors: its model calls, triage, tool calls and rollbacks, bound to its dependencies. */
 export interface SessionActors {
@@ -17,7 +19,7 @@ export interface SessionActors {
 export const sessionActors = new ActorSystemHooks<SessionActors>('session actors');
 
 /** The session statechart as every host runs it, provided once for all the sessions of this process (see ActorSystemHooks). */
-export const hostedSessionMachine = sessionMachine.provide({
+const hostedLoop = sessionMachine.provide({
   actors: {
     callModel: fromPromise<ModelResponse, CallModelInput>(({ input, signal, system }) => sessionActors.of(system).callModel({ input, signal })),
     triageToolCalls: fromPromise<ToolCallTriage, TriageToolCallsInput>(({ input, signal, system }) => sessionActors.of(system).triageToolCalls({ input, signal })),
@@ -25,3 +27,14 @@ export const hostedSessionMachine = sessionMachine.provide({
     rollBack: fromPromise<RollbackReport, RollBackInput>(({ input, signal, system }) => sessionActors.of(system).rollBack({ input, signal })),
   },
 });
+
+// Providing a machine costs about 0.5 ms and 30 KB: once per workflow definition, not per session.
+const withWorkflow = new WeakMap<WorkflowDefinition, typeof hostedLoop>();
+
+/** The hosted statechart for a session with `workflow` (its child actor runs it), or without one. */
+export function hostedSessionMachine(workflow: WorkflowDefinition | null): typeof hostedLoop {
+  if (!workflow) return hostedLoop;
+  let machine = withWorkflow.get(workflow);
+  if (!machine) withWorkflow.set(workflow, (machine = hostedLoop.provide({ actors: { workflow: compiledWorkflow(workflow) } })));
+  return machine;
+}

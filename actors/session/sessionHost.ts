@@ -113,7 +113,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const inspect = deps.inspect ? { inspect: deps.inspect } : {};
   const actor: Actor<SessionMachine> =
     start.kind === 'new'
-      ? createActor(hostedSessionMachine, {
+      ? createActor(hostedSessionMachine(agent.workflow ?? null), {
           id: sessionId,
           input: {
             sessionId, agentName: agent.name, model, instructions: agent.instructions, task,
@@ -123,11 +123,12 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           },
           ...inspect,
         })
-      : createActor(hostedSessionMachine, {
+      // The workflow the session started with, kept in its checkpoint, whatever the agent says now.
+      : createActor(hostedSessionMachine((start.checkpoint.snapshot as { context: SessionInput }).context.workflow ?? null), {
           id: sessionId,
           // Validated as a checkpoint; its inner shape is XState's own persisted snapshot, which wins over
           // `input` (required by the types): the session's context is its input and more.
-          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<typeof hostedSessionMachine>,
+          snapshot: start.checkpoint.snapshot as unknown as SnapshotFrom<SessionMachine>,
           input: (start.checkpoint.snapshot as { context: SessionInput }).context,
           ...inspect,
         });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSession } from '../../client/sessionClient.ts';
+import { approveSession, startSession } from '../../client/sessionClient.ts';
 import { orchestratorAnswers } from '../../client/orchestratorProbe.ts';
 import { startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, startTroupe, type TroupeProcess, processStartTimeoutMs } from '../fixtures/troupeProcess.ts';
@@ -22,7 +22,7 @@ describe('the statechart inspector (--inspect)', () => {
 
   beforeAll(async () => {
     stack = await startProcessStack({ orchestrator: false });
-    await stack.startWorker('calc');
+    await Promise.all([stack.startWorker('calc'), stack.startWorker('db'), stack.startWorker('files'), stack.startWorker('refunds')]);
     port = await freePort();
     orchestrator = startTroupe(['orchestrator', '--inspect', '--inspect-port', String(port)], stack.env);
     await eventually('the orchestrator answering', () => orchestratorAnswers(stack.client, { namespace: stack.namespace }), processStartTimeoutMs, [orchestrator]);
@@ -70,6 +70,23 @@ describe('the statechart inspector (--inspect)', () => {
     expect(withContext?.snapshot?.context?.usage).toBeDefined();
     expect(JSON.stringify(received)).not.toContain('Please compute two plus two.');
   });
+
+  it('shows a session\'s workflow as its child actor, moving through the phases', async () => {
+    const run = await startSession(stack.client, {
+      namespace: stack.namespace, agent: 'refund_desk',
+      task: 'Refund request from Diego Lopez for order 1002: one of the two portable speakers arrived broken.',
+    });
+    for await (const event of run.events) {
+      if (event.type === 'approval.requested') await approveSession(stack.client, run.sessionId, { namespace: stack.namespace, by: 'ana' });
+    }
+    expect((await run.finished).status).toBe('completed');
+    const session = received.find((m) => m.type === '@xstate.actor' && m.name === run.sessionId);
+    await eventually('the workflow reported', () => received.some((m) => m.type === '@xstate.snapshot' && m.snapshot?.value === 'report'), 10_000, [orchestrator]);
+    const workflow = received.find((m) => m.type === '@xstate.actor' && m.name === 'workflow' && m.parentId === session?.sessionId);
+    expect(workflow).toBeDefined();
+    const phases = received.filter((m) => m.type === '@xstate.snapshot' && m.sessionId === workflow?.sessionId).map((m) => m.snapshot?.value);
+    expect([...new Set(phases)]).toEqual(['triage', 'investigate', 'propose', 'execute', 'report']);
+  }, 60_000);
 
   it('refuses --inspect on a tool pool, which runs no statecharts', async () => {
     const { code, output } = await stack.troupe(['worker', 'calc', '--inspect']);

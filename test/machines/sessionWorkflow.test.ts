@@ -7,6 +7,7 @@ import { sessionMachine, type ExecuteToolCallInput, type SessionMachine } from '
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
 import type { ToolCallOutcome } from '../../machines/toolCallOutcome.ts';
 import { WorkflowDefinition, type WorkflowSpec } from '../../machines/workflowDefinition.ts';
+import { compiledWorkflow } from '../../machines/workflowMachine.ts';
 import { acceptingTriage, answer, askTools, scriptedModelActor, sessionInput } from '../fixtures/sessionFakes.ts';
 
 const refundDesk: WorkflowSpec = {
@@ -43,13 +44,16 @@ function tools() {
 function startSession(responses: ModelResponse[], workflow: WorkflowSpec = refundDesk) {
   const model = scriptedModelActor(responses);
   const executed = tools();
-  const machine = sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: executed.logic } });
-  const actor = createActor(machine, { input: sessionInput({}, { workflow: WorkflowDefinition.parse(workflow) }) });
+  const definition = WorkflowDefinition.parse(workflow);
+  const machine = sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: executed.logic, workflow: compiledWorkflow(definition) } });
+  const actor = createActor(machine, { input: sessionInput({}, { workflow: definition }) });
   actor.start();
   return { actor, model, executed, machine };
 }
 
 const phasesOffered = (model: ReturnType<typeof scriptedModelActor>) => model.calls.map((call) => call.offer?.phases.join(' › '));
+/** The session's workflow child's phases, as the inspector shows them. */
+const workflowChildValue = (actor: Actor<SessionMachine>) => (actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>).workflow?.getSnapshot().value;
 const done = async (actor: Actor<SessionMachine>) => (await waitFor(actor, (s) => s.status === 'done')).output as SessionResult;
 
 describe('a session with a workflow', () => {
@@ -61,8 +65,12 @@ describe('a session with a workflow', () => {
       moveTo('m3', 'report', 'no refund is due'),
       answer('No refund is due.'),
     ]);
+    const phasesOfChild: unknown[] = [];
+    actor.subscribe(() => phasesOfChild.push(workflowChildValue(actor)));
     const result = await done(actor);
     expect(result.outcome).toMatchObject({ status: 'completed', output: 'No refund is due.' });
+    // The workflow runs as the session's child actor too, taking the same transitions.
+    expect([...new Set(phasesOfChild)]).toEqual(['triage', 'investigate', 'propose', 'report']);
     expect(model.calls.map((call) => call.offer && { tools: call.offer.tools, nextPhase: call.offer.nextPhase?.name ?? null })).toEqual([
       { tools: ['db_*'], nextPhase: 'next_phase' },
       { tools: ['db_*'], nextPhase: 'next_phase' },
@@ -202,14 +210,17 @@ describe('a session with a workflow', () => {
     expect(stored.success).toBe(true);
 
     const model = scriptedModelActor([askTools([{ id: 'r1', name: 'refunds_issue', arguments: '{}' }]), answer('Refunded.')]);
-    const machine = sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: tools().logic } });
+    const definition = WorkflowDefinition.parse(refundDesk);
+    const machine = sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: tools().logic, workflow: compiledWorkflow(definition) } });
     const resumed = createActor(machine, { snapshot: JSON.parse(JSON.stringify(persisted)), input: sessionInput() });
     resumed.start();
     expect(resumed.getSnapshot().value).toBe('awaiting_phase_approval');
+    expect(workflowChildValue(resumed)).toBe('propose');
     resumed.send({ type: 'session.approve', by: 'ana', at: '' });
     const result = await done(resumed);
     expect(result.workflow?.path.map((m) => m.to[0])).toEqual(['investigate', 'propose', 'execute', 'report']);
     expect(model.calls.map((c) => c.offer?.tools)).toEqual([['refunds_issue'], []]);
+    expect(workflowChildValue(resumed)).toBe('report');
   });
 
   it('leaves a session without a workflow as it was: every tool, no phase', async () => {
@@ -219,6 +230,7 @@ describe('a session with a workflow', () => {
     const result = await done(actor);
     expect(model.calls[0]?.offer).toBeNull();
     expect(result.workflow).toBeUndefined();
+    expect(workflowChildValue(actor)).toBeUndefined();
   });
 });
 

@@ -36,6 +36,7 @@ describe('the workflow after each turn', () => {
     expect(step).toEqual({
       kind: 'moved',
       move: { turn: 2, from: ['triage'], to: ['investigate'], trigger: 'choice', detail: 'found it' },
+      event: { type: 'workflow.next_phase', to: 'investigate' },
       phase: { value: 'investigate', enteredAt: { turn: 2, ledgerIndex: 1, costUsd: 0.01 }, path: [{ turn: 2, from: ['triage'], to: ['investigate'], trigger: 'choice', detail: 'found it' }], pendingExit: null },
     });
   });
