@@ -1,6 +1,6 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { placeCaseDatabase } from '../evaluation/caseDatabase.ts';
 import { hasFaults, modelFaultKindsOf, recoveryOf } from '../evaluation/caseRecovery.ts';
@@ -19,6 +19,9 @@ import { createLogger } from '../observability/logger.ts';
 import { EvalProgressDisplay } from './evalProgress.ts';
 import { onEvalStack, type EvalStack, type EvalStackPlan } from './evalStacks.ts';
 import { UsageError } from './usageError.ts';
+import { exampleAgents } from '../agents/exampleAgents.ts';
+import { toolPatternWithin } from '../machines/workflowValidation.ts';
+import { refundsToolName } from '../domains/refunds/refundsTools.ts';
 
 const usage = 'usage: troupe eval <dataset file or folder>… [--running] [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
 
@@ -91,7 +94,8 @@ async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string
   const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-scripts-'));
   const staged = new Map<string, string>();
   for (const scriptFile of cases.flatMap((c) => [...(c.scriptFile ? [c.scriptFile] : []), ...(c.specialistScriptFiles ?? [])])) {
-    if (staged.has(scriptFile)) continue;
+    // A shipped trajectory (the refund desk's, say) is served already: staged again, its name would be taken twice.
+    if (staged.has(scriptFile) || dirname(resolve(scriptFile)) === resolve(bundledScriptsDir)) continue;
     const name = `${staged.size}-${basename(scriptFile)}`;
     copyFileSync(scriptFile, join(dir, name));
     staged.set(scriptFile, name);
@@ -116,6 +120,12 @@ async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string
     }
   }
   return { dir, problems };
+}
+
+/** Whether a case's agent is an example agent that names the refunds pool's tool (the refund desk): its stack starts that pool. */
+function needsRefundsPool(evalCase: LoadedCase): boolean {
+  const agent = evalCase.agent === undefined ? undefined : exampleAgents[evalCase.agent];
+  return agent?.tools?.some((pattern) => toolPatternWithin(refundsToolName, [pattern])) ?? false;
 }
 
 /** Cases that run on one stack, and where their runs go: the fault-free runs, or the faulted ones. */
@@ -261,11 +271,12 @@ export async function evalCommand(args: string[]): Promise<number> {
     const runs = new Map<string, CaseRun[]>();
     const faultedRuns = new Map<string, CaseRun[]>();
     const onShared = cases.filter((c) => c.databaseFile === undefined);
+    const refunds = (of: readonly LoadedCase[]) => (of.some(needsRefundsPool) ? { refundDesk: true } : {});
     const jobs: StackJob[] = [
-      ...(onShared.length > 0 ? [{ plan: {}, cases: onShared, label: '', into: runs }] : []),
-      ...cases.filter((c) => c.databaseFile !== undefined).map((c) => ({ plan: { databaseFile: c.databaseFile }, cases: [c], label: '', into: runs })),
+      ...(onShared.length > 0 ? [{ plan: refunds(onShared), cases: onShared, label: '', into: runs }] : []),
+      ...cases.filter((c) => c.databaseFile !== undefined).map((c) => ({ plan: { databaseFile: c.databaseFile, ...refunds([c]) }, cases: [c], label: '', into: runs })),
       ...cases.filter(hasFaults).map((c): StackJob => ({
-        plan: { ...(c.faults ? { faults: c.faults } : {}), ...(c.natsRestart ? { ownNats: true } : {}), ...(c.databaseFile ? { databaseFile: c.databaseFile } : {}) },
+        plan: { ...(c.faults ? { faults: c.faults } : {}), ...(c.natsRestart ? { ownNats: true } : {}), ...(c.databaseFile ? { databaseFile: c.databaseFile } : {}), ...refunds([c]) },
         cases: [c], label: ' (faults)', into: faultedRuns, ...(c.natsRestart ? { natsRestartAtStep: c.natsRestart.atStep } : {}),
       })),
     ];

@@ -18,6 +18,8 @@ export interface EvalStackPlan {
   ownNats?: boolean;
   /** A case's `setup.database`, placed for its db pool. */
   databaseFile?: string;
+  /** Also the refunds pool, which stacks leave out unless a case's agent names its tool (the refund desk's). */
+  refundDesk?: boolean;
 }
 
 /** A stack an eval runs cases on, in a namespace and a workspace of its own. */
@@ -67,6 +69,7 @@ export async function onEvalStack<T>(plan: EvalStackPlan, settings: EvalStackSet
     const stack = await startLocalStack({
       env: readEnvironment({ ...process.env, TROUPE_NAMESPACE: namespace, ...(nats ? { NATS_URL: nats.url } : {}) }),
       logger: createLogger({ name: 'eval', level: 'error' }), logDir: settings.logDir, workersPerDomain: membersFor(plan.faults), say: settings.say,
+      ...(plan.refundDesk ? { refundDesk: true } : {}),
       // Unset ones are removed: a stack without faults gets none, even when this process was started with TROUPE_FAULTS.
       childEnv: {
         ...settings.childEnv,

@@ -330,7 +330,7 @@ export async function startLocalStack(options: {
       ? `${members(given, 'worker')} for each of ${domains.join(', ')} and ${members(given, 'analyst specialist')}`
       : `workers (${domains.map((d) => `${d} ×${membersOf(d)}`).join(', ')}) and ${members(membersOf('analyst'), 'analyst specialist')}`;
     if (options.mcpExample) say(`started ${members(membersOf(mcpExampleDomain), 'member')} of the ${mcpExampleDomain} pool, each serving its own reference MCP server (${mcpExampleServerCommand().join(' ')}) as ${mcpExampleDomain}_<tool>`);
-    if (options.refundDesk) say(`started ${members(membersOf(refundDeskDomain), 'member')} of the ${refundDeskDomain} pool (--refund-desk): refunds_issue records each order's one refund in ${join(resolve(env.TROUPE_WORKSPACE), 'refunds')}, and agents offered every tool, the assistant too, can call it`);
+    if (options.refundDesk) say(`started ${members(membersOf(refundDeskDomain), 'member')} of the ${refundDeskDomain} pool (--refund-desk): refunds_issue records each order's one refund in ${join(resolve(childEnv.TROUPE_WORKSPACE ?? env.TROUPE_WORKSPACE), 'refunds')}, and agents offered every tool, the assistant too, can call it`);
     say(`started an orchestrator, ${pools} in namespace ${env.TROUPE_NAMESPACE} (logs in ${logDir})`);
     return {
       natsUrl,

@@ -12,6 +12,8 @@ export const RunToolCall = z.object({
    * only; absent for the others, and for one whose record is gone).
    */
   handlerRuns: z.number().int().nonnegative().optional(),
+  /** With a workflow: the phases active when the call was made, joined by " › ". */
+  phase: z.string().optional(),
 });
 export type RunToolCall = z.infer<typeof RunToolCall>;
 
@@ -40,6 +42,8 @@ export const CaseRun = z.object({
   files: z.record(z.string(), z.string().nullable()).optional(),
   /** In the order they were made, the rejected ones included. */
   toolCalls: z.array(RunToolCall),
+  /** With a workflow: the phases the session went through, in order, from the one it started in (see `CaseExpectation.phases`). */
+  phases: z.array(z.string()).optional(),
   /** Model calls, the specialists' included. */
   steps: z.number().int().nonnegative(),
   /** Tool calls as the session counted them, the specialists' included. */

@@ -145,6 +145,9 @@ function runFailures(expectation: CaseExpectation, run: CaseRun, trajectory: Tra
   }
   if (expectation.output !== undefined) failures.push(...outputFailures(expectation.output, run.output));
   if (trajectory !== undefined && !trajectory.matched) failures.push(...trajectory.problems.map((problem) => `trajectory: ${problem}`));
+  if (expectation.phases !== undefined && !jsonEqual(expectation.phases, run.phases ?? [])) {
+    failures.push(`phases: expected ${expectation.phases.join(' → ')}, the run went ${run.phases?.length ? run.phases.join(' → ') : 'through no workflow'}`);
+  }
   if (expectation.maxSteps !== undefined && run.steps > expectation.maxSteps) failures.push(`steps: ${run.steps} > maxSteps ${expectation.maxSteps}`);
   if (expectation.maxToolCalls !== undefined && run.toolCallCount > expectation.maxToolCalls) {
     failures.push(`tool calls: ${run.toolCallCount} > maxToolCalls ${expectation.maxToolCalls}`);

@@ -41,6 +41,8 @@ export const ExpectedCall = z.strictObject({
   arguments: z.record(z.string(), z.unknown()).optional(),
   /** Overrides the trajectory's `arguments` mode for this call. */
   match: ArgumentMatchSchema.optional(),
+  /** With a workflow: the phase the call must be made in (one of the phases active when it was made). */
+  phase: z.string().min(1).optional(),
 });
 export type ExpectedCall = z.infer<typeof ExpectedCall>;
 
@@ -113,6 +115,11 @@ export const CaseExpectation = z.strictObject({
    * say (not the model's messages: a call retried, replayed or taken over after a crash is one call).
    */
   sideEffects: z.literal('once').optional(),
+  /**
+   * With a workflow: the phases the session goes through, in order, from the one it starts in
+   * (nested or parallel phases as their active names joined by " › ", e.g. "review › legal").
+   */
+  phases: z.array(z.string().min(1)).min(1).optional(),
 });
 export type CaseExpectation = z.infer<typeof CaseExpectation>;
 
@@ -174,6 +181,17 @@ export const EvalCase = z.strictObject({
    * it counts as passed when a run misses an expectation, and fails when every run meets them all.
    */
   meantToFail: z.string().min(1).optional(),
+  /**
+   * How each approval the session asks for is decided, in order (calls waiting for approval, or a
+   * workflow's exit that needs a person). An approval beyond the list is denied, saying the case
+   * gives no decision for it.
+   */
+  approvals: z.array(z.strictObject({
+    decision: z.enum(['approve', 'deny']),
+    /** Given to the model with a denial. */
+    reason: z.string().min(1).optional(),
+    by: z.string().min(1).default('eval'),
+  })).optional(),
   /** Runs of the case (for pass^k with a real model). */
   repeat: z.number().int().min(1).max(100).default(1),
   // prefault, not default: a default is returned as it is, unparsed, so `status` would stay unset.

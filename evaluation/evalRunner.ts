@@ -1,10 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { startSession } from '../client/sessionClient.ts';
+import type { StateValue } from 'xstate';
+import { approveSession, denySession, startSession } from '../client/sessionClient.ts';
 import { CheckpointStore } from '../actors/durability/checkpointStore.ts';
 import { IdempotencyStore } from '../actors/durability/idempotencyStore.ts';
 import type { SessionContext } from '../machines/sessionContext.ts';
+import { nextPhaseToolName } from '../machines/phaseScreening.ts';
+import { activePhasesOf } from '../machines/workflowMachine.ts';
+import type { SessionPhase } from '../machines/workflowSteps.ts';
 import type { SessionEvent } from '../transport/messages.ts';
 import { wireNames } from '../transport/subjects.ts';
 import type { CaseRun, RunToolCall } from './caseRun.ts';
@@ -75,9 +79,10 @@ interface RunStores {
 /**
  * The calls a session made, from its ledger: the record the session keeps itself, in the order the
  * model asked, which no lost message can change (an event published as NATS restarts may never
- * arrive). Undefined when the checkpoint cannot be read.
+ * arrive); with a workflow, each in the phase it was made in, and the phases the session went
+ * through. Undefined when the checkpoint cannot be read.
  */
-async function ledgerCallsOf(checkpoints: CheckpointStore | undefined, sessionId: string): Promise<MadeCall[] | undefined> {
+async function ledgerCallsOf(checkpoints: CheckpointStore | undefined, sessionId: string): Promise<{ calls: MadeCall[]; phases?: string[] } | undefined> {
   if (!checkpoints) return undefined;
   // The session's end is published before its last checkpoint is stored: an earlier one lacks the
   // last turns' calls, so only the checkpoint of the ended session is read.
@@ -87,15 +92,49 @@ async function ledgerCallsOf(checkpoints: CheckpointStore | undefined, sessionId
     await new Promise((resolve) => setTimeout(resolve, 100));
     stored = await checkpoints.read(sessionId).catch(() => undefined);
   }
-  const ledger = stored?.checkpoint.status === 'ended' ? (stored.checkpoint.snapshot.context as SessionContext | undefined)?.ledger : undefined;
-  if (!ledger) return undefined;
-  return ledger.map((entry) => ({
-    callId: entry.callId,
-    tool: entry.tool,
-    // Refused before dispatch: what the model wrote was no call's arguments.
-    arguments: entry.status === 'rejected' ? null : entry.arguments,
-    status: entry.status,
-  }));
+  const context = stored?.checkpoint.status === 'ended' ? (stored.checkpoint.snapshot.context as SessionContext | undefined) : undefined;
+  if (!context?.ledger) return undefined;
+  const phase = context.phase ?? null;
+  const calls = context.ledger
+    // The model's choices of a phase's exit are the session's own answers, not calls of a tool: the phases say where it went.
+    .filter((entry) => !(phase && entry.tool === nextPhaseToolName && entry.callId === null))
+    .map((entry): MadeCall => ({
+      callId: entry.callId,
+      tool: entry.tool,
+      // Refused before dispatch: what the model wrote was no call's arguments.
+      arguments: entry.status === 'rejected' ? null : entry.arguments,
+      status: entry.status,
+      ...(phase ? { phase: phaseAtTurn(phase, entry.turn) } : {}),
+    }));
+  return { calls, ...(phase ? { phases: phasesTaken(phase) } : {}) };
+}
+
+const phaseText = (phases: readonly string[]) => phases.join(' › ');
+
+/** The phases a session went through, from the one it started in. */
+function phasesTaken(phase: SessionPhase): string[] {
+  const start = phase.path[0]?.from ?? activePhasesOf(phase.value as StateValue);
+  return [phaseText(start), ...phase.path.map((move) => phaseText(move.to))];
+}
+
+/** The phases active while turn `turn` made its calls: a move of a turn comes after that turn's calls. */
+function phaseAtTurn(phase: SessionPhase, turn: number): string {
+  let active = phase.path[0]?.from ?? activePhasesOf(phase.value as StateValue);
+  for (const move of phase.path) if (move.turn < turn) active = move.to;
+  return phaseText(active);
+}
+
+/** Decides the run's approval requests in order, as the case says; one beyond its list is denied. */
+function approvalDecider(options: EvalRunOptions, evalCase: LoadedCase, sessionId: string): () => Promise<unknown> {
+  let next = 0;
+  return async () => {
+    const decision = evalCase.approvals?.[next++];
+    const control = { namespace: options.namespace, by: decision?.by ?? 'eval' };
+    return await (decision?.decision === 'approve'
+      ? approveSession(options.nats, sessionId, control)
+      : denySession(options.nats, sessionId, { ...control, reason: decision?.reason ?? `the eval case ${evalCase.id} gives no decision for approval ${next}` })
+    ).catch(() => undefined);
+  };
 }
 
 async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: LoadedCase, attempt: number): Promise<CaseRun> {
@@ -125,6 +164,9 @@ async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: Loa
   const toolCalls: MadeCall[] = [];
   let finished: Extract<SessionEvent, { type: 'session.finished' }> | undefined;
   let responses = 0;
+  // With a workflow, as the events tell it (the checkpoint's record wins when it can be read).
+  const phases: string[] = [];
+  const decideApproval = approvalDecider(options, evalCase, run.sessionId);
   let injected: Promise<string | undefined> | undefined;
   const timer = setTimeout(() => {
     void run.cancel(`the eval's time for one session (${options.sessionTimeoutMs / 1000} s) ran out`).catch(() => false);
@@ -134,7 +176,7 @@ async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: Loa
     for await (const event of run.events) {
       if (event.type === 'tool.call.started') {
         if (calls.has(event.callId)) continue;
-        const call: MadeCall = { callId: event.callId, tool: event.tool, arguments: event.arguments, status: 'ok' };
+        const call: MadeCall = { callId: event.callId, tool: event.tool, arguments: event.arguments, status: 'ok', ...(phases.length > 0 ? { phase: phases.at(-1) as string } : {}) };
         calls.set(event.callId, call);
         toolCalls.push(call);
       } else if (event.type === 'tool.call.finished') {
@@ -149,6 +191,12 @@ async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: Loa
           // Not awaited here: the session goes on meanwhile, and its events are read as they come.
           injected = options.atStep.inject().then(() => undefined, (error: unknown) => `the fault at step ${responses} could not be injected: ${error instanceof Error ? error.message : String(error)}`);
         }
+      } else if (event.type === 'session.started' && event.phases) {
+        phases.push(phaseText(event.phases));
+      } else if (event.type === 'workflow.transitioned') {
+        phases.push(phaseText(event.to));
+      } else if (event.type === 'approval.requested') {
+        await decideApproval();
       } else if (event.type === 'session.finished') {
         finished = event;
       }
@@ -160,7 +208,9 @@ async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: Loa
   const seen = toolCalls.map(({ callId: _callId, ...call }) => call);
   if (injectionError !== undefined) return { ...failed(run.sessionId, injectionError), toolCalls: seen };
   if (!finished) return { ...failed(run.sessionId, `the session did not finish within ${options.sessionTimeoutMs / 1000} s`), toolCalls: seen };
-  const made = (await ledgerCallsOf(stores.checkpoints, run.sessionId)) ?? toolCalls;
+  const fromLedger = await ledgerCallsOf(stores.checkpoints, run.sessionId);
+  const made = fromLedger?.calls ?? toolCalls;
+  const phasesGone = fromLedger ? fromLedger.phases : phases.length > 0 ? phases : undefined;
   await Promise.all(made.map(async (call) => {
     const runs = call.callId ? await stores.outcomes.handlerRuns(call.callId).catch(() => undefined) : undefined;
     if (runs !== undefined) call.handlerRuns = runs;
@@ -175,6 +225,6 @@ async function runOnce(options: EvalRunOptions, stores: RunStores, evalCase: Loa
     caseId: evalCase.id, attempt, sessionId: run.sessionId, traceId: finished.traceId || null,
     // The session's own error is part of how it ended, not a failure of the eval: a case may expect `failed`.
     status: finished.status, stopReason: finished.error ? `${finished.stopReason}: ${finished.error}` : finished.stopReason, output: finished.output,
-    toolCalls: madeCalls, steps: finished.steps, toolCallCount: finished.toolCalls, usage: finished.usage, durationMs: performance.now() - started,
+    toolCalls: madeCalls, ...(phasesGone ? { phases: phasesGone } : {}), steps: finished.steps, toolCallCount: finished.toolCalls, usage: finished.usage, durationMs: performance.now() - started,
   };
 }

@@ -36,11 +36,13 @@ export function matchTrajectory(expected: TrajectoryExpectationInput, actual: re
   const calls = expected.calls;
   const defaultMode = expected.arguments ?? ArgumentMatch.exact;
   const modeOf = (call: ExpectedCall) => call.match ?? defaultMode;
-  const fits = (want: ExpectedCall, call: RunToolCall) => want.tool === call.tool && argumentsMatch(modeOf(want), want.arguments, call.arguments);
-  const describe = (want: ExpectedCall) => (modeOf(want) === ArgumentMatch.ignore || want.arguments === undefined ? want.tool : callText(want.tool, want.arguments));
+  const fits = (want: ExpectedCall, call: RunToolCall) => want.tool === call.tool && argumentsMatch(modeOf(want), want.arguments, call.arguments) && inPhase(want, call);
+  const describe = (want: ExpectedCall) =>
+    `${modeOf(want) === ArgumentMatch.ignore || want.arguments === undefined ? want.tool : callText(want.tool, want.arguments)}${want.phase ? ` in phase ${want.phase}` : ''}`;
   // The argument mode is worth naming only when it is what failed: same tool, a looser mode than exact.
   const hint = (want: ExpectedCall, call: RunToolCall) =>
-    want.tool !== call.tool || want.arguments === undefined || modeOf(want) === ArgumentMatch.exact || modeOf(want) === ArgumentMatch.ignore ? '' : ` (arguments compared as ${modeOf(want)})`;
+    !inPhase(want, call) ? ` in phase ${call.phase ?? '(none)'}`
+    : want.tool !== call.tool || want.arguments === undefined || modeOf(want) === ArgumentMatch.exact || modeOf(want) === ArgumentMatch.ignore ? '' : ` (arguments compared as ${modeOf(want)})`;
 
   const problems: string[] = [];
   let paired = 0;
@@ -91,6 +93,11 @@ export function matchTrajectory(expected: TrajectoryExpectationInput, actual: re
     }
   }
   return { matched: problems.length === 0, ...ratios(paired, calls.length, made.length), problems };
+}
+
+/** Whether a call was made in the phase the expected call names (any of the phases active then); true when it names none. */
+function inPhase(want: ExpectedCall, call: RunToolCall): boolean {
+  return want.phase === undefined || (call.phase?.split(' › ') ?? []).includes(want.phase);
 }
 
 /** Whether a made call's arguments fit the expected ones in `mode` (see ArgumentMatch). */

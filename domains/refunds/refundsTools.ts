@@ -9,6 +9,9 @@ import { resolveInWorkspace, type SandboxedPath } from '../files/sandbox.ts';
 /** The largest refund `refunds_issue` records, in cents (10 000.00): a larger one is a person's decision. */
 export const maxRefundCents = 1_000_000;
 
+/** The refund desk's one side-effecting tool. */
+export const refundsToolName = 'refunds_issue';
+
 export interface RefundsToolsOptions {
   /** Directory refunds are recorded in, under `refunds/`: the workspace the `files` domain writes to. */
   workspace: string;
@@ -95,7 +98,7 @@ export function refundsTools(options: RefundsToolsOptions): ToolDefinition[] {
   const { workspace } = options;
 
   const issue = defineTool({
-    name: 'refunds_issue',
+    name: refundsToolName,
     description:
       'Issues a refund for an order and records it. An order is refunded once only: a second refund of the same order is refused ' +
       'with the refund already issued, so call this once per order, after deciding the amount. ' +

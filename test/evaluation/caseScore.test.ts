@@ -28,6 +28,22 @@ describe('scoreCase', () => {
     expect(result.scores).toEqual({ success: 1, toolPrecision: 1, toolRecall: 1, trajectoryMatch: 1, steps: 2, toolCalls: 1, tokens: 120, costUsd: 0.01, wallMs: 1500 });
   });
 
+  it('checks the phases a workflow went through, in order, and each call\'s phase', () => {
+    const run = caseRun({
+      phases: ['triage', 'investigate', 'report'],
+      toolCalls: [{ tool: 'db_query', arguments: {}, status: 'ok', phase: 'triage' }, { tool: 'calc_evaluate', arguments: {}, status: 'ok', phase: 'investigate' }],
+    });
+    const inPhases = { mode: 'strict' as const, arguments: 'ignore' as const, calls: [{ tool: 'db_query', phase: 'triage' }, { tool: 'calc_evaluate', phase: 'investigate' }] };
+    expect(failuresOf({ expect: { phases: ['triage', 'investigate', 'report'], trajectory: inPhases } }, run)).toEqual([]);
+    expect(failuresOf({ expect: { phases: ['triage', 'investigate', 'propose', 'report'] } }, run)).toEqual([
+      'phases: expected triage → investigate → propose → report, the run went triage → investigate → report',
+    ]);
+    expect(failuresOf({ expect: { phases: ['triage'] } }, caseRun())).toEqual(['phases: expected triage, the run went through no workflow']);
+    expect(failuresOf({ expect: { trajectory: { ...inPhases, calls: [{ tool: 'db_query', phase: 'investigate' }, { tool: 'calc_evaluate', phase: 'investigate' }] } } }, run)).toEqual([
+      'trajectory: call 1: expected db_query in phase investigate, the run called db_query({}) in phase triage',
+    ]);
+  });
+
   it('fails a run with another status, giving the stop reason', () => {
     const run = caseRun({ status: 'budget_exhausted', stopReason: 'budget exhausted: maxSteps' });
     expect(failuresOf({}, run)).toEqual(['status: expected completed, got budget_exhausted (budget exhausted: maxSteps)']);
