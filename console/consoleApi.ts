@@ -69,7 +69,7 @@ export const SessionList = z.object({
 });
 export type SessionList = z.infer<typeof SessionList>;
 
-/** A call waiting for a person's decision. */
+/** A call waiting for a person's decision, or the workflow's exit the model chose (tool `next_phase`, arguments `{ to, reason }`, id `next_phase:<to>`). */
 export const WaitingCall = z.object({
   callId: z.string(),
   tool: z.string(),
@@ -91,6 +91,48 @@ export const LedgerRow = z.object({
 
 export const InterventionRow = z.object({ turn: z.number().int(), kind: z.string(), by: z.string().optional(), detail: z.string().optional() });
 
+/** A statechart as drawn (the session loop's, an agent's workflow): its state nodes (nested through `parent`) and transitions. */
+export const StatechartGraph = z.object({
+  nodes: z.array(z.object({
+    /** XState's id: `session.validating.routing`, or a workflow's phase name (`propose`). */
+    id: z.string(),
+    key: z.string(),
+    parent: z.string().nullable(),
+    type: z.enum(['atomic', 'compound', 'parallel', 'final', 'history']),
+    initial: z.boolean(),
+  })),
+  edges: z.array(z.object({ id: z.string(), source: z.string(), target: z.string(), event: z.string() })),
+});
+export type StatechartGraph = z.infer<typeof StatechartGraph>;
+
+/** One move between the phases of a session's workflow, as the session recorded it. */
+export const PhaseMoveView = z.object({
+  turn: z.number().int().nonnegative(),
+  /** The active phases before and after, outermost first. */
+  from: z.array(z.string()),
+  to: z.array(z.string()),
+  /** A tool call that succeeded, the model's choice, a guard over the ledger, or a person's approval of the model's choice. */
+  trigger: z.enum(['tool', 'choice', 'guard', 'approval']),
+  /** The tool, or the model's reason. */
+  detail: z.string().optional(),
+  /** Who approved it. */
+  by: z.string().optional(),
+});
+export type PhaseMoveView = z.infer<typeof PhaseMoveView>;
+
+/** Where a session is in its agent's workflow, drawn with the same code as the loop's statechart. */
+export const SessionWorkflow = z.object({
+  /** The workflow as a statechart: its phases are its states, and a phase's name is its id. */
+  graph: StatechartGraph,
+  /** The graph's ids of the active phases, outermost first. */
+  active: z.array(z.string()),
+  /** Every move so far, in order. */
+  path: z.array(PhaseMoveView),
+  /** The exit the model chose that waits for a person's approval. */
+  pendingExit: z.object({ to: z.string(), reason: z.string() }).nullable(),
+});
+export type SessionWorkflow = z.infer<typeof SessionWorkflow>;
+
 /** One session: what its checkpoint says now. */
 export const SessionDetail = z.object({
   summary: SessionSummary,
@@ -107,22 +149,10 @@ export const SessionDetail = z.object({
   takenOverBy: z.string().nullable(),
   /** Which controls apply now; the page offers only these, the server refuses the others with `conflict`. */
   controls: z.array(z.enum(['approve', 'deny', 'interrupt', 'redirect', 'cancel', 'resume', 'answer', 'takeover', 'call', 'handback', 'rollback'])),
+  /** Null for an agent without a workflow; a console from before workflows sends none, read as null. */
+  workflow: SessionWorkflow.nullable().default(null),
 });
 export type SessionDetail = z.infer<typeof SessionDetail>;
-
-/** The session statechart, as drawn: its state nodes (nested through `parent`) and transitions. */
-export const StatechartGraph = z.object({
-  nodes: z.array(z.object({
-    /** XState's id, `session.validating.routing`. */
-    id: z.string(),
-    key: z.string(),
-    parent: z.string().nullable(),
-    type: z.enum(['atomic', 'compound', 'parallel', 'final', 'history']),
-    initial: z.boolean(),
-  })),
-  edges: z.array(z.object({ id: z.string(), source: z.string(), target: z.string(), event: z.string() })),
-});
-export type StatechartGraph = z.infer<typeof StatechartGraph>;
 
 /** `GET /api/sessions/:id/stream`, one SSE event each; the `event:` field names the kind. */
 export const SessionStreamMessage = z.discriminatedUnion('kind', [

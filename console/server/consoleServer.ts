@@ -93,12 +93,12 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   }
   const { nc, logger } = options;
   const names = wireNames(options.namespace);
-  const machineId = sessionMachine.id;
+  const machine = sessionMachine;
   const jaegerUrl = options.jaegerUrl ?? null;
   // With the observer's credentials no command would pass: say so on the page rather than fail each click.
   const readOnly = (options.readOnly ?? false) || !(await mayCommand(nc, names));
   if (readOnly && !options.readOnly) logger.info('the console\'s NATS credentials may not send commands (the observer role): it is read-only');
-  const graph = statechartGraphOf(sessionMachine);
+  const graph = statechartGraphOf(machine);
 
   let natsState: NatsLinkState = nc.isClosed() ? 'closed' : 'connected';
   const feed = new SessionsFeed(nc, names, logger.child({ part: 'sessions-feed' }));
@@ -209,7 +209,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         const sessionId = sessionIdOf(match);
         const stored = await (await CheckpointStore.openForReading(nc, names))?.read(sessionId);
         if (!stored) throw new ConsoleRequestError(404, 'not_found', `There is no session ${sessionId}.`);
-        sendJson(response, 200, sessionDetailOf(stored.checkpoint, { machineId, jaegerUrl }));
+        sendJson(response, 200, sessionDetailOf(stored.checkpoint, { machine, jaegerUrl }));
       },
     },
     {
@@ -218,7 +218,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         const sessionId = sessionIdOf(match);
         const stored = await (await CheckpointStore.openForReading(nc, names))?.read(sessionId, { journal: false });
         if (!stored) throw new ConsoleRequestError(404, 'not_found', `There is no session ${sessionId}.`);
-        await holdStream(() => streamSession(sessionId, openEventStream(request, response), { nc, names, logger, machineId, jaegerUrl }));
+        await holdStream(() => streamSession(sessionId, openEventStream(request, response), { nc, names, logger, machine, jaegerUrl }));
       },
     },
     {

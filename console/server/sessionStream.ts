@@ -6,12 +6,14 @@ import type { WireNames } from '../../transport/subjects.ts';
 import type { SessionStreamMessage } from '../consoleApi.ts';
 import type { EventStreamResponse } from './consoleHttp.ts';
 import { sessionDetailOf, stateIdOfEvent } from './sessionViews.ts';
+import type { DrawnMachine } from './statechartGraph.ts';
 
 export interface SessionStreamDeps {
   nc: NatsConnection;
   names: WireNames;
   logger: Logger;
-  machineId: string;
+  /** The session statechart the console draws. */
+  machine: DrawnMachine;
   jaegerUrl: string | null;
 }
 
@@ -67,7 +69,7 @@ export async function streamSession(sessionId: string, stream: EventStreamRespon
     if (!feed.replayable) send({ kind: 'notice', level: 'info', message: 'This deployment keeps no event history (no JetStream): the timeline starts now.' });
     for await (const event of feed.events) {
       // A page slower than the session (or a long replay) is waited for: the feed's consumer waits with it.
-      if (!send({ kind: 'event', event: event as unknown as Record<string, unknown>, stateId: stateIdOfEvent(deps.machineId, event) })) await stream.drained();
+      if (!send({ kind: 'event', event: event as unknown as Record<string, unknown>, stateId: stateIdOfEvent(deps.machine.id, event) })) await stream.drained();
     }
   } catch (error) {
     deps.logger.warn({ sessionId, err: error }, 'following a session for the console failed');

@@ -1,8 +1,13 @@
+import type { StateValue } from 'xstate';
 import type { Checkpoint } from '../../actors/durability/checkpointStore.ts';
+import { pendingExitAsCall } from '../../actors/session/phaseMoves.ts';
+import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
 import type { SessionContext } from '../../machines/sessionContext.ts';
+import { activePhasesOf } from '../../machines/workflowMachine.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
-import type { ControlName, SessionDetail, SessionSummary } from '../consoleApi.ts';
-import { activeStateIdsOf, statePathOf } from './statechartGraph.ts';
+import type { ControlName, SessionDetail, SessionSummary, WaitingCall } from '../consoleApi.ts';
+import { activeStateIdsOf, statePathOf, type DrawnMachine } from './statechartGraph.ts';
+import { sessionWorkflowOf } from './sessionWorkflow.ts';
 
 const contextOf = (checkpoint: Checkpoint) => checkpoint.snapshot.context as SessionContext;
 
@@ -23,12 +28,29 @@ export function sessionSummaryOf(checkpoint: Checkpoint): SessionSummary {
     costUsd: context.usage?.costUsd ?? 0,
     startedAt: context.startedAt ?? Date.parse(checkpoint.updatedAt),
     updatedAt: checkpoint.updatedAt,
-    waitingForApproval: waitingCallsOf(context).length,
+    waitingForApproval: waitingFor(context).length,
     task: checkpoint.task,
   };
 }
 
-const waitingCallsOf = (context: SessionContext) => (context.accepted ?? []).filter((call) => call.requiresApproval && !call.approval && !context.outcomes?.[call.callId]);
+/**
+ * What waits for a person's decision: the calls that need approval, or the workflow's exit the
+ * model chose, shown as the approval request shows it (`next_phase`, id `next_phase:<to>`) so
+ * that approving it from the page names it as the session knows it.
+ */
+function waitingFor(context: SessionContext): WaitingCall[] {
+  const calls = (context.accepted ?? []).filter((call) => call.requiresApproval && !call.approval && !context.outcomes?.[call.callId]).map((call) => ({
+    callId: call.callId,
+    tool: call.name,
+    arguments: call.arguments,
+    reason: `${call.name} is marked as needing a person's approval before it runs`,
+  }));
+  // A checkpoint from before workflows has no phase.
+  const phase = context.phase ?? null;
+  if (!phase?.pendingExit) return calls;
+  const leaving = `the model chose to leave ${activePhasesOf(phase.value as StateValue).join(' › ')} for ${phase.pendingExit.to}, a move a person approves first`;
+  return [...calls, ...pendingExitAsCall({ phase }).map((exit) => ({ callId: exit.callId, tool: exit.name, arguments: exit.arguments, reason: leaving }))];
+}
 
 /** The top-level state a state value is in (`validating` for `{ validating: 'routing' }`). */
 const topStateOf = (value: unknown): string => (typeof value === 'string' ? value : value && typeof value === 'object' ? Object.keys(value)[0] ?? '' : '');
@@ -40,7 +62,7 @@ const topStateOf = (value: unknown): string => (typeof value === 'string' ? valu
 export function controlsFor(checkpoint: Checkpoint): ControlName[] {
   if (checkpoint.status === 'ended') return [];
   switch (topStateOf(checkpoint.snapshot.value)) {
-    case 'awaiting_approval': return ['approve', 'deny', 'interrupt', 'cancel'];
+    case 'awaiting_approval': case 'awaiting_phase_approval': return ['approve', 'deny', 'interrupt', 'cancel'];
     case 'interrupted': return ['resume', 'redirect', 'rollback', 'cancel'];
     case 'rolling_back': return ['cancel'];
     case 'escalated': return ['answer', 'takeover', 'rollback', 'cancel'];
@@ -49,20 +71,15 @@ export function controlsFor(checkpoint: Checkpoint): ControlName[] {
   }
 }
 
-/** One session as its checkpoint tells it, read with its journal (the ledger). */
-export function sessionDetailOf(checkpoint: Checkpoint, options: { machineId: string; jaegerUrl: string | null }): SessionDetail {
+/** One session as its checkpoint tells it, read with its journal (the ledger); `machine` is the session statechart its graph was drawn from. */
+export function sessionDetailOf(checkpoint: Checkpoint, options: { machine: DrawnMachine; jaegerUrl: string | null }): SessionDetail {
   const context = contextOf(checkpoint);
   const traceId = traceIdOf(checkpoint.traceContext);
   const outcome = context.outcome;
   return {
     summary: sessionSummaryOf(checkpoint),
-    activeStateIds: activeStateIdsOf(options.machineId, checkpoint.snapshot.value),
-    waiting: waitingCallsOf(context).map((call) => ({
-      callId: call.callId,
-      tool: call.name,
-      arguments: call.arguments,
-      reason: `${call.name} is marked as needing a person's approval before it runs`,
-    })),
+    activeStateIds: activeStateIdsOf(options.machine, checkpoint.snapshot.value),
+    waiting: waitingFor(context),
     ledger: (context.ledger ?? []).map((entry) => ({
       turn: entry.turn, tool: entry.tool, arguments: entry.arguments, status: entry.status,
       ...(entry.errorCode ? { errorCode: entry.errorCode } : {}), ...(entry.durationMs !== undefined ? { durationMs: entry.durationMs } : {}),
@@ -75,6 +92,7 @@ export function sessionDetailOf(checkpoint: Checkpoint, options: { machineId: st
     traceUrl: traceId && options.jaegerUrl ? `${options.jaegerUrl.replace(/\/+$/, '')}/trace/${traceId}` : null,
     takenOverBy: context.takenOverBy ?? null,
     controls: controlsFor(checkpoint),
+    workflow: sessionWorkflowOf(context.workflow, context.phase),
   };
 }
 
@@ -96,9 +114,11 @@ export function stateIdOfEvent(machineId: string, event: SessionEvent): string |
     case 'turn.started': case 'context.assembled': case 'model.routed': case 'model.retrying': return state('calling_model');
     case 'model.responded': return state('validating');
     case 'tool.call.rejected': return state('validating.triaging_tool_calls');
-    case 'approval.requested': return state('awaiting_approval');
+    case 'approval.requested': return state(event.calls.some((call) => call.tool === nextPhaseToolName) ? 'awaiting_phase_approval' : 'awaiting_approval');
     case 'tool.call.started': case 'tool.call.finished': case 'tool.call.retrying': case 'tool.call.fallback': return state('running_tools');
     case 'loop.detected': return state('observing');
+    // Moves are made as the session observes a turn's end; an approved one as it leaves awaiting_phase_approval, for preparing.
+    case 'workflow.transitioned': return state(event.trigger === 'approval' ? 'preparing' : 'observing');
     case 'session.repair': return state('repairing');
     case 'session.model_switched': case 'model.fallback': return state('switching_model');
     case 'session.interrupted': return state('interrupted');

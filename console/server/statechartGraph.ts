@@ -1,12 +1,20 @@
-import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
 import type { StatechartGraph } from '../consoleApi.ts';
+
+/** What the console reads of a machine to draw it: its root state node (a machine typed from a config built at run time, as a workflow's is, is no `AnyStateMachine`). */
+export type DrawnMachine = Pick<AnyStateMachine, 'id' | 'root'>;
+
+/** How an edge's event reads: XState's event type, `always` for an eventless transition. */
+const eventTypeOf = (transition: AnyTransitionDefinition) => (transition.eventType === '' ? 'always' : transition.eventType);
 
 /**
  * The statechart as the console draws it, read from the machine's own definition: every state node
  * (nested through `parent`) and every transition between them, eventless (`always`) and delayed
- * (`after`) ones included. Drawn from what runs, it cannot drift from the loop.
+ * (`after`) ones included. Drawn from what runs, it cannot drift from the loop. `eventOf` names a
+ * transition's event where its type alone says too little (a workflow's exits differ by guard);
+ * transitions it names apart become edges of their own.
  */
-export function statechartGraphOf(machine: AnyStateMachine): StatechartGraph {
+export function statechartGraphOf(machine: DrawnMachine, eventOf: (transition: AnyTransitionDefinition) => string = eventTypeOf): StatechartGraph {
   const nodes: StatechartGraph['nodes'] = [];
   const edges: StatechartGraph['edges'] = [];
   const visit = (node: AnyStateNode, parent: AnyStateNode | null) => {
@@ -21,7 +29,7 @@ export function statechartGraphOf(machine: AnyStateMachine): StatechartGraph {
     const transitions = [...node.transitions.values()].flat().concat(node.always ?? []);
     for (const transition of transitions) {
       for (const target of transition.target ?? []) {
-        const event = transition.eventType === '' ? 'always' : transition.eventType;
+        const event = eventOf(transition);
         const id = `${node.id}->${target.id}:${event}`;
         if (!edges.some((edge) => edge.id === id)) edges.push({ id, source: node.id, target: target.id, event });
       }
@@ -34,22 +42,23 @@ export function statechartGraphOf(machine: AnyStateMachine): StatechartGraph {
 
 /**
  * The ids of the active state nodes for a state value (`{ validating: 'routing' }`), outermost
- * first, as the graph names them.
+ * first, as the graph names them: read from the machine, since a state given its own id (a
+ * workflow's phase) is not named by its path. A state the machine does not have (a checkpoint
+ * older than the machine) keeps its path, which the page ignores.
  */
-export function activeStateIdsOf(machineId: string, value: unknown): string[] {
+export function activeStateIdsOf(machine: DrawnMachine, value: unknown): string[] {
   const ids: string[] = [];
-  const walk = (prefix: string, at: unknown) => {
-    if (typeof at === 'string') {
-      ids.push(`${prefix}.${at}`);
-      return;
-    }
-    if (at === null || typeof at !== 'object') return;
-    for (const [key, inner] of Object.entries(at as Record<string, unknown>)) {
-      ids.push(`${prefix}.${key}`);
-      walk(`${prefix}.${key}`, inner);
-    }
+  const walk = (node: AnyStateNode | undefined, path: string, at: unknown) => {
+    const enter = (key: string, inner: unknown) => {
+      const child = node?.states[key] as AnyStateNode | undefined;
+      const id = child?.id ?? `${path}.${key}`;
+      ids.push(id);
+      walk(child, child ? id : `${path}.${key}`, inner);
+    };
+    if (typeof at === 'string') enter(at, undefined);
+    else if (at !== null && typeof at === 'object') for (const [key, inner] of Object.entries(at as Record<string, unknown>)) enter(key, inner);
   };
-  walk(machineId, value);
+  walk(machine.root, machine.id, value);
   return ids;
 }
 

@@ -104,3 +104,59 @@ export function delegatingSession(): SessionEvent[] {
     },
   ]);
 }
+
+/**
+ * The refund desk (agents/refundDesk.ts) from its start to the move to execute that waits for a
+ * person, then, once approved, to its end: the loop's events with the workflow's moves among
+ * them, in the order its host publishes them (a move made as a turn ends comes out once the next
+ * turn's model call has begun: after its `context.assembled`, before its `turn.started`).
+ * `untilWaiting` stops where the session parks.
+ */
+export function refundDeskSession(options: { untilWaiting?: boolean } = {}): SessionEvent[] {
+  const reason = 'The proposal is in proposals/order-1002.md: refund 5900 cents for one broken speaker.';
+  type Move = Extract<SessionEventBody, { type: 'workflow.transitioned' }>;
+  const responded = (turn: number, name: string, args: Record<string, unknown>) => ({
+    type: 'model.responded' as const, turn, model: 'scripted', content: null, toolCalls: [{ id: `call-${turn}`, name, arguments: JSON.stringify(args) }],
+    finishReason: 'tool_calls', usage: usage(300, 20, 0.0001), totals: usage(300 * turn, 20 * turn, 0.0001 * turn), durationMs: 40,
+  });
+  const starting = (turn: number, move?: Omit<Move, 'type'>): SessionEventBody[] => [
+    { type: 'context.assembled', turn, model: 'scripted', contextWindow: 128_000, tokenizer: 'o200k_base', breakdown },
+    ...(move ? [{ type: 'workflow.transitioned' as const, ...move }] : []),
+    { type: 'turn.started', turn },
+  ];
+  const choosing = (turn: number, to: string, why: string) => [responded(turn, 'next_phase', { to, reason: why })];
+  const calling = (turn: number, tool: string, args: Record<string, unknown>, result: unknown): SessionEventBody[] => [
+    responded(turn, tool, args),
+    { type: 'tool.call.started', turn, callId: `call-${turn}`, tool, arguments: args },
+    { type: 'tool.call.finished', turn, callId: `call-${turn}`, tool, status: 'ok', result, durationMs: 12 },
+  ];
+  const found = 'Order 1002 exists: Diego Lopez\'s, shipped.';
+  const refundable = 'One portable speaker at 5900 cents is refundable.';
+  const waiting: SessionEventBody[] = [
+    { type: 'session.started', agent: 'refund_desk', model: 'scripted', task: 'Refund request from Diego Lopez for order 1002.', traceId: 'b'.repeat(32), phases: ['triage'] },
+    ...starting(1), ...calling(1, 'db_query', { sql: 'SELECT 1002' }, [{ id: 1002 }]),
+    ...starting(2), ...choosing(2, 'investigate', found),
+    ...starting(3, { turn: 2, from: ['triage'], to: ['investigate'], trigger: 'choice', detail: found }), ...calling(3, 'calc_evaluate', { expression: '5900 * 1' }, 5900),
+    ...starting(4), ...choosing(4, 'propose', refundable),
+    ...starting(5, { turn: 4, from: ['investigate'], to: ['propose'], trigger: 'choice', detail: refundable }),
+    ...calling(5, 'files_write', { path: 'proposals/order-1002.md', content: '…' }, { path: 'proposals/order-1002.md' }),
+    ...starting(6), ...choosing(6, 'execute', reason),
+    {
+      type: 'approval.requested', turn: 6, expiresAt: '2025-01-15T09:45:00.000Z',
+      calls: [{ callId: 'next_phase:execute', tool: 'next_phase', arguments: { to: 'execute', reason } }],
+    },
+  ];
+  if (options.untilWaiting) return stamped('refund-session', waiting);
+  return stamped('refund-session', [
+    ...waiting,
+    { type: 'approval.decided', decision: 'approved', by: 'ana (console)', callIds: ['next_phase:execute'] },
+    ...starting(7, { turn: 6, from: ['propose'], to: ['execute'], trigger: 'approval', detail: reason, by: 'ana (console)' }),
+    ...calling(7, 'refunds_issue', { orderId: 1002, amountCents: 5900 }, { refundId: 'rf_1' }),
+    ...starting(8, { turn: 7, from: ['execute'], to: ['report'], trigger: 'tool', detail: 'refunds_issue' }),
+    { type: 'model.responded', turn: 8, model: 'scripted', content: 'Dear Diego, we refunded 59.00.', toolCalls: [], finishReason: 'stop', usage: usage(300, 20, 0.0001), totals: usage(2400, 160, 0.0008), durationMs: 40 },
+    {
+      type: 'session.finished', status: 'completed', output: 'Dear Diego, we refunded 59.00.', stopReason: 'answered', steps: 8, toolCalls: 4,
+      usage: usage(2400, 160, 0.0008), traceId: 'b'.repeat(32), durationMs: 3000,
+    },
+  ]);
+}

@@ -1,8 +1,10 @@
 import elkBundled from 'elkjs/lib/elk.bundled.js';
 import type { ElkNode } from 'elkjs/lib/elk-api.js';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { refundDeskAgent } from '../../agents/refundDesk.ts';
+import { workflowGraphOf } from '../../console/server/sessionWorkflow.ts';
 import { statechartGraphOf } from '../../console/server/statechartGraph.ts';
-import { anyState, layOutStatechart, type StatechartLayout, type StateShape } from '../../console/app/src/statechartLayout.ts';
+import { anyState, labelSize, layOutStatechart, type StatechartLayout, type StateShape } from '../../console/app/src/statechartLayout.ts';
 import { sessionMachine } from '../../machines/session.ts';
 
 // elkjs is CommonJS; its constructor is also its own `default`, which is how `nodenext` types it.
@@ -74,6 +76,28 @@ describe('layOutStatechart', () => {
     expect(eventless.events).toEqual(['always']);
     expect(eventless.labels).toEqual([]);
     expect(transitionBetween(layout, 'session.calling_model', 'session.validating').labels).toEqual(['done: callModel']);
+  });
+
+  it('leaves the loop’s labels to the view: it places none', () => {
+    expect(layout.transitions.every((t) => t.labelBox === null)).toBe(true);
+    expect((given.edges ?? []).every((e) => (e.labels ?? []).length === 0)).toBe(true);
+  });
+
+  it('places every label of a workflow, an event a line, where none covers another or a phase', async () => {
+    const workflow = await layOutStatechart(workflowGraphOf(refundDeskAgent.workflow!), (elkGraph) => new ELK().layout(elkGraph), measure, { placeLabels: true });
+    const overlaps = (a: { x: number; y: number; width: number; height: number }, b: typeof a) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    const boxes = workflow.transitions.map((t) => ({ id: t.id, labels: t.labels, box: t.labelBox }));
+
+    expect(boxes.every((b) => b.box !== null)).toBe(true);
+    const merged = transitionBetween(workflow, 'execute', 'report');
+    expect(merged.labels).toEqual(['tool.refunds_issue', '1 failed refunds_issue']);
+    expect(merged.labelBox).toMatchObject(labelSize(merged.labels, measure));
+    const phases = workflow.states.filter((state) => !state.container);
+    for (const [i, { id, box }] of boxes.entries()) {
+      expect(inside(box!, { x: 0, y: 0, width: workflow.width, height: workflow.height }), `${id} inside the drawing`).toBe(true);
+      for (const phase of phases) expect(overlaps(box!, phase), `${id} over ${phase.id}`).toBe(false);
+      for (const other of boxes.slice(i + 1)) expect(overlaps(box!, other.box!), `${id} over ${other.id}`).toBe(false);
+    }
   });
 
   it('routes every arrow and puts its label on its route', () => {

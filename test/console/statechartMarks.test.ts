@@ -4,7 +4,7 @@ import { activeStateIdsOf, statechartGraphOf } from '../../console/server/statec
 import { anyState, layOutStatechart, type TransitionShape } from '../../console/app/src/statechartLayout.ts';
 import { statechartMarks, stateResolver, type StatechartMarks } from '../../console/app/src/statechartMarks.ts';
 import { sessionMachine } from '../../machines/session.ts';
-import { delegatingSession, stamped, streamed, usage } from './sessionStream.ts';
+import { delegatingSession, refundDeskSession, stamped, streamed, usage } from './sessionStream.ts';
 
 const graph = statechartGraphOf(sessionMachine);
 
@@ -28,7 +28,7 @@ describe('statechartMarks', () => {
     const events = streamed(delegatingSession());
     const path = events.map((e) => e.stateId).filter((id): id is string => id !== null);
 
-    const marks = statechartMarks(graph, transitions, activeStateIdsOf('session', 'completed'), path);
+    const marks = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'completed'), path);
 
     expect(shortSet(marks.active)).toEqual(['completed']);
     expect(takenOf(marks, transitions)).toEqual([
@@ -55,9 +55,21 @@ describe('statechartMarks', () => {
     for (const t of transitions.filter((t) => marks.taken.has(t.id))) expect(marks.visited.has(t.source), t.source).toBe(true);
   });
 
+  it('follows a workflow’s session into awaiting_phase_approval at a turn’s end, and out to preparing once the move is approved', () => {
+    const pathOf = (events: ReturnType<typeof streamed>) => events.map((e) => e.stateId).filter((id): id is string => id !== null);
+
+    const waiting = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'awaiting_phase_approval'), pathOf(streamed(refundDeskSession({ untilWaiting: true }))));
+    expect(shortSet(waiting.active)).toEqual(['awaiting_phase_approval']);
+    expect(takenOf(waiting, transitions)).toContain('observing→awaiting_phase_approval');
+    expect(takenOf(waiting, transitions)).not.toContain('awaiting_phase_approval→preparing');
+
+    const approved = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'completed'), pathOf(streamed(refundDeskSession())));
+    expect(takenOf(approved, transitions)).toEqual(expect.arrayContaining(['observing→awaiting_phase_approval', 'awaiting_phase_approval→preparing', 'validating.routing→completed']));
+  });
+
   it('bridges a gap through an actor’s end and eventless transitions, entering a compound state at its initial child', () => {
     // An approval asked for right after the model call: its response's own event is missing.
-    const marks = statechartMarks(graph, transitions, activeStateIdsOf('session', 'awaiting_approval'), pathOf('calling_model', 'awaiting_approval'));
+    const marks = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'awaiting_approval'), pathOf('calling_model', 'awaiting_approval'));
 
     expect(takenOf(marks, transitions)).toEqual([
       'calling_model→validating',
@@ -69,7 +81,7 @@ describe('statechartMarks', () => {
   });
 
   it('takes an actor’s error transition when that is the way the session went', () => {
-    const marks = statechartMarks(graph, transitions, activeStateIdsOf('session', 'failed'), pathOf('preparing', 'calling_model', 'validating', 'validating.triaging_tool_calls', 'failed'));
+    const marks = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'failed'), pathOf('preparing', 'calling_model', 'validating', 'validating.triaging_tool_calls', 'failed'));
 
     expect(takenOf(marks, transitions)).toEqual([
       'calling_model→validating',
@@ -81,7 +93,7 @@ describe('statechartMarks', () => {
 
   it('never assumes a route through an operator’s event', () => {
     // Interrupted, then the next turn: the `session.continue` that resumed it marks no state.
-    const marks = statechartMarks(graph, transitions, activeStateIdsOf('session', 'calling_model'), pathOf('interrupted', 'calling_model'));
+    const marks = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'calling_model'), pathOf('interrupted', 'calling_model'));
 
     expect(takenOf(marks, transitions)).toEqual([]);
     expect(marks.visited.has('session.preparing')).toBe(false);
@@ -91,7 +103,7 @@ describe('statechartMarks', () => {
     const redirected = statechartMarks(graph, transitions, [], pathOf('interrupted', 'preparing'));
     expect(takenOf(redirected, transitions)).toEqual(['interrupted→preparing']);
 
-    const cancelled = statechartMarks(graph, transitions, activeStateIdsOf('session', 'cancelled'), pathOf('running_tools', 'cancelled'));
+    const cancelled = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, 'cancelled'), pathOf('running_tools', 'cancelled'));
     expect(takenOf(cancelled, transitions)).toEqual(['any→cancelled']);
 
     const handedBack = statechartMarks(graph, transitions, [], pathOf('manual', 'preparing'));
@@ -99,7 +111,7 @@ describe('statechartMarks', () => {
   });
 
   it('marks the active states with their ancestors as visited', () => {
-    const marks = statechartMarks(graph, transitions, activeStateIdsOf('session', { manual: 'executing' }), []);
+    const marks = statechartMarks(graph, transitions, activeStateIdsOf(sessionMachine, { manual: 'executing' }), []);
 
     expect(shortSet(marks.active)).toEqual(['manual', 'manual.executing']);
     expect(shortSet(marks.visited)).toEqual(['manual', 'manual.executing', 'session']);

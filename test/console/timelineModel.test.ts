@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTimeline, entryCount, type TimelineEntry, type TurnGroup } from '../../console/app/src/timelineModel.ts';
 import type { StreamedEvent } from '../../console/app/src/sessionFeed.ts';
-import { delegatingSession, stamped, streamed, usage } from './sessionStream.ts';
+import { delegatingSession, refundDeskSession, stamped, streamed, usage } from './sessionStream.ts';
 
 const typesOf = (entries: readonly TimelineEntry[]) => entries.map((entry) => entry.event.type);
 const groupOf = (groups: readonly TurnGroup[], turn: number | null) => {
@@ -151,6 +151,17 @@ describe('buildTimeline', () => {
     const groups = buildTimeline(raw([{ type: 'model.responded', turn: 1, seq: 0 }, { type: 'model.responded', turn: 1, seq: 1, usage: { costUsd: 0.5 } }]));
 
     expect(groups[0]!.usage).toEqual(usage(0, 0, 0.5));
+  });
+
+  // The host publishes a move once the next model call has begun: it opens the turn that runs in the new phase.
+  it('shows each move between workflow phases where it came, at the start of the turn that runs in the new phase', () => {
+    const groups = buildTimeline(streamed(refundDeskSession()));
+
+    expect(typesOf(groupOf(groups, 2).entries)).toEqual(['context.assembled', 'turn.started', 'model.responded']);
+    expect(typesOf(groupOf(groups, 3).entries).slice(0, 3)).toEqual(['context.assembled', 'workflow.transitioned', 'turn.started']);
+    expect(typesOf(groupOf(groups, 6).entries).slice(-2)).toEqual(['approval.requested', 'approval.decided']);
+    expect(typesOf(groupOf(groups, 7).entries).slice(0, 3)).toEqual(['context.assembled', 'workflow.transitioned', 'turn.started']);
+    expect(groups.map((g) => g.turn)).toEqual([null, 1, 2, 3, 4, 5, 6, 7, 8]);
   });
 
   it('answers no groups for no events', () => {

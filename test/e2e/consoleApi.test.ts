@@ -1,11 +1,16 @@
+import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
+import { assistantAgent } from '../../agents/assistant.ts';
+import { refundDeskAgent } from '../../agents/refundDesk.ts';
 import { startSession } from '../../client/sessionClient.ts';
 import { ApiError, ControlResponse, SessionDetail, SessionList, StatechartGraph, PoolList } from '../../console/consoleApi.ts';
 import { startConsoleServer, type ConsoleServer } from '../../console/server/consoleServer.ts';
 import { silentLogger } from '../../observability/logger.ts';
+import { exampleDomains } from '../../domains/exampleDomains.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import { slowWait, vaultTool } from '../fixtures/testTools.ts';
 import { startInProcessStack, type InProcessStack } from '../fixtures/inProcessStack.ts';
@@ -23,10 +28,15 @@ describe('the operator console API', () => {
     ensureConsoleAppBuilt();
     stack = await startInProcessStack();
     nc = await stack.connection('person');
-    for (const [domain, tools] of [['vault', [vaultTool()]], ['slow', [slowWait]], ['files', filesTools({ workspace: stack.workspace })]] as const) {
+    const { workspace } = stack;
+    // The refund desk's pools too (db, calc, refunds; files above), for the session with a workflow.
+    for (const [domain, tools] of [
+      ['vault', [vaultTool()]], ['slow', [slowWait]], ['files', filesTools({ workspace })],
+      ['db', exampleDomains.db({ workspace })], ['calc', exampleDomains.calc({ workspace })], ['refunds', exampleDomains.refunds({ workspace })],
+    ] as const) {
       workers.push(await startWorker({ namespace: stack.namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
-    await stack.startOrchestrator();
+    await stack.startOrchestrator({ agents: [assistantAgent, refundDeskAgent] });
     console_ = await startConsoleServer({ nc: await stack.connection('console'), namespace: stack.namespace, port: 0, logger: silentLogger(), jaegerUrl: 'http://jaeger.example:16686' });
     tokenConsole = await startConsoleServer({ nc: await stack.connection('console-token'), namespace: stack.namespace, port: 0, logger: silentLogger(), token: 'a-token-of-sixteen-chars', maxOpenStreams: 1 });
   }, 120_000);
@@ -62,6 +72,7 @@ describe('the operator console API', () => {
     expect(detail.waiting).toEqual([expect.objectContaining({ tool: 'vault_open', arguments: { door: 'north' } })]);
     expect(detail.controls).toEqual(expect.arrayContaining(['approve', 'deny', 'cancel']));
     expect(detail.traceUrl).toMatch(/^http:\/\/jaeger\.example:16686\/trace\/[\da-f]{32}$/);
+    expect(detail.workflow).toBeNull();
 
     const graph = StatechartGraph.parse(await (await api('/api/statechart')).json());
     const ids = new Set(graph.nodes.map((n) => n.id));
@@ -113,6 +124,51 @@ describe('the operator console API', () => {
     await seen(/"kind":"detail","detail":\{"summary":\{[^\n]*"status":"ended"[^\n]*"outcome":"cancelled"/);
     await reader.cancel();
   });
+
+  it('carries a refund-desk session’s workflow: its phases, propose active while the move to execute waits, the moves taken; approved, on to report', async () => {
+    const reason = 'The proposal is in proposals/order-1002.md: refund 5900 cents for one broken speaker.';
+    const run = await startSession(nc, { namespace: stack.namespace, task: 'Refund request from Diego Lopez for order 1002: one of the two portable speakers arrived broken.', agent: 'refund_desk' });
+    const detailNow = async () => {
+      const parsed = SessionDetail.safeParse(await (await api(`/api/sessions/${run.sessionId}`)).json());
+      return parsed.success ? parsed.data : undefined;
+    };
+    const waiting = await eventually(async () => {
+      const d = await detailNow();
+      return d?.summary.state === 'awaiting_phase_approval' ? d : undefined;
+    }, 'the move to execute waiting', 60_000);
+
+    expect(waiting.workflow?.graph.nodes.map((n) => n.id)).toEqual(expect.arrayContaining(['triage', 'investigate', 'propose', 'execute', 'report']));
+    expect(waiting.workflow?.graph.edges.map((e) => `${e.source}->${e.target}: ${e.event}`)).toContain('propose->execute: next_phase (approval)');
+    expect(waiting.workflow).toMatchObject({ active: ['propose'], pendingExit: { to: 'execute', reason } });
+    expect(waiting.workflow?.path.map((m) => [m.trigger, m.from, m.to])).toEqual([['choice', ['triage'], ['investigate']], ['choice', ['investigate'], ['propose']]]);
+    expect(waiting.activeStateIds).toEqual(['session.awaiting_phase_approval']);
+    expect(waiting.controls).toEqual(['approve', 'deny', 'interrupt', 'cancel']);
+    expect(waiting.waiting).toEqual([expect.objectContaining({ callId: 'next_phase:execute', tool: 'next_phase', arguments: { to: 'execute', reason } })]);
+    expect(waiting.summary.waitingForApproval).toBe(1);
+    expect(SessionList.parse(await (await api('/api/sessions')).json()).sessions.find((s) => s.sessionId === run.sessionId)).toMatchObject({ status: 'parked', waitingForApproval: 1 });
+
+    // The stream marks each move and the request on the loop's statechart.
+    const stream = await api(`/api/sessions/${run.sessionId}/stream`);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/"type":"approval\.requested"/.test(text)) text += (await reader.read()).value ?? '';
+    await reader.cancel();
+    expect(text).toMatch(/"type":"session\.started"[^\n]*"phases":\["triage"\][^\n]*"stateId":"session\.preparing"/);
+    expect(text).toMatch(/"type":"workflow\.transitioned"[^\n]*"trigger":"choice"[^\n]*"stateId":"session\.observing"/);
+    expect(text).toMatch(/"type":"approval\.requested"[^\n]*"stateId":"session\.awaiting_phase_approval"/);
+
+    const approved = ControlResponse.parse(await (await post(`/api/sessions/${run.sessionId}/approve`, { by: 'ana', callIds: ['next_phase:execute'] })).json());
+    expect(approved).toMatchObject({ status: 'applied', accepted: true });
+    expect(await run.finished).toMatchObject({ status: 'completed' });
+    const ended = await eventually(async () => {
+      const d = await detailNow();
+      return d?.summary.status === 'ended' ? d : undefined;
+    }, 'the ended checkpoint');
+    expect(ended.workflow).toMatchObject({ active: ['report'], pendingExit: null });
+    expect(ended.workflow?.path.map((m) => `${m.trigger}:${m.to.join('›')}`)).toEqual(['choice:investigate', 'choice:propose', 'approval:execute', 'tool:report']);
+    expect(ended.workflow?.path[2]).toMatchObject({ from: ['propose'], to: ['execute'], by: 'ana (console)', detail: reason });
+    expect(JSON.parse(await readFile(join(stack.workspace, 'refunds', 'order-1002.json'), 'utf8'))).toMatchObject({ orderId: 1002, amountCents: 5900 });
+  }, 120_000);
 
   it('answers the sessions table live, pools from the service protocol, and the health of its NATS link', async () => {
     const health = await (await api('/api/health')).json();

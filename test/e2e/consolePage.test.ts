@@ -6,8 +6,11 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Orchestrator } from '../../actors/orchestrator/orchestrator.ts';
 import { startWorker, type ToolWorker } from '../../actors/worker/toolWorker.ts';
+import { assistantAgent } from '../../agents/assistant.ts';
+import { refundDeskAgent } from '../../agents/refundDesk.ts';
 import { interruptSession, startSession, type SessionRun } from '../../client/sessionClient.ts';
 import { startConsoleServer, type ConsoleServer } from '../../console/server/consoleServer.ts';
+import { exampleDomains } from '../../domains/exampleDomains.ts';
 import { filesTools } from '../../domains/files/filesTools.ts';
 import { silentLogger } from '../../observability/logger.ts';
 import type { NatsServerProcess } from '../../testing/natsServer.ts';
@@ -17,6 +20,8 @@ import { gatedLedgerAppend, slowWait, vaultTool } from '../fixtures/testTools.ts
 
 // Where to keep screenshots of the pages (the README's come from here): set to a folder to keep them.
 const screenshotsDir = process.env.TROUPE_CONSOLE_SCREENSHOTS;
+// The default assistant for the other sessions, and the refund desk for one with a workflow.
+const agents = [assistantAgent, refundDeskAgent];
 
 /**
  * The operator console in a real browser (Debian's Chromium through playwright-core) against a real
@@ -38,10 +43,15 @@ describe('the operator console in a browser', () => {
     stack = await startInProcessStack();
     nc = await stack.connection('person');
     await writeFile(join(stack.workspace, 'existing.bin'), 'the original');
-    for (const [domain, tools] of [['vault', [vaultTool()]], ['slow', [slowWait]], ['files', filesTools({ workspace: stack.workspace })], ['ledger', [ledgerAppend]]] as const) {
+    const { workspace } = stack;
+    // The refund desk's pools too (db, calc, refunds; files above), for the session with a workflow.
+    for (const [domain, tools] of [
+      ['vault', [vaultTool()]], ['slow', [slowWait]], ['files', filesTools({ workspace })], ['ledger', [ledgerAppend]],
+      ['db', exampleDomains.db({ workspace })], ['calc', exampleDomains.calc({ workspace })], ['refunds', exampleDomains.refunds({ workspace })],
+    ] as const) {
       workers.push(await startWorker({ namespace: stack.namespace, domain, tools: [...tools], nats: await stack.connection(`worker-${domain}`) }));
     }
-    orchestrator = await stack.startOrchestrator();
+    orchestrator = await stack.startOrchestrator({ agents });
     server = await startConsoleServer({ nc: await stack.connection('console'), namespace: stack.namespace, port: 0, logger: silentLogger(), jaegerUrl: 'http://localhost:16686' });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
@@ -89,6 +99,7 @@ describe('the operator console in a browser', () => {
     await expect.poll(() => page.locator('[data-testid="timeline-event"][data-event-type="approval.requested"]').count()).toBe(1);
     await expect.poll(() => page.locator('[data-testid="waiting-call"]').textContent()).toContain('vault_open');
     await screenshot(page, 'session-awaiting-approval');
+    expect(await page.locator('[data-testid="workflow"]').count()).toBe(0);
 
     await page.locator('[data-testid="operator-name"]').fill('ada');
     await page.locator('[data-testid="approve-button"]').click();
@@ -102,6 +113,54 @@ describe('the operator console in a browser', () => {
     await expect.poll(() => page.locator('[data-testid="timeline-event"][data-event-type="session.finished"]').count()).toBe(1);
     await screenshot(page, 'session-completed');
     expect(await page.locator('[data-testid="approve-button"]').count()).toBe(0);
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  }, 120_000);
+
+  it('draws a refund-desk session’s workflow with propose lit and the path taken, and completes it once the waiting move is approved on the page', async () => {
+    const reason = 'The proposal is in proposals/order-1002.md: refund 5900 cents for one broken speaker.';
+    const run = await startSession(nc, { namespace: stack.namespace, task: 'Refund request from Diego Lopez for order 1002: one of the two portable speakers arrived broken.', agent: 'refund_desk' });
+    await untilEvent(run, 'approval.requested');
+    const page = await openPage(`#/sessions/${run.sessionId}`);
+    const workflow = page.locator('[data-testid="workflow-statechart"]');
+    const phase = (state: string, id: string) => workflow.locator(`[data-testid="${state}"][data-state-id="${id}"]`);
+    const arrows = async (kind: string) => (await workflow.locator(`[data-testid="${kind}"]`).evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-transition')))).sort();
+
+    await phase('active-state', 'propose').waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid="statechart"] [data-testid="active-state"][data-state-id="session.awaiting_phase_approval"]').waitFor();
+    expect(await phase('visited-state', 'triage').count()).toBe(1);
+    expect(await phase('visited-state', 'investigate').count()).toBe(1);
+    expect(await arrows('taken-transition')).toEqual(['investigate -> propose', 'triage -> investigate']);
+    expect(await arrows('waiting-transition')).toEqual(['propose -> execute']);
+    expect(await page.locator('[data-testid="phase-move"]').allTextContents()).toEqual([
+      expect.stringMatching(/triage → investigate.*the model's choice.*Order 1002 exists/),
+      expect.stringMatching(/investigate → propose.*the model's choice/),
+    ]);
+    expect(await page.locator('[data-testid="phase-move-waiting"]').textContent()).toContain(`propose → execute`);
+    expect(await page.locator('[data-testid="workflow-waiting"]').textContent()).toMatch(/move to execute waits for approval/);
+    // What waits, with where it goes and why; and the moves on the timeline.
+    const card = page.locator('[data-testid="waiting-call"][data-call-id="next_phase:execute"]');
+    await expect.poll(() => card.textContent()).toContain(reason);
+    expect(await card.locator('[data-testid="waiting-exit-to"]').textContent()).toBe('execute');
+    await expect.poll(() => page.locator('[data-testid="timeline-event"][data-event-type="workflow.transitioned"]').allTextContents()).toEqual([
+      expect.stringContaining('triage → investigate'), expect.stringContaining('investigate → propose'),
+    ]);
+    expect(await page.locator('[data-testid="timeline-event"][data-event-type="session.started"]').textContent()).toMatch(/in phase triage of its workflow/);
+    await screenshot(page, 'session-workflow');
+
+    await page.locator('[data-testid="operator-name"]').fill('ana');
+    await card.locator('[data-testid="approve-button"]').click();
+    await expect.poll(() => page.locator('[data-testid="control-result"]').textContent(), { timeout: 15_000 }).toMatch(/applied/i);
+    expect(await run.finished).toMatchObject({ status: 'completed' });
+    await phase('active-state', 'report').waitFor({ timeout: 30_000 });
+    await expect.poll(() => arrows('taken-transition')).toEqual(['execute -> report', 'investigate -> propose', 'propose -> execute', 'triage -> investigate']);
+    expect(await arrows('waiting-transition')).toEqual([]);
+    await expect.poll(() => page.locator('[data-testid="timeline-event"][data-event-type="workflow.transitioned"]').allTextContents()).toEqual([
+      expect.stringContaining('triage → investigate'), expect.stringContaining('investigate → propose'),
+      expect.stringMatching(/propose → execute.*approved by ana \(console\)/), expect.stringMatching(/execute → report.*refunds_issue succeeded/),
+    ]);
+    expect(JSON.parse(await readFile(join(stack.workspace, 'refunds', 'order-1002.json'), 'utf8'))).toMatchObject({ orderId: 1002, amountCents: 5900 });
+    await screenshot(page, 'session-workflow-completed');
     expect(problemsOf(page)).toEqual([]);
     await page.close();
   }, 120_000);
@@ -159,7 +218,7 @@ describe('the operator console in a browser', () => {
     const page = await openPage(`#/sessions/${run.sessionId}`);
     await page.locator('[data-testid="active-state"][data-state-id="session.awaiting_approval"]').waitFor({ timeout: 30_000 });
     await orchestrator.stop({ graceMs: 0 });
-    orchestrator = await stack.startOrchestrator();
+    orchestrator = await stack.startOrchestrator({ agents });
     await expect.poll(() => page.locator('[data-testid="timeline-event"][data-event-type="session.resumed"]').count(), { timeout: 60_000 }).toBe(1);
     await page.locator('[data-testid="approve-button"]').click();
     expect(await run.finished).toMatchObject({ status: 'completed' });

@@ -2,6 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { booleanOf, isRecord, listOf, numberOf, recordOf, textOf, usageOf, type EventRecord } from './eventFields.ts';
 import { count, duration, oneLine, plural, usd } from './format.ts';
 import { Payload } from './payload.tsx';
+import { phaseMoveText } from './phaseMoveText.ts';
 
 /** How a timeline entry reads: its headline, its colour, and what unfolds below it. */
 export interface EventDescription {
@@ -26,6 +27,9 @@ const usageText = (event: EventRecord, key = 'usage') => {
 
 const T = ({ children }: { children: ComponentChildren }) => <code class="tool">{children}</code>;
 
+/** The phase a waiting `next_phase` (the workflow's exit the model chose) would move to. */
+const exitTarget = (call: EventRecord) => (textOf(call, 'tool') === 'next_phase' ? textOf(recordOf(call, 'arguments') ?? {}, 'to') : undefined);
+
 /**
  * One renderer per session event type, reading the fields transport/sessionEventMessages.ts
  * defines. A type without one is shown by `describeEvent` as its type and JSON: never dropped.
@@ -37,6 +41,11 @@ const describers: Record<string, Describe> = {
         Started <strong>{textOf(e, 'agent')}</strong> on <code>{textOf(e, 'model')}</code>
         {textOf(e, 'tenant') && <> for tenant {textOf(e, 'tenant')}</>}
         {textOf(e, 'user') && <> (user {textOf(e, 'user')})</>}
+        {listOf(e, 'phases').length > 0 && (
+          <>
+            {' '}in phase <strong>{listOf(e, 'phases').join(' › ')}</strong> of its workflow
+          </>
+        )}
       </>
     ),
     tone: 'plain',
@@ -229,6 +238,19 @@ const describers: Record<string, Describe> = {
     tone: 'warning',
     body: <Payload label="evidence" value={e.evidence} />,
   }),
+  'workflow.transitioned': (e) => {
+    const { route, why, reason } = phaseMoveText(e);
+    return {
+      headline: (
+        <>
+          Phase <strong>{route}</strong>
+          <span>— {why}</span>
+          {reason && <q>{reason}</q>}
+        </>
+      ),
+      tone: 'ok',
+    };
+  },
   'approval.requested': (e) => {
     const calls = listOf(e, 'calls').filter(isRecord);
     return {
@@ -238,6 +260,7 @@ const describers: Record<string, Describe> = {
             <>
               {i > 0 && ', '}
               <T>{textOf(call, 'tool')}</T>
+              {exitTarget(call) && <> → phase <strong>{exitTarget(call)}</strong></>}
             </>
           ))}
           <span class="figures">expires {new Date(textOf(e, 'expiresAt') ?? '').toLocaleTimeString('en-GB')}</span>

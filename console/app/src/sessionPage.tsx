@@ -9,6 +9,7 @@ import { SessionSummaryPanel } from './sessionSummaryPanel.tsx';
 import { StatechartView } from './statechartView.tsx';
 import { StreamBanner } from './streamBanner.tsx';
 import { TimelineView } from './timelineView.tsx';
+import { WorkflowStatechart } from './workflowStatechart.tsx';
 
 interface Props {
   sessionId: string;
@@ -16,7 +17,7 @@ interface Props {
   operator: string;
 }
 
-/** `#/sessions/<id>`: one session live: its statechart, its timeline, its summary and the controls that apply. */
+/** `#/sessions/<id>`: one session live: its statechart (and its agent's workflow, when it has one), its timeline, its summary and the controls that apply. */
 export function SessionPage({ sessionId, health, operator }: Props) {
   const feed = useSessionFeed(sessionId);
   const path = useMemo(() => feed.events.map((e) => e.stateId).filter((id): id is string => id !== null), [feed.events]);
@@ -65,6 +66,11 @@ export function SessionPage({ sessionId, health, operator }: Props) {
           <ErrorBoundary what="The statechart">
             <StatechartView activeStateIds={detail.activeStateIds} path={path} />
           </ErrorBoundary>
+          {detail.workflow && (
+            <ErrorBoundary what="The workflow">
+              <WorkflowStatechart workflow={detail.workflow} agent={detail.summary.agent} />
+            </ErrorBoundary>
+          )}
           <div class="session-columns">
             <div class="main-column">
               <ErrorBoundary what="The timeline">

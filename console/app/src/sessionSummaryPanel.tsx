@@ -24,6 +24,12 @@ export function SessionSummaryPanel({ detail }: { detail: SessionDetail }) {
             {summary.state}
           </code>
         </dd>
+        {detail.workflow && (
+          <>
+            <dt>Phase</dt>
+            <dd data-testid="session-phase">{detail.workflow.active.join(' › ') || '—'}</dd>
+          </>
+        )}
         {summary.outcome !== null && (
           <>
             <dt>Outcome</dt>

@@ -33,6 +33,8 @@ export interface TransitionShape {
   events: string[];
   /** Where the label goes when shown: the middle of the route's longest segment. */
   labelAt: ElkPoint;
+  /** Where the layout placed the label, its events a line each, when it placed labels (`placeLabels`); null otherwise, or for an arrow without one. */
+  labelBox: { x: number; y: number; width: number; height: number } | null;
 }
 
 /** The dot that marks a compound state's initial child, and its arrow. */
@@ -57,6 +59,14 @@ export interface StatechartLayout {
 /** Measures a line of text as the drawing will render it, in pixels. */
 export type TextMeasure = (text: string) => number;
 
+/** The box of an arrow's label, a line each: set at 11px against the states' 12px (styles.css), with a little room around. */
+export const labelSize = (lines: readonly string[], measure: TextMeasure) => ({
+  width: Math.max(0, ...lines.map(measure)) * (11 / 12) + 8,
+  height: labelLineHeight * Math.max(1, lines.length) + 2,
+});
+/** The distance between two lines of a label. */
+export const labelLineHeight = 13;
+
 /** Whatever lays an ELK graph out: elkjs's `ELK#layout`. Injected so the page loads elkjs lazily. */
 export type ElkLayout = (graph: ElkNode) => Promise<ElkNode>;
 
@@ -75,10 +85,11 @@ const framePadding = { top: 30, side: 14 };
  * the ones any state takes, such as `cancel`, come from one "any state" box instead, and a frame
  * is drawn around the result), which lets the cycle breaker follow the machine's order so the
  * initial state comes first; transitions between the same two states are merged into one arrow;
- * labels are not laid out (a label node per arrow made the drawing three times as wide), the
- * view shows them on demand.
+ * labels are not laid out (a label node per arrow made the loop's drawing three times as wide),
+ * the view shows them on demand. A small chart (a workflow's phases) can afford them:
+ * `placeLabels` has ELK place every label, where none covers another or a state.
  */
-export async function layOutStatechart(graph: StatechartGraph, layout: ElkLayout, measure: TextMeasure): Promise<StatechartLayout> {
+export async function layOutStatechart(graph: StatechartGraph, layout: ElkLayout, measure: TextMeasure, options: { placeLabels?: boolean } = {}): Promise<StatechartLayout> {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
   const children = new Map<string | null, GraphNode[]>();
   for (const node of graph.nodes) {
@@ -114,7 +125,11 @@ export async function layOutStatechart(graph: StatechartGraph, layout: ElkLayout
   const edgesByContainer = new Map<string | null, ElkExtendedEdge[]>();
   const addEdge = (container: string | null, edge: ElkExtendedEdge) => edgesByContainer.set(container, [...(edgesByContainer.get(container) ?? []), edge]);
   for (const transition of transitions) {
-    addEdge(edgeContainer(transition.source, transition.target, parentOf), { id: transition.id, sources: [transition.source], targets: [transition.target] });
+    // A placed label has an event a line: narrower, which keeps the drawing narrow.
+    const labels = options.placeLabels && transition.labels.length > 0
+      ? [{ id: `${transition.id}:label`, text: transition.labels.join('\n'), ...labelSize(transition.labels, measure) }]
+      : [];
+    addEdge(edgeContainer(transition.source, transition.target, parentOf), { id: transition.id, sources: [transition.source], targets: [transition.target], labels });
   }
 
   const initialMarker = (parent: string, kids: GraphNode[]): ElkNode[] => {
@@ -156,6 +171,7 @@ export async function layOutStatechart(graph: StatechartGraph, layout: ElkLayout
       'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
       'elk.json.shapeCoords': 'ROOT',
       'elk.json.edgeCoords': 'ROOT',
+      'elk.edgeLabels.placement': 'CENTER',
       'elk.padding': root
         ? `[top=${framePadding.top},left=${framePadding.side},bottom=${framePadding.side},right=${framePadding.side}]`
         : '[top=4,left=4,bottom=4,right=4]',
@@ -224,7 +240,9 @@ function readLayout(
   const shapes = transitions.map((transition): TransitionShape => {
     const edge = edges.get(transition.id);
     const points = edge ? edgePoints(edge) : [];
-    return { ...transition, path: edge ? edgePath(edge) : '', labelAt: longestSegmentMiddle(points) };
+    const label = edge?.labels?.[0];
+    const labelBox = label?.x !== undefined && label.y !== undefined ? { x: label.x, y: label.y, width: label.width ?? 0, height: label.height ?? 0 } : null;
+    return { ...transition, path: edge ? edgePath(edge) : '', labelAt: longestSegmentMiddle(points), labelBox };
   });
   return { width, height, states, transitions: shapes, initials, anyState: anyStateBox };
 }

@@ -10,6 +10,8 @@ export interface StatechartMarks {
   visited: Set<string>;
   /** Transitions the session took, as far as its events show. */
   taken: Set<string>;
+  /** A transition the session would take once a person approves it, and where it leads (a workflow's exit): none for the loop. */
+  waiting: { transitions: Set<string>; states: Set<string> };
 }
 
 const bridgeHops = 6;
@@ -66,7 +68,7 @@ export function statechartMarks(graph: StatechartGraph, transitions: TransitionS
       for (const state of lineage(entered(t.target))) visited.add(state);
     }
   }
-  return { active, visited, taken };
+  return { active, visited, taken, waiting: { transitions: new Set(), states: new Set() } };
 }
 
 const automatic = (t: TransitionShape) => t.source !== anyState && t.events.some((event) => isEventless(event) || event.startsWith('xstate.'));

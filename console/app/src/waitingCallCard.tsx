@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { WaitingCall } from '../../consoleApi.ts';
 import type { Act } from './controlAction.ts';
+import { isRecord, textOf } from './eventFields.ts';
 import { prettyJson } from './format.ts';
 
 interface Props {
@@ -11,19 +12,42 @@ interface Props {
   act: Act;
 }
 
-/** One call waiting for a person: what it would do and why it needs approval, with Approve and Deny (an optional reason). */
+/** The workflow's exit the model chose, when that is what waits (`next_phase` with `{ to, reason }`). */
+function exitOf(call: WaitingCall): { to: string; reason: string } | null {
+  if (call.tool !== 'next_phase' || !isRecord(call.arguments)) return null;
+  const to = textOf(call.arguments, 'to');
+  return to === undefined ? null : { to, reason: textOf(call.arguments, 'reason') ?? '' };
+}
+
+/**
+ * One call waiting for a person, or the move to another phase of the workflow that the model
+ * chose: what it would do and why it needs approval, with Approve and Deny (an optional reason).
+ */
 export function WaitingCallCard({ call, canApprove, canDeny, busy, act }: Props) {
   const [reason, setReason] = useState('');
   const reasonId = `deny-reason-${call.callId}`;
+  const exit = exitOf(call);
   return (
-    <article class="waiting-call" data-testid="waiting-call" data-call-id={call.callId}>
+    <article class={`waiting-call${exit ? ' phase-exit' : ''}`} data-testid="waiting-call" data-call-id={call.callId}>
       <header>
-        <code class="tool">{call.tool}</code> <span class="muted">waits for approval</span>
+        <code class="tool">{call.tool}</code>
+        {exit && (
+          <>
+            {' '}→ phase <strong data-testid="waiting-exit-to">{exit.to}</strong>
+          </>
+        )}{' '}
+        <span class="muted">waits for approval</span>
       </header>
       <p class="reason">{call.reason}</p>
-      <pre class="arguments" aria-label={`arguments of ${call.tool}`}>
-        {prettyJson(call.arguments)}
-      </pre>
+      {exit ? (
+        <blockquote class="exit-reason" aria-label="the model's reason">
+          {exit.reason}
+        </blockquote>
+      ) : (
+        <pre class="arguments" aria-label={`arguments of ${call.tool}`}>
+          {prettyJson(call.arguments)}
+        </pre>
+      )}
       <div class="decision">
         {canApprove && (
           <button type="button" class="primary" disabled={busy} data-testid="approve-button" onClick={() => act('approve', { callIds: [call.callId] }, `approve ${call.tool}`)}>
