@@ -101,7 +101,7 @@ function phaseTrigger(move: Extract<SessionEvent, { type: 'workflow.transitioned
   switch (move.trigger) {
     case 'tool': return `${move.detail ?? 'a tool'} succeeded`;
     case 'choice': return `the model moved on${move.detail ? `: ${clip(move.detail)}` : ''}`;
-    case 'guard': return 'a guard over the ledger held';
+    case 'guard': return `a guard over the ledger held${move.detail ? `: ${move.detail}` : ''}`;
     case 'approval': return `approved by ${move.by ?? 'a person'}${move.detail ? `: ${clip(move.detail)}` : ''}`;
   }
 }

@@ -20,6 +20,28 @@ export type WorkflowEvent =
 
 const eventOf: Record<string, WorkflowEvent['type']> = { next_phase: 'workflow.next_phase', always: 'workflow.check' };
 
+/** A ledger guard in a few words: `3 failed db_query`, `2 ok calc_evaluate`, `4 turns in the phase`. */
+export function ledgerGuardText(guard: LedgerGuard): string {
+  switch (guard.type) {
+    case 'failedCalls': return `${guard.atLeast} failed ${guard.tool ?? (guard.atLeast === 1 ? 'call' : 'calls')}`;
+    case 'succeededCalls': return `${guard.atLeast} ok ${guard.tool}`;
+    case 'turnsInPhase': return `${guard.atLeast} turn${guard.atLeast === 1 ? '' : 's'} in the phase`;
+  }
+}
+
+/**
+ * The ledger guard that moves a workflow in the phases of `value` on these facts: the innermost
+ * active phase's first `always` transition whose guard holds, as XState picks it.
+ */
+export function guardThatHolds(workflow: WorkflowDefinition, value: StateValue, facts: PhaseFacts): LedgerGuard | undefined {
+  const { phases } = phasesOf(workflow);
+  for (const name of activePhasesOf(value).reverse()) {
+    const held = phases.get(name)?.config.always?.find((t) => t.guard !== undefined && guardHolds(t.guard, facts));
+    if (held?.guard) return held.guard;
+  }
+  return undefined;
+}
+
 function guardHolds(guard: LedgerGuard, facts: PhaseFacts): boolean {
   const count = (byTool: Record<string, number>, tool: string | undefined) => (tool === undefined ? Object.values(byTool).reduce((a, b) => a + b, 0) : byTool[tool] ?? 0);
   switch (guard.type) {

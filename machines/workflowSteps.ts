@@ -2,7 +2,7 @@ import * as z from 'zod';
 import type { StateValue } from 'xstate';
 import type { LedgerEntry } from './ledger.ts';
 import type { WorkflowDefinition } from './workflowDefinition.ts';
-import { activePhasesOf, advanceWorkflow, initialPhaseValue, phaseOfferOf, type PhaseFacts, type WorkflowEvent, type WorkflowMachine } from './workflowMachine.ts';
+import { activePhasesOf, advanceWorkflow, guardThatHolds, ledgerGuardText, initialPhaseValue, phaseOfferOf, type PhaseFacts, type WorkflowEvent, type WorkflowMachine } from './workflowMachine.ts';
 
 /** One move between phases, as the session records it (its events, its span, its checkpoint). */
 export const PhaseMove = z.object({
@@ -85,7 +85,9 @@ export function phaseAfterTurn(machine: WorkflowMachine, workflow: WorkflowDefin
     const step = moved({ type: 'workflow.next_phase', to: end.chosenExit.to }, 'choice', end.chosenExit.reason || undefined);
     if (step) return step;
   }
-  const step = moved({ type: 'workflow.check', facts: phaseFactsOf(phase, end.ledger, end.turn) }, 'guard');
+  const facts = phaseFactsOf(phase, end.ledger, end.turn);
+  const guard = guardThatHolds(workflow, phase.value as StateValue, facts);
+  const step = moved({ type: 'workflow.check', facts }, 'guard', guard ? ledgerGuardText(guard) : undefined);
   return step ?? { kind: 'stayed', phase };
 }
 

@@ -1,6 +1,6 @@
 import type { AnyTransitionDefinition } from 'xstate';
 import type { LedgerGuard, WorkflowDefinition } from '../../machines/workflowDefinition.ts';
-import { compiledWorkflow } from '../../machines/workflowMachine.ts';
+import { compiledWorkflow, ledgerGuardText } from '../../machines/workflowMachine.ts';
 import type { SessionPhase } from '../../machines/workflowSteps.ts';
 import type { SessionWorkflow, StatechartGraph } from '../consoleApi.ts';
 import { activeStateIdsOf, statechartGraphOf } from './statechartGraph.ts';
@@ -44,14 +44,5 @@ export function phaseTriggerOf(transition: AnyTransitionDefinition): string {
     case 'succeeded': return `tool.${String(params.tool)}`;
     case 'ledger': return ledgerGuardText(params.guard as LedgerGuard);
     default: return transition.eventType === '' ? 'always' : transition.eventType;
-  }
-}
-
-/** A ledger guard in a few words: `3 failed db_query`, `2 ok calc_evaluate`, `4 turns in the phase`. */
-export function ledgerGuardText(guard: LedgerGuard): string {
-  switch (guard.type) {
-    case 'failedCalls': return `${guard.atLeast} failed ${guard.tool ?? (guard.atLeast === 1 ? 'call' : 'calls')}`;
-    case 'succeededCalls': return `${guard.atLeast} ok ${guard.tool}`;
-    case 'turnsInPhase': return `${guard.atLeast} turn${guard.atLeast === 1 ? '' : 's'} in the phase`;
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { refundDeskAgent } from '../../agents/refundDesk.ts';
 import { SessionWorkflow } from '../../console/consoleApi.ts';
-import { ledgerGuardText, sessionWorkflowOf, workflowGraphOf } from '../../console/server/sessionWorkflow.ts';
+import { sessionWorkflowOf, workflowGraphOf } from '../../console/server/sessionWorkflow.ts';
+import { ledgerGuardText } from '../../machines/workflowMachine.ts';
 import { WorkflowDefinition } from '../../machines/workflowDefinition.ts';
 import type { SessionPhase } from '../../machines/workflowSteps.ts';
 

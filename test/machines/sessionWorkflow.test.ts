@@ -141,6 +141,7 @@ describe('a session with a workflow', () => {
     expect(actor.getSnapshot().context.phase?.path.map((m) => `${m.trigger}:${m.to.join()}`)).toEqual([
       'choice:investigate', 'guard:triage', 'choice:investigate', 'choice:propose', 'choice:execute',
     ]);
+    expect(actor.getSnapshot().context.phase?.path[1]).toEqual({ turn: 3, from: ['investigate'], to: ['triage'], trigger: 'guard', detail: '2 failed db_query' });
     actor.stop();
 
     const executing = startSession([
