@@ -4,11 +4,14 @@ import type { SessionContext } from '../../machines/sessionContext.ts';
 import type { PhaseMove } from '../../machines/workflowSteps.ts';
 import type { SessionEventPublisher } from './sessionEvents.ts';
 import type { SessionTrace } from './sessionTrace.ts';
+import { TroupeAttribute } from '../../observability/spans.ts';
 
 /** Makes a move between the workflow's phases observable: a session event, a span event and a log line. */
 export function publishPhaseMove(move: PhaseMove, events: SessionEventPublisher, trace: SessionTrace, logger: Logger): void {
   events.publish({ type: 'workflow.transitioned', ...move });
-  trace.addEvent('workflow.transitioned', {
+  // On the session's span: by the time the host sees the move, the next turn's span may have begun.
+  trace.addSessionEvent('workflow.transitioned', {
+    [TroupeAttribute.turn]: move.turn,
     'troupe.workflow.from': move.from.join(' › '), 'troupe.workflow.to': move.to.join(' › '), 'troupe.workflow.trigger': move.trigger,
     ...(move.detail ? { 'troupe.workflow.detail': move.detail } : {}), ...(move.by ? { 'troupe.workflow.by': move.by } : {}),
   });

@@ -93,6 +93,11 @@ export class SessionTrace {
     this.#turn.span.setAttribute(TroupeAttribute.costUsd, Number(this.#turn.costUsd.toFixed(8)));
   }
 
+  /** Adds an event to the session's own span: for what belongs to no one turn, or to one whose span may have ended. */
+  addSessionEvent(name: string, attributes: Record<string, string | number | boolean>): void {
+    this.#sessionSpan.addEvent(name, attributes);
+  }
+
   /** Adds an event to the current turn's span, or the session's before the first turn. */
   addEvent(name: string, attributes: Record<string, string | number | boolean>): void {
     (this.#turn?.span ?? this.#sessionSpan).addEvent(name, attributes);

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { approveSession, denySession, startSession } from '../../client/sessionClient.ts';
 import type { SessionEvent } from '../../transport/messages.ts';
 import { ofType } from '../fixtures/eventsOfType.ts';
+import { startOtlpReceiver } from '../fixtures/otlpReceiver.ts';
 import { executions, startProcessStack, type ProcessStack } from '../fixtures/processStack.ts';
 import { eventually, processStartTimeoutMs, startTroupe, type TroupeProcess } from '../fixtures/troupeProcess.ts';
 
@@ -20,8 +21,8 @@ const deniedTask = 'Refund request from Elena Fischer for order 1001: she change
 
 const moves = (events: SessionEvent[]) => ofType(events, 'workflow.transitioned').map((m) => `${m.trigger}:${m.to.join(' › ')}`);
 
-async function startDesk(): Promise<{ stack: ProcessStack; refunds: TroupeProcess }> {
-  const stack = await startProcessStack();
+async function startDesk(env: NodeJS.ProcessEnv = {}): Promise<{ stack: ProcessStack; refunds: TroupeProcess }> {
+  const stack = await startProcessStack({ env });
   await Promise.all([stack.startWorker('db'), stack.startWorker('calc'), stack.startWorker('files')]);
   const refunds = await stack.startWorker('refunds');
   return { stack, refunds };
@@ -40,11 +41,14 @@ async function runDesk(stack: ProcessStack, task: string, decide: (sessionId: st
 
 describe('the refund desk, phase by phase across processes', () => {
   let desk: Awaited<ReturnType<typeof startDesk>>;
+  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
   beforeAll(async () => {
-    desk = await startDesk();
+    otlp = await startOtlpReceiver();
+    desk = await startDesk({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
   }, 120_000);
   afterAll(async () => {
     await desk?.stack.stop();
+    await otlp?.close();
   });
 
   it('goes triage → investigate → propose → (approved) execute → report, offered exactly each phase’s tools', async () => {
@@ -66,6 +70,14 @@ describe('the refund desk, phase by phase across processes', () => {
     expect(ofType(events, 'tool.call.started').map((e) => e.tool)).toEqual(['db_query', 'db_query', 'calc_evaluate', 'files_write', 'refunds_issue']);
     expect(JSON.parse(await readFile(join(stack.workspace, 'refunds', 'order-1002.json'), 'utf8'))).toMatchObject({ orderId: 1002, amountCents: 5900 });
     expect(await readFile(join(stack.workspace, 'proposals', 'order-1002.md'), 'utf8')).toContain('5900 cents');
+    // Each turn's span and its model call's span carry the phase; each move is an event on the session's span, with its turn.
+    const turnSpans = () => otlp.spans.filter((s) => s.traceId === finished.traceId && s.name.startsWith('turn ')).sort((a, b) => Number(a.attributes['troupe.turn']) - Number(b.attributes['troupe.turn']));
+    await eventually('the turn spans exported', () => turnSpans().length === 9, 15_000);
+    expect(turnSpans().map((s) => s.attributes['troupe.workflow.state'])).toEqual(['triage', 'triage', 'investigate', 'investigate', 'investigate', 'propose', 'propose', 'execute', 'report']);
+    expect(otlp.spans.filter((s) => s.traceId === finished.traceId && s.name.startsWith('chat ')).every((s) => typeof s.attributes['troupe.workflow.state'] === 'string')).toBe(true);
+    const sessionSpans = otlp.spans.filter((s) => s.traceId === finished.traceId && s.name === 'invoke_agent refund_desk');
+    const moved = sessionSpans.flatMap((s) => s.events.filter((e) => e.name === 'workflow.transitioned').map((e) => `${String(e.attributes['troupe.turn'])}:${String(e.attributes['troupe.workflow.to'])}:${String(e.attributes['troupe.workflow.trigger'])}`));
+    expect(moved).toEqual(['2:investigate:choice', '5:propose:choice', '7:execute:approval', '8:report:tool']);
   }, 90_000);
 
   it('refuses a model that skips a phase before anything reaches a worker, and it then goes the right way', async () => {

@@ -224,6 +224,41 @@ describe('a session with a workflow', () => {
     expect(workflowChildValue(resumed)).toBe('report');
   });
 
+  it('runs nested and parallel phases as XState does: the active phases offer their tools together, and a phase may name its model', async () => {
+    const reviewDesk: WorkflowSpec = {
+      initial: 'gather',
+      states: {
+        gather: { tools: ['db_query'], model: 'small-model', on: { next_phase: 'review' } },
+        review: {
+          type: 'parallel',
+          on: { next_phase: 'report' },
+          states: {
+            legal: { initial: 'reading', states: { reading: { tools: ['files_read'], on: { 'tool.files_read': 'cleared' } }, cleared: { tools: [] } } },
+            money: { tools: ['calc_evaluate'] },
+          },
+        },
+        report: { tools: [], answer: true },
+      },
+    };
+    const { actor, model } = startSession([
+      moveTo('m1', 'review'),
+      askTools([{ id: 'r1', name: 'files_read', arguments: '{"path":"terms.md"}' }]),
+      moveTo('m2', 'report'),
+      answer('Reviewed.'),
+    ], reviewDesk);
+    const result = await done(actor);
+    expect(result.outcome.status).toBe('completed');
+    expect(model.calls.map((call) => [call.model, call.offer?.phases.join(' › '), call.offer?.tools])).toEqual([
+      ['small-model', 'gather', ['db_query']],
+      ['scripted', 'review › legal › reading › money', ['files_read', 'calc_evaluate']],
+      ['scripted', 'review › legal › cleared › money', ['calc_evaluate']],
+      ['scripted', 'report', []],
+    ]);
+    expect(result.workflow?.path.map((m) => [m.trigger, m.to.join(' › ')])).toEqual([
+      ['choice', 'review › legal › reading › money'], ['tool', 'review › legal › cleared › money'], ['choice', 'report'],
+    ]);
+  });
+
   it('leaves a session without a workflow as it was: every tool, no phase', async () => {
     const model = scriptedModelActor([answer('42')]);
     const actor = createActor(sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: tools().logic } }), { input: sessionInput() });
