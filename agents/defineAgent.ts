@@ -8,6 +8,7 @@ import { RetryPolicy } from '../machines/retryPolicy.ts';
 import { formatIssuePath } from '../tools/validation.ts';
 import { toolPatternWithin, workflowProblems } from '../machines/workflowValidation.ts';
 import { WorkflowDefinition } from '../machines/workflowDefinition.ts';
+import { GuardrailSpec, type Guardrail } from '../guardrails/defineGuardrail.ts';
 
 export const AgentDefinition = z.object({
   /** Names the agent in spans (`invoke_agent {name}`), events and start requests. */
@@ -49,7 +50,16 @@ export const AgentDefinition = z.object({
    * session (see the README's "Workflows"). Checked here: every problem names its phase.
    */
   workflow: WorkflowDefinition.optional(),
+  /**
+   * Checks of what flows through the agent's sessions, in order, at the points each names (see
+   * the README's "Guardrails"): made with `defineGuardrail`, or the built-ins (`piiGuardrail`, …).
+   */
+  guardrails: z.array(z.custom<Guardrail>((value) => GuardrailSpec.safeParse(value).success, 'a guardrail made with defineGuardrail')).default([]),
 }).superRefine((agent, context) => {
+  const names = agent.guardrails.map((guardrail) => guardrail.name);
+  for (const name of new Set(names.filter((name, i) => names.indexOf(name) !== i))) {
+    context.addIssue({ code: 'custom', path: ['guardrails'], message: `two guardrails are named "${name}": events and spans name each one` });
+  }
   if (!agent.workflow) return;
   for (const problem of workflowProblems(agent.workflow, agent.tools)) context.addIssue({ code: 'custom', path: ['workflow'], message: problem });
 });

@@ -19,6 +19,9 @@ function describeEventAsIs(event: SessionEvent): string | undefined {
   switch (event.type) {
     case 'session.started':
       return `▶ session ${event.sessionId} · agent ${event.agent} · model ${event.model}${event.tenant ? ` · tenant ${event.tenant}` : ''}${event.user ? ` · user ${event.user}` : ''} · trace ${event.traceId}${event.phases ? `\n◆ phase ${event.phases.join(' › ')}` : ''}`;
+    case 'guardrail.decided':
+      if (event.outcome === 'pass' && !event.failed) return undefined;
+      return `  ⛨ guardrail ${event.guardrail} at ${event.point}${event.tool ? ` (${event.tool})` : ''}: ${event.outcome === 'block' ? 'blocked' : event.outcome === 'rewrite' ? 'rewrote' : 'passed'}${event.detail ? `: ${clip(event.detail)}` : ''}`;
     case 'workflow.transitioned':
       return `◆ phase ${event.to.join(' › ')} (from ${event.from.join(' › ')}: ${phaseTrigger(event)})`;
     case 'approval.requested':

@@ -26,6 +26,16 @@ export interface GuardrailInput {
   tool?: string;
   /** Aborted when the check's deadline passes or the session stops: a check that calls a service passes it on. */
   signal: AbortSignal;
+  /**
+   * In a session: a model reached through the session's own endpoint (the `openai` client), for a
+   * check that classifies with one. What it costs is the session's, under its budgets.
+   */
+  model?: GuardrailModel;
+}
+
+/** A model a check may call: one chat completion, its text returned. */
+export interface GuardrailModel {
+  complete(request: { model: string; messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>; maxTokens?: number; signal?: AbortSignal }): Promise<string>;
 }
 
 export const GuardrailSpec = z.object({
@@ -58,16 +68,17 @@ export function defineGuardrail(spec: z.input<typeof GuardrailSpec>): Guardrail 
 }
 
 /** One guardrail's decision, as the session records it (its event, its span). */
-export interface GuardrailDecision {
-  guardrail: string;
-  point: GuardrailPoint;
-  outcome: 'pass' | 'block' | 'rewrite';
+export const GuardrailDecision = z.object({
+  guardrail: z.string(),
+  point: GuardrailPoint,
+  outcome: z.enum(['pass', 'block', 'rewrite']),
   /** Why it blocked, or what a rewrite changed; for a check that failed, why it failed and what that meant. */
-  detail?: string;
+  detail: z.string().optional(),
   /** The check threw or ran out of time, and `onError` decided. */
-  failed?: boolean;
-  durationMs: number;
-}
+  failed: z.boolean().optional(),
+  durationMs: z.number().nonnegative(),
+});
+export type GuardrailDecision = z.infer<typeof GuardrailDecision>;
 
 /**
  * Runs the guardrails of `point` in order over `content`: each sees what the previous ones let

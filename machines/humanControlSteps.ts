@@ -5,6 +5,16 @@ import type { PlannedToolCall, ToolCallOutcome, ToolCallTriage } from './toolCal
 
 /** What a person does to a session, as pure context updates; each records itself as an intervention. */
 
+/**
+ * The `count` messages about to be appended to the conversation come from people: the input
+ * guardrails, when the agent has any, check them before the model reads them.
+ */
+export function peopleSaid(context: Pick<SessionContext, 'conversation' | 'guardrailPoints' | 'uncheckedInput'>, count: number): Pick<SessionContext, 'uncheckedInput'> | Record<string, never> {
+  if (!context.guardrailPoints.includes('input') || count === 0) return {};
+  const first = context.conversation.length;
+  return { uncheckedInput: [...context.uncheckedInput, ...Array.from({ length: count }, (_, i) => first + i)] };
+}
+
 type Update = Partial<SessionContext>;
 
 export function withIntervention(context: SessionContext, intervention: Omit<Intervention, 'turn'>): Pick<SessionContext, 'interventions'> {
@@ -47,6 +57,7 @@ export function deliverInstructions(context: SessionContext): Update {
   return {
     conversation: [...context.conversation, ...context.pendingInstructions.map((content) => ({ role: 'user' as const, content }))],
     pendingInstructions: [],
+    ...peopleSaid(context, context.pendingInstructions.length),
   };
 }
 
@@ -113,6 +124,7 @@ export function handBack(context: SessionContext, instruction: string | undefine
     loopCheckFromTurn: context.turn + 1,
     consecutiveRepairs: 0,
     conversation: [...context.conversation, { role: 'user' as const, content }],
+    ...(instruction ? peopleSaid(context, 1) : {}),
     ...withIntervention(context, { kind: 'handed_back', by, ...(instruction ? { detail: instruction } : {}) }),
   };
 }

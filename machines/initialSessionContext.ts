@@ -40,5 +40,7 @@ export function initialSessionContext(input: SessionInput): SessionContext {
     manualCalls: [],
     phase: input.workflow ? startingPhase(compiledWorkflow(input.workflow)) : null,
     phaseChoice: null,
+    // The task is the conversation's second message.
+    uncheckedInput: input.guardrailPoints.includes('input') ? [1] : [],
   };
 }

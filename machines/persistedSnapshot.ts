@@ -10,6 +10,7 @@ import { RollbackReport } from './rollback.ts';
 import { CacheUse, SessionOutcome } from './sessionOutcome.ts';
 import { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import { Usage } from './usage.ts';
+import { GuardrailPoint } from '../guardrails/defineGuardrail.ts';
 import { WorkflowDefinition } from './workflowDefinition.ts';
 import { PhaseChoice, SessionPhase } from './workflowSteps.ts';
 
@@ -64,6 +65,8 @@ export const SessionContextSchema = z.object({
   workflow: WorkflowDefinition.nullable(),
   phase: SessionPhase.nullable(),
   phaseChoice: PhaseChoice.nullable(),
+  guardrailPoints: z.array(GuardrailPoint),
+  uncheckedInput: z.array(z.number().int().nonnegative()),
 });
 
 /** A state value of the session statechart: a state's name, or nested states by parent. */

@@ -1,4 +1,5 @@
 import type { RecoveryNotice } from './recovery.ts';
+import { peopleSaid } from './humanControlSteps.ts';
 import { describeLoop, detectLoop } from './loopDetection.ts';
 import { latestText, type SessionContext } from './sessionContext.ts';
 
@@ -97,6 +98,7 @@ export function escalateInDoubt(context: SessionContext): Partial<SessionContext
 export function resumeWithAnswer(context: SessionContext, answer: string): Partial<SessionContext> {
   return {
     conversation: [...context.conversation, { role: 'user' as const, content: answer }],
+    ...peopleSaid(context, 1),
     outcome: null,
     refocused: false,
     loopCheckFromTurn: context.turn + 1,

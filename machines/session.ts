@@ -8,10 +8,51 @@ import type { SessionEvent } from './sessionProtocol.ts';
 import { budgetSpentOut, errorMessage, sessionSetup, toolCallActorPrefix } from './sessionSetup.ts';
 import { callsToTriage } from './toolCallScreening.ts';
 import { messagesInPhase, phaseModel, phaseToolOffer } from './phaseSteps.ts';
+import { blockOf, inputItems, outputItems, toolInputItems, toolOutputItems } from './guardrailSteps.ts';
+import type { GuardrailPoint } from '../guardrails/defineGuardrail.ts';
+import type { SessionContext } from './sessionContext.ts';
+import type { CheckGuardrailsInput, GuardrailCheck } from './sessionProtocol.ts';
 
 export { sessionResultOf } from './sessionContext.ts';
 export type { SessionContext, SessionInput } from './sessionContext.ts';
 export type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
+
+/** Where triaged (and checked) calls go: to a person's approval, to the workers, or straight to their answers. */
+const toDispatch = [
+  { guard: 'needsApproval', target: '#session.awaiting_approval' },
+  { guard: 'hasAcceptedCalls', target: '#session.running_tools' },
+  { target: '#session.observing' },
+] as const;
+
+/**
+ * A state that runs the agent's guardrails at `point` over `items`: a block at input or output
+ * ends the session `blocked`; otherwise `passed` applies what they decided (at the tool points, a
+ * block is a refusal or a withheld result, part of what is applied).
+ */
+function guardrailCheck(
+  point: GuardrailPoint,
+  items: (context: SessionContext) => CheckGuardrailsInput['items'],
+  passed: { then: string; apply: 'applyInputCheck' | 'applyToolInputCheck' | 'applyToolOutputCheck' | 'applyOutputCheck'; andThen?: 'recordAnswer' },
+) {
+  // A tripwire ends the session only where there is no call to refuse: what came in, what would go out.
+  const ends = point === 'input' || point === 'output';
+  const checked = ({ event }: { event: { output: GuardrailCheck } }) => event.output;
+  return sessionSetup.createStateConfig({
+    invoke: {
+      id: 'checkGuardrails',
+      src: 'checkGuardrails',
+      input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point, items: items(context) }),
+      onDone: [
+        ...(ends ? [{ guard: ({ event }: { event: { output: GuardrailCheck } }) => blockOf(event.output) !== undefined, target: '#session.blocked', actions: { type: 'recordBlock' as const, params: checked } }] : []),
+        { target: passed.then, actions: [{ type: passed.apply, params: checked }, ...(passed.andThen ? [passed.andThen] : [])] },
+      ],
+      onError: {
+        target: '#session.failed',
+        actions: { type: 'recordFailure', params: ({ event }) => ({ stopReason: `the ${point} guardrails failed`, error: errorMessage(event.error) }) },
+      },
+    },
+  });
+}
 
 /**
  * The agent loop as a statechart:
@@ -70,6 +111,8 @@ export const sessionMachine = sessionSetup.createMachine({
       entry: 'deliverInstructions',
       always: [
         { guard: 'interruptRequested', target: 'interrupted', actions: 'clearInterrupt' },
+        // People's words reach the model only once the input guardrails have let them through.
+        { guard: 'inputAwaitsCheck', target: 'checking_input' },
         { guard: 'phaseBudgetSpent', target: 'budget_exhausted', actions: 'recordPhaseBudgetStop' },
         {
           guard: 'budgetLeavesNoRoom',
@@ -82,6 +125,7 @@ export const sessionMachine = sessionSetup.createMachine({
         { target: 'calling_model' },
       ],
     },
+    checking_input: guardrailCheck('input', inputItems, { then: '#session.preparing', apply: 'applyInputCheck' }),
     calling_model: {
       entry: ['startTurn', 'routeTurn'],
       invoke: {
@@ -117,6 +161,7 @@ export const sessionMachine = sessionSetup.createMachine({
             { guard: 'asksForTooManyToolCalls', target: '#session.observing', actions: 'rejectTooManyToolCalls' },
             // The workflow decides where an answer may end the work: elsewhere the model is told to move on first.
             { guard: and(['isFinalAnswer', 'answerOutsideItsPhase']), target: '#session.repairing', actions: 'refuseAnswerInPhase' },
+            { guard: and(['isFinalAnswer', 'outputAwaitsCheck']), target: '#session.checking_output' },
             { guard: 'isFinalAnswer', target: '#session.completed', actions: 'recordAnswer' },
             { guard: 'hasCallsToTriage', target: 'triaging_tool_calls' },
             // Every call was already answered by the screening (say, each one lacked a tool name).
@@ -141,12 +186,11 @@ export const sessionMachine = sessionSetup.createMachine({
           },
         },
         triaged: {
-          always: [
-            { guard: 'needsApproval', target: '#session.awaiting_approval' },
-            { guard: 'hasAcceptedCalls', target: '#session.running_tools' },
-            { target: '#session.observing' },
-          ],
+          always: [{ guard: 'toolInputAwaitsCheck', target: 'checking_tool_input' }, ...toDispatch],
         },
+        // A call's arguments, validated, before a person approves them or a worker runs them.
+        checking_tool_input: guardrailCheck('toolInput', toolInputItems, { then: '#session.validating.checked', apply: 'applyToolInputCheck' }),
+        checked: { always: toDispatch },
       },
     },
     // Calls that need a person's approval wait here; the others wait with them, so the turn stays one turn.
@@ -215,8 +259,13 @@ export const sessionMachine = sessionSetup.createMachine({
           }, 'forgetFinishedToolCall'],
         },
       },
-      always: { guard: 'allToolCallsAnswered', target: 'observing' },
+      always: [
+        { guard: and(['allToolCallsAnswered', 'toolOutputAwaitsCheck']), target: 'checking_tool_output' },
+        { guard: 'allToolCallsAnswered', target: 'observing' },
+      ],
     },
+    // Results, before the model reads them.
+    checking_tool_output: guardrailCheck('toolOutput', toolOutputItems, { then: '#session.observing', apply: 'applyToolOutputCheck' }),
     // An exit of the workflow the model chose that a person must approve first (see phaseSteps.ts).
     awaiting_phase_approval: {
       on: {
@@ -257,7 +306,11 @@ export const sessionMachine = sessionSetup.createMachine({
         },
       ],
     },
+    // The final answer, before it is returned.
+    checking_output: guardrailCheck('output', outputItems, { then: '#session.completed', apply: 'applyOutputCheck', andThen: 'recordAnswer' }),
     completed: { type: 'final' },
+    // A guardrail tripped on what came in or what would have gone out (see guardrailSteps.ts).
+    blocked: { type: 'final' },
     budget_exhausted: { type: 'final' },
     // Parked, not final: the session waits for a person, whose answer resumes the loop.
     escalated: {

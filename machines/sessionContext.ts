@@ -11,6 +11,7 @@ import type { SessionOutcome, SessionResult } from './sessionOutcome.ts';
 import type { PlannedToolCall, RejectedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
 import type { Usage } from './usage.ts';
 import type { WorkflowDefinition } from './workflowDefinition.ts';
+import type { GuardrailPoint } from '../guardrails/defineGuardrail.ts';
 import type { PhaseChoice, SessionPhase } from './workflowSteps.ts';
 import { activePhasesOf } from './workflowMachine.ts';
 import type { StateValue } from 'xstate';
@@ -40,6 +41,8 @@ export interface SessionInput {
   startedAt: number;
   /** The agent's workflow as the session started with it (kept, like its budgets, whatever the agent says later); null without one. */
   workflow: WorkflowDefinition | null;
+  /** Where the agent's guardrails check (the checks themselves are the host's): a point without any costs nothing. */
+  guardrailPoints: GuardrailPoint[];
 }
 
 
@@ -91,6 +94,8 @@ export interface SessionContext extends SessionInput {
   /** Where the session is in its workflow (null without one): what it offers the model follows from it. */
   phase: SessionPhase | null;
   phaseChoice: PhaseChoice | null;
+  /** People's messages (the task, instructions, answers) the input guardrails have not checked yet, by their place in the conversation. */
+  uncheckedInput: number[];
 }
 
 /** The latest text the model produced: a session's (partial) result. */

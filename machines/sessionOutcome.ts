@@ -12,6 +12,7 @@ export const SessionStatus = {
   escalated: 'escalated',
   failed: 'failed',
   cancelled: 'cancelled',
+  blocked: 'blocked',
 } as const;
 export type SessionStatus = (typeof SessionStatus)[keyof typeof SessionStatus];
 export const SessionStatusSchema = z.enum(Object.values(SessionStatus) as [SessionStatus, ...SessionStatus[]]);
@@ -29,6 +30,15 @@ export const SessionOutcome = z.discriminatedUnion('status', [
   z.object({ status: z.literal('escalated'), stopReason: z.string(), output: z.string().nullable() }),
   z.object({ status: z.literal('failed'), stopReason: z.string(), error: z.string(), output: z.string().nullable() }),
   z.object({ status: z.literal('cancelled'), stopReason: z.string(), output: z.string().nullable() }),
+  /** A guardrail tripped on what came in or what would have gone out: which one, where, and why. */
+  z.object({
+    status: z.literal('blocked'),
+    stopReason: z.string(),
+    guardrail: z.string(),
+    point: z.enum(['input', 'output']),
+    reason: z.string(),
+    output: z.null(),
+  }),
 ]);
 export type SessionOutcome = z.infer<typeof SessionOutcome>;
 

@@ -4,6 +4,8 @@ import type { ChatMessage, ModelToolCall } from './conversation.ts';
 import type { LedgerEntry } from './ledger.ts';
 import type { RollbackStep } from './rollback.ts';
 import type { PlannedToolCall, ToolCallOutcome } from './toolCallOutcome.ts';
+import type { GuardrailDecision, GuardrailPoint } from '../guardrails/defineGuardrail.ts';
+import type { Usage } from './usage.ts';
 
 /** The session statechart's interface: the events it accepts and the inputs of the actors it runs. */
 
@@ -81,6 +83,22 @@ export interface RollBackInput {
   toTurn: number;
   by: string;
   plan: RollbackStep[];
+}
+
+/** Content the agent's guardrails check at one point: people's messages, calls' arguments, results, the answer. */
+export interface CheckGuardrailsInput {
+  sessionId: string;
+  turn: number;
+  point: GuardrailPoint;
+  /** `id` says whose content it is: a message's place in the conversation, or a call's id. */
+  items: Array<{ id: string; content: string; tool?: string }>;
+}
+
+/** What the guardrails decided, item by item: the content to go on with, or the decision that blocked it. */
+export interface GuardrailCheck {
+  items: Array<{ id: string; content: string; rewritten: boolean; blocked?: GuardrailDecision }>;
+  /** What the models the checks called (classifiers) cost: the session's spending, under its budgets. */
+  usage: Usage;
 }
 
 export interface ExecuteToolCallInput {

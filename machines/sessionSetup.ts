@@ -4,7 +4,8 @@ import { addSpending, stepsSpent } from './delegation.ts';
 import { calibrate } from './contextAssembly.ts';
 import { routeCurrentTurn } from './turnFacts.ts';
 import type { ModelResponse } from './conversation.ts';
-import type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
+import type { CallModelInput, CheckGuardrailsInput, ExecuteToolCallInput, GuardrailCheck, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
+import { applyInputCheck, applyOutputCheck, applyToolInputCheck, applyToolOutputCheck, inputAwaitsCheck, outputAwaitsCheck, recordBlock, toolInputAwaitsCheck, toolOutputAwaitsCheck } from './guardrailSteps.ts';
 import type { Intervention } from './ledger.ts';
 import { aRepairIsLeft, callsInDoubt, escalateInDoubt, escalateOnLoop, loopEvidence, refocusOnLoop, repairsExhausted, requestRepair, resumeWithAnswer, switchToNextModel } from './recoverySteps.ts';
 import { latestText, type SessionContext, type SessionInput } from './sessionContext.ts';
@@ -66,6 +67,8 @@ export const sessionSetup = setup({
     // Hosts run each call as a toolCall statechart (retries, fallbacks) behind this promise; tests may fake it whole.
     executeToolCall: notProvided<ToolCallOutcome, ExecuteToolCallInput>('executeToolCall'),
     rollBack: notProvided<RollbackReport, RollBackInput>('rollBack'),
+    // Runs the agent's guardrails (user code: a host's) over content at one point.
+    checkGuardrails: notProvided<GuardrailCheck, CheckGuardrailsInput>('checkGuardrails'),
     // The agent's workflow, compiled (`compiledWorkflow`): hosts provide it for sessions that have one.
     workflow: workflowNotProvided,
   },
@@ -88,6 +91,10 @@ export const sessionSetup = setup({
     needsApproval: ({ context }) => context.accepted.some((c) => c.requiresApproval && !c.approval),
     interruptRequested: ({ context }) => context.interruptRequested,
     answerOutsideItsPhase: ({ context }) => answerOutsideItsPhase(context),
+    inputAwaitsCheck: ({ context }) => inputAwaitsCheck(context),
+    toolInputAwaitsCheck: ({ context }) => toolInputAwaitsCheck(context),
+    toolOutputAwaitsCheck: ({ context }) => toolOutputAwaitsCheck(context),
+    outputAwaitsCheck: ({ context }) => outputAwaitsCheck(context),
     awaitsPhaseApproval: ({ context }) => awaitsPhaseApproval(context),
     phaseBudgetSpent: ({ context }) => phaseBudgetSpent(context) !== undefined,
     allToolCallsAnswered: ({ context }) => context.accepted.every((call) => context.outcomes[call.callId] !== undefined),
@@ -173,6 +180,11 @@ export const sessionSetup = setup({
       if (moved) enqueue.sendTo(workflowActorId, moved);
     }),
     refuseAnswerInPhase: assign(({ context }) => refuseAnswerInPhase(context)),
+    applyInputCheck: assign(({ context }, check: GuardrailCheck) => applyInputCheck(context, check)),
+    applyToolInputCheck: assign(({ context }, check: GuardrailCheck) => applyToolInputCheck(context, check)),
+    applyToolOutputCheck: assign(({ context }, check: GuardrailCheck) => applyToolOutputCheck(context, check)),
+    applyOutputCheck: assign(({ context }, check: GuardrailCheck) => applyOutputCheck(context, check)),
+    recordBlock: assign(({ context }, check: GuardrailCheck) => recordBlock(context, check)),
     decidePhaseExit: enqueueActions(({ context, enqueue }, decision: { approved: boolean; by: string; reason?: string; expired?: boolean }) => {
       const { update, moved } = decidePhaseExit(context, decision);
       enqueue.assign(update);

@@ -45,7 +45,7 @@ const outcomeSchema: NonNullable<Tool['outputSchema']> = {
   type: 'object',
   properties: {
     sessionId: { type: 'string' },
-    status: { type: 'string', enum: ['completed', 'budget_exhausted', 'escalated', 'failed', 'cancelled', 'awaiting_approval'] },
+    status: { type: 'string', enum: ['completed', 'budget_exhausted', 'escalated', 'failed', 'cancelled', 'blocked', 'awaiting_approval'] },
     output: { type: ['string', 'null'] },
     stopReason: { type: 'string' },
     steps: { type: 'integer' },

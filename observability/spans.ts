@@ -57,6 +57,11 @@ export const TroupeAttribute = {
   tenant: 'troupe.tenant',
   /** On turn and `chat` spans of a session with a workflow: the active phases, outermost first (`investigate`, `review › legal`). */
   workflowState: 'troupe.workflow.state',
+  /** On a `guardrail <name>` span: the guardrail, the point it checked, what it decided, and why or what it changed (never the content). */
+  guardrail: 'troupe.guardrail.name',
+  guardrailPoint: 'troupe.guardrail.point',
+  guardrailOutcome: 'troupe.guardrail.outcome',
+  guardrailDetail: 'troupe.guardrail.detail',
 } as const;
 
 /**

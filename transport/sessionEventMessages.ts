@@ -10,6 +10,7 @@ import { ModelToolCall } from '../machines/conversation.ts';
 import { CacheUse, SessionStatusSchema } from '../machines/sessionOutcome.ts';
 import { Usage } from '../machines/usage.ts';
 import { PhaseMove } from '../machines/workflowSteps.ts';
+import { GuardrailDecision } from '../guardrails/defineGuardrail.ts';
 import { ToolFailure } from '../tools/toolFailure.ts';
 
 /**
@@ -27,6 +28,14 @@ const ownSessionEvents = [
     phases: z.array(z.string()).optional(),
   }),
   z.object({ ...eventBase, type: z.literal('turn.started'), turn: z.number().int().positive() }),
+  /**
+   * A guardrail's decision: pass, block or rewrite, with why it blocked or what a rewrite changed
+   * (kinds and counts, never the content). At tool points, the call it was about.
+   */
+  z.object({
+    ...eventBase, type: z.literal('guardrail.decided'), turn: z.number().int().nonnegative(), ...GuardrailDecision.shape,
+    tool: z.string().optional(), callId: z.string().optional(),
+  }),
   /** The session moved between phases of its agent's workflow: from where, to where, and what moved it. */
   z.object({ ...eventBase, type: z.literal('workflow.transitioned'), ...PhaseMove.shape }),
   z.object({

@@ -68,9 +68,9 @@ const migrations: Record<number, (old: Record<string, unknown>) => Record<string
   // The version changed so that an older orchestrator refuses a version-3 checkpoint instead of
   // resuming its session with an empty conversation.
   2: (old) => ({ ...old, schemaVersion: 3 }),
-  // 4 added the workflow and its phase to the session's context (null: a session without a workflow,
-  // as every version-3 session is). The version changed so that an older orchestrator refuses a
-  // session with a workflow instead of running it with no phase enforced.
+  // 4 added the workflow and its phase, and the guardrails' points, to the session's context (a
+  // version-3 session has neither). The version changed so that an older orchestrator refuses a
+  // session with a workflow or guardrails instead of running it with neither enforced.
   3: (old) => ({ ...old, schemaVersion: 4 }),
 };
 
@@ -89,7 +89,7 @@ function withVersion2Context(snapshot: Record<string, unknown>): Record<string, 
       summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
       contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
       delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
-      workflow: null, phase: null, phaseChoice: null,
+      workflow: null, phase: null, phaseChoice: null, guardrailPoints: [], uncheckedInput: [],
       ...context,
     },
   };

@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { ModelResponse } from '../../machines/conversation.ts';
 import type { RollbackReport } from '../../machines/rollback.ts';
+import type { CheckGuardrailsInput, GuardrailCheck } from '../../machines/sessionProtocol.ts';
 import { sessionMachine, type CallModelInput, type ExecuteToolCallInput, type RollBackInput, type TriageToolCallsInput } from '../../machines/session.ts';
 import type { ToolCallOutcome, ToolCallTriage } from '../../machines/toolCallOutcome.ts';
 import { ActorSystemHooks, type SessionStep } from './actorSystemHooks.ts';
@@ -13,6 +14,7 @@ export interface SessionActors {
   triageToolCalls: SessionStep<TriageToolCallsInput, ToolCallTriage>;
   executeToolCall: SessionStep<ExecuteToolCallInput, ToolCallOutcome>;
   rollBack: SessionStep<RollBackInput, RollbackReport>;
+  checkGuardrails: SessionStep<CheckGuardrailsInput, GuardrailCheck>;
 }
 
 /** Where each hosted session's actors are found: attach them to the session actor's system before it starts. */
@@ -25,6 +27,7 @@ const hostedLoop = sessionMachine.provide({
     triageToolCalls: fromPromise<ToolCallTriage, TriageToolCallsInput>(({ input, signal, system }) => sessionActors.of(system).triageToolCalls({ input, signal })),
     executeToolCall: fromPromise<ToolCallOutcome, ExecuteToolCallInput>(({ input, signal, system }) => sessionActors.of(system).executeToolCall({ input, signal })),
     rollBack: fromPromise<RollbackReport, RollBackInput>(({ input, signal, system }) => sessionActors.of(system).rollBack({ input, signal })),
+    checkGuardrails: fromPromise<GuardrailCheck, CheckGuardrailsInput>(({ input, signal, system }) => sessionActors.of(system).checkGuardrails({ input, signal })),
   },
 });
 

@@ -20,6 +20,7 @@ import { resumedEventSeq, SessionEventPublisher } from './sessionEvents.ts';
 import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
 import { pendingExitAsCall, publishPhaseMove } from './phaseMoves.ts';
+import { createGuardrailChecker } from './guardrailChecker.ts';
 import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
 import { toolPatternWithin } from '../../machines/workflowValidation.ts';
 import { activePhasesOf } from '../../machines/workflowMachine.ts';
@@ -88,6 +89,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
           : {}),
       }),
+      checkGuardrails: createGuardrailChecker({ ...shared, guardrails: agent.guardrails, endpoint: deps.endpoint }),
       rollBack: createUndoDispatcher({
         nats: deps.nats, names: deps.names, ledger: () => actor.getSnapshot().context.ledger, events, logger, ...(deps.signer ? { signer: deps.signer } : {}),
       }),
@@ -120,6 +122,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
             budgets: start.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
             depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
             workflow: agent.workflow ?? null,
+            guardrailPoints: [...new Set(agent.guardrails.flatMap((guardrail) => guardrail.at))],
           },
           ...inspect,
         })
