@@ -55,6 +55,13 @@ export const AgentDefinition = z.object({
    * the README's "Guardrails"): made with `defineGuardrail`, or the built-ins (`piiGuardrail`, …).
    */
   guardrails: z.array(z.custom<Guardrail>((value) => GuardrailSpec.safeParse(value).success, 'a guardrail made with defineGuardrail')).default([]),
+  /**
+   * When the input guardrails check people's words: `before` the model reads them (the default), or
+   * `beside` the model call, racing it: a pass costs no latency, a block cancels the call, a rewrite
+   * cancels it and asks again. Beside, the model's provider sees the input before the checks decide:
+   * for checks that block (moderation), not for masking.
+   */
+  inputChecks: z.enum(['before', 'beside']).default('before'),
 }).superRefine((agent, context) => {
   const names = agent.guardrails.map((guardrail) => guardrail.name);
   for (const name of new Set(names.filter((name, i) => names.indexOf(name) !== i))) {

@@ -34,6 +34,8 @@ export function secretsGuardrail(options: { at?: GuardrailPoint[]; action?: 'red
   return defineGuardrail({
     name: 'secrets',
     at: options.at ?? ['toolInput', 'output'],
+    // A credential a tool read still passes through events and captured spans on its way to the model: never there.
+    scrub: (text) => redactSecrets(text).text,
     check: ({ content }) => {
       const findings = findSecrets(content);
       if (findings.length === 0) return { outcome: 'pass' };

@@ -46,6 +46,12 @@ export const GuardrailSpec = z.object({
   /** What a check that throws or times out means: `block` (fail closed, the default) or `pass` (fail open). */
   onError: z.enum(['block', 'pass']).default('block'),
   check: z.custom<(input: GuardrailInput) => GuardrailVerdict | Promise<GuardrailVerdict>>((value) => typeof value === 'function', 'check must be a function'),
+  /**
+   * Applied to every text the session's telemetry carries (its events, and its spans' captured
+   * content), whatever the checks decided: what must never leave in a trace or an event stream,
+   * such as a credential a tool read, even on its way to being redacted from the answer.
+   */
+  scrub: z.custom<(text: string) => string>((value) => typeof value === 'function', 'scrub must be a function').optional(),
 });
 export type Guardrail = z.output<typeof GuardrailSpec>;
 
@@ -140,4 +146,18 @@ function isVerdict(value: unknown): value is GuardrailVerdict {
   return v.outcome === 'pass'
     || (v.outcome === 'block' && typeof v.reason === 'string')
     || (v.outcome === 'rewrite' && typeof v.content === 'string' && typeof v.changes === 'string');
+}
+
+/** The text its guardrails' `scrub`s leave, in order; undefined when none scrubs (nothing to pay for). */
+export function telemetryScrubOf(guardrails: readonly Guardrail[]): ((text: string) => string) | undefined {
+  const scrubs = guardrails.flatMap((guardrail) => (guardrail.scrub ? [guardrail.scrub] : []));
+  return scrubs.length === 0 ? undefined : (text) => scrubs.reduce((scrubbed, scrub) => scrub(scrubbed), text);
+}
+
+/** `value` with every string in it scrubbed, keys and shape kept. */
+export function scrubbedDeep<T>(value: T, scrub: (text: string) => string): T {
+  if (typeof value === 'string') return scrub(value) as T;
+  if (Array.isArray(value)) return value.map((item: unknown) => scrubbedDeep(item, scrub)) as T;
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, scrubbedDeep(inner, scrub)])) as T;
+  return value;
 }

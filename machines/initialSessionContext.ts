@@ -42,5 +42,6 @@ export function initialSessionContext(input: SessionInput): SessionContext {
     phaseChoice: null,
     // The task is the conversation's second message.
     uncheckedInput: input.guardrailPoints.includes('input') ? [1] : [],
+    heldResponse: null,
   };
 }

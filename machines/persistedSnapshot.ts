@@ -67,6 +67,8 @@ export const SessionContextSchema = z.object({
   phaseChoice: PhaseChoice.nullable(),
   guardrailPoints: z.array(GuardrailPoint),
   uncheckedInput: z.array(z.number().int().nonnegative()),
+  inputChecks: z.enum(['before', 'beside']),
+  heldResponse: ModelResponse.nullable(),
 });
 
 /** A state value of the session statechart: a state's name, or nested states by parent. */

@@ -17,6 +17,18 @@ export { sessionResultOf } from './sessionContext.ts';
 export type { SessionContext, SessionInput } from './sessionContext.ts';
 export type { CallModelInput, ExecuteToolCallInput, RollBackInput, SessionEvent, TriageToolCallsInput } from './sessionProtocol.ts';
 
+/** What a turn's model call is given: the transcript as the current phase shows it, within the context budget. */
+const callModelInput = ({ context }: { context: SessionContext }) => ({
+  sessionId: context.sessionId, turn: context.turn, model: phaseModel(context) ?? context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels,
+  messages: messagesInPhase(context), summary: context.summary, ledger: context.ledger, contextSettings: context.contextSettings, calibration: context.contextCalibration,
+  offer: phaseToolOffer(context),
+});
+
+const modelCallFailed = {
+  target: '#session.failed',
+  actions: { type: 'recordFailure' as const, params: ({ event }: { event: { error: unknown } }) => ({ stopReason: 'model call failed', error: errorMessage(event.error) }) },
+};
+
 /** Where triaged (and checked) calls go: to a person's approval, to the workers, or straight to their answers. */
 const toDispatch = [
   { guard: 'needsApproval', target: '#session.awaiting_approval' },
@@ -111,7 +123,8 @@ export const sessionMachine = sessionSetup.createMachine({
       entry: 'deliverInstructions',
       always: [
         { guard: 'interruptRequested', target: 'interrupted', actions: 'clearInterrupt' },
-        // People's words reach the model only once the input guardrails have let them through.
+        // People's words reach the model only once the input guardrails have let them through, or beside them.
+        { guard: and(['inputAwaitsCheck', 'inputChecksBeside']), target: 'calling_model_beside_input_check' },
         { guard: 'inputAwaitsCheck', target: 'checking_input' },
         { guard: 'phaseBudgetSpent', target: 'budget_exhausted', actions: 'recordPhaseBudgetStop' },
         {
@@ -131,20 +144,56 @@ export const sessionMachine = sessionSetup.createMachine({
       invoke: {
         id: 'callModel',
         src: 'callModel',
-        input: ({ context }) => ({
-          sessionId: context.sessionId, turn: context.turn, model: phaseModel(context) ?? context.routingDecision?.model ?? context.model, fallbackModels: context.fallbackModels,
-          messages: messagesInPhase(context), summary: context.summary, ledger: context.ledger, contextSettings: context.contextSettings, calibration: context.contextCalibration,
-          offer: phaseToolOffer(context),
-        }),
+        input: callModelInput,
         onDone: { target: 'validating', actions: { type: 'recordModelResponse', params: ({ event }) => event.output } },
-        onError: {
-          target: 'failed',
-          actions: {
-            type: 'recordFailure',
-            params: ({ event }) => ({ stopReason: 'model call failed', error: errorMessage(event.error) }),
+        onError: modelCallFailed,
+      },
+    },
+    // The input guardrails race the model call they guard (the agent's inputChecks: 'beside'): a pass
+    // costs no latency, a block cancels the call, a rewrite cancels it and the turn is asked again.
+    calling_model_beside_input_check: {
+      type: 'parallel',
+      entry: ['startTurn', 'routeTurn'],
+      states: {
+        model: {
+          initial: 'calling',
+          states: {
+            calling: {
+              invoke: {
+                id: 'callModel',
+                src: 'callModel',
+                input: callModelInput,
+                onDone: { target: 'answered', actions: { type: 'holdModelResponse', params: ({ event }) => event.output } },
+                onError: modelCallFailed,
+              },
+            },
+            answered: { type: 'final' },
+          },
+        },
+        input: {
+          initial: 'checking',
+          states: {
+            checking: {
+              invoke: {
+                id: 'checkGuardrails',
+                src: 'checkGuardrails',
+                input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point: 'input' as const, items: inputItems(context) }),
+                onDone: [
+                  { guard: ({ event }) => blockOf(event.output) !== undefined, target: '#session.blocked', actions: [{ type: 'recordBlock', params: ({ event }) => event.output }, 'dropHeldResponse'] },
+                  { guard: ({ event }) => event.output.items.some((item) => item.rewritten), target: '#session.preparing', actions: [{ type: 'applyInputCheck', params: ({ event }) => event.output }, 'askAgain'] },
+                  { target: 'passed', actions: { type: 'applyInputCheck', params: ({ event }) => event.output } },
+                ],
+                onError: {
+                  target: '#session.failed',
+                  actions: { type: 'recordFailure', params: ({ event }) => ({ stopReason: 'the input guardrails failed', error: errorMessage(event.error) }) },
+                },
+              },
+            },
+            passed: { type: 'final' },
           },
         },
       },
+      onDone: { target: 'validating', actions: 'recordHeldModelResponse' },
     },
     validating: {
       initial: 'routing',

@@ -43,6 +43,8 @@ export interface SessionInput {
   workflow: WorkflowDefinition | null;
   /** Where the agent's guardrails check (the checks themselves are the host's): a point without any costs nothing. */
   guardrailPoints: GuardrailPoint[];
+  /** `before`: the input guardrails decide before the model reads people's words; `beside`: they race its call. */
+  inputChecks: 'before' | 'beside';
 }
 
 
@@ -96,6 +98,8 @@ export interface SessionContext extends SessionInput {
   phaseChoice: PhaseChoice | null;
   /** People's messages (the task, instructions, answers) the input guardrails have not checked yet, by their place in the conversation. */
   uncheckedInput: number[];
+  /** The model's answer, waiting for the input guardrails it raced (`inputChecks: 'beside'`). */
+  heldResponse: ModelResponse | null;
 }
 
 /** The latest text the model produced: a session's (partial) result. */

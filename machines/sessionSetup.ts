@@ -49,6 +49,32 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The session with the model's reply recorded, screened: every tool call under an id of its own, the ones that cannot run already answered. */
+function recordedResponse(context: SessionContext, received: ModelResponse): Partial<SessionContext> {
+  const screened = screenModelResponse(received);
+  const { response } = screened;
+  const { rejected, phaseChoice } = screenReplyForPhase(context, response, screened.rejected);
+  return {
+    lastResponse: response,
+    ...(response.context?.summary ? { summary: response.context.summary } : {}),
+    ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
+    ...(response.context && !response.cached
+      ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.context.reportedInputTokens ?? response.usage.inputTokens, response.context.exactCount) }
+      : {}),
+    usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
+    conversation: [
+      ...context.conversation,
+      response.toolCalls.length > 0
+        ? { role: 'assistant' as const, content: response.content, toolCalls: response.toolCalls }
+        : { role: 'assistant' as const, content: response.content },
+    ],
+    accepted: [],
+    rejected,
+    outcomes: {},
+    phaseChoice,
+  };
+}
+
 /**
  * What the session statechart is made of: its types, the actors hosts provide, and its named guards
  * and actions (each a pure function of the context, from the step modules). `session.ts` lays out
@@ -92,6 +118,7 @@ export const sessionSetup = setup({
     interruptRequested: ({ context }) => context.interruptRequested,
     answerOutsideItsPhase: ({ context }) => answerOutsideItsPhase(context),
     inputAwaitsCheck: ({ context }) => inputAwaitsCheck(context),
+    inputChecksBeside: ({ context }) => context.inputChecks === 'beside',
     toolInputAwaitsCheck: ({ context }) => toolInputAwaitsCheck(context),
     toolOutputAwaitsCheck: ({ context }) => toolOutputAwaitsCheck(context),
     outputAwaitsCheck: ({ context }) => outputAwaitsCheck(context),
@@ -103,30 +130,16 @@ export const sessionSetup = setup({
     startTurn: assign({ turn: ({ context }) => context.turn + 1 }),
     routeTurn: assign(({ context }) => ({ routingDecision: routeCurrentTurn(context) })),
     // Recorded screened: every tool call under an id of its own, the ones that cannot run already answered.
-    recordModelResponse: assign(({ context }, received: ModelResponse) => {
-      const screened = screenModelResponse(received);
-      const { response } = screened;
-      const { rejected, phaseChoice } = screenReplyForPhase(context, response, screened.rejected);
-      return {
-        lastResponse: response,
-        ...(response.context?.summary ? { summary: response.context.summary } : {}),
-        ...(response.cached ? { cache: { ...context.cache, modelHits: context.cache.modelHits + 1, savedUsd: context.cache.savedUsd + (response.savedUsd ?? 0) } } : {}),
-        ...(response.context && !response.cached
-          ? { contextCalibration: calibrate(context.contextCalibration, response.context.countedInputTokens, response.context.reportedInputTokens ?? response.usage.inputTokens, response.context.exactCount) }
-          : {}),
-        usage: addUsage(context.usage, { ...response.usage, costUsd: response.costUsd }),
-        conversation: [
-          ...context.conversation,
-          response.toolCalls.length > 0
-            ? { role: 'assistant' as const, content: response.content, toolCalls: response.toolCalls }
-            : { role: 'assistant' as const, content: response.content },
-        ],
-        accepted: [],
-        rejected,
-        outcomes: {},
-        phaseChoice,
-      };
-    }),
+    recordModelResponse: assign(({ context }, received: ModelResponse) => recordedResponse(context, received)),
+    // Beside the input guardrails, the answer waits for their verdict before the session reads it.
+    holdModelResponse: assign((_, received: ModelResponse) => ({ heldResponse: received })),
+    recordHeldModelResponse: assign(({ context }) => (context.heldResponse ? { ...recordedResponse(context, context.heldResponse), heldResponse: null } : {})),
+    // An answer to input the guardrails then changed or refused is not read, but it was paid for.
+    dropHeldResponse: assign(({ context }) => ({ heldResponse: null, ...(context.heldResponse ? { usage: addUsage(context.usage, { ...context.heldResponse.usage, costUsd: context.heldResponse.costUsd }) } : {}) })),
+    askAgain: assign(({ context }) => ({
+      turn: context.turn - 1, heldResponse: null,
+      ...(context.heldResponse ? { usage: addUsage(context.usage, { ...context.heldResponse.usage, costUsd: context.heldResponse.costUsd }) } : {}),
+    })),
     recordTriage: assign(({ context }, triage: ToolCallTriage) => ({
       accepted: triage.accepted, rejected: [...context.rejected, ...triage.rejected], approvalDeadline: triage.approvalDeadline ?? null,
     })),

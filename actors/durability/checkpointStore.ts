@@ -89,7 +89,7 @@ function withVersion2Context(snapshot: Record<string, unknown>): Record<string, 
       summary: null, contextCalibration: 1, cache: { modelHits: 0, toolHits: 0, savedUsd: 0 },
       contextSettings: { outputHeadroomTokens: 4_096, recentTurns: 4, summaryMaxTokens: 800 },
       delegated: { usage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, steps: 0, toolCalls: 0 },
-      workflow: null, phase: null, phaseChoice: null, guardrailPoints: [], uncheckedInput: [],
+      workflow: null, phase: null, phaseChoice: null, guardrailPoints: [], uncheckedInput: [], inputChecks: 'before', heldResponse: null,
       ...context,
     },
   };

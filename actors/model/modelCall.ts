@@ -73,6 +73,8 @@ export interface ModelCallDependencies {
   cache?: { store: ResponseCache; ttlMs: number; scope: string };
   /** Record the messages sent and received on the `chat` span (`gen_ai.input.messages`, `gen_ai.output.messages`); off by default. */
   captureContent?: boolean;
+  /** Applied to the content captured on spans (see `Guardrail.scrub`). */
+  scrub?: (text: string) => string;
 }
 
 /** Every model in the chain failed; the message says what the last one said. */
@@ -237,6 +239,8 @@ export function createModelCaller(deps: ModelCallDependencies): SessionStep<Call
   };
 }
 
+const captured = (deps: Pick<ModelCallDependencies, 'scrub'>, text: string) => (deps.scrub ? deps.scrub(text) : text);
+
 /** One streamed chat completion on one model: its own `chat {model}` span, no retries. */
 async function callOnce(deps: ModelCallDependencies, input: CallModelInput, signal: AbortSignal): Promise<ModelResponse> {
     const { endpoint } = deps;
@@ -256,7 +260,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       span.setAttribute(TroupeAttribute.workflowState, input.offer.phases.join(' › '));
       deps.trace.recordPhases(input.turn, input.offer.phases);
     }
-    if (deps.captureContent) span.setAttribute(GenAiAttribute.inputMessages, JSON.stringify(toChatCompletionMessages(input.messages)));
+    if (deps.captureContent) span.setAttribute(GenAiAttribute.inputMessages, captured(deps, JSON.stringify(toChatCompletionMessages(input.messages))));
     // This attempt's own abort: the session's signal, or one of its two stall timers.
     const attempt = new AbortController();
     const forward = () => attempt.abort(signal.reason);
@@ -340,7 +344,7 @@ async function callOnce(deps: ModelCallDependencies, input: CallModelInput, sign
       });
       if (responseId) span.setAttribute(GenAiAttribute.responseId, responseId);
       if (deps.captureContent) {
-        span.setAttribute(GenAiAttribute.outputMessages, JSON.stringify([{ role: 'assistant', content: text, tool_calls: toolCalls, finish_reason: finishReason }]));
+        span.setAttribute(GenAiAttribute.outputMessages, captured(deps, JSON.stringify([{ role: 'assistant', content: text, tool_calls: toolCalls, finish_reason: finishReason }])));
       }
       const recorded = troupeMetrics();
       const withResponse = { ...metricAttributes, [GenAiAttribute.responseModel]: responseModel };

@@ -6,6 +6,7 @@ import type { SessionEvent, SessionEventBody } from '../../transport/messages.ts
 import { lastStoredSessionEvent } from '../../transport/streams.ts';
 import type { WireNames } from '../../transport/subjects.ts';
 import { encodeWireMessage } from '../../transport/wireMessage.ts';
+import { scrubbedDeep } from '../../guardrails/defineGuardrail.ts';
 
 // How long an event watchers must not miss is retried while the events stream cannot store it.
 const durablePublishMs = 60_000;
@@ -27,13 +28,15 @@ export class SessionEventPublisher {
   #seq: number;
   #pending: SessionEvent[] = [];
   #flushScheduled = false;
+  readonly #scrub: ((text: string) => string) | undefined;
 
   /**
    * Publishes on the session's events subject of the deployment `names` belongs to; `firstSeq`
    * continues a resumed session's numbering from its checkpoint.
    */
-  constructor(nc: NatsConnection, names: WireNames, sessionId: string, logger: Logger, firstSeq = 0) {
+  constructor(nc: NatsConnection, names: WireNames, sessionId: string, logger: Logger, firstSeq = 0, scrub?: (text: string) => string) {
     this.#seq = firstSeq;
+    this.#scrub = scrub;
     this.#nc = nc;
     this.#sessionId = sessionId;
     this.#logger = logger;
@@ -129,7 +132,8 @@ export class SessionEventPublisher {
   }
 
   #stamp(body: SessionEventBody): SessionEvent {
-    return { ...body, sessionId: this.#sessionId, seq: this.#seq++, at: new Date().toISOString() } as SessionEvent;
+    const scrubbed = this.#scrub ? scrubbedDeep(body, this.#scrub) : body;
+    return { ...scrubbed, sessionId: this.#sessionId, seq: this.#seq++, at: new Date().toISOString() } as SessionEvent;
   }
 }
 

@@ -21,6 +21,7 @@ import type { Lease } from '../durability/sessionLeases.ts';
 import { SessionTrace } from './sessionTrace.ts';
 import { pendingExitAsCall, publishPhaseMove } from './phaseMoves.ts';
 import { createGuardrailChecker } from './guardrailChecker.ts';
+import { telemetryScrubOf } from '../../guardrails/defineGuardrail.ts';
 import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
 import { toolPatternWithin } from '../../machines/workflowValidation.ts';
 import { activePhasesOf } from '../../machines/workflowMachine.ts';
@@ -52,7 +53,9 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
   const task = start.kind === 'new' ? start.task : start.checkpoint.task;
   const logger = deps.logger.child({ sessionId, agent: agent.name });
   const model = agent.model ?? deps.defaultModel;
-  const events = new SessionEventPublisher(deps.nats, deps.names, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : (start.firstEventSeq ?? 0));
+  // What the agent's guardrails say must never leave in telemetry is scrubbed from its events and captured spans.
+  const scrub = telemetryScrubOf(agent.guardrails);
+  const events = new SessionEventPublisher(deps.nats, deps.names, sessionId, logger, start.kind === 'resume' ? start.checkpoint.nextEventSeq : (start.firstEventSeq ?? 0), scrub);
   // A resumed session's spans hang under the first host's session span: one session, one trace.
   const parent = start.kind === 'new' ? start.parent : propagation.extract(ROOT_CONTEXT, start.checkpoint.traceContext);
   const storedContext = start.kind === 'resume' ? (start.checkpoint.snapshot as { context?: { tenant?: string | null; user?: string | null } }).context : undefined;
@@ -84,6 +87,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         usageSoFar: () => actor.getSnapshot().context.usage,
         attribution: { agent: agent.name, tenant: attribution.tenant },
         ...(deps.captureContent ? { captureContent: true } : {}),
+        ...(scrub ? { scrub } : {}),
         ...(deps.models ? { models: deps.models } : {}),
         ...(deps.responses && agent.caching.modelRequests
           ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
@@ -105,7 +109,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           : {}),
         delegationFor: (callId) => delegationFor(actor.getSnapshot().context, callId, (name) => deps.catalog.get(name)?.specialist != null),
         ...(deps.results ? { results: deps.results } : {}), ...(deps.inspect ? { inspect: deps.inspect } : {}),
-        ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}),
+        ...(deps.alerts ? { alerts: deps.alerts } : {}), ...(deps.captureContent ? { captureContent: true } : {}), ...(scrub ? { scrub } : {}),
         ...(deps.signer ? { signer: deps.signer } : {}),
         ...(deps.progress ? { progress: deps.progress } : {}),
         // Read when a call starts, after the checkpoints below exist.
@@ -122,7 +126,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
             budgets: start.budgets, recovery: agent.recovery, fallbackModels: agent.fallbackModels, routing: agent.routing ?? null, contextSettings: agent.context,
             depth: start.depth, delegationDepthLeft: start.delegationDepthLeft, tenant: start.tenant ?? null, user: start.user ?? null, startedAt: Date.now(),
             workflow: agent.workflow ?? null,
-            guardrailPoints: [...new Set(agent.guardrails.flatMap((guardrail) => guardrail.at))],
+            guardrailPoints: [...new Set(agent.guardrails.flatMap((guardrail) => guardrail.at))], inputChecks: agent.inputChecks,
           },
           ...inspect,
         })
@@ -260,7 +264,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         for (const path = snapshot.context.phase?.path ?? []; phaseMovesPublished < path.length; phaseMovesPublished++) {
           publishPhaseMove(path[phaseMovesPublished] as PhaseMove, events, sessionTrace, logger);
         }
-        if (snapshot.matches('calling_model') && snapshot.context.turn !== announcedTurn) {
+        if ((snapshot.matches('calling_model') || snapshot.matches('calling_model_beside_input_check')) && snapshot.context.turn !== announcedTurn) {
           if (announcedTurn !== -1) {
             events.publish({ type: 'turn.started', turn: snapshot.context.turn });
             const routed = snapshot.context.routingDecision;

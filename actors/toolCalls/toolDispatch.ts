@@ -44,6 +44,8 @@ export interface ToolDispatchDependencies {
   alerts?: AlertMonitor;
   /** Record arguments and results on the `execute_tool` span; off by default. */
   captureContent?: boolean;
+  /** Applied to the content captured on spans (see `Guardrail.scrub`). */
+  scrub?: (text: string) => string;
   /** Calls of tools without side effects answered from here, by tool and arguments, within the scope and time. */
   cache?: { store: ResponseCache; ttlMs: number; scope: string };
   /** What a call to a specialist carries (its session id, depth and budget share); absent where sessions cannot delegate. */
@@ -147,8 +149,9 @@ export function createToolDispatcher(deps: ToolDispatchDependencies): SessionSte
       troupeMetrics().toolCallDuration.record(outcome.durationMs / 1000, { 'gen_ai.tool.name': call.name, [TroupeAttribute.toolStatus]: outcome.status });
       deps.alerts?.recordToolCall({ tool: call.name, pool, ok: outcome.status === 'ok' });
       if (deps.captureContent) {
-        span.setAttribute('gen_ai.tool.call.arguments', JSON.stringify(call.arguments));
-        if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', JSON.stringify(outcome.result) ?? 'null');
+        const captured = (text: string) => (deps.scrub ? deps.scrub(text) : text);
+        span.setAttribute('gen_ai.tool.call.arguments', captured(JSON.stringify(call.arguments)));
+        if (outcome.status === 'ok') span.setAttribute('gen_ai.tool.call.result', captured(JSON.stringify(outcome.result) ?? 'null'));
       }
       span.setAttribute(TroupeAttribute.toolStatus, outcome.status);
       span.setAttribute('troupe.tool.attempts', context.totalAttempts);

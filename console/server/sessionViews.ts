@@ -107,6 +107,9 @@ function traceIdOf(carrier: Record<string, string>): string | null {
  * Checkpoints are once a step, so the path is read from the events, which are replayed from the
  * first: null for an event that does not mark a state.
  */
+/** Where the session checks at each guardrail point. */
+const guardrailStates = { input: 'checking_input', toolInput: 'validating.checking_tool_input', toolOutput: 'checking_tool_output', output: 'checking_output' } as const;
+
 export function stateIdOfEvent(machineId: string, event: SessionEvent): string | null {
   const state = (key: string) => `${machineId}.${key}`;
   switch (event.type) {
@@ -119,6 +122,7 @@ export function stateIdOfEvent(machineId: string, event: SessionEvent): string |
     case 'loop.detected': return state('observing');
     // Moves are made as the session observes a turn's end; an approved one as it leaves awaiting_phase_approval, for preparing.
     case 'workflow.transitioned': return state(event.trigger === 'approval' ? 'preparing' : 'observing');
+    case 'guardrail.decided': return state(guardrailStates[event.point]);
     case 'session.repair': return state('repairing');
     case 'session.model_switched': case 'model.fallback': return state('switching_model');
     case 'session.interrupted': return state('interrupted');

@@ -142,4 +142,78 @@ describe('guardrails in the session', () => {
     // The classifier's cost is the session's: 0.5 on top of the model's 0.001.
     expect(open.usage.costUsd).toBeCloseTo(0.501, 6);
   });
+
+  describe('beside the model call (inputChecks: beside)', () => {
+    /** A model that answers after `ms`, or sees its call aborted; what each call saw is kept. */
+    function slowModel(ms: number) {
+      const calls: Array<{ task: string; aborted: boolean }> = [];
+      const logic = fromPromise<ModelResponse, { messages: Array<{ content: unknown }> }>(async ({ input, signal }) => {
+        const call = { task: String(input.messages[1]?.content), aborted: false };
+        calls.push(call);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms);
+          signal.addEventListener('abort', () => { clearTimeout(timer); call.aborted = true; resolve(); }, { once: true });
+        });
+        return answer('Answered.');
+      });
+      return { logic, calls };
+    }
+    const startBeside = (model: ReturnType<typeof slowModel>, guardrails: Guardrail[], task: string) => {
+      const checker = checkerOf(guardrails);
+      const actor = createActor(
+        sessionMachine.provide({ actors: { callModel: model.logic as never, triageToolCalls: acceptingTriage, executeToolCall: toolsAnswering().logic, checkGuardrails: checker.logic } }),
+        { input: sessionInput({}, { guardrailPoints: ['input'], inputChecks: 'beside', task }) },
+      );
+      actor.start();
+      return actor;
+    };
+    const slowCheck = (ms: number, verdict: 'pass' | 'block') => defineGuardrail({
+      name: 'moderation', at: ['input'],
+      check: ({ signal }) => new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(verdict === 'block' ? { outcome: 'block', reason: 'it asks for something against the policy' } : { outcome: 'pass' }), ms);
+        signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+      }),
+    });
+
+    it('cancels the model call it races when it blocks', async () => {
+      const model = slowModel(5_000);
+      const actor = startBeside(model, [slowCheck(30, 'block')], 'Do the forbidden thing.');
+      await waitFor(actor, (s) => s.matches('calling_model_beside_input_check'));
+      const result = (await waitFor(actor, (s) => s.status === 'done')).output as SessionResult;
+      expect(result.outcome).toMatchObject({ status: 'blocked', guardrail: 'moderation', point: 'input' });
+      expect(model.calls).toEqual([{ task: 'Do the forbidden thing.', aborted: true }]);
+    });
+
+    it('costs no wait when it passes: the call ran while it checked, and its answer is read once the check is done', async () => {
+      const model = slowModel(10);
+      const actor = startBeside(model, [slowCheck(60, 'pass')], 'A fine task.');
+      await waitFor(actor, (s) => s.matches({ calling_model_beside_input_check: { model: 'answered', input: 'checking' } }));
+      const result = (await waitFor(actor, (s) => s.status === 'done')).output as SessionResult;
+      expect(result.outcome).toEqual({ status: 'completed', stopReason: 'answered', output: 'Answered.' });
+      expect(model.calls).toEqual([{ task: 'A fine task.', aborted: false }]);
+      expect(result.steps).toBe(1);
+    });
+
+    it('asks again with the rewritten input when it rewrites: the call it raced cancelled, or its answer paid for but not read', async () => {
+      const quick = slowModel(50);
+      const cancelled = (await waitFor(startBeside(quick, [piiGuardrail({ at: ['input'] })], `Refund ${card}.`), (s) => s.status === 'done')).output as SessionResult;
+      expect(cancelled.outcome.status).toBe('completed');
+      expect(quick.calls).toEqual([{ task: `Refund ${card}.`, aborted: true }, { task: 'Refund [card ending 1111].', aborted: false }]);
+      expect(cancelled.steps).toBe(1);
+      expect(cancelled.usage.costUsd).toBeCloseTo(0.001, 6);
+      const slowMask = defineGuardrail({
+        name: 'slow-mask', at: ['input'],
+        check: async ({ content }) => {
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          return { outcome: 'rewrite', content: content.replace(card, '[card]'), changes: 'masked 1 payment card' };
+        },
+      });
+      const answered = slowModel(1);
+      const paid = (await waitFor(startBeside(answered, [slowMask], `Refund ${card}.`), (s) => s.status === 'done')).output as SessionResult;
+      expect(answered.calls).toEqual([{ task: `Refund ${card}.`, aborted: false }, { task: 'Refund [card].', aborted: false }]);
+      // Both answers cost 0.001: the first was paid for though never read.
+      expect(paid.usage.costUsd).toBeCloseTo(0.002, 6);
+      expect(paid.steps).toBe(1);
+    });
+  });
 });

@@ -238,6 +238,19 @@ const describers: Record<string, Describe> = {
     tone: 'warning',
     body: <Payload label="evidence" value={e.evidence} />,
   }),
+  'guardrail.decided': (e) => {
+    const outcome = textOf(e, 'outcome');
+    return {
+      headline: (
+        <>
+          Guardrail <strong>{textOf(e, 'guardrail')}</strong> at {textOf(e, 'point')}
+          {typeof e.tool === 'string' && <> (<T>{e.tool}</T>)</>}: {outcome === 'block' ? 'blocked' : outcome === 'rewrite' ? 'rewrote' : 'passed'}
+          {typeof e.detail === 'string' && <span> — {e.detail}</span>}
+        </>
+      ),
+      tone: outcome === 'block' ? 'error' : outcome === 'rewrite' || e.failed === true ? 'warning' : 'ok',
+    };
+  },
   'workflow.transitioned': (e) => {
     const { route, why, reason } = phaseMoveText(e);
     return {
@@ -351,7 +364,7 @@ const describers: Record<string, Describe> = {
           </span>
         </>
       ),
-      tone: status === 'completed' ? 'ok' : status === 'failed' || status === 'cancelled' ? 'error' : 'warning',
+      tone: status === 'completed' ? 'ok' : status === 'failed' || status === 'cancelled' || status === 'blocked' ? 'error' : 'warning',
       body: (
         <>
           {textOf(e, 'error') && <p class="error-text">{textOf(e, 'error')}</p>}
