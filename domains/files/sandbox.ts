@@ -34,6 +34,7 @@ function isMissing(error: unknown): boolean {
 async function realpathAllowingMissing(path: string, userPath: string): Promise<string> {
   const missing: string[] = [];
   let current = path;
+  let createdMeanwhile = 0;
   for (;;) {
     try {
       const real = await realpath(current);
@@ -44,13 +45,16 @@ async function realpathAllowingMissing(path: string, userPath: string): Promise<
       }
       if (!isMissing(error)) throw error;
     }
-    const exists = await lstat(current).then(
-      () => true,
-      (error: unknown) => (isMissing(error) ? false : Promise.reject(error)),
+    const info = await lstat(current).then(
+      (found) => found,
+      (error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)),
     );
-    if (exists) {
+    if (info?.isSymbolicLink()) {
       throw forbidden(`The path "${userPath}" goes through a symbolic link whose target does not exist; it cannot be used.`);
     }
+    // Created since realpath looked (another call writing the same file): resolve it again.
+    if (info && createdMeanwhile++ < 3) continue;
+    if (info) throw forbidden(`The path "${userPath}" kept changing while it was resolved; try again.`);
     missing.push(basename(current));
     const parent = dirname(current);
     // The workspace root exists (it was just created), so the walk always stops before the filesystem root.
