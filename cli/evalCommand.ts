@@ -22,6 +22,9 @@ import { UsageError } from './usageError.ts';
 import { exampleAgents } from '../agents/exampleAgents.ts';
 import { toolPatternWithin } from '../machines/workflowValidation.ts';
 import { refundsToolName } from '../domains/refunds/refundsTools.ts';
+import { loadAgents } from './agentModules.ts';
+import { runGuardrails } from '../guardrails/defineGuardrail.ts';
+import type { AgentDefinition } from '../agents/defineAgent.ts';
 
 const usage = 'usage: troupe eval <dataset file or folder>… [--running] [--concurrency N] [--repeat K] [--filter ID]… [--json] [--junit FILE] [--html FILE] [--baseline FILE [--fail-on-regression]] [--timeout SECONDS] [--log-dir DIR]';
 
@@ -90,7 +93,7 @@ export function parseEvalArgs(args: string[]): EvalOptions {
  * picks a script by the task's text, so a case whose task another script matches better would run
  * someone else's trajectory. Returns the folder of the cases' scripts, for the model server.
  */
-async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string; problems: string[] }> {
+async function stageScripts(cases: readonly LoadedCase[], agents: Readonly<Record<string, AgentDefinition>>): Promise<{ dir: string; problems: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'troupe-eval-scripts-'));
   const staged = new Map<string, string>();
   for (const scriptFile of cases.flatMap((c) => [...(c.scriptFile ? [c.scriptFile] : []), ...(c.specialistScriptFiles ?? [])])) {
@@ -113,13 +116,20 @@ async function stageScripts(cases: readonly LoadedCase[]): Promise<{ dir: string
       continue;
     }
     const wanted = JSON.parse(readFileSync(evalCase.scriptFile, 'utf8')) as { name?: string };
-    const choice = library.choose([{ role: 'user', content: evalCase.task }]);
+    const choice = library.choose([{ role: 'user', content: await taskAsTheModelReadsIt(evalCase, agents) }]);
     const chosen = 'script' in choice ? choice.script.name : undefined;
     if (chosen !== wanted.name) {
       problems.push(`${evalCase.file}: case ${evalCase.id}: script: its task is answered by ${chosen ? `script "${chosen}"` : 'no script'}, not by "${String(wanted.name)}" (${evalCase.scriptFile}): make the task include that script's match.userIncludes`);
     }
   }
   return { dir, problems };
+}
+
+/** The task after the agent's input guardrails (a card number masked, say): what the scripted model chooses its script by. */
+async function taskAsTheModelReadsIt(evalCase: LoadedCase, agents: Readonly<Record<string, AgentDefinition>>): Promise<string> {
+  const guardrails = (evalCase.agent === undefined ? undefined : agents[evalCase.agent])?.guardrails ?? [];
+  if (!guardrails.some((guardrail) => guardrail.at.includes('input'))) return evalCase.task;
+  return (await runGuardrails(guardrails, { point: 'input', content: evalCase.task, sessionId: `eval-check-${evalCase.id}` })).content;
 }
 
 /** Whether a case's agent is an example agent that names the refunds pool's tool (the refund desk): its stack starts that pool. */
@@ -239,7 +249,7 @@ export async function evalCommand(args: string[]): Promise<number> {
   const env = readEnvironment();
   const realModel = Boolean(env.OPENAI_BASE_URL || env.OPENAI_API_KEY);
   // A running stack plays its own model (scripted with the scripts it was started with, or real).
-  const staged = realModel || options.running ? undefined : await stageScripts(cases);
+  const staged = realModel || options.running ? undefined : await stageScripts(cases, await loadAgents(env));
   try {
     if (realModel && !options.running && cases.some((c) => c.scriptFile)) {
       throw new UsageError(`a model is configured (OPENAI_BASE_URL or OPENAI_API_KEY), so scripted cases cannot run: unset them to run ${cases.filter((c) => c.scriptFile).map((c) => c.id).join(', ')} on the scripted model, or --filter the others`);

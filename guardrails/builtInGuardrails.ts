@@ -17,6 +17,8 @@ export function piiGuardrail(options: { at?: GuardrailPoint[]; action?: 'mask' |
   return defineGuardrail({
     name: 'pii',
     at: options.at ?? ['input', 'toolOutput', 'output'],
+    // The task a client sent, a result a tool returned: masked in the session's events and captured spans too.
+    scrub: (text) => maskPii(text, findPii(text, options.kinds)).text,
     check: ({ content }) => {
       const findings = findPii(content, options.kinds);
       if (findings.length === 0) return { outcome: 'pass' };

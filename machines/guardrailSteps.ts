@@ -44,7 +44,9 @@ export function applyInputCheck(context: SessionContext, check: GuardrailCheck):
     const message = conversation[index];
     if (item.rewritten && message?.role === 'user') conversation[index] = { ...message, content: item.content };
   }
-  return { conversation, uncheckedInput: [], ...spent(context, check) };
+  // The task is kept apart too (checkpoints list it): it reads as the model read it.
+  const task = conversation[1]?.role === 'user' && check.items.some((item) => item.id === '1' && item.rewritten) ? { task: conversation[1].content } : {};
+  return { conversation, uncheckedInput: [], ...task, ...spent(context, check) };
 }
 
 // ── toolInput: each accepted call's arguments, before approval and dispatch ──

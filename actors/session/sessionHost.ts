@@ -155,7 +155,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           leases: deps.durability.leases,
           lease: start.kind === 'resume' ? start.lease : (start.lease as Lease),
           owner: deps.durability.owner,
-          identity: { sessionId, agent: agent.name, task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
+          identity: { sessionId, agent: agent.name, task: scrub ? scrub(task) : task, traceContext: start.kind === 'resume' ? start.checkpoint.traceContext : traceContext },
           ...(start.kind === 'resume' ? { revision: start.revision, ...(start.checkpoint.journal ? { journal: start.checkpoint.journal } : {}) } : {}),
           nextEventSeq: () => events.nextSeq,
           appliedControls: () => recordedControls.applied,

@@ -23,12 +23,12 @@ async function loadingErrorOf(path: string): Promise<ConfigurationError> {
 
 describe('loadAgents', () => {
   it('knows the example agents when no module is given', async () => {
-    expect(Object.keys(await loadAgents(readEnvironment({})))).toEqual(['assistant', 'analyst', 'refund_desk']);
+    expect(Object.keys(await loadAgents(readEnvironment({})))).toEqual(['assistant', 'analyst', 'refund_desk', 'guarded_assistant']);
   });
 
   it('adds every agent a TROUPE_AGENTS module exports', async () => {
     const agents = await loadAgents(readEnvironment({ TROUPE_AGENTS: testAgents }));
-    expect(Object.keys(agents).sort()).toEqual(['analyst', 'assistant', 'coordinator', 'planner', 'refund_desk', 'router', 'shallow']);
+    expect(Object.keys(agents).sort()).toEqual(['analyst', 'assistant', 'coordinator', 'guarded_assistant', 'planner', 'refund_desk', 'router', 'shallow']);
     expect(agents.router?.routing?.rules).toHaveLength(2);
     expect(agents.shallow?.maxDelegationDepth).toBe(1);
   });
@@ -44,7 +44,7 @@ export default [defineAgent({ name: 'analyst', instructions: 'My own analyst.' }
   it('takes the --agents flag over TROUPE_AGENTS, with the module\'s agents first (the first is the orchestrator\'s default)', async () => {
     const path = moduleWith(`import { defineAgent } from '${defineAgentModule}';
 export const fx = defineAgent({ name: 'fx', instructions: 'Converts money.' });`);
-    expect(Object.keys(await loadAgents(readEnvironment({ TROUPE_AGENTS: '/nonexistent/agents.ts' }), path))).toEqual(['fx', 'assistant', 'analyst', 'refund_desk']);
+    expect(Object.keys(await loadAgents(readEnvironment({ TROUPE_AGENTS: '/nonexistent/agents.ts' }), path))).toEqual(['fx', 'assistant', 'analyst', 'refund_desk', 'guarded_assistant']);
     const error = await loadAgents(readEnvironment({}), '/nonexistent/agents.ts').then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toMatch(/^--agents: cannot load \/nonexistent\/agents\.ts/);
