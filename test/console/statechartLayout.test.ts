@@ -40,7 +40,9 @@ describe('layOutStatechart', () => {
     expect(layout.states.map((s) => s.id).sort()).toEqual(graph.nodes.map((n) => n.id).sort());
     expect(layout.states[0]).toMatchObject({ id: 'session', root: true, container: true, x: 0, y: 0, width: layout.width, height: layout.height });
     expect(layout.states.filter((s) => s.root)).toHaveLength(1);
-    expect(layout.states.filter((s) => s.container && !s.root).map((s) => s.id).sort()).toEqual(['session.manual', 'session.validating']);
+    expect(layout.states.filter((s) => s.container && !s.root).map((s) => s.id).sort()).toEqual([
+      'session.calling_model_beside_input_check', 'session.calling_model_beside_input_check.input', 'session.calling_model_beside_input_check.model', 'session.manual', 'session.validating',
+    ]);
   });
 
   it('puts each state inside its parent, and leaves room for its name', () => {
@@ -114,8 +116,15 @@ describe('layOutStatechart', () => {
   });
 
   it('marks the initial state of the root and of each compound state, its arrow ending at that state', () => {
-    expect(layout.initials.map((i) => i.parent).sort()).toEqual(['session', 'session.manual', 'session.validating']);
-    const initialOf = { session: 'session.preparing', 'session.validating': 'session.validating.routing', 'session.manual': 'session.manual.idle' } as Record<string, string>;
+    // A parallel state has no initial state of its own: its regions do.
+    expect(layout.initials.map((i) => i.parent).sort()).toEqual([
+      'session', 'session.calling_model_beside_input_check.input', 'session.calling_model_beside_input_check.model', 'session.manual', 'session.validating',
+    ]);
+    const initialOf = {
+      session: 'session.preparing', 'session.validating': 'session.validating.routing', 'session.manual': 'session.manual.idle',
+      'session.calling_model_beside_input_check.model': 'session.calling_model_beside_input_check.model.calling',
+      'session.calling_model_beside_input_check.input': 'session.calling_model_beside_input_check.input.checking',
+    } as Record<string, string>;
     for (const marker of layout.initials) {
       const end = /(-?[\d.]+),(-?[\d.]+)$/.exec(marker.path);
       expect(end, marker.parent).not.toBeNull();
