@@ -68,7 +68,7 @@ export const AgentDefinition = z.object({
     context.addIssue({ code: 'custom', path: ['guardrails'], message: `two guardrails are named "${name}": events and spans name each one` });
   }
   if (!agent.workflow) return;
-  for (const problem of workflowProblems(agent.workflow, agent.tools)) context.addIssue({ code: 'custom', path: ['workflow'], message: problem });
+  for (const problem of workflowProblems(agent.workflow, agent.tools, names)) context.addIssue({ code: 'custom', path: ['workflow'], message: problem });
 });
 export type AgentDefinition = z.infer<typeof AgentDefinition>;
 export type AgentSpec = z.input<typeof AgentDefinition>;

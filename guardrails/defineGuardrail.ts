@@ -161,3 +161,11 @@ export function scrubbedDeep<T>(value: T, scrub: (text: string) => string): T {
   if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, scrubbedDeep(inner, scrub)])) as T;
   return value;
 }
+
+/** The guardrails that check while the session is in `phases`: those no phase names, and those a phase of `phases` names (see `guardrailPhasesOf`). */
+export function guardrailsInPhases(guardrails: readonly Guardrail[], scopes: ReadonlyMap<string, ReadonlySet<string>>, phases: readonly string[]): Guardrail[] {
+  return guardrails.filter((guardrail) => {
+    const scope = scopes.get(guardrail.name);
+    return scope === undefined || phases.some((phase) => scope.has(phase));
+  });
+}

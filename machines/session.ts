@@ -7,7 +7,7 @@ import { rollbackPlan } from './rollback.ts';
 import type { SessionEvent } from './sessionProtocol.ts';
 import { budgetSpentOut, errorMessage, sessionSetup, toolCallActorPrefix } from './sessionSetup.ts';
 import { callsToTriage } from './toolCallScreening.ts';
-import { messagesInPhase, phaseModel, phaseToolOffer } from './phaseSteps.ts';
+import { currentOffer, messagesInPhase, phaseModel, phaseToolOffer } from './phaseSteps.ts';
 import { blockOf, inputItems, outputItems, toolInputItems, toolOutputItems } from './guardrailSteps.ts';
 import type { GuardrailPoint } from '../guardrails/defineGuardrail.ts';
 import type { SessionContext } from './sessionContext.ts';
@@ -53,7 +53,7 @@ function guardrailCheck(
     invoke: {
       id: 'checkGuardrails',
       src: 'checkGuardrails',
-      input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point, items: items(context) }),
+      input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point, phases: currentOffer(context)?.phases ?? [], items: items(context) }),
       onDone: [
         ...(ends ? [{ guard: ({ event }: { event: { output: GuardrailCheck } }) => blockOf(event.output) !== undefined, target: '#session.blocked', actions: { type: 'recordBlock' as const, params: checked } }] : []),
         { target: passed.then, actions: [{ type: passed.apply, params: checked }, ...(passed.andThen ? [passed.andThen] : [])] },
@@ -177,7 +177,7 @@ export const sessionMachine = sessionSetup.createMachine({
               invoke: {
                 id: 'checkGuardrails',
                 src: 'checkGuardrails',
-                input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point: 'input' as const, items: inputItems(context) }),
+                input: ({ context }) => ({ sessionId: context.sessionId, turn: context.turn, point: 'input' as const, phases: currentOffer(context)?.phases ?? [], items: inputItems(context) }),
                 onDone: [
                   { guard: ({ event }) => blockOf(event.output) !== undefined, target: '#session.blocked', actions: [{ type: 'recordBlock', params: ({ event }) => event.output }, 'dropHeldResponse'] },
                   { guard: ({ event }) => event.output.items.some((item) => item.rewritten), target: '#session.preparing', actions: [{ type: 'applyInputCheck', params: ({ event }) => event.output }, 'askAgain'] },

@@ -90,6 +90,8 @@ export interface CheckGuardrailsInput {
   sessionId: string;
   turn: number;
   point: GuardrailPoint;
+  /** The workflow's active phases (none without one): a guardrail a phase names checks only in it. */
+  phases: string[];
   /** `id` says whose content it is: a message's place in the conversation, or a call's id. */
   items: Array<{ id: string; content: string; tool?: string }>;
 }

@@ -61,6 +61,11 @@ export const PhaseConfig = z.object({
     maxSteps: z.number().int().positive().optional(),
     maxCostUsd: z.number().positive().optional(),
   }).strict().optional(),
+  /**
+   * The agent's guardrails, by name, that check only while the session is in this phase (or a
+   * phase inside it); a guardrail no phase names checks in every phase.
+   */
+  guardrails: z.array(z.string().min(1)).optional(),
   /** A final answer is accepted here; elsewhere the model is told to move on first. */
   answer: z.boolean().optional(),
   on: z.record(z.string(), transitions).superRefine((on, context) => {

@@ -52,7 +52,7 @@ export function toolPatternWithin(wanted: string, patterns: readonly string[]): 
  * loaded rather than a session stuck halfway. `agentTools` are the agent's own (`tools`), when it
  * restricts them. An empty list: the workflow can run.
  */
-export function workflowProblems(workflow: WorkflowDefinition, agentTools?: readonly string[]): string[] {
+export function workflowProblems(workflow: WorkflowDefinition, agentTools?: readonly string[], agentGuardrails: readonly string[] = []): string[] {
   const problems: string[] = [];
   const { phases, duplicates } = phasesOf(workflow);
   for (const name of new Set(duplicates)) problems.push(`phase "${name}" is named twice: phase names are unique across the workflow, so transitions can name them plainly`);
@@ -91,6 +91,9 @@ export function workflowProblems(workflow: WorkflowDefinition, agentTools?: read
     }
     for (const tool of config.tools ?? []) {
       if (toolPatternWithin(nextPhaseTrigger, [tool])) problems.push(`phase "${name}": "${tool}" would offer ${nextPhaseTrigger}, which is the session's own: it is offered by itself in phases with exits the model chooses`);
+    }
+    for (const guardrail of config.guardrails ?? []) {
+      if (!agentGuardrails.includes(guardrail)) problems.push(`phase "${name}": guardrail "${guardrail}" is not one of the agent's guardrails (${agentGuardrails.join(', ') || 'it has none'})`);
     }
     if (agentTools !== undefined) {
       for (const tool of config.tools ?? []) {
@@ -167,4 +170,14 @@ function hasWayOut(phases: ReadonlyMap<string, WorkflowPhase>, name: string): bo
   // Its sibling regions run at the same time: one of them may leave the parallel phase, or end the session with an answer.
   return [...phases.values()].some((phase) => insideParallel(phase.name)
     && (phase.config.answer || transitionsOf(phase.config).some(({ transition }) => !insideParallel(transition.target))));
+}
+
+/** The phases each guardrail a phase names checks in (that phase and the phases inside it); a guardrail no phase names is not in the map. */
+export function guardrailPhasesOf(workflow: WorkflowDefinition): Map<string, Set<string>> {
+  const { phases } = phasesOf(workflow);
+  const scopes = new Map<string, Set<string>>();
+  for (const phase of phases.values()) {
+    for (const guardrail of phase.config.guardrails ?? []) scopes.set(guardrail, (scopes.get(guardrail) ?? new Set()).add(phase.name));
+  }
+  return scopes;
 }

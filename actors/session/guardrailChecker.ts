@@ -1,6 +1,6 @@
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { runGuardrails, type Guardrail, type GuardrailDecision, type GuardrailModel } from '../../guardrails/defineGuardrail.ts';
+import { guardrailsInPhases, runGuardrails, type Guardrail, type GuardrailDecision, type GuardrailModel } from '../../guardrails/defineGuardrail.ts';
 import type { CheckGuardrailsInput, GuardrailCheck } from '../../machines/sessionProtocol.ts';
 import { addUsage, noUsage, type Usage } from '../../machines/usage.ts';
 import { costOfCall, priceOf } from '../../models/priceTable.ts';
@@ -12,6 +12,8 @@ import type { SessionTrace } from './sessionTrace.ts';
 
 export interface GuardrailCheckerDependencies {
   guardrails: readonly Guardrail[];
+  /** The phases a guardrail some phase names checks in (`guardrailPhasesOf` of the session's workflow); empty without one. */
+  phaseScopes: ReadonlyMap<string, ReadonlySet<string>>;
   endpoint: ModelEndpoint;
   events: SessionEventPublisher;
   trace: SessionTrace;
@@ -30,8 +32,9 @@ export function createGuardrailChecker(deps: GuardrailCheckerDependencies): Sess
   return async ({ input, signal }) => {
     let usage: Usage = noUsage;
     const model = classifierFor(deps, input, (spent) => (usage = addUsage(usage, spent)));
+    const guardrails = guardrailsInPhases(deps.guardrails, deps.phaseScopes, input.phases);
     const items = await Promise.all(input.items.map(async (item) => {
-      const ran = await runGuardrails(deps.guardrails, { point: input.point, content: item.content, sessionId: input.sessionId, ...(item.tool ? { tool: item.tool } : {}), signal, model });
+      const ran = await runGuardrails(guardrails, { point: input.point, content: item.content, sessionId: input.sessionId, ...(item.tool ? { tool: item.tool } : {}), signal, model });
       for (const decision of ran.decisions) report(deps, input, decision, item);
       return { id: item.id, content: ran.content, rewritten: ran.content !== item.content, ...(ran.blocked ? { blocked: ran.blocked } : {}) };
     }));

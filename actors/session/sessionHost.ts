@@ -23,7 +23,7 @@ import { pendingExitAsCall, publishPhaseMove } from './phaseMoves.ts';
 import { createGuardrailChecker } from './guardrailChecker.ts';
 import { telemetryScrubOf } from '../../guardrails/defineGuardrail.ts';
 import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
-import { toolPatternWithin } from '../../machines/workflowValidation.ts';
+import { guardrailPhasesOf, toolPatternWithin } from '../../machines/workflowValidation.ts';
 import { activePhasesOf } from '../../machines/workflowMachine.ts';
 import type { PhaseMove } from '../../machines/workflowSteps.ts';
 import type { CatalogTool } from '../toolCalls/toolCatalog.ts';
@@ -93,7 +93,10 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
           ? { cache: { store: deps.responses, ttlMs: agent.caching.modelRequests.ttlMs, scope: scopeKey(agent.caching.modelRequests.scope, { sessionId, agent: agent.name }) } }
           : {}),
       }),
-      checkGuardrails: createGuardrailChecker({ ...shared, guardrails: agent.guardrails, endpoint: deps.endpoint }),
+      checkGuardrails: createGuardrailChecker({
+        ...shared, guardrails: agent.guardrails, endpoint: deps.endpoint,
+        phaseScopes: (() => { const workflow = actor.getSnapshot().context.workflow; return workflow ? guardrailPhasesOf(workflow) : new Map(); })(),
+      }),
       rollBack: createUndoDispatcher({
         nats: deps.nats, names: deps.names, ledger: () => actor.getSnapshot().context.ledger, events, logger, ...(deps.signer ? { signer: deps.signer } : {}),
       }),

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, waitFor } from 'xstate';
-import { defineGuardrail, runGuardrails, type Guardrail } from '../../guardrails/defineGuardrail.ts';
-import { injectionGuardrail, piiGuardrail, secretsGuardrail } from '../../guardrails/builtInGuardrails.ts';
+import { defineGuardrail, guardrailsInPhases, runGuardrails, type Guardrail } from '../../guardrails/defineGuardrail.ts';
+import { defineAgent } from '../../agents/defineAgent.ts';
+import { WorkflowDefinition } from '../../machines/workflowDefinition.ts';
+import { compiledWorkflow } from '../../machines/workflowMachine.ts';
+import { guardrailPhasesOf } from '../../machines/workflowValidation.ts';
+import { injectionGuardrail, piiGuardrail, secretsGuardrail, sizeLimitGuardrail } from '../../guardrails/builtInGuardrails.ts';
 import type { ModelResponse } from '../../machines/conversation.ts';
 import { sessionMachine, type ExecuteToolCallInput } from '../../machines/session.ts';
 import type { SessionResult } from '../../machines/sessionOutcome.ts';
@@ -214,6 +218,41 @@ describe('guardrails in the session', () => {
       // Both answers cost 0.001: the first was paid for though never read.
       expect(paid.usage.costUsd).toBeCloseTo(0.002, 6);
       expect(paid.steps).toBe(1);
+    });
+  });
+
+  describe('per workflow phase', () => {
+    const workflow = WorkflowDefinition.parse({
+      initial: 'reading',
+      states: {
+        reading: { tools: ['files_read'], guardrails: ['prompt-injection'], on: { next_phase: 'answering' } },
+        answering: { tools: [], answer: true, guardrails: ['secrets'] },
+      },
+    });
+    const all = [injectionGuardrail(), secretsGuardrail(), sizeLimitGuardrail({ maxChars: 10_000 })];
+
+    it('checks with a guardrail a phase names only in that phase, and with the others everywhere', () => {
+      const scopes = guardrailPhasesOf(workflow);
+      expect(guardrailsInPhases(all, scopes, ['reading']).map((g) => g.name)).toEqual(['prompt-injection', 'size-limit']);
+      expect(guardrailsInPhases(all, scopes, ['answering']).map((g) => g.name)).toEqual(['secrets', 'size-limit']);
+      expect(guardrailsInPhases(all, new Map(), []).map((g) => g.name)).toEqual(['prompt-injection', 'secrets', 'size-limit']);
+    });
+
+    it('tells the checks the phases the session is in', async () => {
+      const model = scriptedModelActor([askTools([{ id: 'n1', name: 'next_phase', arguments: '{"to":"answering","reason":"read"}' }]), answer('done')]);
+      const checker = checkerOf(all);
+      const actor = createActor(
+        sessionMachine.provide({ actors: { callModel: model.logic, triageToolCalls: acceptingTriage, executeToolCall: toolsAnswering().logic, checkGuardrails: checker.logic, workflow: compiledWorkflow(workflow) } }),
+        { input: sessionInput({}, { guardrailPoints: ['output'], workflow }) },
+      );
+      actor.start();
+      await waitFor(actor, (s) => s.status === 'done');
+      expect(checker.checked.map((c) => [c.point, c.phases])).toEqual([['output', ['answering']]]);
+    });
+
+    it('refuses a phase naming a guardrail the agent does not have', () => {
+      expect(() => defineAgent({ name: 'reader', instructions: 'Read.', guardrails: [secretsGuardrail()], workflow: { initial: 'a', states: { a: { answer: true, guardrails: ['pii'] } } } }))
+        .toThrow('workflow: phase "a": guardrail "pii" is not one of the agent\'s guardrails (secrets)');
     });
   });
 });
