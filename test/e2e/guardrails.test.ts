@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +82,26 @@ describe('guardrails across processes', () => {
     expect(finished.status).toBe('completed');
     expect(await readFile(join(stack.workspace, 'deploy.txt'), 'utf8')).toBe('deploy key: [secret: openai_key]');
     expect(decisions(events)).toEqual(['toolInput:secrets:rewrite']);
+  }, 60_000);
+
+  it('refuses a call whose arguments carry a key before the worker runs it, when the guardrail blocks', async () => {
+    const { events, finished } = await runAs('guarded_strictly', '[guard-write-strict] Save the deploy key');
+    expect(finished.output).toBe('Not saved: The guardrail "secrets" refused this call to files_write: it holds a credential (openai_key). It did not run.');
+    expect(decisions(events)).toEqual(['toolInput:secrets:block']);
+    expect(ofType(events, 'tool.call.started')).toHaveLength(0);
+    expect(existsSync(join(stack.workspace, 'deploy-strict.txt'))).toBe(false);
+  }, 60_000);
+
+  it('moderates beside the model call: a block cancels the call it races, a pass lets its answer through', async () => {
+    const { events, finished } = await runAs('moderated_beside', '[guard-beside] Do the forbidden thing.');
+    expect(finished).toMatchObject({ status: 'blocked', stopReason: 'blocked by the guardrail "moderation" at input: it asks for something the policy forbids' });
+    // The model was asked (the scripted model answered after 8 s), and its answer never came.
+    expect(ofType(events, 'turn.started')).toHaveLength(1);
+    expect(ofType(events, 'model.responded')).toHaveLength(0);
+    await eventually('the model asked', () => stack.model.output().includes('"script":"guard-beside"'), 5_000);
+    const passed = await runAs('moderated_beside', '[guard-card] Please refund the card [card ending 1111].');
+    expect(passed.finished).toMatchObject({ status: 'completed', output: 'Refund noted for the card ending 1111.' });
+    expect(ofType(passed.events, 'guardrail.decided').map((d) => [d.guardrail, d.outcome])).toEqual([['moderation', 'pass']]);
   }, 60_000);
 
   it('redacts a key the answer quotes, or blocks the answer; the key is in no event, span or log line, capture on', async () => {
