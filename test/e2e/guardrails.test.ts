@@ -112,7 +112,10 @@ describe('guardrails across processes', () => {
     // The key went through the files pool, the model's context and its reply: none of it left in telemetry.
     for (const { events, finished } of [redacted, blocked]) {
       expect(JSON.stringify(events)).not.toContain(apiKey);
-      await eventually('the session\'s spans exported', () => otlp.spans.some((s) => s.traceId === finished.traceId && s.name.startsWith('guardrail ')), 15_000);
+      // Spans leave in batches: both the guardrail's and the model call's must have arrived.
+      await eventually('the session\'s spans exported', () => otlp.spans.some((s) => s.traceId === finished.traceId && s.name === 'guardrail secrets')
+        && otlp.spans.some((s) => s.traceId === finished.traceId && s.name.startsWith('chat ') && s.attributes['gen_ai.output.messages'] !== undefined
+          && String(s.attributes['gen_ai.output.messages']).includes('The file holds the key')), 15_000);
       const spans = otlp.spans.filter((s) => s.traceId === finished.traceId);
       expect(spans.some((s) => s.name.startsWith('chat ') && String(s.attributes['gen_ai.output.messages'] ?? '').includes('[secret: openai_key]'))).toBe(true);
       expect(JSON.stringify(spans)).not.toContain(apiKey);
