@@ -74,6 +74,15 @@ describe('stateIdOfEvent', () => {
     expect(stateIdOfEvent('session', call!)).toBe('session.awaiting_approval');
   });
 
+  it('marks a guardrail\'s decision as the state that checks at its point', () => {
+    const decided = (point: 'input' | 'toolInput' | 'toolOutput' | 'output') => stateIdOfEvent('session', {
+      type: 'guardrail.decided', sessionId: 's', seq: 1, at: '2026-12-01T00:00:00Z', turn: 1, guardrail: 'pii', point, outcome: 'pass', durationMs: 1,
+    });
+    expect(['input', 'toolInput', 'toolOutput', 'output'].map((point) => decided(point as 'input'))).toEqual([
+      'session.checking_input', 'session.validating.checking_tool_input', 'session.checking_tool_output', 'session.checking_output',
+    ]);
+  });
+
   it('marks a move at a turn’s end as observing, and an approved one as the session leaving for preparing', () => {
     const moves = events.filter((e) => e.type === 'workflow.transitioned');
     expect(moves.map((move) => [move.trigger, stateIdOfEvent('session', move)])).toEqual([
