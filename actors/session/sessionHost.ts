@@ -1,6 +1,5 @@
 import { propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import type { Subscription } from '@nats-io/transport-node';
-import type { ChatCompletionFunctionTool } from 'openai/resources/chat/completions';
 import { createActor, type Actor, type SnapshotFrom, type StateValue } from 'xstate';
 import { agentAllowsTool } from '../../agents/defineAgent.ts';
 import type { RecoveryNotice } from '../../machines/recovery.ts';
@@ -22,8 +21,8 @@ import { SessionTrace } from './sessionTrace.ts';
 import { pendingExitAsCall, publishPhaseMove } from './phaseMoves.ts';
 import { createGuardrailChecker } from './guardrailChecker.ts';
 import { telemetryScrubOf } from '../../guardrails/defineGuardrail.ts';
-import { nextPhaseToolName } from '../../machines/phaseScreening.ts';
-import { guardrailPhasesOf, toolPatternWithin } from '../../machines/workflowValidation.ts';
+import { guardrailPhasesOf } from '../../machines/workflowValidation.ts';
+import { offeredTools } from '../model/offeredTools.ts';
 import { activePhasesOf } from '../../machines/workflowMachine.ts';
 import type { PhaseMove } from '../../machines/workflowSteps.ts';
 import type { CatalogTool } from '../toolCalls/toolCatalog.ts';
@@ -36,10 +35,6 @@ import { scopeKey } from '../model/responseCache.ts';
 import { TroupeAttribute } from '../../observability/spans.ts';
 
 import type { HostedSession, NewSession, ResumedSession, SessionHostDependencies } from './hostedSession.ts';
-
-function toFunctionTool(tool: CatalogTool): ChatCompletionFunctionTool {
-  return { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema } };
-}
 
 /**
  * Runs one session: the session statechart with its model and tool-call actors bound to this
@@ -79,11 +74,7 @@ export function hostSession(deps: SessionHostDependencies, start: NewSession | R
         ...shared,
         retry: agent.modelRetry,
         endpoint: deps.endpoint,
-        tools: (offer) => {
-          // A phase offers only its tools, and the session's own next_phase when the model may choose an exit.
-          const tools = deps.catalog.list().filter((tool) => offered(tool) && (!offer || (tool.name !== nextPhaseToolName && (offer.tools === null || toolPatternWithin(tool.name, offer.tools)))));
-          return offer?.nextPhase ? [...tools.map(toFunctionTool), { type: 'function', function: offer.nextPhase }] : tools.map(toFunctionTool);
-        },
+        tools: (offer) => offeredTools(deps.catalog.list(), offered, offer),
         usageSoFar: () => actor.getSnapshot().context.usage,
         attribution: { agent: agent.name, tenant: attribution.tenant },
         ...(deps.captureContent ? { captureContent: true } : {}),
